@@ -1,0 +1,761 @@
+"""Modelica → FMI 2.0 FMU pipeline (Model Exchange + Co-Simulation), without OpenModelica.
+
+Steps for one model (see ``models/README.md`` and the module docs of :mod:`v2xcosim.fmu.subset`):
+
+1. check the sources against the supported subset (file, line, construct on failure);
+2. compile the model with rumoca and render the project's own code-generation target
+   (``fmu/target/``: the C kernel ``kernel.c`` and the layout/variable metadata ``meta.json``);
+3. write ``v2x_config.h`` (sizes, start values, nominals, names) and ``modelDescription.xml``;
+4. compile ``binaries/linux64/<id>.so`` with the machine's C compiler from the kernel and the generic
+   shell ``fmu/shell/v2x_fmi2.c``; ship all of it in ``sources/``;
+5. zip reproducibly (sorted entries, fixed time stamps and permissions) and cache by a content hash
+   of model sources, pipeline files, compiler and flags, fleet size and build options.
+
+A fleet FMU (``--fleet N``) compiles the same single-vehicle kernel once; the shell replicates it N
+times at run time, so build time does not grow with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from v2xcosim.errors import ModelicaSubsetError, ScenarioError, SimulationError, ToolMissingError
+from v2xcosim.fmu.subset import SUBSET_HELP, scan_tree
+
+PIPELINE_VERSION = "1"
+_HERE = Path(__file__).resolve().parent
+TARGET_DIR = _HERE / "target"
+SHELL_DIR = _HERE / "shell"
+CFLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fno-math-errno", "-Wall", "-Wno-unused-variable")
+# Fixed ZIP entry time (the earliest a ZIP file can store) so the same inputs give the same bytes.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+SOLVERS = {"sdirk": 1, "dopri": 2}
+
+
+def project_root() -> Path:
+    """Return the directory that holds ``models/``: the working directory or the source checkout."""
+    env = os.environ.get("V2XCOSIM_ROOT")
+    if env:
+        return Path(env).resolve()
+    cwd = Path.cwd()
+    if (cwd / "models" / "fmus.toml").is_file():
+        return cwd
+    return _HERE.parents[2]
+
+
+def models_dir() -> Path:
+    """Return the Modelica model directory (``<root>/models``)."""
+    return project_root() / "models"
+
+
+def fmus_dir() -> Path:
+    """Return the default FMU output directory (``<root>/fmus``)."""
+    return project_root() / "fmus"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One buildable model as listed in ``models/fmus.toml``."""
+
+    name: str
+    modelica_class: str
+    solver: str = "sdirk"
+    rtol: float = 1e-6
+    fleet_prefix: str = "ev"
+    description: str = ""
+
+
+def read_registry(mdir: Path | None = None) -> dict[str, ModelEntry]:
+    """Read ``models/fmus.toml``: which Modelica classes become FMUs, and with which solver."""
+    mdir = mdir or models_dir()
+    path = mdir / "fmus.toml"
+    if not path.is_file():
+        raise ScenarioError(f"{path}: not found; it lists the models to build (see models/README.md)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    out: dict[str, ModelEntry] = {}
+    errors: list[str] = []
+    allowed = {"class", "solver", "rtol", "fleet_prefix", "description"}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict):
+            errors.append(f"{path}: [{name}] must be a table")
+            continue
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            errors.append(f"{path}: [{name}] unknown keys {unknown}; allowed: {sorted(allowed)}")
+        if "class" not in spec:
+            errors.append(f"{path}: [{name}].class is missing (the Modelica class, e.g. 'V2X.EV')")
+            continue
+        solver = str(spec.get("solver", "sdirk"))
+        if solver not in SOLVERS:
+            errors.append(f"{path}: [{name}].solver = {solver!r}; use one of {sorted(SOLVERS)}")
+        rtol = float(spec.get("rtol", 1e-6))
+        if not 0 < rtol < 1:
+            errors.append(f"{path}: [{name}].rtol = {rtol}; must be in (0, 1)")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            errors.append(f"{path}: [{name}] is not a valid FMU model identifier")
+        out[name] = ModelEntry(
+            name=name,
+            modelica_class=str(spec["class"]),
+            solver=solver,
+            rtol=rtol,
+            fleet_prefix=str(spec.get("fleet_prefix", "ev")),
+            description=str(spec.get("description", "")),
+        )
+    if errors:
+        raise ScenarioError("\n".join(errors))
+    return out
+
+
+# --------------------------------------------------------------------------- tool discovery --
+def find_compiler() -> str:
+    """Return the C compiler command (``$CC``, else ``cc``/``gcc``/``clang``)."""
+    env = os.environ.get("CC")
+    candidates = [env] if env else ["cc", "gcc", "clang"]
+    for c in candidates:
+        if c and shutil.which(c):
+            return c
+    raise ToolMissingError(
+        "no C compiler found (looked for "
+        + ", ".join(repr(c) for c in candidates if c)
+        + "); the FMU pipeline compiles the model binaries with it. "
+        "Install one, e.g. 'sudo apt-get install gcc' on Debian/Ubuntu, or set CC."
+    )
+
+
+def compiler_id(cc: str) -> str:
+    """Return the compiler's version line (part of the cache key)."""
+    try:
+        res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except OSError as exc:
+        raise ToolMissingError(f"C compiler {cc!r} cannot be run: {exc}; install gcc") from None
+    return (res.stdout or res.stderr).splitlines()[0] if (res.stdout or res.stderr) else cc
+
+
+def fmi2_headers_dir() -> Path:
+    """Return the directory of the FMI 2.0 C headers shipped with fmpy."""
+    import fmpy
+
+    d = Path(fmpy.__file__).resolve().parent / "c-code"
+    if not (d / "fmi2Functions.h").is_file():
+        raise ToolMissingError(f"FMI 2.0 headers not found in {d}; reinstall fmpy (pip install fmpy)")
+    return d
+
+
+# --------------------------------------------------------------------------- metadata ---------
+def _minijinja_to_json(text: str) -> Any:
+    """Parse minijinja's rendering of maps/lists (JSON-like, but ``none`` for null)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif text.startswith("none", i) and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            out.append("null")
+            i += 4
+        else:
+            out.append(c)
+            i += 1
+    return json.loads("".join(out))
+
+
+@dataclass
+class ScalarVar:
+    """One scalar of the FMU's variable table."""
+
+    name: str
+    space: str  # "Y" or "P" or "DX"
+    index: int
+    causality: str
+    variability: str
+    initial: str | None
+    start: float | None
+    unit: str | None
+    description: str
+    kind: str = "Real"  # Real or Integer
+    nominal: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    derivative_of: int | None = None  # Y index of the state
+
+
+@dataclass
+class ModelInfo:
+    """Layout and variables of one compiled model (single vehicle)."""
+
+    name: str
+    ny: int
+    np: int
+    nx: int
+    y_vars: list[ScalarVar]
+    p_vars: list[ScalarVar]
+    p_kind: list[int]  # 0 independent parameter, 1 dependent parameter, 2 input, 3 constant
+    y_settable: list[int]
+    y_start: list[float]
+    p_default: list[float]
+    x_nominal: list[float]
+    max_tear: int
+    n_blocks: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    if isinstance(v, (int, float)):
+        return float(v)
+    return None
+
+
+def _scalar_attr(attrs: dict[str, Any], key: str, i: int) -> float | None:
+    vals = attrs.get(key)
+    if isinstance(vals, list) and i < len(vals):
+        return _num(vals[i])
+    return None
+
+
+def parse_meta(meta: dict[str, Any]) -> ModelInfo:
+    """Turn the target's ``meta.json`` into the FMU's variable table."""
+    layout = meta["layout"]
+    sl = meta["solve_layout"]
+    ny, np_ = int(layout["y_scalars"]), int(layout["p_scalars"])
+    nx = int(sl["state_scalar_count"])
+    bindings: dict[str, dict[str, Any]] = layout["bindings"]
+    dep_p: set[int] = set()
+    calc_y: set[int] = set()
+    for tg in meta["update_targets"]:
+        if "P" in tg:
+            dep_p.add(int(tg["P"]["index"]))
+        elif "Y" in tg:
+            calc_y.add(int(tg["Y"]["index"]))
+    y_vars: list[ScalarVar | None] = [None] * ny
+    p_vars: list[ScalarVar | None] = [None] * np_
+    p_kind = [0] * np_
+    for v in meta["variables"]:
+        attrs = v.get("attributes") or {}
+        role = v["role"]
+        kind = "Integer" if v.get("scalar") == "integer" else "Real"
+        for i, sname in enumerate(v["scalar_names"]):
+            b = bindings.get(sname)
+            if not b:
+                continue
+            start = _scalar_attr(attrs, "binding_values", i)
+            if start is None:
+                start = _scalar_attr(attrs, "start_values", i)
+            desc = str(attrs.get("description") or "")
+            unit = attrs.get("unit")
+            common = dict(
+                name=sname,
+                unit=unit if kind == "Real" else None,
+                description=desc,
+                kind=kind,
+                nominal=_scalar_attr(attrs, "nominal_values", i),
+                minimum=_scalar_attr(attrs, "minimum_values", i),
+                maximum=_scalar_attr(attrs, "maximum_values", i),
+            )
+            if "Y" in b:
+                k = int(b["Y"]["index"])
+                is_state = k < nx
+                caus = "output" if attrs.get("causality") == "output" or role == "output" else "local"
+                if is_state:
+                    initial = "calculated" if k in calc_y else "exact"
+                else:
+                    initial = "calculated"
+                y_vars[k] = ScalarVar(
+                    space="Y",
+                    index=k,
+                    causality=caus,
+                    variability="continuous",
+                    initial=initial,
+                    start=start if start is not None else 0.0,
+                    **common,  # type: ignore[arg-type]
+                )
+            else:
+                k = int(b["P"]["index"])
+                if role == "input":
+                    p_kind[k] = 2
+                    sv = ScalarVar(space="P", index=k, causality="input", variability="continuous",
+                                   initial=None, start=start if start is not None else 0.0,
+                                   **common)  # type: ignore[arg-type]
+                elif k in dep_p:
+                    p_kind[k] = 1
+                    sv = ScalarVar(space="P", index=k, causality="calculatedParameter", variability="fixed",
+                                   initial="calculated", start=start if start is not None else 0.0,
+                                   **common)  # type: ignore[arg-type]
+                elif attrs.get("tunable") is False or v.get("variability") == "constant":
+                    p_kind[k] = 3
+                    sv = ScalarVar(space="P", index=k, causality="local", variability="constant",
+                                   initial="exact", start=start if start is not None else 0.0,
+                                   **common)  # type: ignore[arg-type]
+                else:
+                    p_kind[k] = 0
+                    sv = ScalarVar(space="P", index=k, causality="parameter", variability="fixed",
+                                   initial="exact", start=start if start is not None else 0.0,
+                                   **common)  # type: ignore[arg-type]
+                p_vars[k] = sv
+    missing = [i for i, v in enumerate(y_vars) if v is None] + [i for i, v in enumerate(p_vars) if v is None]
+    if missing:
+        raise SimulationError(f"model {meta['model_name']}: internal layout error, unnamed slots {missing}")
+    yv = [v for v in y_vars if v is not None]
+    pv = [v for v in p_vars if v is not None]
+    x_nominal = []
+    for k in range(nx):
+        v = yv[k]
+        nom = v.nominal if v.nominal else max(abs(v.start or 0.0), 1.0)
+        v.nominal = nom
+        x_nominal.append(nom)
+    max_tear = 0
+    for blk in meta["algebraic_blocks"]:
+        tear = blk.get("tearing")
+        m = len(tear["tear_y_indices"]) if tear else len(blk["y_indices"])
+        max_tear = max(max_tear, m)
+    return ModelInfo(
+        name=str(meta["model_name"]),
+        ny=ny,
+        np=np_,
+        nx=nx,
+        y_vars=yv,
+        p_vars=pv,
+        p_kind=p_kind,
+        y_settable=[1 if (k < nx and yv[k].initial == "exact") else 0 for k in range(ny)],
+        y_start=[float(v.start or 0.0) for v in yv],
+        p_default=[float(v.start or 0.0) for v in pv],
+        x_nominal=x_nominal,
+        max_tear=max_tear,
+        n_blocks=len(meta["algebraic_blocks"]),
+    )
+
+
+# --------------------------------------------------------------------------- code generation --
+def _c_double(x: float) -> str:
+    if x != x:
+        return "NAN"
+    if x in (float("inf"), float("-inf")):
+        return "HUGE_VAL" if x > 0 else "(-HUGE_VAL)"
+    return repr(float(x))
+
+
+def _c_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: str) -> str:
+    """Return ``v2x_config.h`` for the shell."""
+
+    def arr(ctype: str, name: str, vals: list[str]) -> str:
+        body = ", ".join(vals) if vals else "0"
+        return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{ {body} }};\n"
+
+    lines = [
+        "/* Generated by v2xcosim.fmu.build. Do not edit. */\n",
+        "#ifndef V2X_CONFIG_H\n#define V2X_CONFIG_H\n",
+        f"#define V2X_GUID {_c_str(guid)}\n",
+        f"#define V2X_NY {info.ny}\n#define V2X_NP {info.np}\n#define V2X_NX {info.nx}\n",
+        f"#define V2X_NBLK {fleet or 1}\n#define V2X_FLEET {1 if fleet else 0}\n",
+        f"#define V2X_FLEET_PREFIX {_c_str(entry.fleet_prefix)}\n",
+        f"#define V2X_MAXTEAR {info.max_tear}\n",
+        f"#define V2X_SOLVER {SOLVERS[entry.solver]}\n#define V2X_RTOL_DEFAULT {_c_double(entry.rtol)}\n",
+        arr("double", "v2x_y_start", [_c_double(x) for x in info.y_start]),
+        arr("double", "v2x_p_default", [_c_double(x) for x in info.p_default]),
+        arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
+        arr("int", "v2x_p_kind", [str(k) for k in info.p_kind]),
+        arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
+        arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),
+        arr("char *", "v2x_p_names", [_c_str(v.name) for v in info.p_vars]),
+        "#endif\n",
+    ]
+    return "".join(lines).replace("static const char *", "static const char *const ")
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def model_description(
+    info: ModelInfo, entry: ModelEntry, identifier: str, fleet: int | None, guid: str, sources: list[str]
+) -> str:
+    """Return ``modelDescription.xml`` (FMI 2.0, ME + CS) for the model or its fleet."""
+    nblk = fleet or 1
+    stride = info.ny + info.np + info.nx
+    units: set[str] = set()
+    rows: list[str] = []
+    outputs: list[int] = []
+    derivs: list[int] = []
+    initial_unknowns: list[int] = []
+    index = 0
+
+    def name_of(b: int, base: str) -> str:
+        return f"{entry.fleet_prefix}[{b + 1}].{base}" if fleet else base
+
+    for b in range(nblk):
+        state_index: dict[int, int] = {}
+        block_vars: list[tuple[ScalarVar, str, str]] = []  # var, name, extra attrs
+        for v in info.y_vars:
+            block_vars.append((v, name_of(b, v.name), ""))
+        for v in info.p_vars:
+            block_vars.append((v, name_of(b, v.name), ""))
+        for k in range(info.nx):
+            sv = info.y_vars[k]
+            dv = ScalarVar(
+                name=f"der({sv.name})", space="DX", index=k, causality="local", variability="continuous",
+                initial="calculated", start=None, unit=(f"({sv.unit})/s" if sv.unit and sv.unit != "1" else "1/s"),
+                description=f"time derivative of {sv.name}", derivative_of=k,
+            )
+            block_vars.append((dv, f"der({name_of(b, sv.name)})", ""))
+        for vr_local, (v, nm, _) in enumerate(block_vars):
+            index += 1
+            vr = b * stride + vr_local
+            if v.space == "Y" and v.index < info.nx:
+                state_index[v.index] = index
+            attrs = [f"name={quoteattr(nm)}", f'valueReference="{vr}"']
+            if v.description:
+                attrs.append(f"description={quoteattr(v.description)}")
+            attrs.append(f'causality="{v.causality}"')
+            attrs.append(f'variability="{v.variability}"')
+            if v.initial and not (v.causality == "input"):
+                attrs.append(f'initial="{v.initial}"')
+            type_attrs: list[str] = []
+            if v.kind == "Real":
+                if v.unit:
+                    units.add(v.unit)
+                    type_attrs.append(f"unit={quoteattr(v.unit)}")
+                if v.derivative_of is not None:
+                    type_attrs.append(f'derivative="{state_index[v.derivative_of]}"')
+                if v.nominal:
+                    type_attrs.append(f'nominal="{_fmt(abs(v.nominal))}"')
+                if v.minimum is not None:
+                    type_attrs.append(f'min="{_fmt(v.minimum)}"')
+                if v.maximum is not None:
+                    type_attrs.append(f'max="{_fmt(v.maximum)}"')
+            has_start = v.causality == "input" or v.initial in ("exact", "approx")
+            if has_start and v.start is not None:
+                s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
+                type_attrs.append(f'start="{s}"')
+            rows.append(f"    <ScalarVariable {' '.join(attrs)}>\n      <{v.kind} {' '.join(type_attrs)}/>\n    </ScalarVariable>")
+            if v.causality == "output":
+                outputs.append(index)
+            if v.derivative_of is not None:
+                derivs.append(index)
+            if (v.causality == "output" and v.initial in ("calculated", "approx")) or v.causality == "calculatedParameter" or (
+                v.space == "DX"
+            ) or (v.space == "Y" and v.index < info.nx and v.initial == "calculated"):
+                initial_unknowns.append(index)
+    # shell parameters
+    extra = [
+        ("solver.rtol", "relative tolerance of the Co-Simulation integrator (error per step, scaled by |x| and the state nominal)", entry.rtol, "1"),
+        ("solver.max_step_s", "largest internal step of the Co-Simulation integrator, s (0 = no limit)", 0.0, "s"),
+    ]
+    for j, (nm, desc, start, unit) in enumerate(extra):
+        index += 1
+        units.add(unit)
+        rows.append(
+            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{nblk * stride + j}\" description={quoteattr(desc)} "
+            f'causality="parameter" variability="tunable" initial="exact">\n      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n    </ScalarVariable>'
+        )
+    src = "\n".join(f'      <File name="{s}"/>' for s in sources)
+    unit_defs = "\n".join(f"    <Unit name={quoteattr(u)}/>" for u in sorted(units))
+    desc = entry.description or f"{entry.modelica_class} built by v2xcosim"
+    if fleet:
+        desc += f" (fleet of {fleet}, variables {entry.fleet_prefix}[1..{fleet}].*)"
+    caps = (
+        'canGetAndSetFMUstate="true" canSerializeFMUstate="true" providesDirectionalDerivative="false" '
+        'canNotUseMemoryManagementFunctions="true"'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(entry.modelica_class)} guid="{guid}" '
+        f'description={quoteattr(desc)} generationTool="v2xcosim {PIPELINE_VERSION} (rumoca 0.10.2)" '
+        f'variableNamingConvention="structured" numberOfEventIndicators="0">\n'
+        f'  <ModelExchange modelIdentifier="{identifier}" {caps} completedIntegratorStepNotNeeded="true">\n'
+        f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </ModelExchange>\n"
+        f'  <CoSimulation modelIdentifier="{identifier}" {caps} canHandleVariableCommunicationStepSize="true" '
+        'canInterpolateInputs="false" maxOutputDerivativeOrder="0" canRunAsynchronuously="false">\n'
+        f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </CoSimulation>\n"
+        f"  <UnitDefinitions>\n{unit_defs}\n  </UnitDefinitions>\n"
+        '  <LogCategories>\n    <Category name="logStatusError" description="errors"/>\n  </LogCategories>\n'
+        f'  <DefaultExperiment startTime="0.0" stopTime="3600.0" tolerance="{_fmt(entry.rtol)}" stepSize="60.0"/>\n'
+        "  <ModelVariables>\n" + "\n".join(rows) + "\n  </ModelVariables>\n"
+        "  <ModelStructure>\n"
+        + ("    <Outputs>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in outputs) + "\n    </Outputs>\n" if outputs else "")
+        + ("    <Derivatives>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in derivs) + "\n    </Derivatives>\n" if derivs else "")
+        + (
+            "    <InitialUnknowns>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in sorted(initial_unknowns)) + "\n    </InitialUnknowns>\n"
+            if initial_unknowns
+            else ""
+        )
+        + "  </ModelStructure>\n</fmiModelDescription>\n"
+    )
+
+
+# --------------------------------------------------------------------------- rumoca -----------
+def _rumoca_error(exc: Exception, entry: ModelEntry, mdir: Path) -> ScenarioError:
+    diags = getattr(exc, "diagnostics", None) or []
+    lines = []
+    for d in diags:
+        loc = f"{d.file or '?'}:{d.line or '?'}:{d.column or '?'}"
+        lines.append(f"  {loc}: {d.level}: {d.message}" + (f" [{d.rule}]" if d.rule else ""))
+    msg = str(exc).strip().splitlines()
+    head = msg[0] if msg else type(exc).__name__
+    text = f"model {entry.name} ({entry.modelica_class}) in {mdir} does not compile: {head}"
+    if "unsupported-feature" in str(exc) or "does not support" in str(exc):
+        text += f"\n  {SUBSET_HELP}"
+    if lines:
+        text += "\n" + "\n".join(lines)
+    return ScenarioError(text)
+
+
+def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
+    """Compile the model with rumoca and render the project's target: (kernel C, metadata)."""
+    import rumoca
+
+    violations = scan_tree(mdir)
+    if violations:
+        first = violations[0]
+        listing = "\n".join(f"  {v}" for v in violations[:20])
+        raise ModelicaSubsetError(
+            f"Modelica sources use constructs outside the supported subset:\n{listing}\n  {SUBSET_HELP}",
+            file=str(first.file),
+            line=first.line,
+            construct=first.construct,
+        )
+    pkg = entry.modelica_class.split(".")[0]
+    pkg_file = mdir / pkg / "package.mo"
+    if not pkg_file.is_file():
+        raise ScenarioError(f"{pkg_file}: not found; model {entry.name} names class {entry.modelica_class}")
+    try:
+        session = rumoca.Session(roots=[str(mdir)])
+        model = session.load(str(pkg_file), model=entry.modelica_class)
+        result = model.codegen(str(TARGET_DIR))
+    except (rumoca.RumocaError, RuntimeError) as exc:
+        raise _rumoca_error(exc, entry, mdir) from None
+    files = {Path(f.path).name: f.content for f in result.files}
+    return files["kernel.c"], _minijinja_to_json(files["meta.json"])
+
+
+def source_digest(mdir: Path) -> str:
+    """Return the sha256 over every ``.mo`` file and ``fmus.toml`` below ``mdir`` (path + bytes)."""
+    h = hashlib.sha256()
+    for p in sorted(list(mdir.rglob("*.mo")) + [mdir / "fmus.toml"]):
+        if p.is_file():
+            h.update(p.relative_to(mdir).as_posix().encode() + b"\0")
+            h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _pipeline_digest() -> str:
+    h = hashlib.sha256(PIPELINE_VERSION.encode())
+    for d in (TARGET_DIR, SHELL_DIR):
+        for p in sorted(d.iterdir()):
+            if p.is_file():
+                h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(entry: ModelEntry, mdir: Path, fleet: int | None, cc: str) -> str:
+    """Content hash deciding whether a cached FMU can be reused."""
+    h = hashlib.sha256()
+    for part in (
+        source_digest(mdir),
+        _pipeline_digest(),
+        compiler_id(cc),
+        " ".join(CFLAGS),
+        f"fleet={fleet or 0}",
+        json.dumps(entry.__dict__, sort_keys=True),
+        platform.machine(),
+    ):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
+
+
+def identifier_for(name: str, fleet: int | None) -> str:
+    """FMU model identifier (and file stem): ``EV`` or ``EV_fleet10``."""
+    return f"{name}_fleet{fleet}" if fleet else name
+
+
+def _platform_dir() -> str:
+    machine = platform.machine().lower()
+    bits = "64" if sys.maxsize > 2**32 else "32"
+    if sys.platform.startswith("linux"):
+        return f"linux{bits}" if machine in ("x86_64", "amd64", "i686", "i386") else f"{machine}-linux"
+    if sys.platform == "darwin":
+        return "darwin64"
+    return f"win{bits}"
+
+
+def _write_zip(dest: Path, files: dict[str, bytes]) -> None:
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        for arc in sorted(files):
+            zi = zipfile.ZipInfo(arc, date_time=_ZIP_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+            zi.create_system = 3
+            zf.writestr(zi, files[arc], compresslevel=6)
+    os.replace(tmp, dest)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of building one FMU."""
+
+    path: Path
+    identifier: str
+    cached: bool
+    seconds: float
+    key: str
+
+
+def build_fmu(
+    name: str,
+    *,
+    fleet: int | None = None,
+    out_dir: Path | None = None,
+    mdir: Path | None = None,
+    force: bool = False,
+) -> Path:
+    """Build (or take from the cache) the FMU of model ``name``; returns the ``.fmu`` path."""
+    return build_one(name, fleet=fleet, out_dir=out_dir, mdir=mdir, force=force).path
+
+
+def build_one(
+    name: str,
+    *,
+    fleet: int | None = None,
+    out_dir: Path | None = None,
+    mdir: Path | None = None,
+    force: bool = False,
+) -> BuildResult:
+    """Build one model (optionally a fleet of ``fleet`` copies) into ``out_dir``."""
+    t0 = time.perf_counter()
+    mdir = (mdir or models_dir()).resolve()
+    out_dir = (out_dir or fmus_dir()).resolve()
+    registry = read_registry(mdir)
+    if name not in registry:
+        raise ScenarioError(
+            f"unknown model {name!r}; models/fmus.toml lists: {', '.join(sorted(registry)) or '(none)'}"
+        )
+    if fleet is not None and fleet < 1:
+        raise ScenarioError(f"--fleet must be a positive integer, got {fleet}")
+    entry = registry[name]
+    cc = find_compiler()
+    ident = identifier_for(name, fleet)
+    key = cache_key(entry, mdir, fleet, cc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / ".cache"
+    cache.mkdir(exist_ok=True)
+    cached_fmu = cache / f"{ident}-{key[:24]}.fmu"
+    dest = out_dir / f"{ident}.fmu"
+    if cached_fmu.is_file() and not force:
+        if not dest.is_file() or dest.read_bytes() != cached_fmu.read_bytes():
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            shutil.copyfile(cached_fmu, tmp)
+            os.replace(tmp, dest)
+        return BuildResult(dest, ident, True, time.perf_counter() - t0, key)
+
+    kernel_c, meta = generate(entry, mdir)
+    info = parse_meta(meta)
+    guid = "{" + str(uuid.UUID(key[:32])) + "}"
+    headers = fmi2_headers_dir()
+    src_files: dict[str, bytes] = {
+        "kernel.c": kernel_c.encode(),
+        "v2x_fmi2.c": (SHELL_DIR / "v2x_fmi2.c").read_bytes(),
+        "v2x_kernel.h": (SHELL_DIR / "v2x_kernel.h").read_bytes(),
+        "v2x_config.h": config_header(info, entry, fleet, guid).encode(),
+    }
+    for h in ("fmi2Functions.h", "fmi2FunctionTypes.h", "fmi2TypesPlatform.h"):
+        src_files[h] = (headers / h).read_bytes()
+    md = model_description(info, entry, ident, fleet, guid, ["v2x_fmi2.c", "kernel.c"])
+    with tempfile.TemporaryDirectory(prefix="v2x-build-") as td:
+        tdir = Path(td)
+        for fn, data in src_files.items():
+            (tdir / fn).write_bytes(data)
+        so = f"{ident}.so"
+        cmd = [cc, *CFLAGS, "-I.", "-o", so, "v2x_fmi2.c", "kernel.c", "-lm"]
+        try:
+            res = subprocess.run(cmd, cwd=tdir, capture_output=True, text=True, timeout=600, check=False)
+        except OSError as exc:
+            raise ToolMissingError(f"cannot run the C compiler {cc!r}: {exc}; install gcc") from None
+        if res.returncode != 0:
+            raise SimulationError(
+                f"compiling model {name} failed ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}"
+            )
+        binary = (tdir / so).read_bytes()
+    files: dict[str, bytes] = {"modelDescription.xml": md.encode()}
+    for fn, data in src_files.items():
+        files[f"sources/{fn}"] = data
+    files[f"binaries/{_platform_dir()}/{ident}.so"] = binary
+    build_info = {
+        "model": name,
+        "class": entry.modelica_class,
+        "fleet": fleet or 0,
+        "cache_key": key,
+        "model_sources_sha256": source_digest(mdir),
+        "pipeline_version": PIPELINE_VERSION,
+        "compiler": compiler_id(cc),
+        "cflags": list(CFLAGS),
+        "solver": entry.solver,
+        "states": info.nx,
+        "y_scalars": info.ny,
+        "p_scalars": info.np,
+    }
+    files["resources/v2x_build.json"] = (json.dumps(build_info, indent=2, sort_keys=True) + "\n").encode()
+    _write_zip(cached_fmu, files)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(cached_fmu, tmp)
+    os.replace(tmp, dest)
+    return BuildResult(dest, ident, False, time.perf_counter() - t0, key)
+
+
+# --------------------------------------------------------------------------- CLI --------------
+def _cmd_build(args: argparse.Namespace) -> int:
+    mdir = Path(args.models).resolve() if args.models else models_dir()
+    registry = read_registry(mdir)
+    names = list(args.model) or sorted(registry)
+    out = Path(args.out).resolve() if args.out else fmus_dir()
+    for n in names:
+        res = build_one(n, fleet=args.fleet, out_dir=out, mdir=mdir, force=args.force)
+        how = "cached" if res.cached else f"built in {res.seconds:.2f} s"
+        print(f"{res.identifier}: {res.path} ({how})")
+    return 0
+
+
+def register(fmu_sub: Any) -> None:
+    """Add ``v2xcosim fmu build`` to the ``fmu`` command group."""
+    p = fmu_sub.add_parser(
+        "build",
+        help="build FMI 2.0 FMUs (ME + CS) from the Modelica models",
+        description="Build FMI 2.0 FMUs from models/ (listed in models/fmus.toml).",
+    )
+    p.add_argument("model", nargs="*", help="model names from models/fmus.toml (default: all)")
+    p.add_argument("--out", help="output directory (default: fmus/)")
+    p.add_argument("--fleet", type=int, help="one FMU with N copies of the model (ev[1..N].*)")
+    p.add_argument("--models", help="model directory (default: models/)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a cached FMU matches")
+    p.set_defaults(handler=_cmd_build)
