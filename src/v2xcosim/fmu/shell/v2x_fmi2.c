@@ -165,9 +165,9 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
             double rn = 0.0;
             for (int i = 0; i < m; ++i) {
                 r[i] = v2x_kernel_residual(B->tear_row[i], t, y, p);
+                if (!isfinite(r[i])) { *fail_y = B->tear_y[i]; return -1; }
                 rn = fmax(rn, fabs(r[i]));
             }
-            if (!isfinite(rn)) { *fail_y = B->tear_y[0]; return -1; }
             if (rn == 0.0) break;
             /* finite-difference Jacobian of the torn residuals (causal steps re-run inside) */
             for (int j = 0; j < m; ++j) yt0[j] = y[B->tear_y[j]];

@@ -1,0 +1,216 @@
+"""The Modelica → FMU pipeline on small test models (tests/data/models): mechanics, not physics.
+
+Physics of the project's own models is checked in test_models_*.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fmpy
+import numpy as np
+import pytest
+from fmpy.validation import validate_fmu
+
+from v2xcosim.errors import FmuCallError, ScenarioError
+from v2xcosim.fmu.build import build_one
+from v2xcosim.fmu.runtime import run_fmu
+
+DATA = Path(__file__).parent / "data"
+MODELS = DATA / "models"
+K = 0.05  # decay rate of PipeTest.Lag, 1/s
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fmus")
+
+
+@pytest.fixture(scope="module")
+def lag(out_dir: Path) -> Path:
+    return build_one("Lag", out_dir=out_dir, mdir=MODELS).path
+
+
+@pytest.fixture(scope="module")
+def lag_dopri(out_dir: Path) -> Path:
+    return build_one("LagDopri", out_dir=out_dir, mdir=MODELS).path
+
+
+@pytest.fixture(scope="module")
+def lag_fleet(out_dir: Path) -> Path:
+    return build_one("Lag", fleet=4, out_dir=out_dir, mdir=MODELS).path
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "v2xcosim.cli", *args], capture_output=True, text=True, env=e, check=False
+    )
+
+
+def test_fmus_validate_and_declare_both_interfaces(lag: Path, lag_dopri: Path, lag_fleet: Path) -> None:
+    for f in (lag, lag_dopri, lag_fleet):
+        assert validate_fmu(str(f)) == []
+        md = fmpy.read_model_description(str(f))
+        assert md.coSimulation is not None and md.modelExchange is not None
+        names = {v.name for v in md.modelVariables}
+        assert "solver.rtol" in names
+    md = fmpy.read_model_description(str(lag))
+    byname = {v.name: v for v in md.modelVariables}
+    assert byname["x"].unit == "1" and byname["k"].unit == "1/s"
+    assert byname["k2"].causality == "calculatedParameter"
+    assert byname["x"].initial == "calculated"  # start depends on the parameter x_start
+    assert byname["x"].nominal is not None
+    assert byname["u"].causality == "input"
+    assert [u.variable.name for u in md.derivatives] == ["der(x)", "der(fast)"]
+    fleet_md = fmpy.read_model_description(str(lag_fleet))
+    fleet_names = {v.name for v in fleet_md.modelVariables}
+    assert {"ev[1].x", "ev[4].u", "der(ev[3].x)"} <= fleet_names
+
+
+@pytest.mark.parametrize("which", ["lag", "lag_dopri"])
+def test_cosimulation_matches_analytic_solution(which: str, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(which)
+    x0, u = 3.0, 0.02
+    with run_fmu(path) as r:
+        r.initialize({"x_start": x0, "solver.rtol": 1e-9})
+        r.set(["u"], [u])
+        for k in range(1, 31):
+            r.do_step(10.0)
+            x, z, w, fast = r.get(["x", "z", "w", "fast"])
+            t = 10.0 * k
+            exact = x0 * np.exp(-K * t) + u / K * (1 - np.exp(-K * t))
+            assert x == pytest.approx(exact, rel=1e-7)
+            assert z + 0.1 * z**3 - x == pytest.approx(0.0, abs=1e-12)  # Newton-solved block
+            assert w == pytest.approx(np.sqrt(z), rel=1e-14)
+            assert fast == pytest.approx(x, rel=1e-3)  # stiff companion tracks x
+
+
+def test_model_exchange_with_fmpy_solver(lag: Path) -> None:
+    res = fmpy.simulate_fmu(
+        str(lag), fmi_type="ModelExchange", stop_time=100.0, output_interval=10.0,
+        start_values={"x_start": 3.0}, relative_tolerance=1e-8, output=["x", "z"],
+    )
+    exact = 3.0 * np.exp(-K * res["time"])
+    np.testing.assert_allclose(res["x"], exact, rtol=1e-5)
+    z = res["z"]
+    np.testing.assert_allclose(z + 0.1 * z**3, res["x"], rtol=1e-10)
+
+
+def test_fleet_equals_single_fmus_bit_for_bit(lag: Path, lag_fleet: Path) -> None:
+    inputs = [0.0, 0.01, 0.02, 0.05]
+    starts = [1.0, 2.0, 3.0, 4.0]
+    single = []
+    for i in range(4):
+        with run_fmu(lag) as r:
+            r.initialize({"x_start": starts[i]})
+            traj = []
+            for k in range(20):
+                r.set(["u"], [inputs[i] * (1 + 0.1 * k)])
+                r.do_step(60.0)
+                traj.append(r.get(["x", "z", "fast"]))
+            single.append(np.array(traj))
+    with run_fmu(lag_fleet) as r:
+        r.initialize({f"ev[{i + 1}].x_start": starts[i] for i in range(4)})
+        traj = []
+        for k in range(20):
+            r.set([f"ev[{i + 1}].u" for i in range(4)], [inputs[i] * (1 + 0.1 * k) for i in range(4)])
+            r.do_step(60.0)
+            traj.append(r.get([f"ev[{i + 1}].{n}" for i in range(4) for n in ("x", "z", "fast")]))
+    fleet = np.array(traj).reshape(20, 4, 3)
+    for i in range(4):
+        assert np.array_equal(fleet[:, i, :], single[i])  # bit for bit
+
+
+def test_state_save_restore_and_serialization_reproduce_trajectory(lag: Path) -> None:
+    with run_fmu(lag) as r:
+        r.initialize({"x_start": 2.0})
+        r.set(["u"], [0.03])
+        for _ in range(5):
+            r.do_step(60.0)
+        state = r.get_state()
+        blob = r.serialize(state)
+        first = []
+        for k in range(10):
+            r.set(["u"], [0.03 + 0.01 * k])
+            r.do_step(60.0)
+            first.append(r.get(["x", "z", "fast"]))
+        for restored in (state, r.deserialize(blob)):
+            r.set_state(restored, 300.0)
+            again = []
+            for k in range(10):
+                r.set(["u"], [0.03 + 0.01 * k])
+                r.do_step(60.0)
+                again.append(r.get(["x", "z", "fast"]))
+            assert np.array_equal(np.array(first), np.array(again))
+
+
+def test_non_finite_value_is_an_error_naming_the_variable(lag: Path) -> None:
+    with run_fmu(lag) as r:
+        r.initialize({"x_start": 1.0})
+        r.set(["u"], [-1.0])  # x turns negative, so w = sqrt(z) becomes NaN
+        with pytest.raises(FmuCallError, match=r"variable w at t = "):
+            for _ in range(10):
+                r.do_step(60.0)
+    with run_fmu(lag) as r:
+        r.initialize()
+        with pytest.raises(FmuCallError, match=r"non-finite value nan for variable u"):
+            r.set(["u"], [float("nan")])
+
+
+def test_unknown_variable_name_is_an_error(lag: Path) -> None:
+    with run_fmu(lag) as r, pytest.raises(ScenarioError, match="no variable named 'xx'.*'x'"):
+        r.get(["xx"])
+
+
+def test_rebuild_gives_identical_bytes_and_cache_hits(tmp_path: Path) -> None:
+    a = build_one("Lag", out_dir=tmp_path / "a", mdir=MODELS, force=True)
+    b = build_one("Lag", out_dir=tmp_path / "b", mdir=MODELS, force=True)
+    assert not a.cached and not b.cached
+    assert a.path.read_bytes() == b.path.read_bytes()
+    c = build_one("Lag", out_dir=tmp_path / "a", mdir=MODELS)
+    assert c.cached and c.path.read_bytes() == a.path.read_bytes()
+    f = build_one("Lag", fleet=2, out_dir=tmp_path / "a", mdir=MODELS)
+    assert f.key != a.key and f.path.name == "Lag_fleet2.fmu"
+
+
+def test_source_change_invalidates_cache(tmp_path: Path) -> None:
+    import shutil
+
+    mdir = tmp_path / "models"
+    shutil.copytree(MODELS, mdir)
+    a = build_one("Lag", out_dir=tmp_path / "out", mdir=mdir)
+    src = mdir / "PipeTest" / "package.mo"
+    src.write_text(src.read_text().replace("= 0.05", "= 0.06"))
+    b = build_one("Lag", out_dir=tmp_path / "out", mdir=mdir)
+    assert not b.cached and a.key != b.key
+
+
+def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> None:
+    res = _cli("fmu", "build", "--models", str(DATA / "models_bad"), "--out", str(tmp_path))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "Bad/package.mo:6: when-clause" in res.stderr
+    assert "reinit" in res.stderr and "models/README.md" in res.stderr
+    assert not list(tmp_path.glob("*.fmu"))
+
+
+def test_missing_compiler_is_a_clear_error(tmp_path: Path) -> None:
+    res = _cli(
+        "fmu", "build", "Lag", "--models", str(MODELS), "--out", str(tmp_path), "--force",
+        env={"CC": "/nonexistent/cc"},
+    )
+    assert res.returncode == 2
+    assert "no C compiler found" in res.stderr and "apt-get install gcc" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_model_and_bad_fleet(tmp_path: Path) -> None:
+    res = _cli("fmu", "build", "Nope", "--models", str(MODELS), "--out", str(tmp_path))
+    assert res.returncode == 2 and "unknown model 'Nope'" in res.stderr and "Lag" in res.stderr
+    res = _cli("fmu", "build", "Lag", "--fleet", "0", "--models", str(MODELS), "--out", str(tmp_path))
+    assert res.returncode == 2 and "--fleet must be a positive integer" in res.stderr
