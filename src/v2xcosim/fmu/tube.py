@@ -1,0 +1,244 @@
+"""Tolerance-tube comparison of a simulated signal against a reference signal.
+
+The definition (the funnel / csv-compare idea, written out so the verdict is reproducible):
+
+Let the reference be the knots ``(t_i, r_i)``, ``i = 0..n-1``, with non-decreasing ``t_i``
+(two knots at the same time describe a jump).  For one variable with tolerances
+``abs_tol``, ``rel_tol``, ``time_abs_tol``, ``time_rel_tol`` and the experiment length
+``span = StopTime - StartTime``:
+
+* value half-width at each knot: ``d_i = max(abs_tol, rel_tol * |r_i|)``;
+* time half-width: ``dt = max(time_abs_tol, time_rel_tol * span)``;
+* ``U0``/``L0``: the piecewise-linear interpolation of ``r_i + d_i`` / ``r_i - d_i``;
+* the tube at time ``t``, with the window ``W(t) = [t - dt, t + dt] ∩ [t_0, t_{n-1}]``::
+
+      U(t) = max { U0(s) : s in W(t) },    L(t) = min { L0(s) : s in W(t) }
+
+  Because ``U0`` is piecewise linear, the maximum is attained at an end of the window or at a
+  knot inside it (both sides of a jump are knots), so it is computed exactly, vectorised.
+
+The actual signal ``(s_j, a_j)`` is checked at the *evaluation times*: every actual sample time
+inside ``[t_0, t_{n-1}]`` (with its own value) and every reference knot time (with the actual
+signal linearly interpolated there).  A point fails when ``a > U``, ``a < L`` or ``a`` is not
+finite.  The actual signal must cover ``[t_0, t_{n-1}]`` (up to ``dt``); otherwise the first
+reference time not covered fails.  The verdict reports the first failing time, the largest
+deviation ``|a - r|`` (``r`` interpolated) with its time, and the largest distance outside the
+tube.  Nothing is a library default: every number comes from :class:`Tolerance`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_REL_TOL: float = 2e-3
+"""Default relative value tolerance (the FMI cross-check's csv-compare order of magnitude)."""
+
+DEFAULT_ABS_TOL_SCALE: float = 1e-3
+"""Default absolute value tolerance as a fraction of the variable's largest ``|reference|``.
+
+It keeps the tube open where a signal crosses zero; for an all-zero reference 1e-12 is used.
+"""
+
+DEFAULT_TIME_REL_TOL: float = 1e-3
+"""Default time tolerance as a fraction of ``StopTime - StartTime``."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Tolerances of one variable; ``None`` means the documented default.
+
+    Attributes:
+        abs_tol: absolute value tolerance (variable's unit); default
+            ``DEFAULT_ABS_TOL_SCALE * max|reference|``.
+        rel_tol: relative value tolerance; default ``DEFAULT_REL_TOL``.
+        time_abs_tol: absolute time tolerance [s]; default 0.
+        time_rel_tol: time tolerance relative to the experiment length; default
+            ``DEFAULT_TIME_REL_TOL``.
+
+    """
+
+    abs_tol: float | None = None
+    rel_tol: float | None = None
+    time_abs_tol: float | None = None
+    time_rel_tol: float | None = None
+
+    def merged(self, override: Tolerance) -> Tolerance:
+        """Return these tolerances with every value set in ``override`` replaced."""
+        return Tolerance(
+            abs_tol=self.abs_tol if override.abs_tol is None else override.abs_tol,
+            rel_tol=self.rel_tol if override.rel_tol is None else override.rel_tol,
+            time_abs_tol=(
+                self.time_abs_tol if override.time_abs_tol is None else override.time_abs_tol
+            ),
+            time_rel_tol=(
+                self.time_rel_tol if override.time_rel_tol is None else override.time_rel_tol
+            ),
+        )
+
+    def resolve(self, y_ref: FloatArray, span: float) -> tuple[float, float, float]:
+        """Return ``(abs_tol, rel_tol, dt)`` with defaults applied for this reference."""
+        if self.abs_tol is None:
+            peak = float(np.max(np.abs(y_ref))) if y_ref.size else 0.0
+            abs_tol = DEFAULT_ABS_TOL_SCALE * peak if peak > 0 else 1e-12
+        else:
+            abs_tol = self.abs_tol
+        rel_tol = DEFAULT_REL_TOL if self.rel_tol is None else self.rel_tol
+        time_abs = 0.0 if self.time_abs_tol is None else self.time_abs_tol
+        time_rel = DEFAULT_TIME_REL_TOL if self.time_rel_tol is None else self.time_rel_tol
+        return abs_tol, rel_tol, max(time_abs, time_rel * span)
+
+
+@dataclass(frozen=True)
+class Tube:
+    """A tube evaluated at given times: ``lower <= actual <= upper`` passes."""
+
+    time: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+
+
+@dataclass(frozen=True)
+class TubeVerdict:
+    """The comparison result of one variable.
+
+    Attributes:
+        passed: every evaluation point lies inside the tube.
+        first_failure_time: the first time outside the tube (``None`` if passed).
+        max_deviation: the largest ``|actual - reference|`` over the evaluation times
+            (``inf`` if the actual signal is not finite somewhere).
+        max_deviation_time: the time of ``max_deviation``.
+        max_outside: the largest distance outside the tube (0 if passed).
+        n_points: the number of evaluation points.
+        n_failed: the number of evaluation points outside the tube.
+        abs_tol: the absolute value tolerance used.
+        rel_tol: the relative value tolerance used.
+        time_tol: the time half-width ``dt`` used [s].
+
+    """
+
+    passed: bool
+    first_failure_time: float | None
+    max_deviation: float
+    max_deviation_time: float
+    max_outside: float
+    n_points: int
+    n_failed: int
+    abs_tol: float
+    rel_tol: float
+    time_tol: float
+
+
+def _range_extreme(values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp],
+                   *, maximum: bool) -> FloatArray:
+    """Max (or min) of ``values[lo:hi]`` for each pair; ±inf for empty ranges (sparse table)."""
+    n = values.size
+    op = np.maximum if maximum else np.minimum
+    empty = -np.inf if maximum else np.inf
+    levels = [values]
+    width = 1
+    while 2 * width <= n:
+        prev = levels[-1]
+        levels.append(op(prev[: prev.size - width], prev[width:]))
+        width *= 2
+    length = hi - lo
+    out = np.full(lo.shape, empty, dtype=np.float64)
+    ok = length > 0
+    if not np.any(ok):
+        return out
+    k = np.floor(np.log2(length[ok])).astype(np.intp)
+    lo_ok = lo[ok]
+    hi_ok = hi[ok]
+    res = np.empty(lo_ok.shape, dtype=np.float64)
+    for level in np.unique(k):
+        sel = k == level
+        table = levels[int(level)]
+        res[sel] = op(table[lo_ok[sel]], table[hi_ok[sel] - (1 << int(level))])
+    out[ok] = res
+    return out
+
+
+def tube_at(t_ref: FloatArray, y_ref: FloatArray, times: FloatArray, abs_tol: float,
+            rel_tol: float, dt: float) -> Tube:
+    """Evaluate the tube (see the module docstring) around the reference at ``times``."""
+    half = np.maximum(abs_tol, rel_tol * np.abs(y_ref))
+    up = y_ref + half
+    low = y_ref - half
+    a = np.clip(times - dt, t_ref[0], t_ref[-1])
+    b = np.clip(times + dt, t_ref[0], t_ref[-1])
+    lo = np.searchsorted(t_ref, a, side="left")
+    hi = np.searchsorted(t_ref, b, side="right")
+    upper = np.maximum.reduce([
+        np.interp(a, t_ref, up),
+        np.interp(b, t_ref, up),
+        _range_extreme(up, lo, hi, maximum=True),
+    ])
+    lower = np.minimum.reduce([
+        np.interp(a, t_ref, low),
+        np.interp(b, t_ref, low),
+        _range_extreme(low, lo, hi, maximum=False),
+    ])
+    return Tube(time=times, lower=lower, upper=upper)
+
+
+def evaluation_points(t_ref: FloatArray, t_act: FloatArray,
+                      y_act: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return the evaluation times and the actual values there (see the module docstring)."""
+    inside = (t_act >= t_ref[0]) & (t_act <= t_ref[-1])
+    times = np.concatenate([t_act[inside], t_ref])
+    values = np.concatenate([y_act[inside], np.interp(t_ref, t_act, y_act)])
+    order = np.argsort(times, kind="stable")
+    return times[order], values[order]
+
+
+def compare(t_ref: FloatArray, y_ref: FloatArray, t_act: FloatArray, y_act: FloatArray,
+            tolerance: Tolerance, span: float) -> TubeVerdict:
+    """Compare the actual signal with the reference inside the tolerance tube.
+
+    Args:
+        t_ref: reference times, non-decreasing, at least one point.
+        y_ref: reference values, finite.
+        t_act: actual (simulated) times, non-decreasing, at least one point.
+        y_act: actual values (NaN/inf fail).
+        tolerance: the variable's tolerances (defaults applied here).
+        span: ``StopTime - StartTime`` [s], the scale of the relative time tolerance.
+
+    """
+    t_ref = np.asarray(t_ref, dtype=np.float64)
+    y_ref = np.asarray(y_ref, dtype=np.float64)
+    t_act = np.asarray(t_act, dtype=np.float64)
+    y_act = np.asarray(y_act, dtype=np.float64)
+    abs_tol, rel_tol, dt = tolerance.resolve(y_ref, span)
+    times, values = evaluation_points(t_ref, t_act, y_act)
+    tube = tube_at(t_ref, y_ref, times, abs_tol, rel_tol, dt)
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        excess = np.maximum(np.maximum(values - tube.upper, tube.lower - values), 0.0)
+    excess = np.where(finite, excess, np.inf)
+    failed = ~finite | (values > tube.upper) | (values < tube.lower)
+    # coverage: the actual signal must span the reference's time range (up to dt)
+    slack = dt + 1e-9 * max(abs(span), 1.0)
+    uncovered = (t_ref < t_act[0] - slack) | (t_ref > t_act[-1] + slack)
+    first_uncovered = float(t_ref[uncovered][0]) if np.any(uncovered) else math.inf
+    dev = np.where(finite, np.abs(values - np.interp(times, t_ref, y_ref)), np.inf)
+    k = int(np.argmax(dev))
+    first = float(times[failed][0]) if np.any(failed) else math.inf
+    first = min(first, first_uncovered)
+    passed = not math.isfinite(first)
+    return TubeVerdict(
+        passed=passed,
+        first_failure_time=None if passed else first,
+        max_deviation=float(dev[k]),
+        max_deviation_time=float(times[k]),
+        max_outside=float(np.max(excess)) if excess.size else 0.0,
+        n_points=int(times.size),
+        n_failed=int(np.count_nonzero(failed)) + int(np.count_nonzero(uncovered)),
+        abs_tol=abs_tol,
+        rel_tol=rel_tol,
+        time_tol=dt,
+    )
