@@ -220,6 +220,7 @@ class ModelInfo:
     x_nominal: list[float]
     max_tear: int
     n_blocks: int
+    block_linear: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -282,7 +283,10 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
             if "Y" in b:
                 k = int(b["Y"]["index"])
                 is_state = k < nx
-                caus = "output" if attrs.get("causality") == "output" or role == "output" else "local"
+                # Only top-level outputs are FMU outputs; outputs of sub-components (dotted
+                # names such as battery.soc) are local variables of the FMU.
+                top = "." not in v["name"]
+                caus = "output" if top and (attrs.get("causality") == "output" or role == "output") else "local"
                 if is_state:
                     initial = "calculated" if k in calc_y else "exact"
                 else:
@@ -330,6 +334,18 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
         nom = v.nominal if v.nominal else max(abs(v.start or 0.0), 1.0)
         v.nominal = nom
         x_nominal.append(nom)
+    programs = {}
+    for prog in meta.get("residual_programs", []):
+        for op in prog["ops"]:
+            if op["kind"] == "StoreOutput":
+                programs[int(op["output_index"])] = prog["ops"]
+    block_linear = []
+    for blk in meta["algebraic_blocks"]:
+        c = 0.0
+        if not blk.get("tearing") and len(blk["y_indices"]) == 1 and len(blk["rows"]) == 1:
+            ops = programs.get(int(blk["rows"][0]))
+            c = linear_coefficient(ops, int(blk["y_indices"][0])) if ops else 0.0
+        block_linear.append(c)
     max_tear = 0
     for blk in meta["algebraic_blocks"]:
         tear = blk.get("tearing")
@@ -349,7 +365,71 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
         x_nominal=x_nominal,
         max_tear=max_tear,
         n_blocks=len(meta["algebraic_blocks"]),
+        block_linear=block_linear,
     )
+
+
+def linear_coefficient(ops: list[dict[str, Any]], y_index: int) -> float:
+    """Coefficient c when a residual program is affine in ``y[y_index]`` with a constant c, else 0.
+
+    Propagates d(temp)/dy through the scalar ops: loads of other values have slope 0, sums and
+    differences add slopes, products and quotients with a constant scale them; any other operation
+    on a value that depends on y makes the row nonlinear (0: solve it by Newton instead).  An
+    affine row is then solved exactly with one evaluation: y = -r(y=0)/c.
+    """
+    slope: dict[int, float | None] = {}  # None: depends on y nonlinearly
+    const: dict[int, float] = {}
+    result: float | None = 0.0
+    for op in ops:
+        k = op["kind"]
+        dst = op.get("dst")
+        if k == "Const":
+            slope[dst] = 0.0
+            if op.get("value_class") == "finite":
+                const[dst] = float(op["value"])
+        elif k == "LoadY":
+            slope[dst] = 1.0 if int(op["index"]) == y_index else 0.0
+        elif k in ("LoadP", "LoadTime", "LoadIndexedP"):
+            slope[dst] = 0.0
+        elif k == "Move":
+            slope[dst] = slope.get(op["src"], None)
+            if op["src"] in const:
+                const[dst] = const[op["src"]]
+        elif k == "Unary":
+            a = slope.get(op["arg"], None)
+            if op["operator"] == "Neg":
+                slope[dst] = None if a is None else -a
+            else:
+                slope[dst] = 0.0 if a == 0.0 else None
+        elif k == "Binary":
+            a, b = slope.get(op["lhs"], None), slope.get(op["rhs"], None)
+            o = op["operator"]
+            if a == 0.0 and b == 0.0:
+                slope[dst] = 0.0
+            elif a is None or b is None:
+                slope[dst] = None
+            elif o == "Add":
+                slope[dst] = a + b
+            elif o == "Sub":
+                slope[dst] = a - b
+            elif o == "Mul" and b == 0.0 and op["rhs"] in const:
+                slope[dst] = a * const[op["rhs"]]
+            elif o == "Mul" and a == 0.0 and op["lhs"] in const:
+                slope[dst] = b * const[op["lhs"]]
+            elif o == "Div" and b == 0.0 and op["rhs"] in const and const[op["rhs"]] != 0.0:
+                slope[dst] = a / const[op["rhs"]]
+            else:
+                slope[dst] = None
+        elif k in ("Compare", "Select"):
+            deps = [slope.get(op.get(x), None) for x in ("lhs", "rhs", "cond", "if_true", "if_false") if x in op]
+            slope[dst] = 0.0 if all(d == 0.0 for d in deps) else None
+        elif k == "StoreOutput":
+            result = slope.get(op["src"], None)
+        else:
+            return 0.0
+    if result is None or result == 0.0 or result != result:
+        return 0.0
+    return float(result)
 
 
 # --------------------------------------------------------------------------- code generation --
@@ -386,6 +466,7 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
         arr("int", "v2x_p_kind", [str(k) for k in info.p_kind]),
         arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
+        arr("double", "v2x_block_linear", [_c_double(x) for x in info.block_linear]),
         arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),
         arr("char *", "v2x_p_names", [_c_str(v.name) for v in info.p_vars]),
         "#endif\n",

@@ -144,6 +144,15 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
         int m = B->n_tear;
         double J[NTA * NTA], r[NTA], r1[NTA], yt0[NTA];
         int piv[NTA];
+        if (B->n_causal == 0 && m == 1 && v2x_block_linear[ib] != 0.0) {
+            /* affine row r = c*y + g with constant c (found at build time): y = -g/c exactly */
+            int k = B->tear_y[0];
+            y[k] = 0.0;
+            double g = v2x_kernel_residual(B->tear_row[0], t, y, p);
+            y[k] = -g / v2x_block_linear[ib];
+            if (!isfinite(y[k])) { *fail_y = k; return -1; }
+            continue;
+        }
         for (int it = 0; it < 60; ++it) {
             /* explicit steps: each row is linear in its variable */
             for (int c = 0; c < B->n_causal; ++c) {
@@ -151,7 +160,7 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
                 for (int sub = 0; sub < (B->causal_unit[c] ? 1 : 30); ++sub) {
                     double y0 = y[k];
                     double r0 = v2x_kernel_residual(row, t, y, p);
-                    double d = (B->causal_unit[c] ? 1.0 : 1e-7 * fmax(fabs(y0), 1.0));
+                    double d = (B->causal_unit[c] ? 1.0 : 1e-7 * fmax(fmax(fabs(y0), 1.0), 1e-8 * fabs(r0)));
                     y[k] = y0 + d;
                     double s = (v2x_kernel_residual(row, t, y, p) - r0) / d;
                     if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
@@ -171,9 +180,12 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
             if (rn == 0.0) break;
             /* finite-difference Jacobian of the torn residuals (causal steps re-run inside) */
             for (int j = 0; j < m; ++j) yt0[j] = y[B->tear_y[j]];
+            double rscale = 0.0;
+            for (int i = 0; i < m; ++i) rscale = fmax(rscale, fabs(r[i]));
             for (int j = 0; j < m; ++j) {
                 int k = B->tear_y[j];
-                double d = 1.4901161193847656e-08 * fmax(fabs(yt0[j]), 1.0);
+                /* step large enough to move the residual above its rounding level */
+                double d = 1.4901161193847656e-08 * fmax(fmax(fabs(yt0[j]), 1.0), 1e-8 * rscale);
                 y[k] = yt0[j] + d;
                 for (int c = 0; c < B->n_causal; ++c) {
                     int kc = B->causal_y[c];
@@ -435,7 +447,17 @@ static fmi2Status v2x_refresh(v2x_inst *m, int with_update) {
     for (int k = 0; k < V2X_NBLK; ++k) {
         v2x_blk *b = &m->blk[k];
         int fy = 0;
-        if (with_update) v2x_kernel_update(b->p, b->y);
+        if (with_update) {
+            /* rumoca's update plan is not ordered across parameter and start targets: repeat it
+             * until a fixed point (bounded by the length of the dependency chain). */
+            double pp[NP > 0 ? NP : 1], yy[NY > 0 ? NY : 1];
+            for (int pass = 0; pass < 64; ++pass) {
+                memcpy(pp, b->p, sizeof pp);
+                memcpy(yy, b->y, sizeof yy);
+                v2x_kernel_update(b->p, b->y);
+                if (memcmp(pp, b->p, sizeof pp) == 0 && memcmp(yy, b->y, sizeof yy) == 0) break;
+            }
+        }
         if (v2x_solve_alg(b, m->time, &fy) != 0)
             return v2x_fail(m, k, fy, m->time, "algebraic loop did not converge or gave a non-finite value");
         if (NX > 0) v2x_kernel_derivatives(m->time, b->y, b->p, b->dx);

@@ -1,0 +1,118 @@
+within V2X;
+model EV "Electric vehicle: reduced bidirectional charger + battery pack with BMS power derating"
+  // ---------------- per-vehicle parameters ----------------
+  parameter Real soc_start(unit="1") = 0.5 "Initial state of charge (fraction)";
+  parameter Real t_start_k(unit="K") = 298.15 "Initial battery temperature";
+  parameter Integer n_series = 96 "Cells in series";
+  parameter Integer n_parallel = 80 "Cells in parallel (capacity scale: 80 -> 164 A.h, 59 kWh)";
+  parameter Real s_rated_va(unit="VA") = 11000 "Charger rated apparent power";
+  parameter Real p_rated_w(unit="W") = 11000 "Charger rated active power (both directions)";
+  parameter Real i_max_a(unit="A") = 16 "Charger AC phase current limit (rms)";
+  parameter Real tau_p_s(unit="s") = 1 "Active power time constant (reduced charger, >= 1 s)";
+  parameter Real tau_q_s(unit="s") = 1 "Reactive power time constant (reduced charger, >= 1 s)";
+  parameter Real enable_qu(unit="1") = 0 "Q(U) on (1) / off (0)";
+  parameter Real enable_pf(unit="1") = 0 "P(f) on (1) / off (0)";
+  parameter Real soc_min(unit="1") = 0.1 "Lower SOC limit: discharging power is derated to 0 here";
+  parameter Real soc_max(unit="1") = 0.9 "Upper SOC limit: charging power is derated to 0 here";
+  parameter Real dsoc_taper(unit="1") = 0.03 "SOC band over which the BMS derates power linearly";
+  parameter Real q_cal_start(unit="1") = 1e-4 "Initial calendar capacity loss (fraction)";
+  parameter Real q_cyc_start(unit="1") = 1e-4 "Initial cycle capacity loss (fraction)";
+  // ---------------- inputs ----------------
+  input Real p_set_w(unit="W") "AC active power setpoint (positive = drawn from the grid = charging)";
+  input Real q_set_var(unit="var") "AC reactive power setpoint (positive = absorbed)";
+  input Real vm_pu(unit="1") "Terminal voltage (per unit), for Q(U)";
+  input Real f_hz(unit="Hz") "Grid frequency, for P(f)";
+  input Real t_amb_k(unit="K") "Ambient temperature";
+  // ---------------- components ----------------
+  replaceable V2X.ChargerReducedDC charger(s_rated_va=s_rated_va, p_rated_w=p_rated_w, i_max_a=i_max_a,
+    tau_p_s=tau_p_s, tau_q_s=tau_q_s, enable_qu=enable_qu, enable_pf=enable_pf) constrainedby V2X.ChargerBase "Bidirectional charger";
+  V2X.BatteryPack battery(soc_start=soc_start, t_start_k=t_start_k, n_series=n_series, n_parallel=n_parallel,
+    q_cal_start=q_cal_start, q_cyc_start=q_cyc_start) "Traction battery";
+  // ---------------- meters (states) ----------------
+  output Real e_ac_j(unit="J", start=0, fixed=true) "Meter: AC energy drawn from the grid";
+  output Real e_loss_j(unit="J", start=0, fixed=true) "Meter: battery + charger losses";
+  output Real e_loss_charger_j(unit="J", start=0, fixed=true) "Meter: charger losses";
+  // ---------------- outputs ----------------
+  output Real p_ac_w(unit="W") "AC active power drawn from the grid";
+  output Real q_ac_var(unit="var") "AC reactive power absorbed";
+  output Real p_dc_w(unit="W") "DC power into the battery";
+  output Real p_loss_charger_w(unit="W") "Charger losses";
+  output Real p_loss_battery_w(unit="W") "Battery losses";
+  output Real soc(unit="1") "State of charge (fraction)";
+  output Real soh(unit="1") "State of health (capacity fraction)";
+  output Real v_pack_v(unit="V") "Battery terminal voltage";
+  output Real i_pack_a(unit="A") "Battery current (positive = charging)";
+  output Real t_cell_k(unit="K") "Battery temperature";
+  output Real e_dc_j(unit="J") "Meter: DC energy into the battery";
+  output Real e_chem_j(unit="J") "Meter: chemical energy (integral of OCV*I)";
+  output Real e_rc_j(unit="J") "Energy in the battery's RC capacitors";
+  output Real e_store_charger_j(unit="J") "Energy stored in the charger (0 for the reduced charger)";
+  output Real e_usable_j(unit="J") "Usable energy capacity between soc_min and soc_max, including fade";
+  output Real e_usable_kwh(unit="kW.h") "Usable energy capacity in kWh";
+  output Real p_max_charge_w(unit="W") "Available charging power now (AC side)";
+  output Real p_max_discharge_w(unit="W") "Available discharging power now (AC side, >= 0)";
+  output Real eta_charger(unit="1") "Charger efficiency";
+equation
+  connect(charger.dc, battery.dc);
+  charger.p_set_w = p_set_w;
+  charger.q_set_var = q_set_var;
+  charger.vm_pu = vm_pu;
+  charger.f_hz = f_hz;
+  battery.t_amb_k = t_amb_k;
+  // BMS: linear power derating over dsoc_taper below soc_max (charging) and above soc_min (discharging)
+  charger.p_lim_charge_w = p_rated_w*min(max((soc_max - battery.soc)/dsoc_taper, 0), 1);
+  charger.p_lim_discharge_w = p_rated_w*min(max((battery.soc - soc_min)/dsoc_taper, 0), 1);
+  // outputs
+  p_ac_w = charger.p_ac_w;
+  q_ac_var = charger.q_ac_var;
+  p_dc_w = charger.p_dc_w;
+  p_loss_charger_w = charger.p_loss_w;
+  p_loss_battery_w = battery.p_loss_w;
+  soc = battery.soc;
+  soh = battery.soh;
+  v_pack_v = battery.v_pack_v;
+  i_pack_a = battery.i_pack_a;
+  t_cell_k = battery.t_cell_k;
+  e_dc_j = battery.e_dc_j;
+  e_chem_j = battery.e_chem_j;
+  e_rc_j = battery.e_rc_j;
+  e_store_charger_j = charger.e_store_j;
+  e_usable_j = battery.e_capacity_j*(soc_max - soc_min);
+  e_usable_kwh = e_usable_j/3.6e6;
+  p_max_charge_w = charger.p_max_charge_w;
+  p_max_discharge_w = charger.p_max_discharge_w;
+  eta_charger = charger.eta;
+  der(e_ac_j) = p_ac_w;
+  der(e_loss_j) = p_loss_battery_w + p_loss_charger_w;
+  der(e_loss_charger_j) = p_loss_charger_w;
+  annotation(Documentation(info="<html>
+<p>An electric vehicle as seen from the grid: a <code>ChargerReducedDC</code> (first-order P/Q
+response, limits, losses, Q(U), P(f)) connected through a <code>DCPort</code> (voltage + power
+flow) to a <code>BatteryPack</code> (59 kWh NMC, 96s80p Sanyo UR18650E; see <code>Battery</code>).
+Intended for co-simulation steps of about a minute. <code>EVDetailed</code> is the same vehicle with
+the averaged <code>ChargerDetailed</code>.</p>
+<h4>Interface</h4>
+<p>Inputs: p_set_w (W, AC, positive = charging), q_set_var (var, positive = absorbed), vm_pu (for
+Q(U)), f_hz (for P(f)), t_amb_k. Outputs: p_ac_w, q_ac_var, p_dc_w, p_loss_charger_w,
+p_loss_battery_w, soc, soh, v_pack_v, i_pack_a, t_cell_k, meters e_ac_j, e_dc_j, e_chem_j, e_loss_j
+(battery + charger), e_loss_charger_j, e_rc_j, e_store_charger_j, e_usable_j / e_usable_kwh,
+p_max_charge_w, p_max_discharge_w, eta_charger.</p>
+<p>Energy balance: e_ac = e_chem + (e_rc - e_rc(0)) + e_loss + (e_store_charger - e_store_charger(0)).</p>
+<h4>BMS</h4>
+<p>The battery management system protects the pack: the AC power limits passed to the charger
+are p_rated times a linear taper, 1 at least dsoc_taper (3 %) away from the limit and 0 at it
+(charging at soc_max, discharging at soc_min). Near the limit the power is proportional to the
+remaining distance, so the SOC approaches soc_max / soc_min exponentially and never crosses it
+(up to the tiny lag of the charger; with reactive power only, the battery supplies the charger's
+small losses). Real BMS taper charging near full (constant-voltage phase); the linear
+taper is an assumption standing for it. Defaults soc_min = 0.1, soc_max = 0.9 (assumption; a
+typical V2G window).</p>
+<p>Usable energy e_usable_j = present capacity (incl. fade) x (soc_max - soc_min), capacity =
+nominal energy x SOH (nominal energy from the mean OCV; 47.2 kWh usable by default).</p>
+<p>Parameters propagated with modifiers: soc_start, t_start_k, n_series, n_parallel,
+q_cal_start, q_cyc_start to the battery; s_rated_va, p_rated_w, i_max_a, tau_p_s, tau_q_s,
+enable_qu, enable_pf to the charger. Note: rumoca also lists the sub-components' outputs (e.g.
+<code>battery.soc</code>, <code>charger.eta</code>) among the flattened outputs; the top-level
+(undotted) names are the interface.</p>
+</html>"));
+end EV;
