@@ -44,17 +44,17 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   input Real p_dc_w(unit="W") "DC power into the pack terminals (positive = charging)";
   input Real t_amb_k(unit="K") "Ambient temperature";
   // ---------------- states ----------------
-  output Real soc(unit="1", start=soc_start, fixed=true) "State of charge (fraction of the present capacity)";
-  Real v_rc1_v(unit="V", start=0, fixed=true) "Voltage across RC pair 1 (pack)";
-  Real v_rc2_v(unit="V", start=0, fixed=true) "Voltage across RC pair 2 (pack)";
-  output Real t_cell_k(unit="K", start=t_start_k, fixed=true) "Lumped cell temperature";
-  output Real q_cal(unit="1", start=q_cal_start, fixed=true) "Calendar capacity loss (fraction of nominal)";
-  output Real q_cyc(unit="1", start=q_cyc_start, fixed=true) "Cycle capacity loss (fraction of nominal)";
-  Real v2_cell_f_v2(unit="V2", start=v_rms_start_v^2, fixed=true) "Throughput-weighted low-pass of v_cell^2 (V_rms^2 proxy)";
-  Real soc_rate_f_per_s(unit="1/s", start=2*dod_start/t_dod_s, fixed=true) "Low-pass of |dSOC/dt| (DOD proxy)";
-  output Real e_dc_j(unit="J", start=0, fixed=true) "Meter: integral of p_dc_w";
-  output Real e_chem_j(unit="J", start=0, fixed=true) "Meter: integral of OCV*I (pack)";
-  output Real e_loss_j(unit="J", start=0, fixed=true) "Meter: integral of p_loss_w";
+  output Real soc(unit="1", nominal=1, start=soc_start, fixed=true) "State of charge (fraction of the present capacity)";
+  Real v_rc1_v(unit="V", nominal=1, start=0, fixed=true) "Voltage across RC pair 1 (pack)";
+  Real v_rc2_v(unit="V", nominal=1, start=0, fixed=true) "Voltage across RC pair 2 (pack)";
+  output Real t_cell_k(unit="K", nominal=300, start=t_start_k, fixed=true) "Lumped cell temperature";
+  output Real q_cal(unit="1", nominal=0.01, start=q_cal_start, fixed=true) "Calendar capacity loss (fraction of nominal)";
+  output Real q_cyc(unit="1", nominal=0.01, start=q_cyc_start, fixed=true) "Cycle capacity loss (fraction of nominal)";
+  Real v2_cell_f_v2(unit="V2", nominal=10, start=v_rms_start_v^2, fixed=true) "Throughput-weighted low-pass of v_cell^2 (V_rms^2 proxy)";
+  Real soc_rate_f_per_s(unit="1/s", nominal=1e-5, start=2*dod_start/t_dod_s, fixed=true) "Low-pass of |dSOC/dt| (DOD proxy)";
+  output Real e_dc_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: integral of p_dc_w";
+  output Real e_chem_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: integral of OCV*I (pack)";
+  output Real e_loss_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: integral of p_loss_w";
   // ---------------- outputs and algebraic variables ----------------
   output Real v_pack_v(unit="V") "Pack terminal voltage";
   output Real i_pack_a(unit="A") "Pack current (positive = charging)";
@@ -68,6 +68,8 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   output Real v_rms_v(unit="V") "V_rms proxy used by the cycle-ageing law";
   Real ocv_cell_v(unit="V") "Cell open-circuit voltage";
   Real i_cell_a(unit="A") "Average cell current (positive = charging)";
+  Real i_abs_cell_a(unit="A") "Smooth |i_cell_a| (sqrt(i^2 + i_eps^2) - i_eps): abs() has a kink at I = 0, where an idle battery rests and implicit integrators would chatter";
+  parameter Real i_eps_a(unit="A") = 1e-3 "Rounding current of the smooth |I| (5e-4 C for a 2.05 A.h cell; changes ageing rates by < 0.1 % above 1e-3 C)";
   Real arr(unit="1") "Arrhenius factor of the resistances";
   Real r0_ohm(unit="Ohm") "Pack series resistance at t_cell_k";
   Real r1_ohm(unit="Ohm") "Pack RC1 resistance at t_cell_k";
@@ -117,12 +119,13 @@ equation
   // ageing: Schmalstieg et al. (2014), recast as state-based (time/throughput-equivalent) laws
   alpha_cal = max((7.543*ocv_cell_v - 23.75)*1e6*exp(-6976/t_cell_k), 0);
   der(q_cal) = 0.75*alpha_cal^(4/3)*max(q_cal, q_reg)^(-1/3)/86400;
-  der(v2_cell_f_v2) = abs(i_cell_a)/(n_fec_vrms*2*3600*q_cell_ah)*(v_cell_v^2 - v2_cell_f_v2);
+  i_abs_cell_a = sqrt(i_cell_a^2 + i_eps_a^2) - i_eps_a;
+  der(v2_cell_f_v2) = i_abs_cell_a/(n_fec_vrms*2*3600*q_cell_ah)*(v_cell_v^2 - v2_cell_f_v2);
   v_rms_v = sqrt(max(v2_cell_f_v2, 0));
-  t_dod_s*der(soc_rate_f_per_s) = abs(i_cell_a)/(3600*q_cell_ah) - soc_rate_f_per_s;
+  t_dod_s*der(soc_rate_f_per_s) = i_abs_cell_a/(3600*q_cell_ah) - soc_rate_f_per_s;
   dod = min(0.5*t_dod_s*soc_rate_f_per_s, 1);
   beta_cyc = 7.348e-3*(v_rms_v - 3.667)^2 + 7.6e-4 + 4.081e-3*dod;
-  der(q_cyc) = 0.5*beta_cyc^2/max(q_cyc, q_reg)*abs(i_cell_a)/3600;
+  der(q_cyc) = 0.5*beta_cyc^2/max(q_cyc, q_reg)*i_abs_cell_a/3600;
   annotation(Documentation(info="<html>
 <h4>Purpose</h4>
 <p>Electric-vehicle traction battery pack for system studies from seconds to years: electrical

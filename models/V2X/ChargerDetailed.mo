@@ -21,14 +21,14 @@ model ChargerDetailed "Bidirectional charger, averaged: dq-frame AC/DC with L fi
   parameter Real kp_l_v_per_a(unit="V/A") = l_dc_h/tau_l_s "DC/DC current loop proportional gain";
   parameter Real ki_l_v_per_as(unit="V/(A.s)") = r_dc_ohm/tau_l_s "DC/DC current loop integral gain";
   // ---------------- states ----------------
-  Real i_d_a(unit="A", start=0, fixed=true) "d-axis grid current (amplitude-invariant, drawn from the grid)";
-  Real i_q_a(unit="A", start=0, fixed=true) "q-axis grid current";
-  Real x_id_v(unit="V", start=0, fixed=true) "Integrator of the d-axis current loop";
-  Real x_iq_v(unit="V", start=0, fixed=true) "Integrator of the q-axis current loop";
-  output Real v_link_v(unit="V", start=v_link_ref_v, fixed=true) "DC-link voltage";
-  Real x_v_a(unit="A", start=0, fixed=true) "Integrator of the DC-link voltage loop";
-  Real i_l_a(unit="A", start=0, fixed=true) "DC/DC inductor current (positive = charging)";
-  Real x_l_v(unit="V", start=0, fixed=true) "Integrator of the DC/DC current loop";
+  Real i_d_a(unit="A", nominal=10, start=0, fixed=true) "d-axis grid current (amplitude-invariant, drawn from the grid)";
+  Real i_q_a(unit="A", nominal=10, start=0, fixed=true) "q-axis grid current";
+  Real x_id_v(unit="V", nominal=100, start=0, fixed=true) "Integrator of the d-axis current loop";
+  Real x_iq_v(unit="V", nominal=100, start=0, fixed=true) "Integrator of the q-axis current loop";
+  output Real v_link_v(unit="V", nominal=750, start=v_link_ref_v, fixed=true) "DC-link voltage";
+  Real x_v_a(unit="A", nominal=10, start=0, fixed=true) "Integrator of the DC-link voltage loop";
+  Real i_l_a(unit="A", nominal=10, start=0, fixed=true) "DC/DC inductor current (positive = charging)";
+  Real x_l_v(unit="V", nominal=100, start=0, fixed=true) "Integrator of the DC/DC current loop";
   // ---------------- algebraic ----------------
   Real v_d_v(unit="V") "d-axis grid voltage (voltage-oriented frame, ideal PLL)";
   Real omega_rad_s(unit="rad/s") "Grid angular frequency";

@@ -1,6 +1,6 @@
 within V2X;
 model ChargerReduced "Bidirectional charger, reduced: first-order P and Q response (for co-simulation steps of a minute)"
-  extends V2X.ChargerBase(p_ac_w(start=0, fixed=true), q_ac_var(start=0, fixed=true));
+  extends V2X.ChargerBase(p_ac_w(start=0, fixed=true, nominal=1e4), q_ac_var(start=0, fixed=true, nominal=1e4));
 equation
   tau_p_s*der(p_ac_w) = p_ref_w - p_ac_w;
   tau_q_s*der(q_ac_var) = q_ref_var - q_ac_var;

@@ -15,6 +15,9 @@ model EV "Electric vehicle: reduced bidirectional charger + battery pack with BM
   parameter Real soc_min(unit="1") = 0.1 "Lower SOC limit: discharging power is derated to 0 here";
   parameter Real soc_max(unit="1") = 0.9 "Upper SOC limit: charging power is derated to 0 here";
   parameter Real dsoc_taper(unit="1") = 0.03 "SOC band over which the BMS derates power linearly";
+  parameter Real bms_smooth(unit="1") = 0.01 "Rounding of the BMS taper corners (fraction of the taper band)";
+  Real x_charge(unit="1") "BMS taper coordinate for charging (1 = full power, 0 = none)";
+  Real x_discharge(unit="1") "BMS taper coordinate for discharging";
   parameter Real q_cal_start(unit="1") = 1e-4 "Initial calendar capacity loss (fraction)";
   parameter Real q_cyc_start(unit="1") = 1e-4 "Initial cycle capacity loss (fraction)";
   // ---------------- inputs ----------------
@@ -29,9 +32,9 @@ model EV "Electric vehicle: reduced bidirectional charger + battery pack with BM
   V2X.BatteryPack battery(soc_start=soc_start, t_start_k=t_start_k, n_series=n_series, n_parallel=n_parallel,
     q_cal_start=q_cal_start, q_cyc_start=q_cyc_start) "Traction battery";
   // ---------------- meters (states) ----------------
-  output Real e_ac_j(unit="J", start=0, fixed=true) "Meter: AC energy drawn from the grid";
-  output Real e_loss_j(unit="J", start=0, fixed=true) "Meter: battery + charger losses";
-  output Real e_loss_charger_j(unit="J", start=0, fixed=true) "Meter: charger losses";
+  output Real e_ac_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: AC energy drawn from the grid";
+  output Real e_loss_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: battery + charger losses";
+  output Real e_loss_charger_j(unit="J", nominal=1e6, start=0, fixed=true) "Meter: charger losses";
   // ---------------- outputs ----------------
   output Real p_ac_w(unit="W") "AC active power drawn from the grid";
   output Real q_ac_var(unit="var") "AC reactive power absorbed";
@@ -60,8 +63,13 @@ equation
   charger.f_hz = f_hz;
   battery.t_amb_k = t_amb_k;
   // BMS: linear power derating over dsoc_taper below soc_max (charging) and above soc_min (discharging)
-  charger.p_lim_charge_w = p_rated_w*min(max((soc_max - battery.soc)/dsoc_taper, 0), 1);
-  charger.p_lim_discharge_w = p_rated_w*min(max((battery.soc - soc_min)/dsoc_taper, 0), 1);
+  // Smooth saturation sat(x) = (sqrt(x^2 + e^2) - sqrt((x - 1)^2 + e^2) + 1)/2 of the taper
+  // coordinate, shifted by 5 e so that the limit is ~1e-4 p_rated at the SOC limit: a clamp with
+  // kinks would put the equilibrium at the SOC limit onto a kink, where implicit integrators chatter.
+  x_charge = (soc_max - battery.soc)/dsoc_taper - 5*bms_smooth;
+  x_discharge = (battery.soc - soc_min)/dsoc_taper - 5*bms_smooth;
+  charger.p_lim_charge_w = p_rated_w*0.5*(sqrt(x_charge^2 + bms_smooth^2) - sqrt((x_charge - 1)^2 + bms_smooth^2) + 1);
+  charger.p_lim_discharge_w = p_rated_w*0.5*(sqrt(x_discharge^2 + bms_smooth^2) - sqrt((x_discharge - 1)^2 + bms_smooth^2) + 1);
   // outputs
   p_ac_w = charger.p_ac_w;
   q_ac_var = charger.q_ac_var;

@@ -27,8 +27,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from v2xcosim.fmu import cli as fmu_cli
 
     fmu_cli.register(sub)
-    from v2xcosim import demo
+    from v2xcosim import demo, run_cli
 
+    run_cli.register(sub)
     demo.register(sub)
     return parser
 

@@ -596,11 +596,27 @@ def model_description(
 
 # --------------------------------------------------------------------------- rumoca -----------
 def _rumoca_error(exc: Exception, entry: ModelEntry, mdir: Path) -> ScenarioError:
-    diags = getattr(exc, "diagnostics", None) or []
+    import rumoca
+
+    diags = list(getattr(exc, "diagnostics", None) or [])
+    if not diags:
+        # e.g. "parse source-root files": validate each file to find where the problem is
+        for f in sorted(mdir.rglob("*.mo")):
+            try:
+                found = [d for d in rumoca.validate(str(f)) if d.level == "error"]
+            except Exception:  # noqa: BLE001 - best effort diagnosis only
+                found = []
+            if found:
+                diags.extend(found[:1])
+                break
     lines = []
     for d in diags:
         loc = f"{d.file or '?'}:{d.line or '?'}:{d.column or '?'}"
-        lines.append(f"  {loc}: {d.level}: {d.message}" + (f" [{d.rule}]" if d.rule else ""))
+        msg_lines = [ln for ln in str(d.message).splitlines() if ln.strip()][:8]
+        m_loc = re.search(r"\[([^\]]+\.mo):(\d+):(\d+)\]", str(d.message))
+        if m_loc:
+            loc = f"{m_loc.group(1)}:{m_loc.group(2)}:{m_loc.group(3)}"
+        lines.append(f"  {loc}: {d.level}: " + "\n    ".join(msg_lines) + (f" [{d.rule}]" if d.rule else ""))
     msg = str(exc).strip().splitlines()
     head = msg[0] if msg else type(exc).__name__
     text = f"model {entry.name} ({entry.modelica_class}) in {mdir} does not compile: {head}"
@@ -772,13 +788,13 @@ def build_one(
     }
     for h in ("fmi2Functions.h", "fmi2FunctionTypes.h", "fmi2TypesPlatform.h"):
         src_files[h] = (headers / h).read_bytes()
-    md = model_description(info, entry, ident, fleet, guid, ["v2x_fmi2.c", "kernel.c"])
+    md = model_description(info, entry, ident, fleet, guid, ["v2x_fmi2.c"])
     with tempfile.TemporaryDirectory(prefix="v2x-build-") as td:
         tdir = Path(td)
         for fn, data in src_files.items():
             (tdir / fn).write_bytes(data)
         so = f"{ident}.so"
-        cmd = [cc, *CFLAGS, "-I.", "-o", so, "v2x_fmi2.c", "kernel.c", "-lm"]
+        cmd = [cc, *CFLAGS, "-I.", "-o", so, "v2x_fmi2.c", "-lm"]
         try:
             res = subprocess.run(cmd, cwd=tdir, capture_output=True, text=True, timeout=600, check=False)
         except OSError as exc:

@@ -9,9 +9,9 @@
  * followed by the shell's own parameters (solver.rtol, solver.max_step_s).
  *
  * Co-Simulation integrates each block separately with error control and sub-steps:
- *   V2X_SOLVER == 1: 2-stage L-stable SDIRK of order 2 (Alexander 1977, gamma = 1 - 1/sqrt(2)),
- *                    simplified Newton with a finite-difference Jacobian per block, embedded
- *                    first-order error estimate filtered by (I - h*gamma*J)^-1 (Hairer & Wanner,
+ *   V2X_SOLVER == 1: 3-stage L-stable SDIRK of order 3 (Alexander 1977), simplified Newton with a
+ *                    finite-difference Jacobian per block (reused across steps), embedded
+ *                    second-order error estimate filtered by (I - h*gamma*J)^-1 (Hairer & Wanner,
  *                    Solving ODEs II, sec. IV.8) so stiff components do not force tiny steps;
  *   V2X_SOLVER == 2: Dormand-Prince 5(4) with the standard step-size controller.
  * Algebraic blocks (rumoca's algebraic projection plan) are solved in order before every right-hand
@@ -25,8 +25,12 @@
 #include <string.h>
 
 #include "fmi2Functions.h"
+#define V2X_KFN static
 #include "v2x_kernel.h"
 #include "v2x_config.h"
+/* The generated kernel is compiled in this translation unit so that the compiler can inline its
+ * residual rows into the algebraic solver (the FMU's SourceFiles list only this file). */
+#include "kernel.c"
 
 #define NY V2X_NY
 #define NP V2X_NP
@@ -66,7 +70,7 @@ typedef struct {
     char *name;
 } v2x_inst;
 
-static const double V2X_GAMMA = 0.29289321881345247560; /* 1 - 1/sqrt(2) */
+static const double V2X_GAMMA = 0.43586652150845899942; /* root of x^3 - 3x^2 + 3x/2 - 1/6 in (1/6, 1/2) */
 
 /* ------------------------------------------------------------------------------------------ */
 static void v2x_log(v2x_inst *m, fmi2Status st, const char *cat, const char *fmt, ...) {
@@ -124,10 +128,12 @@ static int v2x_lu(double *a, int *piv, int n) {
 }
 
 static void v2x_lu_solve(const double *a, const int *piv, int n, double *b) {
-    for (int k = 0; k < n; ++k) {
+    /* v2x_lu swaps whole rows (multipliers included), so apply every row interchange first
+     * (as LAPACK's dgetrs does), then the unit lower and the upper triangular solves. */
+    for (int k = 0; k < n; ++k)
         if (piv[k] != k) { double t = b[k]; b[k] = b[piv[k]]; b[piv[k]] = t; }
+    for (int k = 0; k < n; ++k)
         for (int i = k + 1; i < n; ++i) b[i] -= a[i * n + k] * b[k];
-    }
     for (int k = n - 1; k >= 0; --k) {
         for (int j = k + 1; j < n; ++j) b[k] -= a[k * n + j] * b[j];
         b[k] /= a[k * n + k];
@@ -295,12 +301,21 @@ static int v2x_stage(v2x_blk *b, double t, double h, const double *z, double *Y,
 }
 
 static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, int *fail_y) {
-    double x0[NXA], f0[NXA], Y1[NXA], F1[NXA], Y2[NXA], F2[NXA], z[NXA], e[NXA];
+    /* Alexander's 3-stage, order-3, L-stable, stiffly accurate SDIRK (SIAM J. Numer. Anal. 14,
+     * 1977; Hairer & Wanner II, Table IV.6.5).  Embedded order-2 solution from stages 1-2
+     * (b^ = [1 - w, w, 0], w = (1 - 2g)/(1 - g)); the error estimate y1 - y^ is O(h^3) and is
+     * filtered by (I - h g J)^-1 so that stiff components do not force small steps. */
+    static const double g = V2X_GAMMA;
+    const double a21 = (1.0 - g) / 2.0;
+    const double b1 = -1.5 * g * g + 4.0 * g - 0.25, b2 = 1.5 * g * g - 5.0 * g + 1.25;
+    const double w = (1.0 - 2.0 * g) / (1.0 - g);
+    const double c2 = (1.0 + g) / 2.0;
+    double x0[NXA], f0[NXA], Y1[NXA], F1[NXA], Y2[NXA], F2[NXA], Y3[NXA], F3[NXA], z[NXA], e[NXA];
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
+    int last_rc = 0;
     memcpy(x0, b->y, sizeof(double) * NX);
     if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
-    int last_rc = 0;
     while (t < t1) {
         int last = 0;
         if (m->max_step > 0.0 && h > m->max_step) h = m->max_step;
@@ -311,20 +326,26 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
             if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return -1;
             if (v2x_factor(b, h) != 0) return -1;
         }
-        /* stage 1 */
         int rc;
-        for (int i = 0; i < NX; ++i) { Y1[i] = x0[i] + V2X_GAMMA * h * f0[i]; }
-        rc = v2x_stage(b, t + V2X_GAMMA * h, h, x0, Y1, F1, m->rtol, fail_y);
+        for (int i = 0; i < NX; ++i) Y1[i] = x0[i] + g * h * f0[i];
+        rc = v2x_stage(b, t + g * h, h, x0, Y1, F1, m->rtol, fail_y);
         if (rc == 0) {
             for (int i = 0; i < NX; ++i) {
-                z[i] = x0[i] + h * (1.0 - V2X_GAMMA) * F1[i];
-                Y2[i] = x0[i] + h * F1[i];
+                z[i] = x0[i] + h * a21 * F1[i];
+                Y2[i] = x0[i] + c2 * h * F1[i];
             }
-            rc = v2x_stage(b, t + h, h, z, Y2, F2, m->rtol, fail_y);
+            rc = v2x_stage(b, t + c2 * h, h, z, Y2, F2, m->rtol, fail_y);
+        }
+        if (rc == 0) {
+            for (int i = 0; i < NX; ++i) {
+                z[i] = x0[i] + h * (b1 * F1[i] + b2 * F2[i]);
+                Y3[i] = x0[i] + h * F2[i];
+            }
+            rc = v2x_stage(b, t + h, h, z, Y3, F3, m->rtol, fail_y);
         }
         if (rc != 0) {
             last_rc = rc;
-            /* refresh the Jacobian first; then halve the step */
+            /* refresh the Jacobian first; then cut the step */
             if (b->jac_ok == 1) {
                 if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
                 if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return -1;
@@ -338,16 +359,17 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
             if (h < 1e-12 * fmax(1.0, fabs(t1))) return last_rc == 2 ? -1 : -2;
             continue;
         }
-        for (int i = 0; i < NX; ++i) e[i] = h * V2X_GAMMA * (F2[i] - F1[i]);
+        /* y1 - y^ = h [(b1 - 1 + w) F1 + (b2 - w) F2 + g F3] */
+        for (int i = 0; i < NX; ++i) e[i] = h * ((b1 - 1.0 + w) * F1[i] + (b2 - w) * F2[i] + g * F3[i]);
         v2x_lu_solve(b->lu, b->piv, NX, e);
-        double err = v2x_err_norm(e, x0, Y2, m->rtol);
-        double fac = (err > 0.0) ? 0.9 / sqrt(err) : 4.0;
+        double err = v2x_err_norm(e, x0, Y3, m->rtol);
+        double fac = (err > 0.0) ? 0.9 * pow(err, -1.0 / 3.0) : 4.0;
         if (fac > 4.0) fac = 4.0;
         if (fac < 0.2) fac = 0.2;
         if (err <= 1.0) {
             t = last ? t1 : t + h;
-            memcpy(x0, Y2, sizeof(double) * NX);
-            memcpy(f0, F2, sizeof(double) * NX);
+            memcpy(x0, Y3, sizeof(double) * NX);
+            memcpy(f0, F3, sizeof(double) * NX);
             b->n_steps++;
             if (b->jac_ok == 2) b->jac_ok = 1;
             double hn = h * fac;
@@ -361,7 +383,6 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         }
     }
     /* leave y consistent with the final state */
-    memcpy(b->dx, f0, sizeof(double) * NX);
     if (v2x_rhs(b, t1, x0, f0, fail_y) != 0) return -1;
     memcpy(b->dx, f0, sizeof(double) * NX);
     return 0;
@@ -542,6 +563,11 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
 void fmi2FreeInstance(fmi2Component c) {
     v2x_inst *m = INST(c);
     if (!m) return;
+    if (getenv("V2X_SOLVER_STATS")) {
+        for (int k = 0; k < V2X_NBLK && k < 3; ++k)
+            fprintf(stderr, "v2x block %d: %ld steps, %ld rejected, %ld rhs evaluations\n", k + 1,
+                    m->blk[k].n_steps, m->blk[k].n_rejected, m->blk[k].n_rhs);
+    }
     free(m->blk);
     free(m->name);
     free(m);

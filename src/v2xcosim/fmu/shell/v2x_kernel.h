@@ -16,12 +16,16 @@ typedef struct {
     const int *tear_row;
 } v2x_block;
 
-void v2x_kernel_update(double *p, double *y);
-void v2x_kernel_derivatives(double time, const double *y, const double *p, double *dx);
-double v2x_kernel_residual(int row, double time, const double *y, const double *p);
-void v2x_kernel_residual_all(double time, const double *y, const double *p, double *r);
-extern const int v2x_kernel_block_count;
-extern const int v2x_kernel_residual_count;
-extern const v2x_block v2x_kernel_blocks[];
+/* V2X_KFN is "static" when the shell compiles the kernel in its own translation unit. */
+#ifndef V2X_KFN
+#define V2X_KFN
+#endif
+V2X_KFN void v2x_kernel_update(double *p, double *y);
+V2X_KFN void v2x_kernel_derivatives(double time, const double *y, const double *p, double *dx);
+V2X_KFN double v2x_kernel_residual(int row, double time, const double *y, const double *p);
+V2X_KFN void v2x_kernel_residual_all(double time, const double *y, const double *p, double *r);
+V2X_KFN const int v2x_kernel_block_count;
+V2X_KFN const int v2x_kernel_residual_count;
+V2X_KFN const v2x_block v2x_kernel_blocks[];
 
 #endif
