@@ -1,0 +1,433 @@
+"""A fleet of EVs hosted by FMI 2.0 Co-Simulation FMUs through fmpy ``FMU2Slave`` (no mosaik).
+
+Generic over any FMI 2.0 CS FMU.  Two layouts:
+
+* **fleet FMU** (``fleet=True``): one instance carries N vehicles whose variables are named
+  ``<prefix>[i].<name>`` with i = 1…N (``ev[3].p_set_w``); one ``fmi2SetReal``/``fmi2GetReal``
+  call moves a whole vector.
+* **single-EV FMU** (``fleet=False``): N instances of one FMU, variables named ``<name>``.
+
+The archive is extracted once per :class:`FmuFleet`; instances are created once and can be
+reused for a new run with :meth:`FmuFleet.reset`.  Every variable name given by the scenario is
+checked against ``modelDescription.xml`` (fmpy itself ignores unknown names silently), with its
+causality.  Inputs and outputs are checked for NaN/inf each step; a failing FMI call becomes an
+:class:`~v2xcosim.errors.FmuCallError` naming function, instance and simulated time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
+
+FloatArray = npt.NDArray[np.float64]
+ParamValue = float | int | bool | Sequence[float]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def extract_fmu(path: Path, stack: contextlib.ExitStack) -> Path:
+    """Extract ``path`` for the lifetime of ``stack``; return the extraction folder.
+
+    The one place that unpacks an archive: :func:`v2xcosim.fmu.archive.open_fmu` (size, ratio,
+    path and platform checks; folder removed and working directory restored on exit).
+    """
+    from v2xcosim.fmu.archive import open_fmu
+
+    opened = stack.enter_context(open_fmu(path))
+    return Path(opened.unzipdir)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One scalar variable of a model description."""
+
+    name: str
+    vr: int
+    causality: str
+    variability: str
+    type: str
+
+
+def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
+    """Read the model description of ``path``; refuse anything but FMI 2.0 Co-Simulation."""
+    from fmpy import read_model_description
+
+    try:
+        md = read_model_description(str(path))
+    except Exception as exc:
+        raise ScenarioError(f"FMU {path}: cannot read modelDescription.xml: {exc}") from None
+    if md.fmiVersion != "2.0" or md.coSimulation is None:
+        raise ScenarioError(
+            f"FMU {path}: needs FMI 2.0 Co-Simulation (has FMI {md.fmiVersion}, "
+            f"co-simulation {'yes' if md.coSimulation else 'no'})"
+        )
+    variables = {
+        v.name: Variable(v.name, int(v.valueReference), v.causality, v.variability, v.type)
+        for v in md.modelVariables
+    }
+    return md, variables
+
+
+def _check(
+    variables: Mapping[str, Variable],
+    names: Sequence[str],
+    causality: set[str],
+    role: str,
+    fmu: Path,
+    problems: list[str],
+) -> None:
+    for name in names:
+        var = variables.get(name)
+        if var is None:
+            base = re.sub(r"^[^.]*\[\d+\]\.", "", name)
+            candidates = sorted(
+                {
+                    re.sub(r"^[^.]*\[\d+\]\.", "", v.name)
+                    for v in variables.values()
+                    if v.causality in causality
+                }
+            )
+            problems.append(
+                f"FMU {fmu.name} has no {role} {name!r} (base name {base!r}); its {role}s are: "
+                + ", ".join(candidates)
+            )
+        elif var.causality not in causality:
+            problems.append(
+                f"FMU {fmu.name}: {name!r} has causality {var.causality!r}, a {role} needs "
+                + " or ".join(sorted(causality))
+            )
+        elif role != "parameter" and var.type != "Real":
+            problems.append(f"FMU {fmu.name}: {role} {name!r} must be Real (is {var.type})")
+
+
+def fleet_size(variables: Mapping[str, Variable], prefix: str) -> int:
+    """Number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
+    pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\.")
+    sizes = [int(m.group(1)) for v in variables if (m := pat.match(v))]
+    return max(sizes, default=0)
+
+
+class FmuFleet:
+    """N EVs in one fleet FMU or N single-EV FMU instances, stepped with vector I/O."""
+
+    def __init__(
+        self,
+        fmu_path: Path,
+        *,
+        n: int,
+        fleet: bool,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        parameters: Mapping[str, ParamValue],
+        name: str,
+        prefix: str = "ev",
+    ) -> None:
+        """Check names against the FMU, extract it and instantiate (not yet initialised).
+
+        ``inputs``/``outputs``/``parameters`` use base names (``p_set_w``); ``name`` names the
+        owner (site id) in messages.
+        """
+        self.path = Path(fmu_path)
+        self.name = name
+        self.n = n
+        self.fleet = fleet
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.parameters = dict(parameters)
+        self.sha256 = sha256_file(self.path)
+        md, variables = read_variables(self.path)
+        self.model_description = md
+
+        def full(base: str, i: int) -> str:
+            return f"{prefix}[{i + 1}].{base}" if fleet else base
+
+        problems: list[str] = []
+        if fleet:
+            size = fleet_size(variables, prefix)
+            if size != n:
+                raise ScenarioError(
+                    f"site {name}: FMU {self.path.name} holds {size} vehicles "
+                    f"('{prefix}[i].*'), the site has n_evs = {n}; build a fleet FMU of {n} "
+                    "or set fmu.fleet = false for single-EV FMUs"
+                )
+        per_ev = range(n) if fleet else range(1)
+        _check(
+            variables,
+            [full(b, i) for b in self.inputs for i in per_ev],
+            {"input"},
+            "input",
+            self.path,
+            problems,
+        )
+        _check(
+            variables,
+            [full(b, i) for b in self.outputs for i in per_ev],
+            {"output", "local"},
+            "output",
+            self.path,
+            problems,
+        )
+        _check(
+            variables,
+            [full(b, i) for b in self.parameters for i in per_ev],
+            {"parameter"},
+            "parameter",
+            self.path,
+            problems,
+        )
+        if problems:
+            raise ScenarioError(f"site {name}: " + "\n  ".join(problems))
+        # one row per base name, one column per EV (fleet) or per instance (single)
+        cols = n if fleet else 1
+        self._in_vr = np.array(
+            [[variables[full(b, i)].vr for i in range(cols)] for b in self.inputs], dtype=np.uint32
+        ).reshape(len(self.inputs), cols)
+        self._out_vr = np.array(
+            [[variables[full(b, i)].vr for i in range(cols)] for b in self.outputs],
+            dtype=np.uint32,
+        ).reshape(len(self.outputs), cols)
+        self._param_vars = {
+            b: [variables[full(b, i)] for i in range(cols)] for b in self.parameters
+        }
+        self._variables = variables
+        self._full = full
+        self._stack = contextlib.ExitStack()
+        self._instances: list[Any] = []
+        self._initialised = False
+        self._in_buf = np.zeros(self._in_vr.size, dtype=np.float64)
+        self._out_buf = np.zeros(self._out_vr.size, dtype=np.float64)
+        self._in_vr_c = (ctypes.c_uint32 * self._in_vr.size).from_buffer(
+            np.ascontiguousarray(self._in_vr.reshape(-1)).copy()
+        )
+        self._out_vr_c = (ctypes.c_uint32 * self._out_vr.size).from_buffer(
+            np.ascontiguousarray(self._out_vr.reshape(-1)).copy()
+        )
+        self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf)
+        self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf)
+        try:
+            self._unzip = extract_fmu(self.path, self._stack)
+            self._instantiate(md)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------------- FMI calls
+    def _call(self, inst: int, function: str, time_s: float, fn: Any, *args: Any) -> Any:
+        """The one choke point for FMI calls: a bad status becomes :class:`FmuCallError`."""
+        from fmpy.fmi1 import FMICallException
+
+        try:
+            return fn(*args)
+        except FMICallException as exc:
+            status = int(getattr(exc, "status", 3))
+            label = f"{self.name}/{inst}" if not self.fleet else self.name
+            raise FmuCallError(
+                f"FMU {self.path.name} (site {label}) failed in {function} at simulated time "
+                f"t = {time_s:g} s with status {status}; check the FMU's inputs and parameters "
+                "at that time",
+                function=function,
+                status=status,
+                instance=label,
+            ) from None
+
+    def _instantiate(self, md: Any) -> None:
+        from fmpy.fmi2 import FMU2Slave
+
+        count = 1 if self.fleet else self.n
+        cwd = Path.cwd()
+        for i in range(count):
+            try:
+                slave = FMU2Slave(
+                    guid=md.guid,
+                    unzipDirectory=str(self._unzip),
+                    modelIdentifier=md.coSimulation.modelIdentifier,
+                    instanceName=f"{self.name}_{i}",
+                )
+                slave.instantiate()
+            except Exception as exc:
+                raise ScenarioError(
+                    f"site {self.name}: cannot load FMU {self.path}: {exc} (is there a binary "
+                    "for this platform?)"
+                ) from None
+            finally:
+                os.chdir(cwd)  # fmpy may leave the cwd inside the extraction folder
+            self._instances.append(slave)
+
+    def initialise(self, start_time_s: float, per_ev: Mapping[str, Sequence[float]]) -> None:
+        """Set parameters (scenario values, then ``per_ev`` overrides) and initialise."""
+        params: dict[str, Any] = {**self.parameters, **{k: list(v) for k, v in per_ev.items()}}
+        cols = 1 if not self.fleet else self.n
+        for k in per_ev:
+            if k not in self._param_vars:
+                problems: list[str] = []
+                _check(
+                    self._variables,
+                    [self._full(k, 0)],
+                    {"parameter"},
+                    "parameter",
+                    self.path,
+                    problems,
+                )
+                if problems:
+                    raise ScenarioError(f"site {self.name}: " + "\n  ".join(problems))
+                self._param_vars[k] = [self._variables[self._full(k, i)] for i in range(cols)]
+        for idx, slave in enumerate(self._instances):
+            self._call(
+                idx, "fmi2SetupExperiment", start_time_s, slave.setupExperiment, None, start_time_s
+            )
+            for base, value in params.items():
+                values = list(value) if isinstance(value, list | tuple) else [value] * self.n
+                vars_ = self._param_vars[base]
+                if self.fleet:
+                    pairs = list(zip(vars_, values, strict=True))
+                else:
+                    pairs = [(vars_[0], values[idx])]
+                for var, val in pairs:
+                    if var.type == "Real":
+                        self._call(
+                            idx, "fmi2SetReal", start_time_s, slave.setReal, [var.vr], [float(val)]
+                        )
+                    elif var.type == "Boolean":
+                        self._call(
+                            idx,
+                            "fmi2SetBoolean",
+                            start_time_s,
+                            slave.setBoolean,
+                            [var.vr],
+                            [bool(val)],
+                        )
+                    elif var.type in {"Integer", "Enumeration"}:
+                        self._call(
+                            idx,
+                            "fmi2SetInteger",
+                            start_time_s,
+                            slave.setInteger,
+                            [var.vr],
+                            [int(val)],
+                        )
+                    else:
+                        raise ScenarioError(
+                            f"site {self.name}: parameter {var.name!r} has type {var.type}"
+                        )
+            self._call(
+                idx, "fmi2EnterInitializationMode", start_time_s, slave.enterInitializationMode
+            )
+            self._call(
+                idx, "fmi2ExitInitializationMode", start_time_s, slave.exitInitializationMode
+            )
+        self._initialised = True
+
+    def reset(self) -> None:
+        """Reset every instance (``fmi2Reset``) so it can be initialised for a new run."""
+        for idx, slave in enumerate(self._instances):
+            self._call(idx, "fmi2Reset", 0.0, slave.reset)
+        self._initialised = False
+
+    def step(
+        self, time_s: float, step_s: float, inputs: Mapping[str, FloatArray]
+    ) -> dict[str, FloatArray]:
+        """Set ``inputs`` (base name → vector of N), advance by ``step_s``, return outputs."""
+        if not self._initialised:
+            raise SimulationError(f"site {self.name}: FMU stepped before initialise()")
+        cols = self._in_vr.shape[1]
+        buf = self._in_buf.reshape(len(self.inputs), cols) if self.fleet else None
+        for row, base in enumerate(self.inputs):
+            vec = np.asarray(inputs[base], dtype=np.float64)
+            if vec.shape != (self.n,):
+                raise SimulationError(
+                    f"site {self.name}: input {base} has shape {vec.shape}, expected ({self.n},) "
+                    f"at t = {time_s:g} s"
+                )
+            if not np.all(np.isfinite(vec)):
+                ev = int(np.flatnonzero(~np.isfinite(vec))[0])
+                raise SimulationError(
+                    f"site {self.name}: non-finite input {base} = {vec[ev]} for EV {ev} at "
+                    f"t = {time_s:g} s; check the simulator that produced it"
+                )
+            if buf is not None:
+                buf[row, :] = vec
+        outs = np.empty((len(self.outputs), self.n), dtype=np.float64)
+        if self.fleet:
+            slave = self._instances[0]
+            self._set_get(0, slave, time_s, step_s)
+            outs[:, :] = self._out_buf.reshape(len(self.outputs), 1 if not self.fleet else self.n)
+        else:
+            stacked = (
+                np.stack([np.asarray(inputs[b], dtype=np.float64) for b in self.inputs])
+                if self.inputs
+                else np.zeros((0, self.n))
+            )
+            for i, slave in enumerate(self._instances):
+                self._in_buf[:] = stacked[:, i]
+                self._set_get(i, slave, time_s, step_s)
+                outs[:, i] = self._out_buf
+        if not np.all(np.isfinite(outs)):
+            row, ev = (int(x[0]) for x in np.nonzero(~np.isfinite(outs)))
+            raise SimulationError(
+                f"site {self.name}: FMU {self.path.name} returned {self.outputs[row]} = "
+                f"{outs[row, ev]} for EV {ev} at t = {time_s:g} s"
+            )
+        return {base: outs[row] for row, base in enumerate(self.outputs)}
+
+    def _set_get(self, idx: int, slave: Any, time_s: float, step_s: float) -> None:
+        if self._in_buf.size:
+            self._call(
+                idx,
+                "fmi2SetReal",
+                time_s,
+                slave.fmi2SetReal,
+                slave.component,
+                self._in_vr_c,
+                self._in_buf.size,
+                self._in_c,
+            )
+        self._call(idx, "fmi2DoStep", time_s, slave.doStep, time_s, step_s)
+        if self._out_buf.size:
+            self._call(
+                idx,
+                "fmi2GetReal",
+                time_s,
+                slave.fmi2GetReal,
+                slave.component,
+                self._out_vr_c,
+                self._out_buf.size,
+                self._out_c,
+            )
+
+    def close(self) -> None:
+        """Terminate and free every instance and remove the extraction folder."""
+        for slave in self._instances:
+            try:
+                if self._initialised:
+                    slave.terminate()
+                slave.freeInstance()
+            except Exception:
+                pass
+        self._instances = []
+        self._initialised = False
+        self._stack.close()
+
+    def __enter__(self) -> FmuFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

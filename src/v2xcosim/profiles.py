@@ -1,0 +1,213 @@
+"""Time series for the co-simulation: PV, loads, prices, weather.
+
+Inside v2xcosim every timestamp is UTC.  A file profile must carry time-zone-aware timestamps
+(ISO 8601 with offset, or a tz-aware parquet column); naive timestamps are accepted only with an
+explicit ``tz`` (IANA name) and are then localised, refusing ambiguous or non-existent local
+times (DST).  Duplicate or unsorted timestamps are errors; gaps (irregular spacing) are errors
+unless ``fill_gaps`` names a rule.  Values are converted to the canonical unit of their kind:
+W (from W/kW/MW), K (from K/°C), pu, EUR/MWh, W/m².
+
+The clear-sky PV profile uses pvlib (Ineichen model with pvlib's bundled Linke turbidity
+climatology, Hay-Davies transposition not needed: isotropic sky), giving output in pu of
+peak power: ``POA / 1000 W/m² × performance_ratio`` clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from v2xcosim.config import (
+    ClearSkyPvSpec,
+    ConstantProfileSpec,
+    FileProfileSpec,
+    ScenarioSpec,
+)
+from v2xcosim.errors import ScenarioError
+from v2xcosim.units import KELVIN_OFFSET
+
+FloatArray = npt.NDArray[np.float64]
+
+_FACTOR = {"W": 1.0, "kW": 1e3, "MW": 1e6}
+_OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+
+
+def to_canonical(values: FloatArray, unit: str) -> tuple[FloatArray, str]:
+    """Convert ``values`` in ``unit`` to the canonical unit; return (values, canonical unit)."""
+    if unit in _FACTOR:
+        return values * _FACTOR[unit], "W"
+    if unit == "degC":
+        return values + KELVIN_OFFSET, "K"
+    return values, unit
+
+
+def step_times(spec: ScenarioSpec) -> pd.DatetimeIndex:
+    """UTC timestamps of every co-simulation step (an exact count of seconds: DST-safe)."""
+    start = pd.Timestamp(spec.time.start_utc)
+    return pd.DatetimeIndex(
+        start + pd.to_timedelta(np.arange(spec.time.n_steps) * spec.time.step_s, unit="s")
+    )
+
+
+def _parse_times(raw: pd.Series[Any], spec: FileProfileSpec, where: str) -> pd.DatetimeIndex:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(raw).tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        naive = pd.DatetimeIndex(raw)
+    else:
+        text = raw.astype(str).str.strip()
+        has_offset = text.str.contains(_OFFSET_RE)
+        if bool(has_offset.all()):
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601"))
+            except (ValueError, TypeError) as exc:
+                raise ScenarioError(f"{where}: cannot parse timestamps: {exc}") from None
+        if bool(has_offset.any()):
+            first = int(np.flatnonzero(~has_offset.to_numpy())[0])
+            raise ScenarioError(
+                f"{where}: timestamps mix UTC offsets and naive times (row {first}: "
+                f"{text.iloc[first]!r}); give every timestamp an offset"
+            )
+        try:
+            naive = pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601"))
+        except (ValueError, TypeError) as exc:
+            raise ScenarioError(f"{where}: cannot parse timestamps: {exc}") from None
+    if spec.tz is None:
+        raise ScenarioError(
+            f"{where}: timestamps have no time zone; add UTC offsets (2024-06-15T00:00:00+02:00) "
+            "or set tz = 'Europe/Rome' in the profile"
+        )
+    try:
+        return naive.tz_localize(spec.tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC")
+    except Exception as exc:  # pytz/zoneinfo raise several types for DST problems
+        raise ScenarioError(
+            f"{where}: cannot localise naive timestamps to {spec.tz}: {exc} "
+            "(ambiguous or non-existent local time at a DST change: use UTC offsets)"
+        ) from None
+
+
+def read_file_profile(spec: FileProfileSpec, name: str) -> pd.Series[float]:
+    """Read profile ``name`` as a float Series on a UTC index, in the canonical unit."""
+    where = f"profiles.{name} ({spec.file})"
+    try:
+        if spec.file.suffix.lower() in {".parquet", ".pq"}:
+            frame = pd.read_parquet(spec.file)
+        else:
+            frame = pd.read_csv(spec.file, comment="#", dtype={spec.time_column: str})
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"{where}: cannot read the file: {exc}") from None
+    missing = [c for c in (spec.time_column, spec.column) if c not in frame.columns]
+    if missing:
+        raise ScenarioError(f"{where}: no column(s) {missing}; columns are {list(frame.columns)}")
+    if len(frame) < 2:
+        raise ScenarioError(f"{where}: needs at least two rows")
+    times = _parse_times(frame[spec.time_column], spec, where)
+    values = pd.to_numeric(frame[spec.column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ScenarioError(
+            f"{where}: non-numeric or non-finite value in column {spec.column!r} at row "
+            f"{int(bad[0])} ({times[bad[0]]})"
+        )
+    dup = times.duplicated()
+    if dup.any():
+        raise ScenarioError(f"{where}: duplicate timestamp {times[dup][0]}")
+    if not times.is_monotonic_increasing:
+        pos = int(np.flatnonzero(np.diff(times.asi8) < 0)[0]) + 1
+        raise ScenarioError(f"{where}: timestamps not sorted at row {pos} ({times[pos]})")
+    spacing = np.diff(times.asi8)
+    if spec.fill_gaps == "error" and np.any(spacing != spacing[0]):
+        pos = int(np.flatnonzero(spacing != spacing[0])[0])
+        raise ScenarioError(
+            f"{where}: irregular spacing / gap between {times[pos]} and {times[pos + 1]}; "
+            "fix the data or set fill_gaps = 'hold' or 'linear'"
+        )
+    converted, _unit = to_canonical(values, spec.unit)
+    return pd.Series(converted, index=times, name=name)
+
+
+def sample(
+    series: pd.Series[float], times: pd.DatetimeIndex, method: str, where: str
+) -> FloatArray:
+    """Values of ``series`` at ``times`` by zero-order ``hold`` or ``linear`` interpolation."""
+    x = series.index.asi8.astype(np.float64)
+    t = times.asi8.astype(np.float64)
+    if times[0] < series.index[0]:
+        raise ScenarioError(
+            f"{where}: data start at {series.index[0]} (UTC) after the scenario start {times[0]}"
+        )
+    step = float(np.median(np.diff(x)))
+    last_needed = t[-1] if method == "linear" else t[-1] - step + 1
+    if last_needed > x[-1]:
+        raise ScenarioError(
+            f"{where}: data end at {series.index[-1]} (UTC) before the horizon's last step "
+            f"{times[-1]}; extend the data or shorten time.duration_s"
+        )
+    y = series.to_numpy(dtype=float)
+    if method == "linear":
+        return np.interp(t, x, y)
+    pos = np.searchsorted(x, t, side="right") - 1
+    out: FloatArray = y[pos]
+    return out
+
+
+def clearsky_pv_pu(spec: ClearSkyPvSpec, times: pd.DatetimeIndex) -> FloatArray:
+    """PV output [pu of peak] under clear sky at ``times`` (UTC), mid-step not applied."""
+    import pvlib
+
+    loc = pvlib.location.Location(spec.latitude_deg, spec.longitude_deg, "UTC", spec.altitude_m)
+    solpos = loc.get_solarposition(times)
+    cs = loc.get_clearsky(times, model="ineichen", solar_position=solpos)
+    poa = pvlib.irradiance.get_total_irradiance(
+        surface_tilt=spec.tilt_deg,
+        surface_azimuth=spec.azimuth_deg,
+        solar_zenith=solpos["apparent_zenith"],
+        solar_azimuth=solpos["azimuth"],
+        dni=cs["dni"],
+        ghi=cs["ghi"],
+        dhi=cs["dhi"],
+        model="isotropic",
+    )
+    pu = np.nan_to_num(poa["poa_global"].to_numpy(dtype=float), nan=0.0) / 1000.0
+    out: FloatArray = np.clip(pu * spec.performance_ratio, 0.0, 1.0)
+    return out
+
+
+class ProfileSet:
+    """Every profile of a scenario sampled once at the step times (one array per profile)."""
+
+    def __init__(self, profiles: Mapping[str, Any], times: pd.DatetimeIndex) -> None:
+        """Load/generate each profile spec in ``profiles`` at ``times`` (UTC)."""
+        self.times = times
+        self.values: dict[str, FloatArray] = {}
+        for name in sorted(profiles):
+            spec = profiles[name]
+            if isinstance(spec, FileProfileSpec):
+                series = read_file_profile(spec, name)
+                self.values[name] = sample(
+                    series, times, spec.interpolation, f"profiles.{name} ({spec.file})"
+                )
+            elif isinstance(spec, ClearSkyPvSpec):
+                self.values[name] = clearsky_pv_pu(spec, times)
+            elif isinstance(spec, ConstantProfileSpec):
+                value, _ = to_canonical(np.array([spec.value], dtype=float), spec.unit)
+                self.values[name] = np.full(len(times), float(value[0]))
+            else:  # pragma: no cover - the discriminated union is exhaustive
+                raise ScenarioError(f"profiles.{name}: unsupported kind")
+
+    def at(self, name: str, step: int) -> float:
+        """Value of profile ``name`` at ``step``."""
+        return float(self.values[name][step])
+
+
+def load_profiles(spec: ScenarioSpec) -> ProfileSet:
+    """Load every profile of ``spec`` at its step times."""
+    return ProfileSet(spec.profiles, step_times(spec))
+
+
+__all__ = ["ProfileSet", "clearsky_pv_pu", "load_profiles", "read_file_profile", "sample"]

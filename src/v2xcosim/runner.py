@@ -1,0 +1,201 @@
+"""Run a scenario in a child process watched by a watchdog (hangs, crashes, kills).
+
+mosaik waits forever on a hung simulator, and a simulator stuck inside a C call (an FMU) cannot
+be interrupted from its own thread — a heartbeat *thread* would even keep beating while the
+step loop hangs, because ctypes releases the GIL.  So the run happens in a child process in
+its own process group, and the heartbeat is the step loop's own progress: the result store
+writes the simulated time of every completed step to a pipe.  The parent (this module):
+
+* shows a progress bar with ETA from those beats;
+* stops the whole process group (SIGKILL) when no step completes for
+  ``runner.stall_timeout_s`` and reports the hang with the last completed simulated time;
+* reports a child that dies without a verdict (segfault, ``abort()``, OOM kill) with its signal;
+* forwards the child's own error message (a :class:`~v2xcosim.errors.V2XError`) unchanged.
+
+The child writes result files atomically and ``metadata.json`` last, so a killed run never
+leaves a folder whose ``metadata.json`` does not verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from v2xcosim.errors import ScenarioError, SimulationError, V2XError
+
+
+@dataclass
+class ChildOutcome:
+    """What the child reported: exit code, KPIs and the output folder."""
+
+    exit_code: int
+    kpis: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_watched(
+    scenario: Path,
+    overrides: Sequence[str],
+    out_dir: Path,
+    *,
+    stall_timeout_s: float,
+    n_steps: int,
+    step_s: int,
+    progress: bool = True,
+) -> ChildOutcome:
+    """Run the scenario in a watched child process; raise on hang, crash or error."""
+    r_fd, w_fd = os.pipe()
+    cmd = [
+        sys.executable,
+        "-m",
+        "v2xcosim.runner",
+        json.dumps(
+            {
+                "scenario": str(scenario),
+                "overrides": list(overrides),
+                "out": str(out_dir),
+                "fd": w_fd,
+            }
+        ),
+    ]
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen(cmd, pass_fds=(w_fd,), start_new_session=True, env=env)
+    os.close(w_fd)
+    bar: Any = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=n_steps, unit="step", desc="simulating", file=sys.stderr, dynamic_ncols=True
+        )
+    last_beat = time.monotonic()
+    last_t: int | None = None
+    buf = b""
+    final: dict[str, Any] | None = None
+    try:
+        while True:
+            ready, _, _ = select.select([r_fd], [], [], 0.5)
+            if ready:
+                chunk = os.read(r_fd, 65536)
+                if not chunk:
+                    break  # the child closed the pipe: it has ended
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"{"):
+                        final = json.loads(line)
+                    elif line.strip():
+                        last_t = int(line)
+                        if bar is not None:
+                            bar.update(1)
+                    last_beat = time.monotonic()
+            if time.monotonic() - last_beat > stall_timeout_s:
+                _kill_group(proc)
+                where = (
+                    "before the first step"
+                    if last_t is None
+                    else f"after simulated time t = {last_t} s (step {last_t // step_s})"
+                )
+                raise SimulationError(
+                    f"the run hung: no step completed for {stall_timeout_s:g} s {where}; the "
+                    "simulation process group was stopped. A simulator (FMU, power flow) is "
+                    "stuck — raise runner.stall_timeout_s if a step is just slow"
+                )
+        proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        os.close(r_fd)
+        if bar is not None:
+            bar.close()
+        try:  # no leftover processes in the child's group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if final is None:
+        rc = proc.returncode
+        how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
+        where = (
+            "before the first step" if last_t is None else f"after simulated time t = {last_t} s"
+        )
+        raise SimulationError(
+            f"the simulation process died ({how}) {where} without reporting; a simulator "
+            "crashed (e.g. inside an FMU's C code) — see the messages above"
+        )
+    if final.get("event") == "error":
+        cls = ScenarioError if final.get("kind") == "scenario" else SimulationError
+        raise cls(str(final.get("message")))
+    return ChildOutcome(
+        exit_code=int(final["exit_code"]),
+        kpis=dict(final.get("kpis", {})),
+        wall_s=float(final.get("wall_s", 0.0)),
+    )
+
+
+def _child(arg: str) -> int:
+    """Child process entry: run and report one JSON verdict line on the heartbeat pipe."""
+    opts = json.loads(arg)
+    fd = int(opts["fd"])
+
+    def report(data: dict[str, Any]) -> None:
+        os.write(fd, (json.dumps(data, allow_nan=False, default=str) + "\n").encode())
+
+    try:
+        from loguru import logger
+
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+        from v2xcosim.config import load_scenario
+        from v2xcosim.scenario import run
+
+        spec = load_scenario(opts["scenario"], opts["overrides"])
+        result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])
+        report(
+            {
+                "event": "done",
+                "exit_code": result.exit_code,
+                "kpis": result.kpis,
+                "wall_s": result.wall_s,
+            }
+        )
+        return result.exit_code
+    except V2XError as exc:
+        kind = "scenario" if isinstance(exc, ScenarioError) else "simulation"
+        report({"event": "error", "kind": kind, "message": str(exc)})
+        return 2
+    except Exception as exc:  # a crash of our own code: still a clear verdict
+        import traceback
+
+        traceback.print_exc()
+        report(
+            {
+                "event": "error",
+                "kind": "simulation",
+                "message": f"internal error {type(exc).__name__}: {exc} (traceback above)",
+            }
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1]))

@@ -1,0 +1,74 @@
+"""mosaik adapter over the demo charging controller: one ``Controller`` entity per site.
+
+Input ``soc`` (vector, time-shifted from the fleet: the SOC at the start of the step);
+outputs ``p_set_w`` (vector, W, + = charging) and ``connected`` (vector of 0/1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mosaik_api_v3
+import numpy as np
+
+from v2xcosim.actors.charging import UncontrolledCharging, generate_sessions
+from v2xcosim.sims import first_value, guarded, spec_from_json
+
+
+class ChargingSim(mosaik_api_v3.Simulator):
+    """Vectorised per-site charging decisions."""
+
+    def __init__(self) -> None:
+        """Create the simulator."""
+        super().__init__(
+            {
+                "api_version": "3.0",
+                "type": "time-based",
+                "models": {
+                    "Controller": {
+                        "public": True,
+                        "params": ["site_id"],
+                        "attrs": ["soc", "p_set_w", "connected"],
+                    }
+                },
+            }
+        )
+        self._spec: Any = None
+        self._ctl: dict[str, UncontrolledCharging] = {}
+        self._out: dict[str, dict[str, Any]] = {}
+        self._sid = "Charging"
+
+    def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
+        """``scenario``: the resolved scenario JSON."""
+        self._spec = spec_from_json(sim_params["scenario"])
+        self._sid = sid
+        return self.meta
+
+    def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
+        """The controller of site ``site_id`` (sessions drawn from the seeded streams)."""
+        spec = self._spec
+        site = next(s for s in spec.active_sites if s.id == str(model_params["site_id"]))
+        sessions = generate_sessions(
+            site.sessions,
+            site_id=site.id,
+            n_evs=site.n_evs,
+            seed=spec.seed,
+            start=spec.time.start,
+            duration_s=spec.time.duration_s,
+            step_s=spec.time.step_s,
+        )
+        eid = f"ctl_{site.id}"
+        self._ctl[eid] = UncontrolledCharging(site.controller, sessions, spec.time.step_s)
+        return [{"eid": eid, "type": model}]
+
+    def step(self, time: int, inputs: Any, max_advance: int) -> int:
+        """Decide the setpoints of every site for [time, time + step)."""
+        for eid, ctl in self._ctl.items():
+            soc = np.asarray(first_value(inputs[eid]["soc"]), dtype=float)
+            p, plugged = guarded(self._sid, eid, time, lambda c=ctl, s=soc: c.setpoints(time, s))
+            self._out[eid] = {"p_set_w": p.tolist(), "connected": plugged.astype(int).tolist()}
+        return time + self._spec.time.step_s
+
+    def get_data(self, outputs: Any) -> Any:
+        """Requested setpoint vectors."""
+        return {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}

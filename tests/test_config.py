@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from v2x_helpers import DEMO
+from v2xcosim.config import apply_overrides, load_scenario, parse_override, spec_from_dict
+from v2xcosim.errors import ScenarioError
+
+
+def demo_data() -> dict:
+    return tomllib.loads(DEMO.read_text())
+
+
+def test_demo_is_valid():
+    spec = load_scenario(DEMO)
+    assert spec.name == "demo"
+    assert spec.time.n_steps == 288
+    assert spec.sites[0].n_evs == 10
+    assert spec.profiles["household"].file.is_absolute()  # resolved against the file
+
+
+def test_every_problem_reported_at_once_with_key_paths():
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(
+            DEMO,
+            [
+                "time.step_s=7",
+                "sites.0.n_evs=-1",
+                "foo=1",
+                "profiles.pv.tilt_deg=100",
+                "sites.0.sessions.soc_target=1.5",
+                "grid.pv.0.p_peak_kw=-3",
+            ],
+        )
+    msg = str(err.value)
+    for path in (
+        "time:",
+        "sites[0].n_evs",
+        "foo",
+        "profiles.pv.tilt_deg",
+        "sites[0].sessions.soc_target",
+        "grid.pv[0].p_peak_kw",
+    ):
+        assert path in msg, path
+    assert "6 problem(s)" in msg
+
+
+def test_cross_references_are_checked():
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(
+            DEMO,
+            [
+                "grid.pv.0.bus='Bus X'",
+                "grid.load_profile='nope'",
+                "sites.0.buses.1='Bus Y'",
+                "results.attrs=['bogus']",
+            ],
+        )
+    msg = str(err.value)
+    assert "grid.pv[0].bus" in msg and "grid.load_profile" in msg
+    assert "sites[0].buses[1]" in msg and "results.attrs[0]" in msg
+
+
+def test_missing_data_file_names_the_path(tmp_path: Path):
+    data = demo_data()
+    data["profiles"]["household"]["file"] = "data/missing.csv"
+    with pytest.raises(ScenarioError) as err:
+        spec_from_dict(data, base_dir=DEMO.parent)
+    assert str((DEMO.parent / "data/missing.csv").resolve()) in str(err.value)
+
+
+def test_naive_start_time_refused():
+    data = demo_data()
+    data["time"]["start"] = "2016-06-15T00:00:00"
+    with pytest.raises(ScenarioError, match="time.start"):
+        spec_from_dict(data, base_dir=DEMO.parent)
+
+
+def test_duplicate_site_ids_and_param_list_length():
+    data = demo_data()
+    data["sites"].append(dict(data["sites"][0]))
+    data["sites"][0]["fmu"] = dict(data["sites"][0]["fmu"], parameters={"p_rated_w": [1.0, 2.0]})
+    with pytest.raises(ScenarioError) as err:
+        spec_from_dict(data, base_dir=DEMO.parent)
+    assert "duplicate site id" in str(err.value)
+    assert "sites[0].fmu.parameters.p_rated_w" in str(err.value)
+
+
+def test_fmu_needs_exactly_one_source():
+    with pytest.raises(ScenarioError, match="exactly one"):
+        load_scenario(DEMO, ["sites.0.fmu.model=''"])
+
+
+def test_overrides_parse_toml_and_fall_back_to_text():
+    assert parse_override("time.step_s=60") == (["time", "step_s"], 60)
+    assert parse_override("base_case=true") == (["base_case"], True)
+    assert parse_override("grid.network=cigre_lv") == (["grid", "network"], "cigre_lv")
+    assert parse_override("x=[1, 2]") == (["x"], [1, 2])
+    with pytest.raises(ScenarioError):
+        parse_override("novalue")
+    data = apply_overrides({"a": [{"b": 1}]}, ["a.0.b=2", "c.d='x'"])
+    assert data == {"a": [{"b": 2}], "c": {"d": "x"}}
+    with pytest.raises(ScenarioError, match="index"):
+        apply_overrides({"a": [1]}, ["a.5=1"])
+
+
+def test_base_case_switch_removes_sites():
+    spec = load_scenario(DEMO, ["base_case=true"])
+    assert spec.sites and spec.active_sites == []
+
+
+def test_not_toml_is_a_scenario_error(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(bad)
+    with pytest.raises(ScenarioError, match="not found"):
+        load_scenario(tmp_path / "none.toml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.sampled_from(
+        [
+            "time.step_s",
+            "time.duration_s",
+            "seed",
+            "sites.0.n_evs",
+            "grid.v_min_pu",
+            "sites.0.sessions.soc_arrival_min",
+            "grid.pv.0.p_peak_kw",
+            "sites.0.controller.p_max_kw",
+        ]
+    ),
+    value=st.one_of(
+        st.integers(-(10**6), -1),
+        st.just("'text'"),
+        st.just("[1]"),
+        st.floats(allow_nan=False, max_value=-1e-9),
+    ),
+)
+def test_generated_invalid_values_rejected_without_traceback(key, value):
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(DEMO, [f"{key}={value}"])
+    assert "problem(s)" in str(err.value)

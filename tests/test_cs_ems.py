@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from v2xcosim.actors.cs_ems import ChargingSite, EvArrays, power_bounds
+from v2xcosim.errors import ScenarioError
+
+
+def arrays(soc, dep, target=0.8, smin=0.2, smax=1.0, n=None):
+    soc = np.atleast_1d(np.asarray(soc, float))
+    n = soc.shape[0]
+    f = lambda x: np.broadcast_to(np.asarray(x, float), (n,)).copy()  # noqa: E731
+    return EvArrays(
+        soc=soc,
+        capacity_kwh=f(50.0),
+        departure_s=f(dep),
+        soc_target=f(target),
+        soc_min=f(smin),
+        soc_max=f(smax),
+        p_max_charge_w=f(11000.0),
+        p_max_discharge_w=f(11000.0),
+        connected=np.ones(n, bool),
+        eta_charge=1.0,
+        eta_discharge=1.0,
+    )
+
+
+def test_bounds_soc_limits_and_must_charge():
+    # 50 kWh: 1 h at 11 kW = 11 kWh = 0.22 SOC
+    ev = arrays([0.5, 0.21, 0.99, 0.3], dep=[36000, 36000, 36000, 3600 * 2])
+    lo, hi = power_bounds(ev, 0.0, 900.0)
+    assert hi[2] == pytest.approx(0.01 * 50 * 3.6e6 / 900)  # only room to soc_max
+    assert lo[1] == pytest.approx(-0.01 * 50 * 3.6e6 / 900)  # discharge down to soc_min only
+    assert lo[0] == -11000.0
+    # 0.5 SOC needed in 2 h at 11 kW (0.44 possible): infeasible → charge at full power
+    assert lo[3] == hi[3] == 11000.0
+
+
+def test_must_charge_is_tight():
+    # need 0.22 SOC = exactly 1 h at full power, 1 h left → must charge at full power now
+    ev = arrays([0.58], dep=[3600.0])
+    lo, _ = power_bounds(ev, 0.0, 900.0)
+    assert lo[0] == pytest.approx(11000.0)
+    ev = arrays([0.58], dep=[7200.0])
+    lo, _ = power_bounds(ev, 0.0, 900.0)
+    assert lo[0] < 0  # one spare hour: some discharge allowed
+
+
+def test_allocation_and_dispatch_within_ratings():
+    site = ChargingSite("cs", 2, 7400.0, s_rated_va=8000.0)
+    assert site.allocate("a") == "cs-col1:1:1"
+    assert site.allocate("b") == "cs-col1:2:1"
+    assert site.allocate("c") is None
+    site.release("a")
+    assert site.allocate("c") == "cs-col1:1:1"
+    with pytest.raises(ScenarioError):
+        site.release("zzz")
+    ev = arrays([0.5, 0.5], dep=[36000, 36000])
+    p, q = site.dispatch(ev, 0.0, 900.0, np.array([20000.0, -20000.0]), np.array([5000.0, -5000.0]))
+    assert p.tolist() == [7400.0, -7400.0]
+    assert np.all(np.hypot(p, q) <= 8000.0 + 1e-6)
+    assert q[0] == pytest.approx(np.sqrt(8000.0**2 - 7400.0**2))

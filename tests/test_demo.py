@@ -1,0 +1,111 @@
+"""The demo scenario end to end, with invariants and determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from v2x_helpers import DEMO, toy_overrides
+from v2xcosim.config import load_scenario
+from v2xcosim.results import vector_columns, verify_run_folder
+from v2xcosim.scenario import run
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("demo")
+    spec = load_scenario(DEMO, toy_overrides(10))
+    return out, run(spec, out)
+
+
+def test_demo_completes_with_all_files(demo_run):
+    out, res = demo_run
+    assert res.exit_code == 0
+    for name in (
+        "grid.parquet",
+        "site_residential.parquet",
+        "profiles.parquet",
+        "sessions.parquet",
+        "kpis.json",
+        "substation_power.png",
+        "voltage_envelope.png",
+        "ev_soc.png",
+        "metadata.json",
+    ):
+        assert (out / name).is_file(), name
+    assert verify_run_folder(out) == []
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["seed"] == 20240615 and meta["fmus"]["residential"]["sha256"]
+    assert meta["wall_s"] > 0 and "pandapower" in meta["versions"]
+    assert res.wall_s < 60
+
+
+def test_demo_invariants(demo_run):
+    out, _ = demo_run
+    grid = pd.read_parquet(out / "grid.parquet")
+    site = pd.read_parquet(out / "site_residential.parquet")
+    prof = pd.read_parquet(out / "profiles.parquet")
+    assert len(grid) == len(site) == 288 and grid["converged"].all()
+    # feeder power balance: slack = loads + EVs - PV + losses (nominal CIGRE loads x profile)
+    import pandapower.networks as pn
+
+    p_nom = pn.create_cigre_network_lv().load["p_mw"].sum() * 1e6
+    spec = load_scenario(DEMO)
+    load = p_nom * spec.grid.load_scaling * prof["household"].to_numpy()
+    pv = sum(pv.p_peak_kw for pv in spec.grid.pv) * 1e3 * prof["pv"].to_numpy()
+    ev = vector_columns(site, "p_ac_w").sum(axis=1).to_numpy()
+    resid = grid["p_slack_w"] - (load + ev - pv + grid["p_loss_w"])
+    assert np.abs(resid).max() < 1.0  # W; runpp tolerance 1e-8 MVA
+    # AC energy of each EV = change of battery energy + losses (FMU energy meters)
+    e_ac = vector_columns(site, "e_ac_j").to_numpy()
+    np.testing.assert_allclose(
+        e_ac,
+        vector_columns(site, "e_chem_j").to_numpy() + vector_columns(site, "e_loss_j").to_numpy(),
+        rtol=1e-9,
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(
+        e_ac[-1],
+        vector_columns(site, "p_ac_w").sum() * 0
+        + (vector_columns(site, "p_ac_w").to_numpy() * 300).sum(axis=0),
+    )
+    soc = vector_columns(site, "soc").to_numpy()
+    assert soc.min() >= 0 and soc.max() <= 1 + 1e-9
+    p = vector_columns(site, "p_ac_w").to_numpy()
+    q = vector_columns(site, "q_ac_var").to_numpy()
+    assert np.abs(p).max() <= 11000.0 + 1e-9 and np.hypot(p, q).max() <= 11000.0 + 1e-6
+    # EVs draw power only while connected
+    plugged = vector_columns(site, "connected").to_numpy()
+    assert np.all(p[plugged == 0] == 0.0) and p.max() == 11000.0
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["sites"]["residential"]["sessions"] == 10
+
+
+def test_determinism_bit_identical_data(tmp_path):
+    overrides = toy_overrides(10) + ["time.duration_s=21600", "results.plots=false"]
+    digests = []
+    for k in range(2):
+        out = tmp_path / f"r{k}"
+        out.mkdir()
+        run(load_scenario(DEMO, overrides), out)
+        meta = json.loads((out / "metadata.json").read_text())
+        digests.append(meta["manifest"])
+    assert digests[0] == digests[1]
+
+
+def test_base_case_runs_without_evs(tmp_path):
+    res = run(load_scenario(DEMO, ["base_case=true", "time.duration_s=7200"]), tmp_path)
+    assert res.exit_code == 0
+    assert not (tmp_path / "site_residential.parquet").exists()
+    assert res.kpis["sites"] == {}
+
+
+def test_demo_with_the_project_ev_fmu(tmp_path):
+    """The demo as shipped: the EV fleet FMU comes from the Modelica pipeline (build_fmu)."""
+    res = run(load_scenario(DEMO, ["time.duration_s=7200"]), tmp_path)
+    assert res.exit_code in (0, 1)
+    assert verify_run_folder(tmp_path) == []

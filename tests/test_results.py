@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from v2xcosim.errors import ScenarioError
+from v2xcosim.results import (
+    ResultRecorder,
+    atomic_write_bytes,
+    compute_kpis,
+    prepare_out_dir,
+    verify_run_folder,
+    write_metadata,
+)
+
+
+def test_recorder_builds_sorted_tables_with_labels():
+    rec = ResultRecorder(
+        start=pd.Timestamp("2024-01-01T00:00Z"), step_s=60, vector_labels={"grid.vm_pu": ["a", "b"]}
+    )
+    for t in (0, 60):
+        rec.record(t, "grid", "vm_pu", [1.0, None if t == 0 else 0.99])
+        rec.record(t, "grid", "p_slack_w", None if t == 60 else 5.0)
+    frame = rec.frames()["grid"]
+    assert list(frame.columns) == ["time", "step", "p_slack_w", "vm_pu[a]", "vm_pu[b]"]
+    assert frame["step"].tolist() == [0, 1]
+    assert np.isnan(frame["p_slack_w"][1]) and np.isnan(frame["vm_pu[b]"][0])
+
+
+def test_atomic_write_and_out_dir_rules(tmp_path):
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"abc")
+    assert target.read_bytes() == b"abc" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    with pytest.raises(ScenarioError, match="not empty"):
+        prepare_out_dir(tmp_path)
+    prepare_out_dir(tmp_path / "new" / "run")
+    assert (tmp_path / "new" / "run").is_dir()
+
+
+def test_manifest_verifies_and_detects_tampering(tmp_path):
+    assert "missing" in verify_run_folder(tmp_path)[0]
+    (tmp_path / "a.parquet").write_bytes(b"1")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.png").write_bytes(b"2")
+    write_metadata(tmp_path, {"seed": 1, "wall_s": 0.5})
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert set(meta["manifest"]) == {"a.parquet", "sub/b.png"}
+    assert verify_run_folder(tmp_path) == []
+    (tmp_path / "a.parquet").write_bytes(b"X")
+    (tmp_path / "extra.json").write_text("{}")
+    problems = verify_run_folder(tmp_path)
+    assert any("a.parquet" in p for p in problems) and any("extra.json" in p for p in problems)
+
+
+def test_kpis_energy_and_checks():
+    t = pd.date_range("2024-01-01", periods=4, freq="15min", tz="UTC")
+    grid = pd.DataFrame(
+        {
+            "time": t,
+            "step": range(4),
+            "converged": [1.0, 1.0, 0.0, 1.0],
+            "p_slack_w": [4000.0, -2000.0, np.nan, 0.0],
+            "p_loss_w": [100.0, 100.0, np.nan, 0.0],
+            "vm_pu[a]": [1.0, 1.2, np.nan, 1.0],
+            "line_loading_percent[l]": [10.0, 20, np.nan, 0],
+            "trafo_loading_percent[t]": [50.0, 50, np.nan, 0],
+        }
+    )
+    site = pd.DataFrame(
+        {
+            "time": t,
+            "step": range(4),
+            "p_ac_w[0]": [4000.0, 0, 0, 0],
+            "soc[0]": [0.5, 0.6, 0.7, 0.95],
+        }
+    )
+    sessions = pd.DataFrame(
+        {"site": ["x"], "ev": [0], "departure_s": [3600.0], "soc_target": [0.9]}
+    )
+    k = compute_kpis(
+        {"grid": grid, "site_x": site},
+        sessions,
+        step_s=900,
+        grid_limits={
+            "v_min_pu": 0.9,
+            "v_max_pu": 1.1,
+            "max_line_loading_percent": 100,
+            "max_trafo_loading_percent": 100,
+        },
+        checks={"convergence": True, "voltage_band": False, "loading": True, "soc_target": True},
+    )
+    assert k["energy_import_kwh"] == pytest.approx(1.0) and k["energy_export_kwh"] == 0.5
+    assert k["nonconverged_steps"] == 1 and k["voltage_violations"] == 1
+    assert k["sites"]["x"]["sessions_reaching_target"] == 1
+    assert k["sites"]["x"]["ev_energy_ac_kwh"] == pytest.approx(1.0)
+    assert k["checks"]["convergence"] == {"flagged": True, "passed": False}
+    assert k["checks_passed"] is False
+    json.dumps(k, allow_nan=False)

@@ -1,0 +1,56 @@
+import socket
+
+import pytest
+
+from v2xcosim.grid import terni
+
+
+@pytest.fixture(scope="module")
+def tn():
+    def refuse(*a, **k):
+        raise AssertionError("network access attempted")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    try:
+        yield terni.build_terni_network()
+    finally:
+        mp.undo()
+
+
+def test_structure(tn):
+    net = tn.net
+    assert (net.bus.loc[net.bus.vn_kv > 1, "vn_kv"].isin([20.0, 132.0])).all()
+    t = net.trafo.loc[tn.hvmv_trafo]
+    assert t.sn_mva == 25.0 and t.tap_max == 9 and t.tap_changer_type == "Ratio"
+    assert net.trafo.in_service.sum() == 1 + len(tn.feeders)
+    assert sum(tn.load_p_nom_mw) == pytest.approx(20.0, rel=0.05)
+    assert set(tn.charger_buses) == {"cs_piazza_tacito", "cs_corso_vecchio", "cs_piazza_europa"}
+
+
+def test_sunny_low_load_reverse_flow_and_lv_voltage_rise(tn):
+    terni.set_operating_point(tn, load_pu=0.35, pv_pu=0.8)
+    r = terni.run_power_flow(tn)
+    assert r.p_primary_w < -1e6  # reverse flow into HV
+    for name in tn.feeders:
+        assert r.vm_lv_end_pu[name] > r.vm_lv_busbar_pu[name] + 0.005
+        assert r.vm_lv_end_pu[name] > 1.0
+    terni.set_operating_point(tn, load_pu=1.0, pv_pu=0.0)
+    peak = terni.run_power_flow(tn)
+    assert peak.p_primary_w > 10e6
+    assert all(peak.vm_lv_end_pu[n] < peak.vm_lv_busbar_pu[n] for n in tn.feeders)
+
+
+def test_oltc_and_ev_load(tn):
+    terni.set_operating_point(tn, load_pu=1.0, pv_pu=0.0)
+    terni.add_oltc_control(tn, 0.99, 1.01)
+    r = terni.run_power_flow(tn, control=True)
+    assert r.tap_pos != 0 and 0.985 <= r.vm_mv_busbar_pu <= 1.015
+    tn.net.controller.drop(tn.net.controller.index, inplace=True)
+    tn.net.trafo.loc[tn.hvmv_trafo, "tap_pos"] = 0
+    terni.set_operating_point(tn, 0.35, 0.8, {"cs_piazza_tacito": 44_000.0})
+    with_ev = terni.run_power_flow(tn)
+    terni.set_operating_point(tn, 0.35, 0.8, {"cs_piazza_tacito": 0.0})
+    without = terni.run_power_flow(tn)
+    assert with_ev.vm_charger_pu["cs_piazza_tacito"] < without.vm_charger_pu["cs_piazza_tacito"]
