@@ -7,12 +7,17 @@ PY := $(VENV)/bin/python
 SCENARIO ?= scenarios/demo.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: help prereqs setup fmus run test lint bench clean
+REF_MODELS := EV EVDetailed Battery ChargerReduced ChargerDetailed
+REF_SOURCES := models/V2X models/fmus.toml
+
+.PHONY: help prereqs setup fmus regress references run test lint bench clean
 
 help:
 	@echo "make run    set up .venv, build the FMUs, run the default scenario"
 	@echo "make test   set up .venv, build the FMUs, run the whole test suite"
 	@echo "make lint   ruff + mypy;  make bench  benchmarks -> bench/RESULTS.md"
+	@echo "make regress                 check every built FMU against its reference in fmus/<Model>/"
+	@echo "make references REASON=...   regenerate those references (records reason, date, hashes)"
 
 prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python >= 3.11 (Debian: sudo apt-get install python3)"; exit 2; }
@@ -31,10 +36,24 @@ setup: prereqs $(STAMP)
 fmus: setup
 	$(VENV)/bin/v2xcosim fmu build
 
+# Regression check of every project FMU against its committed reference (exit 1 on a deviation).
+regress: fmus
+	@for m in $(REF_MODELS); do \
+	  echo "== $$m"; \
+	  $(VENV)/bin/v2xcosim fmu regress fmus/$$m.fmu fmus/$$m --sources $(REF_SOURCES) --report results/regress/$$m || exit $$?; \
+	done
+
+references: fmus
+	@test -n "$(REASON)" || { echo 'error: say why the references change: make references REASON="..."'; exit 2; }
+	$(PY) fmus/refs.py
+	@for m in $(REF_MODELS); do \
+	  $(VENV)/bin/v2xcosim fmu regress fmus/$$m.fmu fmus/$$m --update --reason "$(REASON)" --sources $(REF_SOURCES) || exit $$?; \
+	done
+
 run: fmus
 	$(VENV)/bin/v2xcosim demo
 
-test: fmus
+test: regress
 	$(PY) -m pytest -q
 
 lint: setup
