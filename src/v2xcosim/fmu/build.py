@@ -1,13 +1,14 @@
 """Modelica → FMI 2.0 FMU pipeline (Model Exchange + Co-Simulation), without OpenModelica.
 
-Steps for one model (see ``models/README.md`` and the module docs of :mod:`v2xcosim.fmu.subset`):
+Steps for one model (see ``models/README.md`` and the module docs of
+:mod:`v2xcosim.fmu.subset`):
 
 1. check the sources against the supported subset (file, line, construct on failure);
 2. compile the model with rumoca and render the project's own code-generation target
    (``fmu/target/``: the C kernel ``kernel.c`` and the layout/variable metadata ``meta.json``);
 3. write ``v2x_config.h`` (sizes, start values, nominals, names) and ``modelDescription.xml``;
-4. compile ``binaries/linux64/<id>.so`` with the machine's C compiler from the kernel and the generic
-   shell ``fmu/shell/v2x_fmi2.c``; ship all of it in ``sources/``;
+4. compile ``binaries/linux64/<id>.so`` with the machine's C compiler from the kernel and the
+   generic shell ``fmu/shell/v2x_fmi2.c``; ship all of it in ``sources/``;
 5. zip reproducibly (sorted entries, fixed time stamps and permissions) and cache by a content hash
    of model sources, pipeline files, compiler and flags, fleet size and build options.
 
@@ -87,7 +88,9 @@ def read_registry(mdir: Path | None = None) -> dict[str, ModelEntry]:
     mdir = mdir or models_dir()
     path = mdir / "fmus.toml"
     if not path.is_file():
-        raise ScenarioError(f"{path}: not found; it lists the models to build (see models/README.md)")
+        raise ScenarioError(
+            f"{path}: not found; it lists the models to build (see models/README.md)"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -145,7 +148,9 @@ def find_compiler() -> str:
 def compiler_id(cc: str) -> str:
     """Return the compiler's version line (part of the cache key)."""
     try:
-        res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30, check=False)
+        res = subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
     except OSError as exc:
         raise ToolMissingError(f"C compiler {cc!r} cannot be run: {exc}; install gcc") from None
     return (res.stdout or res.stderr).splitlines()[0] if (res.stdout or res.stderr) else cc
@@ -157,7 +162,9 @@ def fmi2_headers_dir() -> Path:
 
     d = Path(fmpy.__file__).resolve().parent / "c-code"
     if not (d / "fmi2Functions.h").is_file():
-        raise ToolMissingError(f"FMI 2.0 headers not found in {d}; reinstall fmpy (pip install fmpy)")
+        raise ToolMissingError(
+            f"FMI 2.0 headers not found in {d}; reinstall fmpy (pip install fmpy)"
+        )
     return d
 
 
@@ -174,7 +181,9 @@ def _minijinja_to_json(text: str) -> Any:
                 j += 2 if text[j] == "\\" else 1
             out.append(text[i : j + 1])
             i = j + 1
-        elif text.startswith("none", i) and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
+        elif text.startswith("none", i) and not (
+            i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+        ):
             out.append("null")
             i += 4
         else:
@@ -286,11 +295,9 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
                 # Only top-level outputs are FMU outputs; outputs of sub-components (dotted
                 # names such as battery.soc) are local variables of the FMU.
                 top = "." not in v["name"]
-                caus = "output" if top and (attrs.get("causality") == "output" or role == "output") else "local"
-                if is_state:
-                    initial = "calculated" if k in calc_y else "exact"
-                else:
-                    initial = "calculated"
+                is_output = attrs.get("causality") == "output" or role == "output"
+                caus = "output" if top and is_output else "local"
+                initial = "exact" if is_state and k not in calc_y else "calculated"
                 y_vars[k] = ScalarVar(
                     space="Y",
                     index=k,
@@ -298,7 +305,7 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
                     variability="continuous",
                     initial=initial,
                     start=start if start is not None else 0.0,
-                    **common,  # type: ignore[arg-type]
+                    **common,
                 )
             else:
                 k = int(b["P"]["index"])
@@ -306,26 +313,29 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
                     p_kind[k] = 2
                     sv = ScalarVar(space="P", index=k, causality="input", variability="continuous",
                                    initial=None, start=start if start is not None else 0.0,
-                                   **common)  # type: ignore[arg-type]
+                                   **common)
                 elif k in dep_p:
                     p_kind[k] = 1
-                    sv = ScalarVar(space="P", index=k, causality="calculatedParameter", variability="fixed",
-                                   initial="calculated", start=start if start is not None else 0.0,
-                                   **common)  # type: ignore[arg-type]
+                    sv = ScalarVar(space="P", index=k, causality="calculatedParameter",
+                                   variability="fixed", initial="calculated",
+                                   start=start if start is not None else 0.0, **common)
                 elif attrs.get("tunable") is False or v.get("variability") == "constant":
                     p_kind[k] = 3
                     sv = ScalarVar(space="P", index=k, causality="local", variability="constant",
                                    initial="exact", start=start if start is not None else 0.0,
-                                   **common)  # type: ignore[arg-type]
+                                   **common)
                 else:
                     p_kind[k] = 0
                     sv = ScalarVar(space="P", index=k, causality="parameter", variability="fixed",
                                    initial="exact", start=start if start is not None else 0.0,
-                                   **common)  # type: ignore[arg-type]
+                                   **common)
                 p_vars[k] = sv
-    missing = [i for i, v in enumerate(y_vars) if v is None] + [i for i, v in enumerate(p_vars) if v is None]
+    missing = [i for i, v in enumerate(y_vars) if v is None]
+    missing += [i for i, v in enumerate(p_vars) if v is None]
     if missing:
-        raise SimulationError(f"model {meta['model_name']}: internal layout error, unnamed slots {missing}")
+        raise SimulationError(
+            f"model {meta['model_name']}: internal layout error, unnamed slots {missing}"
+        )
     yv = [v for v in y_vars if v is not None]
     pv = [v for v in p_vars if v is not None]
     x_nominal = []
@@ -382,7 +392,7 @@ def linear_coefficient(ops: list[dict[str, Any]], y_index: int) -> float:
     result: float | None = 0.0
     for op in ops:
         k = op["kind"]
-        dst = op.get("dst")
+        dst: int = op.get("dst", -1)  # -1: an op without a destination (StoreOutput)
         if k == "Const":
             slope[dst] = 0.0
             if op.get("value_class") == "finite":
@@ -392,17 +402,17 @@ def linear_coefficient(ops: list[dict[str, Any]], y_index: int) -> float:
         elif k in ("LoadP", "LoadTime", "LoadIndexedP"):
             slope[dst] = 0.0
         elif k == "Move":
-            slope[dst] = slope.get(op["src"], None)
+            slope[dst] = slope.get(op["src"])
             if op["src"] in const:
                 const[dst] = const[op["src"]]
         elif k == "Unary":
-            a = slope.get(op["arg"], None)
+            a = slope.get(op["arg"])
             if op["operator"] == "Neg":
                 slope[dst] = None if a is None else -a
             else:
                 slope[dst] = 0.0 if a == 0.0 else None
         elif k == "Binary":
-            a, b = slope.get(op["lhs"], None), slope.get(op["rhs"], None)
+            a, b = slope.get(op["lhs"]), slope.get(op["rhs"])
             o = op["operator"]
             if a == 0.0 and b == 0.0:
                 slope[dst] = 0.0
@@ -421,10 +431,11 @@ def linear_coefficient(ops: list[dict[str, Any]], y_index: int) -> float:
             else:
                 slope[dst] = None
         elif k in ("Compare", "Select"):
-            deps = [slope.get(op.get(x), None) for x in ("lhs", "rhs", "cond", "if_true", "if_false") if x in op]
+            operands = ("lhs", "rhs", "cond", "if_true", "if_false")
+            deps = [slope.get(op[x]) for x in operands if x in op]
             slope[dst] = 0.0 if all(d == 0.0 for d in deps) else None
         elif k == "StoreOutput":
-            result = slope.get(op["src"], None)
+            result = slope.get(op["src"])
         else:
             return 0.0
     if result is None or result == 0.0 or result != result:
@@ -460,7 +471,8 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         f"#define V2X_NBLK {fleet or 1}\n#define V2X_FLEET {1 if fleet else 0}\n",
         f"#define V2X_FLEET_PREFIX {_c_str(entry.fleet_prefix)}\n",
         f"#define V2X_MAXTEAR {info.max_tear}\n",
-        f"#define V2X_SOLVER {SOLVERS[entry.solver]}\n#define V2X_RTOL_DEFAULT {_c_double(entry.rtol)}\n",
+        f"#define V2X_SOLVER {SOLVERS[entry.solver]}\n",
+        f"#define V2X_RTOL_DEFAULT {_c_double(entry.rtol)}\n",
         arr("double", "v2x_y_start", [_c_double(x) for x in info.y_start]),
         arr("double", "v2x_p_default", [_c_double(x) for x in info.p_default]),
         arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
@@ -474,12 +486,42 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
     return "".join(lines).replace("static const char *", "static const char *const ")
 
 
+def blocks_source(info: ModelInfo, blocks: list[dict[str, Any]]) -> str:
+    """Return ``v2x_blocks.c``: the algebraic blocks in evaluation order as straight-line C.
+
+    Affine one-variable blocks (coefficient found by :func:`linear_coefficient`) become
+    ``y = -r(y=0)/c`` with the row function inlined; the others call the shell's Newton solver.
+    """
+    lines = [
+        "/* Generated by v2xcosim.fmu.build. Do not edit. */",
+        "static int v2x_solve_blocks_generated(double t, double *y, const double *p, int *fail_y) {",
+    ]
+    for ib, blk in enumerate(blocks):
+        c = info.block_linear[ib]
+        if c != 0.0:
+            k, row = int(blk["y_indices"][0]), int(blk["rows"][0])
+            lines += [
+                f"    y[{k}] = 0.0;",
+                f"    y[{k}] = -v2x_res_{row}(t, y, p) / {_c_double(c)};",
+                f"    if (!isfinite(y[{k}])) {{ *fail_y = {k}; return -1; }}",
+            ]
+        else:
+            lines.append(f"    if (v2x_solve_block({ib}, t, y, p, fail_y) != 0) return -1;")
+    lines += ["    (void)t; (void)y; (void)p; (void)fail_y;", "    return 0;", "}", ""]
+    return "\n".join(lines)
+
+
 def _fmt(x: float) -> str:
     return repr(float(x))
 
 
 def model_description(
-    info: ModelInfo, entry: ModelEntry, identifier: str, fleet: int | None, guid: str, sources: list[str]
+    info: ModelInfo,
+    entry: ModelEntry,
+    identifier: str,
+    fleet: int | None,
+    guid: str,
+    sources: list[str],
 ) -> str:
     """Return ``modelDescription.xml`` (FMI 2.0, ME + CS) for the model or its fleet."""
     nblk = fleet or 1
@@ -504,9 +546,16 @@ def model_description(
         for k in range(info.nx):
             sv = info.y_vars[k]
             dv = ScalarVar(
-                name=f"der({sv.name})", space="DX", index=k, causality="local", variability="continuous",
-                initial="calculated", start=None, unit=(f"({sv.unit})/s" if sv.unit and sv.unit != "1" else "1/s"),
-                description=f"time derivative of {sv.name}", derivative_of=k,
+                name=f"der({sv.name})",
+                space="DX",
+                index=k,
+                causality="local",
+                variability="continuous",
+                initial="calculated",
+                start=None,
+                unit=(f"({sv.unit})/s" if sv.unit and sv.unit != "1" else "1/s"),
+                description=f"time derivative of {sv.name}",
+                derivative_of=k,
             )
             block_vars.append((dv, f"der({name_of(b, sv.name)})", ""))
         for vr_local, (v, nm, _) in enumerate(block_vars):
@@ -519,7 +568,7 @@ def model_description(
                 attrs.append(f"description={quoteattr(v.description)}")
             attrs.append(f'causality="{v.causality}"')
             attrs.append(f'variability="{v.variability}"')
-            if v.initial and not (v.causality == "input"):
+            if v.initial and v.causality != "input":
                 attrs.append(f'initial="{v.initial}"')
             type_attrs: list[str] = []
             if v.kind == "Real":
@@ -538,26 +587,48 @@ def model_description(
             if has_start and v.start is not None:
                 s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
                 type_attrs.append(f'start="{s}"')
-            rows.append(f"    <ScalarVariable {' '.join(attrs)}>\n      <{v.kind} {' '.join(type_attrs)}/>\n    </ScalarVariable>")
+            rows.append(
+                f"    <ScalarVariable {' '.join(attrs)}>\n"
+                f"      <{v.kind} {' '.join(type_attrs)}/>\n"
+                "    </ScalarVariable>"
+            )
             if v.causality == "output":
                 outputs.append(index)
             if v.derivative_of is not None:
                 derivs.append(index)
-            if (v.causality == "output" and v.initial in ("calculated", "approx")) or v.causality == "calculatedParameter" or (
-                v.space == "DX"
-            ) or (v.space == "Y" and v.index < info.nx and v.initial == "calculated"):
+            calculated_state = v.space == "Y" and v.index < info.nx and v.initial == "calculated"
+            if (
+                (v.causality == "output" and v.initial in ("calculated", "approx"))
+                or v.causality == "calculatedParameter"
+                or v.space == "DX"
+                or calculated_state
+            ):
                 initial_unknowns.append(index)
     # shell parameters
     extra = [
-        ("solver.rtol", "relative tolerance of the Co-Simulation integrator (error per step, scaled by |x| and the state nominal)", entry.rtol, "1"),
-        ("solver.max_step_s", "largest internal step of the Co-Simulation integrator, s (0 = no limit)", 0.0, "s"),
+        (
+            "solver.rtol",
+            "relative tolerance of the Co-Simulation integrator "
+            "(error per step, scaled by |x| and the state nominal)",
+            entry.rtol,
+            "1",
+        ),
+        (
+            "solver.max_step_s",
+            "largest internal step of the Co-Simulation integrator, s (0 = no limit)",
+            0.0,
+            "s",
+        ),
     ]
     for j, (nm, desc, start, unit) in enumerate(extra):
         index += 1
         units.add(unit)
         rows.append(
-            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{nblk * stride + j}\" description={quoteattr(desc)} "
-            f'causality="parameter" variability="tunable" initial="exact">\n      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n    </ScalarVariable>'
+            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{nblk * stride + j}\" "
+            f"description={quoteattr(desc)} "
+            'causality="parameter" variability="tunable" initial="exact">\n'
+            f'      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n'
+            "    </ScalarVariable>"
         )
     src = "\n".join(f'      <File name="{s}"/>' for s in sources)
     unit_defs = "\n".join(f"    <Unit name={quoteattr(u)}/>" for u in sorted(units))
@@ -565,32 +636,44 @@ def model_description(
     if fleet:
         desc += f" (fleet of {fleet}, variables {entry.fleet_prefix}[1..{fleet}].*)"
     caps = (
-        'canGetAndSetFMUstate="true" canSerializeFMUstate="true" providesDirectionalDerivative="false" '
-        'canNotUseMemoryManagementFunctions="true"'
+        'canGetAndSetFMUstate="true" canSerializeFMUstate="true" '
+        'providesDirectionalDerivative="false" canNotUseMemoryManagementFunctions="true"'
+    )
+
+    def unknowns(tag: str, indices: list[int]) -> str:
+        if not indices:
+            return ""
+        body = "\n".join(f'      <Unknown index="{i}"/>' for i in indices)
+        return f"    <{tag}>\n{body}\n    </{tag}>\n"
+
+    variables = "\n".join(rows)
+    structure = (
+        unknowns("Outputs", outputs)
+        + unknowns("Derivatives", derivs)
+        + unknowns("InitialUnknowns", sorted(initial_unknowns))
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(entry.modelica_class)} guid="{guid}" '
-        f'description={quoteattr(desc)} generationTool="v2xcosim {PIPELINE_VERSION} (rumoca 0.10.2)" '
-        f'variableNamingConvention="structured" numberOfEventIndicators="0">\n'
-        f'  <ModelExchange modelIdentifier="{identifier}" {caps} completedIntegratorStepNotNeeded="true">\n'
+        f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(entry.modelica_class)} '
+        f'guid="{guid}" description={quoteattr(desc)} '
+        f'generationTool="v2xcosim {PIPELINE_VERSION} (rumoca 0.10.2)" '
+        'variableNamingConvention="structured" numberOfEventIndicators="0">\n'
+        f'  <ModelExchange modelIdentifier="{identifier}" {caps} '
+        'completedIntegratorStepNotNeeded="true">\n'
         f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </ModelExchange>\n"
-        f'  <CoSimulation modelIdentifier="{identifier}" {caps} canHandleVariableCommunicationStepSize="true" '
+        f'  <CoSimulation modelIdentifier="{identifier}" {caps} '
+        'canHandleVariableCommunicationStepSize="true" '
         'canInterpolateInputs="false" maxOutputDerivativeOrder="0" canRunAsynchronuously="false">\n'
         f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </CoSimulation>\n"
         f"  <UnitDefinitions>\n{unit_defs}\n  </UnitDefinitions>\n"
-        '  <LogCategories>\n    <Category name="logStatusError" description="errors"/>\n  </LogCategories>\n'
-        f'  <DefaultExperiment startTime="0.0" stopTime="3600.0" tolerance="{_fmt(entry.rtol)}" stepSize="60.0"/>\n'
-        "  <ModelVariables>\n" + "\n".join(rows) + "\n  </ModelVariables>\n"
-        "  <ModelStructure>\n"
-        + ("    <Outputs>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in outputs) + "\n    </Outputs>\n" if outputs else "")
-        + ("    <Derivatives>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in derivs) + "\n    </Derivatives>\n" if derivs else "")
-        + (
-            "    <InitialUnknowns>\n" + "\n".join(f'      <Unknown index="{i}"/>' for i in sorted(initial_unknowns)) + "\n    </InitialUnknowns>\n"
-            if initial_unknowns
-            else ""
-        )
-        + "  </ModelStructure>\n</fmiModelDescription>\n"
+        "  <LogCategories>\n"
+        '    <Category name="logStatusError" description="errors"/>\n'
+        "  </LogCategories>\n"
+        '  <DefaultExperiment startTime="0.0" stopTime="3600.0" '
+        f'tolerance="{_fmt(entry.rtol)}" stepSize="60.0"/>\n'
+        f"  <ModelVariables>\n{variables}\n  </ModelVariables>\n"
+        f"  <ModelStructure>\n{structure}  </ModelStructure>\n"
+        "</fmiModelDescription>\n"
     )
 
 
@@ -604,7 +687,7 @@ def _rumoca_error(exc: Exception, entry: ModelEntry, mdir: Path) -> ScenarioErro
         for f in sorted(mdir.rglob("*.mo")):
             try:
                 found = [d for d in rumoca.validate(str(f)) if d.level == "error"]
-            except Exception:  # noqa: BLE001 - best effort diagnosis only
+            except Exception:  # best effort diagnosis only
                 found = []
             if found:
                 diags.extend(found[:1])
@@ -616,7 +699,8 @@ def _rumoca_error(exc: Exception, entry: ModelEntry, mdir: Path) -> ScenarioErro
         m_loc = re.search(r"\[([^\]]+\.mo):(\d+):(\d+)\]", str(d.message))
         if m_loc:
             loc = f"{m_loc.group(1)}:{m_loc.group(2)}:{m_loc.group(3)}"
-        lines.append(f"  {loc}: {d.level}: " + "\n    ".join(msg_lines) + (f" [{d.rule}]" if d.rule else ""))
+        rule = f" [{d.rule}]" if d.rule else ""
+        lines.append(f"  {loc}: {d.level}: " + "\n    ".join(msg_lines) + rule)
     msg = str(exc).strip().splitlines()
     head = msg[0] if msg else type(exc).__name__
     text = f"model {entry.name} ({entry.modelica_class}) in {mdir} does not compile: {head}"
@@ -636,7 +720,8 @@ def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
         first = violations[0]
         listing = "\n".join(f"  {v}" for v in violations[:20])
         raise ModelicaSubsetError(
-            f"Modelica sources use constructs outside the supported subset:\n{listing}\n  {SUBSET_HELP}",
+            "Modelica sources use constructs outside the supported subset:\n"
+            f"{listing}\n  {SUBSET_HELP}",
             file=str(first.file),
             line=first.line,
             construct=first.construct,
@@ -644,7 +729,9 @@ def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
     pkg = entry.modelica_class.split(".")[0]
     pkg_file = mdir / pkg / "package.mo"
     if not pkg_file.is_file():
-        raise ScenarioError(f"{pkg_file}: not found; model {entry.name} names class {entry.modelica_class}")
+        raise ScenarioError(
+            f"{pkg_file}: not found; model {entry.name} names class {entry.modelica_class}"
+        )
     try:
         session = rumoca.Session(roots=[str(mdir)])
         model = session.load(str(pkg_file), model=entry.modelica_class)
@@ -658,7 +745,7 @@ def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
 def source_digest(mdir: Path) -> str:
     """Return the sha256 over every ``.mo`` file and ``fmus.toml`` below ``mdir`` (path + bytes)."""
     h = hashlib.sha256()
-    for p in sorted(list(mdir.rglob("*.mo")) + [mdir / "fmus.toml"]):
+    for p in sorted([*mdir.rglob("*.mo"), mdir / "fmus.toml"]):
         if p.is_file():
             h.update(p.relative_to(mdir).as_posix().encode() + b"\0")
             h.update(p.read_bytes() + b"\0")
@@ -700,7 +787,9 @@ def _platform_dir() -> str:
     machine = platform.machine().lower()
     bits = "64" if sys.maxsize > 2**32 else "32"
     if sys.platform.startswith("linux"):
-        return f"linux{bits}" if machine in ("x86_64", "amd64", "i686", "i386") else f"{machine}-linux"
+        if machine in ("x86_64", "amd64", "i686", "i386"):
+            return f"linux{bits}"
+        return f"{machine}-linux"
     if sys.platform == "darwin":
         return "darwin64"
     return f"win{bits}"
@@ -715,7 +804,7 @@ def _write_zip(dest: Path, files: dict[str, bytes]) -> None:
             zi.external_attr = 0o100644 << 16  # regular file, rw-r--r--
             zi.create_system = 3
             zf.writestr(zi, files[arc], compresslevel=6)
-    os.replace(tmp, dest)
+    tmp.replace(dest)
 
 
 @dataclass(frozen=True)
@@ -755,9 +844,8 @@ def build_one(
     out_dir = (out_dir or fmus_dir()).resolve()
     registry = read_registry(mdir)
     if name not in registry:
-        raise ScenarioError(
-            f"unknown model {name!r}; models/fmus.toml lists: {', '.join(sorted(registry)) or '(none)'}"
-        )
+        listed = ", ".join(sorted(registry)) or "(none)"
+        raise ScenarioError(f"unknown model {name!r}; models/fmus.toml lists: {listed}")
     if fleet is not None and fleet < 1:
         raise ScenarioError(f"--fleet must be a positive integer, got {fleet}")
     entry = registry[name]
@@ -773,7 +861,7 @@ def build_one(
         if not dest.is_file() or dest.read_bytes() != cached_fmu.read_bytes():
             tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             shutil.copyfile(cached_fmu, tmp)
-            os.replace(tmp, dest)
+            tmp.replace(dest)
         return BuildResult(dest, ident, True, time.perf_counter() - t0, key)
 
     kernel_c, meta = generate(entry, mdir)
@@ -785,6 +873,7 @@ def build_one(
         "v2x_fmi2.c": (SHELL_DIR / "v2x_fmi2.c").read_bytes(),
         "v2x_kernel.h": (SHELL_DIR / "v2x_kernel.h").read_bytes(),
         "v2x_config.h": config_header(info, entry, fleet, guid).encode(),
+        "v2x_blocks.c": blocks_source(info, meta["algebraic_blocks"]).encode(),
     }
     for h in ("fmi2Functions.h", "fmi2FunctionTypes.h", "fmi2TypesPlatform.h"):
         src_files[h] = (headers / h).read_bytes()
@@ -796,9 +885,13 @@ def build_one(
         so = f"{ident}.so"
         cmd = [cc, *CFLAGS, "-I.", "-o", so, "v2x_fmi2.c", "-lm"]
         try:
-            res = subprocess.run(cmd, cwd=tdir, capture_output=True, text=True, timeout=600, check=False)
+            res = subprocess.run(
+                cmd, cwd=tdir, capture_output=True, text=True, timeout=600, check=False
+            )
         except OSError as exc:
-            raise ToolMissingError(f"cannot run the C compiler {cc!r}: {exc}; install gcc") from None
+            raise ToolMissingError(
+                f"cannot run the C compiler {cc!r}: {exc}; install gcc"
+            ) from None
         if res.returncode != 0:
             raise SimulationError(
                 f"compiling model {name} failed ({' '.join(cmd)}):\n{res.stderr.strip()[:4000]}"
@@ -822,11 +915,12 @@ def build_one(
         "y_scalars": info.ny,
         "p_scalars": info.np,
     }
-    files["resources/v2x_build.json"] = (json.dumps(build_info, indent=2, sort_keys=True) + "\n").encode()
+    build_json = json.dumps(build_info, indent=2, sort_keys=True) + "\n"
+    files["resources/v2x_build.json"] = build_json.encode()
     _write_zip(cached_fmu, files)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.copyfile(cached_fmu, tmp)
-    os.replace(tmp, dest)
+    tmp.replace(dest)
     return BuildResult(dest, ident, False, time.perf_counter() - t0, key)
 
 

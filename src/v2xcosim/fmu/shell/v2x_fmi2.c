@@ -142,10 +142,9 @@ static void v2x_lu_solve(const double *a, const int *piv, int n, double *b) {
 
 /* --------------------------------------------------------------- algebraic blocks -------- */
 /* Solve every algebraic block at time t for the states in b->y; 0 on success. */
-static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
-    double *y = b->y;
-    const double *p = b->p;
-    for (int ib = 0; ib < v2x_kernel_block_count; ++ib) {
+/* Solve algebraic block ib at time t (y holds the states and the earlier blocks); 0 on success. */
+static int v2x_solve_block(int ib, double t, double *y, const double *p, int *fail_y) {
+    {
         const v2x_block *B = &v2x_kernel_blocks[ib];
         int m = B->n_tear;
         double J[NTA * NTA], r[NTA], r1[NTA], yt0[NTA];
@@ -157,7 +156,7 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
             double g = v2x_kernel_residual(B->tear_row[0], t, y, p);
             y[k] = -g / v2x_block_linear[ib];
             if (!isfinite(y[k])) { *fail_y = k; return -1; }
-            continue;
+            return 0;
         }
         for (int it = 0; it < 60; ++it) {
             /* explicit steps: each row is linear in its variable */
@@ -229,8 +228,17 @@ static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
             }
             if (it == 59) { *fail_y = B->tear_y[0]; return -1; }
         }
-    }
+        }
     return 0;
+}
+
+/* Solve every algebraic block at time t for the states in b->y; 0 on success.  The build
+ * generates v2x_blocks.c: affine blocks as straight-line code, the others through
+ * v2x_solve_block. */
+#include "v2x_blocks.c"
+
+static int v2x_solve_alg(v2x_blk *b, double t, int *fail_y) {
+    return v2x_solve_blocks_generated(t, b->y, b->p, fail_y);
 }
 
 /* f = dx/dt for states x (x may alias nothing in b); leaves b->y consistent with x. */
@@ -278,23 +286,34 @@ static int v2x_factor(v2x_blk *b, double h) {
     return 0;
 }
 
-/* One stage: solve Y = z + h*gamma*f(t, Y) by simplified Newton, start from Y. 0 ok, 1 no conv. */
-static int v2x_stage(v2x_blk *b, double t, double h, const double *z, double *Y, double *fY,
-                     double rtol, int *fail_y) {
-    double g[NXA];
+/* One stage: solve Y = z + h*gamma*f(t, Y) by simplified Newton from the guess in Y, with the
+ * stopping rule of Hairer & Wanner II (sec. IV.8): eta*|dY| <= kappa in units of the error
+ * tolerance, eta = theta/(1 - theta) from the observed contraction theta.  The stage derivative is
+ * then F = (Y - z)/(h*gamma), which needs no further evaluation.  0 ok, 1 no convergence, 2 the
+ * right-hand side failed (non-finite).  *eta carries the contraction estimate between stages. */
+static int v2x_stage(v2x_blk *b, double t, double h, const double *z, double *Y, double *F,
+                     double rtol, int *fail_y, double *eta) {
+    const double kappa = 0.03;
+    double g[NXA], f[NXA];
     double prev = 0.0;
     for (int it = 0; it < 10; ++it) {
-        if (v2x_rhs(b, t, Y, fY, fail_y) != 0) return 2;
-        for (int i = 0; i < NX; ++i) g[i] = -(Y[i] - z[i] - h * V2X_GAMMA * fY[i]);
+        if (v2x_rhs(b, t, Y, f, fail_y) != 0) return 2;
+        for (int i = 0; i < NX; ++i) g[i] = -(Y[i] - z[i] - h * V2X_GAMMA * f[i]);
         v2x_lu_solve(b->lu, b->piv, NX, g);
         double nrm = v2x_err_norm(g, Y, Y, rtol);
+        if (!(nrm == nrm) || !isfinite(nrm)) return 1;
         for (int i = 0; i < NX; ++i) Y[i] += g[i];
-        if (!(nrm == nrm)) return 1;
-        if (nrm <= 1e-3) {
-            if (v2x_rhs(b, t, Y, fY, fail_y) != 0) return 2;
+        if (it == 0) {
+            *eta = pow(fmax(*eta, 2.220446049250313e-16), 0.8);
+        } else {
+            double theta = nrm / prev;
+            if (theta >= 0.99) return 1;
+            *eta = theta / (1.0 - theta);
+        }
+        if (*eta * nrm <= kappa || nrm <= 1e-10) {
+            for (int i = 0; i < NX; ++i) F[i] = (Y[i] - z[i]) / (h * V2X_GAMMA);
             return 0;
         }
-        if (it > 0 && nrm > 0.9 * prev) return 1;
         prev = nrm;
     }
     return 1;
@@ -314,8 +333,38 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
     int last_rc = 0;
+    double eta = 1.0;
     memcpy(x0, b->y, sizeof(double) * NX);
-    if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
+    if (b->alg_dirty || b->h <= 0.0) {
+        /* new inputs (or the first step): a transient may start here, so choose the first step
+         * size from scratch (Hairer, Norsett & Wanner I, sec. II.4) instead of reusing the last */
+        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
+        double x1[NXA], f1[NXA], sc[NXA], d0 = 0.0, d1 = 0.0, d2 = 0.0;
+        for (int i = 0; i < NX; ++i) {
+            sc[i] = m->rtol * (v2x_x_nominal[i] + fabs(x0[i]));
+            d0 += (x0[i] / sc[i]) * (x0[i] / sc[i]);
+            d1 += (f0[i] / sc[i]) * (f0[i] / sc[i]);
+        }
+        d0 = sqrt(d0 / NXA);
+        d1 = sqrt(d1 / NXA);
+        double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+        h0 = fmin(h0, t1 - t0);
+        for (int i = 0; i < NX; ++i) x1[i] = x0[i] + h0 * f0[i];
+        if (v2x_rhs(b, t + h0, x1, f1, fail_y) == 0) {
+            for (int i = 0; i < NX; ++i) d2 += ((f1[i] - f0[i]) / sc[i]) * ((f1[i] - f0[i]) / sc[i]);
+            d2 = sqrt(d2 / NXA) / h0;
+            double dm = fmax(d1, d2);
+            double h1 = (dm <= 1e-15) ? fmax(1e-6, 1e-3 * h0) : pow(0.01 / dm, 1.0 / 3.0);
+            double hs = fmin(100.0 * h0, h1);
+            h = (b->h > 0.0) ? fmin(b->h, hs) : hs;
+        } else {
+            h = h0;
+        }
+        memcpy(b->y, x0, sizeof(double) * NX);
+        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
+    } else {
+        memcpy(f0, b->dx, sizeof(double) * NX); /* unchanged inputs: f at the end of the last step */
+    }
     while (t < t1) {
         int last = 0;
         if (m->max_step > 0.0 && h > m->max_step) h = m->max_step;
@@ -328,20 +377,20 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         }
         int rc;
         for (int i = 0; i < NX; ++i) Y1[i] = x0[i] + g * h * f0[i];
-        rc = v2x_stage(b, t + g * h, h, x0, Y1, F1, m->rtol, fail_y);
+        rc = v2x_stage(b, t + g * h, h, x0, Y1, F1, m->rtol, fail_y, &eta);
         if (rc == 0) {
             for (int i = 0; i < NX; ++i) {
                 z[i] = x0[i] + h * a21 * F1[i];
                 Y2[i] = x0[i] + c2 * h * F1[i];
             }
-            rc = v2x_stage(b, t + c2 * h, h, z, Y2, F2, m->rtol, fail_y);
+            rc = v2x_stage(b, t + c2 * h, h, z, Y2, F2, m->rtol, fail_y, &eta);
         }
         if (rc == 0) {
             for (int i = 0; i < NX; ++i) {
                 z[i] = x0[i] + h * (b1 * F1[i] + b2 * F2[i]);
                 Y3[i] = x0[i] + h * F2[i];
             }
-            rc = v2x_stage(b, t + h, h, z, Y3, F3, m->rtol, fail_y);
+            rc = v2x_stage(b, t + h, h, z, Y3, F3, m->rtol, fail_y, &eta);
         }
         if (rc != 0) {
             last_rc = rc;
