@@ -48,11 +48,17 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "v2xcosim.cli", *args], capture_output=True, text=True, env=e, check=False
+        [sys.executable, "-m", "v2xcosim.cli", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        check=False,
     )
 
 
-def test_fmus_validate_and_declare_both_interfaces(lag: Path, lag_dopri: Path, lag_fleet: Path) -> None:
+def test_fmus_validate_and_declare_both_interfaces(
+    lag: Path, lag_dopri: Path, lag_fleet: Path
+) -> None:
     for f in (lag, lag_dopri, lag_fleet):
         assert validate_fmu(str(f)) == []
         md = fmpy.read_model_description(str(f))
@@ -118,7 +124,10 @@ def test_fleet_equals_single_fmus_bit_for_bit(lag: Path, lag_fleet: Path) -> Non
         r.initialize({f"ev[{i + 1}].x_start": starts[i] for i in range(4)})
         traj = []
         for k in range(20):
-            r.set([f"ev[{i + 1}].u" for i in range(4)], [inputs[i] * (1 + 0.1 * k) for i in range(4)])
+            r.set(
+                [f"ev[{i + 1}].u" for i in range(4)],
+                [inputs[i] * (1 + 0.1 * k) for i in range(4)],
+            )
             r.do_step(60.0)
             traj.append(r.get([f"ev[{i + 1}].{n}" for i in range(4) for n in ("x", "z", "fast")]))
     fleet = np.array(traj).reshape(20, 4, 3)
@@ -163,7 +172,7 @@ def test_non_finite_value_is_an_error_naming_the_variable(lag: Path) -> None:
 
 
 def test_unknown_variable_name_is_an_error(lag: Path) -> None:
-    with run_fmu(lag) as r, pytest.raises(ScenarioError, match="no variable named 'xx'.*'x'"):
+    with run_fmu(lag) as r, pytest.raises(ScenarioError, match=r"no variable named 'xx'.*'x'"):
         r.get(["xx"])
 
 
@@ -212,5 +221,42 @@ def test_missing_compiler_is_a_clear_error(tmp_path: Path) -> None:
 def test_unknown_model_and_bad_fleet(tmp_path: Path) -> None:
     res = _cli("fmu", "build", "Nope", "--models", str(MODELS), "--out", str(tmp_path))
     assert res.returncode == 2 and "unknown model 'Nope'" in res.stderr and "Lag" in res.stderr
-    res = _cli("fmu", "build", "Lag", "--fleet", "0", "--models", str(MODELS), "--out", str(tmp_path))
+    res = _cli(
+        "fmu", "build", "Lag", "--fleet", "0", "--models", str(MODELS), "--out", str(tmp_path)
+    )
     assert res.returncode == 2 and "--fleet must be a positive integer" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "construct"),
+    [
+        ("  Real y;\nequation\n  der(x) = -x;\n  y = if x > 0.5 then 1 else 2;\n", 7, "'if' outside noEvent"),
+        ("  Real y;\nequation\n  der(x) = -x;\n  y = floor(x);\n", 7, "floor() outside noEvent"),
+        ("initial equation\n  x = 1;\nequation\n  der(x) = -x;\n", 4, "initial equation"),
+        ("  Real y(start=0, fixed=false);\nequation\n  der(x) = -x;\n  y = x;\n", 4, "fixed=false"),
+        ("  Real y;\nequation\n  der(x) = -x;\n  y = pre(x);\n", 7, "pre()"),
+    ],
+)
+def test_subset_violations_are_reported_with_line(tmp_path: Path, body: str, line: int, construct: str) -> None:
+    mdir = tmp_path / "models"
+    (mdir / "Sub").mkdir(parents=True)
+    src = "package Sub\n model M\n  Real x(start=1, fixed=true);\n" + body + " end M;\nend Sub;\n"
+    (mdir / "Sub" / "package.mo").write_text(src)
+    (mdir / "fmus.toml").write_text('[M]\nclass = "Sub.M"\n')
+    res = _cli("fmu", "build", "--models", str(mdir), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"Sub/package.mo:{line}: " in res.stderr
+    assert construct in res.stderr
+
+
+def test_user_function_is_rejected(tmp_path: Path) -> None:
+    mdir = tmp_path / "models"
+    (mdir / "Sub").mkdir(parents=True)
+    (mdir / "Sub" / "package.mo").write_text(
+        "package Sub\n function f\n  input Real u;\n  output Real y;\n algorithm\n  y := 2*u;\n end f;\n"
+        " model M\n  Real x(start=1, fixed=true);\n equation\n  der(x) = -f(x);\n end M;\nend Sub;\n"
+    )
+    (mdir / "fmus.toml").write_text('[M]\nclass = "Sub.M"\n')
+    res = _cli("fmu", "build", "--models", str(mdir), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "Sub/package.mo:2: user function" in res.stderr
