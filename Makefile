@@ -51,7 +51,7 @@ references: fmus
 	done
 
 run: fmus
-	$(VENV)/bin/v2xcosim demo
+	$(VENV)/bin/v2xcosim run scenarios/terni_v2g.toml --compare uncontrolled
 
 test: regress
 	$(PY) -m pytest -q

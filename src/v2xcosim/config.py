@@ -147,7 +147,11 @@ class PvSpec(_Spec):
 class GridSpec(_Spec):
     """The pandapower network and its operating limits (balanced three-phase)."""
 
-    network: Literal["cigre_lv"] = "cigre_lv"
+    network: Literal["cigre_lv", "terni"] = Field(
+        default="cigre_lv",
+        description="cigre_lv (sites, PV and loads from this file) or terni (the Terni use case: "
+        "network, profiles, users and actors from [terni], [control], [users], [market], [dso])",
+    )
     load_profile: str | None = Field(
         default=None, description="profile in pu scaling every load's nominal p; None = nominal"
     )
@@ -302,6 +306,128 @@ class RunnerSpec(_Spec):
     stall_timeout_s: float = Field(default=120.0, gt=0)
 
 
+# ------------------------------------------------------------------------ Terni use case
+Strategy = Literal["uncontrolled", "smart", "v2g"]
+
+
+class TerniSpec(_Spec):
+    """Network, profiles and KPI settings of the Terni use case (``grid.network = "terni"``).
+
+    Network: :func:`v2xcosim.grid.terni.build_terni_network`; profiles:
+    :mod:`v2xcosim.terni_profiles` (PV = clear sky × Kasten–Czeplak cloud factor of a seeded
+    AR(1) cloud cover; SimBench load; assumed temperature; F1/F2/F3 prices).
+    """
+
+    peak_load_mw: float = Field(default=20.0, gt=0, description="sum of nominal background load")
+    pv_mwp: float = Field(default=20.0, ge=0, description="total PV peak")
+    connectors_per_site: int = Field(default=4, ge=1, le=64)
+    connector_kw: float = Field(default=11.0, gt=0)
+    oltc: bool = Field(default=True, description="HV/MV tap changer (DiscreteTapControl) active")
+    oltc_vm_lower_pu: float = Field(default=0.99, gt=0)
+    oltc_vm_upper_pu: float = Field(default=1.01, gt=0)
+    cloud_mean_oktas: float = Field(default=1.0, ge=0, le=8)
+    cloud_std_oktas: float = Field(default=1.0, ge=0)
+    cloud_correlation_h: float = Field(default=3.0, gt=0)
+    pv_performance_ratio: float = Field(default=0.8, gt=0, le=1)
+    load_profile: str = Field(default="lv_urban6", description="SimBench load profile name")
+    voltage_window_s: int = Field(
+        default=600, gt=0, description="averaging window of voltage_violation_bus_hours"
+    )
+    fmu_soc_min: Fraction = Field(default=0.05, description="EV FMU BMS lower SOC limit")
+    fmu_soc_max: Fraction = Field(default=0.95, description="EV FMU BMS upper SOC limit")
+    fmu_reference_capacity_kwh: float = Field(
+        default=59.0, gt=0, description="capacity of the EV FMU at n_parallel = 80"
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> TerniSpec:
+        if self.oltc_vm_lower_pu >= self.oltc_vm_upper_pu:
+            raise ValueError("oltc_vm_lower_pu must be below oltc_vm_upper_pu")
+        if self.fmu_soc_min >= self.fmu_soc_max:
+            raise ValueError("fmu_soc_min must be below fmu_soc_max")
+        return self
+
+
+class ControlSpec(_Spec):
+    """Charging strategy and the CS EMS guard (``control.strategy``).
+
+    ``uncontrolled``: full power from arrival to the wish; ``smart``: unidirectional, charges in
+    forecast reverse-flow hours and sells up-flexibility; ``v2g``: bidirectional, also
+    discharges in high-price hours without reverse flow and sells flexibility both ways.
+    """
+
+    strategy: Strategy = "v2g"
+    soc_max: Fraction = Field(default=0.91, description="upper SOC the EMSP/CS EMS may charge to")
+    target_margin_soc: float = Field(
+        default=0.005, ge=0, le=0.1, description="the guard aims this much above the wish"
+    )
+    eta_charge: float = Field(default=0.92, gt=0, le=1, description="guard/KPI efficiency")
+    eta_discharge: float = Field(default=0.90, gt=0, le=1)
+    discharge_price_quantile: Fraction = 0.75
+
+
+class UsersSpec(_Spec):
+    """User population (:class:`v2xcosim.actors.users.UserPopulationSpec`); strategy-independent."""
+
+    sessions_per_connector_per_day: float = Field(default=1.5, gt=0)
+    commuter_share: Fraction = 0.5
+    energy_mean_kwh: float = Field(default=8.4, gt=0)
+    soc_departure_min: Fraction = 0.7
+    soc_departure_max: Fraction = 0.9
+    soc_min_min: Fraction = 0.2
+    soc_min_max: Fraction = 0.4
+    soc_arrival_floor: Fraction = 0.1
+    price_threshold_median_eur_per_mwh: float = Field(default=60.0, ge=0)
+    p_gdpr_consent: Fraction = 0.9
+    p_v2g_opt_in: Fraction = 0.7
+
+    @model_validator(mode="after")
+    def _ranges(self) -> UsersSpec:
+        if not self.soc_departure_min <= self.soc_departure_max:
+            raise ValueError("soc_departure_min must not exceed soc_departure_max")
+        if not self.soc_min_min <= self.soc_min_max <= self.soc_departure_min:
+            raise ValueError("need soc_min_min <= soc_min_max <= soc_departure_min")
+        return self
+
+
+class MarketSpec(_Spec):
+    """LFMP sessions and EMSP economics.
+
+    A market session opens every ``period_s`` (from the run start): the DSO forecasts and
+    publishes requests for the delivery window ``[open + delivery_lead_s, + period_s)``, the
+    EMSP offers at opening, the gate closes ``gate_closure_after_s`` after opening.
+    """
+
+    period_s: int = Field(default=3600, gt=0)
+    gate_closure_after_s: int = Field(default=900, ge=0)
+    delivery_lead_s: int = Field(default=1800, gt=0)
+    degradation_eur_per_mwh: float = Field(default=20.0, ge=0)
+    emsp_margin_eur_per_mwh: float = Field(default=5.0, ge=0)
+    price_step_eur_per_mwh: float = Field(default=10.0, gt=0)
+    emsp_share: Fraction = 0.2
+    tariff_eur_per_kwh: float = Field(default=0.45, ge=0)
+
+    @model_validator(mode="after")
+    def _timing(self) -> MarketSpec:
+        if self.period_s % 900 or self.delivery_lead_s % 900:
+            raise ValueError("period_s and delivery_lead_s must be multiples of 900 s")
+        if self.gate_closure_after_s >= self.delivery_lead_s:
+            raise ValueError("gate_closure_after_s must be below delivery_lead_s")
+        return self
+
+
+class DsoSpec(_Spec):
+    """DSO forecast service and requests for the primary-substation zone."""
+
+    export_limit_mw: float = Field(
+        default=0.0, ge=0, description="reverse flow above this is requested as up-flexibility"
+    )
+    price_cap_eur_per_mwh: float = Field(default=200.0, ge=0)
+    load_error_std: float = Field(default=0.03, ge=0)
+    pv_error_std: float = Field(default=0.05, ge=0)
+    max_window_intervals: int = Field(default=4, ge=1)
+
+
 class ScenarioSpec(_Spec):
     """A complete scenario; see the module docstring for the file layout."""
 
@@ -316,6 +442,16 @@ class ScenarioSpec(_Spec):
     results: ResultsSpec = Field(default_factory=ResultsSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    terni: TerniSpec = Field(default_factory=TerniSpec)
+    control: ControlSpec = Field(default_factory=ControlSpec)
+    users: UsersSpec = Field(default_factory=UsersSpec)
+    market: MarketSpec = Field(default_factory=MarketSpec)
+    dso: DsoSpec = Field(default_factory=DsoSpec)
+
+    @property
+    def is_terni(self) -> bool:
+        """The Terni use case (``grid.network = "terni"``)."""
+        return self.grid.network == "terni"
 
     @property
     def active_sites(self) -> list[SiteSpec]:
@@ -348,6 +484,8 @@ def _format_problems(source: str, problems: Sequence[tuple[str, str]]) -> str:
 def _cross_check(spec: ScenarioSpec) -> list[tuple[str, str]]:
     """References between sections: profiles, unique ids, bus names, result attributes."""
     problems: list[tuple[str, str]] = []
+    if spec.is_terni:
+        return _cross_check_terni(spec)
     names = set(spec.profiles)
 
     def need_profile(path: str, name: str | None) -> None:
@@ -402,6 +540,27 @@ def _cross_check(spec: ScenarioSpec) -> list[tuple[str, str]]:
                     "profile.<name> of this scenario",
                 )
             )
+    return problems
+
+
+def _cross_check_terni(spec: ScenarioSpec) -> list[tuple[str, str]]:
+    """Check a Terni scenario: it brings its own sites, PV, loads and profiles."""
+    problems: list[tuple[str, str]] = []
+    if spec.sites:
+        problems.append(("sites", "must be empty with grid.network = 'terni' (built in)"))
+    if spec.grid.pv:
+        problems.append(("grid.pv", "must be empty with grid.network = 'terni' (PV is built in)"))
+    if spec.grid.load_profile is not None:
+        problems.append(("grid.load_profile", "not used with grid.network = 'terni'"))
+    if 900 % spec.time.step_s:
+        problems.append(("time.step_s", "must divide 900 s (settlement quarter hour) for terni"))
+    start = spec.time.start_utc
+    if (start.minute * 60 + start.second) % 900 or start.microsecond:
+        problems.append(("time.start", "must be on a quarter hour for terni"))
+    if spec.time.duration_s % 900:
+        problems.append(("time.duration_s", "must be a multiple of 900 s for terni"))
+    for j, attr in enumerate(spec.results.attrs):
+        problems.append((f"results.attrs[{j}]", f"{attr!r}: terni records a fixed set"))
     return problems
 
 

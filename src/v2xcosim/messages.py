@@ -144,6 +144,19 @@ class CampaignConfirmation:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SessionCreation:
+    """Step 3: the user opens the EMSP UI at a site; the EMSP creates a charging session."""
+
+    user_id: str
+    session_id: str
+    site_id: str
+    time_utc: dt.datetime
+
+    def __post_init__(self) -> None:
+        _utc(self, "time_utc")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StartRequest:
     """Step 6: the user starts the charging event."""
 
@@ -460,6 +473,7 @@ __all__ = [
     "Payment",
     "PlugIn",
     "Registration",
+    "SessionCreation",
     "SessionData",
     "Setpoint",
     "SettlementLine",

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from v2xcosim.errors import ScenarioError
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", type=Path, help="scenario TOML file")
@@ -38,6 +40,14 @@ def register(sub: Any) -> None:
         "--out", type=Path, default=None, help="run folder (default results/<scenario>-<UTC time>)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--compare",
+        metavar="STRATEGY",
+        choices=["uncontrolled", "smart", "v2g"],
+        default=None,
+        help="Terni scenarios: also run with --set control.strategy=STRATEGY into <out>-STRATEGY "
+        "and print a KPI comparison table",
+    )
     run.set_defaults(handler=cmd_run)
 
 
@@ -83,6 +93,12 @@ def _summary(kpis: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _terni_summary(kpis: dict[str, Any]) -> str:
+    from v2xcosim.terni_scenario import comparison_table
+
+    return f"KPIs (strategy {kpis.get('strategy')}):\n" + comparison_table({"run": kpis})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim.config import load_scenario
@@ -106,6 +122,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         step_s=spec.time.step_s,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    print(_summary(outcome.kpis))
+    terni = outcome.kpis.get("use_case") == "terni"
+    print(_terni_summary(outcome.kpis) if terni else _summary(outcome.kpis))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
-    return outcome.exit_code
+    if args.compare is None:
+        return outcome.exit_code
+    if not terni:
+        raise ScenarioError("--compare needs a Terni scenario (grid.network = 'terni')")
+    ref_out = out.with_name(f"{out.name}-{args.compare}")
+    prepare_out_dir(ref_out)
+    ref = run_watched(
+        args.scenario,
+        [*args.overrides, f"control.strategy={args.compare}"],
+        ref_out,
+        stall_timeout_s=spec.runner.stall_timeout_s,
+        n_steps=spec.time.n_steps,
+        step_s=spec.time.step_s,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    from v2xcosim.terni_scenario import comparison_table
+
+    print(f"\ncomparison ({args.compare} → {spec.control.strategy}):")
+    print(comparison_table({args.compare: ref.kpis, spec.control.strategy: outcome.kpis}))
+    print(f"results: {ref_out} ({ref.wall_s:.1f} s)")
+    return max(outcome.exit_code, ref.exit_code)

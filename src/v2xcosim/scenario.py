@@ -94,6 +94,10 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
     Returns the FMU path of each active site.  Raises :class:`ScenarioError` naming the site,
     the FMU and the unknown variable.
     """
+    if spec.is_terni:  # the Terni use case sizes and builds its own fleet FMU
+        from v2xcosim.terni_scenario import preflight as terni_preflight
+
+        return {"EV": terni_preflight(spec)}
     from v2xcosim.fleet import FmuFleet
     from v2xcosim.sims._fmu import ROLE_OUTPUTS
 
@@ -287,6 +291,13 @@ def run(
     scenario_file: str | None = None,
 ) -> RunResult:
     """Run ``spec`` into the (existing, empty) folder ``out_dir``; see the module docstring."""
+    if spec.is_terni:  # grid.network = "terni": v2xcosim.terni_scenario
+        from v2xcosim.terni_scenario import run as terni_run
+
+        result: RunResult = terni_run(
+            spec, out_dir, progress_fd=progress_fd, scenario_file=scenario_file
+        )
+        return result
     t0 = _time.perf_counter()
     fmu_paths = preflight(spec)
     sessions = site_sessions(spec)

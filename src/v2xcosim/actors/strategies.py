@@ -84,8 +84,12 @@ def plan(
     charge_window: BoolArray,
     discharge_window: BoolArray,
     campaign: BoolArray | None = None,
+    flex_w: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """Forecast of the strategy without market commitments over ``len(charge_window)`` steps.
+    """Forecast of the strategy over ``len(charge_window)`` steps.
+
+    ``flex_w`` (n_ev × n_steps, optional) holds market commitments already awarded; without
+    it the plan has none.
 
     Returns ``(p_w, soc_end)``, each (n_ev × n_steps): the power in each step and the SOC at
     its end.  EVs are taken as connected until their departure.  The EMSP uses the plan as the
@@ -95,6 +99,8 @@ def plan(
     if len(discharge_window) != n_steps:
         raise ScenarioError("plan: charge_window and discharge_window need equal lengths")
     n = ev.soc.shape[0]
+    if flex_w is not None and np.shape(flex_w) != (n, n_steps):
+        raise ScenarioError(f"plan: flex_w must be ({n}, {n_steps})")
     p_out = np.zeros((n, n_steps))
     soc_out = np.zeros((n, n_steps))
     state = ev
@@ -107,6 +113,7 @@ def plan(
             dt_s,
             charge_window=bool(charge_window[k]),
             discharge_window=bool(discharge_window[k]),
+            flex_w=None if flex_w is None else flex_w[:, k],
             campaign=campaign,
         )
         soc = np.clip(soc_after(state, p, dt_s), 0.0, 1.0)

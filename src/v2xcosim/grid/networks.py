@@ -7,6 +7,8 @@ Each builder returns a fresh ``pandapowerNet`` so that no solver state leaks bet
   TB 575, 2014) as shipped by ``pandapower.networks.create_cigre_network_lv``: a 20 kV slack
   feeding residential (R), industrial (I) and commercial (C) 0.4 kV sub-networks through three
   transformers (0.5, 0.15, 0.3 MVA).  Bus names are ``"Bus R11"`` etc.
+* ``terni`` — the Terni-like 20 kV network of :mod:`v2xcosim.grid.terni` (default parameters;
+  the Terni use case builds its own copy from ``[terni]``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ def _cigre_lv() -> Any:
     return pn.create_cigre_network_lv()
 
 
-BUILDERS: dict[str, Callable[[], Any]] = {"cigre_lv": _cigre_lv}
+def _terni() -> Any:
+    from v2xcosim.grid.terni import build_terni_network
+
+    return build_terni_network().net
+
+
+BUILDERS: dict[str, Callable[[], Any]] = {"cigre_lv": _cigre_lv, "terni": _terni}
 
 
 def build(name: str) -> Any:
@@ -44,7 +52,7 @@ def build(name: str) -> Any:
 
 @functools.cache
 def bus_names(name: str) -> tuple[str, ...]:
-    """The bus names of network ``name`` in bus-index order."""
+    """Return the bus names of network ``name`` in bus-index order."""
     return tuple(str(n) for n in build(name)["bus"]["name"].tolist())
 
 

@@ -1,0 +1,361 @@
+"""Run the Terni V2G use case on mosaik (``grid.network = "terni"``).
+
+Data flow of one step (lock-step, ``time.step_s``)::
+
+    TerniProfiles ──load/PV──► TerniGrid ──► Store
+        └─t_amb──► TerniFleets ──p_ac (slot vector)──┘ ▲
+    TerniActors ──p_set──┘  │  ▲ └── vm at the charger bus (time-shifted)
+        ▲───soc, p_ac (time-shifted)
+
+:func:`run` writes the core tables (``grid``, ``site_<id>``, ``profiles``, ``actors``), the
+actors' ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``,
+``kpis.json`` (:func:`terni_kpis`), plots and ``metadata.json`` (last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time as _time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from v2xcosim.config import ScenarioSpec, spec_to_jsonable
+from v2xcosim.errors import SimulationError
+
+SIM_CONFIG: dict[str, dict[str, str]] = {
+    "TerniProfiles": {"python": "v2xcosim.sims._terni:TerniProfileSim"},
+    "TerniGrid": {"python": "v2xcosim.sims._terni:TerniGridSim"},
+    "TerniFleets": {"python": "v2xcosim.sims._terni:TerniFleetSim"},
+    "TerniActors": {"python": "v2xcosim.sims._terni:TerniActorSim"},
+    "Store": {"python": "v2xcosim.sims._store:StoreSim"},
+}
+
+KPI_KEYS: tuple[str, ...] = (
+    "reverse_flow_energy_mwh",
+    "reverse_flow_peak_mw",
+    "voltage_violation_bus_hours",
+    "max_line_loading_pct",
+    "max_trafo_loading_pct",
+    "flex_requested_mwh",
+    "flex_delivered_mwh",
+    "user_revenue_eur",
+    "departure_soc_shortfall_kwh",
+    "infeasible_sessions",
+    "battery_degradation_cost_eur",
+    "market_clearing_rate",
+)
+"""The KPIs every Terni ``kpis.json`` holds (issue list), besides further details."""
+
+
+def preflight(spec: ScenarioSpec) -> Path:
+    """Build (cached) the fleet FMU sized for the largest site; return its path."""
+    from v2xcosim.actors.terni_flow import terni_setup
+    from v2xcosim.fmu.build import build_fmu
+
+    return Path(build_fmu("EV", fleet=terni_setup(spec).fleet_size))
+
+
+def build_world(
+    spec: ScenarioSpec, out_dir: Path, fmu_path: Path, *, progress_fd: int | None = None
+) -> Any:
+    """Assemble the mosaik world of a Terni scenario."""
+    import mosaik
+
+    from v2xcosim.actors.terni_flow import network_spec, terni_setup
+    from v2xcosim.grid.terni import build_terni_network
+
+    js = spec_to_jsonable(spec)
+    setup = terni_setup(spec)
+    net = build_terni_network(network_spec(spec)).net
+    world = mosaik.World(
+        cast(Any, SIM_CONFIG), time_resolution=1.0, skip_greetings=True, configure_logging=False
+    )
+    prof = world.start("TerniProfiles", scenario=js).Profiles()
+    grid = world.start("TerniGrid", scenario=js).Grid()
+    fleets_sim = world.start("TerniFleets", scenario=js)
+    actors = world.start("TerniActors", scenario=js, out_dir=str(out_dir)).Actors()
+    labels = {prof.full_id: "profiles", grid.full_id: "grid", actors.full_id: "actors"}
+    vector_labels = {
+        "grid.vm_pu": [str(n) for n in net.bus["name"]],
+        "grid.line_loading_percent": [str(n) for n in net.line["name"]],
+        "grid.trafo_loading_percent": [str(n) for n in net.trafo["name"]],
+    }
+    world.connect(prof, grid, "load_pu", "pv_pu")
+    store_links: list[tuple[Any, list[str]]] = [
+        (
+            grid,
+            [
+                "converged",
+                "p_slack_w",
+                "p_loss_w",
+                "tap_pos",
+                "vm_pu",
+                "line_loading_percent",
+                "trafo_loading_percent",
+            ],
+        ),
+        (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
+    ]
+    actor_attrs: list[str] = []
+    for site in setup.sites:
+        fleet = fleets_sim.Fleet(site_id=site, fmu_path=str(fmu_path))
+        labels[fleet.full_id] = f"site_{site}"
+        soc0 = setup.slot_vector(site, setup.users.soc_arrival, 0.5)
+        world.connect(actors, fleet, (f"p_set_w__{site}", "p_set_w"))
+        world.connect(fleet, grid, ("p_ac_w", f"p_ev_w__{site}"))
+        world.connect(prof, fleet, "t_amb_k")
+        world.connect(
+            fleet,
+            actors,
+            ("soc", f"soc__{site}"),
+            ("p_ac_w", f"p_ac_w__{site}"),
+            time_shifted=True,
+            initial_data={"soc": soc0, "p_ac_w": [0.0] * setup.fleet_size},
+        )
+        world.connect(
+            grid,
+            fleet,
+            (f"vm_pu__{site}", "vm_pu"),
+            time_shifted=True,
+            initial_data={f"vm_pu__{site}": 1.0},
+        )
+        store_links.append((fleet, ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]))
+        actor_attrs.append(f"p_set_w__{site}")
+    store_links.append((actors, actor_attrs))
+    store = world.start("Store").Store(
+        labels=labels,
+        vector_labels=vector_labels,
+        out_dir=str(out_dir),
+        start_utc=spec.time.start_utc.isoformat(),
+        step_s=spec.time.step_s,
+        progress_fd=progress_fd,
+    )
+    for entity, attrs in store_links:
+        world.connect(entity, store, *attrs)
+    return world
+
+
+# ---------------------------------------------------------------------------- KPIs
+def _vector(frame: pd.DataFrame, attr: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+    cols = [c for c in frame.columns if c.startswith(f"{attr}[")]
+    return frame[cols].to_numpy(dtype=float)
+
+
+def terni_kpis(
+    spec: ScenarioSpec,
+    frames: Mapping[str, pd.DataFrame],
+    sessions: pd.DataFrame,
+    actors: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Compute the Terni KPIs (see the scenario README for every definition)."""
+    from v2xcosim.actors.kpis_terni import (
+        battery_degradation_cost_eur,
+        departure_soc_shortfall_kwh,
+        feasible_sessions,
+        infeasible_sessions,
+        market_clearing_rate,
+    )
+
+    dt_s = spec.time.step_s
+    grid = frames["grid"]
+    p = grid["p_slack_w"].to_numpy(dtype=float)
+    reverse = np.clip(-p, 0.0, None)
+    vm = _vector(grid, "vm_pu")
+    w = max(1, math.ceil(spec.terni.voltage_window_s / dt_s))
+    n_blocks = vm.shape[0] // w
+    bus_hours = 0.0
+    if n_blocks:
+        means = vm[: n_blocks * w].reshape(n_blocks, w, vm.shape[1]).mean(axis=1)
+        bad = (means < spec.grid.v_min_pu) | (means > spec.grid.v_max_pu)
+        bus_hours = float(bad.sum() * w * dt_s / 3600.0)
+    # sessions: departure SOC from the fleet tables (slot state at the end of the last step)
+    done = sessions[sessions["status"] == "completed"]
+    soc_dep = np.zeros(len(done))
+    throughput_kwh = 0.0
+    for site in sorted(set(sessions["site"])):
+        frame = frames[f"site_{site}"]
+        soc = _vector(frame, "soc")
+        p_ac = _vector(frame, "p_ac_w")
+        throughput_kwh += float(np.abs(p_ac).sum() * dt_s / 3.6e6)
+        sites_col = done["site"].tolist()
+        dep_col = done["departure_s"].to_numpy(dtype=float)
+        slot_col = done["slot"].to_numpy(dtype=np.int64)
+        for j in range(len(done)):
+            if sites_col[j] == site:
+                soc_dep[j] = soc[int(dep_col[j] // dt_s) - 1, int(slot_col[j])]
+    dwell = (done["departure_s"] - done["arrival_s"]).to_numpy(dtype=float)
+    feasible = feasible_sessions(
+        done["soc_arrival"].to_numpy(dtype=float),
+        done["soc_wish"].to_numpy(dtype=float),
+        done["capacity_kwh"].to_numpy(dtype=float),
+        np.full(len(done), spec.terni.connector_kw * 1000.0),
+        dwell,
+        eta_charge=spec.control.eta_charge,
+    )
+    shortfall = departure_soc_shortfall_kwh(
+        soc_dep,
+        done["soc_wish"].to_numpy(dtype=float),
+        done["capacity_kwh"].to_numpy(dtype=float),
+        feasible,
+        tol_soc=1e-4,
+    )
+    requested = float(actors["flex_requested_mwh"])
+    matched = float(actors["flex_matched_mwh"])
+    rate = market_clearing_rate(min(matched, requested), requested)
+    counts = sessions["status"].value_counts()
+    kpis: dict[str, Any] = {
+        "use_case": "terni",
+        "strategy": spec.control.strategy,
+        "steps": len(grid),
+        "reverse_flow_energy_mwh": float(reverse.sum() * dt_s / 3.6e9),
+        "reverse_flow_peak_mw": float(reverse.max() / 1e6) if len(reverse) else 0.0,
+        "import_energy_mwh": float(np.clip(p, 0.0, None).sum() * dt_s / 3.6e9),
+        "voltage_violation_bus_hours": bus_hours,
+        "vm_min_pu": float(np.nanmin(vm)),
+        "vm_max_pu": float(np.nanmax(vm)),
+        "max_line_loading_pct": float(np.nanmax(_vector(grid, "line_loading_percent"))),
+        "max_trafo_loading_pct": float(np.nanmax(_vector(grid, "trafo_loading_percent"))),
+        "losses_mwh": float(grid["p_loss_w"].sum() * dt_s / 3.6e9),
+        "flex_requested_mwh": requested,
+        "flex_matched_mwh": matched,
+        "flex_delivered_mwh": float(actors["flex_delivered_mwh"]),
+        "market_clearing_rate": None if math.isnan(rate) else rate,
+        "dso_payments_eur": float(actors["dso_payments_eur"]),
+        "user_revenue_eur": float(actors["user_revenue_eur"]),
+        "departure_soc_shortfall_kwh": shortfall,
+        "infeasible_sessions": infeasible_sessions(feasible),
+        "sessions": len(sessions),
+        "sessions_completed": int(counts.get("completed", 0)),
+        "sessions_open_at_end": int(counts.get("open", 0)),
+        "sessions_rejected": int(counts.get("rejected", 0)),
+        "ev_energy_charged_kwh": float(sessions["energy_charged_kwh"].sum()),
+        "ev_energy_discharged_kwh": float(sessions["energy_discharged_kwh"].sum()),
+        "battery_throughput_kwh": throughput_kwh,
+        "battery_degradation_cost_eur": battery_degradation_cost_eur(
+            [throughput_kwh], spec.market.degradation_eur_per_mwh
+        ),
+        "market": {
+            k: actors[k] for k in ("market_sessions", "flex_requests", "flex_offers", "flex_awards")
+        },
+        "checks_passed": True,
+    }
+    return kpis
+
+
+def run(
+    spec: ScenarioSpec,
+    out_dir: Path,
+    *,
+    progress_fd: int | None = None,
+    scenario_file: str | None = None,
+) -> Any:
+    """Run the Terni scenario into the empty folder ``out_dir``; returns a ``RunResult``."""
+    from v2xcosim.fleet import sha256_file
+    from v2xcosim.results import versions, write_json_atomic, write_metadata
+    from v2xcosim.scenario import RunResult
+
+    t0 = _time.perf_counter()
+    fmu_path = preflight(spec)
+    world = build_world(spec, out_dir, fmu_path, progress_fd=progress_fd)
+    try:
+        world.run(until=spec.time.duration_s, print_progress=False)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            world.shutdown()
+        if not isinstance(exc, Exception):
+            raise
+        cause: BaseException | None = exc
+        from v2xcosim.errors import V2XError
+
+        while cause is not None:
+            if isinstance(cause, V2XError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise SimulationError(f"the co-simulation failed: {type(exc).__name__}: {exc}") from exc
+    frames: dict[str, pd.DataFrame] = {}
+    names = ["grid", "profiles"] + [f"site_{s}" for s in _sites(out_dir)]
+    for name in names:
+        path = out_dir / f"{name}.parquet"
+        if not path.is_file():
+            raise SimulationError(f"the run ended without results for {name}")
+        frames[name] = pd.read_parquet(path)
+        if len(frames[name]) != spec.time.n_steps:
+            raise SimulationError(
+                f"the run stopped early: {name} has {len(frames[name])} of "
+                f"{spec.time.n_steps} steps"
+            )
+    sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
+    actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
+    kpis = terni_kpis(spec, frames, sessions, actors)
+    write_json_atomic(kpis, out_dir / "kpis.json")
+    if spec.results.plots:
+        from v2xcosim.plots import make_plots
+
+        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
+    wall_s = _time.perf_counter() - t0
+    write_metadata(
+        out_dir,
+        {
+            "scenario": spec_to_jsonable(spec),
+            "scenario_file": scenario_file,
+            "seed": spec.seed,
+            "versions": versions(),
+            "fmus": {"EV": {"file": fmu_path.name, "sha256": sha256_file(fmu_path)}},
+            "solver": {"power_flow": "pandapower runpp, Newton-Raphson, numba off, OLTC control"},
+            "wall_s": wall_s,
+            "steps": spec.time.n_steps,
+            "exit_code": 0,
+        },
+    )
+    return RunResult(exit_code=0, kpis=kpis, out_dir=out_dir, wall_s=wall_s)
+
+
+def _sites(out_dir: Path) -> list[str]:
+    return sorted(p.stem[len("site_") :] for p in out_dir.glob("site_*.parquet"))
+
+
+COMPARE_KEYS: tuple[str, ...] = (
+    "reverse_flow_energy_mwh",
+    "reverse_flow_peak_mw",
+    "voltage_violation_bus_hours",
+    "max_line_loading_pct",
+    "max_trafo_loading_pct",
+    "flex_requested_mwh",
+    "flex_delivered_mwh",
+    "market_clearing_rate",
+    "user_revenue_eur",
+    "departure_soc_shortfall_kwh",
+    "infeasible_sessions",
+    "battery_degradation_cost_eur",
+    "ev_energy_charged_kwh",
+    "ev_energy_discharged_kwh",
+)
+
+
+def comparison_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """Format :data:`COMPARE_KEYS` of the runs (strategy → KPIs) as a table; first = reference."""
+    names = list(runs)
+    head = f"{'KPI':<30}" + "".join(f"{n:>14}" for n in names)
+    if len(names) > 1:
+        head += f"{'Δ ' + names[0] + '→' + names[1]:>22}"
+    lines = [head, "-" * len(head)]
+
+    def fmt(v: Any) -> str:
+        return "n/a" if v is None else f"{float(v):.4g}"
+
+    for key in COMPARE_KEYS:
+        vals = [runs[n].get(key) for n in names]
+        row = f"{key:<30}" + "".join(f"{fmt(v):>14}" for v in vals)
+        if len(names) > 1 and vals[0] is not None and vals[1] is not None:
+            row += f"{float(vals[1]) - float(vals[0]):>+22.4g}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+__all__ = ["KPI_KEYS", "build_world", "comparison_table", "preflight", "run", "terni_kpis"]
