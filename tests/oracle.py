@@ -29,7 +29,13 @@ G = (0.0, 1.0, -1.0, 0.5)  # frequency factor (charger harness), 4-step cycle
 def ev_inputs(k: int) -> dict[str, float]:
     """Inputs of V2X_Oracle_EV / V2X_Oracle_EVDetailed during step k (t in [60k, 60k+60))."""
     j = k % 6
-    return {"p_set_w": 11000.0 * S[j], "q_set_var": 5000.0 * C[j], "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15}
+    return {
+        "p_set_w": 11000.0 * S[j],
+        "q_set_var": 5000.0 * C[j],
+        "vm_pu": 1.0,
+        "f_hz": 50.0,
+        "t_amb_k": 298.15,
+    }
 
 
 def battery_inputs(k: int) -> dict[str, float]:
@@ -76,7 +82,7 @@ def fmu_run(
     kind: str = "CoSimulation",
 ) -> dict[str, np.ndarray]:
     """Run an FMU through the Co-Simulation interface with inputs held over 60-s steps."""
-    n = int(round(t_end / dt))
+    n = round(t_end / dt)
     rows = []
     with run_fmu(fmu, kind=kind) as r:
         r.initialize({**(start or {}), "solver.rtol": rtol, **inputs(0)})

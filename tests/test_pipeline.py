@@ -230,14 +230,20 @@ def test_unknown_model_and_bad_fleet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "line", "construct"),
     [
-        ("  Real y;\nequation\n  der(x) = -x;\n  y = if x > 0.5 then 1 else 2;\n", 7, "'if' outside noEvent"),
+        (
+            "  Real y;\nequation\n  der(x) = -x;\n  y = if x > 0.5 then 1 else 2;\n",
+            7,
+            "'if' outside noEvent",
+        ),
         ("  Real y;\nequation\n  der(x) = -x;\n  y = floor(x);\n", 7, "floor() outside noEvent"),
         ("initial equation\n  x = 1;\nequation\n  der(x) = -x;\n", 4, "initial equation"),
         ("  Real y(start=0, fixed=false);\nequation\n  der(x) = -x;\n  y = x;\n", 4, "fixed=false"),
         ("  Real y;\nequation\n  der(x) = -x;\n  y = pre(x);\n", 7, "pre()"),
     ],
 )
-def test_subset_violations_are_reported_with_line(tmp_path: Path, body: str, line: int, construct: str) -> None:
+def test_subset_violations_are_reported_with_line(
+    tmp_path: Path, body: str, line: int, construct: str
+) -> None:
     mdir = tmp_path / "models"
     (mdir / "Sub").mkdir(parents=True)
     src = "package Sub\n model M\n  Real x(start=1, fixed=true);\n" + body + " end M;\nend Sub;\n"
@@ -253,8 +259,10 @@ def test_user_function_is_rejected(tmp_path: Path) -> None:
     mdir = tmp_path / "models"
     (mdir / "Sub").mkdir(parents=True)
     (mdir / "Sub" / "package.mo").write_text(
-        "package Sub\n function f\n  input Real u;\n  output Real y;\n algorithm\n  y := 2*u;\n end f;\n"
-        " model M\n  Real x(start=1, fixed=true);\n equation\n  der(x) = -f(x);\n end M;\nend Sub;\n"
+        "package Sub\n function f\n  input Real u;\n  output Real y;\n"
+        " algorithm\n  y := 2*u;\n end f;\n"
+        " model M\n  Real x(start=1, fixed=true);\n"
+        " equation\n  der(x) = -f(x);\n end M;\nend Sub;\n"
     )
     (mdir / "fmus.toml").write_text('[M]\nclass = "Sub.M"\n')
     res = _cli("fmu", "build", "--models", str(mdir), "--out", str(tmp_path / "out"))

@@ -84,45 +84,75 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type t, fmi2String guid, fmi2
 void fmi2FreeInstance(fmi2Component c) { free(c); }
 const char* fmi2GetTypesPlatform(void) { return fmi2TypesPlatform; }
 const char* fmi2GetVersion(void) { return fmi2Version; }
-fmi2Status fmi2SetDebugLogging(fmi2Component c, fmi2Boolean l, size_t n, const fmi2String c2[]) { return fmi2OK; }
-fmi2Status fmi2SetupExperiment(fmi2Component c, fmi2Boolean a, fmi2Real tol, fmi2Real t0, fmi2Boolean b, fmi2Real t1) {
+fmi2Status fmi2SetDebugLogging(fmi2Component c, fmi2Boolean l, size_t n,
+                               const fmi2String c2[]) { return fmi2OK; }
+fmi2Status fmi2SetupExperiment(fmi2Component c, fmi2Boolean a, fmi2Real tol, fmi2Real t0,
+                               fmi2Boolean b, fmi2Real t1) {
     ((Inst*)c)->time = t0; return fmi2OK; }
 fmi2Status fmi2EnterInitializationMode(fmi2Component c) { return fmi2OK; }
-fmi2Status fmi2ExitInitializationMode(fmi2Component c) { init_outputs((Inst*)c); ((Inst*)c)->initialized = 1; return fmi2OK; }
+fmi2Status fmi2ExitInitializationMode(fmi2Component c) {
+    init_outputs((Inst*)c); ((Inst*)c)->initialized = 1; return fmi2OK; }
 fmi2Status fmi2Terminate(fmi2Component c) { return fmi2OK; }
 fmi2Status fmi2Reset(fmi2Component c) {
     Inst* m = (Inst*)c;
     for (int i = 0; i < N; i++) memcpy(m->v[i], DEFAULTS, sizeof(DEFAULTS));
     init_outputs(m); m->time = 0; m->initialized = 0; return fmi2OK; }
-fmi2Status fmi2GetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n, fmi2Real value[]) {
+fmi2Status fmi2GetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                       fmi2Real value[]) {
     Inst* m = (Inst*)c;
-    for (size_t k = 0; k < n; k++) { if (vr[k] >= N * NV) return fmi2Error; value[k] = m->v[vr[k] / NV][vr[k] %% NV]; }
+    for (size_t k = 0; k < n; k++) {
+        if (vr[k] >= N * NV) return fmi2Error;
+        value[k] = m->v[vr[k] / NV][vr[k] %% NV];
+    }
     return fmi2OK; }
-fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2Real value[]) {
+fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                       const fmi2Real value[]) {
     Inst* m = (Inst*)c;
-    for (size_t k = 0; k < n; k++) { if (vr[k] >= N * NV) return fmi2Error; m->v[vr[k] / NV][vr[k] %% NV] = value[k]; }
+    for (size_t k = 0; k < n; k++) {
+        if (vr[k] >= N * NV) return fmi2Error;
+        m->v[vr[k] / NV][vr[k] %% NV] = value[k];
+    }
     return fmi2OK; }
-fmi2Status fmi2GetInteger(fmi2Component c, const fmi2ValueReference vr[], size_t n, fmi2Integer v[]) { return n ? fmi2Error : fmi2OK; }
-fmi2Status fmi2GetBoolean(fmi2Component c, const fmi2ValueReference vr[], size_t n, fmi2Boolean v[]) { return n ? fmi2Error : fmi2OK; }
-fmi2Status fmi2GetString(fmi2Component c, const fmi2ValueReference vr[], size_t n, fmi2String v[]) { return n ? fmi2Error : fmi2OK; }
-fmi2Status fmi2SetInteger(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2Integer v[]) { return n ? fmi2Error : fmi2OK; }
-fmi2Status fmi2SetBoolean(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2Boolean v[]) { return n ? fmi2Error : fmi2OK; }
-fmi2Status fmi2SetString(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2String v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2GetInteger(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                          fmi2Integer v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2GetBoolean(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                          fmi2Boolean v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2GetString(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                         fmi2String v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2SetInteger(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                          const fmi2Integer v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2SetBoolean(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                          const fmi2Boolean v[]) { return n ? fmi2Error : fmi2OK; }
+fmi2Status fmi2SetString(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                         const fmi2String v[]) { return n ? fmi2Error : fmi2OK; }
 fmi2Status fmi2GetFMUstate(fmi2Component c, fmi2FMUstate* s) { return fmi2Error; }
 fmi2Status fmi2SetFMUstate(fmi2Component c, fmi2FMUstate s) { return fmi2Error; }
 fmi2Status fmi2FreeFMUstate(fmi2Component c, fmi2FMUstate* s) { return fmi2Error; }
-fmi2Status fmi2SerializedFMUstateSize(fmi2Component c, fmi2FMUstate s, size_t* n) { return fmi2Error; }
-fmi2Status fmi2SerializeFMUstate(fmi2Component c, fmi2FMUstate s, fmi2Byte b[], size_t n) { return fmi2Error; }
-fmi2Status fmi2DeSerializeFMUstate(fmi2Component c, const fmi2Byte b[], size_t n, fmi2FMUstate* s) { return fmi2Error; }
-fmi2Status fmi2GetDirectionalDerivative(fmi2Component c, const fmi2ValueReference a[], size_t na, const fmi2ValueReference b[], size_t nb, const fmi2Real dv[], fmi2Real dz[]) { return fmi2Error; }
-fmi2Status fmi2SetRealInputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2Integer o[], const fmi2Real v[]) { return fmi2Error; }
-fmi2Status fmi2GetRealOutputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t n, const fmi2Integer o[], fmi2Real v[]) { return fmi2Error; }
+fmi2Status fmi2SerializedFMUstateSize(fmi2Component c, fmi2FMUstate s,
+                                      size_t* n) { return fmi2Error; }
+fmi2Status fmi2SerializeFMUstate(fmi2Component c, fmi2FMUstate s, fmi2Byte b[],
+                                 size_t n) { return fmi2Error; }
+fmi2Status fmi2DeSerializeFMUstate(fmi2Component c, const fmi2Byte b[], size_t n,
+                                   fmi2FMUstate* s) { return fmi2Error; }
+fmi2Status fmi2GetDirectionalDerivative(fmi2Component c, const fmi2ValueReference a[], size_t na,
+                                        const fmi2ValueReference b[], size_t nb,
+                                        const fmi2Real dv[], fmi2Real dz[]) { return fmi2Error; }
+fmi2Status fmi2SetRealInputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                                       const fmi2Integer o[],
+                                       const fmi2Real v[]) { return fmi2Error; }
+fmi2Status fmi2GetRealOutputDerivatives(fmi2Component c, const fmi2ValueReference vr[], size_t n,
+                                        const fmi2Integer o[], fmi2Real v[]) { return fmi2Error; }
 fmi2Status fmi2CancelStep(fmi2Component c) { return fmi2Error; }
-fmi2Status fmi2GetStatus(fmi2Component c, const fmi2StatusKind s, fmi2Status* v) { return fmi2Error; }
-fmi2Status fmi2GetRealStatus(fmi2Component c, const fmi2StatusKind s, fmi2Real* v) { return fmi2Error; }
-fmi2Status fmi2GetIntegerStatus(fmi2Component c, const fmi2StatusKind s, fmi2Integer* v) { return fmi2Error; }
-fmi2Status fmi2GetBooleanStatus(fmi2Component c, const fmi2StatusKind s, fmi2Boolean* v) { return fmi2Error; }
-fmi2Status fmi2GetStringStatus(fmi2Component c, const fmi2StatusKind s, fmi2String* v) { return fmi2Error; }
+fmi2Status fmi2GetStatus(fmi2Component c, const fmi2StatusKind s,
+                         fmi2Status* v) { return fmi2Error; }
+fmi2Status fmi2GetRealStatus(fmi2Component c, const fmi2StatusKind s,
+                             fmi2Real* v) { return fmi2Error; }
+fmi2Status fmi2GetIntegerStatus(fmi2Component c, const fmi2StatusKind s,
+                                fmi2Integer* v) { return fmi2Error; }
+fmi2Status fmi2GetBooleanStatus(fmi2Component c, const fmi2StatusKind s,
+                                fmi2Boolean* v) { return fmi2Error; }
+fmi2Status fmi2GetStringStatus(fmi2Component c, const fmi2StatusKind s,
+                               fmi2String* v) { return fmi2Error; }
 
 fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean nsp) {
     Inst* m = (Inst*)c;
@@ -138,16 +168,19 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean nsp) 
             double pchem = pdc - v[V_r_loss] * pdc * pdc / pr;
             double soc_new = v[V_soc] + pchem * h / cap;
             if (p > 0 && soc_new > v[V_soc_max])
-                p = v[V_soc] >= v[V_soc_max] ? 0.0 : p * (v[V_soc_max] - v[V_soc]) / (soc_new - v[V_soc]);
+                p = v[V_soc] >= v[V_soc_max]
+                    ? 0.0 : p * (v[V_soc_max] - v[V_soc]) / (soc_new - v[V_soc]);
             else if (p < 0 && soc_new < v[V_soc_min])
-                p = v[V_soc] <= v[V_soc_min] ? 0.0 : p * (v[V_soc] - v[V_soc_min]) / (v[V_soc] - soc_new);
+                p = v[V_soc] <= v[V_soc_min]
+                    ? 0.0 : p * (v[V_soc] - v[V_soc_min]) / (v[V_soc] - soc_new);
             else break;
         }
         double pdc = p >= 0 ? eta * p : p / eta;
         double lb = v[V_r_loss] * pdc * pdc / pr;
         double pchem = pdc - lb;
         double smax = sqrt(fmax(0.0, v[V_s_rated_va] * v[V_s_rated_va] - p * p));
-        double q = v[V_q_set_var] + (v[V_enable_qu] > 0.5 ? v[V_k_qu] * (v[V_vm_pu] - 1.0) * v[V_s_rated_va] : 0.0);
+        double q = v[V_q_set_var]
+            + (v[V_enable_qu] > 0.5 ? v[V_k_qu] * (v[V_vm_pu] - 1.0) * v[V_s_rated_va] : 0.0);
         q = fmax(-smax, fmin(smax, q));
         v[V_p_ac_w] = p; v[V_q_ac_var] = q; v[V_p_dc_w] = pdc;
         v[V_p_loss_charger_w] = p - pdc; v[V_p_loss_battery_w] = lb;

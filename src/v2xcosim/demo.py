@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ def profile_w(t_s: float, p_rated_w: float) -> float:
 def simulate_one_ev(fmu: Path, *, p_rated_w: float = 11000.0, soc_start: float = 0.3,
                     step_s: float = 60.0, horizon_s: float = 12600.0) -> dict[str, Any]:
     """Run the EV FMU over the demo profile; returns columns as numpy arrays."""
-    n = int(round(horizon_s / step_s))
+    n = round(horizon_s / step_s)
     cols: dict[str, Any] = {"t_s": np.arange(n + 1) * step_s, "p_set_w": np.zeros(n + 1)}
     for name in OUTPUTS:
         cols[name] = np.zeros(n + 1)
@@ -88,7 +87,8 @@ def _plot(cols: dict[str, Any], path: Path) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     root = project_root()
-    out = Path(args.out) if args.out else root / "results" / f"demo-one-ev-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    out = Path(args.out) if args.out else root / "results" / f"demo-one-ev-{stamp}"
     if out.exists() and any(out.iterdir()):
         raise ScenarioError(f"output folder {out} exists and is not empty; choose another --out")
     fmu = build_fmu("EV")
@@ -116,7 +116,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if out.exists():
         out.rmdir()
     out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
+    tmp.replace(out)
     print("one EV, 2 h charge at 11 kW, 15 min idle, 1 h V2G discharge at 11 kW (60-s steps):")
     for k, v in summary.items():
         if k != "fmu":

@@ -120,7 +120,7 @@ def _check(
 
 
 def fleet_size(variables: Mapping[str, Variable], prefix: str) -> int:
-    """Number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
+    """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
     pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\.")
     sizes = [int(m.group(1)) for v in variables if (m := pat.match(v))]
     return max(sizes, default=0)
@@ -215,14 +215,15 @@ class FmuFleet:
         self._initialised = False
         self._in_buf = np.zeros(self._in_vr.size, dtype=np.float64)
         self._out_buf = np.zeros(self._out_vr.size, dtype=np.float64)
+        # ``.data`` is the array's (writable) memoryview: the ctypes arrays share its memory
         self._in_vr_c = (ctypes.c_uint32 * self._in_vr.size).from_buffer(
-            np.ascontiguousarray(self._in_vr.reshape(-1)).copy()
+            np.ascontiguousarray(self._in_vr.reshape(-1)).copy().data
         )
         self._out_vr_c = (ctypes.c_uint32 * self._out_vr.size).from_buffer(
-            np.ascontiguousarray(self._out_vr.reshape(-1)).copy()
+            np.ascontiguousarray(self._out_vr.reshape(-1)).copy().data
         )
-        self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf)
-        self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf)
+        self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
+        self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
         try:
             self._unzip = extract_fmu(self.path, self._stack)
             self._instantiate(md)
@@ -232,7 +233,7 @@ class FmuFleet:
 
     # ------------------------------------------------------------------------- FMI calls
     def _call(self, inst: int, function: str, time_s: float, fn: Any, *args: Any) -> Any:
-        """The one choke point for FMI calls: a bad status becomes :class:`FmuCallError`."""
+        """Make an FMI call; the one choke point: a bad status becomes :class:`FmuCallError`."""
         from fmpy.fmi1 import FMICallException
 
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -135,7 +135,9 @@ def sample(
     series: pd.Series[float], times: pd.DatetimeIndex, method: str, where: str
 ) -> FloatArray:
     """Values of ``series`` at ``times`` by zero-order ``hold`` or ``linear`` interpolation."""
-    x = series.index.asi8.astype(np.float64)
+    # the profiles' series are indexed by UTC timestamps (see :func:`read_file_profile`)
+    index = cast(pd.DatetimeIndex, series.index)
+    x = index.asi8.astype(np.float64)
     t = times.asi8.astype(np.float64)
     if times[0] < series.index[0]:
         raise ScenarioError(
@@ -148,7 +150,8 @@ def sample(
             f"{where}: data end at {series.index[-1]} (UTC) before the horizon's last step "
             f"{times[-1]}; extend the data or shorten time.duration_s"
         )
-    y = series.to_numpy(dtype=float)
+    # (pandas-stubs type this as floating[Any]; it is float64, so astype does not copy)
+    y = series.to_numpy(dtype=float).astype(np.float64, copy=False)
     if method == "linear":
         return np.interp(t, x, y)
     pos = np.searchsorted(x, t, side="right") - 1

@@ -44,7 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -98,7 +98,7 @@ class ResultRecorder:
         step_s: int,
         vector_labels: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """Recorder for a run starting at ``start`` (UTC) with steps of ``step_s`` s."""
+        """Set up a recorder for a run starting at ``start`` (UTC) with steps of ``step_s`` s."""
         self.start = start
         self.step_s = step_s
         self.vector_labels = dict(vector_labels or {})
@@ -142,7 +142,7 @@ class ResultRecorder:
 
 
 def vector_columns(frame: pd.DataFrame, attr: str) -> pd.DataFrame:
-    """The columns ``attr[...]`` of ``frame``."""
+    """Return the columns ``attr[...]`` of ``frame``."""
     prefix = f"{attr}["
     return frame[[c for c in frame.columns if c.startswith(prefix)]]
 
@@ -205,9 +205,12 @@ def compute_kpis(
         soc = vector_columns(frame, "soc").to_numpy(dtype=float)
         ses = sessions[sessions["site"] == site_id]
         reached = 0
-        for row in ses.itertuples(index=False):  # once per session, after the run
-            k = int(row.departure_s // step_s) - 1
-            if 0 <= k < len(soc) and soc[k, int(row.ev)] >= float(row.soc_target) - 1e-3:
+        # once per session, after the run
+        for departure_s, ev, soc_target in zip(
+            ses["departure_s"].tolist(), ses["ev"].tolist(), ses["soc_target"].tolist(), strict=True
+        ):
+            k = int(departure_s // step_s) - 1
+            if 0 <= k < len(soc) and soc[k, int(ev)] >= float(soc_target) - 1e-3:
                 reached += 1
         missed_total += len(ses) - reached
         kpis["sites"][site_id] = {
@@ -230,7 +233,8 @@ def compute_kpis(
         for name, ok in verdicts.items()
     }
     kpis["checks_passed"] = all(ok for n, ok in verdicts.items() if checks.get(n, False))
-    return _json_clean(kpis)
+    cleaned: dict[str, Any] = _json_clean(kpis)
+    return cleaned
 
 
 def _json_clean(value: Any) -> Any:

@@ -18,6 +18,7 @@ leaves a folder whose ``metadata.json`` does not verify.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -43,10 +44,8 @@ class ChildOutcome:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
 
 
@@ -128,10 +127,9 @@ def run_watched(
         os.close(r_fd)
         if bar is not None:
             bar.close()
-        try:  # no leftover processes in the child's group
+        # no leftover processes in the child's group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     if final is None:
         rc = proc.returncode
         how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"

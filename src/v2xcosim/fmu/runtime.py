@@ -1,17 +1,18 @@
 """Thin layer over fmpy's FMI 2.0 Co-Simulation and Model Exchange classes.
 
-One choke point for foreign calls: every FMI call goes through :meth:`FmuRunner._call`, which turns
-a bad status into :class:`~v2xcosim.errors.FmuCallError` carrying the FMU's own log messages
+One choke point for foreign calls: every FMI call goes through :meth:`FmuRunner._call`, which
+turns a bad status into :class:`~v2xcosim.errors.FmuCallError` carrying the FMU's own log messages
 (which name the variable and time for non-finite values).  Unknown variable names are an error
-(fmpy itself would ignore them).  Archives are opened through :func:`v2xcosim.fmu.archive.open_fmu`.
+(fmpy itself would ignore them).  Archives are opened through
+:func:`v2xcosim.fmu.archive.open_fmu`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import difflib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def _unknown(name: str, known: Sequence[str], fmu: str) -> ScenarioError:
 class FmuRunner:
     """One FMI 2.0 instance (Co-Simulation or Model Exchange) of an opened FMU."""
 
-    def __init__(self, opened: OpenedFmu, *, kind: str = "CoSimulation", instance_name: str = "v2x") -> None:
+    def __init__(
+        self, opened: OpenedFmu, *, kind: str = "CoSimulation", instance_name: str = "v2x"
+    ) -> None:
         """Load the binary and instantiate; ``kind`` is ``CoSimulation`` or ``ModelExchange``."""
         from fmpy.fmi2 import (
             FMU2Model,
@@ -45,7 +48,9 @@ class FmuRunner:
 
         md = opened.model_description
         if str(md.fmiVersion) != "2.0":
-            raise ScenarioError(f"FMU {opened.path}: FMI {md.fmiVersion}; this runner needs FMI 2.0")
+            raise ScenarioError(
+                f"FMU {opened.path}: FMI {md.fmiVersion}; this runner needs FMI 2.0"
+            )
         iface = md.coSimulation if kind == "CoSimulation" else md.modelExchange
         if iface is None:
             raise ScenarioError(f"FMU {opened.path}: has no {kind} interface")
@@ -71,7 +76,12 @@ class FmuRunner:
             fmi2StepFinishedTYPE(),
         )
         callbacks = fmi2CallbackFunctions()
-        callbacks.logger, callbacks.allocateMemory, callbacks.freeMemory, callbacks.stepFinished = self._cb_refs
+        (
+            callbacks.logger,
+            callbacks.allocateMemory,
+            callbacks.freeMemory,
+            callbacks.stepFinished,
+        ) = self._cb_refs
         callbacks.componentEnvironment = None
         self._callbacks = callbacks
         self.fmu = cls(
@@ -98,7 +108,10 @@ class FmuRunner:
             ) from None
         except OSError as exc:
             raise FmuCallError(
-                f"FMU {self.path.name}: {what} failed: {exc}", function=what, status=4, instance=str(self.path)
+                f"FMU {self.path.name}: {what} failed: {exc}",
+                function=what,
+                status=4,
+                instance=str(self.path),
             ) from None
 
     def vr(self, names: Sequence[str]) -> list[int]:
@@ -140,7 +153,10 @@ class FmuRunner:
     def do_step(self, h: float) -> None:
         """Advance a Co-Simulation FMU by ``h`` seconds."""
         t = self.time
-        self._call("fmi2DoStep", lambda: self.fmu.doStep(currentCommunicationPoint=t, communicationStepSize=h))
+        self._call(
+            "fmi2DoStep",
+            lambda: self.fmu.doStep(currentCommunicationPoint=t, communicationStepSize=h),
+        )
         self.time = t + h
 
     def get_state(self) -> Any:
@@ -162,22 +178,23 @@ class FmuRunner:
 
     def deserialize(self, data: bytes) -> Any:
         """Turn bytes from :meth:`serialize` back into a state."""
-        return self._call("fmi2DeSerializeFMUstate", lambda: self.fmu.deSerializeFMUstate(bytes(data)))
+        return self._call(
+            "fmi2DeSerializeFMUstate", lambda: self.fmu.deSerializeFMUstate(bytes(data))
+        )
 
     def close(self) -> None:
         """Terminate and free the instance (errors while closing are ignored)."""
-        try:
+        # best effort on an instance that may be in error state
+        with contextlib.suppress(Exception):
             self.fmu.terminate()
-        except Exception:  # noqa: BLE001 - best effort on an instance that may be in error state
-            pass
-        try:
+        with contextlib.suppress(Exception):
             self.fmu.freeInstance()
-        except Exception:  # noqa: BLE001
-            pass
 
 
-@contextmanager
-def run_fmu(path: Path, *, kind: str = "CoSimulation", instance_name: str = "v2x") -> Iterator[FmuRunner]:
+@contextlib.contextmanager
+def run_fmu(
+    path: Path, *, kind: str = "CoSimulation", instance_name: str = "v2x"
+) -> Iterator[FmuRunner]:
     """Open ``path`` safely and yield an instantiated :class:`FmuRunner`; always cleaned up."""
     with open_fmu(path) as opened:
         runner = FmuRunner(opened, kind=kind, instance_name=instance_name)

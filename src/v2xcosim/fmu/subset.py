@@ -117,9 +117,8 @@ def scan_source(path: Path, text: str | None = None) -> list[SubsetViolation]:
         tok = m.group(0)
         if tok == "(":
             stack.append(prev == "noEvent" or (bool(stack) and stack[-1]))
-        elif tok == ")":
-            if stack:
-                stack.pop()
+        elif tok == ")" and stack:
+            stack.pop()
         in_noevent = bool(stack) and stack[-1]
         if tok == "end":
             prev = tok
@@ -130,15 +129,27 @@ def scan_source(path: Path, text: str | None = None) -> list[SubsetViolation]:
         if tok == "fixed":
             rest = src[m.end() : m.end() + 20]
             if re.match(r"\s*=\s*false\b", rest):
-                found.append(SubsetViolation(path, line_of(m.start()), "fixed=false (initial equations are not supported)"))
+                found.append(
+                    SubsetViolation(
+                        path,
+                        line_of(m.start()),
+                        "fixed=false (initial equations are not supported)",
+                    )
+                )
         elif tok in _KEYWORDS and prev != "." and _is_construct(tok, src, m.end()):
             found.append(SubsetViolation(path, line_of(m.start()), _KEYWORDS[tok]))
         elif tok == "if" and not in_noevent:
             found.append(
-                SubsetViolation(path, line_of(m.start()), "'if' outside noEvent(...) (event); write noEvent(if c then a else b)")
+                SubsetViolation(
+                    path,
+                    line_of(m.start()),
+                    "'if' outside noEvent(...) (event); write noEvent(if c then a else b)",
+                )
             )
         elif tok in _EVENT_CALLS and not in_noevent and prev != ".":
-            found.append(SubsetViolation(path, line_of(m.start()), f"{tok}() outside noEvent(...) (event)"))
+            found.append(
+                SubsetViolation(path, line_of(m.start()), f"{tok}() outside noEvent(...) (event)")
+            )
         prev = tok
     return found
 

@@ -239,7 +239,7 @@ class GridModel:
 
 
 def result_to_dict(result: GridResult) -> dict[str, Any]:
-    """A :class:`GridResult` as plain JSON-compatible data."""
+    """Convert a :class:`GridResult` to plain JSON-compatible data."""
     return {
         "converged": int(result.converged),
         "p_slack_w": result.p_slack_w,
