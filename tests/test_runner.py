@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 from v2x_helpers import DEMO, cli, toy_overrides
 
@@ -97,11 +99,16 @@ def test_crash_in_c_code_is_caught(tmp_path, capsys):
     assert "SIGABRT" in msg and "t = 600 s" in msg
 
 
-def test_hang_in_c_code_is_stopped_by_the_watchdog(tmp_path, capsys):
+def test_hang_in_c_code_is_stopped_by_the_watchdog(tmp_path, capsys, monkeypatch):
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    monkeypatch.setenv("TMPDIR", str(private_tmp))  # where a child would put files on its own
     msg = _fault(
         tmp_path, capsys, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
     )
     assert "hung" in msg and "t = 600 s" in msg
+    assert not list(private_tmp.iterdir()), "the killed run left temporary files"
     ps = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
     # only this test's run (its folder is in the child's arguments); other runs may be going on
     assert not [

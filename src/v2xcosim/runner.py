@@ -22,9 +22,11 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +79,10 @@ def run_watched(
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The child's temporary files (FMU extraction folders) go into a folder the parent removes
+    # afterwards: a child killed by the watchdog or by a crash cannot clean up after itself.
+    child_tmp = tempfile.mkdtemp(prefix="v2xcosim-run-")
+    env["TMPDIR"] = child_tmp
     proc = subprocess.Popen(cmd, pass_fds=(w_fd,), start_new_session=True, env=env)
     os.close(w_fd)
     bar: Any = None
@@ -127,9 +133,12 @@ def run_watched(
         os.close(r_fd)
         if bar is not None:
             bar.close()
-        # no leftover processes in the child's group
+        # no leftover processes in the child's group, and none of its temporary files
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            proc.wait()
+        shutil.rmtree(child_tmp, ignore_errors=True)
     if final is None:
         rc = proc.returncode
         how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
