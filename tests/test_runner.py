@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
-from pathlib import Path
 
 from v2x_helpers import DEMO, cli, toy_overrides
 
@@ -66,7 +64,7 @@ def test_missing_file_exit_2_nothing_written(tmp_path, capsys):
             str(DEMO),
             "--out",
             str(out),
-            *sets(toy_overrides(10) + ["profiles.household.file='data/nope.csv'"]),
+            *sets([*toy_overrides(10), "profiles.household.file='data/nope.csv'"]),
         ]
     )
     assert rc == 2 and "nope.csv" in capsys.readouterr().out and not out.exists()
