@@ -77,7 +77,7 @@ def test_missing_data_file_names_the_path(tmp_path: Path):
 def test_naive_start_time_refused():
     data = demo_data()
     data["time"]["start"] = "2016-06-15T00:00:00"
-    with pytest.raises(ScenarioError, match="time.start"):
+    with pytest.raises(ScenarioError, match=r"time\.start"):
         spec_from_dict(data, base_dir=DEMO.parent)
 
 
@@ -148,3 +148,24 @@ def test_generated_invalid_values_rejected_without_traceback(key, value):
     with pytest.raises(ScenarioError) as err:
         load_scenario(DEMO, [f"{key}={value}"])
     assert "problem(s)" in str(err.value)
+
+
+def test_terni_market_providers_are_checked():
+    terni = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
+    spec = load_scenario(terni)
+    (bess,) = spec.market.providers
+    assert (bess.provider_id, bess.zone, bess.kind) == ("bess_1", "primary", "battery")
+    assert spec.control.discharge_min_import_mw == 1.0
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(
+            terni,
+            [
+                "market.providers.0.soc_initial=0.95",
+                "market.providers.0.zone=somewhere",
+                "market.providers.0.price_eur_per_mwh=-1",
+            ],
+        )
+    msg = str(err.value)
+    assert "market.providers[0]" in msg and "price_eur_per_mwh" in msg
+    with pytest.raises(ScenarioError, match=r"market\.providers\[0\]\.zone"):
+        load_scenario(terni, ["market.providers.0.zone=somewhere"])

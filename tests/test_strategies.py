@@ -81,6 +81,18 @@ def test_windows():
     assert d.tolist() == [False, False, True, True]
 
 
+def test_discharge_windows_need_forecast_import_above_margin():
+    p = np.array([-2.0e6, -1.0, 0.0, 0.5e6, 1.5e6, 3.0e6])
+    price = np.full(6, 100.0)  # all at the price quantile
+    c, d = windows(p, price, 0.75, min_import_w=1.0e6)
+    assert c.tolist() == [True, True, False, False, False, False]
+    assert d.tolist() == [False, False, False, False, True, True]
+    _, d0 = windows(p, price, 0.75)  # no margin: still never at zero or reverse flow
+    assert d0.tolist() == [False, False, False, True, True, True]
+    with pytest.raises(ScenarioError):
+        windows(p, price, 0.75, min_import_w=-1.0)
+
+
 def test_same_seed_same_users_for_all_strategies():
     import datetime as dt
 

@@ -70,7 +70,9 @@ def test_v2g_reduces_reverse_flow_vs_uncontrolled_without_shortfall(root: Path) 
     assert unc["departure_soc_shortfall_kwh"] == 0.0
     assert v2g["sessions_completed"] > 0
     assert v2g["flex_requested_mwh"] > 0
-    assert unc["flex_delivered_mwh"] == 0.0  # the uncontrolled EMSP does not trade
+    # the uncontrolled EMSP does not trade (the stationary battery still does)
+    assert unc["flex_by_provider"]["emsp"]["delivered_mwh"] == 0.0
+    assert unc["flex_by_provider"]["emsp"]["offers"] == 0
     assert v2g["flex_delivered_mwh"] > 0.0
     assert v2g["user_revenue_eur"] > 0.0
 
@@ -156,6 +158,9 @@ def test_trace_order_for_one_session(root: Path) -> None:
         assert first["6"] < first["J1"]
         if row.status == "completed":
             assert first["S3"] < first["11"] < first["12"]
+    # M2 carries the order book message, never a bare container
+    assert set(trace.loc[trace["step"] == "M2", "payload_type"]) == {"OrderBook"}
+    assert not set(trace["payload_type"]) & {"tuple", "list", "dict"}
     # market-level order: the request precedes the offer, gate closure and the award
     steps_all = trace["step"].tolist()
     m3 = steps_all.index("M3")
@@ -174,3 +179,87 @@ def test_determinism_same_seed(root: Path, tmp_path: Path) -> None:
         pd.read_parquet(ref / "trace.parquet"), pd.read_parquet(out / "trace.parquet")
     )
     assert kpis(ref) == kpis(out)
+
+
+def test_battery_and_emsp_share_the_merit_order(root: Path) -> None:
+    out = _run(root, [*SHORT, "control.strategy=v2g"])
+    k = kpis(out)
+    by = k["flex_by_provider"]
+    assert set(by) == {"emsp", "bess_1"}
+    assert by["bess_1"]["awards"] > 0 and by["emsp"]["awards"] > 0
+    # the clearing rate counts both providers' matched energy
+    assert k["flex_matched_mwh"] == pytest.approx(sum(p["matched_mwh"] for p in by.values()))
+    assert k["market_clearing_rate"] == pytest.approx(
+        k["flex_matched_mwh"] / k["flex_requested_mwh"]
+    )
+    awards = pd.read_parquet(out / "terni_awards.parquet")
+    awards["n"] = awards["award_id"].str.rsplit("/a", n=1).str[1].astype(int)
+    shared = 0
+    for _, grp in awards.groupby("request_id"):
+        grp = grp.sort_values("n")
+        assert grp["price_eur_per_mwh"].is_monotonic_increasing  # cheaper first
+        shared += grp["provider_id"].nunique() == 2
+    assert shared > 0  # some request is served by both providers in price order
+    # the battery's exchanges are in the trace with the battery as sender / receiver
+    trace = pd.read_parquet(out / "trace.parquet")
+    sent = set(trace.loc[trace["sender"] == "bess_1", "step"])
+    got = set(trace.loc[trace["receiver"] == "bess_1", "step"])
+    assert {"J4", "M1", "S1"} <= sent and {"M3", "M4", "S2"} <= got
+    # settlement pays delivered vs promised (clip to [0, promised]) at the bid price
+    st = pd.read_parquet(out / "settlement.parquet")
+    bess = st[st["provider_id"] == "bess_1"]
+    assert len(bess) > 0
+    expect = bess["delivered_mwh"].clip(lower=0.0).combine(bess["promised_mwh"], min)
+    assert bess["paid_mwh"].to_numpy() == pytest.approx(expect.to_numpy())
+    assert bess["amount_eur"].to_numpy() == pytest.approx(
+        (bess["paid_mwh"] * bess["price_eur_per_mwh"]).to_numpy()
+    )
+    assert bess["paid_mwh"].sum() == pytest.approx(bess["promised_mwh"].sum(), rel=1e-3)
+    assert by["bess_1"]["delivered_mwh"] == pytest.approx(bess["paid_mwh"].sum())
+    # its setpoint reached the grid: the battery charged exactly its delivered energy
+    assert by["bess_1"]["energy_charged_kwh"] == pytest.approx(
+        1000 * by["bess_1"]["delivered_mwh"], rel=1e-3
+    )
+
+
+def test_v2g_discharges_only_into_forecast_import(root: Path) -> None:
+    out = _run(root, [*SHORT, *HIGH_SOC, "control.strategy=v2g"])
+    steps = pd.read_parquet(out / "terni_steps.parquet")
+    grid = pd.read_parquet(out / "grid.parquet")
+    margin_w = load_scenario(SCENARIO).control.discharge_min_import_mw * 1e6
+    dis = steps["ev_discharge_w"].to_numpy() > 1.0
+    assert dis.any()  # not vacuous: the EVs arrive full and do discharge
+    fc = steps["forecast_p_net_w"].to_numpy()
+    assert (fc[dis] > margin_w).all()  # never into forecast (or marginal) reverse flow
+    assert (grid["p_slack_w"].to_numpy()[dis] > 0).all()  # nor into measured reverse flow
+    assert not (steps["charge_window"] & steps["discharge_window"]).any()
+
+
+def test_cli_compare_prints_both_strategies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from v2xcosim.cli import main
+
+    out = tmp_path / "cmp"
+    tiny = [
+        "time.start=2024-05-15T10:00:00+02:00",
+        "time.duration_s=7200",
+        "terni.connectors_per_site=2",
+        "results.plots=false",
+    ]
+    argv = ["run", str(SCENARIO), "--out", str(out), "--compare", "uncontrolled", "--no-progress"]
+    for o in tiny:
+        argv += ["--set", o]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    ref = tmp_path / "cmp-uncontrolled"
+    assert kpis(out)["strategy"] == "v2g" and kpis(ref)["strategy"] == "uncontrolled"
+    assert "comparison (uncontrolled → v2g)" in text
+    table = text.split("comparison (uncontrolled → v2g):", 1)[1]
+    head = next(ln for ln in table.splitlines() if ln.startswith("KPI"))
+    assert head.split()[1:3] == ["uncontrolled", "v2g"]
+    row = next(ln for ln in table.splitlines() if ln.startswith("reverse_flow_energy_mwh"))
+    values = [float(x) for x in row.split()[1:3]]
+    assert values == pytest.approx(
+        [kpis(ref)["reverse_flow_energy_mwh"], kpis(out)["reverse_flow_energy_mwh"]], rel=1e-3
+    )

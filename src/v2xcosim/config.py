@@ -353,7 +353,8 @@ class ControlSpec(_Spec):
 
     ``uncontrolled``: full power from arrival to the wish; ``smart``: unidirectional, charges in
     forecast reverse-flow hours and sells up-flexibility; ``v2g``: bidirectional, also
-    discharges in high-price hours without reverse flow and sells flexibility both ways.
+    discharges in high-price steps whose DSO forecast imports more than
+    ``discharge_min_import_mw`` at the primary substation, and sells flexibility both ways.
     """
 
     strategy: Strategy = "v2g"
@@ -364,6 +365,12 @@ class ControlSpec(_Spec):
     eta_charge: float = Field(default=0.92, gt=0, le=1, description="guard/KPI efficiency")
     eta_discharge: float = Field(default=0.90, gt=0, le=1)
     discharge_price_quantile: Fraction = 0.75
+    discharge_min_import_mw: float = Field(
+        default=1.0,
+        ge=0,
+        description="v2g discharges only where the DSO forecast at the primary substation "
+        "imports more than this (reverse-flow safety margin)",
+    )
 
 
 class UsersSpec(_Spec):
@@ -390,6 +397,35 @@ class UsersSpec(_Spec):
         return self
 
 
+class ProviderSpec(_Spec):
+    """Another flexibility provider on the LFMP: a stationary battery (``kind = "battery"``).
+
+    :class:`v2xcosim.actors.provider.StationaryBattery` in DSO zone ``zone`` (``"primary"`` or
+    ``"feeder/<LV feeder>"``), connected as a pandapower ``storage`` (load convention) at the
+    bus named ``bus``; it offers at ``price_eur_per_mwh``.
+    """
+
+    provider_id: Identifier
+    kind: Literal["battery"] = "battery"
+    zone: str = "primary"
+    bus: str = Field(default="MV3.101 Bus 13", description="pandapower bus name of the battery")
+    capacity_kwh: float = Field(default=1000.0, gt=0)
+    p_max_kw: float = Field(default=500.0, gt=0)
+    soc_initial: Fraction = 0.5
+    soc_min: Fraction = 0.1
+    soc_max: Fraction = 0.9
+    eta: float = Field(default=0.93, gt=0, le=1, description="one-way efficiency")
+    price_eur_per_mwh: float = Field(default=50.0, ge=0, description="bid price")
+
+    @model_validator(mode="after")
+    def _soc_band(self) -> ProviderSpec:
+        if not self.soc_min <= self.soc_initial <= self.soc_max:
+            raise ValueError("need soc_min <= soc_initial <= soc_max")
+        if self.provider_id in {"emsp", "dso", "lfmp"}:
+            raise ValueError(f"provider_id {self.provider_id!r} is taken by another actor")
+        return self
+
+
 class MarketSpec(_Spec):
     """LFMP sessions and EMSP economics.
 
@@ -406,6 +442,9 @@ class MarketSpec(_Spec):
     price_step_eur_per_mwh: float = Field(default=10.0, gt=0)
     emsp_share: Fraction = 0.2
     tariff_eur_per_kwh: float = Field(default=0.45, ge=0)
+    providers: list[ProviderSpec] = Field(
+        default_factory=list, description="other flexibility providers ([[market.providers]])"
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> MarketSpec:
@@ -482,7 +521,7 @@ def _format_problems(source: str, problems: Sequence[tuple[str, str]]) -> str:
 
 
 def _cross_check(spec: ScenarioSpec) -> list[tuple[str, str]]:
-    """References between sections: profiles, unique ids, bus names, result attributes."""
+    """Check references between sections: profiles, unique ids, bus names, result attrs."""
     problems: list[tuple[str, str]] = []
     if spec.is_terni:
         return _cross_check_terni(spec)
@@ -561,6 +600,17 @@ def _cross_check_terni(spec: ScenarioSpec) -> list[tuple[str, str]]:
         problems.append(("time.duration_s", "must be a multiple of 900 s for terni"))
     for j, attr in enumerate(spec.results.attrs):
         problems.append((f"results.attrs[{j}]", f"{attr!r}: terni records a fixed set"))
+    seen: set[str] = set()
+    for j, prov in enumerate(spec.market.providers):
+        if prov.provider_id in seen:
+            problems.append(
+                (f"market.providers[{j}].provider_id", f"duplicate {prov.provider_id!r}")
+            )
+        seen.add(prov.provider_id)
+        if prov.zone != "primary" and not prov.zone.startswith("feeder/"):
+            problems.append(
+                (f"market.providers[{j}].zone", "must be 'primary' or 'feeder/<LV feeder name>'")
+            )
     return problems
 
 
@@ -645,6 +695,6 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioSp
 
 
 def spec_to_jsonable(spec: ScenarioSpec) -> dict[str, Any]:
-    """The resolved scenario as JSON-compatible data (for ``metadata.json``)."""
+    """Return the resolved scenario as JSON-compatible data (for ``metadata.json``)."""
     out: dict[str, Any] = spec.model_dump(mode="json")
     return out

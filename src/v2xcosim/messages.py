@@ -355,6 +355,19 @@ class Award:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OrderBook:
+    """M2: the bids the marketplace collected for one session at gate closure."""
+
+    market_session_id: str
+    gate_closure_utc: dt.datetime
+    requests: tuple[FlexibilityRequest, ...]
+    offers: tuple[FlexibilityOffer, ...]
+
+    def __post_init__(self) -> None:
+        _utc(self, "gate_closure_utc")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MarketResult:
     """M4: the published result of one market session."""
 
@@ -470,6 +483,7 @@ __all__ = [
     "JoinCampaign",
     "MarketResult",
     "MeterData",
+    "OrderBook",
     "Payment",
     "PlugIn",
     "Registration",

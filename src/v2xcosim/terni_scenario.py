@@ -127,6 +127,10 @@ def build_world(
         )
         store_links.append((fleet, ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]))
         actor_attrs.append(f"p_set_w__{site}")
+    for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
+        attr = f"p_provider_w__{prov.provider_id}"
+        world.connect(actors, grid, attr)
+        actor_attrs.append(attr)
     store_links.append((actors, actor_attrs))
     store = world.start("Store").Store(
         labels=labels,
@@ -243,6 +247,7 @@ def terni_kpis(
         "market": {
             k: actors[k] for k in ("market_sessions", "flex_requests", "flex_offers", "flex_awards")
         },
+        "flex_by_provider": actors.get("flex_by_provider", {}),
         "checks_passed": True,
     }
     return kpis

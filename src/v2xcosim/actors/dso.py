@@ -1,9 +1,11 @@
 """DSO: forecast service (reverse flow and voltage per zone) and flexibility requests.
 
 Forecast (step D1).  For each zone (the primary-substation area, an LV feeder, …) with nominal
-load ``L`` [W] and PV peak ``G`` [W], at profile values ``load_pu``/``pv_pu`` the forecast is
+load ``L`` [W], PV peak ``G`` [W] and dispatchable generation ``H`` [W] at constant output
+(e.g. a run-of-river hydro plant the DSO meters), at profile values ``load_pu``/``pv_pu`` the
+forecast is
 
-    p_net = L·load_pu·(1 + e_L) − G·pv_pu·(1 + e_G)      [W, + = drawn from upstream]
+    p_net = L·load_pu·(1 + e_L) − G·pv_pu·(1 + e_G) − H    [W, + = drawn from upstream]
     vm    = vm0 + s·p_net                                  [pu]
 
 with ``s`` the zone's voltage sensitivity [pu/W] (negative; from two power flows on the Terni
@@ -46,6 +48,7 @@ class ZoneModel:
     zone: str
     load_nom_w: float
     pv_peak_w: float
+    gen_const_w: float = 0.0
     vm0_pu: float = 1.0
     dvdp_pu_per_w: float = 0.0
     export_limit_w: float = math.inf
@@ -54,8 +57,10 @@ class ZoneModel:
     price_cap_eur_per_mwh: float = 200.0
 
     def __post_init__(self) -> None:
-        if self.load_nom_w < 0 or self.pv_peak_w < 0:
-            raise ScenarioError(f"dso zone {self.zone}: load_nom_w and pv_peak_w must be >= 0")
+        if self.load_nom_w < 0 or self.pv_peak_w < 0 or self.gen_const_w < 0:
+            raise ScenarioError(
+                f"dso zone {self.zone}: load_nom_w, pv_peak_w and gen_const_w must be >= 0"
+            )
         if self.dvdp_pu_per_w > 0:
             raise ScenarioError(
                 f"dso zone {self.zone}: dvdp_pu_per_w must be <= 0 (load lowers voltage)"
@@ -126,8 +131,10 @@ class Dso:
                 else 0.0
             )
             e_g = self._rng.normal(0.0, self.cfg.pv_error_std, n) if self.cfg.pv_error_std else 0.0
-            p_net = z.load_nom_w * load * (1.0 + e_l) - z.pv_peak_w * np.maximum(
-                pv * (1.0 + e_g), 0.0
+            p_net = (
+                z.load_nom_w * load * (1.0 + e_l)
+                - z.pv_peak_w * np.maximum(pv * (1.0 + e_g), 0.0)
+                - z.gen_const_w
             )
             vm = z.vm0_pu + z.dvdp_pu_per_w * p_net
             out.append(

@@ -11,8 +11,13 @@ ratings, reachable departure SOC), so a strategy can never strand a user whose w
   must-charge rule charges late if the windows do not suffice.  Awarded flexibility
   (``flex_w``, + = consume more) is added on top, up to ``soc_max``.
 * ``v2g`` — bidirectional: like ``smart`` and in addition discharges in *discharge windows*
-  (evening peak: high price, no reverse flow) down to what the guard allows (``soc_min`` and a
-  reachable wish); awarded flexibility of either sign is added.
+  down to what the guard allows (``soc_min`` and a reachable wish); awarded flexibility of
+  either sign is added.  A discharge window (:func:`windows`) is a step whose price is at or
+  above the ``discharge_price_quantile`` of the remaining horizon **and** whose DSO forecast at
+  the primary substation is an import larger than ``min_import_w``
+  (``control.discharge_min_import_mw``): V2G never discharges into forecast reverse flow, and
+  the margin covers the forecast error and the fleet's own discharge power, which could
+  otherwise turn a small forecast import into reverse flow.
 
 In ``smart`` and ``v2g`` an EV whose user did not join the campaign (``campaign`` False) is
 charged as in ``uncontrolled``: the EMSP controls only consented sessions.
@@ -21,6 +26,7 @@ charged as in ``uncontrolled``: the EMSP controls only consented sessions.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 import numpy as np
@@ -127,11 +133,13 @@ def windows(
     p_net_forecast_w: FloatArray,
     price_eur_per_mwh: FloatArray,
     discharge_price_quantile: float = 0.75,
+    min_import_w: float = 0.0,
 ) -> tuple[BoolArray, BoolArray]:
     """Compute charge and discharge windows.
 
-    Charge windows: forecast reverse flow, ``p_net < 0``; discharge windows: no reverse
-    flow and price at or above the given quantile of the horizon's prices).
+    Charge windows: forecast reverse flow, ``p_net < 0``; discharge windows: forecast import
+    ``p_net > min_import_w`` (≥ 0) and price at or above the given quantile of the horizon's
+    prices.  The two never overlap; a step with ``0 ≤ p_net ≤ min_import_w`` is neither.
     """
     p = np.asarray(p_net_forecast_w, dtype=float)
     price = np.asarray(price_eur_per_mwh, dtype=float)
@@ -139,8 +147,10 @@ def windows(
         raise ScenarioError("windows: forecast and price arrays need equal shapes")
     if not 0.0 <= discharge_price_quantile <= 1.0:
         raise ScenarioError("windows: discharge_price_quantile must be in [0, 1]")
+    if not (math.isfinite(min_import_w) and min_import_w >= 0.0):
+        raise ScenarioError("windows: min_import_w must be finite and >= 0")
     charge = p < 0.0
-    discharge = (~charge) & (price >= np.quantile(price, discharge_price_quantile))
+    discharge = (p > min_import_w) & (price >= np.quantile(price, discharge_price_quantile))
     return charge, discharge
 
 

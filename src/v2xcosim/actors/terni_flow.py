@@ -29,6 +29,20 @@ closes ``gate_closure_after_s`` later (M1 baselines = the plan, M2–M4); awards
 per-session commitments added to the strategy's setpoints in the delivery window; after the
 window the LFMP settles against the baseline with the metered energy (S1–S4).  In
 ``uncontrolled`` the EMSP does not trade (the DSO still publishes its requests).
+
+**Other flexibility providers** (``[[market.providers]]``, :class:`~v2xcosim.actors.provider.
+StationaryBattery`) bid on the same sessions in every strategy (J4 with the provider as
+sender), declare their schedule with earlier awards as baseline (M1), and receive awards in
+the LFMP's merit order (M3).  Each step after the market the battery applies the sum of its
+active awards within its SOC band; that power is the setpoint of its pandapower ``storage``
+(:meth:`TerniUseCase.provider_power_w`) and its meter (S1, sender = the provider), settled
+and paid (S2) like the EMSP's delivery.
+
+**Discharge rule.**  V2G discharge windows are the steps whose forecast in force (the last D1)
+at the primary substation imports more than ``control.discharge_min_import_mw`` and whose
+price is in the top ``1 − discharge_price_quantile`` of the remaining horizon
+(:func:`~v2xcosim.actors.strategies.windows`); ``terni_steps.parquet`` records the forecast
+in force, the windows and the EV and battery powers of every step.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ from v2xcosim.actors.cs_ems import ChargingSite, EvArrays
 from v2xcosim.actors.dso import Dso, ForecastConfig, ZoneModel
 from v2xcosim.actors.emsp import Emsp, EmspConfig
 from v2xcosim.actors.lfmp import SETTLEMENT_S, MarketSession, payments_by_provider, settle
+from v2xcosim.actors.provider import StationaryBattery
 from v2xcosim.actors.strategies import decide, plan, windows
 from v2xcosim.actors.users import (
     UserPopulationSpec,
@@ -66,6 +81,7 @@ from v2xcosim.messages import (
     JoinCampaign,
     MarketResult,
     MeterData,
+    OrderBook,
     Payment,
     PlugIn,
     SessionCreation,
@@ -240,9 +256,18 @@ class TerniUseCase:
     """All Terni actors for one run; :meth:`step` once per co-simulation step."""
 
     def __init__(
-        self, spec: ScenarioSpec, setup: TerniSetup, zone_load_w: float, zone_pv_w: float
+        self,
+        spec: ScenarioSpec,
+        setup: TerniSetup,
+        zone_load_w: float,
+        zone_pv_w: float,
+        zone_gen_w: float = 0.0,
     ) -> None:
-        """Actors of ``spec``; ``zone_*``: nominal load and PV peak of the primary area [W]."""
+        """Actors of ``spec``; ``zone_*``: nominal load, PV peak, constant other generation [W].
+
+        The zone values describe the primary-substation area for the DSO forecast
+        (:class:`~v2xcosim.actors.dso.ZoneModel`).
+        """
         self.spec = spec
         self.s = setup
         self.strategy = spec.control.strategy
@@ -279,6 +304,7 @@ class TerniUseCase:
                     "primary",
                     load_nom_w=zone_load_w,
                     pv_peak_w=zone_pv_w,
+                    gen_const_w=zone_gen_w,
                     export_limit_w=d.export_limit_mw * 1e6,
                     price_cap_eur_per_mwh=d.price_cap_eur_per_mwh,
                 )
@@ -300,14 +326,46 @@ class TerniUseCase:
             self.start,
             zone_parent=self.zone_parent,
         )
+        zones = {"primary", *self.zone_parent}
+        self.batteries: dict[str, StationaryBattery] = {}
+        for prov in m.providers:
+            if prov.zone not in zones:
+                raise ScenarioError(
+                    f"market.providers: {prov.provider_id}: unknown zone {prov.zone!r}; "
+                    f"known: {', '.join(sorted(zones))}"
+                )
+            self.batteries[prov.provider_id] = StationaryBattery(
+                prov.provider_id,
+                prov.zone,
+                capacity_kwh=prov.capacity_kwh,
+                p_max_w=prov.p_max_kw * 1e3,
+                soc=prov.soc_initial,
+                soc_min=prov.soc_min,
+                soc_max=prov.soc_max,
+                eta=prov.eta,
+                bid_price_eur_per_mwh=prov.price_eur_per_mwh,
+                zone_parent=self.zone_parent,
+            )
+        self.provider_p_w = {pid: np.zeros(self.k_all) for pid in self.batteries}
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
+        self.forecast_p_net_w = np.full(self.k_all, np.nan)
         self.markets: list[_Market] = []
         self.settlement: list[SettlementLine] = []
         self.statements: dict[int, dict[str, float]] = {}
         self.per_interval = SETTLEMENT_S // self.dt
+        self._provider_now: dict[str, float] = {pid: 0.0 for pid in self.batteries}
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Ids of the other flexibility providers (stationary batteries)."""
+        return tuple(self.batteries)
+
+    def provider_power_w(self) -> dict[str, float]:
+        """Power [W, load convention] each battery draws in the step last run."""
+        return dict(self._provider_now)
+
     def _utc(self, k: int) -> dt.datetime:
         return self.start + dt.timedelta(seconds=k * self.dt)
 
@@ -359,12 +417,15 @@ class TerniUseCase:
         self._arrivals(k)
         out = {site: self._site_setpoints(k, site) for site in s.sites}
         self._market(k)
+        t = self._utc(k)
+        for pid, bat in self.batteries.items():
+            self.provider_p_w[pid][k] = bat.step(bat.setpoint_w(t), float(self.dt))
+        self._provider_now = {pid: float(p[k]) for pid, p in self.provider_p_w.items()}
         return out
 
     def _departures(self, k: int) -> None:
         users = self.s.users
-        for i in np.flatnonzero((self.status == CONNECTED) & (self.s.dep_k == k)):
-            i = int(i)
+        for i in map(int, np.flatnonzero((self.status == CONNECTED) & (self.s.dep_k == k))):
             sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
             cid = self.sites[site].release(sid)
             self.status[i] = LEFT
@@ -398,8 +459,7 @@ class TerniUseCase:
 
     def _arrivals(self, k: int) -> None:
         users = self.s.users
-        for i in np.flatnonzero((self.status == WAITING) & (self.s.arr_k == k)):
-            i = int(i)
+        for i in map(int, np.flatnonzero((self.status == WAITING) & (self.s.arr_k == k))):
             sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
             t = self._utc(k)
             creation = SessionCreation(user_id=uid, session_id=sid, site_id=site, time_utc=t)
@@ -543,11 +603,16 @@ class TerniUseCase:
         self._rec(k, "D1", "dso_forecast", "dso", "reverse flow and voltage forecast", fc)
         # the published forecast sets the EMSP's charge/discharge windows from now on
         p_step = np.repeat(np.asarray(fc.p_net_w), self.per_interval)[: self.k_all - k]
+        c = self.spec.control
         cw, dw = windows(
-            p_step, self.s.price_eur_per_mwh[k:], self.spec.control.discharge_price_quantile
+            p_step,
+            self.s.price_eur_per_mwh[k:],
+            c.discharge_price_quantile,
+            min_import_w=c.discharge_min_import_mw * 1e6,
         )
         self.charge_window[k:] = cw
         self.discharge_window[k:] = dw
+        self.forecast_p_net_w[k:] = p_step
         j0, j1 = (d0 - k) // self.per_interval, math.ceil((d1 - k) / self.per_interval)
         sub = GridForecast(
             zone=fc.zone,
@@ -569,6 +634,11 @@ class TerniUseCase:
             self._rec(k, "D2", "dso", "lfmp", f"request {r.request_id}: {r.p_mw:+.3f} MW", r)
         if reqs and self.strategy != "uncontrolled":
             self._offers(k, mk)
+        for pid, bat in self.batteries.items():  # the other providers bid in every strategy
+            for o in bat.build_offers(reqs, t):
+                session.submit_offer(o)
+                mk.offers.append(o.offer_id)
+                self._rec(k, "J4", pid, "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
         if gate_k == k:
             self._close_market(k, mk)
 
@@ -576,8 +646,7 @@ class TerniUseCase:
         users = self.s.users
         reqs = mk.session.requests
         live = np.flatnonzero((self.status == CONNECTED) & self.campaign)
-        for i in live:
-            i = int(i)
+        for i in map(int, live):
             if self.joined[i]:
                 continue
             uid, sid = users.user_id[i], users.session_id[i]
@@ -641,10 +710,11 @@ class TerniUseCase:
                 )
 
     def _portfolio(self, mk: _Market, zone: str) -> IntArray:
+        pid = self.emsp.config.provider_id
         rows = [
-            self.emsp.sessions_of(o)
-            for o in mk.offers
-            if next(x for x in mk.session.offers if x.offer_id == o).zone == zone
+            self.emsp.sessions_of(o.offer_id)
+            for o in mk.session.offers
+            if o.provider_id == pid and o.zone == zone
         ]
         return np.unique(np.concatenate(rows)).astype(np.int64) if rows else np.zeros(0, np.int64)
 
@@ -674,25 +744,65 @@ class TerniUseCase:
             )
             ses.declare_baseline(decl, ses.gate_closure_utc)
             self._rec(k, "M1", "emsp", "lfmp", f"{ses.market_session_id}: baseline {zone}", decl)
+        for pid, bat in self.batteries.items():
+            if not any(o.provider_id == pid for o in ses.offers):
+                continue
+            starts = self._intervals(mk.open_k, mk.deliv_k1)
+            # the battery's schedule with its earlier awards (idle otherwise), per interval
+            decl = BaselineDeclaration(
+                provider_id=pid,
+                zone=bat.zone,
+                market_session_id=ses.market_session_id,
+                interval_s=SETTLEMENT_S,
+                interval_start_utc=starts,
+                p_w=tuple(float(bat.setpoint_w(t)) for t in starts),
+            )
+            ses.declare_baseline(decl, ses.gate_closure_utc)
+            self._rec(k, "M1", pid, "lfmp", f"{ses.market_session_id}: baseline {bat.zone}", decl)
         self._rec(k, "M1", "lfmp", "all", f"{ses.market_session_id}: gate closure", ses)
+        book = OrderBook(
+            market_session_id=ses.market_session_id,
+            gate_closure_utc=ses.gate_closure_utc,
+            requests=tuple(ses.requests),
+            offers=tuple(ses.offers),
+        )
         self._rec(
             k,
             "M2",
             "lfmp",
             "lfmp",
             f"{ses.market_session_id}: {len(ses.requests)} requests, {len(ses.offers)} offers",
-            tuple(ses.offers),
+            book,
         )
         result = ses.clear()
         mk.result = result
+        for bat in self.batteries.values():
+            bat.accept(result.awards)
         for a in result.awards:
             self._rec(k, "M3", "lfmp", a.provider_id, f"award {a.award_id}: {a.p_mw:+.4f} MW", a)
         self._rec(k, "M4", "lfmp", "dso", f"{ses.market_session_id}: result", result)
-        if result.awards:
-            self._rec(k, "M4", "lfmp", "emsp", f"{ses.market_session_id}: result", result)
+        for pid in sorted({a.provider_id for a in result.awards}):
+            self._rec(k, "M4", "lfmp", pid, f"{ses.market_session_id}: result", result)
         if mk.plan_p_w is not None:
             com = self.emsp.commitments(result, self.n, self.k_all - mk.open_k)
             self.flex_w[:, mk.open_k :] += com
+
+    def _meter(self, pid: str, zone: str, energy_kwh: FloatArray, k0: int, k1: int) -> MeterData:
+        """Metered energy of ``pid`` in ``zone`` per settlement interval of steps ``[k0, k1)``."""
+        e = energy_kwh[k0:k1]
+        n_int = len(e) // self.per_interval
+        return MeterData(
+            provider_id=pid,
+            zone=zone,
+            interval_s=SETTLEMENT_S,
+            interval_start_utc=self._intervals(k0, k0 + n_int * self.per_interval),
+            energy_kwh=tuple(
+                float(x)
+                for x in e[: n_int * self.per_interval]
+                .reshape(n_int, self.per_interval)
+                .sum(axis=1)
+            ),
+        )
 
     def _settle(self, k: int) -> None:
         users = self.s.users
@@ -701,41 +811,42 @@ class TerniUseCase:
             if mk.settled or mk.result is None or k < mk.deliv_k1:
                 continue
             mk.settled = True
-            awards = [a for a in mk.result.awards if a.provider_id == pid]
-            if not awards:
+            if not mk.result.awards:
                 continue
             ses = mk.session
             meters: dict[tuple[str, str], MeterData] = {}
+            awards = [a for a in mk.result.awards if a.provider_id == pid]
             for zone in sorted({a.zone for a in awards}):
                 rows = self._portfolio(mk, zone)
-                e = self.energy_kwh[rows, mk.open_k : mk.deliv_k1].sum(axis=0)
-                n_int = len(e) // self.per_interval
-                meter = MeterData(
-                    provider_id=pid,
-                    zone=zone,
-                    interval_s=SETTLEMENT_S,
-                    interval_start_utc=self._intervals(
-                        mk.open_k, mk.open_k + n_int * self.per_interval
-                    ),
-                    energy_kwh=tuple(
-                        float(x)
-                        for x in e[: n_int * self.per_interval]
-                        .reshape(n_int, self.per_interval)
-                        .sum(axis=1)
-                    ),
-                )
+                e = self.energy_kwh[rows].sum(axis=0)
+                meter = self._meter(pid, zone, e, mk.open_k, mk.deliv_k1)
                 meters[(pid, zone)] = meter
                 self._rec(k, "S1", "cpo", "lfmp", f"{ses.market_session_id}: meter {zone}", meter)
-            lines = settle(awards, ses.baselines, meters)
+            for bid, bat in self.batteries.items():
+                if not any(a.provider_id == bid for a in mk.result.awards):
+                    continue
+                e = self.provider_p_w[bid] * self.dt / 3.6e6
+                meter = self._meter(bid, bat.zone, e, mk.open_k, mk.deliv_k1)
+                meters[(bid, bat.zone)] = meter
+                self._rec(k, "S1", bid, "lfmp", f"{ses.market_session_id}: meter {bat.zone}", meter)
+            lines = settle(mk.result.awards, ses.baselines, meters)
             self.settlement.extend(lines)
-            paid = payments_by_provider(lines).get(pid, 0.0)
-            pay = Payment(payer="dso", payee=pid, amount_eur=paid, reason=ses.market_session_id)
-            self._rec(k, "S2", "dso", pid, f"{ses.market_session_id}: {paid:.2f} EUR", pay)
+            paid_by = payments_by_provider(lines)
+            for payee in sorted({a.provider_id for a in mk.result.awards}):
+                paid = paid_by.get(payee, 0.0)
+                pay = Payment(
+                    payer="dso", payee=payee, amount_eur=paid, reason=ses.market_session_id
+                )
+                self._rec(k, "S2", "dso", payee, f"{ses.market_session_id}: {paid:.2f} EUR", pay)
+            if not awards:
+                continue
             per_session: dict[int, float] = {}
             kept = 0.0
             by_offer: dict[str, float] = {}
             award_offer = {a.award_id: a.offer_id for a in awards}
             for ln in lines:
+                if ln.award_id not in award_offer:
+                    continue  # another provider's line
                 by_offer[award_offer[ln.award_id]] = (
                     by_offer.get(award_offer[ln.award_id], 0.0) + ln.amount_eur
                 )
@@ -800,7 +911,79 @@ class TerniUseCase:
             "flex_delivered_mwh": float(sum(ln.paid_mwh for ln in self.settlement)),
             "dso_payments_eur": float(sum(ln.amount_eur for ln in self.settlement)),
             "user_revenue_eur": float(self.incentive_eur.sum()),
+            "flex_by_provider": self._by_provider(),
         }
+
+    def _by_provider(self) -> dict[str, dict[str, float]]:
+        """Offers, awards, matched/delivered MWh and payments per provider (EMSP first)."""
+        out: dict[str, dict[str, float]] = {}
+        for pid in (self.emsp.config.provider_id, *self.batteries):
+            offers = [o for mk in self.markets for o in mk.session.offers if o.provider_id == pid]
+            awards = [
+                a
+                for mk in self.markets
+                if mk.result is not None
+                for a in mk.result.awards
+                if a.provider_id == pid
+            ]
+            lines = [ln for ln in self.settlement if ln.provider_id == pid]
+            row = {
+                "offers": float(len(offers)),
+                "awards": float(len(awards)),
+                "matched_mwh": float(
+                    sum(
+                        abs(a.p_mw) * (a.end_utc - a.start_utc).total_seconds() / 3600
+                        for a in awards
+                    )
+                ),
+                "promised_mwh": float(sum(ln.promised_mwh for ln in lines)),
+                "delivered_mwh": float(sum(ln.paid_mwh for ln in lines)),
+                "payments_eur": float(sum(ln.amount_eur for ln in lines)),
+            }
+            if pid in self.batteries:
+                p = self.provider_p_w[pid]
+                row["energy_charged_kwh"] = float(np.clip(p, 0, None).sum() * self.dt / 3.6e6)
+                row["energy_discharged_kwh"] = float(-np.clip(p, None, 0).sum() * self.dt / 3.6e6)
+                row["soc_end"] = float(self.batteries[pid].soc)
+            out[pid] = row
+        return out
+
+    def steps_frame(self) -> pd.DataFrame:
+        """One row per step: DSO forecast in force, strategy windows, EV and battery powers."""
+        ev_w = self.energy_kwh * 3.6e6 / self.dt
+        data: dict[str, Any] = {
+            "time_utc": [self._utc(k).isoformat() for k in range(self.k_all)],
+            "forecast_p_net_w": self.forecast_p_net_w,
+            "charge_window": self.charge_window,
+            "discharge_window": self.discharge_window,
+            "ev_p_w": ev_w.sum(axis=0),
+            "ev_discharge_w": -np.clip(ev_w, None, 0).sum(axis=0),
+        }
+        for pid, p in self.provider_p_w.items():
+            data[f"p_provider_w__{pid}"] = p
+        return pd.DataFrame(data)
+
+    def awards_frame(self) -> pd.DataFrame:
+        """Every award of the run in clearing order (per session: request order, then merit)."""
+        cols = [
+            "market_session_id",
+            "award_id",
+            "request_id",
+            "offer_id",
+            "provider_id",
+            "zone",
+            "start_utc",
+            "end_utc",
+            "p_mw",
+            "price_eur_per_mwh",
+        ]
+        rows = [
+            [str(getattr(a, c)) if c.endswith("_utc") else getattr(a, c) for c in cols]
+            for mk in self.markets
+            if mk.result is not None
+            for a in mk.result.awards
+        ]
+        return pd.DataFrame(rows, columns=cols)
 
     def settlement_frame(self) -> pd.DataFrame:
         """Return the settlement lines."""

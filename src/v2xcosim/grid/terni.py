@@ -146,6 +146,8 @@ class TerniNetwork:
     pv_idx: npt.NDArray[np.int64]
     pv_peak_mw: FloatArray
     ev_load_idx: dict[str, int] = field(default_factory=dict)
+    storage_idx: dict[str, int] = field(default_factory=dict)
+    """Flexibility provider id → pandapower ``storage`` row (:func:`add_storage`)."""
 
     def bus_index(self, name: str) -> int:
         """Pandapower index of the bus called ``name``."""
@@ -382,6 +384,36 @@ def set_operating_point(
         net.load.loc[tn.ev_load_idx[site], "p_mw"] = p_w / W_PER_MW
 
 
+def add_storage(tn: TerniNetwork, provider_id: str, bus_name: str, max_e_kwh: float) -> int:
+    """Connect a stationary battery as a pandapower ``storage`` (0 W) at the bus ``bus_name``.
+
+    pandapower's storage uses the load convention (``p_mw`` > 0 = charging); its power is set
+    per step with :func:`set_storage_power`.  Returns the storage row.
+    """
+    import pandapower as pp
+
+    if provider_id in tn.storage_idx:
+        raise ScenarioError(f"terni network: storage {provider_id!r} exists already")
+    bus = tn.bus_index(bus_name)
+    idx = int(
+        pp.create_storage(
+            tn.net, bus, p_mw=0.0, max_e_mwh=max_e_kwh / 1000.0, q_mvar=0.0, name=provider_id
+        )
+    )
+    tn.storage_idx[provider_id] = idx
+    return idx
+
+
+def set_storage_power(tn: TerniNetwork, p_w: Mapping[str, float]) -> None:
+    """Set the active power [W, load convention: + = charging] of the storages in ``p_w``."""
+    for pid, value in p_w.items():
+        if pid not in tn.storage_idx:
+            raise ScenarioError(f"terni network: unknown storage {pid!r}")
+        if not math.isfinite(value):
+            raise ScenarioError(f"terni network: storage power of {pid} is not finite")
+        tn.net.storage.loc[tn.storage_idx[pid], "p_mw"] = value / W_PER_MW
+
+
 def add_oltc_control(tn: TerniNetwork, vm_lower_pu: float = 0.99, vm_upper_pu: float = 1.01) -> Any:
     """Add pandapower's ``DiscreteTapControl`` to the HV/MV transformer (MV-side voltage band).
 
@@ -472,9 +504,11 @@ __all__ = [
     "TerniNetwork",
     "TerniNetworkSpec",
     "add_oltc_control",
+    "add_storage",
     "build_terni_network",
     "run_power_flow",
     "set_operating_point",
+    "set_storage_power",
     "simbench_mv_urban",
     "voltage_sensitivity_pu_per_w",
 ]

@@ -7,14 +7,17 @@
   vector, summed per site); outputs ``converged``, ``p_slack_w`` (= ``p_primary_w``, the power
   through the HV/MV transformer, + = import), ``p_loss_w``, ``tap_pos``, ``vm_pu``,
   ``line_loading_percent``, ``trafo_loading_percent`` (vectors) and ``vm_pu__<site>`` (charger
-  bus voltage, fed back time-shifted to the fleets).
+  bus voltage, fed back time-shifted to the fleets).  Each ``[[market.providers]]`` battery is a
+  pandapower ``storage`` at its ``bus`` driven by input ``p_provider_w__<provider_id>`` (W,
+  load convention).
 * ``TerniFleets`` — one entity ``fleet_<site>`` per site (:class:`v2xcosim.fleet.FmuFleet`, one
   slot per session): inputs ``p_set_w`` (vector), ``vm_pu``, ``t_amb_k`` (scalars); outputs
   ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``.
 * ``TerniActors`` — entity ``actors`` (:class:`v2xcosim.actors.terni_flow.TerniUseCase`):
-  inputs ``soc__<site>``, ``p_ac_w__<site>`` (time-shifted); outputs ``p_set_w__<site>``.
-  ``finalize`` writes ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet`` and
-  ``terni_actors.json`` into the run folder.
+  inputs ``soc__<site>``, ``p_ac_w__<site>`` (time-shifted); outputs ``p_set_w__<site>`` and
+  ``p_provider_w__<provider_id>`` (battery power drawn in the step).  ``finalize`` writes
+  ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``, ``terni_steps.parquet``,
+  ``terni_awards.parquet`` and ``terni_actors.json`` into the run folder.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class TerniProfileSim(mosaik_api_v3.Simulator):
 
     def __init__(self) -> None:
         """Create the simulator."""
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             _meta(
                 {
                     "Profiles": {
@@ -99,9 +102,10 @@ class TerniGridSim(mosaik_api_v3.Simulator):
 
     def __init__(self) -> None:
         """Create the simulator (META completed in :meth:`init`)."""
-        super().__init__(_meta({}))
+        super().__init__(_meta({}))  # type: ignore[no-untyped-call]
         self._tn: Any = None
         self._sites: tuple[str, ...] = ()
+        self._providers: tuple[str, ...] = ()
         self._step_s = 1
         self._oltc = True
         self._out: dict[str, Any] = {}
@@ -109,13 +113,21 @@ class TerniGridSim(mosaik_api_v3.Simulator):
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
         """Build the network (SimBench read once per process)."""
-        from v2xcosim.grid.terni import add_oltc_control, build_terni_network
+        from v2xcosim.grid.terni import add_oltc_control, add_storage, build_terni_network
 
         spec = spec_from_json(sim_params["scenario"])
         self._sid = sid
         self._step_s = spec.time.step_s
-        self._tn = guarded(sid, "grid", 0, lambda: build_terni_network(network_spec(spec)))
+
+        def build() -> Any:
+            tn = build_terni_network(network_spec(spec))
+            for prov in spec.market.providers:
+                add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
+            return tn
+
+        self._tn = guarded(sid, "grid", 0, build)
         self._sites = tuple(sorted(self._tn.ev_load_idx))
+        self._providers = tuple(p.provider_id for p in spec.market.providers)
         self._oltc = spec.terni.oltc
         if self._oltc:
             add_oltc_control(self._tn, spec.terni.oltc_vm_lower_pu, spec.terni.oltc_vm_upper_pu)
@@ -124,6 +136,7 @@ class TerniGridSim(mosaik_api_v3.Simulator):
             "params": [],
             "attrs": ["load_pu", "pv_pu"]
             + [f"p_ev_w__{s}" for s in self._sites]
+            + [f"p_provider_w__{p}" for p in self._providers]
             + GRID_OUTPUTS
             + [f"vm_pu__{s}" for s in self._sites],
         }
@@ -135,7 +148,7 @@ class TerniGridSim(mosaik_api_v3.Simulator):
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Set the operating point and run the power flow."""
-        from v2xcosim.grid.terni import run_power_flow, set_operating_point
+        from v2xcosim.grid.terni import run_power_flow, set_operating_point, set_storage_power
 
         data = inputs.get("grid", {})
         tn = self._tn
@@ -148,6 +161,14 @@ class TerniGridSim(mosaik_api_v3.Simulator):
             }
             set_operating_point(
                 tn, float(first_value(data["load_pu"])), float(first_value(data["pv_pu"])), ev
+            )
+            set_storage_power(
+                tn,
+                {
+                    p: float(first_value(data[f"p_provider_w__{p}"]))
+                    for p in self._providers
+                    if f"p_provider_w__{p}" in data
+                },
             )
             res = run_power_flow(tn, control=self._oltc)
             net = tn.net
@@ -180,7 +201,7 @@ class TerniFleetSim(mosaik_api_v3.Simulator):
 
     def __init__(self) -> None:
         """Create the simulator."""
-        super().__init__(
+        super().__init__(  # type: ignore[no-untyped-call]
             _meta(
                 {
                     "Fleet": {
@@ -278,9 +299,9 @@ class TerniActorSim(mosaik_api_v3.Simulator):
 
     def __init__(self) -> None:
         """Create the simulator (META completed in :meth:`init`)."""
-        super().__init__(_meta({}))
+        super().__init__(_meta({}))  # type: ignore[no-untyped-call]
         self._uc: TerniUseCase | None = None
-        self._out: dict[str, list[float]] = {}
+        self._out: dict[str, Any] = {}
         self._out_dir: Path | None = None
         self._sid = "TerniActors"
         self._step_s = 1
@@ -297,11 +318,15 @@ class TerniActorSim(mosaik_api_v3.Simulator):
         def build() -> TerniUseCase:
             setup = terni_setup(spec)
             tn = build_terni_network(network_spec(spec))
+            sgen = tn.net.sgen
+            other = ~sgen.index.isin(tn.pv_idx) & sgen["in_service"].astype(bool)
             return TerniUseCase(
                 spec,
                 setup,
                 zone_load_w=float(tn.load_p_nom_mw.sum()) * 1e6,
                 zone_pv_w=float(tn.pv_peak_mw.sum()) * 1e6,
+                # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
+                zone_gen_w=float(sgen.loc[other, "p_mw"].sum()) * 1e6,
             )
 
         self._uc = guarded(sid, "actors", 0, build)
@@ -309,7 +334,8 @@ class TerniActorSim(mosaik_api_v3.Simulator):
         self.meta["models"]["Actors"] = {
             "public": True,
             "params": [],
-            "attrs": [f"{a}__{s}" for s in sites for a in ("soc", "p_ac_w", "p_set_w")],
+            "attrs": [f"{a}__{s}" for s in sites for a in ("soc", "p_ac_w", "p_set_w")]
+            + [f"p_provider_w__{p}" for p in self._uc.providers],
         }
         return self.meta
 
@@ -324,17 +350,14 @@ class TerniActorSim(mosaik_api_v3.Simulator):
         data = inputs.get("actors", {})
         soc = {s: list(first_value(data[f"soc__{s}"])) for s in uc.s.sites}
         p_ac = {s: list(first_value(data[f"p_ac_w__{s}"])) for s in uc.s.sites}
-        self._out = guarded(
-            self._sid, "actors", time, lambda: uc.step(time // self._step_s, soc, p_ac)
-        )
+        sp = guarded(self._sid, "actors", time, lambda: uc.step(time // self._step_s, soc, p_ac))
+        self._out = {f"p_set_w__{s}": v for s, v in sp.items()}
+        self._out.update({f"p_provider_w__{p}": v for p, v in uc.provider_power_w().items()})
         return time + self._step_s
 
     def get_data(self, outputs: Any) -> Any:
-        """Setpoint vectors ``p_set_w__<site>``."""
-        return {
-            eid: {a: self._out[a.split("__", 1)[1]] for a in attrs}
-            for eid, attrs in outputs.items()
-        }
+        """Setpoint vectors ``p_set_w__<site>`` and battery powers ``p_provider_w__<id>``."""
+        return {eid: {a: self._out[a] for a in attrs} for eid, attrs in outputs.items()}
 
     def finalize(self) -> None:
         """Write the trace, the session and settlement tables and the actor summary."""
@@ -346,4 +369,6 @@ class TerniActorSim(mosaik_api_v3.Simulator):
         write_parquet_atomic(uc.trace.to_frame(), self._out_dir / "trace.parquet")
         write_parquet_atomic(uc.sessions_frame(), self._out_dir / "terni_sessions.parquet")
         write_parquet_atomic(uc.settlement_frame(), self._out_dir / "settlement.parquet")
+        write_parquet_atomic(uc.steps_frame(), self._out_dir / "terni_steps.parquet")
+        write_parquet_atomic(uc.awards_frame(), self._out_dir / "terni_awards.parquet")
         write_json_atomic(uc.summary(), self._out_dir / "terni_actors.json")

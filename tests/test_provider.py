@@ -1,0 +1,54 @@
+"""The stationary battery provider: offers within its SOC band, metered steps, bid price."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from v2xcosim.actors.lfmp import MarketSession
+from v2xcosim.actors.provider import StationaryBattery
+from v2xcosim.errors import ScenarioError
+from v2xcosim.messages import FlexibilityRequest
+
+T0 = dt.datetime(2024, 5, 15, 8, 0, tzinfo=dt.UTC)
+H = dt.timedelta(hours=1)
+
+
+def request(n: int, start: dt.datetime, p_mw: float = 5.0) -> FlexibilityRequest:
+    return FlexibilityRequest(
+        request_id=f"dso/r{n}",
+        dso_id="dso",
+        zone="primary",
+        submitted_utc=start - H,
+        start_utc=start,
+        end_utc=start + H,
+        p_mw=p_mw,
+        price_cap_eur_per_mwh=200.0,
+    )
+
+
+def test_offers_count_on_energy_of_earlier_awards_and_step_is_metered() -> None:
+    bat = StationaryBattery("bess", "primary", soc=0.1, bid_price_eur_per_mwh=55.0)
+    ses = MarketSession("lfmp/m1", T0 - H / 2)
+    ses.submit_request(request(1, T0))
+    (offer,) = bat.build_offers(ses.requests, T0 - H)
+    assert offer.price_eur_per_mwh == 55.0
+    assert offer.p_mw == pytest.approx(0.5, abs=1e-6)  # the rating binds (0.8 MWh free)
+    ses.submit_offer(offer)
+    bat.accept(ses.clear().awards)
+    # next hour: only (0.9 − 0.1)·1000/0.93 − 500 kWh of room are left after the first award
+    (second,) = bat.build_offers([request(2, T0 + H)], T0)
+    room_kw = 0.8 * 1000 / 0.93 - 500
+    assert second.p_mw * 1000 == pytest.approx(room_kw, rel=1e-4)
+    # delivery: the setpoint is applied, the SOC band clips what is drawn
+    drawn = [bat.step(bat.setpoint_w(T0 + k * H / 4), 900.0) for k in range(4)]
+    assert drawn == pytest.approx([offer.p_mw * 1e6] * 4)
+    assert bat.soc == pytest.approx(0.1 + offer.p_mw * 0.93, rel=1e-9)
+    room_w = (0.9 - bat.soc) * 3.6e9 / (0.93 * 3600)
+    assert bat.step(2e6, 3600.0) == pytest.approx(room_w)  # the SOC band binds
+    assert 0 < room_w < bat.p_max_w
+    assert bat.soc == pytest.approx(0.9)
+    assert bat.step(1e5, 900.0) == 0.0  # full: nothing drawn, nothing metered
+    with pytest.raises(ScenarioError):
+        bat.step(float("nan"), 900.0)
