@@ -263,3 +263,13 @@ def test_cli_compare_prints_both_strategies(
     assert values == pytest.approx(
         [kpis(ref)["reverse_flow_energy_mwh"], kpis(out)["reverse_flow_energy_mwh"]], rel=1e-3
     )
+
+
+def test_base_case_runs_the_same_day_without_evs(root: Path) -> None:
+    base = kpis(_run(root, [*SHORT, "base_case=true"]))
+    unc = kpis(_run(root, [*SHORT, "control.strategy=uncontrolled"]))
+    assert base["ev_energy_charged_kwh"] == 0.0 and base["ev_energy_discharged_kwh"] == 0.0
+    assert base["sessions_completed"] == 0 and base["user_revenue_eur"] == 0.0
+    # the grid sees the same PV and loads: EV charging in the PV hours lowers the reverse flow
+    assert unc["ev_energy_charged_kwh"] > 0.0
+    assert base["reverse_flow_energy_mwh"] > unc["reverse_flow_energy_mwh"]

@@ -211,6 +211,8 @@ def terni_setup(spec: ScenarioSpec) -> TerniSetup:
     )
     arr_k_all = np.rint(drawn.arrival_s / dt_s).astype(np.int64)
     keep = np.flatnonzero(arr_k_all < k_all).astype(np.int64)
+    if spec.base_case:  # the documented switch: the same day without any EV session
+        keep = keep[:0]
     users = _take(drawn, keep)
     arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
     dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
