@@ -86,7 +86,7 @@ def test_demo_invariants(demo_run):
 
 
 def test_determinism_bit_identical_data(tmp_path):
-    overrides = toy_overrides(10) + ["time.duration_s=21600", "results.plots=false"]
+    overrides = [*toy_overrides(10), "time.duration_s=21600", "results.plots=false"]
     digests = []
     for k in range(2):
         out = tmp_path / f"r{k}"

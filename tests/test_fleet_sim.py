@@ -114,7 +114,7 @@ def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path):
 
 
 def _spec(n=4):
-    return spec_to_jsonable(load_scenario(DEMO, toy_overrides(n) + ["time.duration_s=3600"]))
+    return spec_to_jsonable(load_scenario(DEMO, [*toy_overrides(n), "time.duration_s=3600"]))
 
 
 def test_fmu_adapter_alone():

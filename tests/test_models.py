@@ -14,6 +14,7 @@ import fmpy
 import numpy as np
 import pytest
 from fmpy.validation import validate_fmu
+
 from oracle import (
     battery_inputs,
     charger_inputs,
@@ -21,13 +22,13 @@ from oracle import (
     fmu_run,
     rumoca_run,
 )
-
 from v2xcosim.fmu.build import build_fmu, build_one
 from v2xcosim.fmu.runtime import run_fmu
 
 MODELS = ("EV", "EVDetailed", "Battery", "ChargerReduced", "ChargerDetailed")
 Q_PACK_AH = 80 * 2.05  # n_parallel * q_cell_ah of the default pack (Battery.mo)
 S_RATED = 11000.0
+PACK_STATES = ["soc", "soh", "v_pack_v", "i_pack_a", "t_cell_k"]  # compared for EV and Battery
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +47,27 @@ def test_fmu_validates_and_runs_in_cs_and_me(model: str, fmus: dict[str, Path]) 
         if v.type == "Real" and v.causality in ("input", "output", "parameter"):
             assert v.unit, f"{model}.{v.name} has no unit"
     start = {"enable_qu": 1.0, "enable_pf": 1.0} if model.startswith("Charger") else {}
-    cs = fmpy.simulate_fmu(str(path), fmi_type="CoSimulation", stop_time=120.0,
-                           output_interval=10.0, start_values=start)
-    me = fmpy.simulate_fmu(str(path), fmi_type="ModelExchange", stop_time=120.0,
-                           output_interval=10.0, start_values=start, relative_tolerance=1e-8)
+    run = {"stop_time": 120.0, "output_interval": 10.0, "start_values": start}
+    cs = fmpy.simulate_fmu(str(path), fmi_type="CoSimulation", **run)
+    me = fmpy.simulate_fmu(str(path), fmi_type="ModelExchange", relative_tolerance=1e-8, **run)
     assert len(cs) == len(me) == 13
     for name in cs.dtype.names[1:]:
         assert np.all(np.isfinite(cs[name])) and np.all(np.isfinite(me[name]))
-        np.testing.assert_allclose(cs[name], me[name], rtol=1e-4, atol=1e-6 * max(1.0, np.max(np.abs(cs[name]))))
+        np.testing.assert_allclose(
+            cs[name], me[name], rtol=1e-4, atol=1e-6 * max(1.0, np.max(np.abs(cs[name])))
+        )
 
 
 def test_ev_interface_and_sign_convention(fmus: dict[str, Path]) -> None:
     md = fmpy.read_model_description(str(fmus["EV"]))
     by = {v.name: v for v in md.modelVariables}
-    assert {n for n, v in by.items() if v.causality == "input"} == {"p_set_w", "q_set_var", "vm_pu", "f_hz", "t_amb_k"}
+    assert {n for n, v in by.items() if v.causality == "input"} == {
+        "p_set_w",
+        "q_set_var",
+        "vm_pu",
+        "f_hz",
+        "t_amb_k",
+    }
     outs = {n for n, v in by.items() if v.causality == "output"}
     assert {"p_ac_w", "q_ac_var", "soc", "soh", "v_pack_v", "i_pack_a", "t_cell_k"} <= outs
     assert all("." not in n for n in outs)
@@ -76,8 +84,12 @@ def test_ev_interface_and_sign_convention(fmus: dict[str, Path]) -> None:
 
 
 # ----------------------------------------------------------------------------- oracle ------
-def _compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], prefix: str,
-             tolerances: dict[str, float]) -> None:
+def _compare(
+    ref: dict[str, np.ndarray],
+    got: dict[str, np.ndarray],
+    prefix: str,
+    tolerances: dict[str, float],
+) -> None:
     assert np.array_equal(ref["time"], got["time"])
     mid = (np.round(ref["time"]) % 60) == 30  # inputs change at multiples of 60 s
     for name, tol in tolerances.items():
@@ -87,52 +99,100 @@ def _compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], prefix: str
 
 
 def test_ev_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
-    names = ["soc", "soh", "v_pack_v", "i_pack_a", "t_cell_k", "p_ac_w", "q_ac_var", "p_dc_w",
-             "e_ac_j", "e_chem_j", "e_loss_j", "battery.q_cal", "battery.q_cyc"]
+    names = [*PACK_STATES, "p_ac_w", "q_ac_var", "p_dc_w", "e_ac_j", "e_chem_j", "e_loss_j"]
+    names += ["battery.q_cal", "battery.q_cyc"]
     ref = rumoca_run("V2X_Oracle_EV")
     got = fmu_run(fmus["EV"], ev_inputs, names)
     d_cal = np.ptp(ref["ev.battery.q_cal"])
     d_cyc = np.ptp(ref["ev.battery.q_cyc"])
-    _compare(ref, got, "ev", {
-        "soc": 1e-6, "soh": 1e-6, "v_pack_v": 1e-3, "i_pack_a": 1e-3, "t_cell_k": 1e-4,
-        "p_ac_w": 0.05, "q_ac_var": 0.05, "p_dc_w": 0.05, "e_ac_j": 10.0, "e_chem_j": 10.0,
-        "e_loss_j": 10.0,
-        # ageing states: relative to their change over the run
-        "battery.q_cal": 1e-4 * d_cal, "battery.q_cyc": 1e-4 * d_cyc,
-    })
+    _compare(
+        ref,
+        got,
+        "ev",
+        {
+            "soc": 1e-6,
+            "soh": 1e-6,
+            "v_pack_v": 1e-3,
+            "i_pack_a": 1e-3,
+            "t_cell_k": 1e-4,
+            "p_ac_w": 0.05,
+            "q_ac_var": 0.05,
+            "p_dc_w": 0.05,
+            "e_ac_j": 10.0,
+            "e_chem_j": 10.0,
+            "e_loss_j": 10.0,
+            # ageing states: relative to their change over the run
+            "battery.q_cal": 1e-4 * d_cal,
+            "battery.q_cyc": 1e-4 * d_cyc,
+        },
+    )
 
 
 def test_ev_detailed_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
     names = ["soc", "v_pack_v", "p_ac_w", "q_ac_var", "p_dc_w", "e_ac_j", "e_loss_j", "t_cell_k"]
     ref = rumoca_run("V2X_Oracle_EVDetailed")
     got = fmu_run(fmus["EVDetailed"], ev_inputs, names)
-    _compare(ref, got, "ev", {"soc": 1e-6, "v_pack_v": 1e-3, "p_ac_w": 0.05, "q_ac_var": 0.05,
-                              "p_dc_w": 0.05, "e_ac_j": 10.0, "e_loss_j": 10.0, "t_cell_k": 1e-4})
+    _compare(
+        ref,
+        got,
+        "ev",
+        {
+            "soc": 1e-6,
+            "v_pack_v": 1e-3,
+            "p_ac_w": 0.05,
+            "q_ac_var": 0.05,
+            "p_dc_w": 0.05,
+            "e_ac_j": 10.0,
+            "e_loss_j": 10.0,
+            "t_cell_k": 1e-4,
+        },
+    )
 
 
 def test_battery_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
-    names = ["soc", "soh", "v_pack_v", "i_pack_a", "t_cell_k", "q_cal", "q_cyc", "dod", "v_rms_v",
-             "e_chem_j", "e_loss_j", "e_rc_j"]
+    names = [*PACK_STATES, "q_cal", "q_cyc", "dod", "v_rms_v", "e_chem_j", "e_loss_j", "e_rc_j"]
     ref = rumoca_run("V2X_Oracle_Battery")
     got = fmu_run(fmus["Battery"], battery_inputs, names)
-    _compare(ref, got, "battery", {
-        "soc": 1e-6, "soh": 1e-6, "v_pack_v": 1e-3, "i_pack_a": 1e-3, "t_cell_k": 1e-4,
-        "q_cal": 1e-4 * np.ptp(ref["battery.q_cal"]), "q_cyc": 1e-4 * np.ptp(ref["battery.q_cyc"]),
-        "dod": 1e-6, "v_rms_v": 1e-6, "e_chem_j": 10.0, "e_loss_j": 10.0, "e_rc_j": 0.1,
-    })
+    _compare(
+        ref,
+        got,
+        "battery",
+        {
+            "soc": 1e-6,
+            "soh": 1e-6,
+            "v_pack_v": 1e-3,
+            "i_pack_a": 1e-3,
+            "t_cell_k": 1e-4,
+            "q_cal": 1e-4 * np.ptp(ref["battery.q_cal"]),
+            "q_cyc": 1e-4 * np.ptp(ref["battery.q_cyc"]),
+            "dod": 1e-6,
+            "v_rms_v": 1e-6,
+            "e_chem_j": 10.0,
+            "e_loss_j": 10.0,
+            "e_rc_j": 0.1,
+        },
+    )
 
 
 def test_reduced_charger_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
     names = ["p_ac_w", "q_ac_var", "p_dc_w", "p_loss_w"]
     ref = rumoca_run("V2X_Oracle_Charger")
-    got = fmu_run(fmus["ChargerReduced"], charger_inputs, names,
-                  start={"enable_qu": 1.0, "enable_pf": 1.0})
-    _compare(ref, got, "charger", {"p_ac_w": 0.05, "q_ac_var": 0.05, "p_dc_w": 0.05, "p_loss_w": 0.01})
+    got = fmu_run(
+        fmus["ChargerReduced"], charger_inputs, names, start={"enable_qu": 1.0, "enable_pf": 1.0}
+    )
+    _compare(
+        ref, got, "charger", {"p_ac_w": 0.05, "q_ac_var": 0.05, "p_dc_w": 0.05, "p_loss_w": 0.01}
+    )
 
 
 # ----------------------------------------------------------------------------- analytic ----
-def _run_profile(path: Path, start: dict[str, float], steps: list[tuple[float, dict[str, float]]],
-                 names: list[str], dt: float = 1.0) -> dict[str, np.ndarray]:
+def _run_profile(
+    path: Path,
+    start: dict[str, float],
+    steps: list[tuple[float, dict[str, float]]],
+    names: list[str],
+    dt: float = 1.0,
+) -> dict[str, np.ndarray]:
     """Hold each input set for its duration, sample every dt seconds (twice at switching times)."""
     rows, times = [], []
     t = 0.0
@@ -145,7 +205,7 @@ def _run_profile(path: Path, start: dict[str, float], steps: list[tuple[float, d
             if j > 0:  # a second sample at the switching time, with the new inputs
                 rows.append(r.get(names))
                 times.append(t)
-            for _ in range(int(round(duration / dt))):
+            for _ in range(round(duration / dt)):
                 r.do_step(dt)
                 t += dt
                 rows.append(r.get(names))
@@ -157,13 +217,19 @@ def _run_profile(path: Path, start: dict[str, float], steps: list[tuple[float, d
 def test_coulomb_counting_and_ocv_energy(fmus: dict[str, Path]) -> None:
     """ΔSOC = ∫ I dt / (Q·SOH), and the chemical energy = ∫ OCV(SOC) dQ from the OCV table."""
     names = ["soc", "soh", "i_pack_a", "e_chem_j", "ocv_pack_v"]
-    res = _run_profile(fmus["Battery"], {"soc_start": 0.35, "t_amb_k": 298.15},
-                       [(1200.0, {"p_dc_w": 9000.0}), (600.0, {"p_dc_w": -6000.0})], names)
+    res = _run_profile(
+        fmus["Battery"],
+        {"soc_start": 0.35, "t_amb_k": 298.15},
+        [(1200.0, {"p_dc_w": 9000.0}), (600.0, {"p_dc_w": -6000.0})],
+        names,
+    )
     integrand = res["i_pack_a"] / (3600.0 * Q_PACK_AH * res["soh"])
     dsoc = np.trapezoid(integrand, res["t"])
     assert res["soc"][-1] - res["soc"][0] == pytest.approx(dsoc, rel=1e-6, abs=1e-8)
     # OCV table of the Sanyo UR18650E cell (data-facts.md), 96 cells in series
-    table = 96 * np.array([3.331, 3.491, 3.581, 3.627, 3.655, 3.697, 3.775, 3.869, 3.965, 4.073, 4.162])
+    table = 96 * np.array(
+        [3.331, 3.491, 3.581, 3.627, 3.655, 3.697, 3.775, 3.869, 3.965, 4.073, 4.162]
+    )
     ocv = np.interp(res["soc"], np.linspace(0, 1, 11), table)
     np.testing.assert_allclose(res["ocv_pack_v"], ocv, rtol=1e-12)
     e_chem = np.trapezoid(ocv * res["i_pack_a"], res["t"])
@@ -173,19 +239,38 @@ def test_coulomb_counting_and_ocv_energy(fmus: dict[str, Path]) -> None:
 def test_ev_energy_balance(fmus: dict[str, Path]) -> None:
     """AC energy = Δ battery energy (chemical + RC) + battery and charger losses."""
     names = ["p_ac_w", "e_ac_j", "e_chem_j", "e_rc_j", "e_loss_j", "e_store_charger_j"]
-    res = _run_profile(fmus["EV"], {"soc_start": 0.4, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15},
-                       [(900.0, {"p_set_w": 11000.0, "q_set_var": 3000.0}), (300.0, {"p_set_w": 0.0, "q_set_var": 0.0}),
-                        (900.0, {"p_set_w": -9000.0, "q_set_var": -2000.0})], names, dt=0.25)
-    balance = (res["e_chem_j"] + res["e_rc_j"] - res["e_rc_j"][0] + res["e_loss_j"]
-               + res["e_store_charger_j"] - res["e_store_charger_j"][0])
+    res = _run_profile(
+        fmus["EV"],
+        {"soc_start": 0.4, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15},
+        [
+            (900.0, {"p_set_w": 11000.0, "q_set_var": 3000.0}),
+            (300.0, {"p_set_w": 0.0, "q_set_var": 0.0}),
+            (900.0, {"p_set_w": -9000.0, "q_set_var": -2000.0}),
+        ],
+        names,
+        dt=0.25,
+    )
+    balance = (
+        res["e_chem_j"]
+        + res["e_rc_j"]
+        - res["e_rc_j"][0]
+        + res["e_loss_j"]
+        + res["e_store_charger_j"]
+        - res["e_store_charger_j"][0]
+    )
     np.testing.assert_allclose(res["e_ac_j"], balance, rtol=0, atol=1.0)  # J, of ~1e7 J
     # the AC meter against an independent trapezoidal integral of the AC power
     assert res["e_ac_j"][-1] == pytest.approx(np.trapezoid(res["p_ac_w"], res["t"]), rel=1e-4)
     assert res["e_loss_j"][-1] > 0.0
 
 
-def _steady(path: Path, start: dict[str, float], u: dict[str, float], names: list[str],
-            settle_s: float = 120.0) -> np.ndarray:
+def _steady(
+    path: Path,
+    start: dict[str, float],
+    u: dict[str, float],
+    names: list[str],
+    settle_s: float = 120.0,
+) -> np.ndarray:
     with run_fmu(path) as r:
         r.initialize({**start, "solver.rtol": 1e-9, **u})
         r.set(list(u), list(u.values()))
@@ -195,15 +280,21 @@ def _steady(path: Path, start: dict[str, float], u: dict[str, float], names: lis
 
 def _loss(s: float) -> float:
     """Charger loss model (ChargerBase.mo): l0 tanh(s/(0.01 S)) + l1 s/S + l2 (s/S)^2, times S."""
-    return S_RATED * (0.005 * np.tanh(s / (0.01 * S_RATED)) + 0.02 * s / S_RATED + 0.02 * (s / S_RATED) ** 2)
+    return S_RATED * (
+        0.005 * np.tanh(s / (0.01 * S_RATED)) + 0.02 * s / S_RATED + 0.02 * (s / S_RATED) ** 2
+    )
 
 
 DC_SIDE = {"v_dc_v": 360.0, "p_lim_charge_w": 1e6, "p_lim_discharge_w": 1e6}
 
 
 @pytest.mark.parametrize("model", ["ChargerReduced", "ChargerDetailed"])
-@pytest.mark.parametrize(("p_set", "q_set"), [(11000.0, 0.0), (-11000.0, 0.0), (5000.0, 3000.0), (-4000.0, -6000.0)])
-def test_charger_steady_state_losses(model: str, p_set: float, q_set: float, fmus: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("p_set", "q_set"), [(11000.0, 0.0), (-11000.0, 0.0), (5000.0, 3000.0), (-4000.0, -6000.0)]
+)
+def test_charger_steady_state_losses(
+    model: str, p_set: float, q_set: float, fmus: dict[str, Path]
+) -> None:
     names = ["p_ac_w", "q_ac_var", "p_dc_w", "p_loss_w", "eta"]
     u = {"p_set_w": p_set, "q_set_var": q_set, "vm_pu": 1.0, "f_hz": 50.0, **DC_SIDE}
     p_ac, q_ac, p_dc, p_loss, eta = _steady(fmus[model], {}, u, names)
@@ -212,23 +303,38 @@ def test_charger_steady_state_losses(model: str, p_set: float, q_set: float, fmu
     s = np.sqrt(p_ac**2 + q_ac**2 + 1.0) - 1.0
     assert p_loss == pytest.approx(_loss(s), rel=1e-6)
     if q_set == 0.0 and abs(p_set) == 11000.0:
-        assert eta == pytest.approx(1 - _loss(11000.0) / 11000.0 if p_set > 0 else 11000.0 / (11000.0 + _loss(11000.0)), rel=1e-3)
+        assert eta == pytest.approx(
+            1 - _loss(11000.0) / 11000.0 if p_set > 0 else 11000.0 / (11000.0 + _loss(11000.0)),
+            rel=1e-3,
+        )
 
 
 def test_charger_limits(fmus: dict[str, Path]) -> None:
     names = ["p_ac_w", "q_ac_var"]
     # P priority: Q limited to sqrt(S^2 - P^2)
-    p, q = _steady(fmus["ChargerReduced"], {}, {"p_set_w": 9000.0, "q_set_var": 9000.0, "vm_pu": 1.0,
-                                                 "f_hz": 50.0, **DC_SIDE}, names)
+    p, q = _steady(
+        fmus["ChargerReduced"],
+        {},
+        {"p_set_w": 9000.0, "q_set_var": 9000.0, "vm_pu": 1.0, "f_hz": 50.0, **DC_SIDE},
+        names,
+    )
     assert p == pytest.approx(9000.0, abs=0.5)
     assert q == pytest.approx(np.sqrt(11000.0**2 - 9000.0**2), abs=2.0)
     # current limit: 16 A per phase at 0.9 p.u. of 400 V
-    p, q = _steady(fmus["ChargerReduced"], {}, {"p_set_w": 11000.0, "q_set_var": 0.0, "vm_pu": 0.9,
-                                                 "f_hz": 50.0, **DC_SIDE}, names)
+    p, q = _steady(
+        fmus["ChargerReduced"],
+        {},
+        {"p_set_w": 11000.0, "q_set_var": 0.0, "vm_pu": 0.9, "f_hz": 50.0, **DC_SIDE},
+        names,
+    )
     assert p == pytest.approx(np.sqrt(3) * 400 * 0.9 * 16, abs=1.0)
     # setpoints beyond the rating are clipped
-    p, _ = _steady(fmus["ChargerReduced"], {}, {"p_set_w": -20000.0, "q_set_var": 0.0, "vm_pu": 1.0,
-                                                 "f_hz": 50.0, **DC_SIDE}, names)
+    p, _ = _steady(
+        fmus["ChargerReduced"],
+        {},
+        {"p_set_w": -20000.0, "q_set_var": 0.0, "vm_pu": 1.0, "f_hz": 50.0, **DC_SIDE},
+        names,
+    )
     assert p == pytest.approx(-11000.0, abs=0.5)
 
 
@@ -236,28 +342,40 @@ def test_charger_limits(fmus: dict[str, Path]) -> None:
 def test_volt_var_characteristic(vm: float, fmus: dict[str, Path]) -> None:
     q_max = 0.436 * S_RATED
     expected = q_max * (np.clip((vm - 1.03) / 0.05, 0, 1) - np.clip((0.97 - vm) / 0.05, 0, 1))
-    _, q = _steady(fmus["ChargerReduced"], {"enable_qu": 1.0},
-                   {"p_set_w": 0.0, "q_set_var": 0.0, "vm_pu": vm, "f_hz": 50.0, **DC_SIDE},
-                   ["p_ac_w", "q_ac_var"])
+    _, q = _steady(
+        fmus["ChargerReduced"],
+        {"enable_qu": 1.0},
+        {"p_set_w": 0.0, "q_set_var": 0.0, "vm_pu": vm, "f_hz": 50.0, **DC_SIDE},
+        ["p_ac_w", "q_ac_var"],
+    )
     assert q == pytest.approx(expected, abs=1.0)
 
 
 @pytest.mark.parametrize("f", [49.5, 49.8, 50.0, 50.2, 50.5])
 def test_frequency_droop(f: float, fmus: dict[str, Path]) -> None:
     dp = S_RATED * (max(f - 50.2, 0) + min(f - 49.8, 0)) / (50.0 * 0.05)
-    p, _ = _steady(fmus["ChargerReduced"], {"enable_pf": 1.0},
-                   {"p_set_w": 3000.0, "q_set_var": 0.0, "vm_pu": 1.0, "f_hz": f, **DC_SIDE},
-                   ["p_ac_w", "q_ac_var"])
+    p, _ = _steady(
+        fmus["ChargerReduced"],
+        {"enable_pf": 1.0},
+        {"p_set_w": 3000.0, "q_set_var": 0.0, "vm_pu": 1.0, "f_hz": f, **DC_SIDE},
+        ["p_ac_w", "q_ac_var"],
+    )
     assert p == pytest.approx(3000.0 + dp, abs=0.5)
 
 
-def test_reduced_and_detailed_agree_in_steady_state_and_on_slow_ramps(fmus: dict[str, Path]) -> None:
+def test_reduced_and_detailed_agree_in_steady_state_and_on_slow_ramps(
+    fmus: dict[str, Path],
+) -> None:
     names = ["p_ac_w", "q_ac_var", "p_dc_w", "soc", "v_pack_v"]
     start = {"soc_start": 0.5, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15}
-    ramp = [(10.0, {"p_set_w": -11000.0 + 220.0 * k, "q_set_var": 2000.0}) for k in range(101)]  # 22 W/s
+    ramp = [
+        (10.0, {"p_set_w": -11000.0 + 220.0 * k, "q_set_var": 2000.0}) for k in range(101)
+    ]  # 22 W/s
     out = {}
     for m in ("EV", "EVDetailed"):
-        out[m] = _run_profile(fmus[m], start, [(60.0, ramp[0][1]), *ramp, (120.0, ramp[-1][1])], names, dt=10.0)
+        out[m] = _run_profile(
+            fmus[m], start, [(60.0, ramp[0][1]), *ramp, (120.0, ramp[-1][1])], names, dt=10.0
+        )
     red, det = out["EV"], out["EVDetailed"]
     steady = red["t"] <= 60.0
     steady_end = red["t"] >= red["t"][-1] - 60.0
@@ -272,9 +390,16 @@ def test_reduced_and_detailed_agree_in_steady_state_and_on_slow_ramps(fmus: dict
 
 def test_bms_keeps_soc_within_limits(fmus: dict[str, Path]) -> None:
     names = ["soc", "p_ac_w"]
-    res = _run_profile(fmus["EV"], {"soc_start": 0.8, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15},
-                       [(3 * 3600.0, {"p_set_w": 11000.0, "q_set_var": 0.0}),
-                        (7 * 3600.0, {"p_set_w": -11000.0, "q_set_var": 4000.0})], names, dt=300.0)
+    res = _run_profile(
+        fmus["EV"],
+        {"soc_start": 0.8, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15},
+        [
+            (3 * 3600.0, {"p_set_w": 11000.0, "q_set_var": 0.0}),
+            (7 * 3600.0, {"p_set_w": -11000.0, "q_set_var": 4000.0}),
+        ],
+        names,
+        dt=300.0,
+    )
     assert np.max(res["soc"]) <= 0.9 + 1e-4
     assert np.min(res["soc"]) >= 0.1 - 1e-4
     assert abs(res["p_ac_w"][-1]) < 200.0  # derated to (almost) nothing at soc_min
@@ -298,19 +423,35 @@ def test_ev_fleet_equals_single_evs_bit_for_bit(fmus: dict[str, Path]) -> None:
                 tr.append(r.get(names))
             single.append(np.array(tr))
     with run_fmu(fleet) as r:
-        r.initialize({**{f"ev[{i + 1}].soc_start": socs[i] for i in range(n)},
-                      **{f"ev[{i + 1}].{k}": v for i in range(n) for k, v in (("vm_pu", 1.0), ("f_hz", 50.0), ("t_amb_k", 298.15))}})
+        r.initialize(
+            {
+                **{f"ev[{i + 1}].soc_start": socs[i] for i in range(n)},
+                **{
+                    f"ev[{i + 1}].{k}": v
+                    for i in range(n)
+                    for k, v in (("vm_pu", 1.0), ("f_hz", 50.0), ("t_amb_k", 298.15))
+                },
+            }
+        )
         tr = []
         for k in range(30):
-            r.set([f"ev[{i + 1}].p_set_w" for i in range(n)], [p[i] * (1 if k < 15 else -0.5) for i in range(n)])
+            r.set(
+                [f"ev[{i + 1}].p_set_w" for i in range(n)],
+                [p[i] * (1 if k < 15 else -0.5) for i in range(n)],
+            )
             r.do_step(60.0)
             tr.append(r.get([f"ev[{i + 1}].{m}" for i in range(n) for m in names]))
     got = np.array(tr).reshape(30, n, len(names))
     for i in range(n):
         assert np.array_equal(got[:, i, :], single[i])
     assert validate_fmu(str(fleet)) == []
-    me = fmpy.simulate_fmu(str(fleet), fmi_type="ModelExchange", stop_time=60.0, output_interval=10.0,
-                           start_values={"ev[2].p_set_w": 5000.0})
+    me = fmpy.simulate_fmu(
+        str(fleet),
+        fmi_type="ModelExchange",
+        stop_time=60.0,
+        output_interval=10.0,
+        start_values={"ev[2].p_set_w": 5000.0},
+    )
     assert np.all(np.isfinite(me["ev[2].soc"]))
 
 

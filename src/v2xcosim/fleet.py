@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -30,18 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
+from v2xcosim.results import sha256_file
 
 FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def extract_fmu(path: Path, stack: contextlib.ExitStack) -> Path:

@@ -16,26 +16,32 @@ separate-process simulator fails, :func:`run` also checks that every step reache
 
 from __future__ import annotations
 
+import contextlib
 import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from v2xcosim.actors.charging import Sessions, generate_sessions
+from v2xcosim.actors.charging import Sessions, site_sessions_of
 from v2xcosim.config import ScenarioSpec, SiteSpec, spec_to_jsonable
 from v2xcosim.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.results import (
     compute_kpis,
+    sha256_file,
+    versions,
     write_json_atomic,
     write_metadata,
     write_parquet_atomic,
 )
 
-SIM_CONFIG: dict[str, dict[str, str]] = {
+if TYPE_CHECKING:
+    from mosaik import SimConfig
+
+SIM_CONFIG: SimConfig = {
     "Profiles": {"python": "v2xcosim.sims._profiles:ProfileSim"},
     "Grid": {"python": "v2xcosim.sims._grid:GridSim"},
     "FMU": {"python": "v2xcosim.sims._fmu:FmuSim"},
@@ -58,7 +64,7 @@ SITE_OPTIONAL_CTL = ["p_set_w"]
 
 
 def resolve_fmu(site: SiteSpec) -> Path:
-    """The ``.fmu`` of a site: its ``fmu.path``, or ``build_fmu(model)`` (cached build)."""
+    """Return the ``.fmu`` of a site: its ``fmu.path``, or ``build_fmu(model)`` (cached build)."""
     if site.fmu.path is not None:
         return site.fmu.path
     assert site.fmu.model is not None
@@ -73,19 +79,8 @@ def resolve_fmu(site: SiteSpec) -> Path:
 
 
 def site_sessions(spec: ScenarioSpec) -> dict[str, Sessions]:
-    """The sessions of every active site (seeded, deterministic)."""
-    return {
-        site.id: generate_sessions(
-            site.sessions,
-            site_id=site.id,
-            n_evs=site.n_evs,
-            seed=spec.seed,
-            start=spec.time.start,
-            duration_s=spec.time.duration_s,
-            step_s=spec.time.step_s,
-        )
-        for site in spec.active_sites
-    }
+    """Draw the sessions of every active site (seeded, deterministic)."""
+    return {site.id: site_sessions_of(spec, site) for site in spec.active_sites}
 
 
 def preflight(spec: ScenarioSpec) -> dict[str, Path]:
@@ -130,7 +125,10 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
 def _selected(
     spec: ScenarioSpec, entity: str, required: list[str], optional: list[str]
 ) -> list[str]:
-    """Required attributes plus the optional ones chosen in ``results.attrs`` (all if empty)."""
+    """Return the required attributes plus the optional ones chosen in ``results.attrs``.
+
+    All optional ones if ``results.attrs`` is empty.
+    """
     if not spec.results.attrs:
         return required + optional
     chosen = {a.rpartition(".")[2] for a in spec.results.attrs if a.rpartition(".")[0] == entity}
@@ -226,6 +224,24 @@ def build_world(
             store_links.append(
                 (ctl, _selected(spec, f"site.{site.id}", SITE_REQUIRED_CTL, SITE_OPTIONAL_CTL))
             )
+    add_store(
+        world, store_sim, spec, out_dir, labels, vector_labels, store_links, progress_fd=progress_fd
+    )
+    return world
+
+
+def add_store(
+    world: Any,
+    store_sim: Any,
+    spec: ScenarioSpec,
+    out_dir: Path,
+    labels: Mapping[str, str],
+    vector_labels: Mapping[str, list[str]],
+    store_links: list[tuple[Any, list[str]]],
+    *,
+    progress_fd: int | None,
+) -> None:
+    """Create the ``Store`` entity of ``store_sim`` and connect every ``(entity, attrs)`` to it."""
     store = store_sim.Store(
         labels=labels,
         vector_labels=vector_labels,
@@ -236,7 +252,69 @@ def build_world(
     )
     for entity, attrs in store_links:
         world.connect(entity, store, *attrs)
-    return world
+
+
+def run_world(world: Any, spec: ScenarioSpec) -> None:
+    """Run ``world`` over the horizon of ``spec``; surface the simulators' domain errors.
+
+    On failure the other simulators are shut down (freeing FMUs); a :class:`V2XError` anywhere
+    in the exception chain (mosaik may wrap the simulator's exception) is re-raised as is, any
+    other exception becomes a :class:`SimulationError`.
+    """
+    try:
+        world.run(until=spec.time.duration_s, print_progress=False)
+    except BaseException as exc:
+        # stop the other simulators cleanly (frees FMUs); their errors are secondary
+        with contextlib.suppress(Exception):
+            world.shutdown()
+        if isinstance(exc, V2XError) or not isinstance(exc, Exception):
+            raise
+        cause: BaseException | None = exc
+        while cause is not None:  # mosaik may wrap the simulator's exception
+            if isinstance(cause, V2XError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise SimulationError(f"the co-simulation failed: {type(exc).__name__}: {exc}") from exc
+
+
+def finish_run(
+    spec: ScenarioSpec,
+    out_dir: Path,
+    t0: float,
+    frames: Mapping[str, pd.DataFrame],
+    kpis: dict[str, Any],
+    fmu_paths: Mapping[str, Path],
+    solver: str,
+    scenario_file: str | None,
+) -> RunResult:
+    """Write ``kpis.json``, the plots and ``metadata.json`` (last) of a run started at ``t0``.
+
+    ``fmu_paths`` (name → ``.fmu``) and ``solver`` (power-flow method) go into the metadata.
+    """
+    write_json_atomic(kpis, out_dir / "kpis.json")
+    if spec.results.plots:
+        from v2xcosim.plots import make_plots
+
+        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
+    wall_s = _time.perf_counter() - t0
+    exit_code = 0 if kpis["checks_passed"] else 1
+    write_metadata(
+        out_dir,
+        {
+            "scenario": spec_to_jsonable(spec),
+            "scenario_file": scenario_file,
+            "seed": spec.seed,
+            "versions": versions(),
+            "fmus": {
+                sid: {"file": p.name, "sha256": sha256_file(p)} for sid, p in fmu_paths.items()
+            },
+            "solver": {"power_flow": solver},
+            "wall_s": wall_s,
+            "steps": spec.time.n_steps,
+            "exit_code": exit_code,
+        },
+    )
+    return RunResult(exit_code=exit_code, kpis=kpis, out_dir=out_dir, wall_s=wall_s)
 
 
 def sessions_frame(spec: ScenarioSpec, sessions: Mapping[str, Sessions]) -> pd.DataFrame:
@@ -294,29 +372,12 @@ def run(
     if spec.is_terni:  # grid.network = "terni": v2xcosim.terni_scenario
         from v2xcosim.terni_scenario import run as terni_run
 
-        result: RunResult = terni_run(
-            spec, out_dir, progress_fd=progress_fd, scenario_file=scenario_file
-        )
-        return result
+        return terni_run(spec, out_dir, progress_fd, scenario_file)
     t0 = _time.perf_counter()
     fmu_paths = preflight(spec)
     sessions = site_sessions(spec)
     world = build_world(spec, out_dir, fmu_paths, sessions, progress_fd=progress_fd)
-    try:
-        world.run(until=spec.time.duration_s, print_progress=False)
-    except BaseException as exc:
-        try:  # stop the other simulators cleanly (frees FMUs); their errors are secondary
-            world.shutdown()
-        except Exception:
-            pass
-        if isinstance(exc, V2XError) or not isinstance(exc, Exception):
-            raise
-        cause: BaseException | None = exc
-        while cause is not None:  # mosaik may wrap the simulator's exception
-            if isinstance(cause, V2XError):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        raise SimulationError(f"the co-simulation failed: {type(exc).__name__}: {exc}") from exc
+    run_world(world, spec)
     frames = _read_tables(spec, out_dir)
     write_parquet_atomic(sessions_frame(spec, sessions), out_dir / "sessions.parquet")
     kpis = compute_kpis(
@@ -331,33 +392,8 @@ def run(
         },
         checks=spec.checks.model_dump(),
     )
-    write_json_atomic(kpis, out_dir / "kpis.json")
-    if spec.results.plots:
-        from v2xcosim.plots import make_plots
-
-        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
-    from v2xcosim.fleet import sha256_file
-    from v2xcosim.results import versions
-
-    wall_s = _time.perf_counter() - t0
-    exit_code = 0 if kpis["checks_passed"] else 1
-    write_metadata(
-        out_dir,
-        {
-            "scenario": spec_to_jsonable(spec),
-            "scenario_file": scenario_file,
-            "seed": spec.seed,
-            "versions": versions(),
-            "fmus": {
-                sid: {"file": p.name, "sha256": sha256_file(p)} for sid, p in fmu_paths.items()
-            },
-            "solver": {"power_flow": "pandapower runpp, Newton-Raphson, numba off"},
-            "wall_s": wall_s,
-            "steps": spec.time.n_steps,
-            "exit_code": exit_code,
-        },
-    )
-    return RunResult(exit_code=exit_code, kpis=kpis, out_dir=out_dir, wall_s=wall_s)
+    solver = "pandapower runpp, Newton-Raphson, numba off"
+    return finish_run(spec, out_dir, t0, frames, kpis, fmu_paths, solver, scenario_file)
 
 
 def _read_tables(spec: ScenarioSpec, out_dir: Path) -> dict[str, pd.DataFrame]:

@@ -14,21 +14,26 @@ actors' ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time as _time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from v2xcosim.config import ScenarioSpec, spec_to_jsonable
 from v2xcosim.errors import SimulationError
+from v2xcosim.scenario import add_store, finish_run, run_world
 
-SIM_CONFIG: dict[str, dict[str, str]] = {
+if TYPE_CHECKING:
+    from mosaik import SimConfig
+
+    from v2xcosim.scenario import RunResult
+
+SIM_CONFIG: SimConfig = {
     "TerniProfiles": {"python": "v2xcosim.sims._terni:TerniProfileSim"},
     "TerniGrid": {"python": "v2xcosim.sims._terni:TerniGridSim"},
     "TerniFleets": {"python": "v2xcosim.sims._terni:TerniFleetSim"},
@@ -44,11 +49,11 @@ KPI_KEYS: tuple[str, ...] = (
     "max_trafo_loading_pct",
     "flex_requested_mwh",
     "flex_delivered_mwh",
+    "market_clearing_rate",
     "user_revenue_eur",
     "departure_soc_shortfall_kwh",
     "infeasible_sessions",
     "battery_degradation_cost_eur",
-    "market_clearing_rate",
 )
 """The KPIs every Terni ``kpis.json`` holds (issue list), besides further details."""
 
@@ -69,12 +74,13 @@ def build_world(
 
     from v2xcosim.actors.terni_flow import network_spec, terni_setup
     from v2xcosim.grid.terni import build_terni_network
+    from v2xcosim.sims._terni import FLEET_OUTPUTS, GRID_OUTPUTS
 
     js = spec_to_jsonable(spec)
     setup = terni_setup(spec)
     net = build_terni_network(network_spec(spec)).net
     world = mosaik.World(
-        cast(Any, SIM_CONFIG), time_resolution=1.0, skip_greetings=True, configure_logging=False
+        SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
     prof = world.start("TerniProfiles", scenario=js).Profiles()
     grid = world.start("TerniGrid", scenario=js).Grid()
@@ -88,18 +94,7 @@ def build_world(
     }
     world.connect(prof, grid, "load_pu", "pv_pu")
     store_links: list[tuple[Any, list[str]]] = [
-        (
-            grid,
-            [
-                "converged",
-                "p_slack_w",
-                "p_loss_w",
-                "tap_pos",
-                "vm_pu",
-                "line_loading_percent",
-                "trafo_loading_percent",
-            ],
-        ),
+        (grid, list(GRID_OUTPUTS)),
         (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
     ]
     actor_attrs: list[str] = []
@@ -125,23 +120,23 @@ def build_world(
             time_shifted=True,
             initial_data={f"vm_pu__{site}": 1.0},
         )
-        store_links.append((fleet, ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]))
+        store_links.append((fleet, list(FLEET_OUTPUTS)))
         actor_attrs.append(f"p_set_w__{site}")
     for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
         attr = f"p_provider_w__{prov.provider_id}"
         world.connect(actors, grid, attr)
         actor_attrs.append(attr)
     store_links.append((actors, actor_attrs))
-    store = world.start("Store").Store(
-        labels=labels,
-        vector_labels=vector_labels,
-        out_dir=str(out_dir),
-        start_utc=spec.time.start_utc.isoformat(),
-        step_s=spec.time.step_s,
+    add_store(
+        world,
+        world.start("Store"),
+        spec,
+        out_dir,
+        labels,
+        vector_labels,
+        store_links,
         progress_fd=progress_fd,
     )
-    for entity, attrs in store_links:
-        world.connect(entity, store, *attrs)
     return world
 
 
@@ -254,35 +249,16 @@ def terni_kpis(
 
 
 def run(
-    spec: ScenarioSpec,
-    out_dir: Path,
-    *,
-    progress_fd: int | None = None,
-    scenario_file: str | None = None,
-) -> Any:
-    """Run the Terni scenario into the empty folder ``out_dir``; returns a ``RunResult``."""
-    from v2xcosim.fleet import sha256_file
-    from v2xcosim.results import versions, write_json_atomic, write_metadata
-    from v2xcosim.scenario import RunResult
+    spec: ScenarioSpec, out_dir: Path, progress_fd: int | None, scenario_file: str | None
+) -> RunResult:
+    """Run the Terni scenario into the empty folder ``out_dir``; return its ``RunResult``.
 
+    Called by :func:`v2xcosim.scenario.run` for ``grid.network = "terni"``.
+    """
     t0 = _time.perf_counter()
     fmu_path = preflight(spec)
     world = build_world(spec, out_dir, fmu_path, progress_fd=progress_fd)
-    try:
-        world.run(until=spec.time.duration_s, print_progress=False)
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            world.shutdown()
-        if not isinstance(exc, Exception):
-            raise
-        cause: BaseException | None = exc
-        from v2xcosim.errors import V2XError
-
-        while cause is not None:
-            if isinstance(cause, V2XError):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        raise SimulationError(f"the co-simulation failed: {type(exc).__name__}: {exc}") from exc
+    run_world(world, spec)
     frames: dict[str, pd.DataFrame] = {}
     names = ["grid", "profiles"] + [f"site_{s}" for s in _sites(out_dir)]
     for name in names:
@@ -297,50 +273,17 @@ def run(
             )
     sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
     actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
-    kpis = terni_kpis(spec, frames, sessions, actors)
-    write_json_atomic(kpis, out_dir / "kpis.json")
-    if spec.results.plots:
-        from v2xcosim.plots import make_plots
-
-        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
-    wall_s = _time.perf_counter() - t0
-    write_metadata(
-        out_dir,
-        {
-            "scenario": spec_to_jsonable(spec),
-            "scenario_file": scenario_file,
-            "seed": spec.seed,
-            "versions": versions(),
-            "fmus": {"EV": {"file": fmu_path.name, "sha256": sha256_file(fmu_path)}},
-            "solver": {"power_flow": "pandapower runpp, Newton-Raphson, numba off, OLTC control"},
-            "wall_s": wall_s,
-            "steps": spec.time.n_steps,
-            "exit_code": 0,
-        },
-    )
-    return RunResult(exit_code=0, kpis=kpis, out_dir=out_dir, wall_s=wall_s)
+    kpis = terni_kpis(spec, frames, sessions, actors)  # checks_passed is always true: exit 0
+    solver = "pandapower runpp, Newton-Raphson, numba off, OLTC control"
+    return finish_run(spec, out_dir, t0, frames, kpis, {"EV": fmu_path}, solver, scenario_file)
 
 
 def _sites(out_dir: Path) -> list[str]:
     return sorted(p.stem[len("site_") :] for p in out_dir.glob("site_*.parquet"))
 
 
-COMPARE_KEYS: tuple[str, ...] = (
-    "reverse_flow_energy_mwh",
-    "reverse_flow_peak_mw",
-    "voltage_violation_bus_hours",
-    "max_line_loading_pct",
-    "max_trafo_loading_pct",
-    "flex_requested_mwh",
-    "flex_delivered_mwh",
-    "market_clearing_rate",
-    "user_revenue_eur",
-    "departure_soc_shortfall_kwh",
-    "infeasible_sessions",
-    "battery_degradation_cost_eur",
-    "ev_energy_charged_kwh",
-    "ev_energy_discharged_kwh",
-)
+COMPARE_KEYS: tuple[str, ...] = (*KPI_KEYS, "ev_energy_charged_kwh", "ev_energy_discharged_kwh")
+"""The KPIs :func:`comparison_table` shows, in this order."""
 
 
 def comparison_table(runs: Mapping[str, Mapping[str, Any]]) -> str:

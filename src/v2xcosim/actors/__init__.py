@@ -13,6 +13,6 @@ import numpy as np
 
 
 def rng_for(seed: int, name: str) -> np.random.Generator:
-    """The random stream of actor ``name`` under scenario ``seed`` (PCG64 via SeedSequence)."""
+    """Return the random stream of actor ``name`` under scenario ``seed`` (PCG64, SeedSequence)."""
     digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
     return np.random.default_rng(np.random.SeedSequence([seed, digest]))

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.actors import rng_for
-from v2xcosim.config import ControllerSpec, SessionSpec
+from v2xcosim.config import ControllerSpec, ScenarioSpec, SessionSpec, SiteSpec
 from v2xcosim.units import J_PER_KWH, W_PER_KW
 
 FloatArray = npt.NDArray[np.float64]
@@ -47,7 +47,7 @@ class Sessions:
         return int(self.arrival_s.shape[0])
 
     def count(self) -> int:
-        """Number of real sessions."""
+        """Count the real sessions."""
         return int(np.isfinite(self.arrival_s).sum())
 
 
@@ -100,11 +100,24 @@ def generate_sessions(
     )
 
 
+def site_sessions_of(spec: ScenarioSpec, site: SiteSpec) -> Sessions:
+    """Draw the sessions of ``site`` with the seed and horizon of scenario ``spec``."""
+    return generate_sessions(
+        site.sessions,
+        site_id=site.id,
+        n_evs=site.n_evs,
+        seed=spec.seed,
+        start=spec.time.start,
+        duration_s=spec.time.duration_s,
+        step_s=spec.time.step_s,
+    )
+
+
 class UncontrolledCharging:
     """Charge at rated power from arrival until the target SOC (vectorised over EVs)."""
 
     def __init__(self, spec: ControllerSpec, sessions: Sessions, step_s: int) -> None:
-        """Controller for ``sessions`` with the limits of ``spec`` at a step of ``step_s`` s."""
+        """Control ``sessions`` with the limits of ``spec`` at a step of ``step_s`` s."""
         self.spec = spec
         self.sessions = sessions
         self.step_s = step_s
@@ -127,11 +140,12 @@ class UncontrolledCharging:
             self._ptr = self._ptr + ended
         ptr = np.minimum(self._ptr, n_slots - 1)
         live = self._ptr < n_slots
-        return (
+        plugged: npt.NDArray[np.bool_] = (
             live
             & (s.arrival_s[self._rows, ptr] <= time_s)
             & (time_s < s.departure_s[self._rows, ptr])
         )
+        return plugged
 
     def setpoints(self, time_s: float, soc: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         """Active-power setpoints [W] (+ = charging) and the plugged-in mask at ``time_s``."""

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import mosaik_api_v3
+from mosaik_api_v3.types import ModelDescription
+
 from v2xcosim.config import ScenarioSpec
 from v2xcosim.errors import SimulationError, V2XError
 
@@ -23,8 +26,19 @@ def spec_from_json(scenario: Mapping[str, Any]) -> ScenarioSpec:
     return ScenarioSpec.model_validate(dict(scenario))
 
 
+class TimeBasedSimulator(mosaik_api_v3.Simulator):
+    """Base of every adapter: a time-based API 3.0 simulator with a typed constructor."""
+
+    def __init__(self, models: Mapping[str, ModelDescription] | None = None) -> None:
+        """Create the simulator with ``models`` (completed in ``init`` where left empty)."""
+        # mosaik_api_v3.Simulator.__init__ is untyped; this is the one call into it
+        super().__init__(  # type: ignore[no-untyped-call]
+            {"api_version": "3.0", "type": "time-based", "models": dict(models or {})}
+        )
+
+
 def first_value(values: Mapping[str, Any]) -> Any:
-    """The single value of one input attribute (mosaik maps source full id → value)."""
+    """Return the single value of one input attribute (mosaik maps source full id → value)."""
     if len(values) != 1:
         raise SimulationError(f"expected exactly one source, got {sorted(values)}")
     return next(iter(values.values()))

@@ -6,34 +6,31 @@ outputs ``p_set_w`` (vector, W, + = charging) and ``connected`` (vector of 0/1).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-import mosaik_api_v3
 import numpy as np
 
-from v2xcosim.actors.charging import UncontrolledCharging, generate_sessions
-from v2xcosim.sims import first_value, guarded, spec_from_json
+from v2xcosim.actors.charging import UncontrolledCharging, site_sessions_of
+from v2xcosim.config import ScenarioSpec
+from v2xcosim.sims import TimeBasedSimulator, first_value, guarded, spec_from_json
 
 
-class ChargingSim(mosaik_api_v3.Simulator):
+class ChargingSim(TimeBasedSimulator):
     """Vectorised per-site charging decisions."""
 
     def __init__(self) -> None:
         """Create the simulator."""
         super().__init__(
             {
-                "api_version": "3.0",
-                "type": "time-based",
-                "models": {
-                    "Controller": {
-                        "public": True,
-                        "params": ["site_id"],
-                        "attrs": ["soc", "p_set_w", "connected"],
-                    }
-                },
+                "Controller": {
+                    "public": True,
+                    "params": ["site_id"],
+                    "attrs": ["soc", "p_set_w", "connected"],
+                }
             }
         )
-        self._spec: Any = None
+        self._spec: ScenarioSpec | None = None
         self._ctl: dict[str, UncontrolledCharging] = {}
         self._out: dict[str, dict[str, Any]] = {}
         self._sid = "Charging"
@@ -45,30 +42,24 @@ class ChargingSim(mosaik_api_v3.Simulator):
         return self.meta
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
-        """The controller of site ``site_id`` (sessions drawn from the seeded streams)."""
+        """Create the controller of site ``site_id`` (sessions drawn from the seeded streams)."""
         spec = self._spec
+        assert spec is not None
         site = next(s for s in spec.active_sites if s.id == str(model_params["site_id"]))
-        sessions = generate_sessions(
-            site.sessions,
-            site_id=site.id,
-            n_evs=site.n_evs,
-            seed=spec.seed,
-            start=spec.time.start,
-            duration_s=spec.time.duration_s,
-            step_s=spec.time.step_s,
-        )
+        sessions = site_sessions_of(spec, site)
         eid = f"ctl_{site.id}"
         self._ctl[eid] = UncontrolledCharging(site.controller, sessions, spec.time.step_s)
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Decide the setpoints of every site for [time, time + step)."""
+        assert self._spec is not None
         for eid, ctl in self._ctl.items():
             soc = np.asarray(first_value(inputs[eid]["soc"]), dtype=float)
-            p, plugged = guarded(self._sid, eid, time, lambda c=ctl, s=soc: c.setpoints(time, s))
+            p, plugged = guarded(self._sid, eid, time, functools.partial(ctl.setpoints, time, soc))
             self._out[eid] = {"p_set_w": p.tolist(), "connected": plugged.astype(int).tolist()}
         return time + self._spec.time.step_s
 
     def get_data(self, outputs: Any) -> Any:
-        """Requested setpoint vectors."""
+        """Return the requested setpoint vectors."""
         return {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}

@@ -8,14 +8,15 @@ Inputs (vectors of one value per EV unless noted): ``p_set_w``, ``q_set_var``, `
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-import mosaik_api_v3
 import numpy as np
 
+from v2xcosim.config import ScenarioSpec
 from v2xcosim.fleet import FmuFleet
-from v2xcosim.sims import first_value, guarded, spec_from_json
+from v2xcosim.sims import TimeBasedSimulator, first_value, guarded, spec_from_json
 
 ROLE_INPUTS = ["p_set_w", "q_set_var", "vm_pu", "t_amb_k"]
 ROLE_OUTPUTS = ["p_ac_w", "q_ac_var", "soc"]
@@ -36,14 +37,14 @@ class _Site:
         self.outputs: dict[str, Any] = {}
 
 
-class FmuSim(mosaik_api_v3.Simulator):
+class FmuSim(TimeBasedSimulator):
     """Hosts the EV FMUs of every site."""
 
     def __init__(self) -> None:
         """Create the simulator (META is completed in :meth:`init`)."""
-        super().__init__({"api_version": "3.0", "type": "time-based", "models": {}})
+        super().__init__()
         self._sites: dict[str, _Site] = {}
-        self._spec: Any = None
+        self._spec: ScenarioSpec | None = None
         self._sid = "FMU"
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
@@ -60,6 +61,7 @@ class FmuSim(mosaik_api_v3.Simulator):
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
         """One fleet entity for site ``site_id`` from ``fmu_path`` with start SOCs ``soc_start``."""
+        assert self._spec is not None
         site_id = str(model_params["site_id"])
         site = next(s for s in self._spec.active_sites if s.id == site_id)
         ins, outs = site.fmu.inputs, site.fmu.outputs
@@ -99,6 +101,7 @@ class FmuSim(mosaik_api_v3.Simulator):
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Set each fleet's inputs and advance all FMUs by one step."""
+        assert self._spec is not None
         step_s = self._spec.time.step_s
         for eid, site in self._sites.items():
             for attr, srcs in inputs.get(eid, {}).items():
@@ -114,13 +117,13 @@ class FmuSim(mosaik_api_v3.Simulator):
                 self._sid,
                 eid,
                 time,
-                lambda s=site, f=fmu_in: s.fleet.step(float(time), float(step_s), f),
+                functools.partial(site.fleet.step, float(time), float(step_s), fmu_in),
             )
             site.outputs = {attr: res[name].tolist() for attr, name in site.out_map.items()}
         return time + step_s
 
     def get_data(self, outputs: Any) -> Any:
-        """Requested output vectors."""
+        """Return the requested output vectors."""
         return {
             eid: {a: self._sites[eid].outputs[a] for a in attrs} for eid, attrs in outputs.items()
         }

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import mosaik_api_v3
-
 from v2xcosim.grid.powerflow import GridModel, GridResult, SiteConnection, result_to_dict
-from v2xcosim.sims import first_value, guarded, spec_from_json
+from v2xcosim.sims import TimeBasedSimulator, first_value, guarded, spec_from_json
 
 GRID_OUTPUTS = [
     "converged",
@@ -25,12 +23,12 @@ GRID_OUTPUTS = [
 ]
 
 
-class GridSim(mosaik_api_v3.Simulator):
+class GridSim(TimeBasedSimulator):
     """One power flow per step over all sites."""
 
     def __init__(self) -> None:
         """Create the simulator (META is completed in :meth:`init`)."""
-        super().__init__({"api_version": "3.0", "type": "time-based", "models": {}})
+        super().__init__()
         self._model: GridModel | None = None
         self._result: GridResult | None = None
         self._sid = "Grid"

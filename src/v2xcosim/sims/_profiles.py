@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import mosaik_api_v3
-
 from v2xcosim.profiles import ProfileSet, load_profiles
-from v2xcosim.sims import guarded, spec_from_json
+from v2xcosim.sims import TimeBasedSimulator, guarded, spec_from_json
 
 
-class ProfileSim(mosaik_api_v3.Simulator):
+class ProfileSim(TimeBasedSimulator):
     """Serves each profile's value at the current step (values precomputed at set-up)."""
 
     def __init__(self) -> None:
         """Create the simulator (META is completed in :meth:`init`)."""
-        super().__init__({"api_version": "3.0", "type": "time-based", "models": {}})
+        super().__init__()
         self._set: ProfileSet | None = None
         self._step_s = 1
         self._t = 0

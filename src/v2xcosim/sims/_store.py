@@ -1,7 +1,7 @@
-"""mosaik adapter over :class:`v2xcosim.results.ResultRecorder`: one ``Store`` entity.
+r"""mosaik adapter over :class:`v2xcosim.results.ResultRecorder`: one ``Store`` entity.
 
 Accepts any input; ``labels`` maps a source's full id (``Grid-0.grid``) to its table name.
-Each step it records every input and, when ``progress_fd`` is given, writes ``"<time>\\n"`` to
+Each step it records every input and, when ``progress_fd`` is given, writes ``"<time>\n"`` to
 that file descriptor — the heartbeat the run's watchdog listens to (a step that never reaches
 the store is what a hung or failed simulator looks like).  ``finalize`` writes one parquet
 table per label into ``out_dir``, atomically.
@@ -13,36 +13,32 @@ import os
 from pathlib import Path
 from typing import Any
 
-import mosaik_api_v3
 import pandas as pd
 
 from v2xcosim.results import ResultRecorder, write_parquet_atomic
+from v2xcosim.sims import TimeBasedSimulator
 
 
-class StoreSim(mosaik_api_v3.Simulator):
+class StoreSim(TimeBasedSimulator):
     """Records the connected attributes to parquet."""
 
     def __init__(self) -> None:
         """Create the simulator."""
         super().__init__(
             {
-                "api_version": "3.0",
-                "type": "time-based",
-                "models": {
-                    "Store": {
-                        "public": True,
-                        "any_inputs": True,
-                        "params": [
-                            "labels",
-                            "vector_labels",
-                            "out_dir",
-                            "start_utc",
-                            "step_s",
-                            "progress_fd",
-                        ],
-                        "attrs": [],
-                    }
-                },
+                "Store": {
+                    "public": True,
+                    "any_inputs": True,
+                    "params": [
+                        "labels",
+                        "vector_labels",
+                        "out_dir",
+                        "start_utc",
+                        "step_s",
+                        "progress_fd",
+                    ],
+                    "attrs": [],
+                }
             }
         )
         self._rec: ResultRecorder | None = None
@@ -52,7 +48,7 @@ class StoreSim(mosaik_api_v3.Simulator):
         self._step_s = 1
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
-        """The store; see the module docstring for its parameters."""
+        """Create the store; see the module docstring for its parameters."""
         self._labels = dict(model_params["labels"])
         self._out = Path(model_params["out_dir"])
         self._step_s = int(model_params["step_s"])

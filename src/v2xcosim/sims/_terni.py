@@ -26,12 +26,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import mosaik_api_v3
 import numpy as np
 
 from v2xcosim.actors.terni_flow import TerniSetup, TerniUseCase, network_spec, terni_setup
 from v2xcosim.fleet import FmuFleet
-from v2xcosim.sims import first_value, guarded, spec_from_json
+from v2xcosim.sims import TimeBasedSimulator, first_value, guarded, spec_from_json
 
 FLEET_OUTPUTS = ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]
 GRID_OUTPUTS = [
@@ -45,25 +44,19 @@ GRID_OUTPUTS = [
 ]
 
 
-def _meta(models: dict[str, Any]) -> dict[str, Any]:
-    return {"api_version": "3.0", "type": "time-based", "models": models}
-
-
-class TerniProfileSim(mosaik_api_v3.Simulator):
+class TerniProfileSim(TimeBasedSimulator):
     """Serves the precomputed Terni profiles step by step."""
 
     def __init__(self) -> None:
         """Create the simulator."""
-        super().__init__(  # type: ignore[no-untyped-call]
-            _meta(
-                {
-                    "Profiles": {
-                        "public": True,
-                        "params": [],
-                        "attrs": ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"],
-                    }
+        super().__init__(
+            {
+                "Profiles": {
+                    "public": True,
+                    "params": [],
+                    "attrs": ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"],
                 }
-            )
+            }
         )
         self._setup: TerniSetup | None = None
         self._k = 0
@@ -97,12 +90,12 @@ class TerniProfileSim(mosaik_api_v3.Simulator):
         return {eid: {a: float(vals[a][self._k]) for a in attrs} for eid, attrs in outputs.items()}
 
 
-class TerniGridSim(mosaik_api_v3.Simulator):
+class TerniGridSim(TimeBasedSimulator):
     """One power flow of the Terni network per step."""
 
     def __init__(self) -> None:
         """Create the simulator (META completed in :meth:`init`)."""
-        super().__init__(_meta({}))  # type: ignore[no-untyped-call]
+        super().__init__()
         self._tn: Any = None
         self._sites: tuple[str, ...] = ()
         self._providers: tuple[str, ...] = ()
@@ -196,21 +189,19 @@ class TerniGridSim(mosaik_api_v3.Simulator):
         return {eid: {a: self._out[a] for a in attrs} for eid, attrs in outputs.items()}
 
 
-class TerniFleetSim(mosaik_api_v3.Simulator):
+class TerniFleetSim(TimeBasedSimulator):
     """One EV fleet FMU per charging site, one slot per session."""
 
     def __init__(self) -> None:
         """Create the simulator."""
-        super().__init__(  # type: ignore[no-untyped-call]
-            _meta(
-                {
-                    "Fleet": {
-                        "public": True,
-                        "params": ["site_id", "fmu_path"],
-                        "attrs": ["p_set_w", "vm_pu", "t_amb_k", *FLEET_OUTPUTS],
-                    }
+        super().__init__(
+            {
+                "Fleet": {
+                    "public": True,
+                    "params": ["site_id", "fmu_path"],
+                    "attrs": ["p_set_w", "vm_pu", "t_amb_k", *FLEET_OUTPUTS],
                 }
-            )
+            }
         )
         self._spec: Any = None
         self._setup: TerniSetup | None = None
@@ -294,12 +285,12 @@ class TerniFleetSim(mosaik_api_v3.Simulator):
             fleet.close()
 
 
-class TerniActorSim(mosaik_api_v3.Simulator):
+class TerniActorSim(TimeBasedSimulator):
     """Hosts :class:`TerniUseCase`; moves slot vectors in and setpoints out."""
 
     def __init__(self) -> None:
         """Create the simulator (META completed in :meth:`init`)."""
-        super().__init__(_meta({}))  # type: ignore[no-untyped-call]
+        super().__init__()
         self._uc: TerniUseCase | None = None
         self._out: dict[str, Any] = {}
         self._out_dir: Path | None = None
