@@ -53,7 +53,7 @@ references: fmus
 run: fmus
 	$(VENV)/bin/v2xcosim run scenarios/terni_v2g.toml --compare uncontrolled
 
-test: regress
+test: regress lint
 	$(PY) -m pytest -q
 
 lint: setup
