@@ -66,6 +66,16 @@ def test_cross_references_are_checked():
     assert "sites[0].buses[1]" in msg and "results.attrs[0]" in msg
 
 
+def test_field_and_reference_problems_reported_together():
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(DEMO, ["sites.0.n_evs=-1", "foo=1", "grid.load_profile='nope'",
+                             "grid.pv.0.bus='Bus X'"])
+    msg = str(err.value)
+    for path in ("sites[0].n_evs", "foo", "grid.load_profile", "grid.pv[0].bus"):
+        assert path in msg, path
+    assert "4 problem(s)" in msg
+
+
 def test_missing_data_file_names_the_path(tmp_path: Path):
     data = demo_data()
     data["profiles"]["household"]["file"] = "data/missing.csv"

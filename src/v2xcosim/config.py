@@ -14,6 +14,7 @@ any EV: the charging sites are left out entirely, profiles, PV and loads stay.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import re
@@ -664,6 +665,68 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def _delete_at(tree: Any, loc: Sequence[int | str]) -> None:
+    """Delete the entry at ``loc`` (a pydantic error location) from nested dicts and lists."""
+    node: Any = tree
+    for part in loc[:-1]:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        else:
+            return
+    if not loc:
+        return
+    last = loc[-1]
+    if isinstance(node, dict) and last in node:
+        del node[last]
+    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        node[last] = None  # keep the indices of the other items
+
+
+def _cross_check_without(
+    data: Mapping[str, Any], locs: Sequence[tuple[int | str, ...]], base_dir: Path
+) -> list[tuple[str, str]]:
+    """Cross-reference problems of the data with the invalid entries removed (best effort).
+
+    So that one run of ``v2xcosim validate`` reports the reference problems (unknown profile,
+    bus, duplicate id) together with the field problems: the offending entries are dropped —
+    the key itself, else its enclosing table (a site, a PV plant) — and, once the rest
+    validates, the cross-checks run on it.
+    """
+    bad = {_loc_to_path(loc) for loc in locs}
+    pending = [tuple(loc) for loc in locs]
+    pruned: Any = copy.deepcopy(dict(data))
+    for level in range(4):
+        for loc in pending:
+            _delete_at(pruned, loc[: max(len(loc) - level, 1)])
+        for key in ("sites", "grid"):  # list items removed above leave None placeholders
+            if isinstance(pruned.get(key), list):
+                pruned[key] = [x for x in pruned[key] if x is not None]
+        if isinstance(pruned.get("grid"), dict) and isinstance(pruned["grid"].get("pv"), list):
+            pruned["grid"]["pv"] = [x for x in pruned["grid"]["pv"] if x is not None]
+        try:
+            spec = ScenarioSpec.model_validate(pruned, context={"base_dir": base_dir})
+        except ValidationError as exc:
+            pending = [tuple(e["loc"]) for e in exc.errors()]
+            continue
+        # items removed from a list shift the indices after them: drop those paths' findings
+        shifted = [
+            prefix
+            for prefix, before, after in (
+                ("sites[", data.get("sites"), spec.sites),
+                ("grid.pv[", (data.get("grid") or {}).get("pv"), spec.grid.pv),
+            )
+            if isinstance(before, list) and len(before) != len(after)
+        ]
+        return [
+            p
+            for p in _cross_check(spec)
+            if p[0] not in bad and not any(p[0].startswith(x) for x in shifted)
+        ]
+    return []
+
+
 def spec_from_dict(
     data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>"
 ) -> ScenarioSpec:
@@ -672,6 +735,7 @@ def spec_from_dict(
         spec = ScenarioSpec.model_validate(dict(data), context={"base_dir": base_dir})
     except ValidationError as exc:
         problems = [(_loc_to_path(e["loc"]), e["msg"]) for e in exc.errors()]
+        problems += _cross_check_without(data, [e["loc"] for e in exc.errors()], base_dir)
         raise ScenarioError(_format_problems(source, problems)) from None
     problems = _cross_check(spec)
     if problems:
