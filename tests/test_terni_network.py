@@ -54,3 +54,26 @@ def test_oltc_and_ev_load(tn):
     terni.set_operating_point(tn, 0.35, 0.8, {"cs_piazza_tacito": 0.0})
     without = terni.run_power_flow(tn)
     assert with_ev.vm_charger_pu["cs_piazza_tacito"] < without.vm_charger_pu["cs_piazza_tacito"]
+
+
+def test_lv_transformer_power_sign_and_feeder_voltages(tn):
+    tn.net.controller.drop(tn.net.controller.index, inplace=True)
+    tn.net.trafo.loc[tn.hvmv_trafo, "tap_pos"] = 0
+    sites = set(tn.charger_buses)
+    terni.set_operating_point(tn, 0.35, 0.8, {s: 0.0 for s in sites})
+    sunny = terni.run_power_flow(tn)
+    assert set(sunny.p_lv_trafo_w) == sites
+    # 8 x (20 kWp x 0.8 - 15 kW x 0.35) ≈ -86 kW: reverse flow from LV into MV (negative)
+    assert all(-100e3 < p < -70e3 for p in sunny.p_lv_trafo_w.values())
+    for s in sites:
+        lo, hi = sunny.vm_lv_min_pu[s], sunny.vm_lv_max_pu[s]
+        assert lo <= sunny.vm_charger_pu[s] <= hi
+    terni.set_operating_point(tn, 0.35, 0.8, {"cs_piazza_tacito": 44_000.0})
+    ev = terni.run_power_flow(tn)
+    d = ev.p_lv_trafo_w["cs_piazza_tacito"] - sunny.p_lv_trafo_w["cs_piazza_tacito"]
+    # + = import: the 44 kW EV load less the loss it saves on the exporting feeder (≈ 1 kW)
+    assert 42e3 < d < 44e3
+    assert ev.vm_lv_max_pu["cs_piazza_tacito"] < sunny.vm_lv_max_pu["cs_piazza_tacito"]
+    terni.set_operating_point(tn, 1.0, 0.0, {s: 0.0 for s in sites})
+    peak = terni.run_power_flow(tn)
+    assert all(p > 100e3 for p in peak.p_lv_trafo_w.values())  # 8 x 15 kW import

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from v2xcosim.config import load_scenario
 from v2xcosim.errors import ScenarioError
 from v2xcosim.scenario import run
-from v2xcosim.terni_scenario import KPI_KEYS
+from v2xcosim.terni_scenario import KPI_KEYS, LV_KPI_KEYS
 from v2xcosim.trace import TERNI_STEPS, TRACE_COLUMNS
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
@@ -273,3 +274,62 @@ def test_base_case_runs_the_same_day_without_evs(root: Path) -> None:
     # the grid sees the same PV and loads: EV charging in the PV hours lowers the reverse flow
     assert unc["ev_energy_charged_kwh"] > 0.0
     assert base["reverse_flow_energy_mwh"] > unc["reverse_flow_energy_mwh"]
+
+
+SITES = {"cs_piazza_tacito", "cs_corso_vecchio", "cs_piazza_europa"}
+
+
+def test_lv_site_kpis_match_the_grid_table(root: Path) -> None:
+    out = _run(root, [*SHORT, "control.strategy=v2g"])
+    k = kpis(out)
+    assert not [key for key in LV_KPI_KEYS if key not in k]
+    lv = k["lv_sites"]
+    assert set(lv) == SITES
+    grid = pd.read_parquet(out / "grid.parquet")
+    dt_h = 900 / 3600.0
+    reverse_sum = np.zeros(len(grid))
+    for site, v in lv.items():
+        assert {"reverse_flow_energy_mwh", "vm_max_pu", "vm_min_pu"} <= set(v)
+        p = grid[f"p_lv_trafo_w__{site}"].to_numpy()
+        reverse = np.clip(-p, 0.0, None)
+        reverse_sum += reverse
+        # energy of the per-step transformer power (+ = LV imports) equals the per-site KPI
+        assert v["reverse_flow_energy_mwh"] == pytest.approx(reverse.sum() * dt_h / 1e6)
+        assert v["import_energy_mwh"] == pytest.approx(np.clip(p, 0, None).sum() * dt_h / 1e6)
+        assert v["reverse_flow_energy_mwh"] > 0.0  # 160 kWp per feeder: midday reverse flow
+        assert (p[:2] > 0).all()  # 07:00-07:30: little PV, the feeders import
+        vmax = grid[f"vm_lv_max_pu__{site}"].to_numpy()
+        vmin = grid[f"vm_lv_min_pu__{site}"].to_numpy()
+        vch = grid[f"vm_pu__{site}"].to_numpy()
+        assert ((vmin <= vch + 1e-12) & (vch <= vmax + 1e-12)).all()  # charger is a feeder bus
+        assert v["vm_max_pu"] == pytest.approx(vmax.max())
+        assert v["vm_min_pu"] == pytest.approx(vmin.min())
+        for x in (v["vm_min_pu"], v["vm_max_pu"], v["vm_charger_min_pu"], v["vm_charger_max_pu"]):
+            assert 0.8 < x < 1.2
+        assert v["vm_min_pu"] <= v["vm_charger_min_pu"] <= v["vm_charger_max_pu"] <= v["vm_max_pu"]
+        assert k["vm_min_pu"] <= v["vm_min_pu"] and v["vm_max_pu"] <= k["vm_max_pu"]
+    total = sum(v["reverse_flow_energy_mwh"] for v in lv.values())
+    assert k["lv_reverse_flow_energy_mwh"] == pytest.approx(total)
+    assert k["lv_reverse_flow_energy_mwh"] == pytest.approx(reverse_sum.sum() * dt_h / 1e6)
+    assert k["lv_reverse_flow_peak_mw"] == pytest.approx(reverse_sum.max() / 1e6)
+    assert k["lv_reverse_flow_peak_mw"] >= max(v["reverse_flow_peak_mw"] for v in lv.values())
+
+
+def test_v2g_reduces_lv_reverse_flow_vs_uncontrolled(root: Path) -> None:
+    unc = kpis(_run(root, [*SHORT, "control.strategy=uncontrolled"]))
+    v2g = kpis(_run(root, [*SHORT, "control.strategy=v2g"]))
+    assert v2g["lv_reverse_flow_energy_mwh"] < unc["lv_reverse_flow_energy_mwh"]
+    # the primary substation KPIs stay defined as before (HV/MV transformer only)
+    assert unc["reverse_flow_energy_mwh"] > unc["lv_reverse_flow_energy_mwh"]
+
+
+def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
+    from v2xcosim.plots import make_lv_site_plot
+
+    grid = pd.read_parquet(_run(root, [*SHORT, "control.strategy=v2g"]) / "grid.parquet")
+    feeders = {"cs_piazza_tacito": "LV1", "cs_corso_vecchio": "LV2", "cs_piazza_europa": "LV3"}
+    spec = load_scenario(SCENARIO)
+    path = make_lv_site_plot(
+        grid, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.start.tzinfo
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,8 @@ Data flow of one step (lock-step, ``time.step_s``)::
 
 :func:`run` writes the core tables (``grid``, ``site_<id>``, ``profiles``, ``actors``), the
 actors' ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``,
-``kpis.json`` (:func:`terni_kpis`), plots and ``metadata.json`` (last).
+``kpis.json`` (:func:`terni_kpis`, with the LV KPIs of :func:`lv_site_kpis`), plots (also
+``lv_sites.png``) and ``metadata.json`` (last).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ KPI_KEYS: tuple[str, ...] = (
 )
 """The KPIs every Terni ``kpis.json`` holds (issue list), besides further details."""
 
+LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_peak_mw", "lv_sites")
+"""Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`)."""
+
 
 def preflight(spec: ScenarioSpec) -> Path:
     """Build (cached) the fleet FMU sized for the largest site; return its path."""
@@ -74,11 +78,12 @@ def build_world(
 
     from v2xcosim.actors.terni_flow import network_spec, terni_setup
     from v2xcosim.grid.terni import build_terni_network
-    from v2xcosim.sims._terni import FLEET_OUTPUTS, GRID_OUTPUTS
+    from v2xcosim.sims._terni import FLEET_OUTPUTS, GRID_OUTPUTS, lv_site_attrs
 
     js = spec_to_jsonable(spec)
     setup = terni_setup(spec)
-    net = build_terni_network(network_spec(spec)).net
+    tn = build_terni_network(network_spec(spec))
+    net = tn.net
     world = mosaik.World(
         SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
@@ -94,7 +99,7 @@ def build_world(
     }
     world.connect(prof, grid, "load_pu", "pv_pu")
     store_links: list[tuple[Any, list[str]]] = [
-        (grid, list(GRID_OUTPUTS)),
+        (grid, [*GRID_OUTPUTS, *lv_site_attrs(sorted(tn.ev_load_idx))]),
         (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
     ]
     actor_attrs: list[str] = []
@@ -144,6 +149,42 @@ def build_world(
 def _vector(frame: pd.DataFrame, attr: str) -> np.ndarray[Any, np.dtype[np.float64]]:
     cols = [c for c in frame.columns if c.startswith(f"{attr}[")]
     return frame[cols].to_numpy(dtype=float)
+
+
+def lv_site_kpis(grid: pd.DataFrame, feeders: Mapping[str, str], dt_s: int) -> dict[str, Any]:
+    """LV KPIs of the charging sites from the grid table (see the scenario README).
+
+    ``feeders`` maps each charging-site id to its LV feeder name.  Per site: reverse-flow
+    (LV → MV) and import energy [MWh] and reverse-flow peak [MW] through its MV/LV transformer
+    (column ``p_lv_trafo_w__<site>``, W at the MV side, + = import), and the extreme voltages
+    [pu] over the feeder's LV buses and at the charger bus over the horizon.  Totals:
+    ``lv_reverse_flow_energy_mwh`` = Σ over the sites; ``lv_reverse_flow_peak_mw`` = peak over
+    the steps of the summed per-transformer reverse flow Σ_site max(−P_site, 0).
+    """
+    per_site: dict[str, Any] = {}
+    reverse_sum = np.zeros(len(grid))
+    for site, feeder in sorted(feeders.items()):
+        p = grid[f"p_lv_trafo_w__{site}"].to_numpy(dtype=float)
+        reverse = np.clip(-p, 0.0, None)
+        reverse_sum += reverse
+        vm_charger = grid[f"vm_pu__{site}"].to_numpy(dtype=float)
+        per_site[site] = {
+            "feeder": feeder,
+            "reverse_flow_energy_mwh": float(reverse.sum() * dt_s / 3.6e9),
+            "reverse_flow_peak_mw": float(reverse.max() / 1e6) if len(reverse) else 0.0,
+            "import_energy_mwh": float(np.clip(p, 0.0, None).sum() * dt_s / 3.6e9),
+            "vm_max_pu": float(np.nanmax(grid[f"vm_lv_max_pu__{site}"].to_numpy(dtype=float))),
+            "vm_min_pu": float(np.nanmin(grid[f"vm_lv_min_pu__{site}"].to_numpy(dtype=float))),
+            "vm_charger_max_pu": float(np.nanmax(vm_charger)),
+            "vm_charger_min_pu": float(np.nanmin(vm_charger)),
+        }
+    return {
+        "lv_reverse_flow_energy_mwh": float(
+            sum(v["reverse_flow_energy_mwh"] for v in per_site.values())
+        ),
+        "lv_reverse_flow_peak_mw": float(reverse_sum.max() / 1e6) if len(grid) else 0.0,
+        "lv_sites": per_site,
+    }
 
 
 def terni_kpis(
@@ -218,6 +259,7 @@ def terni_kpis(
         "voltage_violation_bus_hours": bus_hours,
         "vm_min_pu": float(np.nanmin(vm)),
         "vm_max_pu": float(np.nanmax(vm)),
+        **lv_site_kpis(grid, _site_feeders(spec), dt_s),
         "max_line_loading_pct": float(np.nanmax(_vector(grid, "line_loading_percent"))),
         "max_trafo_loading_pct": float(np.nanmax(_vector(grid, "trafo_loading_percent"))),
         "losses_mwh": float(grid["p_loss_w"].sum() * dt_s / 3.6e9),
@@ -248,6 +290,13 @@ def terni_kpis(
     return kpis
 
 
+def _site_feeders(spec: ScenarioSpec) -> dict[str, str]:
+    """Charging-site id → LV feeder name of the scenario's network."""
+    from v2xcosim.actors.terni_flow import network_spec
+
+    return {f.site_id: f.name for f in network_spec(spec).lv_feeders}
+
+
 def run(
     spec: ScenarioSpec, out_dir: Path, progress_fd: int | None, scenario_file: str | None
 ) -> RunResult:
@@ -274,6 +323,16 @@ def run(
     sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
     actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
     kpis = terni_kpis(spec, frames, sessions, actors)  # checks_passed is always true: exit 0
+    if spec.results.plots:
+        from v2xcosim.plots import make_lv_site_plot
+
+        make_lv_site_plot(
+            frames["grid"],
+            _site_feeders(spec),
+            out_dir / "lv_sites.png",
+            v_max_pu=spec.grid.v_max_pu,
+            tz=spec.time.start.tzinfo,
+        )
     solver = "pandapower runpp, Newton-Raphson, numba off, OLTC control"
     return finish_run(spec, out_dir, t0, frames, kpis, {"EV": fmu_path}, solver, scenario_file)
 
@@ -282,7 +341,14 @@ def _sites(out_dir: Path) -> list[str]:
     return sorted(p.stem[len("site_") :] for p in out_dir.glob("site_*.parquet"))
 
 
-COMPARE_KEYS: tuple[str, ...] = (*KPI_KEYS, "ev_energy_charged_kwh", "ev_energy_discharged_kwh")
+COMPARE_KEYS: tuple[str, ...] = (
+    *KPI_KEYS[:2],
+    "lv_reverse_flow_energy_mwh",
+    "lv_reverse_flow_peak_mw",
+    *KPI_KEYS[2:],
+    "ev_energy_charged_kwh",
+    "ev_energy_discharged_kwh",
+)
 """The KPIs :func:`comparison_table` shows, in this order."""
 
 
@@ -306,4 +372,13 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["KPI_KEYS", "build_world", "comparison_table", "preflight", "run", "terni_kpis"]
+__all__ = [
+    "KPI_KEYS",
+    "LV_KPI_KEYS",
+    "build_world",
+    "comparison_table",
+    "lv_site_kpis",
+    "preflight",
+    "run",
+    "terni_kpis",
+]

@@ -114,7 +114,7 @@ class TerniNetworkSpec:
 
 @dataclass
 class LvFeeder:
-    """Bus names of a built LV feeder."""
+    """Bus names of a built LV feeder and the row of its MV/LV (secondary) transformer."""
 
     name: str
     site_id: str
@@ -123,6 +123,13 @@ class LvFeeder:
     end_bus: str
     charger_bus: str
     node_buses: tuple[str, ...]
+    trafo: int = -1
+    """Pandapower ``trafo`` row of the feeder's MV/LV transformer."""
+
+    @property
+    def lv_buses(self) -> tuple[str, ...]:
+        """Every LV bus of the feeder: the LV busbar and the nodes."""
+        return (self.lv_busbar, *self.node_buses)
 
 
 @dataclass
@@ -282,7 +289,9 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
             raise ScenarioError(f"terni network: lv feeder {f.name}: no MV bus {f.mv_bus!r}")
         mv = name_to_bus[f.mv_bus]
         lv0 = pp.create_bus(net, vn_kv=0.4, name=f"{f.name} LV busbar", type="b")
-        pp.create_transformer(net, mv, lv0, std_type=f.trafo_std_type, name=f"{f.name} MV/LV")
+        mvlv = int(
+            pp.create_transformer(net, mv, lv0, std_type=f.trafo_std_type, name=f"{f.name} MV/LV")
+        )
         tan = math.tan(math.acos(f.load_cos_phi))
         prev, nodes = lv0, []
         for k in range(1, f.n_nodes + 1):
@@ -333,6 +342,7 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
             end_bus=str(names[nodes[-1]]),
             charger_bus=str(names[charger_bus]),
             node_buses=tuple(str(names[b]) for b in nodes),
+            trafo=mvlv,
         )
     import pandapower.topology as top
 
@@ -448,6 +458,13 @@ class TerniFlowResult:
     vm_max_pu: float
     vm_min_pu: float
     tap_pos: int
+    p_lv_trafo_w: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → active power through the site's MV/LV transformer at its MV side,
+    + = the LV feeder imports from MV, − = reverse flow from LV into MV."""
+    vm_lv_max_pu: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → highest voltage over the LV buses (busbar and nodes) of its feeder."""
+    vm_lv_min_pu: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → lowest voltage over the LV buses of its feeder."""
 
 
 def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResult:
@@ -465,6 +482,10 @@ def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResul
     vm = net.res_bus["vm_pu"]
     idx = tn.bus_index
     p_primary_w = float(net.res_trafo.loc[tn.hvmv_trafo, "p_hv_mw"]) * W_PER_MW
+    lv_vm = {
+        f.site_id: vm.loc[[idx(b) for b in f.lv_buses]].to_numpy(dtype=float)
+        for f in tn.feeders.values()
+    }
     return TerniFlowResult(
         p_primary_w=p_primary_w,
         vm_mv_busbar_pu=float(vm[idx(tn.mv_busbar)]),
@@ -474,6 +495,13 @@ def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResul
         vm_max_pu=float(np.nanmax(vm.to_numpy(dtype=float))),
         vm_min_pu=float(np.nanmin(vm.to_numpy(dtype=float))),
         tap_pos=int(float(net.trafo.loc[tn.hvmv_trafo, "tap_pos"])),
+        # pandapower's p_hv_mw: power flowing into the transformer at its HV (here MV) side
+        p_lv_trafo_w={
+            f.site_id: float(net.res_trafo.loc[f.trafo, "p_hv_mw"]) * W_PER_MW
+            for f in tn.feeders.values()
+        },
+        vm_lv_max_pu={s: float(np.max(v)) for s, v in lv_vm.items()},
+        vm_lv_min_pu={s: float(np.min(v)) for s, v in lv_vm.items()},
     )
 
 

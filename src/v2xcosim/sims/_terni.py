@@ -6,10 +6,13 @@
 * ``TerniGrid`` — entity ``grid``: inputs ``load_pu``, ``pv_pu`` and ``p_ev_w__<site>`` (slot
   vector, summed per site); outputs ``converged``, ``p_slack_w`` (= ``p_primary_w``, the power
   through the HV/MV transformer, + = import), ``p_loss_w``, ``tap_pos``, ``vm_pu``,
-  ``line_loading_percent``, ``trafo_loading_percent`` (vectors) and ``vm_pu__<site>`` (charger
-  bus voltage, fed back time-shifted to the fleets).  Each ``[[market.providers]]`` battery is a
-  pandapower ``storage`` at its ``bus`` driven by input ``p_provider_w__<provider_id>`` (W,
-  load convention).
+  ``line_loading_percent``, ``trafo_loading_percent`` (vectors) and, per charging site
+  (:data:`LV_SITE_OUTPUTS`), ``vm_pu__<site>`` (charger bus voltage, also fed back time-shifted
+  to the fleets), ``p_lv_trafo_w__<site>`` (power through the site's MV/LV transformer at its
+  MV side, + = the LV feeder imports, − = reverse flow into MV), ``vm_lv_max_pu__<site>`` and
+  ``vm_lv_min_pu__<site>`` (extreme voltages over the site's LV feeder buses).  Each
+  ``[[market.providers]]`` battery is a pandapower ``storage`` at its ``bus`` driven by input
+  ``p_provider_w__<provider_id>`` (W, load convention).
 * ``TerniFleets`` — one entity ``fleet_<site>`` per site (:class:`v2xcosim.fleet.FmuFleet`, one
   slot per session): inputs ``p_set_w`` (vector), ``vm_pu``, ``t_amb_k`` (scalars); outputs
   ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``.
@@ -42,6 +45,13 @@ GRID_OUTPUTS = [
     "line_loading_percent",
     "trafo_loading_percent",
 ]
+LV_SITE_OUTPUTS = ["p_lv_trafo_w", "vm_lv_max_pu", "vm_lv_min_pu", "vm_pu"]
+"""Per-charging-site grid outputs, named ``<attr>__<site>`` (see the module docstring)."""
+
+
+def lv_site_attrs(sites: tuple[str, ...] | list[str]) -> list[str]:
+    """Return the grid's per-site output names (:data:`LV_SITE_OUTPUTS`) of ``sites``."""
+    return [f"{a}__{s}" for s in sites for a in LV_SITE_OUTPUTS]
 
 
 class TerniProfileSim(TimeBasedSimulator):
@@ -131,7 +141,7 @@ class TerniGridSim(TimeBasedSimulator):
             + [f"p_ev_w__{s}" for s in self._sites]
             + [f"p_provider_w__{p}" for p in self._providers]
             + GRID_OUTPUTS
-            + [f"vm_pu__{s}" for s in self._sites],
+            + lv_site_attrs(self._sites),
         }
         return self.meta
 
@@ -179,6 +189,9 @@ class TerniGridSim(TimeBasedSimulator):
             }
             for s in self._sites:
                 out[f"vm_pu__{s}"] = res.vm_charger_pu[s]
+                out[f"p_lv_trafo_w__{s}"] = res.p_lv_trafo_w[s]
+                out[f"vm_lv_max_pu__{s}"] = res.vm_lv_max_pu[s]
+                out[f"vm_lv_min_pu__{s}"] = res.vm_lv_min_pu[s]
             return out
 
         self._out = guarded(self._sid, "grid", time, solve)
