@@ -516,6 +516,21 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
+def _hidden_in_fleet(v: ScalarVar, nx: int) -> bool:
+    """Tell whether a fleet FMU leaves this variable out of modelDescription.xml.
+
+    A fleet lists per vehicle its inputs, outputs, parameters, states and state derivatives;
+    internal algebraic variables and calculated parameters of the sub-components stay inside the
+    kernel (a single-vehicle FMU lists them all).  At N = 1000 this roughly halves the size of
+    the XML that every importer parses.
+    """
+    if v.space == "Y":
+        return v.index >= nx and v.causality == "local"
+    if v.space == "P":
+        return v.causality in ("calculatedParameter", "local")
+    return False
+
+
 def model_description(
     info: ModelInfo,
     entry: ModelEntry,
@@ -560,8 +575,10 @@ def model_description(
             )
             block_vars.append((dv, f"der({name_of(b, sv.name)})", ""))
         for vr_local, (v, nm, _) in enumerate(block_vars):
-            index += 1
             vr = b * stride + vr_local
+            if fleet and _hidden_in_fleet(v, info.nx):
+                continue  # keeps the value reference layout; the variable is just not listed
+            index += 1
             if v.space == "Y" and v.index < info.nx:
                 state_index[v.index] = index
             attrs = [f"name={quoteattr(nm)}", f'valueReference="{vr}"']
