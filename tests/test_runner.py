@@ -41,47 +41,26 @@ def test_run_ok_prints_kpis_and_refuses_nonempty_out(tmp_path, capsys):
     assert "not empty" in capsys.readouterr().out
 
 
+def _run_demo(out, overrides: list[str]) -> int:
+    """Run the demo scenario on the toy FMU into ``out`` with extra overrides; the exit code."""
+    return cli(["run", str(DEMO), "--out", str(out), "--no-progress", *sets(overrides)])
+
+
 def test_flagged_check_failure_exits_1(tmp_path):
     out = tmp_path / "run"
-    rc = cli(
-        [
-            "run",
-            str(DEMO),
-            "--out",
-            str(out),
-            "--no-progress",
-            *sets(toy_overrides(10) + SHORT + ["grid.v_min_pu=1.05"]),
-        ]
-    )
+    rc = _run_demo(out, [*toy_overrides(10), *SHORT, "grid.v_min_pu=1.05"])
     assert rc == 1 and (out / "metadata.json").is_file()
 
 
 def test_missing_file_exit_2_nothing_written(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli(
-        [
-            "run",
-            str(DEMO),
-            "--out",
-            str(out),
-            *sets([*toy_overrides(10), "profiles.household.file='data/nope.csv'"]),
-        ]
-    )
+    rc = _run_demo(out, [*toy_overrides(10), "profiles.household.file='data/nope.csv'"])
     assert rc == 2 and "nope.csv" in capsys.readouterr().out and not out.exists()
 
 
 def _fault(tmp_path, capsys, fault: str, extra: list[str] = ()) -> str:
     out = tmp_path / "run"
-    rc = cli(
-        [
-            "run",
-            str(DEMO),
-            "--out",
-            str(out),
-            "--no-progress",
-            *sets(toy_overrides(10) + SHORT + [fault, *extra]),
-        ]
-    )
+    rc = _run_demo(out, [*toy_overrides(10), *SHORT, fault, *extra])
     assert rc == 2
     assert not (out / "metadata.json").exists()
     return capsys.readouterr().out
