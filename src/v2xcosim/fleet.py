@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
-from v2xcosim.results import sha256_file
+from v2xcosim.fmu.archive import sha256_file
 
 FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]

@@ -18,7 +18,6 @@ bit-identical parquet files (columns in sorted order, no timestamps of the run i
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from v2xcosim.errors import ScenarioError
+from v2xcosim.fmu.archive import sha256_file
 
 METADATA = "metadata.json"
 
@@ -63,15 +63,6 @@ def write_json_atomic(data: Any, path: Path) -> None:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False, default=str)
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def prepare_out_dir(out: Path) -> None:

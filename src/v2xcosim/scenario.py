@@ -29,9 +29,9 @@ import pandas as pd
 from v2xcosim.actors.charging import Sessions, site_sessions_of
 from v2xcosim.config import ScenarioSpec, SiteSpec, spec_to_jsonable
 from v2xcosim.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.fmu.archive import sha256_file
 from v2xcosim.results import (
     compute_kpis,
-    sha256_file,
     versions,
     write_json_atomic,
     write_metadata,
