@@ -478,7 +478,6 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
         arr("int", "v2x_p_kind", [str(k) for k in info.p_kind]),
         arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
-        arr("double", "v2x_block_linear", [_c_double(x) for x in info.block_linear]),
         arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),
         arr("char *", "v2x_p_names", [_c_str(v.name) for v in info.p_vars]),
         "#endif\n",

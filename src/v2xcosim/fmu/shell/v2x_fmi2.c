@@ -141,95 +141,79 @@ static void v2x_lu_solve(const double *a, const int *piv, int n, double *b) {
 }
 
 /* --------------------------------------------------------------- algebraic blocks -------- */
-/* Solve every algebraic block at time t for the states in b->y; 0 on success. */
-/* Solve algebraic block ib at time t (y holds the states and the earlier blocks); 0 on success. */
+/* Re-solve the explicit (causal) steps of block B once for the current tear values: each row is
+ * linear in its variable, so one secant step from y to y + 1 lands on the solution. */
+static void v2x_causal_once(const v2x_block *B, double t, double *y, const double *p) {
+    for (int c = 0; c < B->n_causal; ++c) {
+        int kc = B->causal_y[c];
+        double rc0 = v2x_kernel_residual(B->causal_row[c], t, y, p);
+        double yc0 = y[kc];
+        y[kc] = yc0 + 1.0;
+        double s = v2x_kernel_residual(B->causal_row[c], t, y, p) - rc0;
+        if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
+        y[kc] = (s != 0.0) ? yc0 - rc0 / s : yc0;
+    }
+}
+
+/* Solve algebraic block ib at time t (y holds the states and the earlier blocks) by Newton on
+ * its tear variables with a finite-difference Jacobian; 0 on success. */
 static int v2x_solve_block(int ib, double t, double *y, const double *p, int *fail_y) {
-    {
-        const v2x_block *B = &v2x_kernel_blocks[ib];
-        int m = B->n_tear;
-        double J[NTA * NTA], r[NTA], r1[NTA], yt0[NTA];
-        int piv[NTA];
-        if (B->n_causal == 0 && m == 1 && v2x_block_linear[ib] != 0.0) {
-            /* affine row r = c*y + g with constant c (found at build time): y = -g/c exactly */
-            int k = B->tear_y[0];
-            y[k] = 0.0;
-            double g = v2x_kernel_residual(B->tear_row[0], t, y, p);
-            y[k] = -g / v2x_block_linear[ib];
-            if (!isfinite(y[k])) { *fail_y = k; return -1; }
+    const v2x_block *B = &v2x_kernel_blocks[ib];
+    int m = B->n_tear;
+    double J[NTA * NTA], r[NTA], r1[NTA], yt0[NTA];
+    int piv[NTA];
+    for (int it = 0; it < 60; ++it) {
+        /* explicit steps, iterated to convergence where the coefficient is not +-1 */
+        for (int c = 0; c < B->n_causal; ++c) {
+            int k = B->causal_y[c], row = B->causal_row[c];
+            for (int sub = 0; sub < (B->causal_unit[c] ? 1 : 30); ++sub) {
+                double y0 = y[k];
+                double r0 = v2x_kernel_residual(row, t, y, p);
+                double d = (B->causal_unit[c] ? 1.0 : 1e-7 * fmax(fmax(fabs(y0), 1.0), 1e-8 * fabs(r0)));
+                y[k] = y0 + d;
+                double s = (v2x_kernel_residual(row, t, y, p) - r0) / d;
+                if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
+                if (s == 0.0 || !isfinite(s)) { y[k] = y0; *fail_y = k; return -1; }
+                y[k] = y0 - r0 / s;
+                if (!isfinite(y[k])) { *fail_y = k; return -1; }
+                if (fabs(y[k] - y0) <= 1e-14 * fmax(fabs(y[k]), 1e-300)) break;
+            }
+        }
+        if (m == 0) return 0;
+        double rn = 0.0;
+        for (int i = 0; i < m; ++i) {
+            r[i] = v2x_kernel_residual(B->tear_row[i], t, y, p);
+            if (!isfinite(r[i])) { *fail_y = B->tear_y[i]; return -1; }
+            rn = fmax(rn, fabs(r[i]));
+        }
+        if (rn == 0.0) return 0;
+        /* finite-difference Jacobian of the torn residuals (causal steps re-run inside) */
+        for (int j = 0; j < m; ++j) yt0[j] = y[B->tear_y[j]];
+        for (int j = 0; j < m; ++j) {
+            int k = B->tear_y[j];
+            /* step large enough to move the residual above its rounding level */
+            double d = 1.4901161193847656e-08 * fmax(fmax(fabs(yt0[j]), 1.0), 1e-8 * rn);
+            y[k] = yt0[j] + d;
+            v2x_causal_once(B, t, y, p);
+            for (int i = 0; i < m; ++i)
+                J[i * m + j] = (v2x_kernel_residual(B->tear_row[i], t, y, p) - r[i]) / d;
+            y[k] = yt0[j];
+        }
+        if (v2x_lu(J, piv, m) != 0) { *fail_y = B->tear_y[0]; return -1; }
+        for (int i = 0; i < m; ++i) r1[i] = -r[i];
+        v2x_lu_solve(J, piv, m, r1);
+        double dmax = 0.0;
+        for (int j = 0; j < m; ++j) {
+            y[B->tear_y[j]] = yt0[j] + r1[j];
+            dmax = fmax(dmax, fabs(r1[j]) / fmax(fabs(yt0[j]), 1.0));
+        }
+        if (dmax <= 1e-13) {
+            v2x_causal_once(B, t, y, p); /* explicit steps for the converged tear values */
             return 0;
         }
-        for (int it = 0; it < 60; ++it) {
-            /* explicit steps: each row is linear in its variable */
-            for (int c = 0; c < B->n_causal; ++c) {
-                int k = B->causal_y[c], row = B->causal_row[c];
-                for (int sub = 0; sub < (B->causal_unit[c] ? 1 : 30); ++sub) {
-                    double y0 = y[k];
-                    double r0 = v2x_kernel_residual(row, t, y, p);
-                    double d = (B->causal_unit[c] ? 1.0 : 1e-7 * fmax(fmax(fabs(y0), 1.0), 1e-8 * fabs(r0)));
-                    y[k] = y0 + d;
-                    double s = (v2x_kernel_residual(row, t, y, p) - r0) / d;
-                    if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
-                    if (s == 0.0 || !isfinite(s)) { y[k] = y0; *fail_y = k; return -1; }
-                    y[k] = y0 - r0 / s;
-                    if (!isfinite(y[k])) { *fail_y = k; return -1; }
-                    if (fabs(y[k] - y0) <= 1e-14 * fmax(fabs(y[k]), 1e-300)) break;
-                }
-            }
-            if (m == 0) break;
-            double rn = 0.0;
-            for (int i = 0; i < m; ++i) {
-                r[i] = v2x_kernel_residual(B->tear_row[i], t, y, p);
-                if (!isfinite(r[i])) { *fail_y = B->tear_y[i]; return -1; }
-                rn = fmax(rn, fabs(r[i]));
-            }
-            if (rn == 0.0) break;
-            /* finite-difference Jacobian of the torn residuals (causal steps re-run inside) */
-            for (int j = 0; j < m; ++j) yt0[j] = y[B->tear_y[j]];
-            double rscale = 0.0;
-            for (int i = 0; i < m; ++i) rscale = fmax(rscale, fabs(r[i]));
-            for (int j = 0; j < m; ++j) {
-                int k = B->tear_y[j];
-                /* step large enough to move the residual above its rounding level */
-                double d = 1.4901161193847656e-08 * fmax(fmax(fabs(yt0[j]), 1.0), 1e-8 * rscale);
-                y[k] = yt0[j] + d;
-                for (int c = 0; c < B->n_causal; ++c) {
-                    int kc = B->causal_y[c];
-                    double rc0 = v2x_kernel_residual(B->causal_row[c], t, y, p);
-                    double yc0 = y[kc];
-                    y[kc] = yc0 + 1.0;
-                    double s = v2x_kernel_residual(B->causal_row[c], t, y, p) - rc0;
-                    if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
-                    y[kc] = (s != 0.0) ? yc0 - rc0 / s : yc0;
-                }
-                for (int i = 0; i < m; ++i)
-                    J[i * m + j] = (v2x_kernel_residual(B->tear_row[i], t, y, p) - r[i]) / d;
-                y[k] = yt0[j];
-            }
-            if (v2x_lu(J, piv, m) != 0) { *fail_y = B->tear_y[0]; return -1; }
-            for (int i = 0; i < m; ++i) r1[i] = -r[i];
-            v2x_lu_solve(J, piv, m, r1);
-            double dmax = 0.0;
-            for (int j = 0; j < m; ++j) {
-                y[B->tear_y[j]] = yt0[j] + r1[j];
-                dmax = fmax(dmax, fabs(r1[j]) / fmax(fabs(yt0[j]), 1.0));
-            }
-            if (dmax <= 1e-13) {
-                /* final pass of the explicit steps with the converged tear values */
-                for (int c = 0; c < B->n_causal; ++c) {
-                    int kc = B->causal_y[c];
-                    double rc0 = v2x_kernel_residual(B->causal_row[c], t, y, p);
-                    double yc0 = y[kc];
-                    y[kc] = yc0 + 1.0;
-                    double s = v2x_kernel_residual(B->causal_row[c], t, y, p) - rc0;
-                    if (B->causal_unit[c]) s = (s > 0.0) ? 1.0 : -1.0;
-                    y[kc] = (s != 0.0) ? yc0 - rc0 / s : yc0;
-                }
-                break;
-            }
-            if (it == 59) { *fail_y = B->tear_y[0]; return -1; }
-        }
-        }
-    return 0;
+    }
+    *fail_y = B->tear_y[0];
+    return -1;
 }
 
 /* Solve every algebraic block at time t for the states in b->y; 0 on success.  The build

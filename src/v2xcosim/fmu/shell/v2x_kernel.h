@@ -23,9 +23,6 @@ typedef struct {
 V2X_KFN void v2x_kernel_update(double *p, double *y);
 V2X_KFN void v2x_kernel_derivatives(double time, const double *y, const double *p, double *dx);
 V2X_KFN double v2x_kernel_residual(int row, double time, const double *y, const double *p);
-V2X_KFN void v2x_kernel_residual_all(double time, const double *y, const double *p, double *r);
-V2X_KFN const int v2x_kernel_block_count;
-V2X_KFN const int v2x_kernel_residual_count;
 V2X_KFN const v2x_block v2x_kernel_blocks[];
 
 #endif
