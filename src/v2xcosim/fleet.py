@@ -29,22 +29,22 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
-from v2xcosim.fmu.archive import sha256_file
+from v2xcosim.fmu.archive import OpenedFmu, sha256_file
+from v2xcosim.fmu.runtime import FmuRunner
 
 FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
 
 
-def extract_fmu(path: Path, stack: contextlib.ExitStack) -> Path:
-    """Extract ``path`` for the lifetime of ``stack``; return the extraction folder.
+def extract_fmu(path: Path, stack: contextlib.ExitStack) -> OpenedFmu:
+    """Open ``path`` for the lifetime of ``stack`` through :func:`v2xcosim.fmu.archive.open_fmu`.
 
-    The one place that unpacks an archive: :func:`v2xcosim.fmu.archive.open_fmu` (size, ratio,
-    path and platform checks; folder removed and working directory restored on exit).
+    The one place that unpacks an archive (size, ratio, path and platform checks; folder
+    removed and working directory restored on exit).
     """
     from v2xcosim.fmu.archive import open_fmu
 
-    opened = stack.enter_context(open_fmu(path))
-    return Path(opened.unzipdir)
+    return stack.enter_context(open_fmu(path))
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,8 @@ class FmuFleet:
         self._variables = variables
         self._full = full
         self._stack = contextlib.ExitStack()
-        self._instances: list[Any] = []
+        self._instances: list[Any] = []  # fmpy FMU2Slave objects, one per instance
+        self._runners: list[FmuRunner] = []
         self._initialised = False
         self._in_buf = np.zeros(self._in_vr.size, dtype=np.float64)
         self._out_buf = np.zeros(self._out_vr.size, dtype=np.float64)
@@ -216,8 +217,8 @@ class FmuFleet:
         self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
         self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
         try:
-            self._unzip = extract_fmu(self.path, self._stack)
-            self._instantiate(md)
+            self._opened = extract_fmu(self.path, self._stack)
+            self._instantiate()
         except BaseException:
             self.close()
             raise
@@ -232,37 +233,33 @@ class FmuFleet:
         except FMICallException as exc:
             status = int(getattr(exc, "status", 3))
             label = f"{self.name}/{inst}" if not self.fleet else self.name
+            log = "; ".join(self._runners[inst].messages[-3:]) if inst < len(self._runners) else ""
             raise FmuCallError(
                 f"FMU {self.path.name} (site {label}) failed in {function} at simulated time "
-                f"t = {time_s:g} s with status {status}; check the FMU's inputs and parameters "
-                "at that time",
+                f"t = {time_s:g} s with status {status}"
+                + (f" ({log})" if log else "")
+                + "; check the FMU's inputs and parameters at that time",
                 function=function,
                 status=status,
                 instance=label,
             ) from None
 
-    def _instantiate(self, md: Any) -> None:
-        from fmpy.fmi2 import FMU2Slave
-
+    def _instantiate(self) -> None:
+        """Instantiate through :class:`FmuRunner`, which keeps the FMU's log messages."""
         count = 1 if self.fleet else self.n
         cwd = Path.cwd()
         for i in range(count):
             try:
-                slave = FMU2Slave(
-                    guid=md.guid,
-                    unzipDirectory=str(self._unzip),
-                    modelIdentifier=md.coSimulation.modelIdentifier,
-                    instanceName=f"{self.name}_{i}",
-                )
-                slave.instantiate()
-            except Exception as exc:
+                runner = FmuRunner(self._opened, instance_name=f"{self.name}_{i}")
+            except Exception as exc:  # fmpy raises OSError or its own exceptions here
                 raise ScenarioError(
                     f"site {self.name}: cannot load FMU {self.path}: {exc} (is there a binary "
                     "for this platform?)"
                 ) from None
             finally:
                 os.chdir(cwd)  # fmpy may leave the cwd inside the extraction folder
-            self._instances.append(slave)
+            self._runners.append(runner)
+            self._instances.append(runner.fmu)
 
     def initialise(self, start_time_s: float, per_ev: Mapping[str, Sequence[float]]) -> None:
         """Set parameters (scenario values, then ``per_ev`` overrides) and initialise."""
@@ -415,6 +412,7 @@ class FmuFleet:
             except Exception:
                 pass
         self._instances = []
+        self._runners = []
         self._initialised = False
         self._stack.close()
 
