@@ -49,8 +49,8 @@ typedef struct {
     double dx[NXA];
     double h;              /* step size carried over to the next doStep */
     double jac[NXA * NXA]; /* df/dx at jac_x */
-    double lu[NXA * NXA];  /* LU of (I - h*gamma*J) */
-    int piv[NXA];
+    double sol[NXA * NXA]; /* Newton solve: rows ia -> (I - hgA)^-1, rows iq -> hgC (I - hgA)^-1 */
+    int na, ia[NXA], iq[NXA]; /* coupled states, and states no derivative depends on */
     double lu_h;           /* h of the current factorisation; 0 = none */
     int jac_ok;
     int alg_dirty;         /* inputs changed since the algebraic variables were solved */
@@ -261,13 +261,53 @@ static int v2x_jacobian(v2x_blk *b, double t, const double *x, const double *f0,
     return 0;
 }
 
+/* (I - h*gamma*J)^-1 for the Newton iterations.  States that no derivative depends on (zero
+ * Jacobian columns: energy counters and other quadratures) are split off exactly: for
+ * J = [[A, 0], [C, 0]], (I - hgJ)^-1 = [[B, 0], [hgC B, I]] with B = (I - hgA)^-1.  B and hgC B are
+ * formed once per factorisation (LU with partial pivoting, then one solve per unit vector), so a
+ * Newton solve is one NX x na product (v2x_newton_solve); simplified Newton only needs the
+ * matrix to contract, and the residual is always evaluated exactly. */
 static int v2x_factor(v2x_blk *b, double h) {
-    for (int i = 0; i < NX; ++i)
-        for (int j = 0; j < NX; ++j)
-            b->lu[i * NX + j] = (i == j ? 1.0 : 0.0) - h * V2X_GAMMA * b->jac[i * NX + j];
-    if (v2x_lu(b->lu, b->piv, NX) != 0) return -1;
+    int na = 0, nq = 0;
+    for (int j = 0; j < NX; ++j) {
+        int zero = 1;
+        for (int i = 0; i < NX && zero; ++i) zero = (b->jac[i * NX + j] == 0.0);
+        if (zero) b->iq[nq++] = j; else b->ia[na++] = j;
+    }
+    b->na = na;
+    const double hg = h * V2X_GAMMA;
+    double lu[NXA * NXA], e[NXA];
+    int piv[NXA];
+    for (int r = 0; r < na; ++r)
+        for (int c = 0; c < na; ++c)
+            lu[r * na + c] = (r == c ? 1.0 : 0.0) - hg * b->jac[b->ia[r] * NX + b->ia[c]];
+    if (na > 0 && v2x_lu(lu, piv, na) != 0) return -1;
+    for (int c = 0; c < na; ++c) {
+        for (int r = 0; r < na; ++r) e[r] = (r == c) ? 1.0 : 0.0;
+        v2x_lu_solve(lu, piv, na, e);
+        for (int r = 0; r < na; ++r) b->sol[r * na + c] = e[r];
+        for (int q = 0; q < nq; ++q) {
+            double acc = 0.0;
+            for (int l = 0; l < na; ++l) acc += b->jac[b->iq[q] * NX + b->ia[l]] * e[l];
+            b->sol[(na + q) * na + c] = hg * acc;
+        }
+    }
     b->lu_h = h;
     return 0;
+}
+
+/* g <- (I - h*gamma*J)^-1 g with the matrices of v2x_factor (h = b->lu_h). */
+static void v2x_newton_solve(const v2x_blk *b, double *g) {
+    const int na = b->na;
+    double ga[NXA];
+    for (int c = 0; c < na; ++c) ga[c] = g[b->ia[c]];
+    for (int r = 0; r < NX; ++r) {
+        const double *row = b->sol + r * na;
+        double acc = 0.0;
+        for (int c = 0; c < na; ++c) acc += row[c] * ga[c];
+        if (r < na) g[b->ia[r]] = acc;
+        else g[b->iq[r - na]] += acc;
+    }
 }
 
 /* One stage: solve Y = z + h*gamma*f(t, Y) by simplified Newton from the guess in Y, with the
@@ -283,7 +323,7 @@ static int v2x_stage(v2x_blk *b, double t, double h, const double *z, double *Y,
     for (int it = 0; it < 10; ++it) {
         if (v2x_rhs(b, t, Y, f, fail_y) != 0) return 2;
         for (int i = 0; i < NX; ++i) g[i] = -(Y[i] - z[i] - h * V2X_GAMMA * f[i]);
-        v2x_lu_solve(b->lu, b->piv, NX, g);
+        v2x_newton_solve(b, g);
         double nrm = v2x_err_norm(g, Y, Y, rtol);
         if (!(nrm == nrm) || !isfinite(nrm)) return 1;
         for (int i = 0; i < NX; ++i) Y[i] += g[i];
@@ -394,7 +434,7 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         }
         /* y1 - y^ = h [(b1 - 1 + w) F1 + (b2 - w) F2 + g F3] */
         for (int i = 0; i < NX; ++i) e[i] = h * ((b1 - 1.0 + w) * F1[i] + (b2 - w) * F2[i] + g * F3[i]);
-        v2x_lu_solve(b->lu, b->piv, NX, e);
+        v2x_newton_solve(b, e);
         double err = v2x_err_norm(e, x0, Y3, m->rtol);
         double fac = (err > 0.0) ? 0.9 * pow(err, -1.0 / 3.0) : 4.0;
         if (fac > 4.0) fac = 4.0;
@@ -696,7 +736,6 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             *r = v[i];
             continue;
         }
-        v2x_var_name(blk, k, nm, sizeof nm);
         int ok = 0;
         if (kind == 1) {
             int pk = k - NY;
@@ -705,11 +744,13 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             ok = pre && v2x_y_settable[k];
         }
         if (!ok) {
+            v2x_var_name(blk, k, nm, sizeof nm);
             v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: variable %s cannot be set %s", nm,
                     pre ? "(it is calculated)" : "after initialization (only inputs can)");
             return fmi2Error;
         }
         if (!isfinite(v[i])) {
+            v2x_var_name(blk, k, nm, sizeof nm);
             v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: non-finite value %g for variable %s at t = %.9g s",
                     v[i], nm, m->time);
             m->state = pre ? m->state : ST_ERROR;
