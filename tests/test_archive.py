@@ -6,6 +6,7 @@ import importlib.util
 import stat
 import sys
 import tempfile
+import types
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from v2xcosim.fmu import archive, regress
 from v2xcosim.fmu.archive import open_fmu
 
 
-def _load(name: str, path: Path):
+def _load(name: str, path: Path) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -165,8 +166,9 @@ def test_bad_archive_exit_2(
     assert code == 2 and "Traceback" not in err and message in err
 
 
-def test_not_a_zip_truncated_and_corrupt(fmus: dict[str, Path], tmp_path: Path,
-                                         private_tmp: Path) -> None:
+def test_not_a_zip_truncated_and_corrupt(
+    fmus: dict[str, Path], tmp_path: Path, private_tmp: Path
+) -> None:
     data = fmus["Lag"].read_bytes()
     cases = {
         "text.fmu": b"this is not a zip file\n",
@@ -189,8 +191,9 @@ def test_not_a_zip_truncated_and_corrupt(fmus: dict[str, Path], tmp_path: Path,
         assert list(private_tmp.iterdir()) == []
 
 
-def test_size_caps_are_enforced(fmus: dict[str, Path], tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_size_caps_are_enforced(
+    fmus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", 1000)
     with pytest.raises(ScenarioError, match="more than 1000 bytes"), open_fmu(fmus["Lag"]):
         pass

@@ -2,29 +2,37 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from v2x_helpers import DEMO
-from v2xcosim.config import apply_overrides, load_scenario, parse_override, spec_from_dict
+from v2xcosim.config import (
+    FileProfileSpec,
+    apply_overrides,
+    load_scenario,
+    parse_override,
+    spec_from_dict,
+)
 from v2xcosim.errors import ScenarioError
 
 
-def demo_data() -> dict:
+def demo_data() -> dict[str, Any]:
     return tomllib.loads(DEMO.read_text())
 
 
-def test_demo_is_valid():
+def test_demo_is_valid() -> None:
     spec = load_scenario(DEMO)
     assert spec.name == "demo"
     assert spec.time.n_steps == 288
     assert spec.sites[0].n_evs == 10
-    assert spec.profiles["household"].file.is_absolute()  # resolved against the file
+    household = cast(FileProfileSpec, spec.profiles["household"])
+    assert household.file.is_absolute()  # resolved against the file
 
 
-def test_every_problem_reported_at_once_with_key_paths():
+def test_every_problem_reported_at_once_with_key_paths() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario(
             DEMO,
@@ -50,7 +58,7 @@ def test_every_problem_reported_at_once_with_key_paths():
     assert "6 problem(s)" in msg
 
 
-def test_cross_references_are_checked():
+def test_cross_references_are_checked() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario(
             DEMO,
@@ -66,17 +74,18 @@ def test_cross_references_are_checked():
     assert "sites[0].buses[1]" in msg and "results.attrs[0]" in msg
 
 
-def test_field_and_reference_problems_reported_together():
+def test_field_and_reference_problems_reported_together() -> None:
     with pytest.raises(ScenarioError) as err:
-        load_scenario(DEMO, ["sites.0.n_evs=-1", "foo=1", "grid.load_profile='nope'",
-                             "grid.pv.0.bus='Bus X'"])
+        load_scenario(
+            DEMO, ["sites.0.n_evs=-1", "foo=1", "grid.load_profile='nope'", "grid.pv.0.bus='Bus X'"]
+        )
     msg = str(err.value)
     for path in ("sites[0].n_evs", "foo", "grid.load_profile", "grid.pv[0].bus"):
         assert path in msg, path
     assert "4 problem(s)" in msg
 
 
-def test_missing_data_file_names_the_path(tmp_path: Path):
+def test_missing_data_file_names_the_path(tmp_path: Path) -> None:
     data = demo_data()
     data["profiles"]["household"]["file"] = "data/missing.csv"
     with pytest.raises(ScenarioError) as err:
@@ -84,14 +93,14 @@ def test_missing_data_file_names_the_path(tmp_path: Path):
     assert str((DEMO.parent / "data/missing.csv").resolve()) in str(err.value)
 
 
-def test_naive_start_time_refused():
+def test_naive_start_time_refused() -> None:
     data = demo_data()
     data["time"]["start"] = "2016-06-15T00:00:00"
     with pytest.raises(ScenarioError, match=r"time\.start"):
         spec_from_dict(data, base_dir=DEMO.parent)
 
 
-def test_duplicate_site_ids_and_param_list_length():
+def test_duplicate_site_ids_and_param_list_length() -> None:
     data = demo_data()
     data["sites"].append(dict(data["sites"][0]))
     data["sites"][0]["fmu"] = dict(data["sites"][0]["fmu"], parameters={"p_rated_w": [1.0, 2.0]})
@@ -101,12 +110,12 @@ def test_duplicate_site_ids_and_param_list_length():
     assert "sites[0].fmu.parameters.p_rated_w" in str(err.value)
 
 
-def test_fmu_needs_exactly_one_source():
+def test_fmu_needs_exactly_one_source() -> None:
     with pytest.raises(ScenarioError, match="exactly one"):
         load_scenario(DEMO, ["sites.0.fmu.model=''"])
 
 
-def test_overrides_parse_toml_and_fall_back_to_text():
+def test_overrides_parse_toml_and_fall_back_to_text() -> None:
     assert parse_override("time.step_s=60") == (["time", "step_s"], 60)
     assert parse_override("base_case=true") == (["base_case"], True)
     assert parse_override("grid.network=cigre_lv") == (["grid", "network"], "cigre_lv")
@@ -119,12 +128,12 @@ def test_overrides_parse_toml_and_fall_back_to_text():
         apply_overrides({"a": [1]}, ["a.5=1"])
 
 
-def test_base_case_switch_removes_sites():
+def test_base_case_switch_removes_sites() -> None:
     spec = load_scenario(DEMO, ["base_case=true"])
     assert spec.sites and spec.active_sites == []
 
 
-def test_not_toml_is_a_scenario_error(tmp_path: Path):
+def test_not_toml_is_a_scenario_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [")
     with pytest.raises(ScenarioError, match="not valid TOML"):
@@ -154,13 +163,13 @@ def test_not_toml_is_a_scenario_error(tmp_path: Path):
         st.floats(allow_nan=False, max_value=-1e-9),
     ),
 )
-def test_generated_invalid_values_rejected_without_traceback(key, value):
+def test_generated_invalid_values_rejected_without_traceback(key: str, value: float | str) -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario(DEMO, [f"{key}={value}"])
     assert "problem(s)" in str(err.value)
 
 
-def test_terni_market_providers_are_checked():
+def test_terni_market_providers_are_checked() -> None:
     terni = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
     spec = load_scenario(terni)
     (bess,) = spec.market.providers

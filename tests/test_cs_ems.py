@@ -1,13 +1,26 @@
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from v2xcosim.actors.cs_ems import ChargingSite, EvArrays, power_bounds
 from v2xcosim.errors import ScenarioError
 
+FloatArray = npt.NDArray[np.float64]
 
-def arrays(soc, dep, target=0.8, smin=0.2, smax=1.0, n=None):
+
+def arrays(
+    soc: npt.ArrayLike,
+    dep: npt.ArrayLike,
+    target: float = 0.8,
+    smin: float = 0.2,
+    smax: float = 1.0,
+    n: int | None = None,
+) -> EvArrays:
     soc = np.atleast_1d(np.asarray(soc, float))
     n = soc.shape[0]
+    f: Callable[[npt.ArrayLike], FloatArray]
     f = lambda x: np.broadcast_to(np.asarray(x, float), (n,)).copy()  # noqa: E731
     return EvArrays(
         soc=soc,
@@ -24,7 +37,7 @@ def arrays(soc, dep, target=0.8, smin=0.2, smax=1.0, n=None):
     )
 
 
-def test_bounds_soc_limits_and_must_charge():
+def test_bounds_soc_limits_and_must_charge() -> None:
     # 50 kWh: 1 h at 11 kW = 11 kWh = 0.22 SOC
     ev = arrays([0.5, 0.21, 0.99, 0.3], dep=[36000, 36000, 36000, 3600 * 2])
     lo, hi = power_bounds(ev, 0.0, 900.0)
@@ -35,7 +48,7 @@ def test_bounds_soc_limits_and_must_charge():
     assert lo[3] == hi[3] == 11000.0
 
 
-def test_must_charge_is_tight():
+def test_must_charge_is_tight() -> None:
     # need 0.22 SOC = exactly 1 h at full power, 1 h left → must charge at full power now
     ev = arrays([0.58], dep=[3600.0])
     lo, _ = power_bounds(ev, 0.0, 900.0)
@@ -45,7 +58,7 @@ def test_must_charge_is_tight():
     assert lo[0] < 0  # one spare hour: some discharge allowed
 
 
-def test_allocation_and_dispatch_within_ratings():
+def test_allocation_and_dispatch_within_ratings() -> None:
     site = ChargingSite("cs", 2, 7400.0, s_rated_va=8000.0)
     assert site.allocate("a") == "cs-col1:1:1"
     assert site.allocate("b") == "cs-col1:2:1"

@@ -12,17 +12,17 @@ import pytest
 from v2x_helpers import DEMO, toy_overrides
 from v2xcosim.config import load_scenario
 from v2xcosim.results import vector_columns, verify_run_folder
-from v2xcosim.scenario import run
+from v2xcosim.scenario import RunResult, run
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> tuple[Path, object]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
     out = tmp_path_factory.mktemp("demo")
     spec = load_scenario(DEMO, toy_overrides(10))
     return out, run(spec, out)
 
 
-def test_demo_completes_with_all_files(demo_run):
+def test_demo_completes_with_all_files(demo_run: tuple[Path, RunResult]) -> None:
     out, res = demo_run
     assert res.exit_code == 0
     for name in (
@@ -44,7 +44,7 @@ def test_demo_completes_with_all_files(demo_run):
     assert res.wall_s < 60
 
 
-def test_demo_invariants(demo_run):
+def test_demo_invariants(demo_run: tuple[Path, RunResult]) -> None:
     out, _ = demo_run
     grid = pd.read_parquet(out / "grid.parquet")
     site = pd.read_parquet(out / "site_residential.parquet")
@@ -85,7 +85,7 @@ def test_demo_invariants(demo_run):
     assert kpis["sites"]["residential"]["sessions"] == 10
 
 
-def test_determinism_bit_identical_data(tmp_path):
+def test_determinism_bit_identical_data(tmp_path: Path) -> None:
     overrides = [*toy_overrides(10), "time.duration_s=21600", "results.plots=false"]
     digests = []
     for k in range(2):
@@ -97,14 +97,14 @@ def test_determinism_bit_identical_data(tmp_path):
     assert digests[0] == digests[1]
 
 
-def test_base_case_runs_without_evs(tmp_path):
+def test_base_case_runs_without_evs(tmp_path: Path) -> None:
     res = run(load_scenario(DEMO, ["base_case=true", "time.duration_s=7200"]), tmp_path)
     assert res.exit_code == 0
     assert not (tmp_path / "site_residential.parquet").exists()
     assert res.kpis["sites"] == {}
 
 
-def test_demo_with_the_project_ev_fmu(tmp_path):
+def test_demo_with_the_project_ev_fmu(tmp_path: Path) -> None:
     """The demo as shipped: the EV fleet FMU comes from the Modelica pipeline (build_fmu)."""
     res = run(load_scenario(DEMO, ["time.duration_s=7200"]), tmp_path)
     assert res.exit_code in (0, 1)

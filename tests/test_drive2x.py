@@ -16,7 +16,7 @@ from v2xcosim.messages import SessionData, Setpoint
 T = dt.datetime(2024, 5, 12, 10, 0, tzinfo=dt.UTC)
 
 
-def test_session_data_round_trip_soc_percent():
+def test_session_data_round_trip_soc_percent() -> None:
     s = SessionData(
         session_id="s1",
         connector_id="cs-col1:2:1",
@@ -33,7 +33,7 @@ def test_session_data_round_trip_soc_percent():
     assert back == [s]
 
 
-def test_setpoints_sign_and_watts():
+def test_setpoints_sign_and_watts() -> None:
     sps = [
         Setpoint(connector_id="cs-col1:1:1", time_utc=T, p_w=-7400.4),
         Setpoint(connector_id="cs-col1:2:1", time_utc=T, p_w=11000.0),
@@ -48,7 +48,7 @@ def test_setpoints_sign_and_watts():
     ]
 
 
-def test_errors():
+def test_errors() -> None:
     with pytest.raises(ScenarioError):
         to_setpoint_request("x", T, [Setpoint(connector_id="nocolons", time_utc=T, p_w=1.0)])
     with pytest.raises(ScenarioError, match="invalid setpoint"):

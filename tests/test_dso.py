@@ -1,4 +1,5 @@
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ LOAD = np.full(8, 0.4)
 PV = np.array([0.1, 0.5, 0.8, 0.8, 0.8, 0.8, 0.8, 0.2])
 
 
-def zone(**kw):
-    base = dict(
+def zone(**kw: float) -> ZoneModel:
+    base: dict[str, Any] = dict(
         zone="primary",
         load_nom_w=20e6,
         pv_peak_w=20e6,
@@ -28,7 +29,7 @@ def zone(**kw):
     return ZoneModel(**base)
 
 
-def test_perfect_forecast_and_requests():
+def test_perfect_forecast_and_requests() -> None:
     d = Dso("dso", [zone()], ForecastConfig(), seed=1, max_window_intervals=4)
     (fc,) = d.forecast(T0, STARTS, LOAD, PV)
     assert fc.p_net_w[2] == pytest.approx(8e6 - 16e6)
@@ -36,13 +37,16 @@ def test_perfect_forecast_and_requests():
     need = d.needs_w(fc)
     assert need[2] == pytest.approx(3e6) and need[0] == 0
     reqs = d.requests([fc], T0)
-    assert [(r.start_utc, r.end_utc, r.p_mw) for r in reqs] == [
+    got: list[tuple[dt.datetime, dt.datetime, object]] = [
+        (r.start_utc, r.end_utc, r.p_mw) for r in reqs
+    ]
+    assert got == [
         (STARTS[2], STARTS[6], pytest.approx(3.0)),
         (STARTS[6], STARTS[7], pytest.approx(3.0)),
     ]
 
 
-def test_voltage_driven_and_down_requests():
+def test_voltage_driven_and_down_requests() -> None:
     d = Dso("dso", [zone(export_limit_w=1e9, vm_max_pu=1.01)], ForecastConfig(), seed=1)
     (fc,) = d.forecast(T0, STARTS, LOAD, PV)
     assert d.needs_w(fc)[2] == pytest.approx((0.016 - 0.01) / 2e-9)
@@ -52,7 +56,7 @@ def test_voltage_driven_and_down_requests():
     assert reqs[0].p_mw == pytest.approx(-3.0)
 
 
-def test_forecast_error_is_seeded():
+def test_forecast_error_is_seeded() -> None:
     cfg = ForecastConfig(load_error_std=0.1, pv_error_std=0.2)
     a = Dso("dso", [zone()], cfg, seed=5).forecast(T0, STARTS, LOAD, PV)[0]
     b = Dso("dso", [zone()], cfg, seed=5).forecast(T0, STARTS, LOAD, PV)[0]

@@ -1,7 +1,9 @@
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,9 +17,13 @@ DT = 900.0
 K = 32  # 8 h plan
 T0 = dt.datetime(2024, 5, 12, 6, 0, tzinfo=dt.UTC)
 
+FloatArray = npt.NDArray[np.float64]
 
-def one_ev(soc, cap, dep_steps, wish, smin, p_max):
-    f = lambda x: np.array([x], dtype=float)  # noqa: E731
+
+def one_ev(
+    soc: float, cap: float, dep_steps: int, wish: float, smin: float, p_max: float
+) -> EvArrays:
+    f: Callable[[float], FloatArray] = lambda x: np.array([x], dtype=float)  # noqa: E731
     return EvArrays(
         soc=f(soc),
         capacity_kwh=f(cap),
@@ -46,8 +52,18 @@ def one_ev(soc, cap, dep_steps, wish, smin, p_max):
     seed=st.integers(0, 10_000),
 )
 def test_offer_never_breaks_user_constraints(
-    soc, cap, dep, wish, smin, p_max, strategy, direction, k0, length, seed
-):
+    soc: float,
+    cap: float,
+    dep: int,
+    wish: float,
+    smin: float,
+    p_max: float,
+    strategy: str,
+    direction: int,
+    k0: int,
+    length: int,
+    seed: int,
+) -> None:
     smin = min(smin, wish)
     ev = one_ev(soc, cap, dep, wish, smin, p_max)
     rng = np.random.default_rng(seed)
@@ -88,9 +104,9 @@ def test_offer_never_breaks_user_constraints(
         assert state.soc[0] >= wish - 1e-6
 
 
-def test_offers_only_from_consented_in_zone_and_priced():
+def test_offers_only_from_consented_in_zone_and_priced() -> None:
     n = 4
-    f = lambda x: np.full(n, x, dtype=float)  # noqa: E731
+    f: Callable[[float], FloatArray] = lambda x: np.full(n, x, dtype=float)  # noqa: E731
     ev = EvArrays(
         soc=f(0.3),
         capacity_kwh=f(50.0),
@@ -154,5 +170,5 @@ def test_offers_only_from_consented_in_zone_and_priced():
     assert st_.energy_cost_eur == 0.45 * 8 and st_.net_eur == 0.45 * 8 - 1.0
 
 
-def test_degradation_cost():
+def test_degradation_cost() -> None:
     assert degradation_cost_eur_per_mwh(120.0, 3000.0) == 20.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,12 +12,12 @@ import pytest
 from v2x_helpers import DEMO, toy_fmu, toy_overrides
 from v2xcosim.config import load_scenario, spec_to_jsonable
 from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
-from v2xcosim.fleet import FmuFleet
+from v2xcosim.fleet import FmuFleet, ParamValue
 
 OUT = ["p_ac_w", "q_ac_var", "soc", "e_ac_j", "e_chem_j", "e_loss_j"]
 
 
-def make(fleet: bool, n: int = 3, **params) -> FmuFleet:
+def make(fleet: bool, n: int = 3, **params: ParamValue) -> FmuFleet:
     return FmuFleet(
         toy_fmu(n if fleet else None),
         n=n,
@@ -29,7 +30,7 @@ def make(fleet: bool, n: int = 3, **params) -> FmuFleet:
 
 
 @pytest.mark.parametrize("fleet", [True, False])
-def test_fleet_steps_with_energy_balance_and_limits(fleet):
+def test_fleet_steps_with_energy_balance_and_limits(fleet: bool) -> None:
     f = make(fleet)
     try:
         f.initialise(0.0, {"soc_start": [0.2, 0.5, 0.98]})
@@ -46,7 +47,7 @@ def test_fleet_steps_with_energy_balance_and_limits(fleet):
         f.close()
 
 
-def test_reset_reuses_instances_and_reproduces():
+def test_reset_reuses_instances_and_reproduces() -> None:
     f = make(True)
     try:
         runs = []
@@ -65,7 +66,7 @@ def test_reset_reuses_instances_and_reproduces():
         f.close()
 
 
-def test_unknown_names_and_wrong_causality_are_load_time_errors():
+def test_unknown_names_and_wrong_causality_are_load_time_errors() -> None:
     with pytest.raises(ScenarioError) as err:
         FmuFleet(
             toy_fmu(3),
@@ -83,7 +84,7 @@ def test_unknown_names_and_wrong_causality_are_load_time_errors():
         FmuFleet(toy_fmu(3), n=4, fleet=True, inputs=[], outputs=["soc"], parameters={}, name="s")
 
 
-def test_nan_input_and_failed_call_are_named():
+def test_nan_input_and_failed_call_are_named() -> None:
     f = make(True, fail_at_s=600.0)
     try:
         f.initialise(0.0, {})
@@ -104,7 +105,7 @@ def test_nan_input_and_failed_call_are_named():
         f.close()
 
 
-def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path):
+def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path: Path) -> None:
     cwd = Path.cwd()
     before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("v2xcosim-fmu-*"))
     for _ in range(20):
@@ -113,11 +114,11 @@ def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path):
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("v2xcosim-fmu-*")) == before
 
 
-def _spec(n=4):
+def _spec(n: int = 4) -> dict[str, Any]:
     return spec_to_jsonable(load_scenario(DEMO, [*toy_overrides(n), "time.duration_s=3600"]))
 
 
-def test_fmu_adapter_alone():
+def test_fmu_adapter_alone() -> None:
     from v2xcosim.sims._fmu import FmuSim
 
     sim = FmuSim()
@@ -141,7 +142,7 @@ def test_fmu_adapter_alone():
     sim.finalize()
 
 
-def test_grid_profile_actor_and_store_adapters_alone(tmp_path):
+def test_grid_profile_actor_and_store_adapters_alone(tmp_path: Path) -> None:
     import pandas as pd
 
     from v2xcosim.sims._actors import ChargingSim

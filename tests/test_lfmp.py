@@ -10,7 +10,15 @@ T0 = dt.datetime(2024, 5, 12, 10, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
 
 
-def req(rid, p, cap=200.0, zone="primary", sub=0, start=T0, end=T0 + H):
+def req(
+    rid: str,
+    p: float,
+    cap: float = 200.0,
+    zone: str = "primary",
+    sub: int = 0,
+    start: dt.datetime = T0,
+    end: dt.datetime = T0 + H,
+) -> FlexibilityRequest:
     return FlexibilityRequest(
         request_id=rid,
         dso_id="dso",
@@ -23,7 +31,17 @@ def req(rid, p, cap=200.0, zone="primary", sub=0, start=T0, end=T0 + H):
     )
 
 
-def off(oid, p, price, sub=0, zone="LV1", divisible=True, provider="emsp", start=T0, end=T0 + H):
+def off(
+    oid: str,
+    p: float,
+    price: float,
+    sub: int = 0,
+    zone: str = "LV1",
+    divisible: bool = True,
+    provider: str = "emsp",
+    start: dt.datetime = T0,
+    end: dt.datetime = T0 + H,
+) -> FlexibilityOffer:
     return FlexibilityOffer(
         offer_id=oid,
         provider_id=provider,
@@ -37,11 +55,11 @@ def off(oid, p, price, sub=0, zone="LV1", divisible=True, provider="emsp", start
     )
 
 
-def session():
+def session() -> MarketSession:
     return MarketSession("ms1", T0 - H, zone_parent={"LV1": "primary", "LV2": "primary"})
 
 
-def test_merit_order_partial_marginal_and_pay_as_bid():
+def test_merit_order_partial_marginal_and_pay_as_bid() -> None:
     m = session()
     m.submit_request(req("r1", 1.0))
     for o in [off("c", 0.5, 50), off("a", 0.4, 30), off("b", 0.4, 40), off("d", 0.5, 250)]:
@@ -54,7 +72,7 @@ def test_merit_order_partial_marginal_and_pay_as_bid():
     assert set(res.rejected_offer_ids) == {"d"}
 
 
-def test_ties_by_submission_time_then_id():
+def test_ties_by_submission_time_then_id() -> None:
     m = session()
     m.submit_request(req("r1", 0.5))
     m.submit_offer(off("z", 0.3, 40, sub=1))
@@ -64,7 +82,7 @@ def test_ties_by_submission_time_then_id():
     assert [(a.offer_id, round(a.p_mw, 9)) for a in res.awards] == [("z", 0.3), ("x", 0.2)]
 
 
-def test_location_time_direction_and_indivisible():
+def test_location_time_direction_and_indivisible() -> None:
     m = session()
     m.submit_request(req("r1", 0.6, zone="LV1"))
     m.submit_offer(off("other_zone", 0.6, 10, zone="LV2"))
@@ -76,7 +94,7 @@ def test_location_time_direction_and_indivisible():
     assert [(a.offer_id, a.p_mw) for a in res.awards] == [("ok", 0.6)]
 
 
-def test_offer_capacity_shared_across_requests_and_down_direction():
+def test_offer_capacity_shared_across_requests_and_down_direction() -> None:
     m = session()
     m.submit_request(req("r1", -0.3, sub=0))
     m.submit_request(req("r2", -0.3, sub=1))
@@ -87,7 +105,7 @@ def test_offer_capacity_shared_across_requests_and_down_direction():
     assert res.requested_mwh == pytest.approx(0.6)
 
 
-def test_gate_closure_refuses_late_offer():
+def test_gate_closure_refuses_late_offer() -> None:
     m = session()
     late = FlexibilityOffer(
         offer_id="late",
@@ -103,7 +121,7 @@ def test_gate_closure_refuses_late_offer():
         m.submit_offer(late)
 
 
-def test_settlement_arithmetic_shortfall_not_paid():
+def test_settlement_arithmetic_shortfall_not_paid() -> None:
     m = session()
     m.submit_request(req("r1", 0.4))
     m.submit_offer(off("a", 0.4, 50))
@@ -133,7 +151,7 @@ def test_settlement_arithmetic_shortfall_not_paid():
     assert sum(ln.amount_eur for ln in lines) == pytest.approx(0.25 * 50)
 
 
-def test_settlement_needs_baseline():
+def test_settlement_needs_baseline() -> None:
     m = session()
     m.submit_request(req("r1", 0.4))
     m.submit_offer(off("a", 0.4, 50))

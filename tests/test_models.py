@@ -280,8 +280,9 @@ def _steady(
 
 def _loss(s: float) -> float:
     """Charger loss model (ChargerBase.mo): l0 tanh(s/(0.01 S)) + l1 s/S + l2 (s/S)^2, times S."""
-    return S_RATED * (
-        0.005 * np.tanh(s / (0.01 * S_RATED)) + 0.02 * s / S_RATED + 0.02 * (s / S_RATED) ** 2
+    return float(
+        S_RATED
+        * (0.005 * np.tanh(s / (0.01 * S_RATED)) + 0.02 * s / S_RATED + 0.02 * (s / S_RATED) ** 2)
     )
 
 

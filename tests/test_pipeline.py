@@ -98,8 +98,13 @@ def test_cosimulation_matches_analytic_solution(which: str, request: pytest.Fixt
 
 def test_model_exchange_with_fmpy_solver(lag: Path) -> None:
     res = fmpy.simulate_fmu(
-        str(lag), fmi_type="ModelExchange", stop_time=100.0, output_interval=10.0,
-        start_values={"x_start": 3.0}, relative_tolerance=1e-8, output=["x", "z"],
+        str(lag),
+        fmi_type="ModelExchange",
+        stop_time=100.0,
+        output_interval=10.0,
+        start_values={"x_start": 3.0},
+        relative_tolerance=1e-8,
+        output=["x", "z"],
     )
     exact = 3.0 * np.exp(-K * res["time"])
     np.testing.assert_allclose(res["x"], exact, rtol=1e-5)
@@ -210,7 +215,14 @@ def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> 
 
 def test_missing_compiler_is_a_clear_error(tmp_path: Path) -> None:
     res = _cli(
-        "fmu", "build", "Lag", "--models", str(MODELS), "--out", str(tmp_path), "--force",
+        "fmu",
+        "build",
+        "Lag",
+        "--models",
+        str(MODELS),
+        "--out",
+        str(tmp_path),
+        "--force",
         env={"CC": "/nonexistent/cc"},
     )
     assert res.returncode == 2

@@ -9,7 +9,10 @@ import io
 import json
 import math
 import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -21,7 +24,7 @@ from v2xcosim.fmu import regress
 from v2xcosim.fmu.tube import Tolerance, compare
 
 
-def _load_testkit():
+def _load_testkit() -> types.ModuleType:
     path = Path(__file__).parent / "fmus" / "testkit.py"
     spec = importlib.util.spec_from_file_location("v2x_fmu_testkit", path)
     assert spec is not None and spec.loader is not None
@@ -111,7 +114,7 @@ def test_tube_time_tolerance_accepts_shifted_step_only_within_dt() -> None:
     tight = Tolerance(abs_tol=1e-6, rel_tol=0.0, time_abs_tol=0.01, time_rel_tol=0.0)
     verdict = compare(t, y, ta, y, tight, 2.0)
     assert not verdict.passed
-    assert 0.99 <= verdict.first_failure_time <= 1.05
+    assert 0.99 <= cast(float, verdict.first_failure_time) <= 1.05
 
 
 def test_tube_nan_and_short_actual_fail() -> None:
@@ -215,24 +218,36 @@ def test_per_variable_tolerance_from_extension(fmus: dict[str, Path], lag_ref: P
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: (d / "Lag_ref.csv").write_text('"time","y"\n0,0\n1,0\n0.5,0\n'),
-         "must not decrease"),
+        (
+            lambda d: (d / "Lag_ref.csv").write_text('"time","y"\n0,0\n1,0\n0.5,0\n'),
+            "must not decrease",
+        ),
         (lambda d: (d / "Lag_ref.csv").write_text('"time","y"\n0,0\n1,nan\n'), "not finite"),
-        (lambda d: (d / "Lag_ref.csv").write_text('"time","nope"\n0,0\n1,0\n'),
-         "'nope' is not a variable of the FMU"),
-        (lambda d: (d / "Lag_in.csv").write_text('"time","T"\n0,1\n3,1\n'),
-         "causality 'parameter'"),
+        (
+            lambda d: (d / "Lag_ref.csv").write_text('"time","nope"\n0,0\n1,0\n'),
+            "'nope' is not a variable of the FMU",
+        ),
+        (
+            lambda d: (d / "Lag_in.csv").write_text('"time","T"\n0,1\n3,1\n'),
+            "causality 'parameter'",
+        ),
         (lambda d: (d / "Lag_in.csv").write_text('"time","u"\n0,1\n2,1\n'), "do not cover"),
         (lambda d: (d / "Lag_ref.opt").unlink(), "file not found"),
         (lambda d: (d / "Lag_ref.opt").write_text("StartTime, 0\nStopTime, 3\n"), "missing"),
-        (lambda d: (d / "Lag_ref.v2x.json").write_text('{"tolerances": {"default": {"x": 1}}}'),
-         "unknown key"),
-        (lambda d: (d / "Lag_ref.v2x.json").write_text(
-            '{"tolerances": {"variables": {"zz": {"abs_tol": 1}}}}'), "'zz'"),
+        (
+            lambda d: (d / "Lag_ref.v2x.json").write_text('{"tolerances": {"default": {"x": 1}}}'),
+            "unknown key",
+        ),
+        (
+            lambda d: (d / "Lag_ref.v2x.json").write_text(
+                '{"tolerances": {"variables": {"zz": {"abs_tol": 1}}}}'
+            ),
+            "'zz'",
+        ),
     ],
 )
 def test_broken_reference_exits_2(
-    fmus: dict[str, Path], lag_ref: Path, mutate, message: str
+    fmus: dict[str, Path], lag_ref: Path, mutate: Callable[[Path], object], message: str
 ) -> None:
     mutate(lag_ref)
     code, _out, err = run_cli([str(fmus["Lag"]), str(lag_ref)])
@@ -262,8 +277,17 @@ def test_update_writes_reference_with_provenance(
     sources = tmp_path / "lag.mo"
     sources.write_text("model Lag end Lag;\n")
     (lag_ref / "Lag_ref.csv").unlink()
-    code, out, err = run_cli([str(fmus["Lag"]), str(lag_ref), "--update", "--reason",
-                              "initial reference", "--sources", str(sources)])
+    code, out, err = run_cli(
+        [
+            str(fmus["Lag"]),
+            str(lag_ref),
+            "--update",
+            "--reason",
+            "initial reference",
+            "--sources",
+            str(sources),
+        ]
+    )
     assert code == 0, err
     ext = json.loads((lag_ref / "Lag_ref.v2x.json").read_text())
     assert ext["fmu_sha256"] == regress.check(fmus["Lag"], lag_ref).fmu_sha256

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from v2xcosim.results import (
 )
 
 
-def test_recorder_builds_sorted_tables_with_labels():
+def test_recorder_builds_sorted_tables_with_labels() -> None:
     rec = ResultRecorder(
         start=pd.Timestamp("2024-01-01T00:00Z"), step_s=60, vector_labels={"grid.vm_pu": ["a", "b"]}
     )
@@ -30,7 +31,7 @@ def test_recorder_builds_sorted_tables_with_labels():
     assert np.isnan(frame["p_slack_w"][1]) and np.isnan(frame["vm_pu[b]"][0])
 
 
-def test_atomic_write_and_out_dir_rules(tmp_path):
+def test_atomic_write_and_out_dir_rules(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     atomic_write_bytes(target, b"abc")
     assert target.read_bytes() == b"abc" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
@@ -40,7 +41,7 @@ def test_atomic_write_and_out_dir_rules(tmp_path):
     assert (tmp_path / "new" / "run").is_dir()
 
 
-def test_manifest_verifies_and_detects_tampering(tmp_path):
+def test_manifest_verifies_and_detects_tampering(tmp_path: Path) -> None:
     assert "missing" in verify_run_folder(tmp_path)[0]
     (tmp_path / "a.parquet").write_bytes(b"1")
     (tmp_path / "sub").mkdir()
@@ -55,7 +56,7 @@ def test_manifest_verifies_and_detects_tampering(tmp_path):
     assert any("a.parquet" in p for p in problems) and any("extra.json" in p for p in problems)
 
 
-def test_kpis_energy_and_checks():
+def test_kpis_energy_and_checks() -> None:
     t = pd.date_range("2024-01-01", periods=4, freq="15min", tz="UTC")
     grid = pd.DataFrame(
         {

@@ -1,6 +1,8 @@
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from v2xcosim.actors.cs_ems import EvArrays, soc_after
@@ -11,12 +13,12 @@ from v2xcosim.errors import ScenarioError
 DT = 900.0
 
 
-def fleet(n=200, seed=3):
+def fleet(n: int = 200, seed: int = 3) -> EvArrays:
     rng = np.random.default_rng(seed)
     cap = rng.uniform(20, 80, n)
     soc = rng.uniform(0.1, 0.6, n)
     dwell = rng.uniform(1, 10, n) * 3600
-    f = lambda x: np.full(n, x, float)  # noqa: E731
+    f: Callable[[float], npt.NDArray[np.float64]] = lambda x: np.full(n, x, float)  # noqa: E731
     return EvArrays(
         soc=soc,
         capacity_kwh=cap,
@@ -31,7 +33,7 @@ def fleet(n=200, seed=3):
 
 
 @pytest.mark.parametrize("strategy", ["uncontrolled", "smart", "v2g"])
-def test_wish_met_whenever_feasible(strategy):
+def test_wish_met_whenever_feasible(strategy: str) -> None:
     ev = fleet()
     k = 48
     rng = np.random.default_rng(1)
@@ -54,7 +56,7 @@ def test_wish_met_whenever_feasible(strategy):
         assert (p < 0).any()
 
 
-def test_smart_shifts_into_charge_windows():
+def test_smart_shifts_into_charge_windows() -> None:
     ev = fleet(n=50)
     ev = dataclasses.replace(ev, departure_s=np.full(50, 12 * 3600.0), soc=np.full(50, 0.5))
     cw = np.zeros(48, bool)
@@ -63,7 +65,7 @@ def test_smart_shifts_into_charge_windows():
     assert p[:, :16].sum() == 0 and p[:, 16:32].sum() > 0
 
 
-def test_flex_and_declined_users():
+def test_flex_and_declined_users() -> None:
     ev = fleet(n=4)
     ev = dataclasses.replace(ev, departure_s=np.full(4, 36000.0), soc=np.full(4, 0.5))
     p = decide("v2g", ev, 0.0, DT, flex_w=np.full(4, 5000.0), campaign=np.array([1, 1, 0, 0], bool))
@@ -75,13 +77,13 @@ def test_flex_and_declined_users():
     assert np.all(new > ev.soc)
 
 
-def test_windows():
+def test_windows() -> None:
     c, d = windows(np.array([-1.0, 2.0, 3.0, 4.0]), np.array([50.0, 60.0, 100.0, 120.0]), 0.5)
     assert c.tolist() == [True, False, False, False]
     assert d.tolist() == [False, False, True, True]
 
 
-def test_discharge_windows_need_forecast_import_above_margin():
+def test_discharge_windows_need_forecast_import_above_margin() -> None:
     p = np.array([-2.0e6, -1.0, 0.0, 0.5e6, 1.5e6, 3.0e6])
     price = np.full(6, 100.0)  # all at the price quantile
     c, d = windows(p, price, 0.75, min_import_w=1.0e6)
@@ -93,7 +95,7 @@ def test_discharge_windows_need_forecast_import_above_margin():
         windows(p, price, 0.75, min_import_w=-1.0)
 
 
-def test_same_seed_same_users_for_all_strategies():
+def test_same_seed_same_users_for_all_strategies() -> None:
     import datetime as dt
 
     t0 = dt.datetime(2024, 5, 12, tzinfo=dt.UTC)

@@ -1,4 +1,6 @@
 import socket
+from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -6,8 +8,8 @@ from v2xcosim.grid import terni
 
 
 @pytest.fixture(scope="module")
-def tn():
-    def refuse(*a, **k):
+def tn() -> Iterator[terni.TerniNetwork]:
+    def refuse(*a: object, **k: object) -> NoReturn:
         raise AssertionError("network access attempted")
 
     mp = pytest.MonkeyPatch()
@@ -19,7 +21,7 @@ def tn():
         mp.undo()
 
 
-def test_structure(tn):
+def test_structure(tn: terni.TerniNetwork) -> None:
     net = tn.net
     assert (net.bus.loc[net.bus.vn_kv > 1, "vn_kv"].isin([20.0, 132.0])).all()
     t = net.trafo.loc[tn.hvmv_trafo]
@@ -29,7 +31,7 @@ def test_structure(tn):
     assert set(tn.charger_buses) == {"cs_piazza_tacito", "cs_corso_vecchio", "cs_piazza_europa"}
 
 
-def test_sunny_low_load_reverse_flow_and_lv_voltage_rise(tn):
+def test_sunny_low_load_reverse_flow_and_lv_voltage_rise(tn: terni.TerniNetwork) -> None:
     terni.set_operating_point(tn, load_pu=0.35, pv_pu=0.8)
     r = terni.run_power_flow(tn)
     assert r.p_primary_w < -1e6  # reverse flow into HV
@@ -42,7 +44,7 @@ def test_sunny_low_load_reverse_flow_and_lv_voltage_rise(tn):
     assert all(peak.vm_lv_end_pu[n] < peak.vm_lv_busbar_pu[n] for n in tn.feeders)
 
 
-def test_oltc_and_ev_load(tn):
+def test_oltc_and_ev_load(tn: terni.TerniNetwork) -> None:
     terni.set_operating_point(tn, load_pu=1.0, pv_pu=0.0)
     terni.add_oltc_control(tn, 0.99, 1.01)
     r = terni.run_power_flow(tn, control=True)
@@ -56,7 +58,7 @@ def test_oltc_and_ev_load(tn):
     assert with_ev.vm_charger_pu["cs_piazza_tacito"] < without.vm_charger_pu["cs_piazza_tacito"]
 
 
-def test_lv_transformer_power_sign_and_feeder_voltages(tn):
+def test_lv_transformer_power_sign_and_feeder_voltages(tn: terni.TerniNetwork) -> None:
     tn.net.controller.drop(tn.net.controller.index, inplace=True)
     tn.net.trafo.loc[tn.hvmv_trafo, "tap_pos"] = 0
     sites = set(tn.charger_buses)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("terni")
 
 
-def kpis(out: Path) -> dict:
-    return json.loads((out / "kpis.json").read_text())
+def kpis(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "kpis.json").read_text())
+    return data
 
 
 def test_scenario_defaults_to_v2g_and_set_works() -> None:
@@ -152,7 +154,7 @@ def test_trace_order_for_one_session(root: Path) -> None:
     paid = ses[ses["incentive_eur"] > 0]
     assert len(paid) > 0
     for row in paid.itertuples():
-        first = first_steps(row.session_id)
+        first = first_steps(str(row.session_id))
         join = ["J1", "J2", "J3", "J5", "S3"]
         assert all(s in first for s in join), first
         assert [first[s] for s in join] == sorted(first[s] for s in join)

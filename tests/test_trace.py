@@ -9,7 +9,7 @@ from v2xcosim.trace import TERNI_STEPS, TRACE_COLUMNS, TraceRecorder
 T0 = dt.datetime(2024, 5, 12, 6, 0, tzinfo=dt.UTC)
 
 
-def test_rows_columns_and_unknown_step():
+def test_rows_columns_and_unknown_step() -> None:
     tr = TraceRecorder(T0)
     msg = StartCharging(session_id="s", connector_id="c:1:1", time_utc=T0)
     tr.record(T0 + dt.timedelta(seconds=60), "7", "emsp", "cs_controller", "start", msg)
@@ -22,7 +22,7 @@ def test_rows_columns_and_unknown_step():
     assert set(TERNI_STEPS) >= {str(k) for k in range(1, 14)} | {"J1", "J5", "M1", "M4", "S1", "S4"}
 
 
-def test_bad_payload_rejected():
+def test_bad_payload_rejected() -> None:
     with pytest.raises(ScenarioError, match=r"PlugIn\.soc"):
         PlugIn(
             session_id="s",

@@ -15,7 +15,7 @@ from v2xcosim.errors import ScenarioError
 T0 = dt.datetime(2024, 5, 12, 22, 0, tzinfo=dt.UTC)  # 00:00 local (CEST)
 
 
-def test_population_statistics_and_reproducibility():
+def test_population_statistics_and_reproducibility() -> None:
     spec = UserPopulationSpec()
     u = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=[("a", 4), ("b", 4)])
     n = len(u)
@@ -41,7 +41,7 @@ def test_population_statistics_and_reproducibility():
     assert np.array_equal(more.arrival_s[pick], u.arrival_s[mine])
 
 
-def test_messages_and_validation():
+def test_messages_and_validation() -> None:
     u = draw_users(UserPopulationSpec(), seed=1, start_utc=T0, n_days=1, sites=[("a", 4)])
     reg = registration(u, 0, T0)
     pref = preferences(u, 0, T0)

@@ -195,7 +195,7 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean nsp) 
 
 
 def _xml(model: str, guid: str, n: int | None) -> str:
-    rows = []
+    rows: list[str] = []
     outputs_idx = []
     count = 1 if n is None else n
     for i in range(count):

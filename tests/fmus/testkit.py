@@ -62,9 +62,25 @@ def build_fmu(name: str, out_dir: Path) -> Path:
     plat = fmpy.platform_tuple if version == 3 else fmpy.platform
     lib = work / f"{identifier}{fmpy.sharedLibraryExtension}"
     subprocess.run(
-        [cc, "-shared", "-fPIC", "-O1", "-std=c99", "-Wall", "-Werror", "-Wno-unused-parameter",
-         f"-I{HEADERS}", "-o", str(lib), str(src), str(stub_file), "-lm"],
-        check=True, capture_output=True, text=True,
+        [
+            cc,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-std=c99",
+            "-Wall",
+            "-Werror",
+            "-Wno-unused-parameter",
+            f"-I{HEADERS}",
+            "-o",
+            str(lib),
+            str(src),
+            str(stub_file),
+            "-lm",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     fmu = out_dir / f"{name}.fmu"
     with zipfile.ZipFile(fmu, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -76,6 +92,7 @@ def build_fmu(name: str, out_dir: Path) -> Path:
 
 
 # ---------------------------------------------------------------- analytic references
+
 
 def _write_csv(path: Path, header: list[str], rows: list[list[float]]) -> None:
     lines = [",".join(f'"{h}"' for h in header)]
@@ -91,8 +108,9 @@ def write_lag_reference(ref_dir: Path, *, step: float = 0.05) -> None:
     import math
 
     ref_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(ref_dir / "Lag_in.csv", ["time", "u"],
-               [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [3.0, 1.0]])
+    _write_csv(
+        ref_dir / "Lag_in.csv", ["time", "u"], [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [3.0, 1.0]]
+    )
     n = round(3.0 / step)
     rows = []
     for i in range(n + 1):
@@ -100,7 +118,8 @@ def write_lag_reference(ref_dir: Path, *, step: float = 0.05) -> None:
         rows.append([t, 0.0 if t <= 0.5 else 1.0 - math.exp(-(t - 0.5) / 0.5)])
     _write_csv(ref_dir / "Lag_ref.csv", ["time", "y"], rows)
     (ref_dir / "Lag_ref.opt").write_text(
-        "StartTime, 0.0\nStopTime, 3.0\nStepSize, 0.01\nRelTol, 1e-06\n")
+        "StartTime, 0.0\nStopTime, 3.0\nStepSize, 0.01\nRelTol, 1e-06\n"
+    )
 
 
 def write_oscillator_reference(ref_dir: Path) -> None:
@@ -119,4 +138,5 @@ def write_oscillator_reference(ref_dir: Path) -> None:
         rows.append([t, x, v])
     _write_csv(ref_dir / "Oscillator_ref.csv", ["time", "x", "v"], rows)
     (ref_dir / "Oscillator_ref.opt").write_text(
-        "StartTime, 0.0\nStopTime, 5.0\nStepSize, 0.01\nRelTol, 1e-06\n")
+        "StartTime, 0.0\nStopTime, 5.0\nStepSize, 0.01\nRelTol, 1e-06\n"
+    )
