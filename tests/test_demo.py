@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from v2x_helpers import DEMO, toy_overrides
+from v2x_helpers import DEMO, cli, toy_overrides
 from v2xcosim.config import load_scenario
 from v2xcosim.results import vector_columns, verify_run_folder
 from v2xcosim.scenario import RunResult, run
@@ -109,3 +110,25 @@ def test_demo_with_the_project_ev_fmu(tmp_path: Path) -> None:
     res = run(load_scenario(DEMO, ["time.duration_s=7200"]), tmp_path)
     assert res.exit_code in (0, 1)
     assert verify_run_folder(tmp_path) == []
+
+
+def test_fleet_fmu_threads_do_not_change_results(tmp_path: Path) -> None:
+    """sites.0.fmu.instance_parameters sets FMU-wide parameters; solver.threads = 2 integrates
+    the fleet's vehicles on two threads and gives the same bits as one thread."""
+    digests = []
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}"
+        out.mkdir()
+        setting = f'sites.0.fmu.instance_parameters={{"solver.threads" = {threads}}}'
+        spec = load_scenario(DEMO, ["time.duration_s=7200", "results.plots=false", setting])
+        res = run(spec, out)
+        assert res.exit_code in (0, 1)
+        digests.append(hashlib.sha256((out / "site_residential.parquet").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_unknown_instance_parameter_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    setting = 'sites.0.fmu.instance_parameters={"solver.thread" = 2}'
+    assert cli(["validate", str(DEMO), "--set", setting]) == 2
+    out = capsys.readouterr().out
+    assert "'solver.thread'" in out and "solver.threads" in out

@@ -202,7 +202,10 @@ class FmuSpec(_Spec):
     ready ``.fmu`` (tests, external FMUs).  ``fleet = true`` builds/uses one fleet FMU with
     variables ``<vector_prefix>[i].<name>`` (1-based) for the whole site; ``false`` one single-EV
     FMU instance per vehicle.  ``parameters`` are set before initialisation: a scalar applies to
-    every EV, a list gives one value per EV.
+    every EV, a list gives one value per EV.  ``instance_parameters`` are FMU-wide parameters
+    under their exact names, set once per FMU instance: for the project's FMUs ``solver.rtol``
+    (the integrator's relative tolerance, default 1e-6) and, for fleet FMUs, ``solver.threads``
+    (threads integrating the vehicles; results do not depend on it).
     """
 
     model: str | None = None
@@ -210,6 +213,7 @@ class FmuSpec(_Spec):
     fleet: bool = True
     vector_prefix: str = "ev"
     parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    instance_parameters: dict[str, float | int | bool] = Field(default_factory=dict)
     soc_start_parameter: str = "soc_start"
     inputs: FmuInputsSpec = Field(default_factory=FmuInputsSpec)
     outputs: FmuOutputsSpec = Field(default_factory=FmuOutputsSpec)
@@ -338,6 +342,10 @@ class TerniSpec(_Spec):
     fmu_soc_max: Fraction = Field(default=0.95, description="EV FMU BMS upper SOC limit")
     fmu_reference_capacity_kwh: float = Field(
         default=59.0, gt=0, description="capacity of the EV FMU at n_parallel = 80"
+    )
+    fmu_instance_parameters: dict[str, float | int | bool] = Field(
+        default_factory=dict,
+        description="FMU-wide parameters of each site's fleet FMU (solver.rtol, solver.threads)",
     )
 
     @model_validator(mode="after")

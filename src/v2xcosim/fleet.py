@@ -131,11 +131,13 @@ class FmuFleet:
         parameters: Mapping[str, ParamValue],
         name: str,
         prefix: str = "ev",
+        instance_parameters: Mapping[str, float | int | bool] | None = None,
     ) -> None:
         """Check names against the FMU, extract it and instantiate (not yet initialised).
 
         ``inputs``/``outputs``/``parameters`` use base names (``p_set_w``); ``name`` names the
-        owner (site id) in messages.
+        owner (site id) in messages.  ``instance_parameters`` are FMU-wide parameters under their
+        exact names (``solver.rtol``, ``solver.threads``), set once per instance.
         """
         self.path = Path(fmu_path)
         self.name = name
@@ -144,6 +146,7 @@ class FmuFleet:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.parameters = dict(parameters)
+        self.instance_parameters = dict(instance_parameters or {})
         self.sha256 = sha256_file(self.path)
         md, variables = read_variables(self.path)
         self.model_description = md
@@ -185,6 +188,8 @@ class FmuFleet:
             self.path,
             problems,
         )
+        wide = list(self.instance_parameters)
+        _check(variables, wide, {"parameter"}, "parameter", self.path, problems)
         if problems:
             raise ScenarioError(f"site {name}: " + "\n  ".join(problems))
         # one row per base name, one column per EV (fleet) or per instance (single)
@@ -283,6 +288,8 @@ class FmuFleet:
             self._call(
                 idx, "fmi2SetupExperiment", start_time_s, slave.setupExperiment, None, start_time_s
             )
+            for nm, val in self.instance_parameters.items():
+                self._set_parameter(idx, slave, self._variables[nm], val, start_time_s)
             for base, value in params.items():
                 values = list(value) if isinstance(value, list | tuple) else [value] * self.n
                 vars_ = self._param_vars[base]
@@ -291,32 +298,7 @@ class FmuFleet:
                 else:
                     pairs = [(vars_[0], values[idx])]
                 for var, val in pairs:
-                    if var.type == "Real":
-                        self._call(
-                            idx, "fmi2SetReal", start_time_s, slave.setReal, [var.vr], [float(val)]
-                        )
-                    elif var.type == "Boolean":
-                        self._call(
-                            idx,
-                            "fmi2SetBoolean",
-                            start_time_s,
-                            slave.setBoolean,
-                            [var.vr],
-                            [bool(val)],
-                        )
-                    elif var.type in {"Integer", "Enumeration"}:
-                        self._call(
-                            idx,
-                            "fmi2SetInteger",
-                            start_time_s,
-                            slave.setInteger,
-                            [var.vr],
-                            [int(val)],
-                        )
-                    else:
-                        raise ScenarioError(
-                            f"site {self.name}: parameter {var.name!r} has type {var.type}"
-                        )
+                    self._set_parameter(idx, slave, var, val, start_time_s)
             self._call(
                 idx, "fmi2EnterInitializationMode", start_time_s, slave.enterInitializationMode
             )
@@ -324,6 +306,19 @@ class FmuFleet:
                 idx, "fmi2ExitInitializationMode", start_time_s, slave.exitInitializationMode
             )
         self._initialised = True
+
+    def _set_parameter(
+        self, idx: int, slave: Any, var: Variable, val: float | int | bool, time_s: float
+    ) -> None:
+        """Set one parameter of instance ``idx`` with the setter of its type."""
+        if var.type == "Real":
+            self._call(idx, "fmi2SetReal", time_s, slave.setReal, [var.vr], [float(val)])
+        elif var.type == "Boolean":
+            self._call(idx, "fmi2SetBoolean", time_s, slave.setBoolean, [var.vr], [bool(val)])
+        elif var.type in {"Integer", "Enumeration"}:
+            self._call(idx, "fmi2SetInteger", time_s, slave.setInteger, [var.vr], [int(val)])
+        else:
+            raise ScenarioError(f"site {self.name}: parameter {var.name!r} has type {var.type}")
 
     def reset(self) -> None:
         """Reset every instance (``fmi2Reset``) so it can be initialised for a new run."""

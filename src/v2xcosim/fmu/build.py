@@ -647,6 +647,16 @@ def model_description(
             f'      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n'
             "    </ScalarVariable>"
         )
+    if fleet:
+        index += 1
+        rows.append(
+            f'    <ScalarVariable name="solver.threads" valueReference="{nblk * stride + 2}" '
+            'description="threads that integrate the vehicles of this fleet FMU in parallel '
+            '(1 = only the calling thread); results do not depend on it" '
+            'causality="parameter" variability="tunable" initial="exact">\n'
+            '      <Integer start="1"/>\n'
+            "    </ScalarVariable>"
+        )
     src = "\n".join(f'      <File name="{s}"/>' for s in sources)
     unit_defs = "\n".join(f"    <Unit name={quoteattr(u)}/>" for u in sorted(units))
     desc = entry.description or f"{entry.modelica_class} built by v2xcosim"

@@ -81,6 +81,7 @@ class FmuSim(TimeBasedSimulator):
                 inputs=list(in_map.values()),
                 outputs=list(dict.fromkeys(out_map.values())),
                 parameters=site.fmu.parameters,
+                instance_parameters=site.fmu.instance_parameters,
                 name=site_id,
                 prefix=site.fmu.vector_prefix,
             )

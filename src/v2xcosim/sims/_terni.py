@@ -254,6 +254,7 @@ class TerniFleetSim(TimeBasedSimulator):
                     "soc_min": t.fmu_soc_min,
                     "soc_max": t.fmu_soc_max,
                 },
+                instance_parameters=t.fmu_instance_parameters,
                 name=site,
                 prefix="ev",
             )

@@ -6,7 +6,7 @@
  *     b*V2X_STRIDE + k     k in [0, NY)            -> y[k]   (states, algebraics, outputs)
  *                          k in [NY, NY+NP)        -> p[k-NY] (parameters, inputs)
  *                          k in [NY+NP, STRIDE)    -> dx[..]  (state derivatives)
- * followed by the shell's own parameters (solver.rtol, solver.max_step_s).
+ * followed by the shell's own parameters (solver.rtol, solver.max_step_s, solver.threads).
  *
  * Co-Simulation integrates each block separately with error control and sub-steps:
  *   V2X_SOLVER == 1: 3-stage L-stable SDIRK of order 3 (Alexander 1977), simplified Newton with a
@@ -24,6 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define V2X_THREADS 1 /* fleet blocks may be integrated by several threads (solver.threads) */
+#else
+#define V2X_THREADS 0
+#endif
+
 #include "fmi2Functions.h"
 #define V2X_KFN static
 #include "v2x_kernel.h"
@@ -40,6 +47,8 @@
 #define NTA (V2X_MAXTEAR > 0 ? V2X_MAXTEAR : 1)
 #define VR_RTOL ((fmi2ValueReference)(V2X_NBLK * STRIDE))
 #define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + 1))
+#define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + 2))
+#define V2X_MAX_THREADS 64
 
 enum { ST_INSTANTIATED, ST_INIT, ST_RUNNING, ST_TERMINATED, ST_ERROR };
 
@@ -63,6 +72,8 @@ typedef struct {
     double time;
     double rtol;
     double max_step;
+    double threads;        /* solver.threads: threads integrating the blocks in fmi2DoStep */
+    int *rc, *fy;          /* per block: integrator result and failing variable of the last step */
     int state;
     int type;
     int logging;
@@ -612,6 +623,7 @@ static void v2x_defaults(v2x_inst *m) {
     m->time = 0.0;
     m->rtol = V2X_RTOL_DEFAULT;
     m->max_step = 0.0;
+    m->threads = 1.0;
     m->need_update = 1;
     m->state = ST_INSTANTIATED;
 }
@@ -630,8 +642,13 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
     v2x_inst *m = (v2x_inst *)calloc(1, sizeof(v2x_inst));
     if (!m) return NULL;
     m->blk = (v2x_blk *)calloc(V2X_NBLK, sizeof(v2x_blk));
+    m->rc = (int *)calloc(V2X_NBLK, sizeof(int));
+    m->fy = (int *)calloc(V2X_NBLK, sizeof(int));
     m->name = (char *)malloc(strlen(name ? name : "v2x") + 1);
-    if (!m->blk || !m->name) { free(m->blk); free(m->name); free(m); return NULL; }
+    if (!m->blk || !m->rc || !m->fy || !m->name) {
+        free(m->blk); free(m->rc); free(m->fy); free(m->name); free(m);
+        return NULL;
+    }
     strcpy(m->name, name ? name : "v2x");
     m->cb = *cb;
     m->type = (int)type;
@@ -649,6 +666,8 @@ void fmi2FreeInstance(fmi2Component c) {
                     m->blk[k].n_steps, m->blk[k].n_rejected, m->blk[k].n_rhs);
     }
     free(m->blk);
+    free(m->rc);
+    free(m->fy);
     free(m->name);
     free(m);
 }
@@ -696,6 +715,7 @@ fmi2Status fmi2Reset(fmi2Component c) {
 static double *v2x_ref(v2x_inst *m, fmi2ValueReference vr, int *blk, int *kind, int *k) {
     if (vr == VR_RTOL) { *kind = 3; *blk = 0; *k = 0; return &m->rtol; }
     if (vr == VR_MAXSTEP) { *kind = 3; *blk = 0; *k = 1; return &m->max_step; }
+    if (vr == VR_THREADS) { *kind = 3; *blk = 0; *k = 2; return &m->threads; }
     if (vr >= (fmi2ValueReference)(V2X_NBLK * STRIDE)) return NULL;
     *blk = (int)(vr / STRIDE);
     *k = (int)(vr % STRIDE);
@@ -735,9 +755,15 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             return fmi2Error;
         }
         if (kind == 3) {
+            static const char *const shell_names[3] = {"solver.rtol", "solver.max_step_s", "solver.threads"};
             if (!(v[i] >= 0.0) || !isfinite(v[i])) {
                 v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: %s must be a finite value >= 0, got %g",
-                        k == 0 ? "solver.rtol" : "solver.max_step_s", v[i]);
+                        shell_names[k], v[i]);
+                return fmi2Error;
+            }
+            if (k == 2 && (v[i] < 1.0 || v[i] > V2X_MAX_THREADS || v[i] != floor(v[i]))) {
+                v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.threads must be a whole number from 1 to %d, got %g",
+                        V2X_MAX_THREADS, v[i]);
                 return fmi2Error;
             }
             *r = v[i];
@@ -1014,6 +1040,39 @@ fmi2Status fmi2GetRealOutputDerivatives(fmi2Component c, const fmi2ValueReferenc
     return fmi2Error;
 }
 
+/* Integration of the blocks over [t0, t1] for fmi2DoStep.  Blocks are independent (own states,
+ * inputs and integrator history), so threads take chunks of them from a shared counter and a
+ * block's result does not depend on which thread integrated it: a fleet FMU gives the same bits
+ * with any solver.threads.  Results go to m->rc / m->fy; messages are written afterwards by the
+ * calling thread. */
+typedef struct {
+    v2x_inst *m;
+    double t0, t1;
+    int chunk; /* blocks taken at a time: about 8 chunks per thread, for load balance */
+    int next;  /* next block to take (atomic) */
+} v2x_job;
+
+static void *v2x_worker(void *arg) {
+    v2x_job *job = (v2x_job *)arg;
+    v2x_inst *m = job->m;
+    for (;;) {
+        const int k0 = __atomic_fetch_add(&job->next, job->chunk, __ATOMIC_RELAXED);
+        if (k0 >= V2X_NBLK) break;
+        for (int k = k0; k < k0 + job->chunk && k < V2X_NBLK; ++k) {
+            v2x_blk *b = &m->blk[k];
+            int fy = 0, rc;
+            if (V2X_SOLVER == 1) rc = v2x_integrate_sdirk(m, b, job->t0, job->t1, &fy);
+            else rc = v2x_integrate_dopri(m, b, job->t0, job->t1, &fy);
+            if (rc == 0)
+                for (int i = 0; i < NY; ++i)
+                    if (!isfinite(b->y[i])) { rc = -3; fy = i; break; }
+            m->rc[k] = rc;
+            m->fy[k] = fy;
+        }
+    }
+    return NULL;
+}
+
 fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSetPrior) {
     (void)noSetPrior;
     v2x_inst *m = INST(c);
@@ -1030,21 +1089,34 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSet
         v2x_log(m, fmi2Error, "logStatusError", "fmi2DoStep: communication point %.12g differs from the FMU time %.12g", t, m->time);
         return fmi2Error;
     }
-    double t1 = t + h;
-    for (int k = 0; k < V2X_NBLK; ++k) {
+    const double t1 = t + h;
+    if (h > 0.0) {
+        int nth = (int)m->threads;
+        if (nth > V2X_NBLK) nth = V2X_NBLK;
+        int chunk = V2X_NBLK / (8 * nth);
+        v2x_job job = {m, t, t1, chunk > 0 ? chunk : 1, 0};
+#if V2X_THREADS
+        pthread_t tid[V2X_MAX_THREADS];
+        int started = 0;
+        for (; started < nth - 1; ++started)
+            if (pthread_create(&tid[started], NULL, v2x_worker, &job) != 0) break; /* fewer threads */
+        v2x_worker(&job);
+        for (int i = 0; i < started; ++i) pthread_join(tid[i], NULL);
+#else
+        (void)nth;
+        v2x_worker(&job);
+#endif
+    }
+    /* report the first failing block (in block order, whichever thread integrated it) */
+    for (int k = 0; k < V2X_NBLK && h > 0.0; ++k) {
         v2x_blk *b = &m->blk[k];
-        int fy = 0, rc;
-        if (h == 0.0) continue;
-        if (V2X_SOLVER == 1) rc = v2x_integrate_sdirk(m, b, t, t1, &fy);
-        else rc = v2x_integrate_dopri(m, b, t, t1, &fy);
-        if (rc == -2) {
+        if (m->rc[k] == -2) {
             v2x_log(m, fmi2Error, "logStatusError", "step size underflow in block %d between t = %.9g s and %.9g s", k + 1, t, t1);
             m->state = ST_ERROR;
             return fmi2Error;
         }
-        if (rc != 0) return v2x_fail(m, k, fy, t, "integration failed (non-finite value or algebraic loop did not converge)");
-        for (int i = 0; i < NY; ++i)
-            if (!isfinite(b->y[i])) return v2x_fail(m, k, i, t1, "non-finite value");
+        if (m->rc[k] == -3) return v2x_fail(m, k, m->fy[k], t1, "non-finite value");
+        if (m->rc[k] != 0) return v2x_fail(m, k, m->fy[k], t, "integration failed (non-finite value or algebraic loop did not converge)");
         b->alg_dirty = 0;
     }
     m->time = t1;
