@@ -335,3 +335,21 @@ def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
         grid, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.start.tzinfo
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_fmu_parameter_stops_cleanly(tmp_path: Path) -> None:
+    """A fleet that cannot start: exit 2 naming site and parameter; the other simulators are
+    shut down (no mosaik warning about a world left running), nothing that looks complete."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bad"
+    argv = [sys.executable, "-m", "v2xcosim.cli", "run", str(SCENARIO), "--out", str(out)]
+    argv += ["--no-progress", "--set", "time.duration_s=3600", "--set", "results.plots=false"]
+    argv += ["--set", 'terni.fmu_instance_parameters={"solver.thread" = 2}']
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 2
+    text = proc.stdout + proc.stderr
+    assert "no parameter 'solver.thread'" in text and "site cs_" in text
+    assert "never shut down" not in text and "Traceback" not in text
+    assert not (out / "metadata.json").exists()

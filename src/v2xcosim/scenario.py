@@ -114,6 +114,7 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
             inputs=inputs,
             outputs=outputs,
             parameters={**site.fmu.parameters, site.fmu.soc_start_parameter: 0.5},
+            instance_parameters=site.fmu.instance_parameters,
             name=site.id,
             prefix=site.fmu.vector_prefix,
         )
@@ -158,75 +159,88 @@ def build_world(
     world = mosaik.World(
         SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
-    labels: dict[str, str] = {}
-    vector_labels: dict[str, list[str]] = {}
-    names = element_names(spec.grid.network)
-    vector_labels["grid.vm_pu"] = list(names["bus"])
-    vector_labels["grid.line_loading_percent"] = list(names["line"])
-    vector_labels["grid.trafo_loading_percent"] = list(names["trafo"])
+    try:
+        labels: dict[str, str] = {}
+        vector_labels: dict[str, list[str]] = {}
+        names = element_names(spec.grid.network)
+        vector_labels["grid.vm_pu"] = list(names["bus"])
+        vector_labels["grid.line_loading_percent"] = list(names["line"])
+        vector_labels["grid.trafo_loading_percent"] = list(names["trafo"])
 
-    prof_sim = world.start("Profiles", scenario=js)
-    prof = prof_sim.Profiles()
-    labels[prof.full_id] = "profiles"
-    grid_sim = world.start("Grid", scenario=js)
-    grid = grid_sim.Grid()
-    labels[grid.full_id] = "grid"
-    used = sorted(
-        {pv.profile for pv in spec.grid.pv}
-        | ({spec.grid.load_profile} if spec.grid.load_profile else set())
-    )
-    if used:
-        world.connect(prof, grid, *[(p, f"profile_{p}") for p in used])
-    store_sim = world.start("Store")
-    store_links: list[tuple[Any, list[str]]] = [
-        (grid, _selected(spec, "grid", GRID_REQUIRED, GRID_OPTIONAL)),
-    ]
-    prof_attrs = sorted(spec.profiles)
-    if spec.results.attrs:
-        prof_attrs = sorted(
-            {
-                a.rpartition(".")[0][len("profile.") :]
-                for a in spec.results.attrs
-                if a.startswith("profile.")
-            }
+        prof_sim = world.start("Profiles", scenario=js)
+        prof = prof_sim.Profiles()
+        labels[prof.full_id] = "profiles"
+        grid_sim = world.start("Grid", scenario=js)
+        grid = grid_sim.Grid()
+        labels[grid.full_id] = "grid"
+        used = sorted(
+            {pv.profile for pv in spec.grid.pv}
+            | ({spec.grid.load_profile} if spec.grid.load_profile else set())
         )
-    if prof_attrs:
-        store_links.append((prof, prof_attrs))
-    if spec.active_sites:
-        fmu_sim = world.start("FMU", scenario=js)
-        ctl_sim = world.start("Charging", scenario=js)
-        for site in spec.active_sites:
-            ses = sessions[site.id]
-            soc0 = ses.soc_arrival.tolist()
-            fleet = fmu_sim.Fleet(site_id=site.id, fmu_path=str(fmu_paths[site.id]), soc_start=soc0)
-            ctl = ctl_sim.Controller(site_id=site.id)
-            conn = grid_sim.Site(site_id=site.id)
-            label = f"site_{site.id}"
-            labels[fleet.full_id] = label
-            labels[ctl.full_id] = label
-            world.connect(ctl, fleet, "p_set_w")
-            world.connect(fleet, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
-            world.connect(fleet, ctl, "soc", time_shifted=True, initial_data={"soc": soc0})
-            if site.fmu.inputs.vm is not None:
-                world.connect(
-                    conn,
-                    fleet,
-                    "vm_pu",
-                    time_shifted=True,
-                    initial_data={"vm_pu": [1.0] * site.n_evs},
+        if used:
+            world.connect(prof, grid, *[(p, f"profile_{p}") for p in used])
+        store_sim = world.start("Store")
+        store_links: list[tuple[Any, list[str]]] = [
+            (grid, _selected(spec, "grid", GRID_REQUIRED, GRID_OPTIONAL)),
+        ]
+        prof_attrs = sorted(spec.profiles)
+        if spec.results.attrs:
+            prof_attrs = sorted(
+                {
+                    a.rpartition(".")[0][len("profile.") :]
+                    for a in spec.results.attrs
+                    if a.startswith("profile.")
+                }
+            )
+        if prof_attrs:
+            store_links.append((prof, prof_attrs))
+        if spec.active_sites:
+            fmu_sim = world.start("FMU", scenario=js)
+            ctl_sim = world.start("Charging", scenario=js)
+            for site in spec.active_sites:
+                ses = sessions[site.id]
+                soc0 = ses.soc_arrival.tolist()
+                fleet = fmu_sim.Fleet(
+                    site_id=site.id, fmu_path=str(fmu_paths[site.id]), soc_start=soc0
                 )
-            if site.t_amb_profile is not None and site.fmu.inputs.t_amb is not None:
-                world.connect(prof, fleet, (site.t_amb_profile, "t_amb_k"))
-            extra = list(site.fmu.outputs.extra)
-            store_links.append(
-                (fleet, SITE_REQUIRED_FMU + _selected(spec, f"site.{site.id}", [], extra))
-            )
-            store_links.append(
-                (ctl, _selected(spec, f"site.{site.id}", SITE_REQUIRED_CTL, SITE_OPTIONAL_CTL))
-            )
-    add_store(
-        world, store_sim, spec, out_dir, labels, vector_labels, store_links, progress_fd=progress_fd
-    )
+                ctl = ctl_sim.Controller(site_id=site.id)
+                conn = grid_sim.Site(site_id=site.id)
+                label = f"site_{site.id}"
+                labels[fleet.full_id] = label
+                labels[ctl.full_id] = label
+                world.connect(ctl, fleet, "p_set_w")
+                world.connect(fleet, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
+                world.connect(fleet, ctl, "soc", time_shifted=True, initial_data={"soc": soc0})
+                if site.fmu.inputs.vm is not None:
+                    world.connect(
+                        conn,
+                        fleet,
+                        "vm_pu",
+                        time_shifted=True,
+                        initial_data={"vm_pu": [1.0] * site.n_evs},
+                    )
+                if site.t_amb_profile is not None and site.fmu.inputs.t_amb is not None:
+                    world.connect(prof, fleet, (site.t_amb_profile, "t_amb_k"))
+                extra = list(site.fmu.outputs.extra)
+                store_links.append(
+                    (fleet, SITE_REQUIRED_FMU + _selected(spec, f"site.{site.id}", [], extra))
+                )
+                store_links.append(
+                    (ctl, _selected(spec, f"site.{site.id}", SITE_REQUIRED_CTL, SITE_OPTIONAL_CTL))
+                )
+        add_store(
+            world,
+            store_sim,
+            spec,
+            out_dir,
+            labels,
+            vector_labels,
+            store_links,
+            progress_fd=progress_fd,
+        )
+    except BaseException:
+        shutdown_quietly(world)  # a simulator failed while starting: stop the others
+        raise
     return world
 
 
@@ -254,6 +268,15 @@ def add_store(
         world.connect(entity, store, *attrs)
 
 
+def shutdown_quietly(world: Any) -> None:
+    """Stop every simulator of ``world`` after a failure (frees FMUs, ends mosaik cleanly).
+
+    Their own errors are secondary to the one being reported.
+    """
+    with contextlib.suppress(Exception):
+        world.shutdown()
+
+
 def run_world(world: Any, spec: ScenarioSpec) -> None:
     """Run ``world`` over the horizon of ``spec``; surface the simulators' domain errors.
 
@@ -264,9 +287,7 @@ def run_world(world: Any, spec: ScenarioSpec) -> None:
     try:
         world.run(until=spec.time.duration_s, print_progress=False)
     except BaseException as exc:
-        # stop the other simulators cleanly (frees FMUs); their errors are secondary
-        with contextlib.suppress(Exception):
-            world.shutdown()
+        shutdown_quietly(world)
         if isinstance(exc, V2XError) or not isinstance(exc, Exception):
             raise
         cause: BaseException | None = exc

@@ -27,7 +27,7 @@ import pandas as pd
 
 from v2xcosim.config import ScenarioSpec, spec_to_jsonable
 from v2xcosim.errors import SimulationError
-from v2xcosim.scenario import add_store, finish_run, run_world
+from v2xcosim.scenario import add_store, finish_run, run_world, shutdown_quietly
 
 if TYPE_CHECKING:
     from mosaik import SimConfig
@@ -87,61 +87,65 @@ def build_world(
     world = mosaik.World(
         SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
-    prof = world.start("TerniProfiles", scenario=js).Profiles()
-    grid = world.start("TerniGrid", scenario=js).Grid()
-    fleets_sim = world.start("TerniFleets", scenario=js)
-    actors = world.start("TerniActors", scenario=js, out_dir=str(out_dir)).Actors()
-    labels = {prof.full_id: "profiles", grid.full_id: "grid", actors.full_id: "actors"}
-    vector_labels = {
-        "grid.vm_pu": [str(n) for n in net.bus["name"]],
-        "grid.line_loading_percent": [str(n) for n in net.line["name"]],
-        "grid.trafo_loading_percent": [str(n) for n in net.trafo["name"]],
-    }
-    world.connect(prof, grid, "load_pu", "pv_pu")
-    store_links: list[tuple[Any, list[str]]] = [
-        (grid, [*GRID_OUTPUTS, *lv_site_attrs(sorted(tn.ev_load_idx))]),
-        (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
-    ]
-    actor_attrs: list[str] = []
-    for site in setup.sites:
-        fleet = fleets_sim.Fleet(site_id=site, fmu_path=str(fmu_path))
-        labels[fleet.full_id] = f"site_{site}"
-        soc0 = setup.slot_vector(site, setup.users.soc_arrival, 0.5)
-        world.connect(actors, fleet, (f"p_set_w__{site}", "p_set_w"))
-        world.connect(fleet, grid, ("p_ac_w", f"p_ev_w__{site}"))
-        world.connect(prof, fleet, "t_amb_k")
-        world.connect(
-            fleet,
-            actors,
-            ("soc", f"soc__{site}"),
-            ("p_ac_w", f"p_ac_w__{site}"),
-            time_shifted=True,
-            initial_data={"soc": soc0, "p_ac_w": [0.0] * setup.fleet_size},
+    try:
+        prof = world.start("TerniProfiles", scenario=js).Profiles()
+        grid = world.start("TerniGrid", scenario=js).Grid()
+        fleets_sim = world.start("TerniFleets", scenario=js)
+        actors = world.start("TerniActors", scenario=js, out_dir=str(out_dir)).Actors()
+        labels = {prof.full_id: "profiles", grid.full_id: "grid", actors.full_id: "actors"}
+        vector_labels = {
+            "grid.vm_pu": [str(n) for n in net.bus["name"]],
+            "grid.line_loading_percent": [str(n) for n in net.line["name"]],
+            "grid.trafo_loading_percent": [str(n) for n in net.trafo["name"]],
+        }
+        world.connect(prof, grid, "load_pu", "pv_pu")
+        store_links: list[tuple[Any, list[str]]] = [
+            (grid, [*GRID_OUTPUTS, *lv_site_attrs(sorted(tn.ev_load_idx))]),
+            (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
+        ]
+        actor_attrs: list[str] = []
+        for site in setup.sites:
+            fleet = fleets_sim.Fleet(site_id=site, fmu_path=str(fmu_path))
+            labels[fleet.full_id] = f"site_{site}"
+            soc0 = setup.slot_vector(site, setup.users.soc_arrival, 0.5)
+            world.connect(actors, fleet, (f"p_set_w__{site}", "p_set_w"))
+            world.connect(fleet, grid, ("p_ac_w", f"p_ev_w__{site}"))
+            world.connect(prof, fleet, "t_amb_k")
+            world.connect(
+                fleet,
+                actors,
+                ("soc", f"soc__{site}"),
+                ("p_ac_w", f"p_ac_w__{site}"),
+                time_shifted=True,
+                initial_data={"soc": soc0, "p_ac_w": [0.0] * setup.fleet_size},
+            )
+            world.connect(
+                grid,
+                fleet,
+                (f"vm_pu__{site}", "vm_pu"),
+                time_shifted=True,
+                initial_data={f"vm_pu__{site}": 1.0},
+            )
+            store_links.append((fleet, list(FLEET_OUTPUTS)))
+            actor_attrs.append(f"p_set_w__{site}")
+        for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
+            attr = f"p_provider_w__{prov.provider_id}"
+            world.connect(actors, grid, attr)
+            actor_attrs.append(attr)
+        store_links.append((actors, actor_attrs))
+        add_store(
+            world,
+            world.start("Store"),
+            spec,
+            out_dir,
+            labels,
+            vector_labels,
+            store_links,
+            progress_fd=progress_fd,
         )
-        world.connect(
-            grid,
-            fleet,
-            (f"vm_pu__{site}", "vm_pu"),
-            time_shifted=True,
-            initial_data={f"vm_pu__{site}": 1.0},
-        )
-        store_links.append((fleet, list(FLEET_OUTPUTS)))
-        actor_attrs.append(f"p_set_w__{site}")
-    for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
-        attr = f"p_provider_w__{prov.provider_id}"
-        world.connect(actors, grid, attr)
-        actor_attrs.append(attr)
-    store_links.append((actors, actor_attrs))
-    add_store(
-        world,
-        world.start("Store"),
-        spec,
-        out_dir,
-        labels,
-        vector_labels,
-        store_links,
-        progress_fd=progress_fd,
-    )
+    except BaseException:
+        shutdown_quietly(world)  # a simulator failed while starting: stop the others
+        raise
     return world
 
 
