@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ def build_world(
     world = mosaik.World(
         SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
-    try:
+    with stop_all_on_error(world):
         labels: dict[str, str] = {}
         vector_labels: dict[str, list[str]] = {}
         names = element_names(spec.grid.network)
@@ -238,9 +238,6 @@ def build_world(
             store_links,
             progress_fd=progress_fd,
         )
-    except BaseException:
-        shutdown_quietly(world)  # a simulator failed while starting: stop the others
-        raise
     return world
 
 
@@ -275,6 +272,16 @@ def shutdown_quietly(world: Any) -> None:
     """
     with contextlib.suppress(Exception):
         world.shutdown()
+
+
+@contextlib.contextmanager
+def stop_all_on_error(world: Any) -> Iterator[None]:
+    """While building ``world``: if a simulator fails to start, stop the others, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        shutdown_quietly(world)
+        raise
 
 
 def run_world(world: Any, spec: ScenarioSpec) -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from v2xcosim.config import ScenarioSpec, spec_to_jsonable
 from v2xcosim.errors import SimulationError
-from v2xcosim.scenario import add_store, finish_run, run_world, shutdown_quietly
+from v2xcosim.scenario import add_store, finish_run, run_world, stop_all_on_error
 
 if TYPE_CHECKING:
     from mosaik import SimConfig
@@ -87,7 +87,7 @@ def build_world(
     world = mosaik.World(
         SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
     )
-    try:
+    with stop_all_on_error(world):
         prof = world.start("TerniProfiles", scenario=js).Profiles()
         grid = world.start("TerniGrid", scenario=js).Grid()
         fleets_sim = world.start("TerniFleets", scenario=js)
@@ -143,9 +143,6 @@ def build_world(
             store_links,
             progress_fd=progress_fd,
         )
-    except BaseException:
-        shutdown_quietly(world)  # a simulator failed while starting: stop the others
-        raise
     return world
 
 
