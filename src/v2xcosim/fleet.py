@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
+from v2xcosim.errors import ScenarioError, SimulationError
 from v2xcosim.fmu.archive import OpenedFmu, sha256_file
 from v2xcosim.fmu.runtime import FmuRunner
 
@@ -230,24 +230,9 @@ class FmuFleet:
 
     # ------------------------------------------------------------------------- FMI calls
     def _call(self, inst: int, function: str, time_s: float, fn: Any, *args: Any) -> Any:
-        """Make an FMI call; the one choke point: a bad status becomes :class:`FmuCallError`."""
-        from fmpy.fmi1 import FMICallException
-
-        try:
-            return fn(*args)
-        except FMICallException as exc:
-            status = int(getattr(exc, "status", 3))
-            label = f"{self.name}/{inst}" if not self.fleet else self.name
-            log = "; ".join(self._runners[inst].messages[-3:]) if inst < len(self._runners) else ""
-            raise FmuCallError(
-                f"FMU {self.path.name} (site {label}) failed in {function} at simulated time "
-                f"t = {time_s:g} s with status {status}"
-                + (f" ({log})" if log else "")
-                + "; check the FMU's inputs and parameters at that time",
-                function=function,
-                status=status,
-                instance=label,
-            ) from None
+        """Make an FMI call through the instance's runner (the one choke point for errors)."""
+        label = f"{self.name}/{inst}" if not self.fleet else self.name
+        return self._runners[inst].call(function, lambda: fn(*args), time_s=time_s, owner=label)
 
     def _instantiate(self) -> None:
         """Instantiate through :class:`FmuRunner`, which keeps the FMU's log messages."""

@@ -1,6 +1,6 @@
 """Thin layer over fmpy's FMI 2.0 Co-Simulation and Model Exchange classes.
 
-One choke point for foreign calls: every FMI call goes through :meth:`FmuRunner._call`, which
+One choke point for foreign calls: every FMI call goes through :meth:`FmuRunner.call`, which
 turns a bad status into :class:`~v2xcosim.errors.FmuCallError` carrying the FMU's own log messages
 (which name the variable and time for non-finite values).  Unknown variable names are an error
 (fmpy itself would ignore them).  Archives are opened through
@@ -90,28 +90,45 @@ class FmuRunner:
             modelIdentifier=iface.modelIdentifier,
             instanceName=instance_name,
         )
-        self._call("instantiate", lambda: self.fmu.instantiate(callbacks=callbacks))
+        self.call("instantiate", lambda: self.fmu.instantiate(callbacks=callbacks))
 
     # ------------------------------------------------------------------ choke point
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def call(
+        self,
+        what: str,
+        fn: Callable[[], Any],
+        *,
+        time_s: float | None = None,
+        owner: str | None = None,
+    ) -> Any:
+        """Make an FMI call: the one choke point where a bad status becomes an error.
+
+        The :class:`FmuCallError` names the FMU, the ``owner`` (the site an instance serves) when
+        given, the function, the simulated time (``time_s``, default :attr:`time`) and the FMU's
+        last log messages.
+        """
         from fmpy.fmi1 import FMICallException
 
+        who = f" (site {owner})" if owner else ""
         try:
             return fn()
         except FMICallException as exc:
+            status = int(getattr(exc, "status", 3))
             log = "; ".join(self.messages[-3:]) or "the FMU logged no message"
+            t = self.time if time_s is None else time_s
             raise FmuCallError(
-                f"FMU {self.path.name}: {what} failed at t = {self.time:g} s: {log}",
+                f"FMU {self.path.name}{who} failed in {what} at simulated time t = {t:g} s with "
+                f"status {status} ({log}); check the FMU's inputs and parameters at that time",
                 function=what,
-                status=int(getattr(exc, "status", 3)),
-                instance=str(self.path),
+                status=status,
+                instance=owner or str(self.path),
             ) from None
         except OSError as exc:
             raise FmuCallError(
-                f"FMU {self.path.name}: {what} failed: {exc}",
+                f"FMU {self.path.name}{who}: {what} failed: {exc}",
                 function=what,
                 status=4,
-                instance=str(self.path),
+                instance=owner or str(self.path),
             ) from None
 
     def vr(self, names: Sequence[str]) -> list[int]:
@@ -129,31 +146,31 @@ class FmuRunner:
                    tolerance: float | None = None) -> None:
         """Set start values, then set up the experiment and initialise."""
         self.time = start_time
-        self._call(
+        self.call(
             "setupExperiment",
             lambda: self.fmu.setupExperiment(tolerance=tolerance, startTime=start_time),
         )
         if start_values:
             names = list(start_values)
             self.set(names, [start_values[n] for n in names])
-        self._call("enterInitializationMode", self.fmu.enterInitializationMode)
-        self._call("exitInitializationMode", self.fmu.exitInitializationMode)
+        self.call("enterInitializationMode", self.fmu.enterInitializationMode)
+        self.call("exitInitializationMode", self.fmu.exitInitializationMode)
 
     def set(self, names: Sequence[str], values: Sequence[float] | NDArray[np.float64]) -> None:
         """Set Real variables by name."""
         vrs = self.vr(names)
         vals = [float(x) for x in values]
-        self._call("fmi2SetReal(" + ", ".join(names[:3]) + ")", lambda: self.fmu.setReal(vrs, vals))
+        self.call("fmi2SetReal(" + ", ".join(names[:3]) + ")", lambda: self.fmu.setReal(vrs, vals))
 
     def get(self, names: Sequence[str]) -> NDArray[np.float64]:
         """Get Real variables by name."""
         vrs = self.vr(names)
-        return np.asarray(self._call("fmi2GetReal", lambda: self.fmu.getReal(vrs)), dtype=float)
+        return np.asarray(self.call("fmi2GetReal", lambda: self.fmu.getReal(vrs)), dtype=float)
 
     def do_step(self, h: float) -> None:
         """Advance a Co-Simulation FMU by ``h`` seconds."""
         t = self.time
-        self._call(
+        self.call(
             "fmi2DoStep",
             lambda: self.fmu.doStep(currentCommunicationPoint=t, communicationStepSize=h),
         )
@@ -161,24 +178,24 @@ class FmuRunner:
 
     def get_state(self) -> Any:
         """Save the FMU state (fmi2GetFMUstate)."""
-        return self._call("fmi2GetFMUstate", self.fmu.getFMUstate)
+        return self.call("fmi2GetFMUstate", self.fmu.getFMUstate)
 
     def set_state(self, state: Any, t: float) -> None:
         """Restore a saved FMU state taken at time ``t``."""
-        self._call("fmi2SetFMUstate", lambda: self.fmu.setFMUstate(state))
+        self.call("fmi2SetFMUstate", lambda: self.fmu.setFMUstate(state))
         self.time = t
 
     def free_state(self, state: Any) -> None:
         """Free a saved FMU state."""
-        self._call("fmi2FreeFMUstate", lambda: self.fmu.freeFMUstate(state))
+        self.call("fmi2FreeFMUstate", lambda: self.fmu.freeFMUstate(state))
 
     def serialize(self, state: Any) -> bytes:
         """Serialize a saved state to bytes."""
-        return bytes(self._call("fmi2SerializeFMUstate", lambda: self.fmu.serializeFMUstate(state)))
+        return bytes(self.call("fmi2SerializeFMUstate", lambda: self.fmu.serializeFMUstate(state)))
 
     def deserialize(self, data: bytes) -> Any:
         """Turn bytes from :meth:`serialize` back into a state."""
-        return self._call(
+        return self.call(
             "fmi2DeSerializeFMUstate", lambda: self.fmu.deSerializeFMUstate(bytes(data))
         )
 
