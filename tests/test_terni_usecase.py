@@ -12,7 +12,7 @@ import pytest
 
 from v2xcosim.config import load_scenario
 from v2xcosim.errors import ScenarioError
-from v2xcosim.scenario import run
+from v2xcosim.scenario import preflight, run
 from v2xcosim.terni_scenario import KPI_KEYS, LV_KPI_KEYS
 from v2xcosim.trace import TERNI_STEPS, TRACE_COLUMNS
 
@@ -337,19 +337,29 @@ def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bad_fmu_parameter_stops_cleanly(tmp_path: Path) -> None:
-    """A fleet that cannot start: exit 2 naming site and parameter; the other simulators are
-    shut down (no mosaik warning about a world left running), nothing that looks complete."""
+def test_unknown_fmu_parameter_is_refused_before_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "bad"
+    setting = 'terni.fmu_instance_parameters={"solver.thread" = 2}'
+    with pytest.raises(ScenarioError, match=r"^terni\.fmu_instance_parameters: .*'solver\.thread'"):
+        preflight(load_scenario(SCENARIO, [setting]))
+    assert not out.exists()
+
+
+def test_fleet_that_cannot_start_stops_cleanly(tmp_path: Path) -> None:
+    """An FMU refusing a parameter value at start: exit 2 naming site, call and value; the other
+    simulators are shut down (no mosaik warning about a world left running), and nothing that
+    looks complete is written."""
     import subprocess
     import sys
 
     out = tmp_path / "bad"
     argv = [sys.executable, "-m", "v2xcosim.cli", "run", str(SCENARIO), "--out", str(out)]
     argv += ["--no-progress", "--set", "time.duration_s=3600", "--set", "results.plots=false"]
-    argv += ["--set", 'terni.fmu_instance_parameters={"solver.thread" = 2}']
+    argv += ["--set", 'terni.fmu_instance_parameters={"solver.threads" = 0}']
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 2
     text = proc.stdout + proc.stderr
-    assert "no parameter 'solver.thread'" in text and "site cs_" in text
+    assert "site cs_" in text and "fmi2SetInteger" in text
+    assert "solver.threads must be a whole number" in text
     assert "never shut down" not in text and "Traceback" not in text
     assert not (out / "metadata.json").exists()

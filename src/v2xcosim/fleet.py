@@ -97,8 +97,9 @@ def _check(
                     if v.causality in causality
                 }
             )
+            known = f" (base name {base!r})" if base != name else ""
             problems.append(
-                f"FMU {fmu.name} has no {role} {name!r} (base name {base!r}); its {role}s are: "
+                f"FMU {fmu.name} has no {role} {name!r}{known}; its {role}s are: "
                 + ", ".join(candidates)
             )
         elif var.causality not in causality:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from v2xcosim.config import ScenarioSpec, spec_to_jsonable
-from v2xcosim.errors import SimulationError
+from v2xcosim.errors import ScenarioError, SimulationError
 from v2xcosim.scenario import add_store, finish_run, run_world, stop_all_on_error
 
 if TYPE_CHECKING:
@@ -63,11 +63,33 @@ LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_p
 
 
 def preflight(spec: ScenarioSpec) -> Path:
-    """Build (cached) the fleet FMU sized for the largest site; return its path."""
-    from v2xcosim.actors.terni_flow import terni_setup
-    from v2xcosim.fmu.build import build_fmu
+    """Build (cached) the fleet FMU sized for the largest site; return its path.
 
-    return Path(build_fmu("EV", fleet=terni_setup(spec).fleet_size))
+    The FMU-wide parameters of ``terni.fmu_instance_parameters`` are checked against it here,
+    before anything is written.
+    """
+    from v2xcosim.actors.terni_flow import terni_setup
+    from v2xcosim.fleet import FmuFleet
+    from v2xcosim.fmu.build import build_fmu
+    from v2xcosim.sims._terni import FLEET_OUTPUTS
+
+    n = terni_setup(spec).fleet_size
+    path = Path(build_fmu("EV", fleet=n))
+    try:
+        FmuFleet(
+            path,
+            n=n,
+            fleet=True,
+            inputs=[],
+            outputs=FLEET_OUTPUTS,
+            parameters={},
+            instance_parameters=spec.terni.fmu_instance_parameters,
+            name="terni",
+        ).close()
+    except ScenarioError as exc:
+        msg = str(exc).removeprefix("site terni: ")
+        raise ScenarioError(f"terni.fmu_instance_parameters: {msg}") from None
+    return path
 
 
 def build_world(
