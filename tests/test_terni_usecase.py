@@ -363,3 +363,22 @@ def test_fleet_that_cannot_start_stops_cleanly(tmp_path: Path) -> None:
     assert "solver.threads must be a whole number" in text
     assert "never shut down" not in text and "Traceback" not in text
     assert not (out / "metadata.json").exists()
+
+
+def test_comparison_table_hides_rounding_residue() -> None:
+    from v2xcosim.terni_scenario import comparison_table
+
+    a = {
+        "reverse_flow_energy_mwh": 58.1,
+        "reverse_flow_peak_mw": 9.411,
+        "ev_energy_discharged_kwh": 1.42e-15,
+    }
+    b = {
+        "reverse_flow_energy_mwh": 58.00291,
+        "reverse_flow_peak_mw": 9.411003889,
+        "ev_energy_discharged_kwh": 33.33,
+    }
+    rows = {ln.split()[0]: ln.split()[1:] for ln in comparison_table({"u": a, "v": b}).splitlines()}
+    assert rows["reverse_flow_energy_mwh"] == ["58.1", "58", "-0.09709"]
+    assert rows["reverse_flow_peak_mw"] == ["9.411", "9.411", "+0"]
+    assert rows["ev_energy_discharged_kwh"] == ["0", "33.33", "+33.33"]

@@ -384,13 +384,19 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
 
     def fmt(v: Any) -> str:
-        return "n/a" if v is None else f"{float(v):.4g}"
+        # 4 significant digits; rounding residue (|v| < 1e-9 in the KPIs' units) shows as 0
+        return "n/a" if v is None else f"{float(v) if abs(float(v)) >= 1e-9 else 0.0:.4g}"
 
     for key in COMPARE_KEYS:
         vals = [runs[n].get(key) for n in names]
         row = f"{key:<30}" + "".join(f"{fmt(v):>14}" for v in vals)
         if len(names) > 1 and vals[0] is not None and vals[1] is not None:
-            row += f"{float(vals[1]) - float(vals[0]):>+22.4g}"
+            a, b = float(vals[0]), float(vals[1])
+            # a change below the 4th significant digit of the values is shown as 0
+            scale = max(abs(a), abs(b))
+            step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
+            delta = b - a if abs(b - a) >= 0.5 * step else 0.0
+            row += f"{delta:>+22.4g}"
         lines.append(row)
     return "\n".join(lines)
 
