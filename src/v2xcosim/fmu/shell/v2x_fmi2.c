@@ -60,7 +60,7 @@ typedef struct {
     double jac[NXA * NXA]; /* df/dx at jac_x */
     double sol[NXA * NXA]; /* Newton solve, column c (coupled state ia[c]) of the NX x na matrix
                               [(I - hgA)^-1; hgC (I - hgA)^-1], rows ia then iq */
-    int na, ia[NXA], iq[NXA]; /* coupled states, and states no derivative depends on */
+    int na, ia[NXA], iq[NXA]; /* coupled states, and states no derivative depends on (of jac) */
     double lu_h;           /* h of the current factorisation; 0 = none */
     int jac_ok;
     int alg_dirty;         /* inputs changed since the algebraic variables were solved */
@@ -268,6 +268,14 @@ static int v2x_jacobian(v2x_blk *b, double t, const double *x, const double *f0,
         for (int i = 0; i < NX; ++i) b->jac[i * NX + j] = (fp[i] - f0[i]) / d;
         xp[j] = x[j];
     }
+    /* states no derivative depends on (zero columns), split off in v2x_factor */
+    int na = 0, nq = 0;
+    for (int j = 0; j < NX; ++j) {
+        int zero = 1;
+        for (int i = 0; i < NX && zero; ++i) zero = (b->jac[i * NX + j] == 0.0);
+        if (zero) b->iq[nq++] = j; else b->ia[na++] = j;
+    }
+    b->na = na;
     b->jac_ok = 1;
     b->lu_h = 0.0;
     return 0;
@@ -280,13 +288,7 @@ static int v2x_jacobian(v2x_blk *b, double t, const double *x, const double *f0,
  * Newton solve is one NX x na product (v2x_newton_solve); simplified Newton only needs the
  * matrix to contract, and the residual is always evaluated exactly. */
 static int v2x_factor(v2x_blk *b, double h) {
-    int na = 0, nq = 0;
-    for (int j = 0; j < NX; ++j) {
-        int zero = 1;
-        for (int i = 0; i < NX && zero; ++i) zero = (b->jac[i * NX + j] == 0.0);
-        if (zero) b->iq[nq++] = j; else b->ia[na++] = j;
-    }
-    b->na = na;
+    const int na = b->na, nq = NX - na;
     const double hg = h * V2X_GAMMA;
     double lu[NXA * NXA], e[NXA];
     int piv[NXA];
