@@ -176,6 +176,17 @@ def test_non_finite_value_is_an_error_naming_the_variable(lag: Path) -> None:
             r.set(["u"], [float("nan")])
 
 
+@pytest.mark.parametrize("threads", [1, 4])
+def test_failing_vehicle_of_a_fleet_is_named(lag_fleet: Path, threads: int) -> None:
+    """The first failing block is reported, whichever thread integrated it."""
+    with run_fmu(lag_fleet) as r:
+        r.initialize({"solver.threads": threads, **{f"ev[{i}].x_start": 1.0 for i in range(1, 5)}})
+        r.set(["ev[3].u"], [-1.0])  # only vehicle 3 turns negative: w = sqrt(z) becomes NaN
+        with pytest.raises(FmuCallError, match=r"variable ev\[3\]\.w at t = "):
+            for _ in range(10):
+                r.do_step(60.0)
+
+
 def test_unknown_variable_name_is_an_error(lag: Path) -> None:
     with run_fmu(lag) as r, pytest.raises(ScenarioError, match=r"no variable named 'xx'.*'x'"):
         r.get(["xx"])
