@@ -170,31 +170,21 @@ def bench_single(ev: Path, n_steps: int = 1440) -> list[tuple[str, float, float]
     return rows
 
 
+# A charger alone: a stiff 360-V DC bus and no battery limits.
+CHARGER_START = {
+    "vm_pu": 1.0,
+    "f_hz": 50.0,
+    "v_dc_v": 360.0,
+    "p_lim_charge_w": 1e6,
+    "p_lim_discharge_w": 1e6,
+}
 # Per model: start values and the input that receives the power steps (W) in bench_each_fmu.
 EACH_FMU: dict[str, tuple[dict[str, float], str]] = {
     "EV": (EV_START, "p_set_w"),
     "EVDetailed": (EV_START, "p_set_w"),
     "Battery": ({"soc_start": 0.5, "t_amb_k": 298.15}, "p_dc_w"),
-    "ChargerReduced": (
-        {
-            "vm_pu": 1.0,
-            "f_hz": 50.0,
-            "v_dc_v": 360.0,
-            "p_lim_charge_w": 1e6,
-            "p_lim_discharge_w": 1e6,
-        },
-        "p_set_w",
-    ),
-    "ChargerDetailed": (
-        {
-            "vm_pu": 1.0,
-            "f_hz": 50.0,
-            "v_dc_v": 360.0,
-            "p_lim_charge_w": 1e6,
-            "p_lim_discharge_w": 1e6,
-        },
-        "p_set_w",
-    ),
+    "ChargerReduced": (CHARGER_START, "p_set_w"),
+    "ChargerDetailed": (CHARGER_START, "p_set_w"),
 }
 
 
