@@ -159,16 +159,28 @@ def sample(
     return out
 
 
-def clearsky_pv_pu(spec: ClearSkyPvSpec, times: pd.DatetimeIndex) -> FloatArray:
-    """PV output [pu of peak] under clear sky at ``times`` (UTC), mid-step not applied."""
+def clearsky_poa_pu(
+    times: pd.DatetimeIndex,
+    *,
+    latitude_deg: float,
+    longitude_deg: float,
+    altitude_m: float,
+    tilt_deg: float,
+    azimuth_deg: float,
+) -> FloatArray:
+    """Clear-sky irradiance on the module plane at ``times`` (UTC) [pu of 1 kW/m²].
+
+    pvlib: Ineichen clear sky, isotropic sky-diffuse transposition (pvlib documentation,
+    ``Location.get_clearsky`` and ``irradiance.get_total_irradiance``); night gives 0.
+    """
     import pvlib
 
-    loc = pvlib.location.Location(spec.latitude_deg, spec.longitude_deg, "UTC", spec.altitude_m)
+    loc = pvlib.location.Location(latitude_deg, longitude_deg, "UTC", altitude_m)
     solpos = loc.get_solarposition(times)
     cs = loc.get_clearsky(times, model="ineichen", solar_position=solpos)
     poa = pvlib.irradiance.get_total_irradiance(
-        surface_tilt=spec.tilt_deg,
-        surface_azimuth=spec.azimuth_deg,
+        surface_tilt=tilt_deg,
+        surface_azimuth=azimuth_deg,
         solar_zenith=solpos["apparent_zenith"],
         solar_azimuth=solpos["azimuth"],
         dni=cs["dni"],
@@ -176,7 +188,20 @@ def clearsky_pv_pu(spec: ClearSkyPvSpec, times: pd.DatetimeIndex) -> FloatArray:
         dhi=cs["dhi"],
         model="isotropic",
     )
-    pu = np.nan_to_num(poa["poa_global"].to_numpy(dtype=float), nan=0.0) / 1000.0
+    out: FloatArray = np.nan_to_num(poa["poa_global"].to_numpy(dtype=float), nan=0.0) / 1000.0
+    return out
+
+
+def clearsky_pv_pu(spec: ClearSkyPvSpec, times: pd.DatetimeIndex) -> FloatArray:
+    """PV output [pu of peak] under clear sky at ``times`` (UTC), mid-step not applied."""
+    pu = clearsky_poa_pu(
+        times,
+        latitude_deg=spec.latitude_deg,
+        longitude_deg=spec.longitude_deg,
+        altitude_m=spec.altitude_m,
+        tilt_deg=spec.tilt_deg,
+        azimuth_deg=spec.azimuth_deg,
+    )
     out: FloatArray = np.clip(pu * spec.performance_ratio, 0.0, 1.0)
     return out
 
@@ -213,4 +238,11 @@ def load_profiles(spec: ScenarioSpec) -> ProfileSet:
     return ProfileSet(spec.profiles, step_times(spec))
 
 
-__all__ = ["ProfileSet", "clearsky_pv_pu", "load_profiles", "read_file_profile", "sample"]
+__all__ = [
+    "ProfileSet",
+    "clearsky_poa_pu",
+    "clearsky_pv_pu",
+    "load_profiles",
+    "read_file_profile",
+    "sample",
+]

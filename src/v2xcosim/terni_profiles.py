@@ -105,27 +105,20 @@ def pv_pu(
     performance_ratio: float = 0.8,
 ) -> FloatArray:
     """PV output [pu of peak] at ``times``; ``clouds=None`` is clear sky."""
-    import pvlib
+    from v2xcosim.profiles import clearsky_poa_pu
 
     _check_times(times)
     if not 0 < performance_ratio <= 1:
         raise ScenarioError("terni pv: performance_ratio must be in (0, 1]")
-    loc = pvlib.location.Location(TERNI_LAT_DEG, TERNI_LON_DEG, "UTC", TERNI_ALT_M)
-    sol = loc.get_solarposition(times)
-    cs = loc.get_clearsky(times, model="ineichen", solar_position=sol)
-    poa = pvlib.irradiance.get_total_irradiance(
-        surface_tilt=tilt_deg,
-        surface_azimuth=azimuth_deg,
-        solar_zenith=sol["apparent_zenith"],
-        solar_azimuth=sol["azimuth"],
-        dni=cs["dni"],
-        ghi=cs["ghi"],
-        dhi=cs["dhi"],
-        model="isotropic",
+    poa_pu = clearsky_poa_pu(
+        times,
+        latitude_deg=TERNI_LAT_DEG,
+        longitude_deg=TERNI_LON_DEG,
+        altitude_m=TERNI_ALT_M,
+        tilt_deg=tilt_deg,
+        azimuth_deg=azimuth_deg,
     )
-    pu = (
-        np.nan_to_num(poa["poa_global"].to_numpy(dtype=float), nan=0.0) / 1000.0 * performance_ratio
-    )
+    pu = poa_pu * performance_ratio
     if clouds is not None:
         pu = pu * kasten_czeplak_factor(cloud_oktas(times, clouds, seed))
     out: FloatArray = np.clip(pu, 0.0, 1.0)
