@@ -84,6 +84,52 @@ def test_ev_interface_and_sign_convention(fmus: dict[str, Path]) -> None:
         assert p_ac < -6900 and p_dc < p_ac and i < 0 and soc2 < soc  # V2G: battery supplies losses
 
 
+# Start values of the inputs (models/README.md): the operating point an importer gets for every
+# input it does not set.
+INPUT_STARTS = {
+    "p_set_w": 0.0,
+    "q_set_var": 0.0,
+    "vm_pu": 1.0,
+    "f_hz": 50.0,
+    "t_amb_k": 298.15,
+    "v_dc_v": 360.0,
+    "p_lim_charge_w": 1e9,
+    "p_lim_discharge_w": 1e9,
+    "p_dc_w": 0.0,
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_inputs_start_at_a_nominal_operating_point(model: str, fmus: dict[str, Path]) -> None:
+    md = fmpy.read_model_description(str(fmus[model]))
+    starts = {v.name: float(v.start) for v in md.modelVariables if v.causality == "input"}
+    assert starts == {n: INPUT_STARTS[n] for n in starts}
+
+
+def test_ev_with_unset_inputs_runs_as_at_the_nominal_operating_point(
+    fmus: dict[str, Path],
+) -> None:
+    """An importer that sets only the power setpoint gets the run with 1 pu, 50 Hz and 25 °C,
+    bit for bit, and two days of charging and idling complete."""
+
+    def run(start: dict[str, float], n_steps: int) -> np.ndarray:
+        rows = []
+        with run_fmu(fmus["EV"]) as r:
+            r.initialize(start)
+            for k in range(n_steps):
+                r.set(["p_set_w"], [7000.0 if k < 600 else 0.0])
+                r.do_step(60.0)
+                rows.append(r.get(["p_ac_w", "soc", "v_pack_v", "t_cell_k", "e_loss_j"]))
+        return np.array(rows)
+
+    nominal = {n: INPUT_STARTS[n] for n in ("q_set_var", "vm_pu", "f_hz", "t_amb_k")}
+    unset = run({}, 2880)
+    assert np.array_equal(unset[:60], run(nominal, 60))
+    assert np.all(np.isfinite(unset))
+    assert 0.89 < unset[-1, 1] <= 0.9 + 1e-4  # charged up to soc_max (BMS taper), then held
+    assert np.all((unset[:, 3] > 298.0) & (unset[:, 3] < 310.0))  # heated by losses, cooled to 25 °C
+
+
 # ----------------------------------------------------------------------------- oracle ------
 def _compare(
     ref: dict[str, np.ndarray],

@@ -41,8 +41,8 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   parameter Real c2_f(unit="F") = tau2_s/r2_ref_ohm "Pack RC2 capacitance";
   parameter Real c_th_j_per_k(unit="J/K") = n_series*n_parallel*m_cell_kg*cp_cell_j_per_kgk + c_th_extra_j_per_k "Pack heat capacity";
   // ---------------- inputs ----------------
-  input Real p_dc_w(unit="W") "DC power into the pack terminals (positive = charging)";
-  input Real t_amb_k(unit="K") "Ambient temperature";
+  input Real p_dc_w(unit="W", start=0) "DC power into the pack terminals (positive = charging)";
+  input Real t_amb_k(unit="K", start=298.15) "Ambient temperature";
   // ---------------- states ----------------
   output Real soc(unit="1", nominal=1, start=soc_start, fixed=true) "State of charge (fraction of the present capacity)";
   Real v_rc1_v(unit="V", nominal=1, start=0, fixed=true) "Voltage across RC pair 1 (pack)";

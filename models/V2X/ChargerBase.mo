@@ -26,13 +26,13 @@ partial model ChargerBase "Common part of the bidirectional chargers: setpoints,
   parameter Real pf_f_low_hz(unit="Hz") = 49.8 "P(f): under-frequency threshold (LFSM-U)";
   parameter Real pf_droop(unit="1") = 0.05 "P(f): droop (per-unit frequency change for a change of p_rated_w)";
   // ---------------- inputs ----------------
-  input Real p_set_w(unit="W") "Active power setpoint, AC side (positive = drawn from the grid = charging)";
-  input Real q_set_var(unit="var") "Reactive power setpoint (positive = absorbed)";
-  input Real vm_pu(unit="1") "Terminal voltage magnitude (per unit of v_nom_ll_v)";
-  input Real f_hz(unit="Hz") "Grid frequency";
-  input Real v_dc_v(unit="V") "DC (battery) voltage";
-  input Real p_lim_charge_w(unit="W") "External (BMS) limit of the charging power, AC side, >= 0";
-  input Real p_lim_discharge_w(unit="W") "External (BMS) limit of the discharging power, AC side, >= 0";
+  input Real p_set_w(unit="W", start=0) "Active power setpoint, AC side (positive = drawn from the grid = charging)";
+  input Real q_set_var(unit="var", start=0) "Reactive power setpoint (positive = absorbed)";
+  input Real vm_pu(unit="1", start=1) "Terminal voltage magnitude (per unit of v_nom_ll_v)";
+  input Real f_hz(unit="Hz", start=50) "Grid frequency";
+  input Real v_dc_v(unit="V", start=360) "DC (battery) voltage";
+  input Real p_lim_charge_w(unit="W", start=1e9) "External (BMS) limit of the charging power, AC side, >= 0";
+  input Real p_lim_discharge_w(unit="W", start=1e9) "External (BMS) limit of the discharging power, AC side, >= 0";
   // ---------------- outputs ----------------
   output Real p_ac_w(unit="W") "Active power drawn from the grid";
   output Real q_ac_var(unit="var") "Reactive power absorbed from the grid";

@@ -21,11 +21,11 @@ model EV "Electric vehicle: reduced bidirectional charger + battery pack with BM
   parameter Real q_cal_start(unit="1") = 1e-4 "Initial calendar capacity loss (fraction)";
   parameter Real q_cyc_start(unit="1") = 1e-4 "Initial cycle capacity loss (fraction)";
   // ---------------- inputs ----------------
-  input Real p_set_w(unit="W") "AC active power setpoint (positive = drawn from the grid = charging)";
-  input Real q_set_var(unit="var") "AC reactive power setpoint (positive = absorbed)";
-  input Real vm_pu(unit="1") "Terminal voltage (per unit), for Q(U)";
-  input Real f_hz(unit="Hz") "Grid frequency, for P(f)";
-  input Real t_amb_k(unit="K") "Ambient temperature";
+  input Real p_set_w(unit="W", start=0) "AC active power setpoint (positive = drawn from the grid = charging)";
+  input Real q_set_var(unit="var", start=0) "AC reactive power setpoint (positive = absorbed)";
+  input Real vm_pu(unit="1", start=1) "Terminal voltage (per unit), for Q(U)";
+  input Real f_hz(unit="Hz", start=50) "Grid frequency, for P(f)";
+  input Real t_amb_k(unit="K", start=298.15) "Ambient temperature";
   // ---------------- components ----------------
   replaceable V2X.ChargerReducedDC charger(s_rated_va=s_rated_va, p_rated_w=p_rated_w, i_max_a=i_max_a,
     tau_p_s=tau_p_s, tau_q_s=tau_q_s, enable_qu=enable_qu, enable_pf=enable_pf) constrainedby V2X.ChargerBase "Bidirectional charger";
