@@ -127,7 +127,7 @@ def test_ev_with_unset_inputs_runs_as_at_the_nominal_operating_point(
     assert np.array_equal(unset[:60], run(nominal, 60))
     assert np.all(np.isfinite(unset))
     assert 0.89 < unset[-1, 1] <= 0.9 + 1e-4  # charged up to soc_max (BMS taper), then held
-    assert np.all((unset[:, 3] > 298.0) & (unset[:, 3] < 310.0))  # heated by losses, cooled to 25 °C
+    assert np.all((unset[:, 3] > 298.0) & (unset[:, 3] < 310.0))  # warmed by losses, back to 25 °C
 
 
 # ----------------------------------------------------------------------------- oracle ------
