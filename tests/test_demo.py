@@ -132,3 +132,25 @@ def test_unknown_instance_parameter_is_a_clear_error(capsys: pytest.CaptureFixtu
     assert cli(["validate", str(DEMO), "--set", setting]) == 2
     out = capsys.readouterr().out
     assert "'solver.thread'" in out and "solver.threads" in out
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "sites.0.fmu.parameters.tau_p_s=0.5",
+            "fmu.parameters.tau_p_s: 0.5 is outside the range [1, inf]",
+        ),
+        (
+            "sites.0.fmu.parameters.soc_max=[0.9, 0.9, 1.2, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]",
+            "fmu.parameters.soc_max: EV 3: 1.2 is outside the range [0, 1]",
+        ),
+    ],
+)
+def test_parameter_outside_the_fmu_range_is_a_clear_error(
+    setting: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value outside the FMU's declared min/max is refused before the run, with the key path."""
+    assert cli(["validate", str(DEMO), "--set", setting]) == 2
+    out = capsys.readouterr().out
+    assert "site residential: " + expected in out

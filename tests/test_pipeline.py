@@ -176,6 +176,29 @@ def test_non_finite_value_is_an_error_naming_the_variable(lag: Path) -> None:
             r.set(["u"], [float("nan")])
 
 
+def test_values_outside_the_declared_range_are_errors(lag: Path, lag_fleet: Path) -> None:
+    """min/max of the model: a parameter or input is checked when set, a calculated parameter
+    when the FMU is initialised; the message names the variable, the value and the range."""
+    with run_fmu(lag) as r, pytest.raises(
+        FmuCallError, match=r"k = -0\.1 is outside its range \[0, inf\]"
+    ):
+        r.initialize({"k": -0.1})
+    with run_fmu(lag) as r, pytest.raises(
+        FmuCallError, match=r"k2 = 1\.2 is outside its range \[-inf, 1\].*it is calculated"
+    ):
+        r.initialize({"k": 0.6})
+    with run_fmu(lag) as r:
+        r.initialize({"k": 0.5})  # k2 = 1: the bounds are inclusive
+        r.set(["u"], [5.0])
+        r.do_step(60.0)
+        with pytest.raises(FmuCallError, match=r"t = 60 s .*u = 7 is outside its range \[-5, 5\]"):
+            r.set(["u"], [7.0])
+    with run_fmu(lag_fleet) as r:
+        r.initialize()
+        with pytest.raises(FmuCallError, match=r"ev\[2\]\.u = -6 is outside its range \[-5, 5\]"):
+            r.set(["ev[1].u", "ev[2].u"], [1.0, -6.0])
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 def test_failing_vehicle_of_a_fleet_is_named(lag_fleet: Path, threads: int) -> None:
     """The first failing block is reported, whichever thread integrated it."""

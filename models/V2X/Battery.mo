@@ -1,35 +1,35 @@
 within V2X;
 model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped thermal model, Schmalstieg capacity fade"
   // ---------------- pack configuration ----------------
-  parameter Integer n_series = 96 "Cells in series (assumption, see documentation)";
-  parameter Integer n_parallel = 80 "Cells in parallel (assumption, see documentation)";
-  parameter Real q_cell_ah(unit="A.h") = 2.05 "Nominal cell capacity (Sanyo UR18650E)";
+  parameter Integer n_series(min=1) = 96 "Cells in series (assumption, see documentation)";
+  parameter Integer n_parallel(min=1) = 80 "Cells in parallel (assumption, see documentation)";
+  parameter Real q_cell_ah(unit="A.h", min=0) = 2.05 "Nominal cell capacity (Sanyo UR18650E)";
   parameter Real soc_start(unit="1", min=0, max=1) = 0.5 "Initial state of charge (fraction)";
-  parameter Real t_start_k(unit="K") = 298.15 "Initial cell temperature";
+  parameter Real t_start_k(unit="K", min=0) = 298.15 "Initial cell temperature";
   // ---------------- open-circuit voltage (cell) ----------------
   parameter Real ocv_tab_v[11](each unit="V") = {3.331, 3.491, 3.581, 3.627, 3.655, 3.697, 3.775, 3.869, 3.965, 4.073, 4.162}
     "Cell OCV at SOC = 0, 0.1, ..., 1 (Sanyo UR18650E NMC)";
   // ---------------- equivalent circuit (cell, at t_ref_k) ----------------
-  parameter Real r0_cell_ohm(unit="Ohm") = 0.050 "Cell series resistance at t_ref_k (assumption)";
-  parameter Real r1_cell_ohm(unit="Ohm") = 0.015 "Cell RC pair 1 resistance at t_ref_k (assumption)";
-  parameter Real tau1_s(unit="s") = 20 "RC pair 1 time constant at t_ref_k (assumption)";
-  parameter Real r2_cell_ohm(unit="Ohm") = 0.020 "Cell RC pair 2 resistance at t_ref_k (assumption)";
-  parameter Real tau2_s(unit="s") = 400 "RC pair 2 time constant at t_ref_k (assumption)";
-  parameter Real t_ref_k(unit="K") = 298.15 "Reference temperature of the resistances";
-  parameter Real ea_r_k(unit="K") = 2800 "Arrhenius activation temperature Ea/R of the resistances (assumption, ~23 kJ/mol)";
+  parameter Real r0_cell_ohm(unit="Ohm", min=0) = 0.050 "Cell series resistance at t_ref_k (assumption)";
+  parameter Real r1_cell_ohm(unit="Ohm", min=0) = 0.015 "Cell RC pair 1 resistance at t_ref_k (assumption)";
+  parameter Real tau1_s(unit="s", min=0) = 20 "RC pair 1 time constant at t_ref_k (assumption)";
+  parameter Real r2_cell_ohm(unit="Ohm", min=0) = 0.020 "Cell RC pair 2 resistance at t_ref_k (assumption)";
+  parameter Real tau2_s(unit="s", min=0) = 400 "RC pair 2 time constant at t_ref_k (assumption)";
+  parameter Real t_ref_k(unit="K", min=0) = 298.15 "Reference temperature of the resistances";
+  parameter Real ea_r_k(unit="K", min=0) = 2800 "Arrhenius activation temperature Ea/R of the resistances (assumption, ~23 kJ/mol)";
   // ---------------- thermal ----------------
-  parameter Real m_cell_kg(unit="kg") = 0.0465 "Cell mass (18650 energy cell, assumption)";
-  parameter Real cp_cell_j_per_kgk(unit="J/(kg.K)") = 1000 "Cell specific heat capacity (assumption)";
-  parameter Real c_th_extra_j_per_k(unit="J/K") = 0 "Extra heat capacity of module/housing taking part in the lumped model";
-  parameter Real ua_w_per_k(unit="W/K") = 15 "Pack-to-ambient heat transfer coefficient x area (passive, assumption)";
+  parameter Real m_cell_kg(unit="kg", min=0) = 0.0465 "Cell mass (18650 energy cell, assumption)";
+  parameter Real cp_cell_j_per_kgk(unit="J/(kg.K)", min=0) = 1000 "Cell specific heat capacity (assumption)";
+  parameter Real c_th_extra_j_per_k(unit="J/K", min=0) = 0 "Extra heat capacity of module/housing taking part in the lumped model";
+  parameter Real ua_w_per_k(unit="W/K", min=0) = 15 "Pack-to-ambient heat transfer coefficient x area (passive, assumption)";
   // ---------------- ageing (Schmalstieg et al. 2014) ----------------
-  parameter Real q_cal_start(unit="1") = 1e-4 "Initial calendar capacity loss (fraction); > 0 regularises the t^0.75 law";
-  parameter Real q_cyc_start(unit="1") = 1e-4 "Initial cycle capacity loss (fraction); > 0 regularises the Q^0.5 law";
-  parameter Real q_reg(unit="1") = 1e-5 "Floor of the capacity losses in the denominators of the ageing laws";
-  parameter Real dod_start(unit="1") = 0.3 "Initial value of the DOD proxy (fraction)";
-  parameter Real v_rms_start_v(unit="V") = 3.7 "Initial value of the V_rms proxy (cell)";
-  parameter Real t_dod_s(unit="s") = 86400 "Window of the DOD proxy (one cycle period; an EV cycles about once a day)";
-  parameter Real n_fec_vrms(unit="1") = 1 "Window of the V_rms proxy in full equivalent cycles of throughput";
+  parameter Real q_cal_start(unit="1", min=0, max=1) = 1e-4 "Initial calendar capacity loss (fraction); > 0 regularises the t^0.75 law";
+  parameter Real q_cyc_start(unit="1", min=0, max=1) = 1e-4 "Initial cycle capacity loss (fraction); > 0 regularises the Q^0.5 law";
+  parameter Real q_reg(unit="1", min=0) = 1e-5 "Floor of the capacity losses in the denominators of the ageing laws";
+  parameter Real dod_start(unit="1", min=0, max=1) = 0.3 "Initial value of the DOD proxy (fraction)";
+  parameter Real v_rms_start_v(unit="V", min=0) = 3.7 "Initial value of the V_rms proxy (cell)";
+  parameter Real t_dod_s(unit="s", min=0) = 86400 "Window of the DOD proxy (one cycle period; an EV cycles about once a day)";
+  parameter Real n_fec_vrms(unit="1", min=0) = 1 "Window of the V_rms proxy in full equivalent cycles of throughput";
   // ---------------- dependent parameters ----------------
   parameter Real q_pack_ah(unit="A.h") = n_parallel*q_cell_ah "Nominal pack capacity";
   parameter Real ocv_mean_cell_v(unit="V") = (sum(ocv_tab_v) - 0.5*(ocv_tab_v[1] + ocv_tab_v[11]))/10 "Mean cell OCV over SOC 0..1 (trapezoid)";
@@ -42,7 +42,7 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   parameter Real c_th_j_per_k(unit="J/K") = n_series*n_parallel*m_cell_kg*cp_cell_j_per_kgk + c_th_extra_j_per_k "Pack heat capacity";
   // ---------------- inputs ----------------
   input Real p_dc_w(unit="W", start=0) "DC power into the pack terminals (positive = charging)";
-  input Real t_amb_k(unit="K", start=298.15) "Ambient temperature";
+  input Real t_amb_k(unit="K", start=298.15, min=0) "Ambient temperature";
   // ---------------- states ----------------
   output Real soc(unit="1", nominal=1, start=soc_start, fixed=true) "State of charge (fraction of the present capacity)";
   Real v_rc1_v(unit="V", nominal=1, start=0, fixed=true) "Voltage across RC pair 1 (pack)";
@@ -69,7 +69,7 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   Real ocv_cell_v(unit="V") "Cell open-circuit voltage";
   Real i_cell_a(unit="A") "Average cell current (positive = charging)";
   Real i_abs_cell_a(unit="A") "Smooth |i_cell_a| (sqrt(i^2 + i_eps^2) - i_eps): abs() has a kink at I = 0, where an idle battery rests and implicit integrators would chatter";
-  parameter Real i_eps_a(unit="A") = 1e-3 "Rounding current of the smooth |I| (5e-4 C for a 2.05 A.h cell; changes ageing rates by < 0.1 % above 1e-3 C)";
+  parameter Real i_eps_a(unit="A", min=0) = 1e-3 "Rounding current of the smooth |I| (5e-4 C for a 2.05 A.h cell; changes ageing rates by < 0.1 % above 1e-3 C)";
   Real arr(unit="1") "Arrhenius factor of the resistances";
   Real r0_ohm(unit="Ohm") "Pack series resistance at t_cell_k";
   Real r1_ohm(unit="Ohm") "Pack RC1 resistance at t_cell_k";

@@ -1,38 +1,38 @@
 within V2X;
 partial model ChargerBase "Common part of the bidirectional chargers: setpoints, grid support (Q(U), P(f)), P/Q capability, losses"
   // ---------------- ratings ----------------
-  parameter Real s_rated_va(unit="VA") = 11000 "Rated apparent power (AC side)";
-  parameter Real p_rated_w(unit="W") = 11000 "Rated active power (charge and discharge, AC side)";
-  parameter Real v_nom_ll_v(unit="V") = 400 "Nominal line-to-line AC voltage (three-phase)";
-  parameter Real i_max_a(unit="A") = 16 "AC phase current limit (rms)";
-  parameter Real f_nom_hz(unit="Hz") = 50 "Nominal grid frequency";
+  parameter Real s_rated_va(unit="VA", min=0) = 11000 "Rated apparent power (AC side)";
+  parameter Real p_rated_w(unit="W", min=0) = 11000 "Rated active power (charge and discharge, AC side)";
+  parameter Real v_nom_ll_v(unit="V", min=0) = 400 "Nominal line-to-line AC voltage (three-phase)";
+  parameter Real i_max_a(unit="A", min=0) = 16 "AC phase current limit (rms)";
+  parameter Real f_nom_hz(unit="Hz", min=0) = 50 "Nominal grid frequency";
   // ---------------- response of the reduced model ----------------
   parameter Real tau_p_s(unit="s", min=1) = 1 "Time constant of the active power response (ChargerReduced; unused by ChargerDetailed)";
   parameter Real tau_q_s(unit="s", min=1) = 1 "Time constant of the reactive power response (ChargerReduced; unused by ChargerDetailed)";
   // ---------------- losses: p_loss = s_rated*(l0*tanh(s/s_idle) + l1*s/s_rated + l2*(s/s_rated)^2) ----------------
-  parameter Real loss_0(unit="1") = 0.005 "No-load loss per unit of s_rated (assumption)";
-  parameter Real loss_1(unit="1") = 0.02 "Loss coefficient linear in apparent power, per unit (assumption)";
-  parameter Real loss_2(unit="1") = 0.02 "Loss coefficient quadratic in apparent power, per unit (assumption)";
-  parameter Real s_idle_pu(unit="1") = 0.01 "Apparent power (per unit) below which the converter idles and the no-load loss fades out";
+  parameter Real loss_0(unit="1", min=0) = 0.005 "No-load loss per unit of s_rated (assumption)";
+  parameter Real loss_1(unit="1", min=0) = 0.02 "Loss coefficient linear in apparent power, per unit (assumption)";
+  parameter Real loss_2(unit="1", min=0) = 0.02 "Loss coefficient quadratic in apparent power, per unit (assumption)";
+  parameter Real s_idle_pu(unit="1", min=0) = 0.01 "Apparent power (per unit) below which the converter idles and the no-load loss fades out";
   // ---------------- grid support ----------------
-  parameter Real enable_qu(unit="1") = 0 "Q(U) volt-var characteristic: 1 = on, 0 = off (Real switch)";
-  parameter Real enable_pf(unit="1") = 0 "P(f) droop: 1 = on, 0 = off (Real switch)";
+  parameter Real enable_qu(unit="1", min=0, max=1) = 0 "Q(U) volt-var characteristic: 1 = on, 0 = off (Real switch)";
+  parameter Real enable_pf(unit="1", min=0, max=1) = 0 "P(f) droop: 1 = on, 0 = off (Real switch)";
   parameter Real qu_v1_pu(unit="1") = 0.92 "Q(U): below this voltage, full injection (-q_qu_max)";
   parameter Real qu_v2_pu(unit="1") = 0.97 "Q(U): lower end of the dead band";
   parameter Real qu_v3_pu(unit="1") = 1.03 "Q(U): upper end of the dead band";
   parameter Real qu_v4_pu(unit="1") = 1.08 "Q(U): above this voltage, full absorption (+q_qu_max)";
-  parameter Real qu_q_max_pu(unit="1") = 0.436 "Q(U): maximum reactive power per unit of s_rated (cos phi = 0.9)";
+  parameter Real qu_q_max_pu(unit="1", min=0, max=1) = 0.436 "Q(U): maximum reactive power per unit of s_rated (cos phi = 0.9)";
   parameter Real pf_f_high_hz(unit="Hz") = 50.2 "P(f): over-frequency threshold (LFSM-O)";
   parameter Real pf_f_low_hz(unit="Hz") = 49.8 "P(f): under-frequency threshold (LFSM-U)";
-  parameter Real pf_droop(unit="1") = 0.05 "P(f): droop (per-unit frequency change for a change of p_rated_w)";
+  parameter Real pf_droop(unit="1", min=0) = 0.05 "P(f): droop (per-unit frequency change for a change of p_rated_w)";
   // ---------------- inputs ----------------
   input Real p_set_w(unit="W", start=0) "Active power setpoint, AC side (positive = drawn from the grid = charging)";
   input Real q_set_var(unit="var", start=0) "Reactive power setpoint (positive = absorbed)";
-  input Real vm_pu(unit="1", start=1) "Terminal voltage magnitude (per unit of v_nom_ll_v)";
-  input Real f_hz(unit="Hz", start=50) "Grid frequency";
-  input Real v_dc_v(unit="V", start=360) "DC (battery) voltage";
-  input Real p_lim_charge_w(unit="W", start=1e9) "External (BMS) limit of the charging power, AC side, >= 0";
-  input Real p_lim_discharge_w(unit="W", start=1e9) "External (BMS) limit of the discharging power, AC side, >= 0";
+  input Real vm_pu(unit="1", start=1, min=0) "Terminal voltage magnitude (per unit of v_nom_ll_v)";
+  input Real f_hz(unit="Hz", start=50, min=0) "Grid frequency";
+  input Real v_dc_v(unit="V", start=360, min=0) "DC (battery) voltage";
+  input Real p_lim_charge_w(unit="W", start=1e9, min=0) "External (BMS) limit of the charging power, AC side, >= 0";
+  input Real p_lim_discharge_w(unit="W", start=1e9, min=0) "External (BMS) limit of the discharging power, AC side, >= 0";
   // ---------------- outputs ----------------
   output Real p_ac_w(unit="W") "Active power drawn from the grid";
   output Real q_ac_var(unit="var") "Reactive power absorbed from the grid";

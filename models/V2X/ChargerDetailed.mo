@@ -2,16 +2,16 @@ within V2X;
 model ChargerDetailed "Bidirectional charger, averaged: dq-frame AC/DC with L filter and PI loops, DC link, DC/DC with current loop (for studies of seconds)"
   extends V2X.ChargerBase;
   // ---------------- AC/DC stage ----------------
-  parameter Real l_f_h(unit="H") = 3e-3 "AC filter inductance per phase (assumption)";
-  parameter Real r_f_ohm(unit="Ohm") = 0.05 "AC filter resistance per phase (assumption)";
-  parameter Real tau_i_s(unit="s") = 1e-3 "Closed-loop time constant of the dq current loops";
-  parameter Real c_dc_f(unit="F") = 5e-4 "DC-link capacitance (assumption)";
-  parameter Real v_link_ref_v(unit="V") = 750 "DC-link voltage reference";
-  parameter Real tau_v_s(unit="s") = 0.02 "Crossover time constant (1/bandwidth) of the DC-link voltage loop";
+  parameter Real l_f_h(unit="H", min=0) = 3e-3 "AC filter inductance per phase (assumption)";
+  parameter Real r_f_ohm(unit="Ohm", min=0) = 0.05 "AC filter resistance per phase (assumption)";
+  parameter Real tau_i_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the dq current loops";
+  parameter Real c_dc_f(unit="F", min=0) = 5e-4 "DC-link capacitance (assumption)";
+  parameter Real v_link_ref_v(unit="V", min=0) = 750 "DC-link voltage reference";
+  parameter Real tau_v_s(unit="s", min=0) = 0.02 "Crossover time constant (1/bandwidth) of the DC-link voltage loop";
   // ---------------- DC/DC stage ----------------
-  parameter Real l_dc_h(unit="H") = 1e-3 "DC/DC inductance (assumption)";
-  parameter Real r_dc_ohm(unit="Ohm") = 0.02 "DC/DC inductor resistance (assumption)";
-  parameter Real tau_l_s(unit="s") = 1e-3 "Closed-loop time constant of the inductor current loop";
+  parameter Real l_dc_h(unit="H", min=0) = 1e-3 "DC/DC inductance (assumption)";
+  parameter Real r_dc_ohm(unit="Ohm", min=0) = 0.02 "DC/DC inductor resistance (assumption)";
+  parameter Real tau_l_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the inductor current loop";
   // ---------------- dependent: controller gains ----------------
   parameter Real v_d_nom_v(unit="V") = v_nom_ll_v*sqrt(2/3) "Nominal phase voltage amplitude (d axis)";
   parameter Real kp_i_v_per_a(unit="V/A") = l_f_h/tau_i_s "Current loop proportional gain";

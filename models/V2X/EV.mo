@@ -1,31 +1,31 @@
 within V2X;
 model EV "Electric vehicle: reduced bidirectional charger + battery pack with BMS power derating"
   // ---------------- per-vehicle parameters ----------------
-  parameter Real soc_start(unit="1") = 0.5 "Initial state of charge (fraction)";
-  parameter Real t_start_k(unit="K") = 298.15 "Initial battery temperature";
-  parameter Integer n_series = 96 "Cells in series";
-  parameter Integer n_parallel = 80 "Cells in parallel (capacity scale: 80 -> 164 A.h, 59 kWh)";
-  parameter Real s_rated_va(unit="VA") = 11000 "Charger rated apparent power";
-  parameter Real p_rated_w(unit="W") = 11000 "Charger rated active power (both directions)";
-  parameter Real i_max_a(unit="A") = 16 "Charger AC phase current limit (rms)";
-  parameter Real tau_p_s(unit="s") = 1 "Active power time constant (reduced charger, >= 1 s)";
-  parameter Real tau_q_s(unit="s") = 1 "Reactive power time constant (reduced charger, >= 1 s)";
-  parameter Real enable_qu(unit="1") = 0 "Q(U) on (1) / off (0)";
-  parameter Real enable_pf(unit="1") = 0 "P(f) on (1) / off (0)";
-  parameter Real soc_min(unit="1") = 0.1 "Lower SOC limit: discharging power is derated to 0 here";
-  parameter Real soc_max(unit="1") = 0.9 "Upper SOC limit: charging power is derated to 0 here";
-  parameter Real dsoc_taper(unit="1") = 0.03 "SOC band over which the BMS derates power linearly";
-  parameter Real bms_smooth(unit="1") = 0.01 "Rounding of the BMS taper corners (fraction of the taper band)";
+  parameter Real soc_start(unit="1", min=0, max=1) = 0.5 "Initial state of charge (fraction)";
+  parameter Real t_start_k(unit="K", min=0) = 298.15 "Initial battery temperature";
+  parameter Integer n_series(min=1) = 96 "Cells in series";
+  parameter Integer n_parallel(min=1) = 80 "Cells in parallel (capacity scale: 80 -> 164 A.h, 59 kWh)";
+  parameter Real s_rated_va(unit="VA", min=0) = 11000 "Charger rated apparent power";
+  parameter Real p_rated_w(unit="W", min=0) = 11000 "Charger rated active power (both directions)";
+  parameter Real i_max_a(unit="A", min=0) = 16 "Charger AC phase current limit (rms)";
+  parameter Real tau_p_s(unit="s", min=1) = 1 "Active power time constant (reduced charger, >= 1 s)";
+  parameter Real tau_q_s(unit="s", min=1) = 1 "Reactive power time constant (reduced charger, >= 1 s)";
+  parameter Real enable_qu(unit="1", min=0, max=1) = 0 "Q(U) on (1) / off (0)";
+  parameter Real enable_pf(unit="1", min=0, max=1) = 0 "P(f) on (1) / off (0)";
+  parameter Real soc_min(unit="1", min=0, max=1) = 0.1 "Lower SOC limit: discharging power is derated to 0 here";
+  parameter Real soc_max(unit="1", min=0, max=1) = 0.9 "Upper SOC limit: charging power is derated to 0 here";
+  parameter Real dsoc_taper(unit="1", min=0) = 0.03 "SOC band over which the BMS derates power linearly";
+  parameter Real bms_smooth(unit="1", min=0) = 0.01 "Rounding of the BMS taper corners (fraction of the taper band)";
   Real x_charge(unit="1") "BMS taper coordinate for charging (1 = full power, 0 = none)";
   Real x_discharge(unit="1") "BMS taper coordinate for discharging";
-  parameter Real q_cal_start(unit="1") = 1e-4 "Initial calendar capacity loss (fraction)";
-  parameter Real q_cyc_start(unit="1") = 1e-4 "Initial cycle capacity loss (fraction)";
+  parameter Real q_cal_start(unit="1", min=0, max=1) = 1e-4 "Initial calendar capacity loss (fraction)";
+  parameter Real q_cyc_start(unit="1", min=0, max=1) = 1e-4 "Initial cycle capacity loss (fraction)";
   // ---------------- inputs ----------------
   input Real p_set_w(unit="W", start=0) "AC active power setpoint (positive = drawn from the grid = charging)";
   input Real q_set_var(unit="var", start=0) "AC reactive power setpoint (positive = absorbed)";
-  input Real vm_pu(unit="1", start=1) "Terminal voltage (per unit), for Q(U)";
-  input Real f_hz(unit="Hz", start=50) "Grid frequency, for P(f)";
-  input Real t_amb_k(unit="K", start=298.15) "Ambient temperature";
+  input Real vm_pu(unit="1", start=1, min=0) "Terminal voltage (per unit), for Q(U)";
+  input Real f_hz(unit="Hz", start=50, min=0) "Grid frequency, for P(f)";
+  input Real t_amb_k(unit="K", start=298.15, min=0) "Ambient temperature";
   // ---------------- components ----------------
   replaceable V2X.ChargerReducedDC charger(s_rated_va=s_rated_va, p_rated_w=p_rated_w, i_max_a=i_max_a,
     tau_p_s=tau_p_s, tau_q_s=tau_q_s, enable_qu=enable_qu, enable_pf=enable_pf) constrainedby V2X.ChargerBase "Bidirectional charger";

@@ -56,6 +56,12 @@ class Variable:
     causality: str
     variability: str
     type: str
+    min: float = -float("inf")
+    max: float = float("inf")
+
+
+def _bound(x: object, default: float) -> float:
+    return default if x is None else float(str(x))
 
 
 def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
@@ -72,7 +78,15 @@ def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
             f"co-simulation {'yes' if md.coSimulation else 'no'})"
         )
     variables = {
-        v.name: Variable(v.name, int(v.valueReference), v.causality, v.variability, v.type)
+        v.name: Variable(
+            v.name,
+            int(v.valueReference),
+            v.causality,
+            v.variability,
+            v.type,
+            _bound(v.min, -float("inf")),
+            _bound(v.max, float("inf")),
+        )
         for v in md.modelVariables
     }
     return md, variables
@@ -191,6 +205,19 @@ class FmuFleet:
         )
         wide = list(self.instance_parameters)
         _check(variables, wide, {"parameter"}, "parameter", self.path, problems)
+        if not problems:
+            for base, value in self.parameters.items():
+                values = [float(x) for x in value] if isinstance(value, Sequence) else [value]
+                for i, x in enumerate(values):
+                    var = variables.get(full(base, i if fleet else 0))
+                    if var is not None and not var.min <= float(x) <= var.max:
+                        who = f"EV {i + 1}: " if len(values) > 1 else ""
+                        problems.append(
+                            f"fmu.parameters.{base}: {who}{float(x):g} is outside the range "
+                            f"[{var.min:g}, {var.max:g}] that FMU {self.path.name} declares for "
+                            f"{var.name!r}; set a value within it"
+                        )
+                        break
         if problems:
             raise ScenarioError(f"site {name}: " + "\n  ".join(problems))
         # one row per base name, one column per EV (fleet) or per instance (single)

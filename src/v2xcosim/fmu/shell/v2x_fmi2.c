@@ -556,6 +556,18 @@ static fmi2Status v2x_fail(v2x_inst *m, int blk, int fail_y, double t, const cha
     return fmi2Error;
 }
 
+/* A parameter or input outside the min/max the model declares for it. */
+static int v2x_out_of_range(int pk, double v) { return v < v2x_p_min[pk] || v > v2x_p_max[pk]; }
+
+static fmi2Status v2x_range_error(v2x_inst *m, const char *where, int blk, int pk, double v,
+                                  const char *hint) {
+    char nm[256];
+    v2x_var_name(blk, NY + pk, nm, sizeof nm);
+    v2x_log(m, fmi2Error, "logStatusError", "%s: %s = %g is outside its range [%g, %g] declared in the model%s",
+            where, nm, v, v2x_p_min[pk], v2x_p_max[pk], hint);
+    return fmi2Error;
+}
+
 /* Parameter-dependent values, then the algebraic variables, for every block. */
 static fmi2Status v2x_refresh(v2x_inst *m, int with_update) {
     for (int k = 0; k < V2X_NBLK; ++k) {
@@ -571,6 +583,13 @@ static fmi2Status v2x_refresh(v2x_inst *m, int with_update) {
                 v2x_kernel_update(b->p, b->y);
                 if (memcmp(pp, b->p, sizeof pp) == 0 && memcmp(yy, b->y, sizeof yy) == 0) break;
             }
+            /* calculated parameters (and the others, once more) against their declared ranges */
+            for (int pk = 0; pk < NP; ++pk)
+                if (v2x_p_kind[pk] != 2 && v2x_out_of_range(pk, b->p[pk])) {
+                    m->state = ST_ERROR;
+                    return v2x_range_error(m, "initialization", k, pk, b->p[pk],
+                                           v2x_p_kind[pk] == 1 ? " (it is calculated: check the parameters it depends on)" : "");
+                }
         }
         if (v2x_solve_alg(b, m->time, &fy) != 0)
             return v2x_fail(m, k, fy, m->time, "algebraic loop did not converge or gave a non-finite value");
@@ -790,6 +809,10 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
                     v[i], nm, m->time);
             m->state = pre ? m->state : ST_ERROR;
             return fmi2Error;
+        }
+        if (kind == 1 && v2x_out_of_range(k - NY, v[i])) {
+            m->state = pre ? m->state : ST_ERROR;
+            return v2x_range_error(m, "fmi2SetReal", blk, k - NY, v[i], "");
         }
         if (*r != v[i]) {
             *r = v[i];
