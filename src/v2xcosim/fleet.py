@@ -60,8 +60,12 @@ class Variable:
     max: float = float("inf")
 
 
-def _bound(x: object, default: float) -> float:
-    return default if x is None else float(str(x))
+def _float_or(x: object, default: float) -> float:
+    """Return a ``min``/``max`` attribute (fmpy keeps its text) as a float, else ``default``."""
+    try:
+        return default if x is None else float(str(x))
+    except ValueError:
+        return default
 
 
 def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
@@ -84,8 +88,8 @@ def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
             v.causality,
             v.variability,
             v.type,
-            _bound(v.min, -float("inf")),
-            _bound(v.max, float("inf")),
+            _float_or(v.min, -float("inf")),
+            _float_or(v.max, float("inf")),
         )
         for v in md.modelVariables
     }
