@@ -129,6 +129,28 @@ def _check(
             problems.append(f"FMU {fmu.name}: {role} {name!r} must be Real (is {var.type})")
 
 
+def _check_range(
+    base: str,
+    value: ParamValue,
+    per_vehicle: Sequence[Variable],
+    fmu: Path,
+    problems: list[str],
+) -> None:
+    """Report the first value of ``fmu.parameters.<base>`` outside its declared min/max.
+
+    ``value`` is one value or one per EV; ``per_vehicle[i]`` is the variable EV ``i`` sets.
+    """
+    values = [float(x) for x in value] if isinstance(value, Sequence) else [float(value)]
+    for i, (x, var) in enumerate(zip(values, per_vehicle, strict=False)):
+        if not var.min <= x <= var.max:
+            who = f"EV {i + 1}: " if len(values) > 1 else ""
+            problems.append(
+                f"fmu.parameters.{base}: {who}{x:g} is outside the range [{var.min:g}, "
+                f"{var.max:g}] that FMU {fmu.name} declares for {var.name!r}; set a value within it"
+            )
+            return
+
+
 def fleet_size(variables: Mapping[str, Variable], prefix: str) -> int:
     """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
     pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\.")
@@ -211,17 +233,8 @@ class FmuFleet:
         _check(variables, wide, {"parameter"}, "parameter", self.path, problems)
         if not problems:
             for base, value in self.parameters.items():
-                values = [float(x) for x in value] if isinstance(value, Sequence) else [value]
-                for i, x in enumerate(values):
-                    var = variables.get(full(base, i if fleet else 0))
-                    if var is not None and not var.min <= float(x) <= var.max:
-                        who = f"EV {i + 1}: " if len(values) > 1 else ""
-                        problems.append(
-                            f"fmu.parameters.{base}: {who}{float(x):g} is outside the range "
-                            f"[{var.min:g}, {var.max:g}] that FMU {self.path.name} declares for "
-                            f"{var.name!r}; set a value within it"
-                        )
-                        break
+                per_vehicle = [variables[full(base, i if fleet else 0)] for i in range(n)]
+                _check_range(base, value, per_vehicle, self.path, problems)
         if problems:
             raise ScenarioError(f"site {name}: " + "\n  ".join(problems))
         # one row per base name, one column per EV (fleet) or per instance (single)

@@ -33,6 +33,7 @@ import tomllib
 import uuid
 import zipfile
 from dataclasses import dataclass, field
+from math import inf
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -476,8 +477,11 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         arr("double", "v2x_y_start", [_c_double(x) for x in info.y_start]),
         arr("double", "v2x_p_default", [_c_double(x) for x in info.p_default]),
         arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
-        arr("double", "v2x_p_min", [_c_double(_bound(v.minimum, -1)) for v in info.p_vars]),
-        arr("double", "v2x_p_max", [_c_double(_bound(v.maximum, 1)) for v in info.p_vars]),
+        # declared ranges (none: unbounded)
+        arr("double", "v2x_p_min", [_c_double(-inf if v.minimum is None else v.minimum)
+                                    for v in info.p_vars]),
+        arr("double", "v2x_p_max", [_c_double(inf if v.maximum is None else v.maximum)
+                                    for v in info.p_vars]),
         arr("int", "v2x_p_kind", [str(k) for k in info.p_kind]),
         arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
         arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),
@@ -485,11 +489,6 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         "#endif\n",
     ]
     return "".join(lines).replace("static const char *", "static const char *const ")
-
-
-def _bound(x: float | None, sign: int) -> float:
-    """Return a declared ``min``/``max``, or -inf/+inf (``sign``) when the model declares none."""
-    return float(sign) * float("inf") if x is None else x
 
 
 def blocks_source(info: ModelInfo, blocks: list[dict[str, Any]]) -> str:

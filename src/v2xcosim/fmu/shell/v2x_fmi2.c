@@ -810,11 +810,11 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             m->state = pre ? m->state : ST_ERROR;
             return fmi2Error;
         }
-        if (kind == 1 && v2x_out_of_range(k - NY, v[i])) {
-            m->state = pre ? m->state : ST_ERROR;
-            return v2x_range_error(m, "fmi2SetReal", blk, k - NY, v[i], "");
-        }
         if (*r != v[i]) {
+            if (kind == 1 && v2x_out_of_range(k - NY, v[i])) { /* the held value was checked */
+                m->state = pre ? m->state : ST_ERROR;
+                return v2x_range_error(m, "fmi2SetReal", blk, k - NY, v[i], "");
+            }
             *r = v[i];
             m->blk[blk].alg_dirty = 1;
             if (kind == 1 && v2x_p_kind[k - NY] == 2) m->blk[blk].jac_ok = m->blk[blk].jac_ok ? 1 : 0;
