@@ -522,11 +522,40 @@ def test_ev_fleet_equals_single_evs_bit_for_bit(fmus: dict[str, Path], threads: 
     assert np.all(np.isfinite(me["ev[2].soc"]))
 
 
-@pytest.mark.parametrize("bad", [0.0, 2.5, 65.0])
+@pytest.mark.parametrize("bad", [-1.0, 2.5, 65.0])
 def test_fleet_threads_must_be_a_whole_number(bad: float) -> None:
     fleet = build_fmu("EV", fleet=3)
     with run_fmu(fleet) as r, pytest.raises(FmuCallError, match=r"solver\.threads must be a whole"):
         r.set(["solver.threads"], [bad])
+
+
+def test_fleet_threads_default_to_the_cpus_and_do_not_change_results() -> None:
+    """solver.threads = 0, the default, integrates on one thread per CPU this process may use, at
+    most one per 64 vehicles; the FMU logs what it chose, and the bits equal one thread's."""
+    import os
+
+    n = 128
+    fleet = build_fmu("EV", fleet=n)
+    md = fmpy.read_model_description(str(fleet))
+    assert next(v.start for v in md.modelVariables if v.name == "solver.threads") == "0"
+    expected = max(1, min(len(os.sched_getaffinity(0)), n // 64))
+    start = {f"ev[{i + 1}].soc_start": 0.3 + 0.4 * i / n for i in range(n)}
+    names = [f"ev[{i + 1}].{m}" for i in range(n) for m in ("soc", "p_ac_w", "t_cell_k")]
+    runs = []
+    for threads in (None, 1):
+        with run_fmu(fleet, logging=True) as r:
+            r.initialize({**start, **({} if threads is None else {"solver.threads": threads})})
+            chosen = [m for m in r.messages if "vehicles integrated on" in m]
+            want = expected if threads is None else 1
+            assert chosen and chosen[-1].startswith(f"{n} vehicles integrated on {want} thread")
+            tr = []
+            for k in range(6):
+                r.set([f"ev[{i + 1}].p_set_w" for i in range(n)],
+                      [(7000.0 if (i + k) % 3 else -3700.0) for i in range(n)])
+                r.do_step(60.0)
+                tr.append(r.get(names))
+            runs.append(np.array(tr))
+    assert np.array_equal(runs[0], runs[1])
 
 
 def test_ev_state_restore_reproduces_trajectory(fmus: dict[str, Path]) -> None:

@@ -355,7 +355,7 @@ def test_fleet_that_cannot_start_stops_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "bad"
     argv = [sys.executable, "-m", "v2xcosim.cli", "run", str(SCENARIO), "--out", str(out)]
     argv += ["--no-progress", "--set", "time.duration_s=3600", "--set", "results.plots=false"]
-    argv += ["--set", 'terni.fmu_instance_parameters={"solver.threads" = 0}']
+    argv += ["--set", 'terni.fmu_instance_parameters={"solver.threads" = -1}']
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 2
     text = proc.stdout + proc.stderr

@@ -205,7 +205,8 @@ class FmuSpec(_Spec):
     every EV, a list gives one value per EV.  ``instance_parameters`` are FMU-wide parameters
     under their exact names, set once per FMU instance: for the project's FMUs ``solver.rtol``
     (the integrator's relative tolerance, default 1e-6) and, for fleet FMUs, ``solver.threads``
-    (threads integrating the vehicles; results do not depend on it).
+    (threads integrating the vehicles, default 0 = one per CPU and per 64 vehicles; results do not
+    depend on it).
     """
 
     model: str | None = None

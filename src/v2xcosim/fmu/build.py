@@ -657,10 +657,11 @@ def model_description(
         index += 1
         rows.append(
             f'    <ScalarVariable name="solver.threads" valueReference="{nblk * stride + 2}" '
-            'description="threads that integrate the vehicles of this fleet FMU in parallel '
-            '(1 = only the calling thread); results do not depend on it" '
+            'description="threads that integrate the vehicles of this fleet FMU in parallel: '
+            "0 = automatic (one per CPU this process may use, at most one per 64 vehicles), "
+            '1 = only the calling thread; results do not depend on it" '
             'causality="parameter" variability="tunable" initial="exact">\n'
-            '      <Integer start="1"/>\n'
+            '      <Integer start="0"/>\n'
             "    </ScalarVariable>"
         )
     src = "\n".join(f'      <File name="{s}"/>' for s in sources)

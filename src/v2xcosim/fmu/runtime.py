@@ -33,9 +33,18 @@ class FmuRunner:
     """One FMI 2.0 instance (Co-Simulation or Model Exchange) of an opened FMU."""
 
     def __init__(
-        self, opened: OpenedFmu, *, kind: str = "CoSimulation", instance_name: str = "v2x"
+        self,
+        opened: OpenedFmu,
+        *,
+        kind: str = "CoSimulation",
+        instance_name: str = "v2x",
+        logging: bool = False,
     ) -> None:
-        """Load the binary and instantiate; ``kind`` is ``CoSimulation`` or ``ModelExchange``."""
+        """Load the binary and instantiate; ``kind`` is ``CoSimulation`` or ``ModelExchange``.
+
+        ``logging`` turns on the FMU's debug logging (FMI ``loggingOn``): its informational
+        messages are collected in :attr:`messages` next to its warnings and errors.
+        """
         from fmpy.fmi2 import (
             FMU2Model,
             FMU2Slave,
@@ -90,7 +99,10 @@ class FmuRunner:
             modelIdentifier=iface.modelIdentifier,
             instanceName=instance_name,
         )
-        self.call("instantiate", lambda: self.fmu.instantiate(callbacks=callbacks))
+        self.call(
+            "instantiate",
+            lambda: self.fmu.instantiate(callbacks=callbacks, loggingOn=logging),
+        )
 
     # ------------------------------------------------------------------ choke point
     def call(
@@ -210,11 +222,11 @@ class FmuRunner:
 
 @contextlib.contextmanager
 def run_fmu(
-    path: Path, *, kind: str = "CoSimulation", instance_name: str = "v2x"
+    path: Path, *, kind: str = "CoSimulation", instance_name: str = "v2x", logging: bool = False
 ) -> Iterator[FmuRunner]:
     """Open ``path`` safely and yield an instantiated :class:`FmuRunner`; always cleaned up."""
     with open_fmu(path) as opened:
-        runner = FmuRunner(opened, kind=kind, instance_name=instance_name)
+        runner = FmuRunner(opened, kind=kind, instance_name=instance_name, logging=logging)
         try:
             yield runner
         finally:

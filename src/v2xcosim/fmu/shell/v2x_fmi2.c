@@ -6,7 +6,8 @@
  *     b*V2X_STRIDE + k     k in [0, NY)            -> y[k]   (states, algebraics, outputs)
  *                          k in [NY, NY+NP)        -> p[k-NY] (parameters, inputs)
  *                          k in [NY+NP, STRIDE)    -> dx[..]  (state derivatives)
- * followed by the shell's own parameters (solver.rtol, solver.max_step_s, solver.threads).
+ * followed by the shell's own parameters (solver.rtol, solver.max_step_s, solver.threads; 0 threads =
+ * automatic, see v2x_auto_threads).
  *
  * Co-Simulation integrates each block separately with error control and sub-steps:
  *   V2X_SOLVER == 1: 3-stage L-stable SDIRK of order 3 (Alexander 1977), simplified Newton with a
@@ -18,6 +19,9 @@
  * side evaluation: explicit steps directly, torn loops by damped Newton with a finite-difference
  * Jacobian, warm-started from the previous solution.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getaffinity: the CPUs this process may run on (taskset, cgroups) */
+#endif
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +30,10 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #define V2X_THREADS 1 /* fleet blocks may be integrated by several threads (solver.threads) */
 #else
 #define V2X_THREADS 0
@@ -49,6 +57,10 @@
 #define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + 1))
 #define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + 2))
 #define V2X_MAX_THREADS 64
+/* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  Threads are
+ * started and joined in every fmi2DoStep (some 10 us each); a held 60-s step costs about 2 us per
+ * vehicle (bench/RESULTS.md), so a thread with fewer vehicles would cost more than it saves. */
+#define V2X_MIN_BLOCKS_PER_THREAD 64
 
 enum { ST_INSTANTIATED, ST_INIT, ST_RUNNING, ST_TERMINATED, ST_ERROR };
 
@@ -72,7 +84,8 @@ typedef struct {
     double time;
     double rtol;
     double max_step;
-    double threads;        /* solver.threads: threads integrating the blocks in fmi2DoStep */
+    double threads;        /* solver.threads: threads integrating the blocks in fmi2DoStep, 0 = automatic */
+    int threads_auto;      /* what 0 means on this machine for this fleet (v2x_auto_threads) */
     int *rc, *fy;          /* per block: integrator result and failing variable of the last step */
     int state;
     int type;
@@ -644,9 +657,28 @@ static void v2x_defaults(v2x_inst *m) {
     m->time = 0.0;
     m->rtol = V2X_RTOL_DEFAULT;
     m->max_step = 0.0;
-    m->threads = 1.0;
+    m->threads = 0.0;
     m->need_update = 1;
     m->state = ST_INSTANTIATED;
+}
+
+/* Threads for solver.threads = 0: the CPUs this process may use, at most one per
+ * V2X_MIN_BLOCKS_PER_THREAD vehicles and at most V2X_MAX_THREADS; at least 1. */
+static int v2x_auto_threads(void) {
+    long ncpu = 1;
+#if V2X_THREADS
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) ncpu = CPU_COUNT(&set);
+    else ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+#else
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+#endif
+    long n = V2X_NBLK / V2X_MIN_BLOCKS_PER_THREAD;
+    if (ncpu < n) n = ncpu;
+    if (n > V2X_MAX_THREADS) n = V2X_MAX_THREADS;
+    return n < 1 ? 1 : (int)n;
 }
 
 fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, fmi2String loc,
@@ -675,6 +707,7 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
     m->type = (int)type;
     m->logging = logging ? 1 : 0;
     v2x_defaults(m);
+    m->threads_auto = v2x_auto_threads();
     return m;
 }
 
@@ -716,6 +749,10 @@ fmi2Status fmi2ExitInitializationMode(fmi2Component c) {
     if (!m) return fmi2Error;
     fmi2Status s = v2x_refresh(m, m->need_update);
     if (s != fmi2OK) return s;
+    if (V2X_FLEET)
+        v2x_log(m, fmi2OK, "logEvents", "%d vehicles integrated on %d thread(s) (solver.threads = %g%s)", V2X_NBLK,
+                m->threads > 0.0 ? (int)fmin(m->threads, V2X_NBLK) : m->threads_auto, m->threads,
+                m->threads > 0.0 ? "" : ": automatic, one per CPU this process may use and per 64 vehicles");
     m->state = ST_RUNNING;
     return fmi2OK;
 }
@@ -777,14 +814,14 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
         }
         if (kind == 3) {
             static const char *const shell_names[3] = {"solver.rtol", "solver.max_step_s", "solver.threads"};
+            if (k == 2 && !(v[i] >= 0.0 && v[i] <= V2X_MAX_THREADS && v[i] == floor(v[i]))) {
+                v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.threads must be a whole number from 0 (automatic) to %d, got %g",
+                        V2X_MAX_THREADS, v[i]);
+                return fmi2Error;
+            }
             if (!(v[i] >= 0.0) || !isfinite(v[i])) {
                 v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: %s must be a finite value >= 0, got %g",
                         shell_names[k], v[i]);
-                return fmi2Error;
-            }
-            if (k == 2 && (v[i] < 1.0 || v[i] > V2X_MAX_THREADS || v[i] != floor(v[i]))) {
-                v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.threads must be a whole number from 1 to %d, got %g",
-                        V2X_MAX_THREADS, v[i]);
                 return fmi2Error;
             }
             *r = v[i];
@@ -1116,7 +1153,7 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSet
     }
     const double t1 = t + h;
     if (h > 0.0) {
-        int nth = (int)m->threads;
+        int nth = m->threads > 0.0 ? (int)m->threads : m->threads_auto;
         if (nth > V2X_NBLK) nth = V2X_NBLK;
         int chunk = V2X_NBLK / (8 * nth);
         v2x_job job = {m, t, t1, chunk > 0 ? chunk : 1, 0};
