@@ -4,7 +4,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SCENARIO ?= scenarios/demo.toml
 STAMP := $(VENV)/.installed
 
 REF_MODELS := EV EVDetailed Battery ChargerReduced ChargerDetailed
@@ -21,9 +20,10 @@ help:
 
 prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python >= 3.11 (Debian: sudo apt-get install python3)"; exit 2; }
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { echo "error: Python >= 3.11 is required, found $$($(PYTHON) --version 2>&1); install python3.11 or newer"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { echo "error: Python >= 3.11 is required, found $$($(PYTHON) --version 2>&1); install Python >= 3.11 (Debian 12 / Ubuntu 24.04 and newer: sudo apt-get install python3) or point PYTHON at one, e.g. make PYTHON=python3.12"; exit 2; }
 	@$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "error: Python's venv/ensurepip module is missing; install it (Debian: sudo apt-get install python3-venv)"; exit 2; }
-	@command -v $${CC:-cc} >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || { echo "error: no C compiler found; the FMU pipeline needs one (Debian: sudo apt-get install gcc)"; exit 2; }
+	@if [ -n "$$CC" ]; then command -v "$$CC" >/dev/null 2>&1 || { echo "error: CC=$$CC is not a command; set CC to an installed C compiler or unset it (Debian: sudo apt-get install gcc)"; exit 2; }; \
+	else command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || { echo "error: no C compiler found; the FMU pipeline needs one (Debian: sudo apt-get install gcc)"; exit 2; }; fi
 
 $(STAMP): pyproject.toml | prereqs
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
