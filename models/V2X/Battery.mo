@@ -8,7 +8,7 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   parameter Real t_start_k(unit="K", min=0) = 298.15 "Initial cell temperature";
   // ---------------- open-circuit voltage (cell) ----------------
   parameter Real ocv_tab_v[11](each unit="V") = {3.331, 3.491, 3.581, 3.627, 3.655, 3.697, 3.775, 3.869, 3.965, 4.073, 4.162}
-    "Cell OCV at SOC = 0, 0.1, ..., 1 (Sanyo UR18650E NMC)";
+    "Cell OCV at SOC = 0, 0.1, ..., 1 (Sanyo UR18650E NMC; Schmalstieg et al. 2014, see documentation)";
   // ---------------- equivalent circuit (cell, at t_ref_k) ----------------
   parameter Real r0_cell_ohm(unit="Ohm", min=0) = 0.050 "Cell series resistance at t_ref_k (assumption)";
   parameter Real r1_cell_ohm(unit="Ohm", min=0) = 0.015 "Cell RC pair 1 resistance at t_ref_k (assumption)";
@@ -26,9 +26,9 @@ model Battery "Li-ion NMC pack: 2-RC Thevenin ECM, Arrhenius resistance, lumped 
   parameter Real q_cal_start(unit="1", min=0, max=1) = 1e-4 "Initial calendar capacity loss (fraction); > 0 regularises the t^0.75 law";
   parameter Real q_cyc_start(unit="1", min=0, max=1) = 1e-4 "Initial cycle capacity loss (fraction); > 0 regularises the Q^0.5 law";
   parameter Real q_reg(unit="1", min=0) = 1e-5 "Floor of the capacity losses in the denominators of the ageing laws";
-  parameter Real dod_start(unit="1", min=0, max=1) = 0.3 "Initial value of the DOD proxy (fraction)";
-  parameter Real v_rms_start_v(unit="V", min=0) = 3.7 "Initial value of the V_rms proxy (cell)";
-  parameter Real t_dod_s(unit="s", min=0) = 86400 "Window of the DOD proxy (one cycle period; an EV cycles about once a day)";
+  parameter Real dod_start(unit="1", min=0, max=1) = 0.3 "Initial value of the DOD proxy (fraction; assumption, see documentation)";
+  parameter Real v_rms_start_v(unit="V", min=0) = 3.7 "Initial value of the V_rms proxy (cell; assumption, see documentation)";
+  parameter Real t_dod_s(unit="s", min=0) = 86400 "Window of the DOD proxy (assumption: one cycle period; an EV cycles about once a day)";
   parameter Real n_fec_vrms(unit="1", min=0) = 1 "Window of the V_rms proxy in full equivalent cycles of throughput";
   // ---------------- dependent parameters ----------------
   parameter Real q_pack_ah(unit="A.h") = n_parallel*q_cell_ah "Nominal pack capacity";
@@ -137,21 +137,26 @@ model with a <code>DCPort</code> for use inside <code>EV</code>.</p>
 <h4>Cell and pack (sources)</h4>
 <ul>
 <li>Cell: Sanyo UR18650E, NMC, 2.05 Ah nominal, 3.6 V nominal - the cell of Schmalstieg et al.,
-J. Power Sources 257 (2014) 325-334, so that the OCV table and the ageing law describe the same
-cell.</li>
+J. Power Sources 257 (2014) 325-334, doi:10.1016/j.jpowsour.2014.02.012, so that the OCV table
+and the ageing law describe the same cell.</li>
 <li>OCV at SOC 0, 0.1, ..., 1: 3.331, 3.491, 3.581, 3.627, 3.655, 3.697, 3.775, 3.869, 3.965, 4.073,
-4.162 V (project data-facts.md, Sanyo NMC table). Piecewise-linear interpolation written as nested
+4.162 V. Source: the OCV curve of the Sanyo UR18650E in Schmalstieg et al. (2014, above), Fig. 1;
+the values at 0 and 10 % SOC from Ecker et al., J. Power Sources 248 (2014) 839-851,
+doi:10.1016/j.jpowsour.2013.09.143; as digitised in NREL's BLAST-Lite (model
+nmc111_gr_Sanyo2Ah_2014, BSD-3-Clause) and resampled here at 10 % SOC steps by linear
+interpolation. In the model the table is interpolated piecewise-linearly, written as nested
 <code>noEvent(if ...)</code>; outside [0, 1] the end segments are extrapolated linearly (the EV's
 BMS keeps SOC inside [soc_min, soc_max]).</li>
-<li>Pack (assumption): 96s x 80p = 7680 cells; 164 Ah; OCV 320-400 V; nominal energy
-= cells x 2.05 Ah x mean OCV (3.748 V, trapezoid over the table) = 59.0 kWh - a typical
-58-60 kWh EV pack (VW ID.3 58 kWh, up to 408 V; Nissan Leaf 96s, data-facts.md). At 11 kW the pack
-current is about 30 A (0.18 C).</li>
+<li>Pack (<b>assumption</b>, chosen to resemble a typical mid-size EV pack): 96s x 80p = 7680
+cells; 164 Ah; OCV 320-400 V; nominal energy = cells x 2.05 Ah x mean OCV (3.748 V, trapezoid
+over the table) = 59.0 kWh. For comparison (manufacturer specifications): VW ID.3 58 kWh, up to
+408 V; first-generation Nissan Leaf 24 kWh, 96 cells in series, 360 V. At 11 kW the pack current
+is about 30 A (0.18 C).</li>
 </ul>
 
 <h4>Equivalent circuit</h4>
 <p>v_pack = OCV_pack(SOC) + R0(T) I + v_rc1 + v_rc2, C_k dv_rck/dt = I - v_rck/R_k(T). Cell values
-at 25 degC are <b>assumptions</b> (data-facts.md: no measured RC values for EV cells were found):
+at 25 degC are <b>assumptions</b> (no published measured RC-pair values for EV cells were found):
 R0 = 50 mOhm (typical DC resistance of a 2 Ah 18650 energy cell), R1 = 15 mOhm with tau1 = 20 s
 (charge transfer / double layer), R2 = 20 mOhm with tau2 = 400 s (diffusion). Pack values scale by
 n_series/n_parallel (R) and n_parallel/n_series (C). All resistances follow the Arrhenius law
@@ -181,11 +186,13 @@ Because v_pack I = OCV I + R0 I^2 + sum_k (d/dt(C_k v_k^2/2) + v_k^2/R_k), the i
 e_dc = e_chem + (e_rc - e_rc(0)) + e_loss holds exactly (to integration accuracy); e_rc(0) = 0.</p>
 
 <h4>Capacity fade (Schmalstieg et al. 2014)</h4>
-<p>The paper's laws (capacity as fraction of nominal): calendar loss alpha t^0.75 with t in days
+<p>Source of the laws and of all their coefficients: Schmalstieg et al., J. Power Sources 257
+(2014) 325-334, doi:10.1016/j.jpowsour.2014.02.012 (same cell as the OCV table).
+The paper's laws (capacity as fraction of nominal): calendar loss alpha t^0.75 with t in days
 and alpha = (7.543 V - 23.75) 10^6 exp(-6976/T) (V = storage voltage, T in K); cycle loss
 beta Q^0.5 with Q the cell charge throughput in Ah and
-beta = 7.348e-3 (V_rms - 3.667)^2 + 7.6e-4 + 4.081e-3 DOD (data-facts.md; fitted near 1C and
-35 degC). SOH = 1 - q_cal - q_cyc.</p>
+beta = 7.348e-3 (V_rms - 3.667)^2 + 7.6e-4 + 4.081e-3 DOD (fitted near 1C and 35 degC).
+SOH = 1 - q_cal - q_cyc.</p>
 <p><b>Recasting as differential laws.</b> Under varying conditions the laws are applied in
 state-based (equivalent time / equivalent throughput) form: the loss grows from its present
 value at the rate the closed-form law would have at the age that produces the present loss under
@@ -208,14 +215,24 @@ bounded rate. For an already aged vehicle set q_cal_start / q_cyc_start to its k
 <ul>
 <li>V_rms^2 proxy: a low-pass of v_cell^2 weighted by charge throughput,
 dx/dt = |I_cell| / (n_fec 2 Q_cell) (v_cell^2 - x), window n_fec = 1 full equivalent cycle
-(2 Q_cell of throughput). At constant current this is a moving RMS over the last cycle; at rest
-it holds its value (no cycle ageing accrues at rest anyway).</li>
-<li>DOD proxy: r = low-pass (time constant t_dod = 1 day) of |dSOC/dt| = |I_cell|/Q_cell,
-DOD = min(0.5 t_dod r, 1). For periodic cycling with one cycle per window (charge + discharge
-throughput 2 DOD per day), this equals the cycle DOD exactly in periodic steady state. Several
-shallow cycles per day are counted as one deeper cycle (conservative); fewer than one cycle per
-day underestimates DOD.</li>
+(2 Q_cell of throughput; one cycle, matching the paper's per-cycle definition). At constant
+current this is a moving RMS over the last cycle; at rest it holds its value (no cycle ageing
+accrues at rest anyway).</li>
+<li>DOD proxy: r = low-pass (time constant t_dod) of |dSOC/dt| = |I_cell|/Q_cell,
+DOD = min(0.5 t_dod r, 1). t_dod = 1 day is an <b>assumption</b>: the window is one cycle
+period, and an EV is typically driven and recharged about once a day. For periodic cycling with
+one cycle per window (charge + discharge throughput 2 DOD per day), this equals the cycle DOD
+exactly in periodic steady state. Several shallow cycles per day are counted as one deeper cycle
+(conservative); fewer than one cycle per day underestimates DOD.</li>
 </ul>
+<p><b>Start values of the proxies (assumptions).</b> The proxies are filter states, so they need
+initial values: dod_start = 0.3 and v_rms_start_v = 3.7 V describe a typical mid-range operating
+point (a moderate daily swing of 30 % SOC; 3.7 V is about the cell OCV at mid SOC, 3.697 V at
+50 %, consistent with soc_start = 0.5). They are not measured values and only affect the first
+part of a run: the DOD proxy starts at r = 2 dod_start/t_dod and decays with the filter time
+constant t_dod (to 1/e of its start after one day without cycling), and the V_rms proxy is
+replaced by the actual cell voltage within about one full equivalent cycle of throughput. Set
+them to the vehicle's recent usage when it is known.</p>
 <p>Validity: the fit covers 1C cycling at 35 degC (cycle law has no temperature dependence here)
 and storage at 35-50 degC and 3.3-4.2 V; extrapolation to 25 degC and to EV currents (0.05-1C)
 follows the paper's functional form (as NREL BLAST-Lite does). alpha is floored at 0 (the fit

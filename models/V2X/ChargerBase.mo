@@ -1,14 +1,14 @@
 within V2X;
 partial model ChargerBase "Common part of the bidirectional chargers: setpoints, grid support (Q(U), P(f)), P/Q capability, losses"
   // ---------------- ratings ----------------
-  parameter Real s_rated_va(unit="VA", min=0) = 11000 "Rated apparent power (AC side)";
-  parameter Real p_rated_w(unit="W", min=0) = 11000 "Rated active power (charge and discharge, AC side)";
-  parameter Real v_nom_ll_v(unit="V", min=0) = 400 "Nominal line-to-line AC voltage (three-phase)";
-  parameter Real i_max_a(unit="A", min=0) = 16 "AC phase current limit (rms)";
-  parameter Real f_nom_hz(unit="Hz", min=0) = 50 "Nominal grid frequency";
+  parameter Real s_rated_va(unit="VA", min=0) = 11000 "Rated apparent power (AC side; 16 A three-phase Mode-3 charging point, see documentation)";
+  parameter Real p_rated_w(unit="W", min=0) = 11000 "Rated active power (charge and discharge, AC side; see documentation)";
+  parameter Real v_nom_ll_v(unit="V", min=0) = 400 "Nominal line-to-line AC voltage (three-phase, 230/400 V LV grid)";
+  parameter Real i_max_a(unit="A", min=0) = 16 "AC phase current limit (rms; 16 A three-phase charging point)";
+  parameter Real f_nom_hz(unit="Hz", min=0) = 50 "Nominal grid frequency (EN 50160)";
   // ---------------- response of the reduced model ----------------
-  parameter Real tau_p_s(unit="s", min=1) = 1 "Time constant of the active power response (ChargerReduced; unused by ChargerDetailed)";
-  parameter Real tau_q_s(unit="s", min=1) = 1 "Time constant of the reactive power response (ChargerReduced; unused by ChargerDetailed)";
+  parameter Real tau_p_s(unit="s", min=1) = 1 "Time constant of the active power response (ChargerReduced; unused by ChargerDetailed; assumption, see documentation)";
+  parameter Real tau_q_s(unit="s", min=1) = 1 "Time constant of the reactive power response (ChargerReduced; unused by ChargerDetailed; assumption, see documentation)";
   // ---------------- losses: p_loss = s_rated*(l0*tanh(s/s_idle) + l1*s/s_rated + l2*(s/s_rated)^2) ----------------
   parameter Real loss_0(unit="1", min=0) = 0.005 "No-load loss per unit of s_rated (assumption)";
   parameter Real loss_1(unit="1", min=0) = 0.02 "Loss coefficient linear in apparent power, per unit (assumption)";
@@ -86,14 +86,27 @@ equation
   annotation(Documentation(info="<html>
 <p>Partial base of <code>ChargerReduced</code> and <code>ChargerDetailed</code>: everything that
 determines the steady state is here, so both chargers have the same steady state.</p>
+<h4>Ratings and response (sources)</h4>
+<ul>
+<li>s_rated_va = p_rated_w = 11 kVA / 11 kW, v_nom_ll_v = 400 V, i_max_a = 16 A: a three-phase
+16 A Mode-3 AC charging point (IEC 61851-1) with a Type 2 connector (IEC 62196-2) on the
+230/400 V low-voltage grid (IEC 60038): sqrt(3) x 400 V x 16 A = 11.09 kVA, rated as 11 kVA.
+The same rating is used for charging and discharging and at unity power factor (p_rated = s_rated),
+an <b>assumption</b> for a bidirectional wallbox of this class.</li>
+<li>f_nom_hz = 50 Hz: nominal frequency of the European interconnected grids (EN 50160).</li>
+<li>tau_p_s = tau_q_s = 1 s (used by <code>ChargerReduced</code> only): <b>assumption</b>. The
+power response of a setpoint-controlled wallbox is on the order of seconds (set by communication
+and ramp limits, not by the power electronics); the reduced model requires tau &gt;= 1 s, and the
+default is the smallest value the model admits.</li>
+</ul>
 <h4>Setpoints and grid support</h4>
 <ul>
 <li>P(f) (<code>enable_pf</code> = 1): dP = p_rated (max(f - 50.2, 0) + min(f - 49.8, 0)) /
 (f_nom droop), droop 5 %: at 50.7 Hz the EV draws 20 % of p_rated more (or feeds in less); below
 49.8 Hz it draws less / feeds in more. Added to the setpoint. Thresholds and droop are the
 default LFSM-O/LFSM-U settings of EN 50549-1 (50.2 Hz, 5 %; adjustable 2-12 %) applied in load
-convention - an <b>assumption</b>: the authoritative CEI 0-21 settings were not found
-(data-facts.md).</li>
+convention - an <b>assumption</b>: the settings required by the Italian connection rule
+CEI 0-21 were not available to the project.</li>
 <li>Q(U) (<code>enable_qu</code> = 1): piecewise-linear volt-var characteristic, full injection
 (-0.436 s_rated, cos phi 0.9) at or below 0.92 p.u., dead band 0.97-1.03 p.u., full absorption at
 or above 1.08 p.u. Added to the setpoint. These breakpoints are an <b>assumption</b> in the style of

@@ -4,14 +4,14 @@ model ChargerDetailed "Bidirectional charger, averaged: dq-frame AC/DC with L fi
   // ---------------- AC/DC stage ----------------
   parameter Real l_f_h(unit="H", min=0) = 3e-3 "AC filter inductance per phase (assumption)";
   parameter Real r_f_ohm(unit="Ohm", min=0) = 0.05 "AC filter resistance per phase (assumption)";
-  parameter Real tau_i_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the dq current loops";
+  parameter Real tau_i_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the dq current loops (design assumption, see documentation)";
   parameter Real c_dc_f(unit="F", min=0) = 5e-4 "DC-link capacitance (assumption)";
-  parameter Real v_link_ref_v(unit="V", min=0) = 750 "DC-link voltage reference";
-  parameter Real tau_v_s(unit="s", min=0) = 0.02 "Crossover time constant (1/bandwidth) of the DC-link voltage loop";
+  parameter Real v_link_ref_v(unit="V", min=0) = 750 "DC-link voltage reference (assumption: above the AC line-to-line peak, see documentation)";
+  parameter Real tau_v_s(unit="s", min=0) = 0.02 "Crossover time constant (1/bandwidth) of the DC-link voltage loop (design assumption, see documentation)";
   // ---------------- DC/DC stage ----------------
   parameter Real l_dc_h(unit="H", min=0) = 1e-3 "DC/DC inductance (assumption)";
   parameter Real r_dc_ohm(unit="Ohm", min=0) = 0.02 "DC/DC inductor resistance (assumption)";
-  parameter Real tau_l_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the inductor current loop";
+  parameter Real tau_l_s(unit="s", min=0) = 1e-3 "Closed-loop time constant of the inductor current loop (design assumption, see documentation)";
   // ---------------- dependent: controller gains ----------------
   parameter Real v_d_nom_v(unit="V") = v_nom_ll_v*sqrt(2/3) "Nominal phase voltage amplitude (d axis)";
   parameter Real kp_i_v_per_a(unit="V/A") = l_f_h/tau_i_s "Current loop proportional gain";
@@ -96,6 +96,24 @@ p_ref/(1.5 v_d); Kp = C V_ref/(1.5 v_d tau_v) (crossover at 1/tau_v = 50 rad/s),
 with an inductor current PI loop (Kp = L_dc/tau_l, Ki = R_dc/tau_l, tau_l = 1 ms) and battery
 voltage feed-forward; current reference = DC power reference / v_batt. The DC power reference is
 p_ref - p_loss(p_ref, q_ref), so the AC power settles at p_ref.</li>
+</ul>
+<h4>Control tuning and DC-link voltage (sources)</h4>
+<ul>
+<li>tau_i_s = tau_l_s = 1 ms (current loops) and tau_v_s = 20 ms (DC-link voltage loop) are
+<b>design assumptions</b> of the averaged-model control tuning, not data of a product. They
+follow the standard design rule for cascaded loops: the closed-loop time constants are chosen at
+least a decade apart, inner current loops fastest and the outer DC-link voltage loop slower, so
+that the loops decouple and the outer loop can treat the inner ones as ideal (see Yazdani and
+Iravani, Voltage-Sourced Converters in Power Systems, Wiley 2010). Here tau_v = 20 tau_i; the
+DC/DC current loop is as fast as the AC current loops, so the voltage loop sees both as ideal.
+A 1 ms current loop (bandwidth 1000 rad/s, about 160 Hz) stays far below the switching
+frequencies (kHz) for which an averaged model is valid.</li>
+<li>v_link_ref_v = 750 V is an <b>assumption</b> tied to the AC peak voltage: a two-level
+three-phase converter can only impose the grid voltage when the DC link exceeds the line-to-line
+peak, sqrt(2) x 400 V = 566 V (622 V at +10 % voltage, the EN 50160 limit); with sinusoidal PWM
+without third-harmonic injection it needs 2 sqrt(2/3) x 400 V = 653 V (718 V at +10 %). 750 V
+covers both with a margin for the filter voltage drop, and stays above the battery voltage
+(at most about 400 V), so the DC/DC duty cycle stays below 1.</li>
 </ul>
 <h4>Losses and steady state</h4>
 <p>The resistive losses of the two inductors are explicit; the rest of the loss model of

@@ -8,9 +8,10 @@ equation
   e_store_j = 0;
   annotation(Documentation(info="<html>
 <p>Averaged charger reduced to first-order responses of P and Q toward the limited references of
-<code>ChargerBase</code> (time constants tau_p_s, tau_q_s &gt;= 1 s; assumption standing for the
-closed-loop response of a wallbox to a setpoint change, which is set by its communication and ramp
-limits rather than by its power electronics). DC power = AC power - losses (no storage). Same
+<code>ChargerBase</code> (time constants tau_p_s, tau_q_s &gt;= 1 s, default 1 s, the smallest
+value the model admits; <b>assumption</b> standing for the closed-loop response of a wallbox to a
+setpoint change, which is on the order of seconds and set by its communication and ramp limits
+rather than by its power electronics). DC power = AC power - losses (no storage). Same
 limits, losses and grid support as <code>ChargerDetailed</code>, hence the same steady state.
 States: p_ac_w, q_ac_var (start 0).</p>
 <p>Inputs v_dc_v (used only for the output i_dc_a) and p_lim_charge_w / p_lim_discharge_w (BMS

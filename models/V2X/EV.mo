@@ -119,7 +119,8 @@ typical V2G window).</p>
 nominal energy x SOH (nominal energy from the mean OCV; 47.2 kWh usable by default).</p>
 <p>Parameters propagated with modifiers: soc_start, t_start_k, n_series, n_parallel,
 q_cal_start, q_cyc_start to the battery; s_rated_va, p_rated_w, i_max_a, tau_p_s, tau_q_s,
-enable_qu, enable_pf to the charger. Note: rumoca also lists the sub-components' outputs (e.g.
+enable_qu, enable_pf to the charger. Their defaults are those of the components; their sources
+and assumptions are documented in <code>Battery</code> and <code>ChargerBase</code>. Note: rumoca also lists the sub-components' outputs (e.g.
 <code>battery.soc</code>, <code>charger.eta</code>) among the flattened outputs; the top-level
 (undotted) names are the interface.</p>
 </html>"));

@@ -17,7 +17,8 @@ per timestamp.  Sources and assumptions (also in ``scenarios/terni/README.md``):
   climatology (Terni normals were not found).
 * **Prices** [EUR/MWh]: ARERA time bands — F1 Mon–Fri 08–19; F2 Mon–Fri 07–08 and 19–23,
   Sat 07–23; F3 all other hours, Sundays and national holidays — priced with the April 2024
-  PUN band averages F1/F2/F3 = 85.6/101.3/80.5 EUR/MWh (data-facts, GME).
+  PUN band averages F1/F2/F3 = 85.6/101.3/80.5 EUR/MWh (GME, Gestore dei Mercati Energetici:
+  monthly PUN averages by time band).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Columns: ``time_utc`` (ISO 8601, ``Z``), ``t_s`` (s since the run start), ``use_
 ``step`` (use-case step id as text), ``sender``, ``receiver``, ``info`` (what is exchanged, in
 words) and ``payload_type`` (the message class name, e.g. ``FlexibilityOffer``).
 
-Step ids of the Terni use case (``docs: /work/shared/design/use-cases.md``, "Terni city centre")
-are in :data:`TERNI_STEPS`:
+Step ids of the Terni use case ("Terni city centre — short-term V2G against reverse power flow",
+a bidirectional-charging use case written in the IEC 62559 use-case style; the project's summary
+of its steps is :data:`TERNI_STEPS` below, see also ``scenarios/terni/README.md``):
 
 * ``"1"``–``"13"``: the main flow, numbered as in the use case;
 * ``"D1"``, ``"D2"``: the precondition "DSO assessment of future needs" — the forecast service
