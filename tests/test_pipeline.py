@@ -19,6 +19,7 @@ from v2xcosim.errors import FmuCallError, ScenarioError
 from v2xcosim.fmu.build import build_one
 from v2xcosim.fmu.runtime import run_fmu
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 MODELS = DATA / "models"
 K = 0.05  # decay rate of PipeTest.Lag, 1/s
@@ -244,7 +245,28 @@ def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> 
     assert "Traceback" not in res.stderr
     assert "Bad/package.mo:6: when-clause" in res.stderr
     assert "reinit" in res.stderr and "models/README.md" in res.stderr
-    assert not list(tmp_path.glob("*.fmu"))
+    assert "'Modelica subset accepted by the FMU pipeline'" in res.stderr
+    section = "## Modelica subset accepted by the FMU pipeline"
+    assert section in (ROOT / "models" / "README.md").read_text(encoding="utf-8").splitlines()
+    assert not list(tmp_path.iterdir())  # a failed build leaves nothing, not even a cache folder
+
+
+def test_bad_sources_are_reported_before_a_missing_compiler(tmp_path: Path) -> None:
+    """What the user can fix in the model comes first, even on a machine without a compiler."""
+    out = tmp_path / "out"
+    res = _cli(
+        "fmu",
+        "build",
+        "--models",
+        str(DATA / "models_bad"),
+        "--out",
+        str(out),
+        env={"CC": "/nonexistent/cc"},
+    )
+    assert res.returncode == 2
+    assert "Bad/package.mo:6: when-clause" in res.stderr
+    assert "no C compiler" not in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
 
 
 def test_missing_compiler_is_a_clear_error(tmp_path: Path) -> None:
@@ -262,6 +284,7 @@ def test_missing_compiler_is_a_clear_error(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "no C compiler found" in res.stderr and "apt-get install gcc" in res.stderr
     assert "Traceback" not in res.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_unknown_model_and_bad_fleet(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from math import inf
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from v2xcosim.errors import ModelicaSubsetError, ScenarioError, SimulationError, ToolMissingError
@@ -521,6 +522,11 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
+def _braces(text: str) -> str:
+    """Escape ``text`` for use as literal text in a :meth:`str.format` template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _hidden_in_fleet(v: ScalarVar, nx: int) -> bool:
     """Tell whether a fleet FMU leaves this variable out of modelDescription.xml.
 
@@ -554,79 +560,93 @@ def model_description(
     initial_unknowns: list[int] = []
     index = 0
 
-    def name_of(b: int, base: str) -> str:
-        return f"{entry.fleet_prefix}[{b + 1}].{base}" if fleet else base
-
-    for b in range(nblk):
-        state_index: dict[int, int] = {}
-        block_vars: list[tuple[ScalarVar, str, str]] = []  # var, name, extra attrs
-        for v in info.y_vars:
-            block_vars.append((v, name_of(b, v.name), ""))
-        for v in info.p_vars:
-            block_vars.append((v, name_of(b, v.name), ""))
-        for k in range(info.nx):
-            sv = info.y_vars[k]
-            dv = ScalarVar(
-                name=f"der({sv.name})",
-                space="DX",
-                index=k,
-                causality="local",
-                variability="continuous",
-                initial="calculated",
-                start=None,
-                unit=(f"({sv.unit})/s" if sv.unit and sv.unit != "1" else "1/s"),
-                description=f"time derivative of {sv.name}",
-                derivative_of=k,
-            )
-            block_vars.append((dv, f"der({name_of(b, sv.name)})", ""))
-        for vr_local, (v, nm, _) in enumerate(block_vars):
-            vr = b * stride + vr_local
-            if fleet and _hidden_in_fleet(v, info.nx):
-                continue  # keeps the value reference layout; the variable is just not listed
-            index += 1
-            if v.space == "Y" and v.index < info.nx:
-                state_index[v.index] = index
-            attrs = [f"name={quoteattr(nm)}", f'valueReference="{vr}"']
-            if v.description:
-                attrs.append(f"description={quoteattr(v.description)}")
-            attrs.append(f'causality="{v.causality}"')
-            attrs.append(f'variability="{v.variability}"')
-            if v.initial and v.causality != "input":
-                attrs.append(f'initial="{v.initial}"')
-            type_attrs: list[str] = []
-            if v.kind == "Real":
-                if v.unit:
-                    units.add(v.unit)
-                    type_attrs.append(f"unit={quoteattr(v.unit)}")
-                if v.derivative_of is not None:
-                    type_attrs.append(f'derivative="{state_index[v.derivative_of]}"')
-                if v.nominal:
-                    type_attrs.append(f'nominal="{_fmt(abs(v.nominal))}"')
-                if v.minimum is not None:
-                    type_attrs.append(f'min="{_fmt(v.minimum)}"')
-                if v.maximum is not None:
-                    type_attrs.append(f'max="{_fmt(v.maximum)}"')
-            has_start = v.causality == "input" or v.initial in ("exact", "approx")
-            if has_start and v.start is not None:
-                s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
-                type_attrs.append(f'start="{s}"')
-            rows.append(
-                f"    <ScalarVariable {' '.join(attrs)}>\n"
-                f"      <{v.kind} {' '.join(type_attrs)}/>\n"
-                "    </ScalarVariable>"
-            )
-            if v.causality == "output":
-                outputs.append(index)
+    # Every vehicle of a fleet lists the same variables, so each row is rendered once (block 0)
+    # as a template and stamped per vehicle with its name prefix, value references and indices:
+    # at N = 1000 this keeps the XML from dominating the build time.
+    prefix_tpl = f"{entry.fleet_prefix}[{{b}}]." if fleet else ""
+    der_vars = [
+        ScalarVar(
+            name=f"der({sv.name})",
+            space="DX",
+            index=k,
+            causality="local",
+            variability="continuous",
+            initial="calculated",
+            start=None,
+            unit=(f"({sv.unit})/s" if sv.unit and sv.unit != "1" else "1/s"),
+            description=f"time derivative of {sv.name}",
+            derivative_of=k,
+        )
+        for k, sv in enumerate(info.y_vars[: info.nx])
+    ]
+    listed: list[tuple[int, ScalarVar]] = [
+        (vr_local, v)
+        for vr_local, v in enumerate([*info.y_vars, *info.p_vars, *der_vars])
+        if not (fleet and _hidden_in_fleet(v, info.nx))
+    ]
+    n_listed = len(listed)
+    local_of_state = {
+        v.index: pos for pos, (_, v) in enumerate(listed) if v.space == "Y" and v.index < info.nx
+    }
+    templates: list[str] = []
+    outputs_local: list[int] = []
+    derivs_local: list[int] = []
+    initial_local: list[int] = []
+    for pos, (vr_local, v) in enumerate(listed):
+        base = info.y_vars[v.index].name if v.space == "DX" else v.name
+        esc = _braces(xml_escape(base, {'"': "&quot;"}))
+        name = f"der({prefix_tpl}{esc})" if v.space == "DX" else f"{prefix_tpl}{esc}"
+        attrs = [f'name="{name}"', f'valueReference="{{vr{vr_local}}}"']
+        if v.description:
+            attrs.append(f"description={_braces(quoteattr(v.description))}")
+        attrs.append(f'causality="{v.causality}"')
+        attrs.append(f'variability="{v.variability}"')
+        if v.initial and v.causality != "input":
+            attrs.append(f'initial="{v.initial}"')
+        type_attrs: list[str] = []
+        if v.kind == "Real":
+            if v.unit:
+                units.add(v.unit)
+                type_attrs.append(f"unit={_braces(quoteattr(v.unit))}")
             if v.derivative_of is not None:
-                derivs.append(index)
-            calculated_state = v.space == "Y" and v.index < info.nx and v.initial == "calculated"
-            if (
-                (v.causality == "output" and v.initial in ("calculated", "approx"))
-                or v.causality == "calculatedParameter"
-                or v.space == "DX"
-                or calculated_state
-            ):
-                initial_unknowns.append(index)
+                type_attrs.append(f'derivative="{{i{local_of_state[v.derivative_of]}}}"')
+            if v.nominal:
+                type_attrs.append(f'nominal="{_fmt(abs(v.nominal))}"')
+            if v.minimum is not None:
+                type_attrs.append(f'min="{_fmt(v.minimum)}"')
+            if v.maximum is not None:
+                type_attrs.append(f'max="{_fmt(v.maximum)}"')
+        has_start = v.causality == "input" or v.initial in ("exact", "approx")
+        if has_start and v.start is not None:
+            s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
+            type_attrs.append(f'start="{s}"')
+        templates.append(
+            f"    <ScalarVariable {' '.join(attrs)}>\n"
+            f"      <{v.kind} {' '.join(type_attrs)}/>\n"
+            "    </ScalarVariable>"
+        )
+        if v.causality == "output":
+            outputs_local.append(pos)
+        if v.derivative_of is not None:
+            derivs_local.append(pos)
+        calculated_state = v.space == "Y" and v.index < info.nx and v.initial == "calculated"
+        if (
+            (v.causality == "output" and v.initial in ("calculated", "approx"))
+            or v.causality == "calculatedParameter"
+            or v.space == "DX"
+            or calculated_state
+        ):
+            initial_local.append(pos)
+    for b in range(nblk):
+        first = b * n_listed + 1  # 1-based index of this vehicle's first listed variable
+        fields: dict[str, int] = {f"vr{vr_local}": b * stride + vr_local for vr_local, _ in listed}
+        fields.update({f"i{pos}": first + pos for pos in local_of_state.values()})
+        fields["b"] = b + 1
+        rows.extend(t.format_map(fields) for t in templates)
+        outputs.extend(first + pos for pos in outputs_local)
+        derivs.extend(first + pos for pos in derivs_local)
+        initial_unknowns.extend(first + pos for pos in initial_local)
+    index = nblk * n_listed
     # shell parameters
     extra = [
         (
@@ -745,10 +765,12 @@ def _rumoca_error(exc: Exception, entry: ModelEntry, mdir: Path) -> ScenarioErro
     return ScenarioError(text)
 
 
-def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
-    """Compile the model with rumoca and render the project's target: (kernel C, metadata)."""
-    import rumoca
+def check_subset(mdir: Path) -> None:
+    """Reject sources outside the supported subset.
 
+    Raises :class:`ModelicaSubsetError` (file, line, construct) if the sources under ``mdir`` use
+    a construct the pipeline cannot compile.
+    """
     violations = scan_tree(mdir)
     if violations:
         first = violations[0]
@@ -760,6 +782,15 @@ def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
             line=first.line,
             construct=first.construct,
         )
+
+
+def generate(entry: ModelEntry, mdir: Path) -> tuple[str, dict[str, Any]]:
+    """Compile the model with rumoca and render the project's target: (kernel C, metadata).
+
+    The sources must have passed :func:`check_subset`.
+    """
+    import rumoca
+
     pkg = entry.modelica_class.split(".")[0]
     pkg_file = mdir / pkg / "package.mo"
     if not pkg_file.is_file():
@@ -883,12 +914,12 @@ def build_one(
     if fleet is not None and fleet < 1:
         raise ScenarioError(f"--fleet must be a positive integer, got {fleet}")
     entry = registry[name]
+    # what the user can fix in the sources is reported before what the machine lacks
+    check_subset(mdir)
     cc = find_compiler()
     ident = identifier_for(name, fleet)
     key = cache_key(entry, mdir, fleet, cc)
-    out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".cache"
-    cache.mkdir(exist_ok=True)
     cached_fmu = cache / f"{ident}-{key[:24]}.fmu"
     dest = out_dir / f"{ident}.fmu"
     if cached_fmu.is_file() and not force:
@@ -951,6 +982,7 @@ def build_one(
     }
     build_json = json.dumps(build_info, indent=2, sort_keys=True) + "\n"
     files["resources/v2x_build.json"] = build_json.encode()
+    cache.mkdir(parents=True, exist_ok=True)  # only now: a failed build leaves no empty folders
     _write_zip(cached_fmu, files)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.copyfile(cached_fmu, tmp)

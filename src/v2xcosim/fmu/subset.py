@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUBSET_HELP = (
-    "see 'Supported Modelica subset' in models/README.md: no events (when, sample, reinit, "
-    "if/relations outside noEvent(...)), no user or external functions, no initial equations "
-    "or fixed=false, no algorithm sections"
+    "see 'Modelica subset accepted by the FMU pipeline' in models/README.md: no events (when, "
+    "sample, reinit, if/relations outside noEvent(...)), no user or external functions, no "
+    "initial equations or fixed=false, no algorithm sections"
 )
 
 _KEYWORDS = {
