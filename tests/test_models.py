@@ -589,9 +589,36 @@ def test_bms_keeps_soc_within_limits(fmus: dict[str, Path]) -> None:
         names,
         dt=300.0,
     )
-    assert np.max(res["soc"]) <= 0.9 + 1e-4
-    assert np.min(res["soc"]) >= 0.1 - 1e-4
+    assert np.max(res["soc"]) <= 0.9 + 1e-7
+    assert np.min(res["soc"]) >= 0.1 - 1e-7
     assert abs(res["p_ac_w"][-1]) < 200.0  # derated to (almost) nothing at soc_min
+
+
+@pytest.mark.parametrize("q_set_var", [0.0, 4000.0])
+@pytest.mark.parametrize(
+    ("p_set_w", "soc_start", "limit"), [(11000.0, 0.85, 0.9), (-11000.0, 0.15, 0.1)]
+)
+def test_bms_holds_the_soc_at_its_limit_for_a_week(
+    p_set_w: float, soc_start: float, limit: float, q_set_var: float, fmus: dict[str, Path]
+) -> None:
+    """A vehicle left on a full setpoint (multi-day parking) reaches its SOC limit within hours
+    and stays there for a week, approaching it monotonically, with no power into or out of the
+    battery. With reactive power, the charger's losses come from the grid: at soc_max the SOC
+    rests just inside the limit, where the charging limit equals those losses."""
+    with run_fmu(fmus["EV"]) as r:
+        r.initialize({"soc_start": soc_start, "vm_pu": 1.0, "f_hz": 50.0, "t_amb_k": 298.15})
+        r.set(["p_set_w", "q_set_var"], [p_set_w, q_set_var])
+        socs = []
+        for _ in range(7 * 24):
+            r.do_step(3600.0)
+            socs.append(r.get(["soc"])[0])
+        p_dc, q_ac = r.get(["p_dc_w", "q_ac_var"])
+    dist = (limit - np.array(socs)) * np.sign(p_set_w)  # remaining distance to the limit
+    assert np.all(dist >= -1e-6)
+    assert np.all(np.diff(dist) <= 1e-9)  # monotone approach, no overshoot and return
+    assert dist[5] < 1e-3 and dist[-1] < (1e-7 if q_set_var == 0.0 else 1e-3)
+    assert abs(p_dc) < 1e-2
+    assert q_ac == pytest.approx(q_set_var, abs=1.0)
 
 
 # ----------------------------------------------------------------------------- fleet -------

@@ -15,7 +15,7 @@ model EV "Electric vehicle: reduced bidirectional charger + battery pack with BM
   parameter Real soc_min(unit="1", min=0, max=1) = 0.1 "Lower SOC limit: discharging power is derated to 0 here";
   parameter Real soc_max(unit="1", min=0, max=1) = 0.9 "Upper SOC limit: charging power is derated to 0 here";
   parameter Real dsoc_taper(unit="1", min=0) = 0.03 "SOC band over which the BMS derates power linearly";
-  parameter Real bms_smooth(unit="1", min=0) = 0.01 "Rounding of the BMS taper corners (fraction of the taper band)";
+  parameter Real bms_smooth(unit="1", min=0) = 0.01 "Rounding of the full-power corner of the BMS taper (fraction of the taper band)";
   Real x_charge(unit="1") "BMS taper coordinate for charging (1 = full power, 0 = none)";
   Real x_discharge(unit="1") "BMS taper coordinate for discharging";
   parameter Real q_cal_start(unit="1", min=0, max=1) = 1e-4 "Initial calendar capacity loss (fraction)";
@@ -62,14 +62,15 @@ equation
   charger.vm_pu = vm_pu;
   charger.f_hz = f_hz;
   battery.t_amb_k = t_amb_k;
-  // BMS: linear power derating over dsoc_taper below soc_max (charging) and above soc_min (discharging)
-  // Smooth saturation sat(x) = (sqrt(x^2 + e^2) - sqrt((x - 1)^2 + e^2) + 1)/2 of the taper
-  // coordinate, shifted by 5 e so that the limit is ~1e-4 p_rated at the SOC limit: a clamp with
-  // kinks would put the equilibrium at the SOC limit onto a kink, where implicit integrators chatter.
-  x_charge = (soc_max - battery.soc)/dsoc_taper - 5*bms_smooth;
-  x_discharge = (battery.soc - soc_min)/dsoc_taper - 5*bms_smooth;
-  charger.p_lim_charge_w = p_rated_w*0.5*(sqrt(x_charge^2 + bms_smooth^2) - sqrt((x_charge - 1)^2 + bms_smooth^2) + 1);
-  charger.p_lim_discharge_w = p_rated_w*0.5*(sqrt(x_discharge^2 + bms_smooth^2) - sqrt((x_discharge - 1)^2 + bms_smooth^2) + 1);
+  // BMS: linear power derating over dsoc_taper below soc_max (charging) and above soc_min
+  // (discharging). The taper min(x, 1) has its full-power corner rounded,
+  // (x + 1 - sqrt((x - 1)^2 + e^2))/2 + (sqrt(1 + e^2) - 1)/2, so that it is exactly 0 at the SOC
+  // limit (x = 0), linear through it and negative beyond; the charger clamps a negative limit to
+  // 0. The SOC thus approaches the limit exponentially and stops there.
+  x_charge = (soc_max - battery.soc)/dsoc_taper;
+  x_discharge = (battery.soc - soc_min)/dsoc_taper;
+  charger.p_lim_charge_w = p_rated_w*0.5*(x_charge + 1 - sqrt((x_charge - 1)^2 + bms_smooth^2) + sqrt(1 + bms_smooth^2) - 1);
+  charger.p_lim_discharge_w = p_rated_w*0.5*(x_discharge + 1 - sqrt((x_discharge - 1)^2 + bms_smooth^2) + sqrt(1 + bms_smooth^2) - 1);
   // outputs
   p_ac_w = charger.p_ac_w;
   q_ac_var = charger.q_ac_var;
@@ -108,11 +109,14 @@ p_max_charge_w, p_max_discharge_w, eta_charger.</p>
 <p>Energy balance: e_ac = e_chem + (e_rc - e_rc(0)) + e_loss + (e_store_charger - e_store_charger(0)).</p>
 <h4>BMS</h4>
 <p>The battery management system protects the pack: the AC power limits passed to the charger
-are p_rated times a linear taper, 1 at least dsoc_taper (3 %) away from the limit and 0 at it
-(charging at soc_max, discharging at soc_min). Near the limit the power is proportional to the
-remaining distance, so the SOC approaches soc_max / soc_min exponentially and never crosses it
-(up to the tiny lag of the charger; with reactive power only, the battery supplies the charger's
-small losses). Real BMS taper charging near full (constant-voltage phase); the linear
+are p_rated times a linear taper, 1 at least dsoc_taper (3 %) away from the limit and exactly 0 at
+it (charging at soc_max, discharging at soc_min). Near the limit the power is proportional to the
+remaining distance, so the SOC approaches soc_max / soc_min exponentially (time constant
+E dsoc_taper / p_rated, about 10 min for the default 59 kWh and 11 kW) and stops there: a vehicle
+left on a charging setpoint for a week stays at soc_max (tested to 1e-7). The taper's full-power
+corner is rounded by bms_smooth; at the limit it is linear, and beyond it the taper is negative,
+which the charger clamps to 0. So the resting point is reached from the smooth side, and no state
+sits on a kink from both sides. Real BMS taper charging near full (constant-voltage phase); the linear
 taper is an assumption standing for it. Defaults soc_min = 0.1, soc_max = 0.9 (assumption; a
 typical V2G window).</p>
 <p>Usable energy e_usable_j = present capacity (incl. fade) x (soc_max - soc_min), capacity =
