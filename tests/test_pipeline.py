@@ -239,6 +239,32 @@ def test_source_change_invalidates_cache(tmp_path: Path) -> None:
     assert not b.cached and a.key != b.key
 
 
+def test_cache_keeps_the_three_most_recent_builds_of_a_model(tmp_path: Path) -> None:
+    """Each source edit adds a cache entry; older ones are pruned, other models are untouched."""
+    import shutil
+
+    from v2xcosim.fmu.build import CACHE_KEEP
+
+    mdir = tmp_path / "models"
+    shutil.copytree(MODELS, mdir)
+    out = tmp_path / "out"
+    other = build_one("LagDopri", out_dir=out, mdir=mdir)
+    src = mdir / "PipeTest" / "package.mo"
+    text = src.read_text()
+    keys = []
+    for k in range(5):
+        src.write_text(text + f"\n// edit {k}\n")
+        keys.append(build_one("Lag", out_dir=out, mdir=mdir).key)
+    cached = sorted(p.name for p in (out / ".cache").glob("Lag-*.fmu"))
+    assert len(cached) == CACHE_KEEP == 3
+    assert {f"Lag-{k[:24]}.fmu" for k in keys[-3:]} == set(cached)
+    # pruning is per model: the other model's entry stays
+    assert (out / ".cache" / f"LagDopri-{other.key[:24]}.fmu").is_file()
+    # going back to an earlier edit that is still cached is a cache hit
+    src.write_text(text + "\n// edit 3\n")
+    assert build_one("Lag", out_dir=out, mdir=mdir).cached
+
+
 def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> None:
     res = _cli("fmu", "build", "--models", str(DATA / "models_bad"), "--out", str(tmp_path))
     assert res.returncode == 2

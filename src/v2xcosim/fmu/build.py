@@ -860,6 +860,22 @@ def _platform_dir() -> str:
     return f"win{bits}"
 
 
+CACHE_KEEP = 3
+"""Cached builds kept per FMU identifier (the most recently built or used)."""
+
+
+def _prune_cache(cache: Path, ident: str, keep: Path) -> None:
+    """Delete all but the :data:`CACHE_KEEP` most recently used cached builds of ``ident``.
+
+    Every edit of a model's sources makes a new cache entry; without pruning ``fmus/.cache``
+    grows by one archive per edit and model (up to a few MB for large fleets).
+    """
+    entries = [p for p in cache.glob(f"{ident}-*.fmu") if p.name[len(ident) + 1 :][:-4].isalnum()]
+    entries.sort(key=lambda p: (p != keep, -p.stat().st_mtime_ns, p.name))
+    for old in entries[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
 def _write_zip(dest: Path, files: dict[str, bytes]) -> None:
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
@@ -923,11 +939,15 @@ def build_one(
     cached_fmu = cache / f"{ident}-{key[:24]}.fmu"
     dest = out_dir / f"{ident}.fmu"
     if cached_fmu.is_file() and not force:
-        if not dest.is_file() or dest.read_bytes() != cached_fmu.read_bytes():
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-            shutil.copyfile(cached_fmu, tmp)
-            tmp.replace(dest)
-        return BuildResult(dest, ident, True, time.perf_counter() - t0, key)
+        try:
+            os.utime(cached_fmu)  # recently used: kept by _prune_cache
+            if not dest.is_file() or dest.read_bytes() != cached_fmu.read_bytes():
+                tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+                shutil.copyfile(cached_fmu, tmp)
+                tmp.replace(dest)
+            return BuildResult(dest, ident, True, time.perf_counter() - t0, key)
+        except FileNotFoundError:
+            pass  # pruned by a concurrent build of another version: build it again
 
     kernel_c, meta = generate(entry, mdir)
     info = parse_meta(meta)
@@ -984,6 +1004,7 @@ def build_one(
     files["resources/v2x_build.json"] = build_json.encode()
     cache.mkdir(parents=True, exist_ok=True)  # only now: a failed build leaves no empty folders
     _write_zip(cached_fmu, files)
+    _prune_cache(cache, ident, keep=cached_fmu)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.copyfile(cached_fmu, tmp)
     tmp.replace(dest)
