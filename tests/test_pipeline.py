@@ -113,6 +113,25 @@ def test_model_exchange_with_fmpy_solver(lag: Path) -> None:
     np.testing.assert_allclose(z + 0.1 * z**3, res["x"], rtol=1e-10)
 
 
+def test_fleet_model_exchange_with_fmpy_solver(lag_fleet: Path) -> None:
+    """The fleet FMU's Model Exchange interface: every vehicle follows its own analytic solution
+    (x_start differs per vehicle) and its own Newton-solved algebraic block."""
+    starts = {f"ev[{i}].x_start": float(i) for i in range(1, 5)}
+    res = fmpy.simulate_fmu(
+        str(lag_fleet),
+        fmi_type="ModelExchange",
+        stop_time=100.0,
+        output_interval=10.0,
+        start_values=starts,
+        relative_tolerance=1e-8,
+        output=[f"ev[{i}].{n}" for i in range(1, 5) for n in ("x", "z")],
+    )
+    for i in range(1, 5):
+        np.testing.assert_allclose(res[f"ev[{i}].x"], i * np.exp(-K * res["time"]), rtol=1e-5)
+        z = res[f"ev[{i}].z"]
+        np.testing.assert_allclose(z + 0.1 * z**3, res[f"ev[{i}].x"], rtol=1e-10)
+
+
 def test_fleet_equals_single_fmus_bit_for_bit(lag: Path, lag_fleet: Path) -> None:
     inputs = [0.0, 0.01, 0.02, 0.05]
     starts = [1.0, 2.0, 3.0, 4.0]
