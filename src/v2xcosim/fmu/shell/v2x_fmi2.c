@@ -58,8 +58,9 @@
 #define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + 2))
 #define V2X_MAX_THREADS 64
 /* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  Threads are
- * started and joined in every fmi2DoStep (some 10 us each); a held 60-s step costs about 2 us per
- * vehicle (bench/RESULTS.md), so a thread with fewer vehicles would cost more than it saves. */
+ * started and joined in every fmi2DoStep (50-65 us per thread measured on the 2-core benchmark
+ * machine); a held 60-s step costs about 2.3 us per vehicle (bench/RESULTS.md), so 64 vehicles
+ * (~150 us) is the smallest share for which a thread clearly pays for itself. */
 #define V2X_MIN_BLOCKS_PER_THREAD 64
 
 enum { ST_INSTANTIATED, ST_INIT, ST_RUNNING, ST_TERMINATED, ST_ERROR };
