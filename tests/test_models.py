@@ -237,31 +237,24 @@ def test_battery_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
     )
 
 
-def test_reduced_charger_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("model", "harness"),
+    [("ChargerReduced", "V2X_Oracle_Charger"), ("ChargerDetailed", "V2X_Oracle_ChargerDetailed")],
+)
+def test_charger_matches_rumoca_oracle(model: str, harness: str, fmus: dict[str, Path]) -> None:
+    """Both fidelities under power steps, the whole Q(U) characteristic and both P(f) branches
+    (the detailed one: averaged converter with dq current loops, DC-link capacitor, DC/DC stage)."""
     names = ["p_ac_w", "q_ac_var", "p_dc_w", "p_loss_w"]
-    ref = rumoca_run("V2X_Oracle_Charger")
-    got = fmu_run(
-        fmus["ChargerReduced"], charger_inputs, names, start={"enable_qu": 1.0, "enable_pf": 1.0}
-    )
+    ref = rumoca_run(harness)
+    got = fmu_run(fmus[model], charger_inputs, names, start={"enable_qu": 1.0, "enable_pf": 1.0})
     _compare(
         ref, got, "charger", {"p_ac_w": 0.05, "q_ac_var": 0.05, "p_dc_w": 0.05, "p_loss_w": 0.01}
     )
 
 
-def test_detailed_charger_matches_rumoca_oracle(fmus: dict[str, Path]) -> None:
-    """The averaged converter model (dq current loops, DC-link capacitor, DC/DC stage) under the
-    same profile as the reduced charger: power steps, the whole Q(U) characteristic and both P(f)
-    branches."""
-    names = ["p_ac_w", "q_ac_var", "p_dc_w", "p_loss_w"]
-    ref = rumoca_run("V2X_Oracle_ChargerDetailed")
-    got = fmu_run(
-        fmus["ChargerDetailed"], charger_inputs, names, start={"enable_qu": 1.0, "enable_pf": 1.0}
-    )
-    _compare(
-        ref, got, "charger", {"p_ac_w": 0.05, "q_ac_var": 0.05, "p_dc_w": 0.05, "p_loss_w": 0.01}
-    )
-    # the transients too: the first three steps sampled every 50 ms (the last sample, at the
-    # harness's next event, is left out)
+def test_detailed_charger_transients_match_rumoca_oracle(fmus: dict[str, Path]) -> None:
+    """The first three steps sampled every 50 ms (the last sample, at the harness's next event,
+    is left out): current loops, DC-link voltage and duty cycle through the setpoint steps."""
     names = ["p_ac_w", "q_ac_var", "p_dc_w", "v_link_v", "duty"]
     ref = rumoca_run("V2X_Oracle_ChargerDetailed", t_end=180.0, dt=0.05)
     got = fmu_run(
