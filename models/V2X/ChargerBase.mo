@@ -55,6 +55,8 @@ partial model ChargerBase "Common part of the bidirectional chargers: setpoints,
   Real s_ac_va(unit="VA") "Apparent power at the AC terminals";
   Real s_ref_va(unit="VA") "Apparent power of the references";
   Real p_loss_ref_w(unit="W") "Losses at the reference operating point";
+  Real q_cmd_lim_var(unit="var") "Magnitude of the reactive power command limited to s_lim (for p_floor_w)";
+  Real floor_share(unit="1") "Share of the reactive-only losses drawn from the grid: the BMS discharge derating";
   Real s_q0_va(unit="VA") "Apparent power of reactive-only operation at the Q command limited to s_lim (for p_floor_w)";
   Real p_floor0_w(unit="W") "First estimate of p_floor_w: the losses of reactive-only operation";
   Real s_q_va(unit="VA") "Apparent power at P = p_floor0_w and the limited Q command (for p_floor_w)";
@@ -74,11 +76,13 @@ equation
   // when the battery may not discharge, the losses of reactive-only operation are drawn from the
   // grid: p_floor solves p = losses(S(p, Q)); one fixed-point step from the losses at P = 0 leaves
   // an error of about 1e-4 of the second term (S as in s_ac_va, with its 1 VA regularisation)
-  s_q0_va = sqrt(min(abs(q_cmd_var), s_lim_va)^2 + 1) - 1;
-  p_floor0_w = (1 - p_max_discharge_w/max(min(p_rated_w, s_lim_va), 1))*s_rated_va*(loss_0*tanh(s_q0_va/(s_idle_pu*s_rated_va))
+  q_cmd_lim_var = min(abs(q_cmd_var), s_lim_va);
+  floor_share = 1 - p_max_discharge_w/max(min(p_rated_w, s_lim_va), 1);
+  s_q0_va = sqrt(q_cmd_lim_var^2 + 1) - 1;
+  p_floor0_w = floor_share*s_rated_va*(loss_0*tanh(s_q0_va/(s_idle_pu*s_rated_va))
     + loss_1*s_q0_va/s_rated_va + loss_2*(s_q0_va/s_rated_va)^2);
-  s_q_va = sqrt(p_floor0_w^2 + min(abs(q_cmd_var), s_lim_va)^2 + 1) - 1;
-  p_floor_w = (1 - p_max_discharge_w/max(min(p_rated_w, s_lim_va), 1))*s_rated_va*(loss_0*tanh(s_q_va/(s_idle_pu*s_rated_va))
+  s_q_va = sqrt(p_floor0_w^2 + q_cmd_lim_var^2 + 1) - 1;
+  p_floor_w = floor_share*s_rated_va*(loss_0*tanh(s_q_va/(s_idle_pu*s_rated_va))
     + loss_1*s_q_va/s_rated_va + loss_2*(s_q_va/s_rated_va)^2);
   p_ref_w = min(max(p_cmd_w, -p_max_discharge_w + p_floor_w), p_max_charge_w);
   q_avail_var = sqrt(max(s_lim_va^2 - p_ref_w^2, 0) + 1) - 1;

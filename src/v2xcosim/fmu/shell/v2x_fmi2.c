@@ -682,6 +682,12 @@ static int v2x_auto_threads(void) {
     return n < 1 ? 1 : (int)n;
 }
 
+/* Threads integrating the blocks in fmi2DoStep: solver.threads, or the automatic count for 0. */
+static int v2x_threads_used(const v2x_inst *m) {
+    int nth = m->threads > 0.0 ? (int)m->threads : m->threads_auto;
+    return nth > V2X_NBLK ? V2X_NBLK : nth;
+}
+
 fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, fmi2String loc,
                               const fmi2CallbackFunctions *cb, fmi2Boolean visible,
                               fmi2Boolean logging) {
@@ -752,7 +758,7 @@ fmi2Status fmi2ExitInitializationMode(fmi2Component c) {
     if (s != fmi2OK) return s;
     if (V2X_FLEET)
         v2x_log(m, fmi2OK, "logEvents", "%d vehicles integrated on %d thread(s) (solver.threads = %g%s)", V2X_NBLK,
-                m->threads > 0.0 ? (int)fmin(m->threads, V2X_NBLK) : m->threads_auto, m->threads,
+                v2x_threads_used(m), m->threads,
                 m->threads > 0.0 ? "" : ": automatic, one per CPU this process may use and per 64 vehicles");
     m->state = ST_RUNNING;
     return fmi2OK;
@@ -1154,8 +1160,7 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSet
     }
     const double t1 = t + h;
     if (h > 0.0) {
-        int nth = m->threads > 0.0 ? (int)m->threads : m->threads_auto;
-        if (nth > V2X_NBLK) nth = V2X_NBLK;
+        const int nth = v2x_threads_used(m);
         int chunk = V2X_NBLK / (8 * nth);
         v2x_job job = {m, t, t1, chunk > 0 ? chunk : 1, 0};
 #if V2X_THREADS
