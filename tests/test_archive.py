@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from v2xcosim.errors import ScenarioError, SimulationError
+from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.fmu import archive, regress
 from v2xcosim.fmu.archive import open_fmu
 

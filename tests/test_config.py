@@ -16,7 +16,7 @@ from v2xcosim.config import (
     parse_override,
     spec_from_dict,
 )
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 
 
 def demo_data() -> dict[str, Any]:

@@ -4,8 +4,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from v2xcosim.actors.cs_ems import ChargingSite, EvArrays, power_bounds
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.domain.cs_ems import ChargingSite, EvArrays, power_bounds
 
 FloatArray = npt.NDArray[np.float64]
 

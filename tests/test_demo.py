@@ -12,7 +12,7 @@ import pytest
 
 from v2x_helpers import DEMO, cli, toy_overrides
 from v2xcosim.config import load_scenario
-from v2xcosim.results import vector_columns, verify_run_folder
+from v2xcosim.report.results import vector_columns, verify_run_folder
 from v2xcosim.scenario import RunResult, run
 
 

@@ -2,7 +2,9 @@ import datetime as dt
 
 import pytest
 
-from v2xcosim.actors.drive2x import (
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.messages import SessionData, Setpoint
+from v2xcosim.interfaces.drive2x import (
     from_sca_data,
     from_setpoint_request,
     parse_setpoint_json,
@@ -10,8 +12,6 @@ from v2xcosim.actors.drive2x import (
     to_sca_data,
     to_setpoint_request,
 )
-from v2xcosim.errors import ScenarioError
-from v2xcosim.messages import SessionData, Setpoint
 
 T = dt.datetime(2024, 5, 12, 10, 0, tzinfo=dt.UTC)
 

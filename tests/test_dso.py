@@ -4,8 +4,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from v2xcosim.actors.dso import Dso, ForecastConfig, ZoneModel
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
 
 T0 = dt.datetime(2024, 5, 12, 8, 0, tzinfo=dt.UTC)
 STARTS = [T0 + dt.timedelta(minutes=15 * k) for k in range(8)]

@@ -7,11 +7,11 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from v2xcosim.actors.cs_ems import EvArrays, power_bounds, soc_after
-from v2xcosim.actors.emsp import Emsp, EmspConfig, degradation_cost_eur_per_mwh, flex_capacity_w
-from v2xcosim.actors.lfmp import MarketSession
-from v2xcosim.actors.strategies import plan
-from v2xcosim.messages import FlexibilityRequest
+from v2xcosim.core.messages import FlexibilityRequest
+from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
+from v2xcosim.domain.emsp import Emsp, EmspConfig, degradation_cost_eur_per_mwh, flex_capacity_w
+from v2xcosim.domain.lfmp import MarketSession
+from v2xcosim.domain.strategies import plan
 
 DT = 900.0
 K = 32  # 8 h plan

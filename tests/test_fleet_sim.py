@@ -11,7 +11,7 @@ import pytest
 
 from v2x_helpers import DEMO, toy_fmu, toy_overrides
 from v2xcosim.config import load_scenario, spec_to_jsonable
-from v2xcosim.errors import FmuCallError, ScenarioError, SimulationError
+from v2xcosim.core.errors import FmuCallError, ScenarioError, SimulationError
 from v2xcosim.fleet import FmuFleet, ParamValue
 
 OUT = ["p_ac_w", "q_ac_var", "soc", "e_ac_j", "e_chem_j", "e_loss_j"]
@@ -119,7 +119,7 @@ def _spec(n: int = 4) -> dict[str, Any]:
 
 
 def test_fmu_adapter_alone() -> None:
-    from v2xcosim.sims._fmu import FmuSim
+    from v2xcosim.cosim.fleet_sim import FmuSim
 
     sim = FmuSim()
     meta = sim.init("FMU-0", scenario=_spec())
@@ -145,10 +145,10 @@ def test_fmu_adapter_alone() -> None:
 def test_grid_profile_actor_and_store_adapters_alone(tmp_path: Path) -> None:
     import pandas as pd
 
-    from v2xcosim.sims._actors import ChargingSim
-    from v2xcosim.sims._grid import GridSim
-    from v2xcosim.sims._profiles import ProfileSim
-    from v2xcosim.sims._store import StoreSim
+    from v2xcosim.cosim.grid_sim import GridSim
+    from v2xcosim.cosim.profile_sim import ProfileSim
+    from v2xcosim.cosim.store_sim import StoreSim
+    from v2xcosim.usecases.sites.sims import ChargingSim
 
     js = _spec()
     prof = ProfileSim()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from v2xcosim.config import GridSpec, PvSpec
-from v2xcosim.errors import SimulationError
+from v2xcosim.core.errors import SimulationError
 from v2xcosim.grid.limits import check_limits
 from v2xcosim.grid.networks import bus_names, element_names
 from v2xcosim.grid.powerflow import GridModel, GridResult, LoadFlowError, SiteConnection

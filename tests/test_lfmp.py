@@ -2,9 +2,14 @@ import datetime as dt
 
 import pytest
 
-from v2xcosim.actors.lfmp import MarketSession, settle
-from v2xcosim.errors import ScenarioError
-from v2xcosim.messages import BaselineDeclaration, FlexibilityOffer, FlexibilityRequest, MeterData
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.messages import (
+    BaselineDeclaration,
+    FlexibilityOffer,
+    FlexibilityRequest,
+    MeterData,
+)
+from v2xcosim.domain.lfmp import MarketSession, settle
 
 T0 = dt.datetime(2024, 5, 12, 10, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

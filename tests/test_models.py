@@ -22,7 +22,7 @@ from oracle import (
     fmu_run,
     rumoca_run,
 )
-from v2xcosim.errors import FmuCallError
+from v2xcosim.core.errors import FmuCallError
 from v2xcosim.fmu.build import build_fmu, build_one
 from v2xcosim.fmu.runtime import run_fmu
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from fmpy.validation import validate_fmu
 
-from v2xcosim.errors import FmuCallError, ScenarioError
+from v2xcosim.core.errors import FmuCallError, ScenarioError
 from v2xcosim.fmu.build import build_one
 from v2xcosim.fmu.runtime import run_fmu
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from v2xcosim.actors.lfmp import MarketSession
-from v2xcosim.actors.provider import StationaryBattery
-from v2xcosim.errors import ScenarioError
-from v2xcosim.messages import FlexibilityRequest
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.messages import FlexibilityRequest
+from v2xcosim.domain.lfmp import MarketSession
+from v2xcosim.domain.provider import StationaryBattery
 
 T0 = dt.datetime(2024, 5, 15, 8, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from v2xcosim.errors import ScenarioError, V2XError
+from v2xcosim.core.errors import ScenarioError, V2XError
 from v2xcosim.fmu import regress
 from v2xcosim.fmu.tube import Tolerance, compare
 

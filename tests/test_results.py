@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from v2xcosim.errors import ScenarioError
-from v2xcosim.results import (
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.report.results import (
     ResultRecorder,
     atomic_write_bytes,
     compute_kpis,

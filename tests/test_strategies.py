@@ -5,10 +5,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from v2xcosim.actors.cs_ems import EvArrays, soc_after
-from v2xcosim.actors.strategies import decide, plan, windows
-from v2xcosim.actors.users import UserPopulationSpec, draw_users
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.domain.cs_ems import EvArrays, soc_after
+from v2xcosim.domain.strategies import decide, plan, windows
+from v2xcosim.domain.users import UserPopulationSpec, draw_users
 
 DT = 900.0
 

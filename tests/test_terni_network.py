@@ -4,7 +4,7 @@ from typing import NoReturn
 
 import pytest
 
-from v2xcosim.grid import terni
+from v2xcosim.usecases.terni import network as terni
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from v2xcosim.config import load_scenario
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.trace import TERNI_STEPS, TRACE_COLUMNS
 from v2xcosim.scenario import preflight, run
-from v2xcosim.terni_scenario import KPI_KEYS, LV_KPI_KEYS
-from v2xcosim.trace import TERNI_STEPS, TRACE_COLUMNS
+from v2xcosim.usecases.terni.world import KPI_KEYS, LV_KPI_KEYS
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
 SHORT = [
@@ -326,7 +326,7 @@ def test_v2g_reduces_lv_reverse_flow_vs_uncontrolled(root: Path) -> None:
 
 
 def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
-    from v2xcosim.plots import make_lv_site_plot
+    from v2xcosim.report.plots import make_lv_site_plot
 
     grid = pd.read_parquet(_run(root, [*SHORT, "control.strategy=v2g"]) / "grid.parquet")
     feeders = {"cs_piazza_tacito": "LV1", "cs_corso_vecchio": "LV2", "cs_piazza_europa": "LV3"}
@@ -366,7 +366,7 @@ def test_fleet_that_cannot_start_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_comparison_table_hides_rounding_residue() -> None:
-    from v2xcosim.terni_scenario import comparison_table
+    from v2xcosim.usecases.terni.world import comparison_table
 
     a = {
         "reverse_flow_energy_mwh": 58.1,

@@ -2,9 +2,9 @@ import datetime as dt
 
 import pytest
 
-from v2xcosim.errors import ScenarioError
-from v2xcosim.messages import PlugIn, StartCharging
-from v2xcosim.trace import TERNI_STEPS, TRACE_COLUMNS, TraceRecorder
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.messages import PlugIn, StartCharging
+from v2xcosim.core.trace import TERNI_STEPS, TRACE_COLUMNS, TraceRecorder
 
 T0 = dt.datetime(2024, 5, 12, 6, 0, tzinfo=dt.UTC)
 

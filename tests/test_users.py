@@ -3,14 +3,14 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from v2xcosim.actors.users import (
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.domain.users import (
     EVNETNL_MEAN_ENERGY_KWH,
     UserPopulationSpec,
     draw_users,
     preferences,
     registration,
 )
-from v2xcosim.errors import ScenarioError
 
 T0 = dt.datetime(2024, 5, 12, 22, 0, tzinfo=dt.UTC)  # 00:00 local (CEST)
 

@@ -40,7 +40,7 @@ def toy_overrides(n: int = 10, *, fleet: bool = True) -> list[str]:
 def cli(argv: list[str]) -> int:
     """Run ``validate``/``run`` through run_cli.register like the real CLI (errors → 2)."""
     from v2xcosim import run_cli
-    from v2xcosim.errors import V2XError
+    from v2xcosim.core.errors import V2XError
 
     parser = argparse.ArgumentParser(prog="v2xcosim")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,7 +1,7 @@
 """Command-line interface: ``v2xcosim <command> ...``.
 
 Exit codes: 0 ok, 1 a completed check failed, 2 bad input or error.  Errors derived from
-:class:`v2xcosim.errors.V2XError` are printed as one clear message, never as a traceback.
+:class:`v2xcosim.core.errors.V2XError` are printed as one clear message, never as a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from v2xcosim import __version__
-from v2xcosim.errors import V2XError
+from v2xcosim.core.errors import V2XError
 
 Handler = Callable[[argparse.Namespace], int]
 

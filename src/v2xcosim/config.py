@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 
 _IDENT = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 Identifier = Annotated[str, Field(pattern=_IDENT, max_length=64)]
@@ -319,8 +319,9 @@ Strategy = Literal["uncontrolled", "smart", "v2g"]
 class TerniSpec(_Spec):
     """Network, profiles and KPI settings of the Terni use case (``grid.network = "terni"``).
 
-    Network: :func:`v2xcosim.grid.terni.build_terni_network`; profiles:
-    :mod:`v2xcosim.terni_profiles` (PV = clear sky × Kasten–Czeplak cloud factor of a seeded
+    Network: :func:`v2xcosim.usecases.terni.network.build_terni_network`; profiles:
+    :mod:`v2xcosim.usecases.terni.profiles` (PV = clear sky × Kasten–Czeplak cloud factor of a
+    seeded
     AR(1) cloud cover; SimBench load; assumed temperature; F1/F2/F3 prices).
     """
 
@@ -384,7 +385,7 @@ class ControlSpec(_Spec):
 
 
 class UsersSpec(_Spec):
-    """User population (:class:`v2xcosim.actors.users.UserPopulationSpec`); strategy-independent."""
+    """User population (:class:`v2xcosim.domain.users.UserPopulationSpec`); strategy-independent."""
 
     sessions_per_connector_per_day: float = Field(default=1.5, gt=0)
     commuter_share: Fraction = 0.5
@@ -410,7 +411,7 @@ class UsersSpec(_Spec):
 class ProviderSpec(_Spec):
     """Another flexibility provider on the LFMP: a stationary battery (``kind = "battery"``).
 
-    :class:`v2xcosim.actors.provider.StationaryBattery` in DSO zone ``zone`` (``"primary"`` or
+    :class:`v2xcosim.domain.provider.StationaryBattery` in DSO zone ``zone`` (``"primary"`` or
     ``"feeder/<LV feeder>"``), connected as a pandapower ``storage`` (load convention) at the
     bus named ``bus``; it offers at ``price_eur_per_mwh``.
     """

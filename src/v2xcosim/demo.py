@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 from v2xcosim.fmu.build import build_fmu, project_root
 from v2xcosim.fmu.runtime import run_fmu
 

@@ -11,7 +11,7 @@ The archive is extracted once per :class:`FmuFleet`; instances are created once 
 reused for a new run with :meth:`FmuFleet.reset`.  Every variable name given by the scenario is
 checked against ``modelDescription.xml`` (fmpy itself ignores unknown names silently), with its
 causality.  Inputs and outputs are checked for NaN/inf each step; a failing FMI call becomes an
-:class:`~v2xcosim.errors.FmuCallError` naming function, instance and simulated time.
+:class:`~v2xcosim.core.errors.FmuCallError` naming function, instance and simulated time.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from v2xcosim.errors import ScenarioError, SimulationError
+from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.fmu.archive import OpenedFmu, sha256_file
 from v2xcosim.fmu.runtime import FmuRunner
 

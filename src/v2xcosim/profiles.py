@@ -28,8 +28,8 @@ from v2xcosim.config import (
     FileProfileSpec,
     ScenarioSpec,
 )
-from v2xcosim.errors import ScenarioError
-from v2xcosim.units import KELVIN_OFFSET
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.units import KELVIN_OFFSET
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -94,7 +94,7 @@ def _summary(kpis: dict[str, Any]) -> str:
 
 
 def _terni_summary(kpis: dict[str, Any]) -> str:
-    from v2xcosim.terni_scenario import comparison_table
+    from v2xcosim.usecases.terni.world import comparison_table
 
     return f"KPIs (strategy {kpis.get('strategy')}):\n" + comparison_table({"run": kpis})
 
@@ -102,7 +102,7 @@ def _terni_summary(kpis: dict[str, Any]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim.config import load_scenario
-    from v2xcosim.results import prepare_out_dir
+    from v2xcosim.report.results import prepare_out_dir
     from v2xcosim.runner import run_watched
     from v2xcosim.scenario import preflight
 
@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         step_s=spec.time.step_s,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    from v2xcosim.terni_scenario import comparison_table
+    from v2xcosim.usecases.terni.world import comparison_table
 
     print(f"\ncomparison ({args.compare} → {spec.control.strategy}):")
     print(comparison_table({args.compare: ref.kpis, spec.control.strategy: outcome.kpis}))

@@ -10,7 +10,7 @@ writes the simulated time of every completed step to a pipe.  The parent (this m
 * stops the whole process group (SIGKILL) when no step completes for
   ``runner.stall_timeout_s`` and reports the hang with the last completed simulated time;
 * reports a child that dies without a verdict (segfault, ``abort()``, OOM kill) with its signal;
-* forwards the child's own error message (a :class:`~v2xcosim.errors.V2XError`) unchanged.
+* forwards the child's own error message (a :class:`~v2xcosim.core.errors.V2XError`) unchanged.
 
 The child writes result files atomically and ``metadata.json`` last, so a killed run never
 leaves a folder whose ``metadata.json`` does not verify.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from v2xcosim.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 
 
 @dataclass

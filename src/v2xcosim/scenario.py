@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from v2xcosim.actors.charging import Sessions, site_sessions_of
 from v2xcosim.config import ScenarioSpec, SiteSpec, spec_to_jsonable
-from v2xcosim.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.domain.charging import Sessions, site_sessions_of
 from v2xcosim.fmu.archive import sha256_file
-from v2xcosim.results import (
+from v2xcosim.report.results import (
     compute_kpis,
     versions,
     write_json_atomic,
@@ -42,11 +42,11 @@ if TYPE_CHECKING:
     from mosaik import SimConfig
 
 SIM_CONFIG: SimConfig = {
-    "Profiles": {"python": "v2xcosim.sims._profiles:ProfileSim"},
-    "Grid": {"python": "v2xcosim.sims._grid:GridSim"},
-    "FMU": {"python": "v2xcosim.sims._fmu:FmuSim"},
-    "Charging": {"python": "v2xcosim.sims._actors:ChargingSim"},
-    "Store": {"python": "v2xcosim.sims._store:StoreSim"},
+    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
+    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
+    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
+    "Charging": {"python": "v2xcosim.usecases.sites.sims:ChargingSim"},
+    "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
 }
 
 GRID_REQUIRED = [
@@ -90,11 +90,11 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
     the FMU and the unknown variable.
     """
     if spec.is_terni:  # the Terni use case sizes and builds its own fleet FMU
-        from v2xcosim.terni_scenario import preflight as terni_preflight
+        from v2xcosim.usecases.terni.world import preflight as terni_preflight
 
         return {"EV": terni_preflight(spec)}
+    from v2xcosim.cosim.fleet_sim import ROLE_OUTPUTS
     from v2xcosim.fleet import FmuFleet
-    from v2xcosim.sims._fmu import ROLE_OUTPUTS
 
     paths: dict[str, Path] = {}
     for site in spec.active_sites:
@@ -321,7 +321,7 @@ def finish_run(
     """
     write_json_atomic(kpis, out_dir / "kpis.json")
     if spec.results.plots:
-        from v2xcosim.plots import make_plots
+        from v2xcosim.report.plots import make_plots
 
         make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
     wall_s = _time.perf_counter() - t0
@@ -397,8 +397,8 @@ def run(
     scenario_file: str | None = None,
 ) -> RunResult:
     """Run ``spec`` into the (existing, empty) folder ``out_dir``; see the module docstring."""
-    if spec.is_terni:  # grid.network = "terni": v2xcosim.terni_scenario
-        from v2xcosim.terni_scenario import run as terni_run
+    if spec.is_terni:  # grid.network = "terni": v2xcosim.usecases.terni.world
+        from v2xcosim.usecases.terni.world import run as terni_run
 
         return terni_run(spec, out_dir, progress_fd, scenario_file)
     t0 = _time.perf_counter()

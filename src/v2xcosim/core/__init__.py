@@ -1,1 +1,4 @@
-"""Floor 0: stdlib-only building blocks that import nothing else from v2xcosim."""
+"""Floor 0 of v2xcosim: errors, units, random streams, messages, the trace, TOML positions.
+
+Nothing here imports another v2xcosim package; everything else may import from here.
+"""

@@ -6,7 +6,7 @@ errors), reads the model description from the extracted copy with fmpy, and chec
 binary for this platform exists.  The working directory of the process is restored on exit,
 because fmpy leaves it inside the extraction folder after a failed library load.
 
-Checks, in order (each failure raises :class:`~v2xcosim.errors.ScenarioError`, exit code 2):
+Checks, in order (each failure raises :class:`~v2xcosim.core.errors.ScenarioError`, exit code 2):
 
 * the path is a regular file no larger than :data:`MAX_ARCHIVE_BYTES`;
 * it is a readable zip archive (not truncated: the central directory is intact);
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 
 MAX_ARCHIVE_BYTES: int = 512 * 1024**2
 """Largest accepted FMU file (512 MiB)."""

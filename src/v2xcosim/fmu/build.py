@@ -39,7 +39,12 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from v2xcosim.errors import ModelicaSubsetError, ScenarioError, SimulationError, ToolMissingError
+from v2xcosim.core.errors import (
+    ModelicaSubsetError,
+    ScenarioError,
+    SimulationError,
+    ToolMissingError,
+)
 from v2xcosim.fmu.subset import SUBSET_HELP, scan_tree
 
 PIPELINE_VERSION = "1"

@@ -29,7 +29,7 @@ A reference directory holds, for a model ``<Model>``:
     * ``history``: a list of ``{date, reason, fmu_sha256, model_sources_sha256, tools}``, one
       entry per regeneration (``v2xcosim fmu regress --update --reason ...``).
 
-Every reader here raises :class:`~v2xcosim.errors.ScenarioError` naming the file, the line and
+Every reader here raises :class:`~v2xcosim.core.errors.ScenarioError` naming the file, the line and
 the fix; :func:`validate_against_fmu` reports all problems with the FMU at once.
 """
 
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 from v2xcosim.fmu.tube import FloatArray, Tolerance
 
 REF_SUFFIX = "_ref.csv"

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from v2xcosim import __version__
-from v2xcosim.errors import ScenarioError, SimulationError
+from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.fmu.archive import OpenedFmu, open_fmu
 from v2xcosim.fmu.reference import (
     FMI_TYPES,

@@ -1,7 +1,8 @@
 """Thin layer over fmpy's FMI 2.0 Co-Simulation and Model Exchange classes.
 
 One choke point for foreign calls: every FMI call goes through :meth:`FmuRunner.call`, which
-turns a bad status into :class:`~v2xcosim.errors.FmuCallError` carrying the FMU's own log messages
+turns a bad status into :class:`~v2xcosim.core.errors.FmuCallError` carrying the FMU's own log
+messages
 (which name the variable and time for non-finite values).  Unknown variable names are an error
 (fmpy itself would ignore them).  Archives are opened through
 :func:`v2xcosim.fmu.archive.open_fmu`.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from v2xcosim.errors import FmuCallError, ScenarioError
+from v2xcosim.core.errors import FmuCallError, ScenarioError
 from v2xcosim.fmu.archive import OpenedFmu, open_fmu
 
 

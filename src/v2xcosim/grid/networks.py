@@ -7,7 +7,8 @@ Each builder returns a fresh ``pandapowerNet`` so that no solver state leaks bet
   TB 575, 2014) as shipped by ``pandapower.networks.create_cigre_network_lv``: a 20 kV slack
   feeding residential (R), industrial (I) and commercial (C) 0.4 kV sub-networks through three
   transformers (0.5, 0.15, 0.3 MVA).  Bus names are ``"Bus R11"`` etc.
-* ``terni`` — the Terni-like 20 kV network of :mod:`v2xcosim.grid.terni` (default parameters;
+* ``terni`` — the Terni-like 20 kV network of :mod:`v2xcosim.usecases.terni.network` (default
+  parameters;
   the Terni use case builds its own copy from ``[terni]``).
 """
 
@@ -17,7 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from v2xcosim.errors import ScenarioError
+from v2xcosim.core.errors import ScenarioError
 
 
 def _cigre_lv() -> Any:
@@ -27,7 +28,7 @@ def _cigre_lv() -> Any:
 
 
 def _terni() -> Any:
-    from v2xcosim.grid.terni import build_terni_network
+    from v2xcosim.usecases.terni.network import build_terni_network
 
     return build_terni_network().net
 

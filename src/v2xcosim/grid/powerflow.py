@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.config import GridSpec
-from v2xcosim.errors import ScenarioError, SimulationError
+from v2xcosim.core.errors import ScenarioError, SimulationError
+from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid import networks
-from v2xcosim.units import W_PER_MW
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,0 +1,79 @@
+r"""mosaik adapter over :class:`v2xcosim.report.results.ResultRecorder`: one ``Store`` entity.
+
+Accepts any input; ``labels`` maps a source's full id (``Grid-0.grid``) to its table name.
+Each step it records every input and, when ``progress_fd`` is given, writes ``"<time>\n"`` to
+that file descriptor — the heartbeat the run's watchdog listens to (a step that never reaches
+the store is what a hung or failed simulator looks like).  ``finalize`` writes one parquet
+table per label into ``out_dir``, atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from v2xcosim.cosim.adapters import TimeBasedSimulator
+from v2xcosim.report.results import ResultRecorder, write_parquet_atomic
+
+
+class StoreSim(TimeBasedSimulator):
+    """Records the connected attributes to parquet."""
+
+    def __init__(self) -> None:
+        """Create the simulator."""
+        super().__init__(
+            {
+                "Store": {
+                    "public": True,
+                    "any_inputs": True,
+                    "params": [
+                        "labels",
+                        "vector_labels",
+                        "out_dir",
+                        "start_utc",
+                        "step_s",
+                        "progress_fd",
+                    ],
+                    "attrs": [],
+                }
+            }
+        )
+        self._rec: ResultRecorder | None = None
+        self._labels: dict[str, str] = {}
+        self._out: Path | None = None
+        self._fd: int | None = None
+        self._step_s = 1
+
+    def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
+        """Create the store; see the module docstring for its parameters."""
+        self._labels = dict(model_params["labels"])
+        self._out = Path(model_params["out_dir"])
+        self._step_s = int(model_params["step_s"])
+        self._fd = model_params.get("progress_fd")
+        self._rec = ResultRecorder(
+            start=pd.Timestamp(model_params["start_utc"]),
+            step_s=self._step_s,
+            vector_labels=model_params.get("vector_labels") or {},
+        )
+        return [{"eid": "store", "type": model}]
+
+    def step(self, time: int, inputs: Any, max_advance: int) -> int:
+        """Record this step's inputs and beat the heart."""
+        assert self._rec is not None
+        for attrs in inputs.values():
+            for attr, sources in attrs.items():
+                for full_id, value in sources.items():
+                    self._rec.record(time, self._labels.get(full_id, full_id), attr, value)
+        if self._fd is not None:
+            os.write(self._fd, f"{time}\n".encode())
+        return time + self._step_s
+
+    def finalize(self) -> None:
+        """Write the tables."""
+        if self._rec is None or self._out is None or not self._rec.steps:
+            return
+        for label, frame in self._rec.frames().items():
+            write_parquet_atomic(frame, self._out / f"{label}.parquet")

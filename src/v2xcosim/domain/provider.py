@@ -1,0 +1,149 @@
+"""A second flexibility provider: a stationary battery (BESS) bidding on the same LFMP.
+
+The battery's baseline is idle (0 W).  For a request window of duration ``d`` it offers a
+constant power in the request's direction, the largest value within its rating and its SOC
+band over the window: up (charge) ``ΔP ≤ (soc_max − soc)·C/(η·d)``, down (discharge)
+``ΔP ≤ (soc − soc_min)·C·η/d``, where ``soc`` is the SOC *projected* to the end of the awards
+it already holds (:meth:`StationaryBattery.projected_soc`), so a later offer never counts on
+energy an earlier award still uses.  Price = ``bid_price_eur_per_mwh`` if set, else degradation
+cost × throughput factor (2: what is charged is discharged again, and vice versa) + margin
+[EUR/MWh].  A window is sold at most once.  :meth:`StationaryBattery.step` applies a setpoint
+within the SOC band and returns the power actually drawn — the battery's meter.
+Assumed default (README): 500 kW / 1 MWh, SOC band 10–90 %, 93 % one-way efficiency, same wear
+cost as the EV packs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.messages import Award, FlexibilityOffer, FlexibilityRequest
+from v2xcosim.core.units import J_PER_KWH
+from v2xcosim.domain.lfmp import zone_contains
+
+
+@dataclass
+class StationaryBattery:
+    """A grid-connected battery in ``zone`` that sells flexibility (powers W, energy kWh)."""
+
+    provider_id: str
+    zone: str
+    capacity_kwh: float = 1000.0
+    p_max_w: float = 500_000.0
+    soc: float = 0.5
+    soc_min: float = 0.1
+    soc_max: float = 0.9
+    eta: float = 0.93
+    degradation_eur_per_mwh: float = 20.0
+    margin_eur_per_mwh: float = 10.0
+    bid_price_eur_per_mwh: float | None = None
+    zone_parent: Mapping[str, str] = field(default_factory=dict)
+    _sold: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list, repr=False)
+    _awards: list[Award] = field(default_factory=list, repr=False)
+    _n: int = 0
+
+    def __post_init__(self) -> None:
+        if self.capacity_kwh <= 0 or self.p_max_w <= 0 or not 0 < self.eta <= 1:
+            raise ScenarioError(f"battery {self.provider_id}: capacity, power > 0; eta in (0, 1]")
+        if not 0.0 <= self.soc_min <= self.soc <= self.soc_max <= 1.0:
+            raise ScenarioError(
+                f"battery {self.provider_id}: need 0 <= soc_min <= soc <= soc_max <= 1"
+            )
+
+    @property
+    def price_eur_per_mwh(self) -> float:
+        """Offer price [EUR/MWh]."""
+        if self.bid_price_eur_per_mwh is not None:
+            return self.bid_price_eur_per_mwh
+        return 2.0 * self.degradation_eur_per_mwh + self.margin_eur_per_mwh
+
+    def projected_soc(self, now_utc: dt.datetime | None = None) -> float:
+        """SOC after the remaining part (from ``now_utc``) of every award held, band-clipped."""
+        soc = self.soc
+        for a in self._awards:
+            start = a.start_utc if now_utc is None else max(a.start_utc, now_utc)
+            left_s = (a.end_utc - start).total_seconds()
+            if left_s <= 0:
+                continue
+            p_w = a.p_mw * 1e6
+            e_j = (p_w * self.eta if p_w >= 0 else p_w / self.eta) * left_s
+            soc += e_j / (self.capacity_kwh * J_PER_KWH)
+        return min(max(soc, self.soc_min), self.soc_max)
+
+    def capacity_w(self, direction: int, duration_s: float, soc: float | None = None) -> float:
+        """Largest constant power [W] for ``duration_s`` in ``direction`` (+1 in, −1 out).
+
+        ``soc``: the SOC at the window's start (default: the present SOC).
+        """
+        soc = self.soc if soc is None else soc
+        cap_j = self.capacity_kwh * J_PER_KWH
+        if direction > 0:
+            by_soc = (self.soc_max - soc) * cap_j / (self.eta * duration_s)
+        else:
+            by_soc = (soc - self.soc_min) * cap_j * self.eta / duration_s
+        return max(min(self.p_max_w, by_soc), 0.0)
+
+    def build_offers(
+        self, requests: Sequence[FlexibilityRequest], now_utc: dt.datetime
+    ) -> list[FlexibilityOffer]:
+        """Offers for the requests of its zone whose cap covers its price (one per window)."""
+        out: list[FlexibilityOffer] = []
+        for r in sorted(requests, key=lambda r: (r.submitted_utc, r.request_id)):
+            if not zone_contains(r.zone, self.zone, self.zone_parent):
+                continue
+            if self.price_eur_per_mwh > r.price_cap_eur_per_mwh:
+                continue
+            if any(not (b <= r.start_utc or a >= r.end_utc) for a, b in self._sold):
+                continue
+            sign = 1 if r.p_mw > 0 else -1
+            p = self.capacity_w(
+                sign, (r.end_utc - r.start_utc).total_seconds(), self.projected_soc(now_utc)
+            )
+            p = math.floor(p * (1.0 - 1e-6))  # whole W, never above the SOC bound
+            if p <= 0:
+                continue
+            self._n += 1
+            self._sold.append((r.start_utc, r.end_utc))
+            out.append(
+                FlexibilityOffer(
+                    offer_id=f"{self.provider_id}/o{self._n}",
+                    provider_id=self.provider_id,
+                    zone=self.zone,
+                    submitted_utc=now_utc,
+                    start_utc=r.start_utc,
+                    end_utc=r.end_utc,
+                    p_mw=sign * p / 1e6,
+                    price_eur_per_mwh=self.price_eur_per_mwh,
+                    request_id=r.request_id,
+                )
+            )
+        return out
+
+    def accept(self, awards: Sequence[Award]) -> None:
+        """Keep the own awards of a market result."""
+        self._awards.extend(a for a in awards if a.provider_id == self.provider_id)
+
+    def setpoint_w(self, t_utc: dt.datetime) -> float:
+        """Power [W, load convention] at ``t_utc``: the sum of active awards (baseline 0)."""
+        return sum(a.p_mw * 1e6 for a in self._awards if a.start_utc <= t_utc < a.end_utc)
+
+    def step(self, p_w: float, dt_s: float) -> float:
+        """Apply ``p_w`` [W] for ``dt_s`` within rating and SOC band; return the power drawn."""
+        if not math.isfinite(p_w) or dt_s <= 0:
+            raise ScenarioError(f"battery {self.provider_id}: bad setpoint {p_w} or step {dt_s}")
+        cap_j = self.capacity_kwh * J_PER_KWH
+        p = min(max(p_w, -self.p_max_w), self.p_max_w)
+        if p > 0:
+            p = min(p, max(self.soc_max - self.soc, 0.0) * cap_j / (self.eta * dt_s))
+        elif p < 0:
+            p = max(p, -max(self.soc - self.soc_min, 0.0) * cap_j * self.eta / dt_s)
+        e_j = (p * self.eta if p >= 0 else p / self.eta) * dt_s
+        self.soc = min(max(self.soc + e_j / cap_j, self.soc_min), self.soc_max)
+        return p
+
+
+__all__ = ["StationaryBattery"]

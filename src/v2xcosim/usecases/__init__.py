@@ -1,0 +1,1 @@
+"""Floor 4: use cases as packages (``sites``, ``terni``); they never import each other."""

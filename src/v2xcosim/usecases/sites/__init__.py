@@ -1,0 +1,1 @@
+"""The file-configured use case: charging sites on a named network (``scenarios/demo.toml``)."""

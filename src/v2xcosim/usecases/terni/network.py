@@ -1,0 +1,542 @@
+"""A Terni-like urban distribution network (HV/MV primary substation, MV feeders, LV feeders).
+
+Built offline from data that ships inside PyPI packages plus documented parameters (every
+assumption is listed in ``scenarios/terni/README.md``):
+
+* **MV topology and aggregated loads/PV**: SimBench ``1-MV-urban--0-sw`` (Meinecke et al.,
+  "SimBench — A Benchmark Dataset of Electric Power Systems to Compare Innovative Solutions
+  Based on Power Flow Analysis", Energies 13 (2020) 3290), read by
+  ``simbench.get_simbench_net`` from the CSV files inside the ``simbench`` wheel
+  (``simbench/networks/1-complete_data-mixed-all-0-sw``): no network access.  144 buses,
+  10 kV in the original.
+* **Re-rated to Terni's 20 kV** (ASM Terni MV level, ternioggi.it): every 10 kV bus becomes
+  20 kV; each cable takes r, x, c and ampacity of pandapower's ``NA2XS2Y 1x<section> RM/25
+  12/20 kV`` type of the same cross-section where pandapower has one (95–240 mm²), otherwise
+  (300 and 400 mm²) keeps SimBench's 10 kV values (same conductor; the insulation-dependent
+  capacitance differs by a few %).
+* **Primary substation**: one **25 MVA** HV/MV transformer (Terni Ovest, umbriaon.it) with
+  pandapower's documented standard type ``25 MVA 110/20 kV`` (vk 12 %, vkr 0.41 %, YNd5),
+  rated HV voltage set to the assumed 132 kV (the HV level was not found; Italian
+  sub-transmission is 132/150 kV).  SimBench's second 63 MVA transformer is taken out of
+  service; the busbar couplers of the SimBench substation stay closed so every MV feeder is fed
+  through the one transformer.  An **on-load tap changer** on the HV side with SimBench's
+  range (±9 steps × 1.5 %) — :func:`add_oltc_control` adds pandapower's
+  ``DiscreteTapControl`` for it.
+* **Loads** scaled so the sum of nominal (peak) loads is ``peak_load_mw`` (assumed 20 MW, 80 %
+  of the transformer rating); **PV** (SimBench's aggregated LV rooftop PV, ``type == lv_RES``)
+  scaled to ``pv_mwp`` in total.
+* **Detailed LV feeders** at named city-centre secondary substations (pandapower standard types
+  ``0.63 MVA 20/0.4 kV`` and ``NAYY 4x150 SE``): a radial cable with a house load and a
+  rooftop PV system at every node and a public bidirectional charging station at one node.
+  The aggregated load/PV of the MV bus the feeder hangs on is reduced by the feeder's own, so
+  nothing is counted twice.
+
+All powers returned by this module follow the load convention of :mod:`v2xcosim.core.units`
+(W, + = drawn from the grid); pandapower's MW/MVAr and per-element signs stay inside.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from v2xcosim.core.errors import ScenarioError, SimulationError
+from v2xcosim.core.units import W_PER_MW
+
+FloatArray = npt.NDArray[np.float64]
+
+SIMBENCH_CODE = "1-MV-urban--0-sw"
+"""SimBench code of the MV grid the Terni network is derived from."""
+
+_CABLE_20KV = {
+    "95": "NA2XS2Y 1x95 RM/25 12/20 kV",
+    "120": "NA2XS2Y 1x120 RM/25 12/20 kV",
+    "150": "NA2XS2Y 1x150 RM/25 12/20 kV",
+    "185": "NA2XS2Y 1x185 RM/25 12/20 kV",
+    "240": "NA2XS2Y 1x240 RM/25 12/20 kV",
+}
+
+
+@dataclass(frozen=True)
+class LvFeederSpec:
+    """One detailed LV feeder with a public charging station.
+
+    ``mv_bus`` names the SimBench MV bus (``"MV3.101 Bus 13"``) whose secondary substation
+    feeds the feeder.  Lengths in m, powers in kW / kWp (per node), connector ratings in kW.
+    """
+
+    name: str
+    site_id: str
+    mv_bus: str
+    n_nodes: int = 8
+    segment_m: float = 40.0
+    node_load_kw: float = 15.0
+    node_pv_kwp: float = 20.0
+    charger_node: int = 4
+    n_connectors: int = 4
+    connector_kw: float = 11.0
+    trafo_std_type: str = "0.63 MVA 20/0.4 kV"
+    cable_std_type: str = "NAYY 4x150 SE"
+    load_cos_phi: float = 0.95
+
+
+DEFAULT_LV_FEEDERS: tuple[LvFeederSpec, ...] = (
+    LvFeederSpec(name="LV1", site_id="cs_piazza_tacito", mv_bus="MV3.101 Bus 13"),
+    LvFeederSpec(name="LV2", site_id="cs_corso_vecchio", mv_bus="MV3.101 Bus 18"),
+    LvFeederSpec(name="LV3", site_id="cs_piazza_europa", mv_bus="MV3.101 Bus 21"),
+)
+"""Three city-centre feeders.  The site names are illustrative Terni city-centre places; the
+actual DriVe2X charger locations were not found (see the scenario README)."""
+
+
+@dataclass(frozen=True)
+class TerniNetworkSpec:
+    """Parameters of :func:`build_terni_network` (units in the names)."""
+
+    hv_kv: float = 132.0
+    mv_kv: float = 20.0
+    hvmv_trafo_std_type: str = "25 MVA 110/20 kV"
+    peak_load_mw: float = 20.0
+    pv_mwp: float = 20.0
+    ext_grid_vm_pu: float = 1.0
+    oltc_tap_min: int = -9
+    oltc_tap_max: int = 9
+    oltc_tap_step_percent: float = 1.5
+    lv_feeders: tuple[LvFeederSpec, ...] = DEFAULT_LV_FEEDERS
+
+
+@dataclass
+class LvFeeder:
+    """Bus names of a built LV feeder and the row of its MV/LV (secondary) transformer."""
+
+    name: str
+    site_id: str
+    mv_bus: str
+    lv_busbar: str
+    end_bus: str
+    charger_bus: str
+    node_buses: tuple[str, ...]
+    trafo: int = -1
+    """Pandapower ``trafo`` row of the feeder's MV/LV transformer."""
+
+    @property
+    def lv_buses(self) -> tuple[str, ...]:
+        """Every LV bus of the feeder: the LV busbar and the nodes."""
+        return (self.lv_busbar, *self.node_buses)
+
+
+@dataclass
+class TerniNetwork:
+    """A built Terni network and the indices needed to drive it.
+
+    ``load_p_nom_mw``/``load_q_nom_mvar`` are the nominal (peak) values of ``net.load`` rows
+    ``load_idx`` (background loads, not EV chargers); ``pv_peak_mw`` the peak of the PV sgens
+    ``pv_idx``.  ``ev_load_idx`` maps a charging site to its pandapower load row.
+    """
+
+    net: Any
+    spec: TerniNetworkSpec
+    hvmv_trafo: int
+    hv_bus: int
+    mv_busbar: str
+    feeders: dict[str, LvFeeder]
+    load_idx: npt.NDArray[np.int64]
+    load_p_nom_mw: FloatArray
+    load_q_nom_mvar: FloatArray
+    pv_idx: npt.NDArray[np.int64]
+    pv_peak_mw: FloatArray
+    ev_load_idx: dict[str, int] = field(default_factory=dict)
+    storage_idx: dict[str, int] = field(default_factory=dict)
+    """Flexibility provider id → pandapower ``storage`` row (:func:`add_storage`)."""
+
+    def bus_index(self, name: str) -> int:
+        """Pandapower index of the bus called ``name``."""
+        hits = self.net.bus.index[self.net.bus["name"] == name]
+        if len(hits) != 1:
+            raise ScenarioError(f"terni network: no unique bus named {name!r}")
+        return int(hits[0])
+
+    @property
+    def charger_buses(self) -> dict[str, str]:
+        """Charging-site id → bus name."""
+        return {f.site_id: f.charger_bus for f in self.feeders.values()}
+
+    @property
+    def connectors_per_site(self) -> dict[str, tuple[int, float]]:
+        """Charging-site id → (number of connectors, connector rating [W])."""
+        return {
+            f.site_id: (s.n_connectors, s.connector_kw * 1000.0)
+            for s in self.spec.lv_feeders
+            for f in self.feeders.values()
+            if f.name == s.name
+        }
+
+
+@functools.cache
+def _simbench_raw() -> Any:
+    """SimBench 1-MV-urban, read once per process from the files inside the simbench wheel."""
+    import simbench
+
+    return simbench.get_simbench_net(SIMBENCH_CODE)
+
+
+def simbench_mv_urban() -> Any:
+    """Return a fresh copy of SimBench ``1-MV-urban--0-sw`` (no download; cached per process)."""
+    return copy.deepcopy(_simbench_raw())
+
+
+def _validate(spec: TerniNetworkSpec) -> None:
+    problems: list[str] = []
+    for name in ("hv_kv", "mv_kv", "peak_load_mw", "ext_grid_vm_pu"):
+        if not getattr(spec, name) > 0:
+            problems.append(f"{name} must be > 0, got {getattr(spec, name)}")
+    if spec.pv_mwp < 0:
+        problems.append(f"pv_mwp must be >= 0, got {spec.pv_mwp}")
+    if not spec.oltc_tap_min < 0 < spec.oltc_tap_max:
+        problems.append("oltc_tap_min < 0 < oltc_tap_max is required")
+    names = [f.name for f in spec.lv_feeders]
+    sites = [f.site_id for f in spec.lv_feeders]
+    if len(set(names)) != len(names) or len(set(sites)) != len(sites):
+        problems.append("lv_feeders: names and site ids must be unique")
+    for f in spec.lv_feeders:
+        if f.n_nodes < 1 or not 1 <= f.charger_node <= f.n_nodes:
+            problems.append(
+                f"lv_feeders {f.name}: need n_nodes >= 1 and 1 <= charger_node <= n_nodes"
+            )
+        if f.segment_m <= 0 or f.node_load_kw < 0 or f.node_pv_kwp < 0:
+            problems.append(f"lv_feeders {f.name}: segment_m > 0, node_load_kw/node_pv_kwp >= 0")
+        if f.n_connectors < 1 or f.connector_kw <= 0:
+            problems.append(f"lv_feeders {f.name}: n_connectors >= 1 and connector_kw > 0")
+        if not 0.0 < f.load_cos_phi <= 1.0:
+            problems.append(f"lv_feeders {f.name}: load_cos_phi must be in (0, 1]")
+    if problems:
+        raise ScenarioError("terni network: " + "; ".join(problems))
+
+
+def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
+    """Build the Terni-like network (see the module docstring for every step and source)."""
+    import pandapower as pp
+
+    spec = spec or TerniNetworkSpec()
+    _validate(spec)
+    net = simbench_mv_urban()
+    # --- HV/MV primary substation: one 25 MVA transformer with an OLTC -------------------
+    hv_buses = net.bus.index[net.bus["vn_kv"] > 50.0]
+    net.bus.loc[hv_buses, "vn_kv"] = spec.hv_kv
+    mv_buses = net.bus.index[(net.bus["vn_kv"] > 1.0) & (net.bus["vn_kv"] <= 50.0)]
+    net.bus.loc[mv_buses, "vn_kv"] = spec.mv_kv
+    std = pp.load_std_type(net, spec.hvmv_trafo_std_type, "trafo")
+    t0 = int(net.trafo.index[0])
+    for key in ("sn_mva", "vk_percent", "vkr_percent", "pfe_kw", "i0_percent", "shift_degree"):
+        net.trafo.loc[t0, key] = std[key]
+    net.trafo.loc[t0, "std_type"] = spec.hvmv_trafo_std_type
+    net.trafo.loc[t0, "vn_hv_kv"] = spec.hv_kv
+    net.trafo.loc[t0, "vn_lv_kv"] = spec.mv_kv
+    net.trafo.loc[t0, "tap_side"] = "hv"
+    net.trafo.loc[t0, "tap_neutral"] = 0
+    net.trafo.loc[t0, "tap_min"] = spec.oltc_tap_min
+    net.trafo.loc[t0, "tap_max"] = spec.oltc_tap_max
+    net.trafo.loc[t0, "tap_step_percent"] = spec.oltc_tap_step_percent
+    net.trafo.loc[t0, "tap_step_degree"] = 0.0
+    net.trafo.loc[t0, "tap_pos"] = 0
+    net.trafo.loc[t0, "tap_changer_type"] = "Ratio"
+    net.trafo.loc[t0, "max_loading_percent"] = 100.0
+    net.trafo.loc[t0, "name"] = "Terni primary HV/MV 25 MVA"
+    net.trafo.loc[net.trafo.index[1:], "in_service"] = False
+    # close the busbar couplers of the primary substation (open in SimBench, where each
+    # transformer feeds its own busbar pair) so the one transformer feeds every MV feeder
+    station = net.bus.index[
+        net.bus["name"].astype(str).str.contains("busbar")
+        & ~net.bus["name"].astype(str).str.contains(" BS ")
+    ]
+    couplers = net.switch.index[
+        (net.switch["et"] == "b")
+        & net.switch["bus"].isin(station)
+        & net.switch["element"].isin(station)
+    ]
+    net.switch.loc[couplers, "closed"] = True
+    net.ext_grid["vm_pu"] = spec.ext_grid_vm_pu
+    # --- MV cables re-rated to 12/20 kV types of the same cross-section -------------------
+    for idx, std_name in net.line["std_type"].items():
+        section = str(std_name).split("1x")[-1].split(" ")[0]
+        if section in _CABLE_20KV:
+            new = pp.load_std_type(net, _CABLE_20KV[section], "line")
+            for key in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km", "max_i_ka"):
+                net.line.loc[idx, key] = new[key]
+            net.line.loc[idx, "std_type"] = _CABLE_20KV[section]
+    # --- scale background load and PV ----------------------------------------------------
+    p_sum = float(net.load["p_mw"].sum())
+    k_load = spec.peak_load_mw / p_sum
+    net.load["p_mw"] *= k_load
+    net.load["q_mvar"] *= k_load
+    is_pv = (net.sgen["type"] == "lv_RES").to_numpy()
+    pv_sum = float(net.sgen.loc[is_pv, "p_mw"].sum())
+    net.sgen.loc[is_pv, "p_mw"] *= spec.pv_mwp / pv_sum
+    net.sgen.loc[is_pv, "q_mvar"] = 0.0
+    # --- detailed LV feeders ---------------------------------------------------------------
+    feeders: dict[str, LvFeeder] = {}
+    ev_load_idx: dict[str, int] = {}
+    name_to_bus = {str(n): int(i) for i, n in net.bus["name"].items()}
+    for f in spec.lv_feeders:
+        if f.mv_bus not in name_to_bus:
+            raise ScenarioError(f"terni network: lv feeder {f.name}: no MV bus {f.mv_bus!r}")
+        mv = name_to_bus[f.mv_bus]
+        lv0 = pp.create_bus(net, vn_kv=0.4, name=f"{f.name} LV busbar", type="b")
+        mvlv = int(
+            pp.create_transformer(net, mv, lv0, std_type=f.trafo_std_type, name=f"{f.name} MV/LV")
+        )
+        tan = math.tan(math.acos(f.load_cos_phi))
+        prev, nodes = lv0, []
+        for k in range(1, f.n_nodes + 1):
+            b = pp.create_bus(net, vn_kv=0.4, name=f"{f.name} node {k}", type="n")
+            pp.create_line(
+                net,
+                prev,
+                b,
+                length_km=f.segment_m / 1000.0,
+                std_type=f.cable_std_type,
+                name=f"{f.name} cable {k}",
+            )
+            p_mw = f.node_load_kw / 1000.0
+            pp.create_load(net, b, p_mw=p_mw, q_mvar=p_mw * tan, name=f"{f.name} load {k}")
+            pp.create_sgen(
+                net,
+                b,
+                p_mw=f.node_pv_kwp / 1000.0,
+                q_mvar=0.0,
+                type="PV",
+                name=f"{f.name} PV {k}",
+            )
+            nodes.append(b)
+            prev = b
+        charger_bus = nodes[f.charger_node - 1]
+        net.bus.loc[charger_bus, "name"] = f"{f.name} node {f.charger_node} ({f.site_id})"
+        ev_load_idx[f.site_id] = int(
+            pp.create_load(net, charger_bus, p_mw=0.0, q_mvar=0.0, name=f"EV {f.site_id}")
+        )
+        # remove the detailed feeder's share from the aggregated MV load/PV at this bus
+        at_bus = net.load.index[(net.load["bus"] == mv)]
+        agg_p = float(net.load.loc[at_bus, "p_mw"].sum())
+        own_p = f.n_nodes * f.node_load_kw / 1000.0
+        if agg_p > 0:
+            keep = max(agg_p - own_p, 0.0) / agg_p
+            net.load.loc[at_bus, ["p_mw", "q_mvar"]] *= keep
+        pv_at = net.sgen.index[(net.sgen["bus"] == mv) & (net.sgen["type"] == "lv_RES")]
+        agg_pv = float(net.sgen.loc[pv_at, "p_mw"].sum())
+        own_pv = f.n_nodes * f.node_pv_kwp / 1000.0
+        if agg_pv > 0:
+            net.sgen.loc[pv_at, "p_mw"] *= max(agg_pv - own_pv, 0.0) / agg_pv
+        names = net.bus["name"]
+        feeders[f.name] = LvFeeder(
+            name=f.name,
+            site_id=f.site_id,
+            mv_bus=f.mv_bus,
+            lv_busbar=str(names[lv0]),
+            end_bus=str(names[nodes[-1]]),
+            charger_bus=str(names[charger_bus]),
+            node_buses=tuple(str(names[b]) for b in nodes),
+            trafo=mvlv,
+        )
+    import pandapower.topology as top
+
+    unsupplied = sorted(int(b) for b in top.unsupplied_buses(net))
+    if unsupplied:  # pragma: no cover - guards the builder against SimBench changes
+        raise SimulationError(f"terni network: buses without supply: {unsupplied[:10]}")
+    names_list = net.bus["name"].astype(str).tolist()
+    if len(set(names_list)) != len(names_list):  # pragma: no cover - guards the builder
+        raise ScenarioError("terni network: bus names are not unique")
+    bg = net.load.index[~net.load.index.isin(list(ev_load_idx.values()))].to_numpy(dtype=np.int64)
+    pv_idx = net.sgen.index[net.sgen["type"].isin(["lv_RES", "PV"])].to_numpy(dtype=np.int64)
+    return TerniNetwork(
+        net=net,
+        spec=spec,
+        hvmv_trafo=t0,
+        hv_bus=int(net.trafo.loc[t0, "hv_bus"]),
+        mv_busbar=str(net.bus.loc[int(net.trafo.loc[t0, "lv_bus"]), "name"]),
+        feeders=feeders,
+        load_idx=bg,
+        load_p_nom_mw=net.load.loc[bg, "p_mw"].to_numpy(dtype=float).copy(),
+        load_q_nom_mvar=net.load.loc[bg, "q_mvar"].to_numpy(dtype=float).copy(),
+        pv_idx=pv_idx,
+        pv_peak_mw=net.sgen.loc[pv_idx, "p_mw"].to_numpy(dtype=float).copy(),
+        ev_load_idx=ev_load_idx,
+    )
+
+
+def set_operating_point(
+    tn: TerniNetwork, load_pu: float, pv_pu: float, ev_site_w: Mapping[str, float] | None = None
+) -> None:
+    """Set background load (``load_pu`` × nominal), PV (``pv_pu`` × peak) and EV site powers.
+
+    ``ev_site_w`` maps a charging-site id to its total active power [W], load convention
+    (+ = charging, − = V2G discharge).  Reactive power of the chargers is 0 here.
+    """
+    if not (math.isfinite(load_pu) and math.isfinite(pv_pu)) or load_pu < 0 or pv_pu < 0:
+        raise ScenarioError(
+            f"terni operating point: load_pu={load_pu}, pv_pu={pv_pu} must be finite >= 0"
+        )
+    net = tn.net
+    net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_nom_mw * load_pu
+    net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_nom_mvar * load_pu
+    net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw * pv_pu
+    for site, p_w in (ev_site_w or {}).items():
+        if site not in tn.ev_load_idx:
+            raise ScenarioError(f"terni operating point: unknown charging site {site!r}")
+        if not math.isfinite(p_w):
+            raise ScenarioError(f"terni operating point: EV power of {site} is not finite")
+        net.load.loc[tn.ev_load_idx[site], "p_mw"] = p_w / W_PER_MW
+
+
+def add_storage(tn: TerniNetwork, provider_id: str, bus_name: str, max_e_kwh: float) -> int:
+    """Connect a stationary battery as a pandapower ``storage`` (0 W) at the bus ``bus_name``.
+
+    pandapower's storage uses the load convention (``p_mw`` > 0 = charging); its power is set
+    per step with :func:`set_storage_power`.  Returns the storage row.
+    """
+    import pandapower as pp
+
+    if provider_id in tn.storage_idx:
+        raise ScenarioError(f"terni network: storage {provider_id!r} exists already")
+    bus = tn.bus_index(bus_name)
+    idx = int(
+        pp.create_storage(
+            tn.net, bus, p_mw=0.0, max_e_mwh=max_e_kwh / 1000.0, q_mvar=0.0, name=provider_id
+        )
+    )
+    tn.storage_idx[provider_id] = idx
+    return idx
+
+
+def set_storage_power(tn: TerniNetwork, p_w: Mapping[str, float]) -> None:
+    """Set the active power [W, load convention: + = charging] of the storages in ``p_w``."""
+    for pid, value in p_w.items():
+        if pid not in tn.storage_idx:
+            raise ScenarioError(f"terni network: unknown storage {pid!r}")
+        if not math.isfinite(value):
+            raise ScenarioError(f"terni network: storage power of {pid} is not finite")
+        tn.net.storage.loc[tn.storage_idx[pid], "p_mw"] = value / W_PER_MW
+
+
+def add_oltc_control(tn: TerniNetwork, vm_lower_pu: float = 0.99, vm_upper_pu: float = 1.01) -> Any:
+    """Add pandapower's ``DiscreteTapControl`` to the HV/MV transformer (MV-side voltage band).
+
+    Effective only with ``pandapower.runpp(net, run_control=True)`` (or :func:`run_power_flow`
+    with ``control=True``).  Returns the controller.
+    """
+    from pandapower.control import DiscreteTapControl
+
+    if not vm_lower_pu < vm_upper_pu:
+        raise ScenarioError("terni OLTC: vm_lower_pu must be below vm_upper_pu")
+    return DiscreteTapControl(
+        tn.net,
+        element_index=tn.hvmv_trafo,
+        vm_lower_pu=vm_lower_pu,
+        vm_upper_pu=vm_upper_pu,
+        side="lv",
+        drop_same_existing_ctrl=True,
+    )
+
+
+@dataclass(frozen=True)
+class TerniFlowResult:
+    """Key results of one power flow, load convention (W; + = drawn from the upstream grid)."""
+
+    p_primary_w: float
+    """Active power through the HV/MV transformer, + = MV grid imports from HV (reverse flow
+    is negative)."""
+    vm_mv_busbar_pu: float
+    vm_lv_busbar_pu: dict[str, float]
+    vm_lv_end_pu: dict[str, float]
+    vm_charger_pu: dict[str, float]
+    vm_max_pu: float
+    vm_min_pu: float
+    tap_pos: int
+    p_lv_trafo_w: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → active power through the site's MV/LV transformer at its MV side,
+    + = the LV feeder imports from MV, − = reverse flow from LV into MV."""
+    vm_lv_max_pu: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → highest voltage over the LV buses (busbar and nodes) of its feeder."""
+    vm_lv_min_pu: dict[str, float] = field(default_factory=dict)
+    """Charging-site id → lowest voltage over the LV buses of its feeder."""
+
+
+def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResult:
+    """Run one Newton-Raphson power flow and return the Terni key results.
+
+    Raises :class:`~v2xcosim.core.errors.SimulationError` if the flow does not converge.
+    """
+    import pandapower as pp
+
+    net = tn.net
+    try:
+        pp.runpp(net, algorithm="nr", numba=False, run_control=control)
+    except pp.LoadflowNotConverged as exc:
+        raise SimulationError(f"terni network: power flow did not converge: {exc}") from None
+    vm = net.res_bus["vm_pu"]
+    idx = tn.bus_index
+    p_primary_w = float(net.res_trafo.loc[tn.hvmv_trafo, "p_hv_mw"]) * W_PER_MW
+    lv_vm = {
+        f.site_id: vm.loc[[idx(b) for b in f.lv_buses]].to_numpy(dtype=float)
+        for f in tn.feeders.values()
+    }
+    return TerniFlowResult(
+        p_primary_w=p_primary_w,
+        vm_mv_busbar_pu=float(vm[idx(tn.mv_busbar)]),
+        vm_lv_busbar_pu={n: float(vm[idx(f.lv_busbar)]) for n, f in tn.feeders.items()},
+        vm_lv_end_pu={n: float(vm[idx(f.end_bus)]) for n, f in tn.feeders.items()},
+        vm_charger_pu={f.site_id: float(vm[idx(f.charger_bus)]) for f in tn.feeders.values()},
+        vm_max_pu=float(np.nanmax(vm.to_numpy(dtype=float))),
+        vm_min_pu=float(np.nanmin(vm.to_numpy(dtype=float))),
+        tap_pos=int(float(net.trafo.loc[tn.hvmv_trafo, "tap_pos"])),
+        # pandapower's p_hv_mw: power flowing into the transformer at its HV (here MV) side
+        p_lv_trafo_w={
+            f.site_id: float(net.res_trafo.loc[f.trafo, "p_hv_mw"]) * W_PER_MW
+            for f in tn.feeders.values()
+        },
+        vm_lv_max_pu={s: float(np.max(v)) for s, v in lv_vm.items()},
+        vm_lv_min_pu={s: float(np.min(v)) for s, v in lv_vm.items()},
+    )
+
+
+def voltage_sensitivity_pu_per_w(
+    tn: TerniNetwork, load_pu: float, pv_pu: float, dp_w: float = 50_000.0
+) -> dict[str, float]:
+    """dV/dP at each charging site [pu per W drawn], by a finite difference of two power flows.
+
+    ``dp_w`` extra load is added at every site at once (the DSO uses the value to turn a
+    voltage excess into a power request); the value is negative (more load → lower voltage).
+    """
+    if dp_w <= 0:
+        raise ScenarioError("voltage sensitivity: dp_w must be > 0")
+    set_operating_point(tn, load_pu, pv_pu, {s: 0.0 for s in tn.ev_load_idx})
+    base = run_power_flow(tn).vm_charger_pu
+    set_operating_point(tn, load_pu, pv_pu, {s: dp_w for s in tn.ev_load_idx})
+    up = run_power_flow(tn).vm_charger_pu
+    set_operating_point(tn, load_pu, pv_pu, {s: 0.0 for s in tn.ev_load_idx})
+    return {s: (up[s] - base[s]) / dp_w for s in base}
+
+
+__all__ = [
+    "DEFAULT_LV_FEEDERS",
+    "SIMBENCH_CODE",
+    "LvFeeder",
+    "LvFeederSpec",
+    "TerniFlowResult",
+    "TerniNetwork",
+    "TerniNetworkSpec",
+    "add_oltc_control",
+    "add_storage",
+    "build_terni_network",
+    "run_power_flow",
+    "set_operating_point",
+    "set_storage_power",
+    "simbench_mv_urban",
+    "voltage_sensitivity_pu_per_w",
+]
