@@ -122,6 +122,22 @@ def test_hang_in_c_code_is_stopped_by_the_watchdog(
     _assert_run_cleaned_up(tmp_path, private_tmp)
 
 
+def test_hang_during_set_up_is_stopped_under_the_startup_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The FMU spins in fmi2ExitInitializationMode, i.e. while the mosaik world is built.  With a
+    # stall limit of an hour, only the set-up allowance can end this test in seconds.
+    private_tmp = _private_tmp(tmp_path, monkeypatch)
+    msg = _fault(
+        tmp_path,
+        capsys,
+        "sites.0.fmu.parameters.hang_in_init=1",
+        ["runner.startup_timeout_s=5", "runner.stall_timeout_s=3600"],
+    )
+    assert "hung during set-up" in msg and "runner.startup_timeout_s = 5 s" in msg
+    _assert_run_cleaned_up(tmp_path, private_tmp)
+
+
 def _dog() -> Watchdog:
     """A watchdog whose child started at 1000 s of a fake clock: 12 steps of 300 s."""
     return Watchdog(
