@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from v2x_helpers import DEMO
 from v2xcosim.config import (
     FileProfileSpec,
+    RunnerSpec,
     apply_overrides,
     load_scenario,
     parse_override,
@@ -188,3 +189,12 @@ def test_terni_market_providers_are_checked() -> None:
     assert "market.providers[0]" in msg and "price_eur_per_mwh" in msg
     with pytest.raises(ScenarioError, match=r"market\.providers\[0\]\.zone"):
         load_scenario(terni, ["market.providers.0.zone=somewhere"])
+
+
+def test_runner_limits_default_and_must_be_positive() -> None:
+    assert RunnerSpec() == RunnerSpec(startup_timeout_s=600.0, stall_timeout_s=120.0)
+    runner = load_scenario(DEMO, ["runner.stall_timeout_s=8"]).runner
+    assert runner.startup_timeout_s == 600.0 and runner.stall_timeout_s == 8.0
+    for key in ("runner.startup_timeout_s", "runner.stall_timeout_s"):
+        with pytest.raises(ScenarioError, match=f"{key}: Input should be greater than 0"):
+            load_scenario(DEMO, [f"{key}=0"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from v2x_helpers import DEMO, cli, toy_overrides
+from v2xcosim.runner import STEPPING_BEAT, Watchdog
 
 
 def sets(items: list[str]) -> list[str]:
@@ -88,23 +90,113 @@ def test_crash_in_c_code_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "SIGABRT" in msg and "t = 600 s" in msg
 
 
-def test_hang_in_c_code_is_stopped_by_the_watchdog(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder of this test only, where a child would put files on its own."""
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
-    monkeypatch.setenv("TMPDIR", str(private_tmp))  # where a child would put files on its own
-    msg = _fault(
-        tmp_path, capsys, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
-    )
-    assert "hung" in msg and "t = 600 s" in msg
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    return private_tmp
+
+
+def _assert_run_cleaned_up(tmp_path: Path, private_tmp: Path) -> None:
+    """The stopped run left neither temporary files nor processes."""
     assert not list(private_tmp.iterdir()), "the killed run left temporary files"
     ps = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
     # only this test's run (its folder is in the child's arguments); other runs may be going on
     assert not [
         line for line in ps.splitlines() if "v2xcosim.runner" in line and str(tmp_path) in line
     ]
+
+
+def test_hang_in_c_code_is_stopped_by_the_watchdog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stall clock starts only when stepping begins, so however slow the set-up is on a
+    # loaded machine (it is under runner.startup_timeout_s, 600 s), only a stuck step trips it.
+    private_tmp = _private_tmp(tmp_path, monkeypatch)
+    msg = _fault(
+        tmp_path, capsys, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
+    )
+    assert "hung after simulated time t = 600 s" in msg and "runner.stall_timeout_s = 8 s" in msg
+    _assert_run_cleaned_up(tmp_path, private_tmp)
+
+
+def test_hang_during_set_up_is_stopped_under_the_startup_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The FMU spins in fmi2ExitInitializationMode, i.e. while the mosaik world is built.  With a
+    # stall limit of an hour, only the set-up allowance can end this test in seconds.
+    private_tmp = _private_tmp(tmp_path, monkeypatch)
+    msg = _fault(
+        tmp_path,
+        capsys,
+        "sites.0.fmu.parameters.hang_in_init=1",
+        ["runner.startup_timeout_s=5", "runner.stall_timeout_s=3600"],
+    )
+    assert "hung during set-up" in msg and "runner.startup_timeout_s = 5 s" in msg
+    _assert_run_cleaned_up(tmp_path, private_tmp)
+
+
+def _dog() -> Watchdog:
+    """A watchdog whose child started at 1000 s of a fake clock: 12 steps of 300 s."""
+    return Watchdog(
+        startup_timeout_s=600.0, stall_timeout_s=8.0, n_steps=12, step_s=300, last_beat=1000.0
+    )
+
+
+def test_watchdog_gives_set_up_its_own_allowance() -> None:
+    dog = _dog()
+    assert dog.timeout_s == 600.0
+    assert not dog.overdue(1000.0 + 599.0)  # a slow set-up: far over the stall limit, not a hang
+    assert dog.overdue(1000.0 + 600.5)
+    assert "hung during set-up" in dog.hang_message()
+    assert "runner.startup_timeout_s = 600 s" in dog.hang_message()
+    assert dog.where() == "during set-up (before the first step)"
+
+
+def test_watchdog_stall_clock_starts_when_stepping_begins() -> None:
+    dog = _dog()
+    assert not dog.beat(STEPPING_BEAT, 1400.0)  # set-up took 400 s: fine
+    assert dog.timeout_s == 8.0
+    assert not dog.overdue(1408.0) and dog.overdue(1408.5)
+    assert "hung in the first step (t = 0 s)" in dog.hang_message()
+    assert dog.beat("0", 1405.0) and dog.beat("300", 1412.0)
+    assert not dog.overdue(1420.0) and dog.overdue(1420.5)
+    msg = dog.hang_message()
+    assert "hung after simulated time t = 300 s (step 1)" in msg
+    assert "runner.stall_timeout_s = 8 s" in msg
+    assert dog.beat("3300", 1500.0)  # the last of 12 steps of 300 s
+    assert dog.where() == "after the last step (t = 3300 s), while finishing the run"
+
+
+def test_watchdog_step_beat_without_stepping_beat_ends_set_up() -> None:
+    dog = _dog()
+    assert dog.beat("0", 1010.0)
+    assert dog.stepping and dog.last_t == 0 and dog.timeout_s == 8.0
+
+
+def test_store_beats_stepping_before_the_first_step(tmp_path: Path) -> None:
+    from v2xcosim.cosim.store_sim import StoreSim
+
+    r_fd, w_fd = os.pipe()
+    try:
+        sim = StoreSim()
+        sim.create(
+            1,
+            "Store",
+            labels={},
+            out_dir=str(tmp_path),
+            start_utc="2016-06-15T00:00:00+00:00",
+            step_s=300,
+            progress_fd=w_fd,
+        )
+        sim.setup_done()
+        assert sim.step(0, {}, 300) == 300
+        assert os.read(r_fd, 100) == b"stepping\n0\n"
+    finally:
+        os.close(r_fd)
+        os.close(w_fd)
 
 
 def test_power_flow_divergence_aborts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

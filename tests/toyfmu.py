@@ -8,7 +8,8 @@ Model per vehicle (deliberately simple, exact energy bookkeeping):
     p_loss_battery = r_loss·p_dc²/p_rated; p_chem = p_dc − p_loss_battery;
     soc += p_chem·h/capacity_j; energy meters integrate p_ac, p_dc, p_chem and both losses.
 Fault injection parameters (for failure-path tests): fail_at_s (doStep returns fmi2Error),
-hang_at_s (doStep spins forever inside C), crash_at_s (abort()).  Negative = off.
+hang_at_s (doStep spins forever inside C), crash_at_s (abort()); negative = off.  hang_in_init
+> 0: fmi2ExitInitializationMode spins forever (a hang during the run's set-up).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ PARAMS = [
     ("fail_at_s", -1.0),
     ("hang_at_s", -1.0),
     ("crash_at_s", -1.0),
+    ("hang_in_init", 0.0),
 ]
 INPUTS = [("p_set_w", 0.0), ("q_set_var", 0.0), ("vm_pu", 1.0), ("t_amb_k", 293.15)]
 OUTPUTS = [
@@ -91,6 +93,7 @@ fmi2Status fmi2SetupExperiment(fmi2Component c, fmi2Boolean a, fmi2Real tol, fmi
     ((Inst*)c)->time = t0; return fmi2OK; }
 fmi2Status fmi2EnterInitializationMode(fmi2Component c) { return fmi2OK; }
 fmi2Status fmi2ExitInitializationMode(fmi2Component c) {
+    if (((Inst*)c)->v[0][V_hang_in_init] > 0) { volatile int spin = 1; while (spin) {} }
     init_outputs((Inst*)c); ((Inst*)c)->initialized = 1; return fmi2OK; }
 fmi2Status fmi2Terminate(fmi2Component c) { return fmi2OK; }
 fmi2Status fmi2Reset(fmi2Component c) {

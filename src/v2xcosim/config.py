@@ -307,9 +307,19 @@ class ChecksSpec(_Spec):
 
 
 class RunnerSpec(_Spec):
-    """Watchdog: the run is aborted when no step completes for ``stall_timeout_s``."""
+    """Watchdog of a run (:class:`v2xcosim.runner.Watchdog`): two limits, one per phase.
 
-    stall_timeout_s: float = Field(default=120.0, gt=0)
+    ``startup_timeout_s`` bounds the set-up (imports, FMU loading and instantiation, building the
+    mosaik world) from the start of the run's process to its first step; ``stall_timeout_s``
+    then bounds the time between completed steps.  A run over either limit is stopped (exit 2).
+    """
+
+    startup_timeout_s: float = Field(
+        default=600.0, gt=0, description="limit [s] for set-up, until stepping begins"
+    )
+    stall_timeout_s: float = Field(
+        default=120.0, gt=0, description="limit [s] between completed steps once stepping"
+    )
 
 
 # ------------------------------------------------------------------------ Terni use case

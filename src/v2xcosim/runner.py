@@ -4,11 +4,17 @@ mosaik waits forever on a hung simulator, and a simulator stuck inside a C call 
 be interrupted from its own thread — a heartbeat *thread* would even keep beating while the
 step loop hangs, because ctypes releases the GIL.  So the run happens in a child process in
 its own process group, and the heartbeat is the step loop's own progress: the result store
-writes the simulated time of every completed step to a pipe.  The parent (this module):
+writes the simulated time of every completed step to a pipe (a line ``"<time>"``), and a line
+``"stepping"`` when the set-up is done and mosaik is about to step (its ``setup_done`` call).
+Set-up — Python imports, FMU loading and instantiation, building the mosaik world — takes no
+steps and, on a loaded machine, far longer than a step, so the watchdog has two clocks
+(:class:`Watchdog`).  The parent (this module):
 
 * shows a progress bar with ETA from those beats;
-* stops the whole process group (SIGKILL) when no step completes for
-  ``runner.stall_timeout_s`` and reports the hang with the last completed simulated time;
+* stops the whole process group (SIGKILL) when the child has not started stepping within
+  ``runner.startup_timeout_s`` of its start, or, once stepping, when no step completes for
+  ``runner.stall_timeout_s``; it reports the hang with its phase (set-up, or the last completed
+  simulated time);
 * reports a child that dies without a verdict (segfault, ``abort()``, OOM kill) with its signal;
 * forwards the child's own error message (a :class:`~v2xcosim.core.errors.V2XError`) unchanged.
 
@@ -34,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.cosim.store_sim import STEPPING_BEAT
 
 
 @dataclass
@@ -43,6 +50,73 @@ class ChildOutcome:
     exit_code: int
     kpis: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+
+
+
+
+@dataclass
+class Watchdog:
+    """The watchdog's decisions: the run's phase, whether it overran it, where it stopped.
+
+    ``now`` is always passed in (the parent gives ``time.monotonic()``), so the decisions can be
+    tested with a fake clock.  Until the first beat the run is in set-up, bounded by
+    ``startup_timeout_s`` from the child's start; any beat (``"stepping"`` or a completed step)
+    starts the stepping phase, where ``stall_timeout_s`` bounds the time since the latest beat.
+    """
+
+    startup_timeout_s: float
+    stall_timeout_s: float
+    n_steps: int
+    step_s: int
+    last_beat: float
+    """Clock of the child's start, then of its latest beat."""
+    stepping: bool = False
+    last_t: int | None = None
+    """Simulated time [s] of the latest completed step."""
+
+    def beat(self, line: str, now: float) -> bool:
+        """Take one heartbeat line at clock ``now``; return whether it reports a completed step."""
+        self.stepping = True
+        self.last_beat = now
+        if line == STEPPING_BEAT:
+            return False
+        self.last_t = int(line)
+        return True
+
+    @property
+    def timeout_s(self) -> float:
+        """The limit of the current phase."""
+        return self.stall_timeout_s if self.stepping else self.startup_timeout_s
+
+    def overdue(self, now: float) -> bool:
+        """Whether the current phase has gone on without a beat for longer than its limit."""
+        return now - self.last_beat > self.timeout_s
+
+    def where(self) -> str:
+        """Where the run was at its latest beat, for hang and crash messages."""
+        if not self.stepping:
+            return "during set-up (before the first step)"
+        if self.last_t is None:
+            return "in the first step (t = 0 s)"
+        if self.last_t >= (self.n_steps - 1) * self.step_s:
+            return f"after the last step (t = {self.last_t} s), while finishing the run"
+        return f"after simulated time t = {self.last_t} s (step {self.last_t // self.step_s})"
+
+    def hang_message(self) -> str:
+        """Describe the hang of a run stopped because :meth:`overdue` became true."""
+        if not self.stepping:
+            return (
+                "the run hung during set-up: the co-simulation did not start stepping within "
+                f"runner.startup_timeout_s = {self.startup_timeout_s:g} s (imports, FMU loading "
+                "and instantiation, building the mosaik world); the simulation process group was "
+                "stopped. A simulator is stuck while starting — raise runner.startup_timeout_s "
+                "if set-up is just slow"
+            )
+        return (
+            f"the run hung {self.where()}: no step completed for runner.stall_timeout_s = "
+            f"{self.stall_timeout_s:g} s; the simulation process group was stopped. A simulator "
+            "(FMU, power flow) is stuck — raise runner.stall_timeout_s if a step is just slow"
+        )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -56,6 +130,7 @@ def run_watched(
     overrides: Sequence[str],
     out_dir: Path,
     *,
+    startup_timeout_s: float,
     stall_timeout_s: float,
     n_steps: int,
     step_s: int,
@@ -92,8 +167,13 @@ def run_watched(
         bar = tqdm(
             total=n_steps, unit="step", desc="simulating", file=sys.stderr, dynamic_ncols=True
         )
-    last_beat = time.monotonic()
-    last_t: int | None = None
+    dog = Watchdog(
+        startup_timeout_s=startup_timeout_s,
+        stall_timeout_s=stall_timeout_s,
+        n_steps=n_steps,
+        step_s=step_s,
+        last_beat=time.monotonic(),
+    )
     buf = b""
     final: dict[str, Any] | None = None
     try:
@@ -108,23 +188,15 @@ def run_watched(
                 for line in lines:
                     if line.startswith(b"{"):
                         final = json.loads(line)
-                    elif line.strip():
-                        last_t = int(line)
-                        if bar is not None:
-                            bar.update(1)
-                    last_beat = time.monotonic()
-            if time.monotonic() - last_beat > stall_timeout_s:
+                    elif (
+                        line.strip()
+                        and dog.beat(line.strip().decode(), time.monotonic())
+                        and bar is not None
+                    ):
+                        bar.update(1)
+            if dog.overdue(time.monotonic()):
                 _kill_group(proc)
-                where = (
-                    "before the first step"
-                    if last_t is None
-                    else f"after simulated time t = {last_t} s (step {last_t // step_s})"
-                )
-                raise SimulationError(
-                    f"the run hung: no step completed for {stall_timeout_s:g} s {where}; the "
-                    "simulation process group was stopped. A simulator (FMU, power flow) is "
-                    "stuck — raise runner.stall_timeout_s if a step is just slow"
-                )
+                raise SimulationError(dog.hang_message())
         proc.wait()
     except BaseException:
         _kill_group(proc)
@@ -142,11 +214,8 @@ def run_watched(
     if final is None:
         rc = proc.returncode
         how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
-        where = (
-            "before the first step" if last_t is None else f"after simulated time t = {last_t} s"
-        )
         raise SimulationError(
-            f"the simulation process died ({how}) {where} without reporting; a simulator "
+            f"the simulation process died ({how}) {dog.where()} without reporting; a simulator "
             "crashed (e.g. inside an FMU's C code) — see the messages above"
         )
     if final.get("event") == "error":

@@ -3,7 +3,9 @@ r"""mosaik adapter over :class:`v2xcosim.report.results.ResultRecorder`: one ``S
 Accepts any input; ``labels`` maps a source's full id (``Grid-0.grid``) to its table name.
 Each step it records every input and, when ``progress_fd`` is given, writes ``"<time>\n"`` to
 that file descriptor — the heartbeat the run's watchdog listens to (a step that never reaches
-the store is what a hung or failed simulator looks like).  ``finalize`` writes one parquet
+the store is what a hung or failed simulator looks like).  When mosaik has finished the set-up
+(``setup_done``) it writes ``"stepping\n"``: the watchdog's set-up allowance ends there and its
+stall clock starts (:class:`v2xcosim.runner.Watchdog`).  ``finalize`` writes one parquet
 table per label into ``out_dir``, atomically.
 """
 
@@ -17,6 +19,9 @@ import pandas as pd
 
 from v2xcosim.cosim.adapters import TimeBasedSimulator
 from v2xcosim.report.results import ResultRecorder, write_parquet_atomic
+
+STEPPING_BEAT = "stepping"
+"""Sent once through the progress pipe when set-up is done and stepping begins."""
 
 
 class StoreSim(TimeBasedSimulator):
@@ -59,6 +64,11 @@ class StoreSim(TimeBasedSimulator):
             vector_labels=model_params.get("vector_labels") or {},
         )
         return [{"eid": "store", "type": model}]
+
+    def setup_done(self) -> None:
+        """Tell the watchdog that set-up is over and stepping begins."""
+        if self._fd is not None:
+            os.write(self._fd, f"{STEPPING_BEAT}\n".encode())
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Record this step's inputs and beat the heart."""
