@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from v2x_helpers import DEMO, cli, toy_overrides
-from v2xcosim.runner import STEPPING_BEAT, Watchdog
+from v2xcosim.cosim.store_sim import STEPPING_BEAT
+from v2xcosim.runner import Watchdog
 
 
 def sets(items: list[str]) -> list[str]:
