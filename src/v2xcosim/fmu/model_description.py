@@ -10,12 +10,18 @@ does not dominate the build time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from v2xcosim.fmu.meta import ModelInfo, ScalarVar
 from v2xcosim.fmu.registry import ModelEntry
 from v2xcosim.fmu.toolchain import PIPELINE_VERSION
+
+_CAPABILITIES = (
+    'canGetAndSetFMUstate="true" canSerializeFMUstate="true" '
+    'providesDirectionalDerivative="false" canNotUseMemoryManagementFunctions="true"'
+)
 
 
 def _fmt(x: float) -> str:
@@ -42,29 +48,9 @@ def _hidden_in_fleet(v: ScalarVar, nx: int) -> bool:
     return False
 
 
-def model_description(
-    info: ModelInfo,
-    entry: ModelEntry,
-    identifier: str,
-    fleet: int | None,
-    guid: str,
-    sources: list[str],
-) -> str:
-    """Return ``modelDescription.xml`` (FMI 2.0, ME + CS) for the model or its fleet."""
-    nblk = fleet or 1
-    stride = info.ny + info.np + info.nx
-    units: set[str] = set()
-    rows: list[str] = []
-    outputs: list[int] = []
-    derivs: list[int] = []
-    initial_unknowns: list[int] = []
-    index = 0
-
-    # Every vehicle of a fleet lists the same variables, so each row is rendered once (block 0)
-    # as a template and stamped per vehicle with its name prefix, value references and indices:
-    # at N = 1000 this keeps the XML from dominating the build time.
-    prefix_tpl = f"{entry.fleet_prefix}[{{b}}]." if fleet else ""
-    der_vars = [
+def _derivative_vars(info: ModelInfo) -> list[ScalarVar]:
+    """Return the state derivatives ``der(x)``: the last slots of a vehicle's references."""
+    return [
         ScalarVar(
             name=f"der({sv.name})",
             space="DX",
@@ -79,75 +65,115 @@ def model_description(
         )
         for k, sv in enumerate(info.y_vars[: info.nx])
     ]
+
+
+def _is_initial_unknown(v: ScalarVar, nx: int) -> bool:
+    """Tell whether ``v`` belongs to ``<InitialUnknowns>`` (FMI 2.0, sec. 2.2.8)."""
+    calculated_state = v.space == "Y" and v.index < nx and v.initial == "calculated"
+    return (
+        (v.causality == "output" and v.initial in ("calculated", "approx"))
+        or v.causality == "calculatedParameter"
+        or v.space == "DX"
+        or calculated_state
+    )
+
+
+def _row_template(
+    v: ScalarVar, vr_local: int, name_base: str, prefix_tpl: str, local_of_state: dict[int, int]
+) -> str:
+    """Return the ``<ScalarVariable>`` of ``v`` as a :meth:`str.format` template.
+
+    Fields: ``{b}`` the 1-based vehicle number (in ``prefix_tpl``), ``{vr<n>}`` the value
+    reference of local slot n, ``{i<n>}`` the 1-based index of listed variable n (``derivative``).
+    """
+    esc = _braces(xml_escape(name_base, {'"': "&quot;"}))
+    name = f"der({prefix_tpl}{esc})" if v.space == "DX" else f"{prefix_tpl}{esc}"
+    attrs = [f'name="{name}"', f'valueReference="{{vr{vr_local}}}"']
+    if v.description:
+        attrs.append(f"description={_braces(quoteattr(v.description))}")
+    attrs.append(f'causality="{v.causality}"')
+    attrs.append(f'variability="{v.variability}"')
+    if v.initial and v.causality != "input":
+        attrs.append(f'initial="{v.initial}"')
+    type_attrs: list[str] = []
+    if v.kind == "Real":
+        if v.unit:
+            type_attrs.append(f"unit={_braces(quoteattr(v.unit))}")
+        if v.derivative_of is not None:
+            type_attrs.append(f'derivative="{{i{local_of_state[v.derivative_of]}}}"')
+        if v.nominal:
+            type_attrs.append(f'nominal="{_fmt(abs(v.nominal))}"')
+        if v.minimum is not None:
+            type_attrs.append(f'min="{_fmt(v.minimum)}"')
+        if v.maximum is not None:
+            type_attrs.append(f'max="{_fmt(v.maximum)}"')
+    has_start = v.causality == "input" or v.initial in ("exact", "approx")
+    if has_start and v.start is not None:
+        s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
+        type_attrs.append(f'start="{s}"')
+    return (
+        f"    <ScalarVariable {' '.join(attrs)}>\n"
+        f"      <{v.kind} {' '.join(type_attrs)}/>\n"
+        "    </ScalarVariable>"
+    )
+
+
+@dataclass
+class _Variables:
+    """The ``<ModelVariables>`` rows and the 1-based indices ``<ModelStructure>`` refers to."""
+
+    rows: list[str] = field(default_factory=list)
+    units: set[str] = field(default_factory=set)
+    outputs: list[int] = field(default_factory=list)
+    derivatives: list[int] = field(default_factory=list)
+    initial_unknowns: list[int] = field(default_factory=list)
+
+
+def _model_variables(info: ModelInfo, entry: ModelEntry, fleet: int | None) -> _Variables:
+    """Return the model's variables for every vehicle (one vehicle unless ``fleet``)."""
+    stride = info.ny + info.np + info.nx
+    # Every vehicle of a fleet lists the same variables, so each row is rendered once (block 0)
+    # as a template and stamped per vehicle with its name prefix, value references and indices:
+    # at N = 1000 this keeps the XML from dominating the build time.
+    prefix_tpl = f"{entry.fleet_prefix}[{{b}}]." if fleet else ""
     listed: list[tuple[int, ScalarVar]] = [
         (vr_local, v)
-        for vr_local, v in enumerate([*info.y_vars, *info.p_vars, *der_vars])
+        for vr_local, v in enumerate([*info.y_vars, *info.p_vars, *_derivative_vars(info)])
         if not (fleet and _hidden_in_fleet(v, info.nx))
     ]
     n_listed = len(listed)
     local_of_state = {
         v.index: pos for pos, (_, v) in enumerate(listed) if v.space == "Y" and v.index < info.nx
     }
-    templates: list[str] = []
-    outputs_local: list[int] = []
-    derivs_local: list[int] = []
-    initial_local: list[int] = []
-    for pos, (vr_local, v) in enumerate(listed):
-        base = info.y_vars[v.index].name if v.space == "DX" else v.name
-        esc = _braces(xml_escape(base, {'"': "&quot;"}))
-        name = f"der({prefix_tpl}{esc})" if v.space == "DX" else f"{prefix_tpl}{esc}"
-        attrs = [f'name="{name}"', f'valueReference="{{vr{vr_local}}}"']
-        if v.description:
-            attrs.append(f"description={_braces(quoteattr(v.description))}")
-        attrs.append(f'causality="{v.causality}"')
-        attrs.append(f'variability="{v.variability}"')
-        if v.initial and v.causality != "input":
-            attrs.append(f'initial="{v.initial}"')
-        type_attrs: list[str] = []
-        if v.kind == "Real":
-            if v.unit:
-                units.add(v.unit)
-                type_attrs.append(f"unit={_braces(quoteattr(v.unit))}")
-            if v.derivative_of is not None:
-                type_attrs.append(f'derivative="{{i{local_of_state[v.derivative_of]}}}"')
-            if v.nominal:
-                type_attrs.append(f'nominal="{_fmt(abs(v.nominal))}"')
-            if v.minimum is not None:
-                type_attrs.append(f'min="{_fmt(v.minimum)}"')
-            if v.maximum is not None:
-                type_attrs.append(f'max="{_fmt(v.maximum)}"')
-        has_start = v.causality == "input" or v.initial in ("exact", "approx")
-        if has_start and v.start is not None:
-            s = str(round(v.start)) if v.kind == "Integer" else _fmt(v.start)
-            type_attrs.append(f'start="{s}"')
-        templates.append(
-            f"    <ScalarVariable {' '.join(attrs)}>\n"
-            f"      <{v.kind} {' '.join(type_attrs)}/>\n"
-            "    </ScalarVariable>"
+    templates = [
+        _row_template(
+            v,
+            vr_local,
+            info.y_vars[v.index].name if v.space == "DX" else v.name,
+            prefix_tpl,
+            local_of_state,
         )
-        if v.causality == "output":
-            outputs_local.append(pos)
-        if v.derivative_of is not None:
-            derivs_local.append(pos)
-        calculated_state = v.space == "Y" and v.index < info.nx and v.initial == "calculated"
-        if (
-            (v.causality == "output" and v.initial in ("calculated", "approx"))
-            or v.causality == "calculatedParameter"
-            or v.space == "DX"
-            or calculated_state
-        ):
-            initial_local.append(pos)
-    for b in range(nblk):
+        for vr_local, v in listed
+    ]
+    outputs_local = [pos for pos, (_, v) in enumerate(listed) if v.causality == "output"]
+    derivs_local = [pos for pos, (_, v) in enumerate(listed) if v.derivative_of is not None]
+    initial_local = [pos for pos, (_, v) in enumerate(listed) if _is_initial_unknown(v, info.nx)]
+    out = _Variables(units={v.unit for _, v in listed if v.kind == "Real" and v.unit})
+    for b in range(fleet or 1):
         first = b * n_listed + 1  # 1-based index of this vehicle's first listed variable
         fields: dict[str, int] = {f"vr{vr_local}": b * stride + vr_local for vr_local, _ in listed}
         fields.update({f"i{pos}": first + pos for pos in local_of_state.values()})
         fields["b"] = b + 1
-        rows.extend(t.format_map(fields) for t in templates)
-        outputs.extend(first + pos for pos in outputs_local)
-        derivs.extend(first + pos for pos in derivs_local)
-        initial_unknowns.extend(first + pos for pos in initial_local)
-    index = nblk * n_listed
-    # shell parameters
+        out.rows.extend(t.format_map(fields) for t in templates)
+        out.outputs.extend(first + pos for pos in outputs_local)
+        out.derivatives.extend(first + pos for pos in derivs_local)
+        out.initial_unknowns.extend(first + pos for pos in initial_local)
+    return out
+
+
+def _shell_parameters(entry: ModelEntry, fleet: int | None, first_vr: int) -> _Variables:
+    """Return the shell's own parameters (``solver.*``) from value reference ``first_vr`` on."""
+    out = _Variables()
     extra = [
         (
             "solver.rtol",
@@ -164,19 +190,17 @@ def model_description(
         ),
     ]
     for j, (nm, desc, start, unit) in enumerate(extra):
-        index += 1
-        units.add(unit)
-        rows.append(
-            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{nblk * stride + j}\" "
+        out.units.add(unit)
+        out.rows.append(
+            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{first_vr + j}\" "
             f"description={quoteattr(desc)} "
             'causality="parameter" variability="tunable" initial="exact">\n'
             f'      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n'
             "    </ScalarVariable>"
         )
     if fleet:
-        index += 1
-        rows.append(
-            f'    <ScalarVariable name="solver.threads" valueReference="{nblk * stride + 2}" '
+        out.rows.append(
+            f'    <ScalarVariable name="solver.threads" valueReference="{first_vr + 2}" '
             'description="threads that integrate the vehicles of this fleet FMU in parallel: '
             "0 = automatic (one per CPU this process may use, at most one per 64 vehicles), "
             '1 = only the calling thread; results do not depend on it" '
@@ -184,27 +208,38 @@ def model_description(
             '      <Integer start="0"/>\n'
             "    </ScalarVariable>"
         )
+    return out
+
+
+def _unknowns(tag: str, indices: list[int]) -> str:
+    if not indices:
+        return ""
+    body = "\n".join(f'      <Unknown index="{i}"/>' for i in indices)
+    return f"    <{tag}>\n{body}\n    </{tag}>\n"
+
+
+def model_description(
+    info: ModelInfo,
+    entry: ModelEntry,
+    identifier: str,
+    fleet: int | None,
+    guid: str,
+    sources: list[str],
+) -> str:
+    """Return ``modelDescription.xml`` (FMI 2.0, ME + CS) for the model or its fleet."""
+    model = _model_variables(info, entry, fleet)
+    shell = _shell_parameters(entry, fleet, (fleet or 1) * (info.ny + info.np + info.nx))
     src = "\n".join(f'      <File name="{s}"/>' for s in sources)
-    unit_defs = "\n".join(f"    <Unit name={quoteattr(u)}/>" for u in sorted(units))
+    units = sorted(model.units | shell.units)
+    unit_defs = "\n".join(f"    <Unit name={quoteattr(u)}/>" for u in units)
     desc = entry.description or f"{entry.modelica_class} built by v2xcosim"
     if fleet:
         desc += f" (fleet of {fleet}, variables {entry.fleet_prefix}[1..{fleet}].*)"
-    caps = (
-        'canGetAndSetFMUstate="true" canSerializeFMUstate="true" '
-        'providesDirectionalDerivative="false" canNotUseMemoryManagementFunctions="true"'
-    )
-
-    def unknowns(tag: str, indices: list[int]) -> str:
-        if not indices:
-            return ""
-        body = "\n".join(f'      <Unknown index="{i}"/>' for i in indices)
-        return f"    <{tag}>\n{body}\n    </{tag}>\n"
-
-    variables = "\n".join(rows)
+    variables = "\n".join(model.rows + shell.rows)
     structure = (
-        unknowns("Outputs", outputs)
-        + unknowns("Derivatives", derivs)
-        + unknowns("InitialUnknowns", sorted(initial_unknowns))
+        _unknowns("Outputs", model.outputs)
+        + _unknowns("Derivatives", model.derivatives)
+        + _unknowns("InitialUnknowns", sorted(model.initial_unknowns))
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -212,10 +247,10 @@ def model_description(
         f'guid="{guid}" description={quoteattr(desc)} '
         f'generationTool="v2xcosim {PIPELINE_VERSION} (rumoca 0.10.2)" '
         'variableNamingConvention="structured" numberOfEventIndicators="0">\n'
-        f'  <ModelExchange modelIdentifier="{identifier}" {caps} '
+        f'  <ModelExchange modelIdentifier="{identifier}" {_CAPABILITIES} '
         'completedIntegratorStepNotNeeded="true">\n'
         f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </ModelExchange>\n"
-        f'  <CoSimulation modelIdentifier="{identifier}" {caps} '
+        f'  <CoSimulation modelIdentifier="{identifier}" {_CAPABILITIES} '
         'canHandleVariableCommunicationStepSize="true" '
         'canInterpolateInputs="false" maxOutputDerivativeOrder="0" canRunAsynchronuously="false">\n'
         f"    <SourceFiles>\n{src}\n    </SourceFiles>\n  </CoSimulation>\n"
