@@ -307,6 +307,22 @@ def test_cache_key_covers_every_module_that_writes_the_fmu() -> None:
     assert {f"{n}.py" for n in seen} - {"subset.py"} == set(cache.PIPELINE_MODULES)
 
 
+def test_codes_written_by_python_match_the_shell_header() -> None:
+    """v2x_config.h names the shell's V2X_SOLVER_* and V2X_P_* codes; Python and C agree on them."""
+    import re
+
+    from v2xcosim.fmu.meta import ParamKind
+    from v2xcosim.fmu.registry import SOLVERS
+    from v2xcosim.fmu.toolchain import SHELL_DIR
+
+    text = (SHELL_DIR / "v2x_shell.h").read_text(encoding="utf-8")
+    codes = {name: int(value) for name, value in re.findall(r"\b(V2X_\w+) = (-?\d+)", text)}
+    solvers = {k: v for k, v in codes.items() if k.startswith("V2X_SOLVER_")}
+    assert solvers == {f"V2X_SOLVER_{name.upper()}": code for name, code in SOLVERS.items()}
+    p_kinds = {k: v for k, v in codes.items() if k.startswith("V2X_P_")}
+    assert p_kinds == {kind.c_name: int(kind) for kind in ParamKind}
+
+
 def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> None:
     res = _cli("fmu", "build", "--models", str(DATA / "models_bad"), "--out", str(tmp_path))
     assert res.returncode == 2

@@ -18,7 +18,7 @@ from typing import Any
 
 from v2xcosim.errors import ModelicaSubsetError, ScenarioError
 from v2xcosim.fmu.meta import ModelInfo
-from v2xcosim.fmu.registry import SOLVERS, ModelEntry
+from v2xcosim.fmu.registry import ModelEntry
 from v2xcosim.fmu.subset import SUBSET_HELP, scan_tree
 from v2xcosim.fmu.toolchain import TARGET_DIR
 
@@ -134,7 +134,11 @@ def _c_str(s: str) -> str:
 
 
 def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: str) -> str:
-    """Return ``v2x_config.h`` for the shell."""
+    """Return ``v2x_config.h`` for the shell.
+
+    It names the shell's codes (``V2X_SOLVER_*``, ``V2X_P_*`` of ``shell/v2x_shell.h``), which
+    the shell includes before it.
+    """
 
     def arr(ctype: str, name: str, vals: list[str]) -> str:
         body = ", ".join(vals) if vals else "0"
@@ -148,7 +152,7 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         f"#define V2X_NBLK {fleet or 1}\n#define V2X_FLEET {1 if fleet else 0}\n",
         f"#define V2X_FLEET_PREFIX {_c_str(entry.fleet_prefix)}\n",
         f"#define V2X_MAXTEAR {info.max_tear}\n",
-        f"#define V2X_SOLVER {SOLVERS[entry.solver]}\n",
+        f"#define V2X_SOLVER V2X_SOLVER_{entry.solver.upper()}\n",
         f"#define V2X_RTOL_DEFAULT {_c_double(entry.rtol)}\n",
         arr("double", "v2x_y_start", [_c_double(x) for x in info.y_start]),
         arr("double", "v2x_p_default", [_c_double(x) for x in info.p_default]),
@@ -158,7 +162,7 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
                                     for v in info.p_vars]),
         arr("double", "v2x_p_max", [_c_double(inf if v.maximum is None else v.maximum)
                                     for v in info.p_vars]),
-        arr("int", "v2x_p_kind", [str(k) for k in info.p_kind]),
+        arr("int", "v2x_p_kind", [k.c_name for k in info.p_kind]),
         arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
         arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),
         arr("char *", "v2x_p_names", [_c_str(v.name) for v in info.p_vars]),

@@ -9,9 +9,24 @@ generated code can solve it in one evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from v2xcosim.errors import SimulationError
+
+
+class ParamKind(IntEnum):
+    """What a slot of the P vector is: the shell's ``V2X_P_*`` codes (``shell/v2x_shell.h``)."""
+
+    PARAMETER = 0  # independent parameter: settable before initialization
+    CALCULATED = 1  # dependent parameter, computed by the kernel's update
+    INPUT = 2
+    CONSTANT = 3
+
+    @property
+    def c_name(self) -> str:
+        """The code's name in C (``V2X_P_INPUT``), as ``v2x_config.h`` writes it."""
+        return f"V2X_P_{self.name}"
 
 
 @dataclass
@@ -44,7 +59,7 @@ class ModelInfo:
     nx: int
     y_vars: list[ScalarVar]
     p_vars: list[ScalarVar]
-    p_kind: list[int]  # 0 independent parameter, 1 dependent parameter, 2 input, 3 constant
+    p_kind: list[ParamKind]
     y_settable: list[int]
     y_start: list[float]
     p_default: list[float]
@@ -88,7 +103,7 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
             calc_y.add(int(tg["Y"]["index"]))
     y_vars: list[ScalarVar | None] = [None] * ny
     p_vars: list[ScalarVar | None] = [None] * np_
-    p_kind = [0] * np_
+    p_kind = [ParamKind.PARAMETER] * np_
     for v in meta["variables"]:
         attrs = v.get("attributes") or {}
         role = v["role"]
@@ -132,22 +147,22 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
             else:
                 k = int(b["P"]["index"])
                 if role == "input":
-                    p_kind[k] = 2
+                    p_kind[k] = ParamKind.INPUT
                     sv = ScalarVar(space="P", index=k, causality="input", variability="continuous",
                                    initial=None, start=start if start is not None else 0.0,
                                    **common)
                 elif k in dep_p:
-                    p_kind[k] = 1
+                    p_kind[k] = ParamKind.CALCULATED
                     sv = ScalarVar(space="P", index=k, causality="calculatedParameter",
                                    variability="fixed", initial="calculated",
                                    start=start if start is not None else 0.0, **common)
                 elif attrs.get("tunable") is False or v.get("variability") == "constant":
-                    p_kind[k] = 3
+                    p_kind[k] = ParamKind.CONSTANT
                     sv = ScalarVar(space="P", index=k, causality="local", variability="constant",
                                    initial="exact", start=start if start is not None else 0.0,
                                    **common)
                 else:
-                    p_kind[k] = 0
+                    p_kind[k] = ParamKind.PARAMETER
                     sv = ScalarVar(space="P", index=k, causality="parameter", variability="fixed",
                                    initial="exact", start=start if start is not None else 0.0,
                                    **common)

@@ -17,7 +17,8 @@ from v2xcosim.errors import ScenarioError
 _HERE = Path(__file__).resolve().parent
 
 SOLVERS = {"sdirk": 1, "dopri": 2}
-"""Co-Simulation integrators a model may choose, with the shell's ``V2X_SOLVER_*`` codes."""
+"""Co-Simulation integrators a model may choose, with the values of the shell's codes
+``V2X_SOLVER_<NAME>`` (``shell/v2x_shell.h``)."""
 
 
 def project_root() -> Path:

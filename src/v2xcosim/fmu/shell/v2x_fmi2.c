@@ -38,6 +38,7 @@
 #include "fmi2Functions.h"
 #define V2X_KFN static
 #include "v2x_kernel.h"
+#include "v2x_shell.h" /* named codes, also used by v2x_config.h */
 #include "v2x_config.h"
 /* The generated kernel is compiled in this translation unit so that the compiler can inline its
  * residual rows into the algebraic solver (the FMU's SourceFiles list only this file). */
@@ -49,17 +50,15 @@
 #define STRIDE (NY + NP + NX)
 #define NXA (NX > 0 ? NX : 1)
 #define NTA (V2X_MAXTEAR > 0 ? V2X_MAXTEAR : 1)
-#define VR_RTOL ((fmi2ValueReference)(V2X_NBLK * STRIDE))
-#define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + 1))
-#define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + 2))
+#define VR_RTOL ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_RTOL))
+#define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_MAX_STEP))
+#define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_THREADS))
 #define V2X_MAX_THREADS 64
 /* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  Threads are
  * started and joined in every fmi2DoStep (50-65 us per thread measured on the 2-core benchmark
  * machine); a held 60-s step costs about 2.3 us per vehicle (bench/RESULTS.md), so 64 vehicles
  * (~150 us) is the smallest share for which a thread clearly pays for itself. */
 #define V2X_MIN_BLOCKS_PER_THREAD 64
-
-enum { ST_INSTANTIATED, ST_INIT, ST_RUNNING, ST_TERMINATED, ST_ERROR };
 
 typedef struct {
     double y[NY > 0 ? NY : 1];
@@ -71,7 +70,7 @@ typedef struct {
                               [(I - hgA)^-1; hgC (I - hgA)^-1], rows ia then iq */
     int na, ia[NXA], iq[NXA]; /* coupled states, and states no derivative depends on (of jac) */
     double lu_h;           /* h of the current factorisation; 0 = none */
-    int jac_ok;
+    int jac_state;         /* V2X_JAC_* */
     int alg_dirty;         /* inputs changed since the algebraic variables were solved */
     long n_steps, n_rejected, n_rhs;
 } v2x_blk;
@@ -83,7 +82,7 @@ typedef struct {
     double max_step;
     double threads;        /* solver.threads: threads integrating the blocks in fmi2DoStep, 0 = automatic */
     int threads_auto;      /* what 0 means on this machine for this fleet (v2x_auto_threads) */
-    int *rc, *fy;          /* per block: integrator result and failing variable of the last step */
+    int *rc, *fy;          /* per block: integrator result (V2X_STEP_*) and failing variable of the last step */
     int state;
     int type;
     int logging;
@@ -174,10 +173,10 @@ static fmi2Status v2x_refresh(v2x_inst *m, int with_update) {
             }
             /* calculated parameters (and the others, once more) against their declared ranges */
             for (int pk = 0; pk < NP; ++pk)
-                if (v2x_p_kind[pk] != 2 && v2x_out_of_range(pk, b->p[pk])) {
+                if (v2x_p_kind[pk] != V2X_P_INPUT && v2x_out_of_range(pk, b->p[pk])) {
                     m->state = ST_ERROR;
                     return v2x_range_error(m, "initialization", k, pk, b->p[pk],
-                                           v2x_p_kind[pk] == 1 ? " (it is calculated: check the parameters it depends on)" : "");
+                                           v2x_p_kind[pk] == V2X_P_CALCULATED ? " (it is calculated: check the parameters it depends on)" : "");
                 }
         }
         if (v2x_solve_alg(b, m->time, &fy) != 0)
@@ -351,18 +350,19 @@ fmi2Status fmi2Reset(fmi2Component c) {
     return fmi2OK;
 }
 
-/* Resolve a value reference: returns pointer to the value, block index, kind 0=y,1=p,2=dx,3=shell. */
+/* Resolve a value reference: returns pointer to the value, block index, kind (V2X_VR_*) and the
+ * index k within the block (or of the shell parameter, V2X_SHELL_*). */
 static double *v2x_ref(v2x_inst *m, fmi2ValueReference vr, int *blk, int *kind, int *k) {
-    if (vr == VR_RTOL) { *kind = 3; *blk = 0; *k = 0; return &m->rtol; }
-    if (vr == VR_MAXSTEP) { *kind = 3; *blk = 0; *k = 1; return &m->max_step; }
-    if (vr == VR_THREADS) { *kind = 3; *blk = 0; *k = 2; return &m->threads; }
+    if (vr == VR_RTOL) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_RTOL; return &m->rtol; }
+    if (vr == VR_MAXSTEP) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_MAX_STEP; return &m->max_step; }
+    if (vr == VR_THREADS) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_THREADS; return &m->threads; }
     if (vr >= (fmi2ValueReference)(V2X_NBLK * STRIDE)) return NULL;
     *blk = (int)(vr / STRIDE);
     *k = (int)(vr % STRIDE);
     v2x_blk *b = &m->blk[*blk];
-    if (*k < NY) { *kind = 0; return &b->y[*k]; }
-    if (*k < NY + NP) { *kind = 1; return &b->p[*k - NY]; }
-    *kind = 2;
+    if (*k < NY) { *kind = V2X_VR_Y; return &b->y[*k]; }
+    if (*k < NY + NP) { *kind = V2X_VR_P; return &b->p[*k - NY]; }
+    *kind = V2X_VR_DX;
     return &b->dx[*k - NY - NP];
 }
 
@@ -394,9 +394,9 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: unknown value reference %u", vr[i]);
             return fmi2Error;
         }
-        if (kind == 3) {
-            static const char *const shell_names[3] = {"solver.rtol", "solver.max_step_s", "solver.threads"};
-            if (k == 2 && !(v[i] >= 0.0 && v[i] <= V2X_MAX_THREADS && v[i] == floor(v[i]))) {
+        if (kind == V2X_VR_SHELL) {
+            static const char *const shell_names[V2X_SHELL_N_PARAMS] = {"solver.rtol", "solver.max_step_s", "solver.threads"};
+            if (k == V2X_SHELL_THREADS && !(v[i] >= 0.0 && v[i] <= V2X_MAX_THREADS && v[i] == floor(v[i]))) {
                 v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.threads must be a whole number from 0 (automatic) to %d, got %g",
                         V2X_MAX_THREADS, v[i]);
                 return fmi2Error;
@@ -410,10 +410,10 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             continue;
         }
         int ok = 0;
-        if (kind == 1) {
+        if (kind == V2X_VR_P) {
             int pk = k - NY;
-            ok = (v2x_p_kind[pk] == 2) || (v2x_p_kind[pk] == 0 && pre);
-        } else if (kind == 0) {
+            ok = (v2x_p_kind[pk] == V2X_P_INPUT) || (v2x_p_kind[pk] == V2X_P_PARAMETER && pre);
+        } else if (kind == V2X_VR_Y) {
             ok = pre && v2x_y_settable[k];
         }
         if (!ok) {
@@ -430,13 +430,15 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             return fmi2Error;
         }
         if (*r != v[i]) {
-            if (kind == 1 && v2x_out_of_range(k - NY, v[i])) { /* the held value was checked */
+            if (kind == V2X_VR_P && v2x_out_of_range(k - NY, v[i])) { /* the held value was checked */
                 m->state = pre ? m->state : ST_ERROR;
                 return v2x_range_error(m, "fmi2SetReal", blk, k - NY, v[i], "");
             }
             *r = v[i];
             m->blk[blk].alg_dirty = 1;
-            if (kind == 1 && v2x_p_kind[k - NY] == 2) m->blk[blk].jac_ok = m->blk[blk].jac_ok ? 1 : 0;
+            /* a new input: a failing stage may refresh the Jacobian again (REFRESHED -> VALID) */
+            if (kind == V2X_VR_P && v2x_p_kind[k - NY] == V2X_P_INPUT)
+                m->blk[blk].jac_state = m->blk[blk].jac_state != V2X_JAC_NONE ? V2X_JAC_VALID : V2X_JAC_NONE;
             if (pre) m->need_update = 1;
         }
     }
@@ -705,11 +707,11 @@ static void *v2x_worker(void *arg) {
         for (int k = k0; k < k0 + job->chunk && k < V2X_NBLK; ++k) {
             v2x_blk *b = &m->blk[k];
             int fy = 0, rc;
-            if (V2X_SOLVER == 1) rc = v2x_integrate_sdirk(m, b, job->t0, job->t1, &fy);
+            if (V2X_SOLVER == V2X_SOLVER_SDIRK) rc = v2x_integrate_sdirk(m, b, job->t0, job->t1, &fy);
             else rc = v2x_integrate_dopri(m, b, job->t0, job->t1, &fy);
-            if (rc == 0)
+            if (rc == V2X_STEP_OK)
                 for (int i = 0; i < NY; ++i)
-                    if (!isfinite(b->y[i])) { rc = -3; fy = i; break; }
+                    if (!isfinite(b->y[i])) { rc = V2X_STEP_NONFINITE; fy = i; break; }
             m->rc[k] = rc;
             m->fy[k] = fy;
         }
@@ -753,13 +755,13 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSet
     /* report the first failing block (in block order, whichever thread integrated it) */
     for (int k = 0; k < V2X_NBLK && h > 0.0; ++k) {
         v2x_blk *b = &m->blk[k];
-        if (m->rc[k] == -2) {
+        if (m->rc[k] == V2X_STEP_UNDERFLOW) {
             v2x_log(m, fmi2Error, "logStatusError", "step size underflow in block %d between t = %.9g s and %.9g s", k + 1, t, t1);
             m->state = ST_ERROR;
             return fmi2Error;
         }
-        if (m->rc[k] == -3) return v2x_fail(m, k, m->fy[k], t1, "non-finite value");
-        if (m->rc[k] != 0) return v2x_fail(m, k, m->fy[k], t, "integration failed (non-finite value or algebraic loop did not converge)");
+        if (m->rc[k] == V2X_STEP_NONFINITE) return v2x_fail(m, k, m->fy[k], t1, "non-finite value");
+        if (m->rc[k] != V2X_STEP_OK) return v2x_fail(m, k, m->fy[k], t, "integration failed (non-finite value or algebraic loop did not converge)");
         b->alg_dirty = 0;
     }
     m->time = t1;

@@ -143,7 +143,7 @@ static int v2x_jacobian(v2x_blk *b, double t, const double *x, const double *f0,
         if (zero) b->iq[nq++] = j; else b->ia[na++] = j;
     }
     b->na = na;
-    b->jac_ok = 1;
+    b->jac_state = V2X_JAC_VALID;
     b->lu_h = 0.0;
     return 0;
 }
@@ -196,38 +196,39 @@ static void v2x_newton_solve(const v2x_blk *b, double *g) {
  * stopping rule of Hairer & Wanner II (sec. IV.8): eta*|dY| <= kappa in units of the error
  * tolerance (weights wt = 1/(rtol*(nominal + |y0|)) of the step's start, as in RADAU5), eta =
  * theta/(1 - theta) from the observed contraction theta.  The stage derivative is then
- * F = (Y - z)/(h*gamma), which needs no further evaluation.  0 ok, 1 no convergence, 2 the
- * right-hand side failed (non-finite).  *eta carries the contraction estimate between stages. */
+ * F = (Y - z)/(h*gamma), which needs no further evaluation.  Returns a V2X_STAGE_* code
+ * (v2x_shell.h).  *eta carries the contraction estimate between stages. */
 static int v2x_stage(v2x_blk *b, double t, double h, const double *z, double *Y, double *F,
                      const double *wt, int *fail_y, double *eta) {
     const double kappa = 0.03;
     double g[NXA], f[NXA];
     double prev = 0.0;
     for (int it = 0; it < 10; ++it) {
-        if (v2x_rhs(b, t, Y, f, fail_y) != 0) return 2;
+        if (v2x_rhs(b, t, Y, f, fail_y) != 0) return V2X_STAGE_RHS_FAILED;
         for (int i = 0; i < NX; ++i) g[i] = -(Y[i] - z[i] - h * V2X_GAMMA * f[i]);
         v2x_newton_solve(b, g);
         double nrm = 0.0;
         for (int i = 0; i < NX; ++i) nrm += (g[i] * wt[i]) * (g[i] * wt[i]);
         nrm = sqrt(nrm / NXA);
-        if (!(nrm == nrm) || !isfinite(nrm)) return 1;
+        if (!(nrm == nrm) || !isfinite(nrm)) return V2X_STAGE_NO_CONVERGENCE;
         for (int i = 0; i < NX; ++i) Y[i] += g[i];
         if (it == 0) {
             *eta = pow(fmax(*eta, 2.220446049250313e-16), 0.8);
         } else {
             double theta = nrm / prev;
-            if (theta >= 0.99) return 1;
+            if (theta >= 0.99) return V2X_STAGE_NO_CONVERGENCE;
             *eta = theta / (1.0 - theta);
         }
         if (*eta * nrm <= kappa || nrm <= 1e-10) {
             for (int i = 0; i < NX; ++i) F[i] = (Y[i] - z[i]) / (h * V2X_GAMMA);
-            return 0;
+            return V2X_STAGE_OK;
         }
         prev = nrm;
     }
-    return 1;
+    return V2X_STAGE_NO_CONVERGENCE;
 }
 
+/* Integrate block b from t0 to t1 (one Co-Simulation step); returns a V2X_STEP_* code. */
 static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, int *fail_y) {
     /* Alexander's 3-stage, order-3, L-stable, stiffly accurate SDIRK (SIAM J. Numer. Anal. 14,
      * 1977; Hairer & Wanner II, Table IV.6.5).  Embedded order-2 solution from stages 1-2
@@ -242,13 +243,13 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         wt[NXA];
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
-    int last_rc = 0;
+    int last_rc = V2X_STAGE_OK;
     double eta = 1.0;
     memcpy(x0, b->y, sizeof(double) * NX);
     if (b->alg_dirty || b->h <= 0.0) {
         /* new inputs (or the first step): a transient may start here, so choose the first step
          * size from scratch (Hairer, Norsett & Wanner I, sec. II.4) instead of reusing the last */
-        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
+        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
         double x1[NXA], f1[NXA], sc[NXA], d0 = 0.0, d1 = 0.0, d2 = 0.0;
         for (int i = 0; i < NX; ++i) {
             sc[i] = m->rtol * (v2x_x_nominal[i] + fabs(x0[i]));
@@ -271,7 +272,7 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
             h = h0;
         }
         memcpy(b->y, x0, sizeof(double) * NX);
-        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
+        if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
     } else {
         memcpy(f0, b->dx, sizeof(double) * NX); /* unchanged inputs: f at the end of the last step */
     }
@@ -280,43 +281,43 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         if (m->max_step > 0.0 && h > m->max_step) h = m->max_step;
         double hnat = h;
         if (t + 1.0001 * h >= t1) { h = t1 - t; last = 1; }
-        if (!b->jac_ok && v2x_jacobian(b, t, x0, f0, fail_y) != 0) return -1;
+        if (b->jac_state == V2X_JAC_NONE && v2x_jacobian(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
         if (b->lu_h != h && v2x_factor(b, h) != 0) {
-            if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return -1;
-            if (v2x_factor(b, h) != 0) return -1;
+            if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
+            if (v2x_factor(b, h) != 0) return V2X_STEP_FAILED;
         }
         int rc;
         for (int i = 0; i < NX; ++i) wt[i] = 1.0 / (m->rtol * (v2x_x_nominal[i] + fabs(x0[i])));
         for (int i = 0; i < NX; ++i) Y1[i] = x0[i] + g * h * f0[i];
         rc = v2x_stage(b, t + g * h, h, x0, Y1, F1, wt, fail_y, &eta);
-        if (rc == 0) {
+        if (rc == V2X_STAGE_OK) {
             for (int i = 0; i < NX; ++i) {
                 z[i] = x0[i] + h * a21 * F1[i];
                 Y2[i] = x0[i] + c2 * h * F1[i];
             }
             rc = v2x_stage(b, t + c2 * h, h, z, Y2, F2, wt, fail_y, &eta);
         }
-        if (rc == 0) {
+        if (rc == V2X_STAGE_OK) {
             for (int i = 0; i < NX; ++i) {
                 z[i] = x0[i] + h * (b1 * F1[i] + b2 * F2[i]);
                 Y3[i] = x0[i] + h * F2[i];
             }
             rc = v2x_stage(b, t + h, h, z, Y3, F3, wt, fail_y, &eta);
         }
-        if (rc != 0) {
+        if (rc != V2X_STAGE_OK) {
             last_rc = rc;
             /* refresh the Jacobian first; then cut the step */
-            if (b->jac_ok == 1) {
-                if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return -1;
-                if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return -1;
-                b->jac_ok = 2;
+            if (b->jac_state == V2X_JAC_VALID) {
+                if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
+                if (v2x_jacobian(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
+                b->jac_state = V2X_JAC_REFRESHED;
             } else {
                 h *= 0.25;
-                b->jac_ok = 2;
+                b->jac_state = V2X_JAC_REFRESHED;
                 b->lu_h = 0.0;
             }
             b->n_rejected++;
-            if (h < 1e-12 * fmax(1.0, fabs(t1))) return last_rc == 2 ? -1 : -2;
+            if (h < 1e-12 * fmax(1.0, fabs(t1))) return last_rc == V2X_STAGE_RHS_FAILED ? V2X_STEP_FAILED : V2X_STEP_UNDERFLOW;
             continue;
         }
         /* y1 - y^ = h [(b1 - 1 + w) F1 + (b2 - w) F2 + g F3] */
@@ -331,7 +332,7 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
             memcpy(x0, Y3, sizeof(double) * NX);
             memcpy(f0, F3, sizeof(double) * NX);
             b->n_steps++;
-            if (b->jac_ok == 2) b->jac_ok = 1;
+            if (b->jac_state == V2X_JAC_REFRESHED) b->jac_state = V2X_JAC_VALID;
             double hn = h * fac;
             b->h = (last && h < hnat) ? fmax(hnat, hn) : hn;
             if (last) break;
@@ -339,16 +340,16 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         } else {
             b->n_rejected++;
             h *= fac;
-            if (h < 1e-12 * fmax(1.0, fabs(t1))) return -2;
+            if (h < 1e-12 * fmax(1.0, fabs(t1))) return V2X_STEP_UNDERFLOW;
         }
     }
     /* leave y consistent with the final state */
-    if (v2x_rhs(b, t1, x0, f0, fail_y) != 0) return -1;
+    if (v2x_rhs(b, t1, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
     memcpy(b->dx, f0, sizeof(double) * NX);
-    return 0;
+    return V2X_STEP_OK;
 }
 
-/* Dormand-Prince 5(4) coefficients (Dormand & Prince 1980). */
+/* As v2x_integrate_sdirk, by Dormand-Prince 5(4) (coefficients: Dormand & Prince 1980). */
 static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, int *fail_y) {
     static const double c2 = 1.0 / 5, c3 = 3.0 / 10, c4 = 4.0 / 5, c5 = 8.0 / 9;
     static const double a21 = 1.0 / 5;
@@ -367,7 +368,7 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
     memcpy(x, b->y, sizeof(double) * NX);
-    if (v2x_rhs(b, t, x, k1, fail_y) != 0) return -1;
+    if (v2x_rhs(b, t, x, k1, fail_y) != 0) return V2X_STEP_FAILED;
     while (t < t1) {
         int last = 0;
         if (m->max_step > 0.0 && h > m->max_step) h = m->max_step;
@@ -375,7 +376,7 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         if (t + 1.0001 * h >= t1) { h = t1 - t; last = 1; }
 #define V2X_STAGE(K, expr, c)                                                   \
         for (int i = 0; i < NX; ++i) xt[i] = x[i] + h * (expr);                \
-        if (v2x_rhs(b, t + (c) * h, xt, K, fail_y) != 0) return -1;
+        if (v2x_rhs(b, t + (c) * h, xt, K, fail_y) != 0) return V2X_STEP_FAILED;
         V2X_STAGE(k2, a21 * k1[i], c2)
         V2X_STAGE(k3, a31 * k1[i] + a32 * k2[i], c3)
         V2X_STAGE(k4, a41 * k1[i] + a42 * k2[i] + a43 * k3[i], c4)
@@ -384,7 +385,7 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
 #undef V2X_STAGE
         for (int i = 0; i < NX; ++i)
             xn[i] = x[i] + h * (b1 * k1[i] + b3 * k3[i] + b4 * k4[i] + b5 * k5[i] + b6 * k6[i]);
-        if (v2x_rhs(b, t + h, xn, k7, fail_y) != 0) return -1;
+        if (v2x_rhs(b, t + h, xn, k7, fail_y) != 0) return V2X_STEP_FAILED;
         for (int i = 0; i < NX; ++i)
             e[i] = h * (e1 * k1[i] + e3 * k3[i] + e4 * k4[i] + e5 * k5[i] + e6 * k6[i] + e7 * k7[i]);
         double err = v2x_err_norm(e, x, xn, m->rtol);
@@ -403,10 +404,10 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         } else {
             b->n_rejected++;
             h *= fac;
-            if (h < 1e-12 * fmax(1.0, fabs(t1))) return -2;
+            if (h < 1e-12 * fmax(1.0, fabs(t1))) return V2X_STEP_UNDERFLOW;
         }
     }
-    if (v2x_rhs(b, t1, x, k1, fail_y) != 0) return -1;
+    if (v2x_rhs(b, t1, x, k1, fail_y) != 0) return V2X_STEP_FAILED;
     memcpy(b->dx, k1, sizeof(double) * NX);
-    return 0;
+    return V2X_STEP_OK;
 }
