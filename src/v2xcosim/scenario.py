@@ -93,7 +93,7 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
         from v2xcosim.terni_scenario import preflight as terni_preflight
 
         return {"EV": terni_preflight(spec)}
-    from v2xcosim.fleet import FmuFleet
+    from v2xcosim.fmu.fleet import FmuFleet
     from v2xcosim.sims._fmu import ROLE_OUTPUTS
 
     paths: dict[str, Path] = {}

@@ -69,8 +69,8 @@ def preflight(spec: ScenarioSpec) -> Path:
     before anything is written.
     """
     from v2xcosim.actors.terni_flow import terni_setup
-    from v2xcosim.fleet import FmuFleet
     from v2xcosim.fmu.build import build_fmu
+    from v2xcosim.fmu.fleet import FmuFleet
     from v2xcosim.sims._terni import FLEET_OUTPUTS
 
     n = terni_setup(spec).fleet_size

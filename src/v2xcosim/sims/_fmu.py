@@ -1,4 +1,4 @@
-"""mosaik adapter over :class:`v2xcosim.fleet.FmuFleet`: one ``Fleet`` entity per site.
+"""mosaik adapter over :class:`v2xcosim.fmu.fleet.FmuFleet`: one ``Fleet`` entity per site.
 
 Inputs (vectors of one value per EV unless noted): ``p_set_w``, ``q_set_var``, ``vm_pu``
 (time-shifted from the grid; a diverged grid step keeps the last valid voltage) and
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from v2xcosim.config import ScenarioSpec
-from v2xcosim.fleet import FmuFleet
+from v2xcosim.fmu.fleet import FmuFleet
 from v2xcosim.sims import TimeBasedSimulator, first_value, guarded, spec_from_json
 
 ROLE_INPUTS = ["p_set_w", "q_set_var", "vm_pu", "t_amb_k"]
