@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from v2xcosim.fmu.build import build_one, find_compiler, fmus_dir
+from v2xcosim.fmu.build import build_one
+from v2xcosim.fmu.registry import fmus_dir
 from v2xcosim.fmu.runtime import FmuRunner, run_fmu
+from v2xcosim.fmu.toolchain import find_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_MODELS = ROOT / "tests" / "data" / "models"

@@ -12,7 +12,7 @@ import pytest
 from v2x_helpers import DEMO, toy_fmu, toy_overrides
 from v2xcosim.config import load_scenario, spec_to_jsonable
 from v2xcosim.core.errors import FmuCallError, ScenarioError, SimulationError
-from v2xcosim.fleet import FmuFleet, ParamValue
+from v2xcosim.fmu.fleet import FmuFleet, ParamValue
 
 OUT = ["p_ac_w", "q_ac_var", "soc", "e_ac_j", "e_chem_j", "e_loss_j"]
 

@@ -262,7 +262,7 @@ def test_cache_keeps_the_three_most_recent_builds_of_a_model(tmp_path: Path) -> 
     """Each source edit adds a cache entry; older ones are pruned, other models are untouched."""
     import shutil
 
-    from v2xcosim.fmu.build import CACHE_KEEP
+    from v2xcosim.fmu.cache import CACHE_KEEP
 
     mdir = tmp_path / "models"
     shutil.copytree(MODELS, mdir)
@@ -282,6 +282,45 @@ def test_cache_keeps_the_three_most_recent_builds_of_a_model(tmp_path: Path) -> 
     # going back to an earlier edit that is still cached is a cache hit
     src.write_text(text + "\n// edit 3\n")
     assert build_one("Lag", out_dir=out, mdir=mdir).cached
+
+
+def test_cache_key_covers_every_module_that_writes_the_fmu() -> None:
+    """Editing any module the build runs changes the cache key (and the GUID), so no stale reuse.
+
+    subset.py only accepts or rejects sources, so it is left out of the key.
+    """
+    import ast
+
+    from v2xcosim.fmu import cache
+
+    pkg = Path(cache.__file__).parent
+    seen: set[str] = set()
+    todo = ["build"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((pkg / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("v2xcosim.fmu."):
+                todo.append(str(node.module).rsplit(".", 1)[1])
+    assert {f"{n}.py" for n in seen} - {"subset.py"} == set(cache.PIPELINE_MODULES)
+
+
+def test_codes_written_by_python_match_the_shell_header() -> None:
+    """v2x_config.h names the shell's V2X_SOLVER_* and V2X_P_* codes; Python and C agree on them."""
+    import re
+
+    from v2xcosim.fmu.meta import ParamKind
+    from v2xcosim.fmu.registry import SOLVERS
+    from v2xcosim.fmu.toolchain import SHELL_DIR
+
+    text = (SHELL_DIR / "v2x_shell.h").read_text(encoding="utf-8")
+    codes = {name: int(value) for name, value in re.findall(r"\b(V2X_\w+) = (-?\d+)", text)}
+    solvers = {k: v for k, v in codes.items() if k.startswith("V2X_SOLVER_")}
+    assert solvers == {f"V2X_SOLVER_{name.upper()}": code for name, code in SOLVERS.items()}
+    p_kinds = {k: v for k, v in codes.items() if k.startswith("V2X_P_")}
+    assert p_kinds == {kind.c_name: int(kind) for kind in ParamKind}
 
 
 def test_unsupported_construct_names_file_line_and_construct(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.fmu.build import build_fmu, project_root
+from v2xcosim.fmu.build import build_fmu
+from v2xcosim.fmu.registry import project_root
 from v2xcosim.fmu.runtime import run_fmu
 
 OUTPUTS = (

@@ -94,7 +94,7 @@ def preflight(spec: ScenarioSpec) -> dict[str, Path]:
 
         return {"EV": terni_preflight(spec)}
     from v2xcosim.cosim.fleet_sim import ROLE_OUTPUTS
-    from v2xcosim.fleet import FmuFleet
+    from v2xcosim.fmu.fleet import FmuFleet
 
     paths: dict[str, Path] = {}
     for site in spec.active_sites:

@@ -1,4 +1,4 @@
-"""mosaik adapter over :class:`v2xcosim.fleet.FmuFleet`: one ``Fleet`` entity per site.
+"""mosaik adapter over :class:`v2xcosim.fmu.fleet.FmuFleet`: one ``Fleet`` entity per site.
 
 Inputs (vectors of one value per EV unless noted): ``p_set_w``, ``q_set_var``, ``vm_pu``
 (time-shifted from the grid; a diverged grid step keeps the last valid voltage) and
@@ -16,7 +16,7 @@ import numpy as np
 
 from v2xcosim.config import ScenarioSpec
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, spec_from_json
-from v2xcosim.fleet import FmuFleet
+from v2xcosim.fmu.fleet import FmuFleet
 
 ROLE_INPUTS = ["p_set_w", "q_set_var", "vm_pu", "t_amb_k"]
 ROLE_OUTPUTS = ["p_ac_w", "q_ac_var", "soc"]

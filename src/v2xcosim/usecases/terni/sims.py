@@ -13,7 +13,7 @@
   ``vm_lv_min_pu__<site>`` (extreme voltages over the site's LV feeder buses).  Each
   ``[[market.providers]]`` battery is a pandapower ``storage`` at its ``bus`` driven by input
   ``p_provider_w__<provider_id>`` (W, load convention).
-* ``TerniFleets`` — one entity ``fleet_<site>`` per site (:class:`v2xcosim.fleet.FmuFleet`, one
+* ``TerniFleets`` — one entity ``fleet_<site>`` per site (:class:`v2xcosim.fmu.fleet.FmuFleet`, one
   slot per session): inputs ``p_set_w`` (vector), ``vm_pu``, ``t_amb_k`` (scalars); outputs
   ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``.
 * ``TerniActors`` — entity ``actors`` (:class:`v2xcosim.usecases.terni.flow.TerniUseCase`):
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, spec_from_json
-from v2xcosim.fleet import FmuFleet
+from v2xcosim.fmu.fleet import FmuFleet
 from v2xcosim.usecases.terni.flow import TerniSetup, TerniUseCase, network_spec, terni_setup
 
 FLEET_OUTPUTS = ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]

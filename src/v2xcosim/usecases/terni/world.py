@@ -68,8 +68,8 @@ def preflight(spec: ScenarioSpec) -> Path:
     The FMU-wide parameters of ``terni.fmu_instance_parameters`` are checked against it here,
     before anything is written.
     """
-    from v2xcosim.fleet import FmuFleet
     from v2xcosim.fmu.build import build_fmu
+    from v2xcosim.fmu.fleet import FmuFleet
     from v2xcosim.usecases.terni.flow import terni_setup
     from v2xcosim.usecases.terni.sims import FLEET_OUTPUTS
 
