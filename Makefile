@@ -59,6 +59,8 @@ test: regress lint
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) tests/architecture.py
 
 bench: fmus
 	$(PY) bench/run.py

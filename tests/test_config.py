@@ -9,15 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from v2x_helpers import DEMO
-from v2xcosim.config import (
-    FileProfileSpec,
-    RunnerSpec,
-    apply_overrides,
-    load_scenario,
-    parse_override,
-    spec_from_dict,
-)
+from v2xcosim.config.common import RunnerSpec
+from v2xcosim.config.load import apply_overrides, parse_override
+from v2xcosim.config.profiles import FileProfileSpec
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.scenario import load_scenario, load_scenario_as, spec_from_dict
+from v2xcosim.usecases.sites.schema import SitesScenario
+from v2xcosim.usecases.terni.schema import TerniScenario
 
 
 def demo_data() -> dict[str, Any]:
@@ -25,7 +23,7 @@ def demo_data() -> dict[str, Any]:
 
 
 def test_demo_is_valid() -> None:
-    spec = load_scenario(DEMO)
+    spec = load_scenario_as(DEMO, SitesScenario)
     assert spec.name == "demo"
     assert spec.time.n_steps == 288
     assert spec.sites[0].n_evs == 10
@@ -130,7 +128,7 @@ def test_overrides_parse_toml_and_fall_back_to_text() -> None:
 
 
 def test_base_case_switch_removes_sites() -> None:
-    spec = load_scenario(DEMO, ["base_case=true"])
+    spec = load_scenario_as(DEMO, SitesScenario, ["base_case=true"])
     assert spec.sites and spec.active_sites == []
 
 
@@ -172,7 +170,7 @@ def test_generated_invalid_values_rejected_without_traceback(key: str, value: fl
 
 def test_terni_market_providers_are_checked() -> None:
     terni = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
-    spec = load_scenario(terni)
+    spec = load_scenario_as(terni, TerniScenario)
     (bess,) = spec.market.providers
     assert (bess.provider_id, bess.zone, bess.kind) == ("bess_1", "primary", "battery")
     assert spec.control.discharge_min_import_mw == 1.0

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from v2x_helpers import DEMO, cli, toy_overrides
-from v2xcosim.config import load_scenario
 from v2xcosim.report.results import vector_columns, verify_run_folder
-from v2xcosim.scenario import RunResult, run
+from v2xcosim.scenario import RunResult, load_scenario, load_scenario_as, run
+from v2xcosim.usecases.sites.schema import SitesScenario
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_demo_invariants(demo_run: tuple[Path, RunResult]) -> None:
     import pandapower.networks as pn
 
     p_nom = pn.create_cigre_network_lv().load["p_mw"].sum() * 1e6
-    spec = load_scenario(DEMO)
+    spec = load_scenario_as(DEMO, SitesScenario)
     load = p_nom * spec.grid.load_scaling * prof["household"].to_numpy()
     pv = sum(pv.p_peak_kw for pv in spec.grid.pv) * 1e3 * prof["pv"].to_numpy()
     ev = vector_columns(site, "p_ac_w").sum(axis=1).to_numpy()

@@ -30,7 +30,7 @@ def zone(**kw: float) -> ZoneModel:
 
 
 def test_perfect_forecast_and_requests() -> None:
-    d = Dso("dso", [zone()], ForecastConfig(), seed=1, max_window_intervals=4)
+    d = Dso("dso", [zone()], ForecastConfig(), seed=1, max_window_intervals=4, stream="terni/dso")
     (fc,) = d.forecast(T0, STARTS, LOAD, PV)
     assert fc.p_net_w[2] == pytest.approx(8e6 - 16e6)
     assert fc.vm_max_pu[2] == pytest.approx(1.0 + 2e-9 * 8e6)
@@ -47,10 +47,11 @@ def test_perfect_forecast_and_requests() -> None:
 
 
 def test_voltage_driven_and_down_requests() -> None:
-    d = Dso("dso", [zone(export_limit_w=1e9, vm_max_pu=1.01)], ForecastConfig(), seed=1)
+    zones = [zone(export_limit_w=1e9, vm_max_pu=1.01)]
+    d = Dso("dso", zones, ForecastConfig(), seed=1, stream="terni/dso")
     (fc,) = d.forecast(T0, STARTS, LOAD, PV)
     assert d.needs_w(fc)[2] == pytest.approx((0.016 - 0.01) / 2e-9)
-    d2 = Dso("dso", [zone(import_limit_w=5e6)], ForecastConfig(), seed=1)
+    d2 = Dso("dso", [zone(import_limit_w=5e6)], ForecastConfig(), seed=1, stream="terni/dso")
     (fc2,) = d2.forecast(T0, STARTS, LOAD, np.zeros(8))
     reqs = d2.requests([fc2], T0)
     assert reqs[0].p_mw == pytest.approx(-3.0)
@@ -58,10 +59,11 @@ def test_voltage_driven_and_down_requests() -> None:
 
 def test_forecast_error_is_seeded() -> None:
     cfg = ForecastConfig(load_error_std=0.1, pv_error_std=0.2)
-    a = Dso("dso", [zone()], cfg, seed=5).forecast(T0, STARTS, LOAD, PV)[0]
-    b = Dso("dso", [zone()], cfg, seed=5).forecast(T0, STARTS, LOAD, PV)[0]
-    c = Dso("dso", [zone()], cfg, seed=6).forecast(T0, STARTS, LOAD, PV)[0]
-    exact = Dso("dso", [zone()], ForecastConfig(), seed=5).forecast(T0, STARTS, LOAD, PV)[0]
+    a = Dso("dso", [zone()], cfg, seed=5, stream="terni/dso").forecast(T0, STARTS, LOAD, PV)[0]
+    b = Dso("dso", [zone()], cfg, seed=5, stream="terni/dso").forecast(T0, STARTS, LOAD, PV)[0]
+    c = Dso("dso", [zone()], cfg, seed=6, stream="terni/dso").forecast(T0, STARTS, LOAD, PV)[0]
+    exact_dso = Dso("dso", [zone()], ForecastConfig(), seed=5, stream="terni/dso")
+    exact = exact_dso.forecast(T0, STARTS, LOAD, PV)[0]
     assert a.p_net_w == b.p_net_w and a.p_net_w != c.p_net_w and a.p_net_w != exact.p_net_w
     with pytest.raises(ScenarioError):
         ZoneModel(zone="z", load_nom_w=1, pv_peak_w=1, dvdp_pu_per_w=1e-9)

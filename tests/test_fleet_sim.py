@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from v2x_helpers import DEMO, toy_fmu, toy_overrides
-from v2xcosim.config import load_scenario, spec_to_jsonable
+from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import FmuCallError, ScenarioError, SimulationError
 from v2xcosim.fmu.fleet import FmuFleet, ParamValue
+from v2xcosim.scenario import load_scenario
+from v2xcosim.usecases.sites.schema import SitesScenario
+from v2xcosim.usecases.sites.wiring import charger_buses, site_sessions_of
 
 OUT = ["p_ac_w", "q_ac_var", "soc", "e_ac_j", "e_chem_j", "e_loss_j"]
 
@@ -114,18 +116,29 @@ def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path: Path) -> Non
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("v2xcosim-fmu-*")) == before
 
 
-def _spec(n: int = 4) -> dict[str, Any]:
-    return spec_to_jsonable(load_scenario(DEMO, [*toy_overrides(n), "time.duration_s=3600"]))
+def _spec(n: int = 4) -> SitesScenario:
+    spec = load_scenario(DEMO, [*toy_overrides(n), "time.duration_s=3600"])
+    assert isinstance(spec, SitesScenario)
+    return spec
 
 
 def test_fmu_adapter_alone() -> None:
     from v2xcosim.cosim.fleet_sim import FmuSim
 
+    spec = _spec()
+    site = spec.sites[0]
     sim = FmuSim()
-    meta = sim.init("FMU-0", scenario=_spec())
+    meta = sim.init("FMU-0", step_s=spec.time.step_s, extra_outputs=site.fmu.outputs.extra)
     assert "e_ac_j" in meta["models"]["Fleet"]["attrs"]
     [ent] = sim.create(
-        1, "Fleet", site_id="residential", fmu_path=str(toy_fmu(4)), soc_start=[0.1, 0.2, 0.3, 0.4]
+        1,
+        "Fleet",
+        site_id="residential",
+        fmu=spec_to_jsonable(site.fmu),
+        n_evs=4,
+        fmu_path=str(toy_fmu(4)),
+        soc_start=[0.1, 0.2, 0.3, 0.4],
+        t_amb_k=site.t_amb_k,
     )
     eid = ent["eid"]
     assert (
@@ -150,16 +163,28 @@ def test_grid_profile_actor_and_store_adapters_alone(tmp_path: Path) -> None:
     from v2xcosim.cosim.store_sim import StoreSim
     from v2xcosim.usecases.sites.sims import ChargingSim
 
-    js = _spec()
+    spec = _spec()
+    site = spec.sites[0]
     prof = ProfileSim()
-    prof.init("Profiles-0", scenario=js)
+    prof.init(
+        "Profiles-0",
+        profiles={k: spec_to_jsonable(v) for k, v in spec.profiles.items()},
+        start_utc=spec.time.start_utc.isoformat(),
+        n_steps=spec.time.n_steps,
+        step_s=spec.time.step_s,
+    )
     prof.create(1, "Profiles")
     prof.step(0, {}, 3600)
     values = prof.get_data({"profiles": ["household", "pv", "t_amb"]})["profiles"]
     assert values["t_amb"] == pytest.approx(298.15) and values["pv"] == 0.0
 
     grid = GridSim()
-    grid.init("Grid-0", scenario=js)
+    grid.init(
+        "Grid-0",
+        grid=spec_to_jsonable(spec.grid),
+        sites={"residential": charger_buses(site)},
+        step_s=spec.time.step_s,
+    )
     grid.create(1, "Grid")
     grid.create(1, "Site", site_id="residential")
     grid.step(
@@ -175,8 +200,15 @@ def test_grid_profile_actor_and_store_adapters_alone(tmp_path: Path) -> None:
     assert len(out["site_residential"]["vm_pu"]) == 4
 
     ctl = ChargingSim()
-    ctl.init("Charging-0", scenario=js)
-    ctl.create(1, "Controller", site_id="residential")
+    ctl.init("Charging-0", step_s=spec.time.step_s)
+    ctl.create(
+        1,
+        "Controller",
+        site_id="residential",
+        p_max_kw=site.controller.p_max_kw,
+        capacity_kwh=site.controller.capacity_kwh,
+        sessions=site_sessions_of(spec, site).to_json(),
+    )
     ctl.step(0, {"ctl_residential": {"soc": {"f": [0.1] * 4}}}, 3600)
     got = ctl.get_data({"ctl_residential": ["p_set_w", "connected"]})["ctl_residential"]
     assert set(got["p_set_w"]) <= {0.0, 11000.0} and len(got["connected"]) == 4

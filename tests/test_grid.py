@@ -5,7 +5,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from v2xcosim.config import GridSpec, PvSpec
+from v2xcosim.config.grid import GridSpec, PvSpec
 from v2xcosim.core.errors import SimulationError
 from v2xcosim.grid.limits import check_limits
 from v2xcosim.grid.networks import bus_names, element_names

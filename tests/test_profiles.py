@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from v2xcosim.config import ClearSkyPvSpec, FileProfileSpec
+from v2xcosim.config.profiles import ClearSkyPvSpec, FileProfileSpec
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.profiles import clearsky_pv_pu, read_file_profile, sample
 

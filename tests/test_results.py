@@ -8,14 +8,10 @@ import pandas as pd
 import pytest
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.report.results import (
-    ResultRecorder,
-    atomic_write_bytes,
-    compute_kpis,
-    prepare_out_dir,
-    verify_run_folder,
-    write_metadata,
-)
+from v2xcosim.core.io import atomic_write_bytes, prepare_out_dir
+from v2xcosim.cosim.recorder import ResultRecorder
+from v2xcosim.report.results import verify_run_folder, write_metadata
+from v2xcosim.usecases.sites.kpis import compute_kpis
 
 
 def test_recorder_builds_sorted_tables_with_labels() -> None:

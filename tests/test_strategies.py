@@ -99,6 +99,7 @@ def test_same_seed_same_users_for_all_strategies() -> None:
     import datetime as dt
 
     t0 = dt.datetime(2024, 5, 12, tzinfo=dt.UTC)
-    a = draw_users(UserPopulationSpec(), seed=7, start_utc=t0, n_days=2, sites=[("x", 4)])
-    b = draw_users(UserPopulationSpec(), seed=7, start_utc=t0, n_days=2, sites=[("x", 4)])
+    kw = {"seed": 7, "start_utc": t0, "n_days": 2, "sites": [("x", 4)], "stream_prefix": "u"}
+    a = draw_users(UserPopulationSpec(), **kw)  # type: ignore[arg-type]
+    b = draw_users(UserPopulationSpec(), **kw)  # type: ignore[arg-type]
     assert a.session_id == b.session_id and np.array_equal(a.arrival_s, b.arrival_s)

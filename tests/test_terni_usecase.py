@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from v2xcosim.config import load_scenario
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.core.trace import TERNI_STEPS, TRACE_COLUMNS
-from v2xcosim.scenario import preflight, run
+from v2xcosim.core.trace import TRACE_COLUMNS
+from v2xcosim.scenario import load_scenario, load_scenario_as, preflight, run
+from v2xcosim.usecases.terni.schema import TerniScenario
+from v2xcosim.usecases.terni.steps import TERNI_STEPS
 from v2xcosim.usecases.terni.world import KPI_KEYS, LV_KPI_KEYS
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "terni_v2g.toml"
@@ -56,8 +57,8 @@ def kpis(out: Path) -> dict[str, Any]:
 
 
 def test_scenario_defaults_to_v2g_and_set_works() -> None:
-    assert load_scenario(SCENARIO).control.strategy == "v2g"
-    spec = load_scenario(SCENARIO, ["control.strategy=smart"])
+    assert load_scenario_as(SCENARIO, TerniScenario).control.strategy == "v2g"
+    spec = load_scenario_as(SCENARIO, TerniScenario, ["control.strategy=smart"])
     assert spec.control.strategy == "smart"
     with pytest.raises(ScenarioError, match=r"control\.strategy"):
         load_scenario(SCENARIO, ["control.strategy=greedy"])
@@ -229,7 +230,7 @@ def test_v2g_discharges_only_into_forecast_import(root: Path) -> None:
     out = _run(root, [*SHORT, *HIGH_SOC, "control.strategy=v2g"])
     steps = pd.read_parquet(out / "terni_steps.parquet")
     grid = pd.read_parquet(out / "grid.parquet")
-    margin_w = load_scenario(SCENARIO).control.discharge_min_import_mw * 1e6
+    margin_w = load_scenario_as(SCENARIO, TerniScenario).control.discharge_min_import_mw * 1e6
     dis = steps["ev_discharge_w"].to_numpy() > 1.0
     assert dis.any()  # not vacuous: the EVs arrive full and do discharge
     fc = steps["forecast_p_net_w"].to_numpy()
@@ -326,13 +327,13 @@ def test_v2g_reduces_lv_reverse_flow_vs_uncontrolled(root: Path) -> None:
 
 
 def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
-    from v2xcosim.report.plots import make_lv_site_plot
+    from v2xcosim.usecases.terni.plots import make_lv_site_plot
 
     grid = pd.read_parquet(_run(root, [*SHORT, "control.strategy=v2g"]) / "grid.parquet")
     feeders = {"cs_piazza_tacito": "LV1", "cs_corso_vecchio": "LV2", "cs_piazza_europa": "LV3"}
     spec = load_scenario(SCENARIO)
     path = make_lv_site_plot(
-        grid, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.start.tzinfo
+        grid, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.tzinfo
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -366,7 +367,8 @@ def test_fleet_that_cannot_start_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_comparison_table_hides_rounding_residue() -> None:
-    from v2xcosim.usecases.terni.world import comparison_table
+    from v2xcosim.report.compare import comparison_table
+    from v2xcosim.usecases.terni.world import COMPARE_KEYS
 
     a = {
         "reverse_flow_energy_mwh": 58.1,
@@ -378,7 +380,8 @@ def test_comparison_table_hides_rounding_residue() -> None:
         "reverse_flow_peak_mw": 9.411003889,
         "ev_energy_discharged_kwh": 33.33,
     }
-    rows = {ln.split()[0]: ln.split()[1:] for ln in comparison_table({"u": a, "v": b}).splitlines()}
+    table = comparison_table({"u": a, "v": b}, COMPARE_KEYS)
+    rows = {ln.split()[0]: ln.split()[1:] for ln in table.splitlines()}
     assert rows["reverse_flow_energy_mwh"] == ["58.1", "58", "-0.09709"]
     assert rows["reverse_flow_peak_mw"] == ["9.411", "9.411", "+0"]
     assert rows["ev_energy_discharged_kwh"] == ["0", "33.33", "+33.33"]

@@ -4,13 +4,14 @@ import pytest
 
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import PlugIn, StartCharging
-from v2xcosim.core.trace import TERNI_STEPS, TRACE_COLUMNS, TraceRecorder
+from v2xcosim.core.trace import TRACE_COLUMNS, TraceRecorder
+from v2xcosim.usecases.terni.steps import TERNI_STEPS
 
 T0 = dt.datetime(2024, 5, 12, 6, 0, tzinfo=dt.UTC)
 
 
 def test_rows_columns_and_unknown_step() -> None:
-    tr = TraceRecorder(T0)
+    tr = TraceRecorder(T0, "terni", TERNI_STEPS)
     msg = StartCharging(session_id="s", connector_id="c:1:1", time_utc=T0)
     tr.record(T0 + dt.timedelta(seconds=60), "7", "emsp", "cs_controller", "start", msg)
     df = tr.to_frame()

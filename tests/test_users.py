@@ -12,12 +12,14 @@ from v2xcosim.domain.users import (
     registration,
 )
 
+S = "terni/users"
+AB = [("a", 4), ("b", 4)]
 T0 = dt.datetime(2024, 5, 12, 22, 0, tzinfo=dt.UTC)  # 00:00 local (CEST)
 
 
 def test_population_statistics_and_reproducibility() -> None:
     spec = UserPopulationSpec()
-    u = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=[("a", 4), ("b", 4)])
+    u = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=AB, stream_prefix=S)
     n = len(u)
     assert abs(n / (60 * 8) - spec.sessions_per_connector_per_day) < 0.15
     assert np.all(np.diff(u.arrival_s) >= 0)
@@ -30,19 +32,23 @@ def test_population_statistics_and_reproducibility() -> None:
     assert np.all((u.soc_min < u.soc_departure) & (u.soc_arrival >= 0.1))
     # some users decline
     assert 0.5 < u.campaign.mean() < 0.75 and (~u.campaign).any()
-    again = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=[("a", 4), ("b", 4)])
+    again = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=AB, stream_prefix=S)
     assert np.array_equal(u.soc_arrival, again.soc_arrival)
-    other = draw_users(spec, seed=12, start_utc=T0, n_days=60, sites=[("a", 4), ("b", 4)])
+    other = draw_users(spec, seed=12, start_utc=T0, n_days=60, sites=AB, stream_prefix=S)
     assert not np.array_equal(u.arrival_s[:10], other.arrival_s[:10])
     # adding a site never changes another site's users
-    more = draw_users(spec, seed=11, start_utc=T0, n_days=60, sites=[("a", 4), ("b", 4), ("c", 2)])
+    more = draw_users(
+        spec, seed=11, start_utc=T0, n_days=60, sites=[*AB, ("c", 2)], stream_prefix=S
+    )
     pick = np.array([s.startswith("a/") for s in more.session_id])
     mine = np.array([s.startswith("a/") for s in u.session_id])
     assert np.array_equal(more.arrival_s[pick], u.arrival_s[mine])
 
 
 def test_messages_and_validation() -> None:
-    u = draw_users(UserPopulationSpec(), seed=1, start_utc=T0, n_days=1, sites=[("a", 4)])
+    u = draw_users(
+        UserPopulationSpec(), seed=1, start_utc=T0, n_days=1, sites=[("a", 4)], stream_prefix=S
+    )
     reg = registration(u, 0, T0)
     pref = preferences(u, 0, T0)
     assert reg.time_utc == T0 + dt.timedelta(seconds=float(u.arrival_s[0]))
@@ -50,5 +56,10 @@ def test_messages_and_validation() -> None:
     assert pref.soc_min <= pref.soc_departure
     with pytest.raises(ScenarioError, match="p_v2g_opt_in"):
         draw_users(
-            UserPopulationSpec(p_v2g_opt_in=1.5), seed=1, start_utc=T0, n_days=1, sites=[("a", 1)]
+            UserPopulationSpec(p_v2g_opt_in=1.5),
+            seed=1,
+            start_utc=T0,
+            n_days=1,
+            sites=[("a", 1)],
+            stream_prefix="terni/users",
         )

@@ -16,22 +16,63 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from v2xcosim.config import (
-    ClearSkyPvSpec,
-    ConstantProfileSpec,
-    FileProfileSpec,
-    ScenarioSpec,
-)
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.units import KELVIN_OFFSET
 
 FloatArray = npt.NDArray[np.float64]
+
+class FileProfileSpec(Protocol):
+    """What a file profile gives (``kind = "file"``; the schema is ``v2xcosim.config.profiles``)."""
+
+    @property
+    def file(self) -> Path: ...
+    @property
+    def column(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def time_column(self) -> str: ...
+    @property
+    def tz(self) -> str | None: ...
+    @property
+    def interpolation(self) -> str: ...
+    @property
+    def fill_gaps(self) -> str: ...
+
+
+class ClearSkyPvSpec(Protocol):
+    """What a clear-sky PV profile gives (``kind = "clearsky_pv"``)."""
+
+    @property
+    def latitude_deg(self) -> float: ...
+    @property
+    def longitude_deg(self) -> float: ...
+    @property
+    def altitude_m(self) -> float: ...
+    @property
+    def tilt_deg(self) -> float: ...
+    @property
+    def azimuth_deg(self) -> float: ...
+    @property
+    def performance_ratio(self) -> float: ...
+
+
+class ConstantProfileSpec(Protocol):
+    """What a constant profile gives (``kind = "constant"``)."""
+
+    @property
+    def value(self) -> float: ...
+    @property
+    def unit(self) -> str: ...
+
+
 
 _FACTOR = {"W": 1.0, "kW": 1e3, "MW": 1e6}
 _OFFSET_RE = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
@@ -44,14 +85,6 @@ def to_canonical(values: FloatArray, unit: str) -> tuple[FloatArray, str]:
     if unit == "degC":
         return values + KELVIN_OFFSET, "K"
     return values, unit
-
-
-def step_times(spec: ScenarioSpec) -> pd.DatetimeIndex:
-    """UTC timestamps of every co-simulation step (an exact count of seconds: DST-safe)."""
-    start = pd.Timestamp(spec.time.start_utc)
-    return pd.DatetimeIndex(
-        start + pd.to_timedelta(np.arange(spec.time.n_steps) * spec.time.step_s, unit="s")
-    )
 
 
 def _parse_times(raw: pd.Series[Any], spec: FileProfileSpec, where: str) -> pd.DatetimeIndex:
@@ -215,14 +248,17 @@ class ProfileSet:
         self.values: dict[str, FloatArray] = {}
         for name in sorted(profiles):
             spec = profiles[name]
-            if isinstance(spec, FileProfileSpec):
+            kind = getattr(spec, "kind", None)
+            if kind == "file":
+                spec = cast(FileProfileSpec, spec)
                 series = read_file_profile(spec, name)
                 self.values[name] = sample(
                     series, times, spec.interpolation, f"profiles.{name} ({spec.file})"
                 )
-            elif isinstance(spec, ClearSkyPvSpec):
-                self.values[name] = clearsky_pv_pu(spec, times)
-            elif isinstance(spec, ConstantProfileSpec):
+            elif kind == "clearsky_pv":
+                self.values[name] = clearsky_pv_pu(cast(ClearSkyPvSpec, spec), times)
+            elif kind == "constant":
+                spec = cast(ConstantProfileSpec, spec)
                 value, _ = to_canonical(np.array([spec.value], dtype=float), spec.unit)
                 self.values[name] = np.full(len(times), float(value[0]))
             else:  # pragma: no cover - the discriminated union is exhaustive
@@ -233,16 +269,11 @@ class ProfileSet:
         return float(self.values[name][step])
 
 
-def load_profiles(spec: ScenarioSpec) -> ProfileSet:
-    """Load every profile of ``spec`` at its step times."""
-    return ProfileSet(spec.profiles, step_times(spec))
-
 
 __all__ = [
     "ProfileSet",
     "clearsky_poa_pu",
     "clearsky_pv_pu",
-    "load_profiles",
     "read_file_profile",
     "sample",
 ]

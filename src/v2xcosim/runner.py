@@ -241,8 +241,7 @@ def _child(arg: str) -> int:
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
-        from v2xcosim.config import load_scenario
-        from v2xcosim.scenario import run
+        from v2xcosim.scenario import load_scenario, run
 
         spec = load_scenario(opts["scenario"], opts["overrides"])
         result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])

@@ -88,8 +88,7 @@ def folder_golden(out: Path) -> dict[str, Any]:
 
 def run_case(case: str, out: Path) -> dict[str, Any]:
     """Run one golden case in-process into ``out`` and return its golden."""
-    from v2xcosim.config import load_scenario
-    from v2xcosim.scenario import run
+    from v2xcosim.scenario import load_scenario, run
 
     scenario, overrides = CASES[case]
     spec = load_scenario(ROOT / scenario, overrides)

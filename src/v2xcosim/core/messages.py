@@ -1,4 +1,4 @@
-"""Frozen, JSON-serialisable messages exchanged between the Terni use-case actors.
+"""Frozen, JSON-serialisable messages exchanged between the actors of a use case.
 
 Conventions (see :mod:`v2xcosim.core.units`): times are timezone-aware **UTC** ``datetime``;
 SOC is a
@@ -279,8 +279,8 @@ class GridForecast:
 class FlexibilityRequest:
     """A DSO flexibility request.
 
-    Fields after the SOFIE Terni marketplace pilot (quantity, zone, request date, deadline (gate
-    closure), start, end, maximum price).
+    Fields after the SOFIE project's flexibility-marketplace pilot (quantity, zone, request date,
+    deadline (gate closure), start, end, maximum price).
 
     ``p_mw`` signed: + = consume more (reverse flow / over-voltage), − = consume less.
     """

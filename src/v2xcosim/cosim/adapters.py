@@ -1,6 +1,6 @@
 """Thin mosaik (API v3) adapters over the plain-Python domain code.
 
-Each adapter receives the resolved scenario as JSON data (``scenario=`` in ``init``), rebuilds
+Each adapter receives its JSON parameters (``init``/``create``), rebuilds
 its domain object and exchanges only JSON-serialisable attributes (numbers, lists), so any of
 them can be moved to another process or machine with mosaik's ``cmd``/``connect`` sim config.
 Vectors carry one value per EV of a site (a fleet is one entity, not N).  Domain errors are
@@ -15,15 +15,9 @@ from typing import Any, TypeVar
 import mosaik_api_v3
 from mosaik_api_v3.types import ModelDescription
 
-from v2xcosim.config import ScenarioSpec
 from v2xcosim.core.errors import SimulationError, V2XError
 
 T = TypeVar("T")
-
-
-def spec_from_json(scenario: Mapping[str, Any]) -> ScenarioSpec:
-    """Rebuild the :class:`ScenarioSpec` passed to a simulator (paths are already absolute)."""
-    return ScenarioSpec.model_validate(dict(scenario))
 
 
 class TimeBasedSimulator(mosaik_api_v3.Simulator):

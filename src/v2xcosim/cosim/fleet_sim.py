@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from v2xcosim.config import ScenarioSpec
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, spec_from_json
+from v2xcosim.config.fmu import FmuSpec
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.fmu.fleet import FmuFleet
 
 ROLE_INPUTS = ["p_set_w", "q_set_var", "vm_pu", "t_amb_k"]
@@ -44,27 +44,31 @@ class FmuSim(TimeBasedSimulator):
         """Create the simulator (META is completed in :meth:`init`)."""
         super().__init__()
         self._sites: dict[str, _Site] = {}
-        self._spec: ScenarioSpec | None = None
+        self._step_s = 1
         self._sid = "FMU"
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """``scenario``: the resolved scenario JSON."""
-        self._spec = spec_from_json(sim_params["scenario"])
+        """Take ``step_s`` [s] and ``extra_outputs`` (further FMU outputs any fleet exposes)."""
+        self._step_s = int(sim_params["step_s"])
         self._sid = sid
-        extra = sorted({x for s in self._spec.active_sites for x in s.fmu.outputs.extra})
+        extra = sorted(set(sim_params.get("extra_outputs", [])))
         self.meta["models"]["Fleet"] = {
             "public": True,
-            "params": ["site_id", "fmu_path", "soc_start"],
+            "params": ["site_id", "fmu", "n_evs", "fmu_path", "soc_start", "t_amb_k"],
             "attrs": ROLE_INPUTS + ROLE_OUTPUTS + [x for x in extra if x not in ROLE_OUTPUTS],
         }
         return self.meta
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
-        """One fleet entity for site ``site_id`` from ``fmu_path`` with start SOCs ``soc_start``."""
-        assert self._spec is not None
+        """Create one fleet entity for site ``site_id``.
+
+        ``n_evs`` EVs of the FMU section ``fmu`` (JSON) from ``fmu_path``, start SOCs
+        ``soc_start``, ambient temperature ``t_amb_k`` until an input arrives.
+        """
         site_id = str(model_params["site_id"])
-        site = next(s for s in self._spec.active_sites if s.id == site_id)
-        ins, outs = site.fmu.inputs, site.fmu.outputs
+        fmu = FmuSpec.model_validate(model_params["fmu"])
+        n_evs = int(model_params["n_evs"])
+        ins, outs = fmu.inputs, fmu.outputs
         in_map = {"p_set_w": ins.p_set}
         for role, name in (("q_set_var", ins.q_set), ("vm_pu", ins.vm), ("t_amb_k", ins.t_amb)):
             if name is not None:
@@ -76,19 +80,19 @@ class FmuSim(TimeBasedSimulator):
         def build() -> FmuFleet:
             fleet = FmuFleet(
                 Path(model_params["fmu_path"]),
-                n=site.n_evs,
-                fleet=site.fmu.fleet,
+                n=n_evs,
+                fleet=fmu.fleet,
                 inputs=list(in_map.values()),
                 outputs=list(dict.fromkeys(out_map.values())),
-                parameters=site.fmu.parameters,
-                instance_parameters=site.fmu.instance_parameters,
+                parameters=fmu.parameters,
+                instance_parameters=fmu.instance_parameters,
                 name=site_id,
-                prefix=site.fmu.vector_prefix,
+                prefix=fmu.vector_prefix,
             )
             try:
                 fleet.initialise(
                     0.0,  # FMU time = mosaik time [s] since the scenario start
-                    {site.fmu.soc_start_parameter: list(model_params["soc_start"])},
+                    {fmu.soc_start_parameter: list(model_params["soc_start"])},
                 )
             except BaseException:
                 fleet.close()
@@ -96,14 +100,13 @@ class FmuSim(TimeBasedSimulator):
             return fleet
 
         entry = _Site(guarded(self._sid, eid, 0, build), in_map, out_map)
-        entry.inputs["t_amb_k"][:] = site.t_amb_k
+        entry.inputs["t_amb_k"][:] = float(model_params["t_amb_k"])
         self._sites[eid] = entry
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Set each fleet's inputs and advance all FMUs by one step."""
-        assert self._spec is not None
-        step_s = self._spec.time.step_s
+        step_s = self._step_s
         for eid, site in self._sites.items():
             for attr, srcs in inputs.get(eid, {}).items():
                 value = first_value(srcs)

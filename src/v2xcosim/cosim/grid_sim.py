@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, spec_from_json
+from v2xcosim.config.grid import GridSpec
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.grid.powerflow import GridModel, GridResult, SiteConnection, result_to_dict
 
 GRID_OUTPUTS = [
@@ -38,18 +39,18 @@ class GridSim(TimeBasedSimulator):
         self._sites: list[str] = []
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """``scenario``: resolved scenario JSON; the network is built fresh here."""
-        spec = spec_from_json(sim_params["scenario"])
+        """Build the network fresh from the JSON parameters.
+
+        ``grid``: the grid section; ``sites``: site id -> bus name of each charger; ``step_s`` [s].
+        """
+        grid_spec = GridSpec.model_validate(sim_params["grid"])
         self._sid = sid
-        self._step_s = spec.time.step_s
-        sites = [
-            SiteConnection(s.id, [s.buses[i % len(s.buses)] for i in range(s.n_evs)])
-            for s in spec.active_sites
-        ]
-        self._sites = [s.id for s in spec.active_sites]
-        self._model = guarded(sid, "grid", 0, lambda: GridModel(spec.grid, sites))
-        self._pv_profiles = [pv.profile for pv in spec.grid.pv]
-        self._load_profile = spec.grid.load_profile
+        self._step_s = int(sim_params["step_s"])
+        sites = [SiteConnection(sid_, list(buses)) for sid_, buses in sim_params["sites"].items()]
+        self._sites = [s.site_id for s in sites]
+        self._model = guarded(sid, "grid", 0, lambda: GridModel(grid_spec, sites))
+        self._pv_profiles = [pv.profile for pv in grid_spec.pv]
+        self._load_profile = grid_spec.load_profile
         used = sorted({*self._pv_profiles, *([self._load_profile] if self._load_profile else [])})
         self.meta["models"] = {
             "Grid": {

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from v2xcosim.cosim.adapters import TimeBasedSimulator, guarded, spec_from_json
-from v2xcosim.profiles import ProfileSet, load_profiles
+from pydantic import TypeAdapter
+
+from v2xcosim.config.profiles import ProfileSpec
+from v2xcosim.core.timegrid import step_times
+from v2xcosim.cosim.adapters import TimeBasedSimulator, guarded
+from v2xcosim.profiles import ProfileSet
+
+_PROFILES: TypeAdapter[dict[str, ProfileSpec]] = TypeAdapter(dict[str, ProfileSpec])
 
 
 class ProfileSim(TimeBasedSimulator):
@@ -19,10 +26,19 @@ class ProfileSim(TimeBasedSimulator):
         self._t = 0
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """``scenario``: the resolved scenario as JSON data."""
-        spec = spec_from_json(sim_params["scenario"])
-        self._set = guarded(sid, "Profiles", 0, lambda: load_profiles(spec))
-        self._step_s = spec.time.step_s
+        """Sample every profile once on the run's time grid.
+
+        ``profiles``: name -> profile section (JSON, paths absolute); ``start_utc`` (ISO 8601),
+        ``n_steps`` and ``step_s`` [s]: the time grid.
+        """
+        profiles = _PROFILES.validate_python(sim_params["profiles"])
+        times = step_times(
+            dt.datetime.fromisoformat(sim_params["start_utc"]),
+            int(sim_params["n_steps"]),
+            int(sim_params["step_s"]),
+        )
+        self._set = guarded(sid, "Profiles", 0, lambda: ProfileSet(profiles, times))
+        self._step_s = int(sim_params["step_s"])
         self.meta["models"]["Profiles"] = {
             "public": True,
             "params": [],

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from v2xcosim.core.io import write_parquet_atomic
 from v2xcosim.cosim.adapters import TimeBasedSimulator
-from v2xcosim.report.results import ResultRecorder, write_parquet_atomic
+from v2xcosim.cosim.recorder import ResultRecorder
 
 STEPPING_BEAT = "stepping"
 """Sent once through the progress pipe when set-up is done and stepping begins."""

@@ -17,16 +17,42 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from v2xcosim.config import ControllerSpec, ScenarioSpec, SessionSpec, SiteSpec
 from v2xcosim.core.rng import rng_for
 from v2xcosim.core.units import J_PER_KWH, W_PER_KW
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+class SessionSpec(Protocol):
+    """The session distribution of a site (schema: ``sites[].sessions`` of the sites use case).
+
+    Arrival time of day [h, local] ~ Normal(``arrival_mean_h``, ``arrival_std_h``); duration [h]
+    ~ Normal(``duration_mean_h``, ``duration_std_h``) but at least ``min_duration_h``; arrival SOC
+    ~ Uniform(``soc_arrival_min``, ``soc_arrival_max``); wish ``soc_target``.
+    """
+
+    @property
+    def arrival_mean_h(self) -> float: ...  # noqa: D102
+    @property
+    def arrival_std_h(self) -> float: ...  # noqa: D102
+    @property
+    def duration_mean_h(self) -> float: ...  # noqa: D102
+    @property
+    def duration_std_h(self) -> float: ...  # noqa: D102
+    @property
+    def min_duration_h(self) -> float: ...  # noqa: D102
+    @property
+    def soc_arrival_min(self) -> float: ...  # noqa: D102
+    @property
+    def soc_arrival_max(self) -> float: ...  # noqa: D102
+    @property
+    def soc_target(self) -> float: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,33 @@ class Sessions:
     def count(self) -> int:
         """Count the real sessions."""
         return int(np.isfinite(self.arrival_s).sum())
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data (``None`` for an unused slot's +inf) for a simulator in any process."""
+
+        def rows(a: FloatArray) -> list[list[float | None]]:
+            return [[float(x) if np.isfinite(x) else None for x in row] for row in a]
+
+        return {
+            "arrival_s": rows(self.arrival_s),
+            "departure_s": rows(self.departure_s),
+            "soc_arrival": self.soc_arrival.tolist(),
+            "soc_target": self.soc_target.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sessions:
+        """Rebuild sessions from :meth:`to_json` data (bit-identical values)."""
+
+        def mat(rows: list[list[float | None]]) -> FloatArray:
+            return np.array([[np.inf if x is None else x for x in r] for r in rows], dtype=float)
+
+        return cls(
+            arrival_s=mat(data["arrival_s"]),
+            departure_s=mat(data["departure_s"]),
+            soc_arrival=np.asarray(data["soc_arrival"], dtype=float),
+            soc_target=np.asarray(data["soc_target"], dtype=float),
+        )
 
 
 def generate_sessions(
@@ -100,31 +153,23 @@ def generate_sessions(
     )
 
 
-def site_sessions_of(spec: ScenarioSpec, site: SiteSpec) -> Sessions:
-    """Draw the sessions of ``site`` with the seed and horizon of scenario ``spec``."""
-    return generate_sessions(
-        site.sessions,
-        site_id=site.id,
-        n_evs=site.n_evs,
-        seed=spec.seed,
-        start=spec.time.start,
-        duration_s=spec.time.duration_s,
-        step_s=spec.time.step_s,
-    )
-
-
 class UncontrolledCharging:
     """Charge at rated power from arrival until the target SOC (vectorised over EVs)."""
 
-    def __init__(self, spec: ControllerSpec, sessions: Sessions, step_s: int) -> None:
-        """Control ``sessions`` with the limits of ``spec`` at a step of ``step_s`` s."""
-        self.spec = spec
+    def __init__(
+        self, p_max_kw: float, capacity_kwh: float | None, sessions: Sessions, step_s: int
+    ) -> None:
+        """Control ``sessions`` at ``p_max_kw`` per EV with steps of ``step_s`` s.
+
+        ``capacity_kwh`` (usable battery energy, optional) tapers the last step so that the
+        target SOC is not overshot.
+        """
         self.sessions = sessions
         self.step_s = step_s
-        self.p_max_w = spec.p_max_kw * W_PER_KW
+        self.p_max_w = p_max_kw * W_PER_KW
         self._ptr = np.zeros(sessions.n_evs, dtype=np.int64)
         self._rows = np.arange(sessions.n_evs)
-        self._cap_j = None if spec.capacity_kwh is None else spec.capacity_kwh * J_PER_KWH
+        self._cap_j = None if capacity_kwh is None else capacity_kwh * J_PER_KWH
 
     def connected(self, time_s: float) -> npt.NDArray[np.bool_]:
         """Which EVs are plugged in during [time_s, time_s + step)."""

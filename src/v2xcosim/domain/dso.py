@@ -8,12 +8,12 @@ forecast is
     p_net = L·load_pu·(1 + e_L) − G·pv_pu·(1 + e_G) − H    [W, + = drawn from upstream]
     vm    = vm0 + s·p_net                                  [pu]
 
-with ``s`` the zone's voltage sensitivity [pu/W] (negative; from two power flows on the Terni
-network, :func:`v2xcosim.usecases.terni.network.voltage_sensitivity_pu_per_w`) and ``vm0`` the
+with ``s`` the zone's voltage sensitivity [pu/W] (negative; from two power flows on the
+use case's network) and ``vm0`` the
 voltage at
 zero net power.  Forecast errors ``e_L``, ``e_G`` are independent Gaussian per interval with the
 configured standard deviations (0 = perfect forecast), drawn from the DSO's own stream
-``rng_for(seed, "terni/dso")``.
+``rng_for(seed, stream)``, the stream named by the use case.
 
 Requests (step D2).  Per interval the needed flexibility is
 
@@ -94,8 +94,9 @@ class Dso:
         *,
         seed: int,
         max_window_intervals: int = 4,
+        stream: str,
     ) -> None:
-        """DSO ``dso_id`` for ``zones`` with forecast settings and its random stream."""
+        """DSO ``dso_id`` for ``zones`` with forecast settings; draws from stream ``stream``."""
         if not zones:
             raise ScenarioError("dso: at least one zone is required")
         if len({z.zone for z in zones}) != len(zones):
@@ -106,7 +107,7 @@ class Dso:
         self.zones = tuple(zones)
         self.cfg = forecast
         self.max_window = max_window_intervals
-        self._rng = rng_for(seed, "terni/dso")
+        self._rng = rng_for(seed, stream)
         self._n_req = 0
 
     def forecast(

@@ -142,7 +142,7 @@ class _Contribution:
 
 @dataclass
 class Emsp:
-    """The EMSP of the Terni chargers for one run (session rows index the user table)."""
+    """The EMSP of a use case's public chargers for one run (session rows index the user table)."""
 
     config: EmspConfig
     start_utc: dt.datetime

@@ -1,4 +1,4 @@
-"""Terni KPIs as pure functions of arrays (energies kWh/MWh, money EUR).
+"""Session, market and battery KPIs as pure functions of arrays (energies kWh/MWh, money EUR).
 
 * ``departure_soc_shortfall_kwh`` — Σ over *feasible* sessions of ``max(wish − soc_dep, 0) ×
   capacity``; a wish is feasible when the energy needed ``(wish − soc_arrival) × capacity ≤

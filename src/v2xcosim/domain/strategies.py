@@ -1,4 +1,4 @@
-"""Decision logic of the three Terni charging strategies (``control.strategy``), vectorised.
+"""Decision logic of the three charging strategies (``control.strategy``), vectorised.
 
 One call per step: :func:`decide` maps the connected EVs (arrays of :class:`EvArrays`), the
 time, the DSO/price windows and the market commitments to per-connector P setpoints [W, load

@@ -1,7 +1,7 @@
-"""EV users of the Terni public chargers: seeded sessions, consent and preferences.
+"""EV users of public chargers: seeded sessions, consent and preferences.
 
-Published statistics used (cited; the rest are assumptions listed in
-``scenarios/terni/README.md``):
+Published statistics used (cited; the rest are assumptions listed in the scenario README of
+the use case that draws them):
 
 * arrival and dwell of commuter-type sessions: Dutch public charging, EVnetNL 2015 — weekday
   modal start 08:51 and modal end 17:12 (dwell ≈ 8.35 h);
@@ -11,7 +11,7 @@ Published statistics used (cited; the rest are assumptions listed in
   ForTwo) and the FMU default pack (59 kWh usable); AC charging at 11 kW (Renault ZOE V2G
   trials, Wallbox Quasar 2 11.5 kW).
 
-Draws come from one stream per charging site, ``rng_for(seed, "terni/users/<site>")``: the
+Draws come from one stream per charging site, ``rng_for(seed, "<stream_prefix>/<site>")``: the
 population depends only on the seed and the site list — never on the strategy — so
 ``uncontrolled``, ``smart`` and ``v2g`` runs see the same users.  Times are s since the run
 start (UTC); local (Europe/Rome) clock hours are converted with :mod:`zoneinfo`, DST-safe.
@@ -151,8 +151,11 @@ def draw_users(
     start_utc: dt.datetime,
     n_days: int,
     sites: Sequence[tuple[str, int]],
+    stream_prefix: str,
 ) -> UserTable:
     """Draw the sessions at ``sites`` (``(site_id, n_connectors)``) over ``n_days`` local days.
+
+    Each site draws from its own stream ``rng_for(seed, f"{stream_prefix}/{site_id}")``.
 
     Per site and day the number of sessions is Poisson(``sessions_per_connector_per_day`` ×
     connectors).  Sessions that leave before arriving, or start before the run, are kept as
@@ -170,7 +173,7 @@ def draw_users(
     sids: list[str] = []
     site_col: list[str] = []
     for site_id, n_conn in sites:
-        rng = rng_for(seed, f"terni/users/{site_id}")
+        rng = rng_for(seed, f"{stream_prefix}/{site_id}")
         counts = rng.poisson(spec.sessions_per_connector_per_day * n_conn, size=n_days)
         n = int(counts.sum())
         day = np.repeat(np.arange(n_days), counts)

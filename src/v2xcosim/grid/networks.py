@@ -7,9 +7,9 @@ Each builder returns a fresh ``pandapowerNet`` so that no solver state leaks bet
   TB 575, 2014) as shipped by ``pandapower.networks.create_cigre_network_lv``: a 20 kV slack
   feeding residential (R), industrial (I) and commercial (C) 0.4 kV sub-networks through three
   transformers (0.5, 0.15, 0.3 MVA).  Bus names are ``"Bus R11"`` etc.
-* ``terni`` — the Terni-like 20 kV network of :mod:`v2xcosim.usecases.terni.network` (default
-  parameters;
-  the Terni use case builds its own copy from ``[terni]``).
+
+A use case that builds its own network (from SimBench, with its own re-rating) does so in its
+package and offers it through ``UseCase.network``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,7 @@ def _cigre_lv() -> Any:
     return pn.create_cigre_network_lv()
 
 
-def _terni() -> Any:
-    from v2xcosim.usecases.terni.network import build_terni_network
-
-    return build_terni_network().net
-
-
-BUILDERS: dict[str, Callable[[], Any]] = {"cigre_lv": _cigre_lv, "terni": _terni}
+BUILDERS: dict[str, Callable[[], Any]] = {"cigre_lv": _cigre_lv}
 
 
 def build(name: str) -> Any:

@@ -21,17 +21,51 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from v2xcosim.config import GridSpec
 from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid import networks
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class PvPlant(Protocol):
+    """A PV plant of a grid set-up (the schema is ``v2xcosim.config.grid.PvSpec``)."""
+
+    @property
+    def bus(self) -> str: ...  # noqa: D102
+    @property
+    def p_peak_kw(self) -> float: ...  # noqa: D102
+    @property
+    def cos_phi(self) -> float: ...  # noqa: D102
+
+
+class GridSetup(Protocol):
+    """What :class:`GridModel` reads of a grid section (``v2xcosim.config.grid.GridSpec``).
+
+    ``network`` a name of :mod:`v2xcosim.grid.networks`; loads scaled by ``load_scaling`` and
+    the load profile, at ``load_cos_phi``; ``pv`` plants; Newton-Raphson options and the
+    non-convergence policy (``abort`` | ``flag``).
+    """
+
+    @property
+    def network(self) -> str: ...  # noqa: D102
+    @property
+    def load_scaling(self) -> float: ...  # noqa: D102
+    @property
+    def load_cos_phi(self) -> float: ...  # noqa: D102
+    @property
+    def pv(self) -> Sequence[PvPlant]: ...  # noqa: D102
+    @property
+    def on_nonconvergence(self) -> str: ...  # noqa: D102
+    @property
+    def max_iteration(self) -> int: ...  # noqa: D102
+    @property
+    def tolerance_mva(self) -> float: ...  # noqa: D102
 
 
 class LoadFlowError(SimulationError):
@@ -78,7 +112,7 @@ def _finite(name: str, values: FloatArray, where: str) -> None:
 class GridModel:
     """A pandapower network with loads, PV and EV chargers, solved once per step."""
 
-    def __init__(self, spec: GridSpec, sites: Sequence[SiteConnection] = ()) -> None:
+    def __init__(self, spec: GridSetup, sites: Sequence[SiteConnection] = ()) -> None:
         """Build a fresh network from ``spec`` and connect the chargers of ``sites``."""
         import pandapower as pp
 

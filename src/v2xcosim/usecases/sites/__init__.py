@@ -1,1 +1,146 @@
-"""The file-configured use case: charging sites on a named network (``scenarios/demo.toml``)."""
+"""The file-configured use case: charging sites on a named network (``scenarios/demo.toml``).
+
+Sites, PV plants, loads and profiles all come from the scenario file (:mod:`.schema`); each
+site's EVs are one FMU fleet driven by the uncontrolled charging controller.  This package's
+``__init__`` stays light: the world recipe, KPIs and plots are imported when a run needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from v2xcosim.usecases import NetworkLayout
+from v2xcosim.usecases.sites.schema import SitesScenario, check
+
+if TYPE_CHECKING:
+    from v2xcosim.usecases.sites.world import SitesPlan
+
+
+class SitesUseCase:
+    """The ``sites`` use case (see the package docstring); implements ``UseCase``."""
+
+    name = "sites"
+    trace_steps: Mapping[str, str] = {}
+    kpi_keys: tuple[str, ...] = (
+        "energy_import_kwh",
+        "energy_export_kwh",
+        "peak_import_kw",
+        "peak_reverse_flow_kw",
+        "vm_min_pu",
+        "vm_max_pu",
+        "voltage_violations",
+        "line_loading_max_percent",
+        "trafo_loading_max_percent",
+        "losses_kwh",
+        "nonconverged_steps",
+    )
+    power_flow_method = "pandapower runpp, Newton-Raphson, numba off"
+
+    @property
+    def schema(self) -> type[SitesScenario]:
+        """Return :class:`~v2xcosim.usecases.sites.schema.SitesScenario`."""
+        return SitesScenario
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """Return no strategies: each site's controller is configured in the file."""
+        return ()
+
+    def early_problems(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Return no problems: the sites schema has no legacy keys."""
+        return []
+
+    def check(self, spec: SitesScenario) -> list[tuple[str, str]]:
+        """Check profiles, ids, bus names and result attributes against each other."""
+        return check(spec)
+
+    def preflight(self, spec: SitesScenario) -> dict[str, Path]:
+        """Resolve every site's FMU and check the scenario's variable names against it."""
+        from v2xcosim.usecases.sites.world import preflight
+
+        return preflight(spec)
+
+    def plan(self, spec: SitesScenario, fmus: Mapping[str, Path]) -> SitesPlan:
+        """Draw every site's sessions once."""
+        from v2xcosim.usecases.sites.wiring import site_sessions
+        from v2xcosim.usecases.sites.world import SitesPlan
+
+        return SitesPlan(fmus=dict(fmus), sessions=site_sessions(spec))
+
+    def build_world(
+        self, spec: SitesScenario, plan: SitesPlan, out_dir: Path, *, progress_fd: int | None
+    ) -> Any:
+        """Create the world of :mod:`v2xcosim.usecases.sites.world`."""
+        from v2xcosim.usecases.sites.world import build_world
+
+        return build_world(spec, plan, out_dir, progress_fd=progress_fd)
+
+    def tables(self, spec: SitesScenario, plan: SitesPlan) -> list[str]:
+        """Return the grid table and one table per active site."""
+        return ["grid"] + [f"site_{s.id}" for s in spec.active_sites]
+
+    def kpis(
+        self,
+        spec: SitesScenario,
+        plan: SitesPlan,
+        out_dir: Path,
+        frames: Mapping[str, pd.DataFrame],
+    ) -> dict[str, Any]:
+        """Write ``sessions.parquet``; return the KPIs and the flagged checks' verdict."""
+        from v2xcosim.core.io import write_parquet_atomic
+        from v2xcosim.usecases.sites.kpis import compute_kpis
+        from v2xcosim.usecases.sites.world import sessions_frame
+
+        write_parquet_atomic(sessions_frame(spec, plan.sessions), out_dir / "sessions.parquet")
+        return compute_kpis(
+            frames,
+            pd.read_parquet(out_dir / "sessions.parquet"),
+            step_s=spec.time.step_s,
+            grid_limits={
+                "v_min_pu": spec.grid.v_min_pu,
+                "v_max_pu": spec.grid.v_max_pu,
+                "max_line_loading_percent": spec.grid.max_line_loading_percent,
+                "max_trafo_loading_percent": spec.grid.max_trafo_loading_percent,
+            },
+            checks=spec.checks.model_dump(),
+        )
+
+    def plots(
+        self,
+        spec: SitesScenario,
+        plan: SitesPlan,
+        out_dir: Path,
+        frames: Mapping[str, pd.DataFrame],
+    ) -> None:
+        """Write nothing besides the generic plots."""
+
+    def summary(self, kpis: Mapping[str, Any]) -> str:
+        """Return the substation, voltage, loading and per-site summary."""
+        from v2xcosim.usecases.sites.kpis import summary
+
+        return summary(kpis)
+
+    def describe(self, spec: SitesScenario) -> str:
+        """Return the number of sites and EVs."""
+        sites = spec.active_sites
+        return f"{len(sites)} site(s), {sum(s.n_evs for s in sites)} EV(s)" + (
+            " [base case: no EVs]" if spec.base_case else ""
+        )
+
+    def network(self, spec: SitesScenario) -> NetworkLayout:
+        """Return the named network and each site's charger buses."""
+        from v2xcosim.grid.networks import build
+        from v2xcosim.usecases.sites.wiring import charger_buses
+
+        return NetworkLayout(
+            build(spec.grid.network),
+            {s.id: sorted(set(charger_buses(s))) for s in spec.sites},
+        )
+
+
+USE_CASE = SitesUseCase()
+"""The registered instance (``v2xcosim.usecases.sites:USE_CASE``)."""

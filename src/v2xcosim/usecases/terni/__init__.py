@@ -1,1 +1,158 @@
-"""Terni city centre, V2G: public bidirectional chargers against reverse power flow from PV."""
+"""Terni city centre, V2G: public bidirectional chargers against reverse power flow from PV.
+
+Network (SimBench 1-MV-urban re-rated to Terni), profiles, users and actors (EV users, DSO,
+EMSP, LFMP, CS EMS) are built in; the scenario file sets them through ``[terni]``,
+``[control]``, ``[users]``, ``[market]`` and ``[dso]`` (:mod:`.schema`).  Every assumption and
+its source is listed in ``scenarios/terni/README.md``.  This ``__init__`` stays light; the
+network, profiles and actors load when a run needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from v2xcosim.config.actors import Strategy
+from v2xcosim.usecases import NetworkLayout
+from v2xcosim.usecases.terni.schema import TerniScenario, check
+from v2xcosim.usecases.terni.steps import TERNI_STEPS
+from v2xcosim.usecases.terni.world import COMPARE_KEYS
+
+
+@dataclass(frozen=True)
+class TerniPlan:
+    """What a Terni run derives once before the world is built: the fleet FMU."""
+
+    fmu_path: Path
+
+
+class TerniUseCase:
+    """The Terni V2G use case (see the package docstring); implements ``UseCase``."""
+
+    name = "terni"
+    trace_steps: Mapping[str, str] = TERNI_STEPS
+    kpi_keys = COMPARE_KEYS
+    power_flow_method = "pandapower runpp, Newton-Raphson, numba off, OLTC control"
+
+    @property
+    def schema(self) -> type[TerniScenario]:
+        """Return :class:`~v2xcosim.usecases.terni.schema.TerniScenario`."""
+        return TerniScenario
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """Return the values of ``control.strategy`` (read from the schema)."""
+        return tuple(typing.get_args(Strategy))
+
+    def early_problems(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Refuse the first-stage spelling ``grid.network = "terni"`` with what to write instead."""
+        grid = data.get("grid")
+        if isinstance(grid, Mapping) and grid.get("network") == "terni":
+            return [
+                (
+                    "grid.network",
+                    '"terni" selects a use case now, not a network: write use_case = "terni" '
+                    "at the top of the file (before any [table]) and delete grid.network",
+                )
+            ]
+        return []
+
+    def check(self, spec: TerniScenario) -> list[tuple[str, str]]:
+        """Check the quarter-hour grid of the market and the flexibility providers."""
+        return check(spec)
+
+    def preflight(self, spec: TerniScenario) -> dict[str, Path]:
+        """Build (cached) the fleet FMU sized for the largest site and check its parameters."""
+        from v2xcosim.usecases.terni.world import preflight
+
+        return {"EV": preflight(spec)}
+
+    def plan(self, spec: TerniScenario, fmus: Mapping[str, Path]) -> TerniPlan:
+        """Return the fleet FMU the world uses."""
+        return TerniPlan(fmu_path=fmus["EV"])
+
+    def build_world(
+        self, spec: TerniScenario, plan: TerniPlan, out_dir: Path, *, progress_fd: int | None
+    ) -> Any:
+        """Create the world of :mod:`v2xcosim.usecases.terni.world`."""
+        from v2xcosim.usecases.terni.world import build_world
+
+        return build_world(spec, out_dir, plan.fmu_path, progress_fd=progress_fd)
+
+    def tables(self, spec: TerniScenario, plan: TerniPlan) -> list[str]:
+        """Return the grid, profile and per-site fleet tables."""
+        from v2xcosim.usecases.terni.world import site_feeders
+
+        return ["grid", "profiles"] + [f"site_{s}" for s in sorted(site_feeders(spec))]
+
+    def kpis(
+        self,
+        spec: TerniScenario,
+        plan: TerniPlan,
+        out_dir: Path,
+        frames: Mapping[str, pd.DataFrame],
+    ) -> dict[str, Any]:
+        """Return the Terni KPIs from the tables, sessions and the actors' summary."""
+        from v2xcosim.usecases.terni.world import terni_kpis
+
+        sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
+        actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
+        return terni_kpis(spec, frames, sessions, actors)
+
+    def plots(
+        self,
+        spec: TerniScenario,
+        plan: TerniPlan,
+        out_dir: Path,
+        frames: Mapping[str, pd.DataFrame],
+    ) -> None:
+        """Write ``lv_sites.png``: the charging sites' LV transformers and voltages."""
+        from v2xcosim.usecases.terni.plots import make_lv_site_plot
+        from v2xcosim.usecases.terni.world import site_feeders
+
+        make_lv_site_plot(
+            frames["grid"],
+            site_feeders(spec),
+            out_dir / "lv_sites.png",
+            v_max_pu=spec.grid.v_max_pu,
+            tz=spec.time.tzinfo,
+        )
+
+    def summary(self, kpis: Mapping[str, Any]) -> str:
+        """Return the headline KPIs as a one-column table."""
+        from v2xcosim.report.compare import comparison_table
+
+        return f"KPIs (strategy {kpis.get('strategy')}):\n" + comparison_table(
+            {"run": kpis}, self.kpi_keys
+        )
+
+    def describe(self, spec: TerniScenario) -> str:
+        """Return the strategy and the chargers."""
+        t = spec.terni
+        return (
+            f"Terni, strategy {spec.control.strategy}, {t.connectors_per_site} connectors of "
+            f"{t.connector_kw:g} kW per site" + (" [base case: no EVs]" if spec.base_case else "")
+        )
+
+    def network(self, spec: TerniScenario) -> NetworkLayout:
+        """Return the re-rated network and the bus of each charging site's chargers."""
+        from v2xcosim.usecases.terni.flow import network_spec
+        from v2xcosim.usecases.terni.network import build_terni_network
+
+        tn = build_terni_network(network_spec(spec))
+        names = tn.net.bus["name"]
+        points = {
+            site: [str(names.at[int(tn.net.load.at[int(i), "bus"])])]
+            for site, i in sorted(tn.ev_load_idx.items())
+        }
+        return NetworkLayout(tn.net, points)
+
+
+USE_CASE = TerniUseCase()
+"""The registered instance (``v2xcosim.usecases.terni:USE_CASE``)."""

@@ -57,7 +57,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from v2xcosim.config import ScenarioSpec
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import (
     BaselineDeclaration,
@@ -77,6 +76,7 @@ from v2xcosim.core.messages import (
     StartRequest,
     StopCharging,
 )
+from v2xcosim.core.timegrid import step_times
 from v2xcosim.core.trace import TraceRecorder
 from v2xcosim.domain.cs_ems import ChargingSite, EvArrays
 from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
@@ -93,6 +93,8 @@ from v2xcosim.domain.users import (
 )
 from v2xcosim.interfaces import drive2x
 from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
+from v2xcosim.usecases.terni.schema import TerniScenario
+from v2xcosim.usecases.terni.steps import TERNI_STEPS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -104,8 +106,13 @@ FMU_REFERENCE_N_PARALLEL = 80.0
 WAITING, CONNECTED, LEFT, REJECTED = 0, 1, 2, 3
 STATUS_NAMES = {WAITING: "waiting", CONNECTED: "open", LEFT: "completed", REJECTED: "rejected"}
 
+USERS_STREAM = "terni/users"
+"""Random-stream prefix of the users (``<prefix>/<site>``), fixed so Terni's draws never change."""
+DSO_STREAM = "terni/dso"
+"""Random stream of the DSO's forecast errors."""
 
-def network_spec(spec: ScenarioSpec) -> TerniNetworkSpec:
+
+def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
     """Return the Terni network parameters of the scenario."""
     t = spec.terni
     feeders = tuple(
@@ -157,14 +164,7 @@ class TerniSetup:
         return [float(x) for x in out]
 
 
-def step_times(spec: ScenarioSpec) -> pd.DatetimeIndex:
-    """UTC start of every step."""
-    return pd.date_range(
-        pd.Timestamp(spec.time.start_utc), periods=spec.time.n_steps, freq=f"{spec.time.step_s}s"
-    )
-
-
-def terni_setup(spec: ScenarioSpec) -> TerniSetup:
+def terni_setup(spec: TerniScenario) -> TerniSetup:
     """Profiles, users and FMU slots of a Terni scenario (see the module docstring)."""
     from v2xcosim.usecases.terni.profiles import (
         CloudSpec,
@@ -174,11 +174,9 @@ def terni_setup(spec: ScenarioSpec) -> TerniSetup:
         pv_pu,
     )
 
-    if not spec.is_terni:
-        raise ScenarioError("terni_setup: grid.network must be 'terni'")
     dt_s, k_all = spec.time.step_s, spec.time.n_steps
     start = spec.time.start_utc
-    times = step_times(spec)
+    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
     mid = times + pd.Timedelta(seconds=dt_s / 2)
     t = spec.terni
     clouds = CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h)
@@ -208,6 +206,7 @@ def terni_setup(spec: ScenarioSpec) -> TerniSetup:
         start_utc=start,
         n_days=n_days,
         sites=[(s, t.connectors_per_site) for s in sites],
+        stream_prefix=USERS_STREAM,
     )
     arr_k_all = np.rint(drawn.arrival_s / dt_s).astype(np.int64)
     keep = np.flatnonzero(arr_k_all < k_all).astype(np.int64)
@@ -259,7 +258,7 @@ class TerniUseCase:
 
     def __init__(
         self,
-        spec: ScenarioSpec,
+        spec: TerniScenario,
         setup: TerniSetup,
         zone_load_w: float,
         zone_pv_w: float,
@@ -278,7 +277,7 @@ class TerniUseCase:
         self.start = setup.start_utc
         users = setup.users
         self.n = len(users)
-        self.trace = TraceRecorder(self.start, use_case="terni")
+        self.trace = TraceRecorder(self.start, "terni", TERNI_STEPS)
         c = spec.control
         self.cap = users.capacity_kwh
         self.target = np.minimum(users.soc_departure + c.target_margin_soc, c.soc_max)
@@ -314,6 +313,7 @@ class TerniUseCase:
             ForecastConfig(d.load_error_std, d.pv_error_std, SETTLEMENT_S),
             seed=spec.seed,
             max_window_intervals=d.max_window_intervals,
+            stream=DSO_STREAM,
         )
         m = spec.market
         self.emsp = Emsp(
@@ -995,4 +995,4 @@ class TerniUseCase:
         ).astype({"interval_start_utc": "str"})
 
 
-__all__ = ["TerniSetup", "TerniUseCase", "network_spec", "step_times", "terni_setup"]
+__all__ = ["TerniSetup", "TerniUseCase", "network_spec", "terni_setup"]

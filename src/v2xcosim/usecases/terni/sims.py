@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, spec_from_json
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.fmu.fleet import FmuFleet
 from v2xcosim.usecases.terni.flow import TerniSetup, TerniUseCase, network_spec, terni_setup
+from v2xcosim.usecases.terni.schema import TerniScenario
 
 FLEET_OUTPUTS = ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]
 GRID_OUTPUTS = [
@@ -73,7 +74,7 @@ class TerniProfileSim(TimeBasedSimulator):
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
         """``scenario``: the resolved scenario JSON."""
-        spec = spec_from_json(sim_params["scenario"])
+        spec = TerniScenario.model_validate(sim_params["scenario"])
         self._setup = guarded(sid, "profiles", 0, lambda: terni_setup(spec))
         return self.meta
 
@@ -122,7 +123,7 @@ class TerniGridSim(TimeBasedSimulator):
             build_terni_network,
         )
 
-        spec = spec_from_json(sim_params["scenario"])
+        spec = TerniScenario.model_validate(sim_params["scenario"])
         self._sid = sid
         self._step_s = spec.time.step_s
 
@@ -233,7 +234,7 @@ class TerniFleetSim(TimeBasedSimulator):
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
         """``scenario``: the resolved scenario JSON."""
-        self._spec = spec_from_json(sim_params["scenario"])
+        self._spec = TerniScenario.model_validate(sim_params["scenario"])
         self._setup = terni_setup(self._spec)
         self._sid = sid
         return self.meta
@@ -323,7 +324,7 @@ class TerniActorSim(TimeBasedSimulator):
         """``scenario`` (JSON), ``out_dir`` (run folder for the trace and actor tables)."""
         from v2xcosim.usecases.terni.network import build_terni_network
 
-        spec = spec_from_json(sim_params["scenario"])
+        spec = TerniScenario.model_validate(sim_params["scenario"])
         self._sid = sid
         self._step_s = spec.time.step_s
         self._out_dir = Path(sim_params["out_dir"])
@@ -374,7 +375,7 @@ class TerniActorSim(TimeBasedSimulator):
 
     def finalize(self) -> None:
         """Write the trace, the session and settlement tables and the actor summary."""
-        from v2xcosim.report.results import write_json_atomic, write_parquet_atomic
+        from v2xcosim.core.io import write_json_atomic, write_parquet_atomic
 
         if self._uc is None or self._out_dir is None:
             return

@@ -15,9 +15,7 @@ actors' ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``,
 
 from __future__ import annotations
 
-import json
 import math
-import time as _time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from v2xcosim.config import ScenarioSpec, spec_to_jsonable
-from v2xcosim.core.errors import ScenarioError, SimulationError
-from v2xcosim.scenario import add_store, finish_run, run_world, stop_all_on_error
+from v2xcosim.config.common import spec_to_jsonable
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
+from v2xcosim.usecases.terni.schema import TerniScenario
 
 if TYPE_CHECKING:
     from mosaik import SimConfig
-
-    from v2xcosim.scenario import RunResult
 
 SIM_CONFIG: SimConfig = {
     "TerniProfiles": {"python": "v2xcosim.usecases.terni.sims:TerniProfileSim"},
@@ -62,7 +59,7 @@ LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_p
 """Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`)."""
 
 
-def preflight(spec: ScenarioSpec) -> Path:
+def preflight(spec: TerniScenario) -> Path:
     """Build (cached) the fleet FMU sized for the largest site; return its path.
 
     The FMU-wide parameters of ``terni.fmu_instance_parameters`` are checked against it here,
@@ -93,11 +90,9 @@ def preflight(spec: ScenarioSpec) -> Path:
 
 
 def build_world(
-    spec: ScenarioSpec, out_dir: Path, fmu_path: Path, *, progress_fd: int | None = None
+    spec: TerniScenario, out_dir: Path, fmu_path: Path, *, progress_fd: int | None = None
 ) -> Any:
     """Assemble the mosaik world of a Terni scenario."""
-    import mosaik
-
     from v2xcosim.usecases.terni.flow import network_spec, terni_setup
     from v2xcosim.usecases.terni.network import build_terni_network
     from v2xcosim.usecases.terni.sims import FLEET_OUTPUTS, GRID_OUTPUTS, lv_site_attrs
@@ -106,9 +101,7 @@ def build_world(
     setup = terni_setup(spec)
     tn = build_terni_network(network_spec(spec))
     net = tn.net
-    world = mosaik.World(
-        SIM_CONFIG, time_resolution=1.0, skip_greetings=True, configure_logging=False
-    )
+    world = new_world(SIM_CONFIG)
     with stop_all_on_error(world):
         prof = world.start("TerniProfiles", scenario=js).Profiles()
         grid = world.start("TerniGrid", scenario=js).Grid()
@@ -158,7 +151,7 @@ def build_world(
         add_store(
             world,
             world.start("Store"),
-            spec,
+            spec.time,
             out_dir,
             labels,
             vector_labels,
@@ -211,7 +204,7 @@ def lv_site_kpis(grid: pd.DataFrame, feeders: Mapping[str, str], dt_s: int) -> d
 
 
 def terni_kpis(
-    spec: ScenarioSpec,
+    spec: TerniScenario,
     frames: Mapping[str, pd.DataFrame],
     sessions: pd.DataFrame,
     actors: Mapping[str, Any],
@@ -282,7 +275,7 @@ def terni_kpis(
         "voltage_violation_bus_hours": bus_hours,
         "vm_min_pu": float(np.nanmin(vm)),
         "vm_max_pu": float(np.nanmax(vm)),
-        **lv_site_kpis(grid, _site_feeders(spec), dt_s),
+        **lv_site_kpis(grid, site_feeders(spec), dt_s),
         "max_line_loading_pct": float(np.nanmax(_vector(grid, "line_loading_percent"))),
         "max_trafo_loading_pct": float(np.nanmax(_vector(grid, "trafo_loading_percent"))),
         "losses_mwh": float(grid["p_loss_w"].sum() * dt_s / 3.6e9),
@@ -313,55 +306,11 @@ def terni_kpis(
     return kpis
 
 
-def _site_feeders(spec: ScenarioSpec) -> dict[str, str]:
+def site_feeders(spec: TerniScenario) -> dict[str, str]:
     """Charging-site id → LV feeder name of the scenario's network."""
     from v2xcosim.usecases.terni.flow import network_spec
 
     return {f.site_id: f.name for f in network_spec(spec).lv_feeders}
-
-
-def run(
-    spec: ScenarioSpec, out_dir: Path, progress_fd: int | None, scenario_file: str | None
-) -> RunResult:
-    """Run the Terni scenario into the empty folder ``out_dir``; return its ``RunResult``.
-
-    Called by :func:`v2xcosim.scenario.run` for ``grid.network = "terni"``.
-    """
-    t0 = _time.perf_counter()
-    fmu_path = preflight(spec)
-    world = build_world(spec, out_dir, fmu_path, progress_fd=progress_fd)
-    run_world(world, spec)
-    frames: dict[str, pd.DataFrame] = {}
-    names = ["grid", "profiles"] + [f"site_{s}" for s in _sites(out_dir)]
-    for name in names:
-        path = out_dir / f"{name}.parquet"
-        if not path.is_file():
-            raise SimulationError(f"the run ended without results for {name}")
-        frames[name] = pd.read_parquet(path)
-        if len(frames[name]) != spec.time.n_steps:
-            raise SimulationError(
-                f"the run stopped early: {name} has {len(frames[name])} of "
-                f"{spec.time.n_steps} steps"
-            )
-    sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
-    actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
-    kpis = terni_kpis(spec, frames, sessions, actors)  # checks_passed is always true: exit 0
-    if spec.results.plots:
-        from v2xcosim.report.plots import make_lv_site_plot
-
-        make_lv_site_plot(
-            frames["grid"],
-            _site_feeders(spec),
-            out_dir / "lv_sites.png",
-            v_max_pu=spec.grid.v_max_pu,
-            tz=spec.time.start.tzinfo,
-        )
-    solver = "pandapower runpp, Newton-Raphson, numba off, OLTC control"
-    return finish_run(spec, out_dir, t0, frames, kpis, {"EV": fmu_path}, solver, scenario_file)
-
-
-def _sites(out_dir: Path) -> list[str]:
-    return sorted(p.stem[len("site_") :] for p in out_dir.glob("site_*.parquet"))
 
 
 COMPARE_KEYS: tuple[str, ...] = (
@@ -375,39 +324,12 @@ COMPARE_KEYS: tuple[str, ...] = (
 """The KPIs :func:`comparison_table` shows, in this order."""
 
 
-def comparison_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
-    """Format :data:`COMPARE_KEYS` of the runs (strategy → KPIs) as a table; first = reference."""
-    names = list(runs)
-    head = f"{'KPI':<30}" + "".join(f"{n:>14}" for n in names)
-    if len(names) > 1:
-        head += f"{'Δ ' + names[0] + '→' + names[1]:>22}"
-    lines = [head, "-" * len(head)]
-
-    def fmt(v: Any) -> str:
-        # 4 significant digits; rounding residue (|v| < 1e-9 in the KPIs' units) shows as 0
-        return "n/a" if v is None else f"{float(v) if abs(float(v)) >= 1e-9 else 0.0:.4g}"
-
-    for key in COMPARE_KEYS:
-        vals = [runs[n].get(key) for n in names]
-        row = f"{key:<30}" + "".join(f"{fmt(v):>14}" for v in vals)
-        if len(names) > 1 and vals[0] is not None and vals[1] is not None:
-            a, b = float(vals[0]), float(vals[1])
-            # a change below the 4th significant digit of the values is shown as 0
-            scale = max(abs(a), abs(b))
-            step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
-            delta = b - a if abs(b - a) >= 0.5 * step else 0.0
-            row += f"{delta:>+22.4g}"
-        lines.append(row)
-    return "\n".join(lines)
-
-
 __all__ = [
     "KPI_KEYS",
     "LV_KPI_KEYS",
     "build_world",
-    "comparison_table",
     "lv_site_kpis",
     "preflight",
-    "run",
+    "site_feeders",
     "terni_kpis",
 ]

@@ -1,0 +1,130 @@
+"""Actor sections shared by the market use cases: control, users, market, providers, DSO."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from v2xcosim.config.base import Fraction, Identifier, Spec
+
+Strategy = Literal["uncontrolled", "smart", "v2g"]
+
+
+class ControlSpec(Spec):
+    """Charging strategy and the CS EMS guard (``control.strategy``).
+
+    ``uncontrolled``: full power from arrival to the wish; ``smart``: unidirectional, charges in
+    forecast reverse-flow hours and sells up-flexibility; ``v2g``: bidirectional, also
+    discharges in high-price steps whose DSO forecast imports more than
+    ``discharge_min_import_mw`` at the primary substation, and sells flexibility both ways.
+    """
+
+    strategy: Strategy = "v2g"
+    soc_max: Fraction = Field(default=0.91, description="upper SOC the EMSP/CS EMS may charge to")
+    target_margin_soc: float = Field(
+        default=0.005, ge=0, le=0.1, description="the guard aims this much above the wish"
+    )
+    eta_charge: float = Field(default=0.92, gt=0, le=1, description="guard/KPI efficiency")
+    eta_discharge: float = Field(default=0.90, gt=0, le=1)
+    discharge_price_quantile: Fraction = 0.75
+    discharge_min_import_mw: float = Field(
+        default=1.0,
+        ge=0,
+        description="v2g discharges only where the DSO forecast at the primary substation "
+        "imports more than this (reverse-flow safety margin)",
+    )
+
+
+class UsersSpec(Spec):
+    """User population (:class:`v2xcosim.domain.users.UserPopulationSpec`); strategy-independent."""
+
+    sessions_per_connector_per_day: float = Field(default=1.5, gt=0)
+    commuter_share: Fraction = 0.5
+    energy_mean_kwh: float = Field(default=8.4, gt=0)
+    soc_departure_min: Fraction = 0.7
+    soc_departure_max: Fraction = 0.9
+    soc_min_min: Fraction = 0.2
+    soc_min_max: Fraction = 0.4
+    soc_arrival_floor: Fraction = 0.1
+    price_threshold_median_eur_per_mwh: float = Field(default=60.0, ge=0)
+    p_gdpr_consent: Fraction = 0.9
+    p_v2g_opt_in: Fraction = 0.7
+
+    @model_validator(mode="after")
+    def _ranges(self) -> UsersSpec:
+        if not self.soc_departure_min <= self.soc_departure_max:
+            raise ValueError("soc_departure_min must not exceed soc_departure_max")
+        if not self.soc_min_min <= self.soc_min_max <= self.soc_departure_min:
+            raise ValueError("need soc_min_min <= soc_min_max <= soc_departure_min")
+        return self
+
+
+class ProviderSpec(Spec):
+    """Another flexibility provider on the LFMP: a stationary battery (``kind = "battery"``).
+
+    :class:`v2xcosim.domain.provider.StationaryBattery` in DSO zone ``zone`` (``"primary"`` or
+    ``"feeder/<LV feeder>"``), connected as a pandapower ``storage`` (load convention) at the
+    bus named ``bus``; it offers at ``price_eur_per_mwh``.
+    """
+
+    provider_id: Identifier
+    kind: Literal["battery"] = "battery"
+    zone: str = "primary"
+    bus: str = Field(default="MV3.101 Bus 13", description="pandapower bus name of the battery")
+    capacity_kwh: float = Field(default=1000.0, gt=0)
+    p_max_kw: float = Field(default=500.0, gt=0)
+    soc_initial: Fraction = 0.5
+    soc_min: Fraction = 0.1
+    soc_max: Fraction = 0.9
+    eta: float = Field(default=0.93, gt=0, le=1, description="one-way efficiency")
+    price_eur_per_mwh: float = Field(default=50.0, ge=0, description="bid price")
+
+    @model_validator(mode="after")
+    def _soc_band(self) -> ProviderSpec:
+        if not self.soc_min <= self.soc_initial <= self.soc_max:
+            raise ValueError("need soc_min <= soc_initial <= soc_max")
+        if self.provider_id in {"emsp", "dso", "lfmp"}:
+            raise ValueError(f"provider_id {self.provider_id!r} is taken by another actor")
+        return self
+
+
+class MarketSpec(Spec):
+    """LFMP sessions and EMSP economics.
+
+    A market session opens every ``period_s`` (from the run start): the DSO forecasts and
+    publishes requests for the delivery window ``[open + delivery_lead_s, + period_s)``, the
+    EMSP offers at opening, the gate closes ``gate_closure_after_s`` after opening.
+    """
+
+    period_s: int = Field(default=3600, gt=0)
+    gate_closure_after_s: int = Field(default=900, ge=0)
+    delivery_lead_s: int = Field(default=1800, gt=0)
+    degradation_eur_per_mwh: float = Field(default=20.0, ge=0)
+    emsp_margin_eur_per_mwh: float = Field(default=5.0, ge=0)
+    price_step_eur_per_mwh: float = Field(default=10.0, gt=0)
+    emsp_share: Fraction = 0.2
+    tariff_eur_per_kwh: float = Field(default=0.45, ge=0)
+    providers: list[ProviderSpec] = Field(
+        default_factory=list, description="other flexibility providers ([[market.providers]])"
+    )
+
+    @model_validator(mode="after")
+    def _timing(self) -> MarketSpec:
+        if self.period_s % 900 or self.delivery_lead_s % 900:
+            raise ValueError("period_s and delivery_lead_s must be multiples of 900 s")
+        if self.gate_closure_after_s >= self.delivery_lead_s:
+            raise ValueError("gate_closure_after_s must be below delivery_lead_s")
+        return self
+
+
+class DsoSpec(Spec):
+    """DSO forecast service and requests for the primary-substation zone."""
+
+    export_limit_mw: float = Field(
+        default=0.0, ge=0, description="reverse flow above this is requested as up-flexibility"
+    )
+    price_cap_eur_per_mwh: float = Field(default=200.0, ge=0)
+    load_error_std: float = Field(default=0.03, ge=0)
+    pv_error_std: float = Field(default=0.05, ge=0)
+    max_window_intervals: int = Field(default=4, ge=1)

@@ -1,0 +1,39 @@
+"""Building blocks of every scenario schema: the strict base model, shared types, problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+
+_IDENT = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+Identifier = Annotated[str, Field(pattern=_IDENT, max_length=64)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+CosPhi = Annotated[float, Field(gt=0.0, le=1.0)]
+ParamValue = float | int | bool | list[float]
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, unknown keys refused, finite floats only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def resolve_file(value: Path, info: ValidationInfo) -> Path:
+    """Resolve ``value`` against the scenario's folder (``context["base_dir"]``); must exist."""
+    base = (info.context or {}).get("base_dir") if info.context is not None else None
+    path = value if value.is_absolute() or base is None else Path(base) / value
+    path = path.resolve()
+    if not path.is_file():
+        raise ValueError(
+            f"file not found: {path} (paths are relative to the scenario file's folder)"
+        )
+    return path
+
+
+class Problem(NamedTuple):
+    """One problem of a scenario: its key path (``sites[0].buses[1]``) and what is wrong."""
+
+    path: str
+    message: str

@@ -1,0 +1,149 @@
+"""Sections every use case shares: time, grid options, results, checks, runner; the base model.
+
+A use case's scenario model (``usecases/<name>/schema.py``) derives from :class:`ScenarioBase`
+and adds exactly the sections it reads (``extra="forbid"``), so a key it would ignore is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from v2xcosim.config.base import Identifier, Spec
+
+
+class TimeSpec(Spec):
+    """Simulated horizon: ``start`` with a UTC offset, ``duration_s`` a multiple of ``step_s``."""
+
+    start: AwareDatetime = Field(description="first step, ISO 8601 with UTC offset")
+    duration_s: int = Field(gt=0, description="simulated horizon [s]")
+    step_s: int = Field(gt=0, description="co-simulation step [s]")
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of the site (e.g. Europe/Rome) for local-time tariffs, plots "
+        "and reports across daylight-saving changes; None = the UTC offset of start",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; give an IANA name such as 'Europe/Rome'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _step_divides(self) -> TimeSpec:
+        if self.duration_s % self.step_s != 0:
+            raise ValueError(
+                f"step_s = {self.step_s} does not divide duration_s = {self.duration_s}; "
+                "choose a duration that is a whole number of steps"
+            )
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        """Number of co-simulation steps."""
+        return self.duration_s // self.step_s
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        """Start time converted to UTC."""
+        return self.start.astimezone(dt.UTC)
+
+
+    @property
+    def tzinfo(self) -> dt.tzinfo:
+        """The local time zone: ``timezone`` if given, else the UTC offset of ``start``."""
+        if self.timezone is not None:
+            return zoneinfo.ZoneInfo(self.timezone)
+        tz = self.start.tzinfo
+        assert tz is not None  # AwareDatetime
+        return tz
+
+
+class GridOptions(Spec):
+    """Operating limits and power-flow options of the network (balanced three-phase).
+
+    ``v_min_pu``/``v_max_pu`` are the voltage band of the ``voltage_band`` check; the loading
+    limits that of ``loading``; ``on_nonconvergence`` = ``abort`` stops the run at a power flow
+    that does not converge, ``flag`` records the step as not converged (NaN results) and goes on.
+    """
+
+    v_min_pu: float = Field(default=0.9, gt=0)
+    v_max_pu: float = Field(default=1.1, gt=0)
+    max_line_loading_percent: float = Field(default=100.0, gt=0)
+    max_trafo_loading_percent: float = Field(default=100.0, gt=0)
+    on_nonconvergence: Literal["abort", "flag"] = "abort"
+    max_iteration: int = Field(default=30, gt=0)
+    tolerance_mva: float = Field(default=1e-8, gt=0)
+
+    @model_validator(mode="after")
+    def _band(self) -> GridOptions:
+        if self.v_min_pu >= self.v_max_pu:
+            raise ValueError(f"v_min_pu = {self.v_min_pu} must be below v_max_pu = {self.v_max_pu}")
+        return self
+
+
+class ResultsSpec(Spec):
+    """What a run writes besides the fixed tables: plots (PNG) or not."""
+
+    plots: bool = True
+
+
+class ChecksSpec(Spec):
+    """Flagged checks: a completed run that fails one exits with code 1."""
+
+    voltage_band: bool = True
+    loading: bool = True
+    convergence: bool = True
+    soc_target: bool = False
+
+
+class RunnerSpec(Spec):
+    """Watchdog of a run (:class:`v2xcosim.runner.Watchdog`): two limits, one per phase.
+
+    ``startup_timeout_s`` bounds the set-up (imports, FMU loading and instantiation, building the
+    mosaik world) from the start of the run's process to its first step; ``stall_timeout_s``
+    then bounds the time between completed steps.  A run over either limit is stopped (exit 2).
+    """
+
+    startup_timeout_s: float = Field(
+        default=600.0, gt=0, description="limit [s] for set-up, until stepping begins"
+    )
+    stall_timeout_s: float = Field(
+        default=120.0, gt=0, description="limit [s] between completed steps once stepping"
+    )
+
+
+class ScenarioBase(Spec):
+    """What every scenario has, whatever its use case.
+
+    ``use_case`` selects the use case (default ``"sites"``); ``base_case = true`` (or
+    ``--set base_case=true``) runs the same scenario without any EV.
+    """
+
+    use_case: str
+    name: Identifier
+    description: str = ""
+    seed: int = Field(ge=0, lt=2**63)
+    base_case: bool = Field(default=False, description="true = run without any EV")
+    time: TimeSpec
+    grid: GridOptions = Field(default_factory=GridOptions)
+    results: ResultsSpec = Field(default_factory=ResultsSpec)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    runner: RunnerSpec = Field(default_factory=RunnerSpec)
+
+
+def spec_to_jsonable(spec: BaseModel) -> dict[str, Any]:
+    """Return a resolved spec as JSON-compatible data (for ``metadata.json`` and simulators)."""
+    out: dict[str, Any] = spec.model_dump(mode="json")
+    return out

@@ -1,0 +1,71 @@
+"""FMU sections: which FMU models a fleet of EVs and how its variables map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from v2xcosim.config.base import ParamValue, Spec, resolve_file
+
+
+class FmuInputsSpec(Spec):
+    """FMU variable names of the charger inputs (None = the FMU has no such input)."""
+
+    p_set: str = "p_set_w"
+    q_set: str | None = "q_set_var"
+    vm: str | None = "vm_pu"
+    t_amb: str | None = "t_amb_k"
+
+
+class FmuOutputsSpec(Spec):
+    """FMU variable names of the outputs the co-simulation uses, plus extra recorded ones."""
+
+    p_ac: str = "p_ac_w"
+    q_ac: str = "q_ac_var"
+    soc: str = "soc"
+    extra: list[str] = Field(
+        default_factory=lambda: ["e_ac_j", "e_chem_j", "e_loss_j"],
+        description="further FMU outputs exposed and recorded per EV",
+    )
+
+
+class FmuSpec(Spec):
+    """Which FMU models the EVs of a site and how its variables map.
+
+    ``model`` names a model built by :func:`v2xcosim.fmu.build.build_fmu`; ``path`` points at a
+    ready ``.fmu`` (tests, external FMUs).  ``fleet = true`` builds/uses one fleet FMU with
+    variables ``<vector_prefix>[i].<name>`` (1-based) for the whole site; ``false`` one single-EV
+    FMU instance per vehicle.  ``parameters`` are set before initialisation: a scalar applies to
+    every EV, a list gives one value per EV.  ``instance_parameters`` are FMU-wide parameters
+    under their exact names, set once per FMU instance: for the project's FMUs ``solver.rtol``
+    (the integrator's relative tolerance, default 1e-6) and, for fleet FMUs, ``solver.threads``
+    (threads integrating the vehicles, default 0 = one per CPU and per 64 vehicles; results do not
+    depend on it).
+    """
+
+    model: str | None = None
+    path: Path | None = None
+    fleet: bool = True
+    vector_prefix: str = "ev"
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    instance_parameters: dict[str, float | int | bool] = Field(default_factory=dict)
+    soc_start_parameter: str = "soc_start"
+    inputs: FmuInputsSpec = Field(default_factory=FmuInputsSpec)
+    outputs: FmuOutputsSpec = Field(default_factory=FmuOutputsSpec)
+
+    _resolve = field_validator("path")(
+        lambda v, info: None if v is None else resolve_file(v, info)
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FmuSpec:
+        if self.model == "":  # lets ``--set sites.0.fmu.model=''`` switch a file to ``path``
+            object.__setattr__(self, "model", None)
+        if (self.model is None) == (self.path is None):
+            raise ValueError(
+                "give exactly one of 'model' (built by name) or 'path' (a .fmu file); "
+                "model = '' counts as not given"
+            )
+        return self
+

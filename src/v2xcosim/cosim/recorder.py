@@ -1,0 +1,70 @@
+"""Collects the values a run's entities send to the result store and builds one table per entity.
+
+Tables: ``time`` (UTC), ``step`` and one column per scalar attribute or per vector element
+(``vm_pu[Bus R11]``, ``soc[3]``).  Row *k* describes the interval [t_k, t_k + step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class ResultRecorder:
+    """Collects ``(entity label, attribute) → value per step`` and builds tables.
+
+    Vector values are lists; ``vector_labels["<label>.<attr>"]`` names their elements.  ``None``
+    (a diverged power flow) becomes NaN.
+    """
+
+    def __init__(
+        self,
+        *,
+        start: pd.Timestamp,
+        step_s: int,
+        vector_labels: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Set up a recorder for a run starting at ``start`` (UTC) with steps of ``step_s`` s."""
+        self.start = start
+        self.step_s = step_s
+        self.vector_labels = dict(vector_labels or {})
+        self._data: dict[tuple[str, str], dict[int, Any]] = {}
+        self.steps: set[int] = set()
+
+    def record(self, time_s: int, label: str, attr: str, value: Any) -> None:
+        """Store ``value`` of ``label.attr`` at ``time_s``."""
+        self._data.setdefault((label, attr), {})[time_s] = value
+        self.steps.add(time_s)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """One DataFrame per entity label: time, step and sorted value columns."""
+        times = sorted(self.steps)
+        out: dict[str, pd.DataFrame] = {}
+        labels = sorted({lab for lab, _ in self._data})
+        for label in labels:
+            cols: dict[str, Any] = {
+                "time": self.start + pd.to_timedelta(np.asarray(times, dtype=np.int64), unit="s"),
+                "step": np.asarray(times, dtype=np.int64) // self.step_s,
+            }
+            for attr in sorted(a for lab, a in self._data if lab == label):
+                series = self._data[(label, attr)]
+                values = [series.get(t) for t in times]
+                sample = next((v for v in values if v is not None), None)
+                if isinstance(sample, list):
+                    width = len(sample)
+                    names = self.vector_labels.get(
+                        f"{label}.{attr}", [str(i) for i in range(width)]
+                    )
+                    mat = np.full((len(times), width), np.nan)
+                    for r, v in enumerate(values):
+                        if v is not None:
+                            mat[r] = [np.nan if x is None else x for x in v]
+                    for c, name in enumerate(names):
+                        cols[f"{attr}[{name}]"] = mat[:, c]
+                else:
+                    cols[attr] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            out[label] = pd.DataFrame(cols)
+        return out

@@ -1,0 +1,118 @@
+"""Assemble and run a mosaik world: start-up, the result store, the run, reading the tables back.
+
+Every use case's world recipe uses these helpers; none of them names a use case.  mosaik
+returns normally after a separate-process simulator fails, so :func:`read_tables` also checks
+that every step reached the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from v2xcosim.config.common import TimeSpec
+from v2xcosim.core.errors import SimulationError, V2XError
+
+
+def new_world(sim_config: Mapping[str, Any]) -> Any:
+    """Return a mosaik world over ``sim_config`` (1-s time resolution, quiet start-up)."""
+    import mosaik
+
+    return mosaik.World(
+        dict(sim_config), time_resolution=1.0, skip_greetings=True, configure_logging=False
+    )
+
+
+def add_store(
+    world: Any,
+    store_sim: Any,
+    time: TimeSpec,
+    out_dir: Path,
+    labels: Mapping[str, str],
+    vector_labels: Mapping[str, list[str]],
+    store_links: list[tuple[Any, list[str]]],
+    *,
+    progress_fd: int | None,
+) -> None:
+    """Create the ``Store`` entity of ``store_sim`` and connect every ``(entity, attrs)`` to it."""
+    store = store_sim.Store(
+        labels=labels,
+        vector_labels=vector_labels,
+        out_dir=str(out_dir),
+        start_utc=time.start_utc.isoformat(),
+        step_s=time.step_s,
+        progress_fd=progress_fd,
+    )
+    for entity, attrs in store_links:
+        world.connect(entity, store, *attrs)
+
+
+def shutdown_quietly(world: Any) -> None:
+    """Stop every simulator of ``world`` after a failure (frees FMUs, ends mosaik cleanly).
+
+    Their own errors are secondary to the one being reported.
+    """
+    with contextlib.suppress(Exception):
+        world.shutdown()
+
+
+@contextlib.contextmanager
+def stop_all_on_error(world: Any) -> Iterator[None]:
+    """While building ``world``: if a simulator fails to start, stop the others, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        shutdown_quietly(world)
+        raise
+
+
+def run_world(world: Any, duration_s: int) -> None:
+    """Run ``world`` for ``duration_s`` simulated seconds; surface the simulators' domain errors.
+
+    On failure the other simulators are shut down (freeing FMUs); a :class:`V2XError` anywhere
+    in the exception chain (mosaik may wrap the simulator's exception) is re-raised as is, any
+    other exception becomes a :class:`SimulationError`.
+    """
+    try:
+        world.run(until=duration_s, print_progress=False)
+    except BaseException as exc:
+        shutdown_quietly(world)
+        if isinstance(exc, V2XError) or not isinstance(exc, Exception):
+            raise
+        cause: BaseException | None = exc
+        while cause is not None:  # mosaik may wrap the simulator's exception
+            if isinstance(cause, V2XError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise SimulationError(f"the co-simulation failed: {type(exc).__name__}: {exc}") from exc
+
+
+def read_tables(
+    out_dir: Path, names: Sequence[str], n_steps: int, step_s: int
+) -> dict[str, pd.DataFrame]:
+    """Read the store's tables ``names`` (and ``profiles`` if written); check every step is in."""
+    frames: dict[str, pd.DataFrame] = {}
+    for name in names:
+        path = out_dir / f"{name}.parquet"
+        if not path.is_file():
+            raise SimulationError(
+                f"the run ended without results for {name}: no step reached the result store "
+                "(a simulator failed or stopped; see the messages above)"
+            )
+        frames[name] = pd.read_parquet(path)
+        got = len(frames[name])
+        if got != n_steps:
+            last = int(frames[name]["step"].max()) if got else -1
+            raise SimulationError(
+                f"the run stopped early: {name} reached the result store for {got} of "
+                f"{n_steps} steps (last step {last}, t = {(last + 1) * step_s} s missing); a "
+                "simulator failed there — see the messages above"
+            )
+    prof = out_dir / "profiles.parquet"
+    if "profiles" not in frames and prof.is_file():
+        frames["profiles"] = pd.read_parquet(prof)
+    return frames

@@ -1,0 +1,37 @@
+"""KPI tables a person reads: one run's headline KPIs, or several runs side by side."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str]) -> str:
+    """Format the KPIs ``keys`` of the runs (name → KPIs) as a table; the first is the reference.
+
+    Values show 4 significant digits; the last column is the change from the first run to the
+    second (a change below the 4th significant digit of the values shows as 0).
+    """
+    names = list(runs)
+    head = f"{'KPI':<30}" + "".join(f"{n:>14}" for n in names)
+    if len(names) > 1:
+        head += f"{'Δ ' + names[0] + '→' + names[1]:>22}"
+    lines = [head, "-" * len(head)]
+
+    def fmt(v: Any) -> str:
+        # 4 significant digits; rounding residue (|v| < 1e-9 in the KPIs' units) shows as 0
+        return "n/a" if v is None else f"{float(v) if abs(float(v)) >= 1e-9 else 0.0:.4g}"
+
+    for key in keys:
+        vals = [runs[n].get(key) for n in names]
+        row = f"{key:<30}" + "".join(f"{fmt(v):>14}" for v in vals)
+        if len(names) > 1 and vals[0] is not None and vals[1] is not None:
+            a, b = float(vals[0]), float(vals[1])
+            # a change below the 4th significant digit of the values is shown as 0
+            scale = max(abs(a), abs(b))
+            step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
+            delta = b - a if abs(b - a) >= 0.5 * step else 0.0
+            row += f"{delta:>+22.4g}"
+        lines.append(row)
+    return "\n".join(lines)
