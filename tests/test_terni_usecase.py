@@ -385,3 +385,77 @@ def test_comparison_table_hides_rounding_residue() -> None:
     assert rows["reverse_flow_energy_mwh"] == ["58.1", "58", "-0.09709"]
     assert rows["reverse_flow_peak_mw"] == ["9.411", "9.411", "+0"]
     assert rows["ev_energy_discharged_kwh"] == ["0", "33.33", "+33.33"]
+
+
+def test_a_failing_check_exits_1(tmp_path: Path) -> None:
+    """[checks] is honoured: a voltage band the day leaves fails the run (exit 1)."""
+    res = run(load_scenario(SCENARIO, [*SHORT, "grid.v_max_pu=1.001"]), tmp_path)
+    assert res.exit_code == 1 and res.kpis["checks_passed"] is False
+    assert res.kpis["checks"]["voltage_band"] == {"flagged": True, "passed": False}
+    assert res.kpis["checks"]["convergence"] == {"flagged": True, "passed": True}
+    assert json.loads((tmp_path / "metadata.json").read_text())["exit_code"] == 1
+
+
+def test_unflagged_check_does_not_fail_the_run(tmp_path: Path) -> None:
+    overrides = [*SHORT, "grid.v_max_pu=1.001", "checks.voltage_band=false"]
+    res = run(load_scenario(SCENARIO, overrides), tmp_path)
+    assert res.exit_code == 0
+    assert res.kpis["checks"]["voltage_band"] == {"flagged": False, "passed": False}
+
+
+def test_nonconvergence_policy(tmp_path: Path) -> None:
+    """grid.on_nonconvergence: abort stops with a clear error (exit 2), flag records NaN."""
+    import subprocess
+    import sys
+
+    tight = [*SHORT, "time.duration_s=3600", "grid.max_iteration=1"]
+    argv = [sys.executable, "-m", "v2xcosim.cli", "run", str(SCENARIO), "--no-progress"]
+    argv += ["--out", str(tmp_path / "abort")]
+    for item in tight:
+        argv += ["--set", item]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "did not converge" in proc.stdout + proc.stderr
+    assert "grid.on_nonconvergence = 'flag'" in proc.stdout + proc.stderr
+    assert not (tmp_path / "abort" / "metadata.json").exists()
+    (tmp_path / "flag").mkdir()
+    res = run(load_scenario(SCENARIO, [*tight, "grid.on_nonconvergence=flag"]), tmp_path / "flag")
+    grid = pd.read_parquet(tmp_path / "flag" / "grid.parquet")
+    assert (grid["converged"] == 0.0).all() and grid["p_slack_w"].isna().all()
+    assert res.kpis["nonconverged_steps"] == len(grid) == 4
+    assert res.exit_code == 1 and not res.kpis["checks"]["convergence"]["passed"]
+    assert res.kpis["vm_max_pu"] is None  # no converged step: no voltage to report
+
+
+def test_grid_reports_real_status_and_reactive_power() -> None:
+    """The grid adapter closes the chargers' Q through the network and records Q at the primary."""
+    from v2xcosim.config.common import spec_to_jsonable
+    from v2xcosim.usecases.terni.sims import TerniGridSim
+
+    spec = load_scenario(SCENARIO, SHORT)
+    site = "cs_piazza_tacito"
+
+    def q_primary(q_var: float) -> float:
+        sim = TerniGridSim()
+        sim.init("Grid-0", scenario=spec_to_jsonable(spec))
+        sim.create(1, "Grid")
+        sim.step(
+            0,
+            {
+                "grid": {
+                    "load_pu": {"p": 0.5},
+                    "pv_pu": {"p": 0.0},
+                    f"p_ev_w__{site}": {"f": [0.0]},
+                    f"q_ev_var__{site}": {"f": [q_var, q_var]},
+                }
+            },
+            900,
+        )
+        out = sim.get_data({"grid": ["converged", "q_slack_var"]})["grid"]
+        assert out["converged"] == 1.0
+        return float(out["q_slack_var"])
+
+    # 2 x 100 kvar absorbed at an LV charger bus reach the primary, plus the I²X the larger
+    # current adds in the MV/LV and HV/MV transformers and the lines (reactive losses > 0)
+    delta = q_primary(100e3) - q_primary(0.0)
+    assert 200e3 < delta < 1.15 * 200e3

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from v2xcosim.report.compare import checks_line
 from v2xcosim.report.results import json_clean, vector_columns
 
 
@@ -121,9 +122,5 @@ def summary(kpis: Mapping[str, Any]) -> str:
             f"({s['sessions_reaching_target']} reached target), {s['ev_energy_ac_kwh']:.1f} kWh "
             f"charged, peak {s['ev_peak_kw']:.1f} kW"
         )
-    failed = [n for n, c in kpis.get("checks", {}).items() if c["flagged"] and not c["passed"]]
-    lines.append(
-        "  checks: "
-        + ("all flagged checks passed" if not failed else "FAILED: " + ", ".join(failed))
-    )
+    lines.append(checks_line(kpis))
     return "\n".join(lines)

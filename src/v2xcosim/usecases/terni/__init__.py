@@ -126,11 +126,10 @@ class TerniUseCase:
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the headline KPIs as a one-column table."""
-        from v2xcosim.report.compare import comparison_table
+        from v2xcosim.report.compare import checks_line, comparison_table
 
-        return f"KPIs (strategy {kpis.get('strategy')}):\n" + comparison_table(
-            {"run": kpis}, self.kpi_keys
-        )
+        table = comparison_table({"run": kpis}, self.kpi_keys)
+        return f"KPIs (strategy {kpis.get('strategy')}):\n{table}\n{checks_line(kpis)}"
 
     def describe(self, spec: TerniScenario) -> str:
         """Return the strategy and the chargers."""

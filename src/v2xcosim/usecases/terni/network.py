@@ -371,12 +371,17 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
 
 
 def set_operating_point(
-    tn: TerniNetwork, load_pu: float, pv_pu: float, ev_site_w: Mapping[str, float] | None = None
+    tn: TerniNetwork,
+    load_pu: float,
+    pv_pu: float,
+    ev_site_w: Mapping[str, float] | None = None,
+    ev_site_var: Mapping[str, float] | None = None,
 ) -> None:
     """Set background load (``load_pu`` × nominal), PV (``pv_pu`` × peak) and EV site powers.
 
-    ``ev_site_w`` maps a charging-site id to its total active power [W], load convention
-    (+ = charging, − = V2G discharge).  Reactive power of the chargers is 0 here.
+    ``ev_site_w`` maps a charging-site id to its chargers' total active power [W] and
+    ``ev_site_var`` to their total reactive power [var], load convention (+ = drawn from the
+    grid: charging, absorbing Q; − = V2G discharge, injecting Q).
     """
     if not (math.isfinite(load_pu) and math.isfinite(pv_pu)) or load_pu < 0 or pv_pu < 0:
         raise ScenarioError(
@@ -392,6 +397,12 @@ def set_operating_point(
         if not math.isfinite(p_w):
             raise ScenarioError(f"terni operating point: EV power of {site} is not finite")
         net.load.loc[tn.ev_load_idx[site], "p_mw"] = p_w / W_PER_MW
+    for site, q_var in (ev_site_var or {}).items():
+        if site not in tn.ev_load_idx:
+            raise ScenarioError(f"terni operating point: unknown charging site {site!r}")
+        if not math.isfinite(q_var):
+            raise ScenarioError(f"terni operating point: EV reactive power of {site} is not finite")
+        net.load.loc[tn.ev_load_idx[site], "q_mvar"] = q_var / W_PER_MW
 
 
 def add_storage(tn: TerniNetwork, provider_id: str, bus_name: str, max_e_kwh: float) -> int:
@@ -444,6 +455,10 @@ def add_oltc_control(tn: TerniNetwork, vm_lower_pu: float = 0.99, vm_upper_pu: f
     )
 
 
+class PowerFlowNotConverged(SimulationError):
+    """The Newton-Raphson power flow of one step did not converge."""
+
+
 @dataclass(frozen=True)
 class TerniFlowResult:
     """Key results of one power flow, load convention (W; + = drawn from the upstream grid)."""
@@ -458,6 +473,8 @@ class TerniFlowResult:
     vm_max_pu: float
     vm_min_pu: float
     tap_pos: int
+    q_primary_var: float = 0.0
+    """Reactive power through the HV/MV transformer, + = the MV grid draws Q from HV."""
     p_lv_trafo_w: dict[str, float] = field(default_factory=dict)
     """Charging-site id → active power through the site's MV/LV transformer at its MV side,
     + = the LV feeder imports from MV, − = reverse flow from LV into MV."""
@@ -467,18 +484,36 @@ class TerniFlowResult:
     """Charging-site id → lowest voltage over the LV buses of its feeder."""
 
 
-def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResult:
+def run_power_flow(
+    tn: TerniNetwork,
+    *,
+    control: bool = False,
+    max_iteration: int = 30,
+    tolerance_mva: float = 1e-8,
+) -> TerniFlowResult:
     """Run one Newton-Raphson power flow and return the Terni key results.
 
-    Raises :class:`~v2xcosim.core.errors.SimulationError` if the flow does not converge.
+    A flow that does not converge within ``max_iteration`` iterations to ``tolerance_mva``
+    raises :class:`PowerFlowNotConverged`.
     """
     import pandapower as pp
 
     net = tn.net
     try:
-        pp.runpp(net, algorithm="nr", numba=False, run_control=control)
+        pp.runpp(
+            net,
+            algorithm="nr",
+            numba=False,
+            run_control=control,
+            max_iteration=max_iteration,
+            tolerance_mva=tolerance_mva,
+        )
     except pp.LoadflowNotConverged as exc:
-        raise SimulationError(f"terni network: power flow did not converge: {exc}") from None
+        raise PowerFlowNotConverged(
+            f"terni network: power flow did not converge ({exc}; max_iteration "
+            f"{max_iteration}); reduce the load or EV power, or set "
+            "grid.on_nonconvergence = 'flag' to record the step as not converged"
+        ) from None
     vm = net.res_bus["vm_pu"]
     idx = tn.bus_index
     p_primary_w = float(net.res_trafo.loc[tn.hvmv_trafo, "p_hv_mw"]) * W_PER_MW
@@ -495,6 +530,7 @@ def run_power_flow(tn: TerniNetwork, *, control: bool = False) -> TerniFlowResul
         vm_max_pu=float(np.nanmax(vm.to_numpy(dtype=float))),
         vm_min_pu=float(np.nanmin(vm.to_numpy(dtype=float))),
         tap_pos=int(float(net.trafo.loc[tn.hvmv_trafo, "tap_pos"])),
+        q_primary_var=float(net.res_trafo.loc[tn.hvmv_trafo, "q_hv_mvar"]) * W_PER_MW,
         # pandapower's p_hv_mw: power flowing into the transformer at its HV (here MV) side
         p_lv_trafo_w={
             f.site_id: float(net.res_trafo.loc[f.trafo, "p_hv_mw"]) * W_PER_MW

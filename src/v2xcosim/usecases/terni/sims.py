@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from v2xcosim.config.common import GridOptions
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.fmu.fleet import FmuFleet
 from v2xcosim.usecases.terni.flow import TerniSetup, TerniUseCase, network_spec, terni_setup
@@ -40,6 +41,7 @@ FLEET_OUTPUTS = ["p_ac_w", "q_ac_var", "soc", "e_ac_j"]
 GRID_OUTPUTS = [
     "converged",
     "p_slack_w",
+    "q_slack_var",
     "p_loss_w",
     "tap_pos",
     "vm_pu",
@@ -112,6 +114,7 @@ class TerniGridSim(TimeBasedSimulator):
         self._providers: tuple[str, ...] = ()
         self._step_s = 1
         self._oltc = True
+        self._pf = GridOptions()
         self._out: dict[str, Any] = {}
         self._sid = "TerniGrid"
 
@@ -137,6 +140,7 @@ class TerniGridSim(TimeBasedSimulator):
         self._sites = tuple(sorted(self._tn.ev_load_idx))
         self._providers = tuple(p.provider_id for p in spec.market.providers)
         self._oltc = spec.terni.oltc
+        self._pf = spec.grid
         if self._oltc:
             add_oltc_control(self._tn, spec.terni.oltc_vm_lower_pu, spec.terni.oltc_vm_upper_pu)
         self.meta["models"]["Grid"] = {
@@ -144,6 +148,7 @@ class TerniGridSim(TimeBasedSimulator):
             "params": [],
             "attrs": ["load_pu", "pv_pu"]
             + [f"p_ev_w__{s}" for s in self._sites]
+            + [f"q_ev_var__{s}" for s in self._sites]
             + [f"p_provider_w__{p}" for p in self._providers]
             + GRID_OUTPUTS
             + lv_site_attrs(self._sites),
@@ -157,6 +162,7 @@ class TerniGridSim(TimeBasedSimulator):
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
         """Set the operating point and run the power flow."""
         from v2xcosim.usecases.terni.network import (
+            PowerFlowNotConverged,
             run_power_flow,
             set_operating_point,
             set_storage_power,
@@ -171,8 +177,17 @@ class TerniGridSim(TimeBasedSimulator):
                 for s in self._sites
                 if f"p_ev_w__{s}" in data
             }
+            ev_q = {
+                s: float(np.sum(first_value(data[f"q_ev_var__{s}"])))
+                for s in self._sites
+                if f"q_ev_var__{s}" in data
+            }
             set_operating_point(
-                tn, float(first_value(data["load_pu"])), float(first_value(data["pv_pu"])), ev
+                tn,
+                float(first_value(data["load_pu"])),
+                float(first_value(data["pv_pu"])),
+                ev,
+                ev_q,
             )
             set_storage_power(
                 tn,
@@ -182,11 +197,22 @@ class TerniGridSim(TimeBasedSimulator):
                     if f"p_provider_w__{p}" in data
                 },
             )
-            res = run_power_flow(tn, control=self._oltc)
+            try:
+                res = run_power_flow(
+                    tn,
+                    control=self._oltc,
+                    max_iteration=self._pf.max_iteration,
+                    tolerance_mva=self._pf.tolerance_mva,
+                )
+            except PowerFlowNotConverged:
+                if self._pf.on_nonconvergence == "abort":
+                    raise
+                return self._not_converged()
             net = tn.net
             out: dict[str, Any] = {
                 "converged": 1.0,
                 "p_slack_w": res.p_primary_w,
+                "q_slack_var": res.q_primary_var,
                 "p_loss_w": float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1e6,
                 "tap_pos": float(res.tap_pos),
                 "vm_pu": net.res_bus["vm_pu"].astype(float).tolist(),
@@ -205,6 +231,24 @@ class TerniGridSim(TimeBasedSimulator):
 
         self._out = guarded(self._sid, "grid", time, solve)
         return time + self._step_s
+
+    def _not_converged(self) -> dict[str, Any]:
+        """Return the outputs of a step whose power flow failed: status 0, every value NaN.
+
+        The chargers keep the last valid voltage (the fleet adapter ignores NaN); the tap stays.
+        """
+        net = self._tn.net
+        nan = float("nan")
+        out: dict[str, Any] = {a: nan for a in ("p_slack_w", "q_slack_var", "p_loss_w")}
+        out["converged"] = 0.0
+        out["tap_pos"] = float(net.trafo.loc[self._tn.hvmv_trafo, "tap_pos"])
+        out["vm_pu"] = [nan] * len(net.bus)
+        out["line_loading_percent"] = [nan] * len(net.line)
+        out["trafo_loading_percent"] = [nan] * len(net.trafo)
+        for s in self._sites:
+            for a in LV_SITE_OUTPUTS:
+                out[f"{a}__{s}"] = nan
+        return out
 
     def get_data(self, outputs: Any) -> Any:
         """Return the requested results."""
@@ -291,7 +335,12 @@ class TerniFleetSim(TimeBasedSimulator):
         for eid, fleet in self._fleets.items():
             ins = self._in[eid]
             for attr, srcs in inputs.get(eid, {}).items():
-                ins[attr][:] = np.asarray(first_value(srcs), dtype=float)
+                value = np.broadcast_to(np.asarray(first_value(srcs), dtype=float), ins[attr].shape)
+                if attr == "vm_pu":  # a step whose power flow failed: keep the last voltage
+                    ok = np.isfinite(value)
+                    ins[attr][ok] = value[ok]
+                else:
+                    ins[attr][:] = value
             res: dict[str, Any] = guarded(
                 self._sid, eid, time, functools.partial(fleet.step, float(time), float(step_s), ins)
             )

@@ -26,6 +26,7 @@ import pandas as pd
 from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
+from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.schema import TerniScenario
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ def build_world(
             labels[fleet.full_id] = f"site_{site}"
             soc0 = setup.slot_vector(site, setup.users.soc_arrival, 0.5)
             world.connect(actors, fleet, (f"p_set_w__{site}", "p_set_w"))
-            world.connect(fleet, grid, ("p_ac_w", f"p_ev_w__{site}"))
+            world.connect(
+                fleet, grid, ("p_ac_w", f"p_ev_w__{site}"), ("q_ac_var", f"q_ev_var__{site}")
+            )
             world.connect(prof, fleet, "t_amb_k")
             world.connect(
                 fleet,
@@ -162,6 +165,25 @@ def build_world(
 
 
 # ---------------------------------------------------------------------------- KPIs
+def _max(values: Any) -> float:
+    """Largest finite value (NaN marks a step whose power flow did not converge); NaN if none."""
+    a = np.asarray(values, dtype=float)
+    finite = a[np.isfinite(a)]
+    return float(finite.max()) if finite.size else math.nan
+
+
+def _min(values: Any) -> float:
+    """Smallest finite value; NaN if none (see :func:`_max`)."""
+    a = np.asarray(values, dtype=float)
+    finite = a[np.isfinite(a)]
+    return float(finite.min()) if finite.size else math.nan
+
+
+def _sum(values: Any) -> float:
+    """Sum over the finite values (a step without a power-flow result adds nothing)."""
+    return float(np.nansum(np.asarray(values, dtype=float)))
+
+
 def _vector(frame: pd.DataFrame, attr: str) -> np.ndarray[Any, np.dtype[np.float64]]:
     cols = [c for c in frame.columns if c.startswith(f"{attr}[")]
     return frame[cols].to_numpy(dtype=float)
@@ -186,19 +208,19 @@ def lv_site_kpis(grid: pd.DataFrame, feeders: Mapping[str, str], dt_s: int) -> d
         vm_charger = grid[f"vm_pu__{site}"].to_numpy(dtype=float)
         per_site[site] = {
             "feeder": feeder,
-            "reverse_flow_energy_mwh": float(reverse.sum() * dt_s / 3.6e9),
-            "reverse_flow_peak_mw": float(reverse.max() / 1e6) if len(reverse) else 0.0,
-            "import_energy_mwh": float(np.clip(p, 0.0, None).sum() * dt_s / 3.6e9),
-            "vm_max_pu": float(np.nanmax(grid[f"vm_lv_max_pu__{site}"].to_numpy(dtype=float))),
-            "vm_min_pu": float(np.nanmin(grid[f"vm_lv_min_pu__{site}"].to_numpy(dtype=float))),
-            "vm_charger_max_pu": float(np.nanmax(vm_charger)),
-            "vm_charger_min_pu": float(np.nanmin(vm_charger)),
+            "reverse_flow_energy_mwh": _sum(reverse) * dt_s / 3.6e9,
+            "reverse_flow_peak_mw": _max(reverse) / 1e6 if len(reverse) else 0.0,
+            "import_energy_mwh": _sum(np.clip(p, 0.0, None)) * dt_s / 3.6e9,
+            "vm_max_pu": _max(grid[f"vm_lv_max_pu__{site}"].to_numpy(dtype=float)),
+            "vm_min_pu": _min(grid[f"vm_lv_min_pu__{site}"].to_numpy(dtype=float)),
+            "vm_charger_max_pu": _max(vm_charger),
+            "vm_charger_min_pu": _min(vm_charger),
         }
     return {
         "lv_reverse_flow_energy_mwh": float(
             sum(v["reverse_flow_energy_mwh"] for v in per_site.values())
         ),
-        "lv_reverse_flow_peak_mw": float(reverse_sum.max() / 1e6) if len(grid) else 0.0,
+        "lv_reverse_flow_peak_mw": _max(reverse_sum) / 1e6 if len(grid) else 0.0,
         "lv_sites": per_site,
     }
 
@@ -261,6 +283,7 @@ def terni_kpis(
         feasible,
         tol_soc=1e-4,
     )
+    checks = evaluate_checks(spec, grid, shortfall)
     requested = float(actors["flex_requested_mwh"])
     matched = float(actors["flex_matched_mwh"])
     rate = market_clearing_rate(min(matched, requested), requested)
@@ -269,16 +292,16 @@ def terni_kpis(
         "use_case": "terni",
         "strategy": spec.control.strategy,
         "steps": len(grid),
-        "reverse_flow_energy_mwh": float(reverse.sum() * dt_s / 3.6e9),
-        "reverse_flow_peak_mw": float(reverse.max() / 1e6) if len(reverse) else 0.0,
-        "import_energy_mwh": float(np.clip(p, 0.0, None).sum() * dt_s / 3.6e9),
+        "reverse_flow_energy_mwh": _sum(reverse) * dt_s / 3.6e9,
+        "reverse_flow_peak_mw": _max(reverse) / 1e6 if len(reverse) else 0.0,
+        "import_energy_mwh": _sum(np.clip(p, 0.0, None)) * dt_s / 3.6e9,
         "voltage_violation_bus_hours": bus_hours,
-        "vm_min_pu": float(np.nanmin(vm)),
-        "vm_max_pu": float(np.nanmax(vm)),
+        "vm_min_pu": _min(vm),
+        "vm_max_pu": _max(vm),
         **lv_site_kpis(grid, site_feeders(spec), dt_s),
-        "max_line_loading_pct": float(np.nanmax(_vector(grid, "line_loading_percent"))),
-        "max_trafo_loading_pct": float(np.nanmax(_vector(grid, "trafo_loading_percent"))),
-        "losses_mwh": float(grid["p_loss_w"].sum() * dt_s / 3.6e9),
+        "max_line_loading_pct": _max(_vector(grid, "line_loading_percent")),
+        "max_trafo_loading_pct": _max(_vector(grid, "trafo_loading_percent")),
+        "losses_mwh": _sum(grid["p_loss_w"].to_numpy(dtype=float)) * dt_s / 3.6e9,
         "flex_requested_mwh": requested,
         "flex_matched_mwh": matched,
         "flex_delivered_mwh": float(actors["flex_delivered_mwh"]),
@@ -301,9 +324,47 @@ def terni_kpis(
             k: actors[k] for k in ("market_sessions", "flex_requests", "flex_offers", "flex_awards")
         },
         "flex_by_provider": actors.get("flex_by_provider", {}),
-        "checks_passed": True,
+        "q_import_max_mvar": _max(grid["q_slack_var"].to_numpy(dtype=float)) / 1e6,
+        "q_export_max_mvar": _max(np.clip(-grid["q_slack_var"].to_numpy(dtype=float), 0.0, None))
+        / 1e6,
+        "nonconverged_steps": int((grid["converged"].to_numpy() < 0.5).sum()),
+        "checks": checks,
+        "checks_passed": all(c["passed"] for c in checks.values() if c["flagged"]),
     }
-    return kpis
+    cleaned: dict[str, Any] = json_clean(kpis)
+    return cleaned
+
+
+def evaluate_checks(
+    spec: TerniScenario, grid: pd.DataFrame, shortfall_kwh: float
+) -> dict[str, dict[str, bool]]:
+    """Verdict of each check of ``[checks]`` (``flagged``: a failure makes the run exit 1).
+
+    ``voltage_band``: every bus within ``grid.v_min_pu``..``grid.v_max_pu`` at every step (the
+    step values, whatever the step size; the EN 50160 10-minute view is the KPI
+    ``voltage_violation_bus_hours``); ``loading``: every line and transformer within its limit;
+    ``convergence``: every power flow converged; ``soc_target``: no departure-SOC shortfall of a
+    feasible session (:func:`~v2xcosim.domain.kpis.departure_soc_shortfall_kwh`).
+    """
+    from v2xcosim.grid.limits import check_limits
+
+    rep = check_limits(
+        _vector(grid, "vm_pu"),
+        _vector(grid, "line_loading_percent"),
+        _vector(grid, "trafo_loading_percent"),
+        v_min_pu=spec.grid.v_min_pu,
+        v_max_pu=spec.grid.v_max_pu,
+        max_line_loading_percent=spec.grid.max_line_loading_percent,
+        max_trafo_loading_percent=spec.grid.max_trafo_loading_percent,
+    )
+    verdicts = {
+        "convergence": bool((grid["converged"].to_numpy() >= 0.5).all()),
+        "voltage_band": rep.voltage_violations == 0,
+        "loading": rep.line_overloads == 0 and rep.trafo_overloads == 0,
+        "soc_target": shortfall_kwh <= 0.0,
+    }
+    flagged = spec.checks.model_dump()
+    return {name: {"flagged": bool(flagged[name]), "passed": ok} for name, ok in verdicts.items()}
 
 
 def site_feeders(spec: TerniScenario) -> dict[str, str]:
