@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from v2x_helpers import DEMO, toy_fmu, toy_overrides
-from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import FmuCallError, ScenarioError, SimulationError
 from v2xcosim.fmu.fleet import FmuFleet, ParamValue
 from v2xcosim.scenario import load_scenario
 from v2xcosim.usecases.sites.schema import SitesScenario
-from v2xcosim.usecases.sites.wiring import charger_buses, site_sessions_of
+from v2xcosim.usecases.sites.wiring import (
+    GRID_MODEL,
+    grid_params,
+    profile_series,
+    site_fleet,
+    site_sessions_of,
+)
+from v2xcosim.usecases.sites.world import SitesPlan, flow_params
 
 OUT = ["p_ac_w", "q_ac_var", "soc", "e_ac_j", "e_chem_j", "e_loss_j"]
 
@@ -107,13 +112,18 @@ def test_nan_input_and_failed_call_are_named() -> None:
         f.close()
 
 
-def test_many_instantiations_leave_no_files_or_cwd_change(tmp_path: Path) -> None:
+def test_many_instantiations_leave_no_files_or_cwd_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    # a private temporary folder: other processes' FMU folders in /tmp cannot disturb the count
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     cwd = Path.cwd()
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("v2xcosim-fmu-*"))
     for _ in range(20):
         make(False).close()
     assert Path.cwd() == cwd
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("v2xcosim-fmu-*")) == before
+    assert list(tmp_path.glob("v2xcosim-fmu-*")) == []
 
 
 def _spec(n: int = 4) -> SitesScenario:
@@ -128,18 +138,9 @@ def test_fmu_adapter_alone() -> None:
     spec = _spec()
     site = spec.sites[0]
     sim = FmuSim()
-    meta = sim.init("FMU-0", step_s=spec.time.step_s, extra_outputs=site.fmu.outputs.extra)
+    meta = sim.init("FMU-0", step_s=spec.time.step_s, outputs=site.fmu.outputs.extra)
     assert "e_ac_j" in meta["models"]["Fleet"]["attrs"]
-    [ent] = sim.create(
-        1,
-        "Fleet",
-        site_id="residential",
-        fmu=spec_to_jsonable(site.fmu),
-        n_evs=4,
-        fmu_path=str(toy_fmu(4)),
-        soc_start=[0.1, 0.2, 0.3, 0.4],
-        t_amb_k=site.t_amb_k,
-    )
+    [ent] = sim.create(1, "Fleet", **site_fleet(site, toy_fmu(4), [0.1, 0.2, 0.3, 0.4]))
     eid = ent["eid"]
     assert (
         sim.step(
@@ -158,59 +159,44 @@ def test_fmu_adapter_alone() -> None:
 def test_grid_profile_actor_and_store_adapters_alone(tmp_path: Path) -> None:
     import pandas as pd
 
+    from v2xcosim.cosim.flow_sim import FlowSim
     from v2xcosim.cosim.grid_sim import GridSim
     from v2xcosim.cosim.profile_sim import ProfileSim
     from v2xcosim.cosim.store_sim import StoreSim
-    from v2xcosim.usecases.sites.sims import ChargingSim
+    from v2xcosim.usecases.sites.flow import FLOW
 
     spec = _spec()
     site = spec.sites[0]
     prof = ProfileSim()
-    prof.init(
-        "Profiles-0",
-        profiles={k: spec_to_jsonable(v) for k, v in spec.profiles.items()},
-        start_utc=spec.time.start_utc.isoformat(),
-        n_steps=spec.time.n_steps,
-        step_s=spec.time.step_s,
-    )
+    prof.init("Profiles-0", series=profile_series(spec), step_s=spec.time.step_s)
     prof.create(1, "Profiles")
     prof.step(0, {}, 3600)
     values = prof.get_data({"profiles": ["household", "pv", "t_amb"]})["profiles"]
     assert values["t_amb"] == pytest.approx(298.15) and values["pv"] == 0.0
 
     grid = GridSim()
-    grid.init(
-        "Grid-0",
-        grid=spec_to_jsonable(spec.grid),
-        sites={"residential": charger_buses(site)},
-        step_s=spec.time.step_s,
-    )
+    grid.init("Grid-0", model=GRID_MODEL, params=grid_params(spec), step_s=spec.time.step_s)
     grid.create(1, "Grid")
-    grid.create(1, "Site", site_id="residential")
+    grid.create(1, "Connection", conn_id="residential")
     grid.step(
         0,
         {
             "grid": {"profile_household": {"p": values["household"]}, "profile_pv": {"p": 0.0}},
-            "site_residential": {"p_w": {"f": [11e3] * 4}, "q_var": {"f": [0.0] * 4}},
+            "conn_residential": {"p_w": {"f": [11e3] * 4}, "q_var": {"f": [0.0] * 4}},
         },
         3600,
     )
-    out = grid.get_data({"grid": ["converged", "p_slack_w"], "site_residential": ["vm_pu"]})
+    out = grid.get_data({"grid": ["converged", "p_slack_w"], "conn_residential": ["vm_pu"]})
     assert out["grid"]["converged"] == 1 and out["grid"]["p_slack_w"] > 44e3
-    assert len(out["site_residential"]["vm_pu"]) == 4
+    assert len(out["conn_residential"]["vm_pu"]) == 4
 
-    ctl = ChargingSim()
-    ctl.init("Charging-0", step_s=spec.time.step_s)
-    ctl.create(
-        1,
-        "Controller",
-        site_id="residential",
-        p_max_kw=site.controller.p_max_kw,
-        capacity_kwh=site.controller.capacity_kwh,
-        sessions=site_sessions_of(spec, site).to_json(),
-    )
-    ctl.step(0, {"ctl_residential": {"soc": {"f": [0.1] * 4}}}, 3600)
-    got = ctl.get_data({"ctl_residential": ["p_set_w", "connected"]})["ctl_residential"]
+    ctl = FlowSim()
+    sessions = {"residential": site_sessions_of(spec, site)}
+    params = flow_params(spec, SitesPlan(fmus={}, sessions=sessions, profiles={}))
+    ctl.init("Charging-0", model=FLOW, params=params, step_s=spec.time.step_s)
+    ctl.create(1, "Actor", actor_id="residential")
+    ctl.step(0, {"residential": {"soc": {"f": [0.1] * 4}}}, 3600)
+    got = ctl.get_data({"residential": ["p_set_w", "connected"]})["residential"]
     assert set(got["p_set_w"]) <= {0.0, 11000.0} and len(got["connected"]) == 4
 
     store = StoreSim()

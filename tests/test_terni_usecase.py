@@ -288,12 +288,12 @@ def test_lv_site_kpis_match_the_grid_table(root: Path) -> None:
     assert not [key for key in LV_KPI_KEYS if key not in k]
     lv = k["lv_sites"]
     assert set(lv) == SITES
-    grid = pd.read_parquet(out / "grid.parquet")
     dt_h = 900 / 3600.0
-    reverse_sum = np.zeros(len(grid))
+    reverse_sum = np.zeros(32)
     for site, v in lv.items():
         assert {"reverse_flow_energy_mwh", "vm_max_pu", "vm_min_pu"} <= set(v)
-        p = grid[f"p_lv_trafo_w__{site}"].to_numpy()
+        table = pd.read_parquet(out / f"site_{site}.parquet")
+        p = table["p_lv_trafo_w"].to_numpy()
         reverse = np.clip(-p, 0.0, None)
         reverse_sum += reverse
         # energy of the per-step transformer power (+ = LV imports) equals the per-site KPI
@@ -301,9 +301,9 @@ def test_lv_site_kpis_match_the_grid_table(root: Path) -> None:
         assert v["import_energy_mwh"] == pytest.approx(np.clip(p, 0, None).sum() * dt_h / 1e6)
         assert v["reverse_flow_energy_mwh"] > 0.0  # 160 kWp per feeder: midday reverse flow
         assert (p[:2] > 0).all()  # 07:00-07:30: little PV, the feeders import
-        vmax = grid[f"vm_lv_max_pu__{site}"].to_numpy()
-        vmin = grid[f"vm_lv_min_pu__{site}"].to_numpy()
-        vch = grid[f"vm_pu__{site}"].to_numpy()
+        vmax = table["vm_lv_max_pu"].to_numpy()
+        vmin = table["vm_lv_min_pu"].to_numpy()
+        vch = table["vm_pu"].to_numpy()
         assert ((vmin <= vch + 1e-12) & (vch <= vmax + 1e-12)).all()  # charger is a feeder bus
         assert v["vm_max_pu"] == pytest.approx(vmax.max())
         assert v["vm_min_pu"] == pytest.approx(vmin.min())
@@ -329,11 +329,12 @@ def test_v2g_reduces_lv_reverse_flow_vs_uncontrolled(root: Path) -> None:
 def test_lv_sites_plot(root: Path, tmp_path: Path) -> None:
     from v2xcosim.usecases.terni.plots import make_lv_site_plot
 
-    grid = pd.read_parquet(_run(root, [*SHORT, "control.strategy=v2g"]) / "grid.parquet")
+    out = _run(root, [*SHORT, "control.strategy=v2g"])
     feeders = {"cs_piazza_tacito": "LV1", "cs_corso_vecchio": "LV2", "cs_piazza_europa": "LV3"}
+    tables = {s: pd.read_parquet(out / f"site_{s}.parquet") for s in feeders}
     spec = load_scenario(SCENARIO)
     path = make_lv_site_plot(
-        grid, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.tzinfo
+        tables, feeders, tmp_path / "lv_sites.png", v_max_pu=1.1, tz=spec.time.tzinfo
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -430,30 +431,30 @@ def test_nonconvergence_policy(tmp_path: Path) -> None:
 def test_grid_reports_real_status_and_reactive_power() -> None:
     """The grid adapter closes the chargers' Q through the network and records Q at the primary."""
     from v2xcosim.config.common import spec_to_jsonable
-    from v2xcosim.usecases.terni.sims import TerniGridSim
+    from v2xcosim.cosim.grid_sim import GridSim
+    from v2xcosim.usecases.terni.world import GRID_MODEL
 
     spec = load_scenario(SCENARIO, SHORT)
     site = "cs_piazza_tacito"
 
     def q_primary(q_var: float) -> float:
-        sim = TerniGridSim()
-        sim.init("Grid-0", scenario=spec_to_jsonable(spec))
+        sim = GridSim()
+        sim.init(
+            "Grid-0", model=GRID_MODEL, params={"scenario": spec_to_jsonable(spec)}, step_s=900
+        )
         sim.create(1, "Grid")
+        sim.create(1, "Connection", conn_id=site)
         sim.step(
             0,
             {
-                "grid": {
-                    "load_pu": {"p": 0.5},
-                    "pv_pu": {"p": 0.0},
-                    f"p_ev_w__{site}": {"f": [0.0]},
-                    f"q_ev_var__{site}": {"f": [q_var, q_var]},
-                }
+                "grid": {"load_pu": {"p": 0.5}, "pv_pu": {"p": 0.0}},
+                f"conn_{site}": {"p_w": {"f": [0.0]}, "q_var": {"f": [q_var, q_var]}},
             },
             900,
         )
-        out = sim.get_data({"grid": ["converged", "q_slack_var"]})["grid"]
-        assert out["converged"] == 1.0
-        return float(out["q_slack_var"])
+        out = sim.get_data({"grid": ["converged", "q_slack_var"], f"conn_{site}": ["vm_pu"]})
+        assert out["grid"]["converged"] == 1.0 and 0.9 < out[f"conn_{site}"]["vm_pu"] < 1.1
+        return float(out["grid"]["q_slack_var"])
 
     # 2 x 100 kvar absorbed at an LV charger bus reach the primary, plus the I²X the larger
     # current adds in the MV/LV and HV/MV transformers and the lines (reactive losses > 0)

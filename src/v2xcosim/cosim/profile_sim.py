@@ -1,48 +1,50 @@
-"""mosaik adapter: one ``Profiles`` entity whose attributes are the scenario's profiles."""
+"""mosaik adapter: one ``Profiles`` entity serving precomputed time series step by step.
+
+Every use case samples its profiles once per run, when it plans the run, and hands them over
+as JSON data: ``series`` maps a name to one value per step (canonical units: W, K, pu, EUR/MWh).
+The simulator only indexes them, so it can run in any process.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
+from v2xcosim.core.errors import SimulationError
+from v2xcosim.cosim.adapters import TimeBasedSimulator
 
-from v2xcosim.config.profiles import ProfileSpec
-from v2xcosim.core.timegrid import step_times
-from v2xcosim.cosim.adapters import TimeBasedSimulator, guarded
-from v2xcosim.profiles import ProfileSet
 
-_PROFILES: TypeAdapter[dict[str, ProfileSpec]] = TypeAdapter(dict[str, ProfileSpec])
+def check_series(series: Mapping[str, Sequence[float]], n_steps: int) -> None:
+    """Refuse a series of the wrong length or with a non-finite value (names the step)."""
+    for name, values in series.items():
+        if len(values) != n_steps:
+            raise SimulationError(f"profile {name}: {len(values)} values for {n_steps} steps")
+        for k, v in enumerate(values):
+            if not math.isfinite(v):
+                raise SimulationError(f"profile {name}: value {v} at step {k} is not finite")
 
 
 class ProfileSim(TimeBasedSimulator):
-    """Serves each profile's value at the current step (values precomputed at set-up)."""
+    """Serves each profile's value at the current step."""
 
     def __init__(self) -> None:
         """Create the simulator (META is completed in :meth:`init`)."""
         super().__init__()
-        self._set: ProfileSet | None = None
+        self._series: dict[str, list[float]] = {}
         self._step_s = 1
         self._t = 0
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """Sample every profile once on the run's time grid.
-
-        ``profiles``: name -> profile section (JSON, paths absolute); ``start_utc`` (ISO 8601),
-        ``n_steps`` and ``step_s`` [s]: the time grid.
-        """
-        profiles = _PROFILES.validate_python(sim_params["profiles"])
-        times = step_times(
-            dt.datetime.fromisoformat(sim_params["start_utc"]),
-            int(sim_params["n_steps"]),
-            int(sim_params["step_s"]),
-        )
-        self._set = guarded(sid, "Profiles", 0, lambda: ProfileSet(profiles, times))
+        """Take ``series`` (name -> one value per step) and ``step_s`` [s]."""
+        self._series = {k: [float(x) for x in v] for k, v in sim_params["series"].items()}
         self._step_s = int(sim_params["step_s"])
+        n = {len(v) for v in self._series.values()}
+        check_series(self._series, n.pop() if len(n) == 1 else 0)
         self.meta["models"]["Profiles"] = {
             "public": True,
             "params": [],
-            "attrs": sorted(self._set.values),
+            "attrs": sorted(self._series),
         }
         return self.meta
 
@@ -57,6 +59,5 @@ class ProfileSim(TimeBasedSimulator):
 
     def get_data(self, outputs: Any) -> Any:
         """Values of the requested profiles at the current step."""
-        assert self._set is not None
         k = self._t // self._step_s
-        return {eid: {a: self._set.at(a, k) for a in attrs} for eid, attrs in outputs.items()}
+        return {eid: {a: self._series[a][k] for a in attrs} for eid, attrs in outputs.items()}

@@ -42,6 +42,8 @@ class PvPlant(Protocol):
     def p_peak_kw(self) -> float: ...  # noqa: D102
     @property
     def cos_phi(self) -> float: ...  # noqa: D102
+    @property
+    def profile(self) -> str: ...  # noqa: D102
 
 
 class GridSetup(Protocol):
@@ -56,6 +58,8 @@ class GridSetup(Protocol):
     def network(self) -> str: ...  # noqa: D102
     @property
     def load_scaling(self) -> float: ...  # noqa: D102
+    @property
+    def load_profile(self) -> str | None: ...  # noqa: D102
     @property
     def load_cos_phi(self) -> float: ...  # noqa: D102
     @property
@@ -109,6 +113,142 @@ def _finite(name: str, values: FloatArray, where: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class PowerFlowOptions:
+    """Newton-Raphson options and the non-convergence policy (``grid`` section of a scenario).
+
+    ``on_nonconvergence``: ``"abort"`` stops the run with :class:`LoadFlowError`; ``"flag"``
+    records the step as not converged and goes on.
+    """
+
+    max_iteration: int = 30
+    tolerance_mva: float = 1e-8
+    on_nonconvergence: str = "abort"
+
+
+class PowerFlow:
+    """The one power-flow wrapper every grid model uses (pandapower ``runpp``, Newton-Raphson).
+
+    Warm start: after a converged step the next one starts from its results (``init =
+    "results"``); the first step and the step after a failure start from ``cold_init``.
+    ``control = True`` runs the network's controllers (an OLTC's ``DiscreteTapControl``).
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        options: PowerFlowOptions,
+        *,
+        control: bool = False,
+        cold_init: str = "flat",
+        warm_start: bool = True,
+        name: str = "grid",
+    ) -> None:
+        """Solve ``net`` (a pandapower network) with ``options``; ``name`` appears in errors.
+
+        ``warm_start = False`` starts every step from ``cold_init``.
+        """
+        import pandapower as pp
+
+        self._pp = pp
+        self.net = net
+        self.options = options
+        self.control = control
+        self.cold_init = cold_init
+        self.name = name
+        self.warm_start = warm_start
+        self._warm = False
+        self.info: dict[str, Any] = {
+            "library": "pandapower",
+            "version": str(pp.__version__),
+            "algorithm": "nr",
+            "numba": False,
+            "tolerance_mva": options.tolerance_mva,
+            "max_iteration": options.max_iteration,
+            "warm_start": warm_start,
+            "control": control,
+        }
+
+    def solve(self, step: int, time_s: int) -> bool:
+        """Solve the power flow of ``step`` (at ``time_s`` s); return whether it converged.
+
+        A flow that does not converge raises :class:`LoadFlowError` under ``"abort"``.
+        """
+        opt = self.options
+        try:
+            self._pp.runpp(
+                self.net,
+                algorithm="nr",
+                init="results" if self._warm else self.cold_init,
+                max_iteration=opt.max_iteration,
+                tolerance_mva=opt.tolerance_mva,
+                numba=False,
+                check_connectivity=True,
+                run_control=self.control,
+            )
+            converged = bool(self.net.converged)
+        except self._pp.powerflow.LoadflowNotConverged:
+            converged = False
+        self._warm = converged and self.warm_start
+        if not converged and opt.on_nonconvergence == "abort":
+            raise LoadFlowError(
+                f"{self.name}: power flow did not converge at step {step} (t = {time_s} s, "
+                f"max_iteration {opt.max_iteration}); reduce the load/EV power or set "
+                "grid.on_nonconvergence = 'flag' to continue and flag the step",
+                step=step,
+                time_s=time_s,
+            )
+        return converged
+
+
+class GridCase(Protocol):
+    """A network model the generic grid simulator steps (:mod:`v2xcosim.cosim.grid_sim`).
+
+    One ``Grid`` entity takes :attr:`grid_inputs` (scalars, e.g. profile values) and gives
+    :attr:`grid_outputs`; one ``Connection`` entity per charging site or flexibility provider
+    (:meth:`connections`) takes ``p_w`` and ``q_var`` (a vector per EV or a scalar; W and var,
+    load convention) and gives the outputs its kind has (e.g. the charger voltages ``vm_pu``).
+    """
+
+    grid_inputs: Sequence[str]
+    grid_outputs: Sequence[str]
+    connection_outputs: Sequence[str]
+
+    def connections(self) -> Sequence[str]:
+        """Return the connection ids (one mosaik entity each)."""
+        ...
+
+    def solve(
+        self,
+        step: int,
+        time_s: int,
+        grid_in: Mapping[str, float],
+        conn_in: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Set the operating point of ``step`` and solve it (``None`` results when flagged)."""
+        ...
+
+    def grid_result(self) -> dict[str, Any]:
+        """Return the ``Grid`` entity's outputs of the last step (JSON data)."""
+        ...
+
+    def connection_result(self, conn_id: str) -> dict[str, Any]:
+        """Return one connection's outputs of the last step (JSON data)."""
+        ...
+
+
+GRID_OUTPUTS = [
+    "converged",
+    "p_slack_w",
+    "q_slack_var",
+    "p_loss_w",
+    "vm_pu",
+    "line_loading_percent",
+    "trafo_loading_percent",
+]
+"""The network-wide outputs of a grid model (slack = the upstream grid, load convention)."""
+
+
 class GridModel:
     """A pandapower network with loads, PV and EV chargers, solved once per step."""
 
@@ -158,15 +298,19 @@ class GridModel:
             s.site_id: np.array([self._bus_pos[b] for b in s.ev_buses], dtype=np.int64)
             for s in sites
         }
-        self._warm = False
-        self.solver_info = {
-            "library": "pandapower",
-            "version": str(pp.__version__),
-            "algorithm": "nr",
-            "numba": False,
-            "tolerance_mva": spec.tolerance_mva,
-            "max_iteration": spec.max_iteration,
-        }
+        self.flow = PowerFlow(
+            net,
+            PowerFlowOptions(spec.max_iteration, spec.tolerance_mva, spec.on_nonconvergence),
+            name=f"grid (network {spec.network})",
+        )
+        self.solver_info = self.flow.info
+        self._pv_profiles = [pv.profile for pv in spec.pv]
+        self._load_profile = spec.load_profile
+        used = sorted({*self._pv_profiles, *([spec.load_profile] if spec.load_profile else [])})
+        self.grid_inputs: list[str] = [f"profile_{p}" for p in used]
+        self.grid_outputs: list[str] = list(GRID_OUTPUTS)
+        self.connection_outputs: list[str] = ["vm_pu"]
+        self._result: GridResult | None = None
 
     # ----------------------------------------------------------------------------- step
     def step(
@@ -214,30 +358,7 @@ class GridModel:
             net.load.loc[load_idx, "q_mvar"] = (
                 np.bincount(group, weights=q, minlength=n_bus) / W_PER_MW
             )
-        try:
-            self._pp.runpp(
-                net,
-                algorithm="nr",
-                init="results" if self._warm else "flat",
-                max_iteration=self.spec.max_iteration,
-                tolerance_mva=self.spec.tolerance_mva,
-                numba=False,
-                check_connectivity=True,
-            )
-            converged = bool(net.converged)
-        except self._pp.powerflow.LoadflowNotConverged:
-            converged = False
-        self._warm = converged
-        if not converged:
-            if self.spec.on_nonconvergence == "abort":
-                raise LoadFlowError(
-                    f"grid: power flow did not converge {where} "
-                    f"(network {self.spec.network}, max_iteration {self.spec.max_iteration}); "
-                    "reduce the load/EV power or set grid.on_nonconvergence = 'flag' to "
-                    "continue and flag the step",
-                    step=step,
-                    time_s=time_s,
-                )
+        if not self.flow.solve(step, time_s):
             return GridResult(
                 converged=False,
                 p_slack_w=None,
@@ -260,6 +381,39 @@ class GridModel:
             trafo_loading_percent=net.res_trafo["loading_percent"].to_numpy(dtype=float).tolist(),
             site_vm_pu={s: vm[pos].tolist() for s, pos in self._site_ev_bus_pos.items()},
         )
+
+    # ------------------------------------------------------------------- GridCase
+    def connections(self) -> list[str]:
+        """Return the site ids (one ``Connection`` entity each)."""
+        return list(self._sites)
+
+    def solve(
+        self,
+        step: int,
+        time_s: int,
+        grid_in: Mapping[str, float],
+        conn_in: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Solve ``step`` from profile values (``profile_<name>``) and per-EV P and Q."""
+        prof = {k[len("profile_") :]: float(v) for k, v in grid_in.items()}
+        self._result = self.step(
+            step,
+            time_s,
+            load_pu=prof[self._load_profile] if self._load_profile else None,
+            pv_pu=[prof[p] for p in self._pv_profiles],
+            ev_p_w={c: d["p_w"] for c, d in conn_in.items() if "p_w" in d},
+            ev_q_var={c: d["q_var"] for c, d in conn_in.items() if "q_var" in d},
+        )
+
+    def grid_result(self) -> dict[str, Any]:
+        """Return the network-wide results of the last step."""
+        assert self._result is not None
+        return result_to_dict(self._result)
+
+    def connection_result(self, conn_id: str) -> dict[str, Any]:
+        """Return the voltages at the chargers of site ``conn_id`` (one per EV)."""
+        assert self._result is not None
+        return {"vm_pu": self._result.site_vm_pu[conn_id]}
 
     def injections_w(self) -> dict[str, float]:
         """Total load, PV and EV active power of the last step [W] (for balance checks)."""

@@ -65,11 +65,13 @@ class SitesUseCase:
         return preflight(spec)
 
     def plan(self, spec: SitesScenario, fmus: Mapping[str, Path]) -> SitesPlan:
-        """Draw every site's sessions once."""
-        from v2xcosim.usecases.sites.wiring import site_sessions
+        """Draw every site's sessions and sample every profile, once."""
+        from v2xcosim.usecases.sites.wiring import profile_series, site_sessions
         from v2xcosim.usecases.sites.world import SitesPlan
 
-        return SitesPlan(fmus=dict(fmus), sessions=site_sessions(spec))
+        return SitesPlan(
+            fmus=dict(fmus), sessions=site_sessions(spec), profiles=profile_series(spec)
+        )
 
     def build_world(
         self, spec: SitesScenario, plan: SitesPlan, out_dir: Path, *, progress_fd: int | None

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.fleet_sim import ROLE_OUTPUTS
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.domain.charging import Sessions
+from v2xcosim.usecases.sites.flow import FLOW
 from v2xcosim.usecases.sites.schema import SiteSpec, SitesScenario
-from v2xcosim.usecases.sites.wiring import charger_buses
+from v2xcosim.usecases.sites.wiring import GRID_MODEL, grid_params, site_fleet
 
 if TYPE_CHECKING:
     from mosaik import SimConfig
@@ -38,7 +38,7 @@ SIM_CONFIG: SimConfig = {
     "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
     "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
     "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
-    "Charging": {"python": "v2xcosim.usecases.sites.sims:ChargingSim"},
+    "Charging": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
     "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
 }
 
@@ -59,10 +59,11 @@ SITE_OPTIONAL_CTL = ["p_set_w"]
 
 @dataclass(frozen=True)
 class SitesPlan:
-    """What a ``sites`` run derives from its spec once: FMU paths and drawn sessions per site."""
+    """What a ``sites`` run derives from its spec once: FMUs, sessions, sampled profiles."""
 
     fmus: Mapping[str, Path]
     sessions: Mapping[str, Sessions]
+    profiles: Mapping[str, list[float]]
 
 
 def resolve_fmu(site: SiteSpec) -> Path:
@@ -134,6 +135,21 @@ def _selected(
     return required + [a for a in optional if a in chosen]
 
 
+def flow_params(spec: SitesScenario, plan: SitesPlan) -> dict[str, Any]:
+    """Return the JSON data of the sites flow: each site's controller and drawn sessions."""
+    return {
+        "step_s": spec.time.step_s,
+        "sites": {
+            site.id: {
+                "p_max_kw": site.controller.p_max_kw,
+                "capacity_kwh": site.controller.capacity_kwh,
+                "sessions": plan.sessions[site.id].to_json(),
+            }
+            for site in spec.active_sites
+        },
+    }
+
+
 def build_world(
     spec: SitesScenario, plan: SitesPlan, out_dir: Path, *, progress_fd: int | None = None
 ) -> Any:
@@ -149,20 +165,11 @@ def build_world(
         vector_labels["grid.line_loading_percent"] = list(names["line"])
         vector_labels["grid.trafo_loading_percent"] = list(names["trafo"])
 
-        prof_sim = world.start(
-            "Profiles",
-            profiles={k: spec_to_jsonable(v) for k, v in spec.profiles.items()},
-            start_utc=spec.time.start_utc.isoformat(),
-            n_steps=spec.time.n_steps,
-            step_s=spec.time.step_s,
-        )
+        prof_sim = world.start("Profiles", series=plan.profiles, step_s=spec.time.step_s)
         prof = prof_sim.Profiles()
         labels[prof.full_id] = "profiles"
         grid_sim = world.start(
-            "Grid",
-            grid=spec_to_jsonable(spec.grid),
-            sites={s.id: charger_buses(s) for s in spec.active_sites},
-            step_s=spec.time.step_s,
+            "Grid", model=GRID_MODEL, params=grid_params(spec), step_s=spec.time.step_s
         )
         grid = grid_sim.Grid()
         labels[grid.full_id] = "grid"
@@ -189,26 +196,16 @@ def build_world(
             store_links.append((prof, prof_attrs))
         if spec.active_sites:
             extra = sorted({x for s in spec.active_sites for x in s.fmu.outputs.extra})
-            fmu_sim = world.start("FMU", step_s=spec.time.step_s, extra_outputs=extra)
-            ctl_sim = world.start("Charging", step_s=spec.time.step_s)
+            fmu_sim = world.start("FMU", step_s=spec.time.step_s, outputs=extra)
+            ctl_sim = world.start(
+                "Charging", model=FLOW, params=flow_params(spec, plan), step_s=spec.time.step_s
+            )
             for site in spec.active_sites:
                 ses = plan.sessions[site.id]
                 soc0 = ses.soc_arrival.tolist()
-                fleet = fmu_sim.Fleet(
-                    site_id=site.id,
-                    fmu=spec_to_jsonable(site.fmu),
-                    n_evs=site.n_evs,
-                    fmu_path=str(plan.fmus[site.id]),
-                    soc_start=soc0,
-                    t_amb_k=site.t_amb_k,
-                )
-                ctl = ctl_sim.Controller(
-                    site_id=site.id,
-                    p_max_kw=site.controller.p_max_kw,
-                    capacity_kwh=site.controller.capacity_kwh,
-                    sessions=ses.to_json(),
-                )
-                conn = grid_sim.Site(site_id=site.id)
+                fleet = fmu_sim.Fleet(**site_fleet(site, plan.fmus[site.id], soc0))
+                ctl = ctl_sim.Actor(actor_id=site.id)
+                conn = grid_sim.Connection(conn_id=site.id)
                 label = f"site_{site.id}"
                 labels[fleet.full_id] = label
                 labels[ctl.full_id] = label

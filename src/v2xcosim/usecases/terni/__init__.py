@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,7 @@ from v2xcosim.config.actors import Strategy
 from v2xcosim.usecases import NetworkLayout
 from v2xcosim.usecases.terni.schema import TerniScenario, check
 from v2xcosim.usecases.terni.steps import TERNI_STEPS
-from v2xcosim.usecases.terni.world import COMPARE_KEYS
-
-
-@dataclass(frozen=True)
-class TerniPlan:
-    """What a Terni run derives once before the world is built: the fleet FMU."""
-
-    fmu_path: Path
+from v2xcosim.usecases.terni.world import COMPARE_KEYS, TerniPlan
 
 
 class TerniUseCase:
@@ -74,8 +66,10 @@ class TerniUseCase:
         return {"EV": preflight(spec)}
 
     def plan(self, spec: TerniScenario, fmus: Mapping[str, Path]) -> TerniPlan:
-        """Return the fleet FMU the world uses."""
-        return TerniPlan(fmu_path=fmus["EV"])
+        """Compute users, slots and profiles once; read the network's names and zone model."""
+        from v2xcosim.usecases.terni.world import plan
+
+        return plan(spec, fmus["EV"])
 
     def build_world(
         self, spec: TerniScenario, plan: TerniPlan, out_dir: Path, *, progress_fd: int | None
@@ -83,13 +77,15 @@ class TerniUseCase:
         """Create the world of :mod:`v2xcosim.usecases.terni.world`."""
         from v2xcosim.usecases.terni.world import build_world
 
-        return build_world(spec, out_dir, plan.fmu_path, progress_fd=progress_fd)
+        return build_world(spec, plan, out_dir, progress_fd=progress_fd)
 
     def tables(self, spec: TerniScenario, plan: TerniPlan) -> list[str]:
-        """Return the grid, profile and per-site fleet tables."""
-        from v2xcosim.usecases.terni.world import site_feeders
-
-        return ["grid", "profiles"] + [f"site_{s}" for s in sorted(site_feeders(spec))]
+        """Return the grid, profile, per-site and per-battery tables."""
+        return (
+            ["grid", "profiles"]
+            + [f"site_{s}" for s in sorted(plan.setup.sites)]
+            + [f"provider_{p.provider_id}" for p in spec.market.providers]
+        )
 
     def kpis(
         self,
@@ -116,9 +112,10 @@ class TerniUseCase:
         from v2xcosim.usecases.terni.plots import make_lv_site_plot
         from v2xcosim.usecases.terni.world import site_feeders
 
+        feeders = site_feeders(spec)
         make_lv_site_plot(
-            frames["grid"],
-            site_feeders(spec),
+            {site: frames[f"site_{site}"] for site in feeders},
+            feeders,
             out_dir / "lv_sites.png",
             v_max_pu=spec.grid.v_max_pu,
             tz=spec.time.tzinfo,

@@ -40,7 +40,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
+from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -455,10 +456,6 @@ def add_oltc_control(tn: TerniNetwork, vm_lower_pu: float = 0.99, vm_upper_pu: f
     )
 
 
-class PowerFlowNotConverged(SimulationError):
-    """The Newton-Raphson power flow of one step did not converge."""
-
-
 @dataclass(frozen=True)
 class TerniFlowResult:
     """Key results of one power flow, load convention (W; + = drawn from the upstream grid)."""
@@ -491,29 +488,26 @@ def run_power_flow(
     max_iteration: int = 30,
     tolerance_mva: float = 1e-8,
 ) -> TerniFlowResult:
-    """Run one Newton-Raphson power flow and return the Terni key results.
+    """Run one Newton-Raphson power flow (cold start) and return the Terni key results.
 
     A flow that does not converge within ``max_iteration`` iterations to ``tolerance_mva``
-    raises :class:`PowerFlowNotConverged`.
+    raises :class:`~v2xcosim.grid.powerflow.LoadFlowError`.  A run steps the network through
+    :class:`TerniGridModel` instead (warm start, non-convergence policy).
     """
-    import pandapower as pp
+    flow = PowerFlow(
+        tn.net,
+        PowerFlowOptions(max_iteration, tolerance_mva),
+        control=control,
+        cold_init="auto",
+        name="terni network",
+    )
+    flow.solve(0, 0)
+    return flow_result(tn)
 
+
+def flow_result(tn: TerniNetwork) -> TerniFlowResult:
+    """Return the Terni key results of the network's last solved power flow."""
     net = tn.net
-    try:
-        pp.runpp(
-            net,
-            algorithm="nr",
-            numba=False,
-            run_control=control,
-            max_iteration=max_iteration,
-            tolerance_mva=tolerance_mva,
-        )
-    except pp.LoadflowNotConverged as exc:
-        raise PowerFlowNotConverged(
-            f"terni network: power flow did not converge ({exc}; max_iteration "
-            f"{max_iteration}); reduce the load or EV power, or set "
-            "grid.on_nonconvergence = 'flag' to record the step as not converged"
-        ) from None
     vm = net.res_bus["vm_pu"]
     idx = tn.bus_index
     p_primary_w = float(net.res_trafo.loc[tn.hvmv_trafo, "p_hv_mw"]) * W_PER_MW
@@ -576,3 +570,132 @@ __all__ = [
     "simbench_mv_urban",
     "voltage_sensitivity_pu_per_w",
 ]
+
+
+SITE_OUTPUTS = ["vm_pu", "p_lv_trafo_w", "vm_lv_max_pu", "vm_lv_min_pu"]
+"""Outputs of a charging site's grid connection: the charger-bus voltage [pu], the power
+through its MV/LV transformer at the MV side [W, + = the LV feeder imports], and the highest
+and lowest voltage over the buses of its LV feeder [pu]."""
+
+GRID_OUTPUTS = [
+    "converged",
+    "p_slack_w",
+    "q_slack_var",
+    "p_loss_w",
+    "tap_pos",
+    "vm_pu",
+    "line_loading_percent",
+    "trafo_loading_percent",
+]
+"""Network-wide outputs; ``p_slack_w``/``q_slack_var`` are the powers through the HV/MV
+transformer at its HV side (+ = the MV grid draws from HV), ``tap_pos`` the OLTC position."""
+
+
+class TerniGridModel:
+    """The Terni network as a :class:`~v2xcosim.grid.powerflow.GridCase`.
+
+    ``Grid`` inputs ``load_pu`` and ``pv_pu`` scale the background load and the PV; one
+    connection per charging site (its chargers' P and Q, summed onto the site's load at the
+    charger bus) and per stationary battery (a pandapower ``storage``, P only).  Solved by the
+    shared :class:`~v2xcosim.grid.powerflow.PowerFlow` (warm start, OLTC control,
+    ``grid.on_nonconvergence``).
+    """
+
+    grid_inputs = ("load_pu", "pv_pu")
+    grid_outputs = tuple(GRID_OUTPUTS)
+    connection_outputs = tuple(SITE_OUTPUTS)
+
+    def __init__(
+        self,
+        tn: TerniNetwork,
+        options: PowerFlowOptions,
+        *,
+        oltc: bool,
+        providers: Sequence[str] = (),
+    ) -> None:
+        """Step the network ``tn`` (storages already added for ``providers``)."""
+        self.tn = tn
+        self.sites = tuple(sorted(tn.ev_load_idx))
+        self.providers = tuple(providers)
+        self.flow = PowerFlow(
+            tn.net, options, control=oltc, cold_init="auto", warm_start=False, name="terni network"
+        )
+        self._grid: dict[str, Any] = {}
+        self._conn: dict[str, dict[str, Any]] = {}
+
+    def connections(self) -> list[str]:
+        """Return the charging sites and the batteries."""
+        return [*self.sites, *self.providers]
+
+    def solve(
+        self,
+        step: int,
+        time_s: int,
+        grid_in: Mapping[str, float],
+        conn_in: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Set the operating point of ``step``, solve, and keep the results."""
+
+        def total(c: str, attr: str) -> float:
+            return float(np.sum(np.asarray(conn_in[c][attr], dtype=float)))
+
+        set_operating_point(
+            self.tn,
+            float(grid_in["load_pu"]),
+            float(grid_in["pv_pu"]),
+            {c: total(c, "p_w") for c in self.sites if "p_w" in conn_in.get(c, {})},
+            {c: total(c, "q_var") for c in self.sites if "q_var" in conn_in.get(c, {})},
+        )
+        set_storage_power(
+            self.tn, {c: total(c, "p_w") for c in self.providers if "p_w" in conn_in.get(c, {})}
+        )
+        if self.flow.solve(step, time_s):
+            self._store(flow_result(self.tn))
+        else:
+            self._store(None)
+
+    def _store(self, res: TerniFlowResult | None) -> None:
+        net = self.tn.net
+        nan = float("nan")
+        tap = float(net.trafo.loc[self.tn.hvmv_trafo, "tap_pos"])
+        if res is None:  # flagged step: status 0, every value NaN, the tap as it stands
+            self._grid = {a: nan for a in ("p_slack_w", "q_slack_var", "p_loss_w")}
+            self._grid.update(
+                converged=0.0,
+                tap_pos=tap,
+                vm_pu=[nan] * len(net.bus),
+                line_loading_percent=[nan] * len(net.line),
+                trafo_loading_percent=[nan] * len(net.trafo),
+            )
+            self._conn = {s: dict.fromkeys(SITE_OUTPUTS, nan) for s in self.sites}
+            return
+        self._grid = {
+            "converged": 1.0,
+            "p_slack_w": res.p_primary_w,
+            "q_slack_var": res.q_primary_var,
+            "p_loss_w": float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1e6,
+            "tap_pos": float(res.tap_pos),
+            "vm_pu": net.res_bus["vm_pu"].astype(float).tolist(),
+            "line_loading_percent": net.res_line["loading_percent"].astype(float).tolist(),
+            "trafo_loading_percent": net.res_trafo["loading_percent"]
+            .astype(float)
+            .fillna(0.0)
+            .tolist(),
+        }
+        self._conn = {
+            s: {
+                "vm_pu": res.vm_charger_pu[s],
+                "p_lv_trafo_w": res.p_lv_trafo_w[s],
+                "vm_lv_max_pu": res.vm_lv_max_pu[s],
+                "vm_lv_min_pu": res.vm_lv_min_pu[s],
+            }
+            for s in self.sites
+        }
+
+    def grid_result(self) -> dict[str, Any]:
+        """Return the network-wide results of the last step."""
+        return self._grid
+
+    def connection_result(self, conn_id: str) -> dict[str, Any]:
+        """Return a charging site's results of the last step (a battery has none)."""
+        return self._conn.get(conn_id, {})

@@ -12,7 +12,7 @@ from v2xcosim.report.plots import fmt_offset, save_figure
 
 
 def make_lv_site_plot(
-    grid: pd.DataFrame,
+    sites: Mapping[str, pd.DataFrame],
     feeders: Mapping[str, str],
     path: Path,
     *,
@@ -21,16 +21,16 @@ def make_lv_site_plot(
 ) -> Path:
     """Plot per charging site its MV/LV transformer power and its feeder's maximum voltage.
 
-    ``grid`` is the Terni grid table (columns ``p_lv_trafo_w__<site>``, W at the MV side,
-    + = the LV feeder imports, and ``vm_lv_max_pu__<site>``); ``feeders`` maps site id → LV
-    feeder name (legend).  Times are shown in ``tz`` (UTC if None).  Writes ``path``.
+    ``sites`` maps a site id to its table (columns ``time``, ``p_lv_trafo_w``, W at the MV side,
+    + = the LV feeder imports, and ``vm_lv_max_pu``); ``feeders`` maps site id → LV feeder
+    name (legend).  Times are shown in ``tz`` (UTC if None).  Writes ``path``.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = pd.to_datetime(grid["time"], utc=True)
+    t = pd.to_datetime(next(iter(sites.values()))["time"], utc=True)
     tz_label = "UTC"
     if tz is not None:
         t = t.dt.tz_convert(tz)
@@ -40,8 +40,8 @@ def make_lv_site_plot(
     fig, (ax_p, ax_v) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for site, feeder in sorted(feeders.items()):
         label = f"{site} ({feeder})"
-        ax_p.plot(t, grid[f"p_lv_trafo_w__{site}"] / 1e3, label=label)
-        ax_v.plot(t, grid[f"vm_lv_max_pu__{site}"], label=label)
+        ax_p.plot(t, sites[site]["p_lv_trafo_w"] / 1e3, label=label)
+        ax_v.plot(t, sites[site]["vm_lv_max_pu"], label=label)
     ax_p.axhline(0.0, color="k", lw=0.6)
     ax_p.set_ylabel("P MV/LV transformer [kW]\n(+ LV imports, − reverse flow to MV)")
     ax_p.set_title("Charging sites: secondary (MV/LV) transformer power")

@@ -1,22 +1,26 @@
-"""Run the Terni V2G use case on mosaik (``grid.network = "terni"``).
+"""The Terni world on the generic simulators, its plan and its KPIs.
 
 Data flow of one step (lock-step, ``time.step_s``)::
 
-    TerniProfiles ──load/PV──► TerniGrid ──► Store
-        └─t_amb──► TerniFleets ──p_ac (slot vector)──┘ ▲
-    TerniActors ──p_set──┘  │  ▲ └── vm at the charger bus (time-shifted)
-        ▲───soc, p_ac (time-shifted)
+    Profiles ──load_pu, pv_pu──► Grid ─────────────────────────────► Store
+        └──t_amb_k──► Fleet (site) ──p_ac_w, q_ac_var──► Connection (site)
+    Actor (site) ──p_set_w──┘ │  ▲ └──vm_pu at the charger bus (time-shifted)
+        ▲──soc, p_ac_w (time-shifted)
+    Actor (battery) ──p_w──► Connection (battery)
 
-:func:`run` writes the core tables (``grid``, ``site_<id>``, ``profiles``, ``actors``), the
-actors' ``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``,
-``kpis.json`` (:func:`terni_kpis`, with the LV KPIs of :func:`lv_site_kpis`), plots (also
-``lv_sites.png``) and ``metadata.json`` (last).
+One entity per charging site and per battery; a site's fleet, grid connection and actor write
+one table, ``site_<id>.parquet`` (slot vectors ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``,
+``p_set_w``; scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max_pu``,
+``vm_lv_min_pu``), a battery ``provider_<id>.parquet`` (``p_w``).  The actors' flow writes
+``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``, ``terni_steps.parquet``,
+``terni_awards.parquet`` and ``terni_actors.json``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +29,22 @@ import pandas as pd
 
 from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.report.results import json_clean
+from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
 
 if TYPE_CHECKING:
     from mosaik import SimConfig
 
+    from v2xcosim.usecases.terni.network import TerniGridModel
+
 SIM_CONFIG: SimConfig = {
-    "TerniProfiles": {"python": "v2xcosim.usecases.terni.sims:TerniProfileSim"},
-    "TerniGrid": {"python": "v2xcosim.usecases.terni.sims:TerniGridSim"},
-    "TerniFleets": {"python": "v2xcosim.usecases.terni.sims:TerniFleetSim"},
-    "TerniActors": {"python": "v2xcosim.usecases.terni.sims:TerniActorSim"},
+    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
+    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
+    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
+    "Actors": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
     "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
 }
 
@@ -60,6 +68,33 @@ LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_p
 """Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`)."""
 
 
+FLEET_OUTPUTS = {"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc", "e_ac_j": "e_ac_j"}
+"""Outputs of each site's fleet (attribute -> FMU variable); ``e_ac_j`` is the AC energy meter."""
+FLEET_INPUTS = {"p_set_w": "p_set_w", "vm_pu": "vm_pu", "f_hz": "f_hz", "t_amb_k": "t_amb_k"}
+"""Inputs of each site's fleet (role -> FMU variable)."""
+PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
+"""The profiles of a run (:class:`~v2xcosim.usecases.terni.flow.TerniSetup` fields)."""
+
+
+@dataclass(frozen=True)
+class TerniPlan:
+    """What a Terni run derives once from its spec, before the world is built.
+
+    ``setup`` (users, slots, profiles) goes to the simulators as JSON; ``bus_names``,
+    ``line_names`` and ``trafo_names`` label the grid table's vectors; ``zone_*_w`` are the
+    DSO's zone model (nominal background load, PV peak, constant generation, W).
+    """
+
+    fmu_path: Path
+    setup: TerniSetup
+    bus_names: tuple[str, ...]
+    line_names: tuple[str, ...]
+    trafo_names: tuple[str, ...]
+    zone_load_w: float
+    zone_pv_w: float
+    zone_gen_w: float
+
+
 def preflight(spec: TerniScenario) -> Path:
     """Build (cached) the fleet FMU sized for the largest site; return its path.
 
@@ -68,8 +103,6 @@ def preflight(spec: TerniScenario) -> Path:
     """
     from v2xcosim.fmu.build import build_fmu
     from v2xcosim.fmu.fleet import FmuFleet
-    from v2xcosim.usecases.terni.flow import terni_setup
-    from v2xcosim.usecases.terni.sims import FLEET_OUTPUTS
 
     n = terni_setup(spec).fleet_size
     path = Path(build_fmu("EV", fleet=n))
@@ -79,7 +112,7 @@ def preflight(spec: TerniScenario) -> Path:
             n=n,
             fleet=True,
             inputs=[],
-            outputs=FLEET_OUTPUTS,
+            outputs=list(FLEET_OUTPUTS.values()),
             parameters={},
             instance_parameters=spec.terni.fmu_instance_parameters,
             name="terni",
@@ -90,67 +123,155 @@ def preflight(spec: TerniScenario) -> Path:
     return path
 
 
-def build_world(
-    spec: TerniScenario, out_dir: Path, fmu_path: Path, *, progress_fd: int | None = None
-) -> Any:
-    """Assemble the mosaik world of a Terni scenario."""
-    from v2xcosim.usecases.terni.flow import network_spec, terni_setup
+def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
+    """Compute the setup once and read the network's names and the DSO zone model."""
     from v2xcosim.usecases.terni.network import build_terni_network
-    from v2xcosim.usecases.terni.sims import FLEET_OUTPUTS, GRID_OUTPUTS, lv_site_attrs
 
-    js = spec_to_jsonable(spec)
-    setup = terni_setup(spec)
     tn = build_terni_network(network_spec(spec))
     net = tn.net
+    sgen = net.sgen
+    other = ~sgen.index.isin(tn.pv_idx) & sgen["in_service"].astype(bool)
+    return TerniPlan(
+        fmu_path=fmu_path,
+        setup=terni_setup(spec),
+        bus_names=tuple(str(n) for n in net.bus["name"]),
+        line_names=tuple(str(n) for n in net.line["name"]),
+        trafo_names=tuple(str(n) for n in net.trafo["name"]),
+        zone_load_w=float(tn.load_p_nom_mw.sum()) * 1e6,
+        zone_pv_w=float(tn.pv_peak_mw.sum()) * 1e6,
+        # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
+        zone_gen_w=float(sgen.loc[other, "p_mw"].sum()) * 1e6,
+    )
+
+
+def fleet(spec: TerniScenario, plan: TerniPlan, site: str) -> dict[str, Any]:
+    """Return the ``Fleet`` entity of ``site``: one slot per session, the users' batteries."""
+    s = plan.setup
+    t = spec.terni
+    rows = s.site_rows(site)
+    n_par = np.full(s.fleet_size, 80.0)
+    n_par[s.slot[rows]] = s.n_parallel[rows]
+    return fleet_params(
+        site_id=site,
+        fmu_path=plan.fmu_path,
+        n=s.fleet_size,
+        inputs=FLEET_INPUTS,
+        outputs=FLEET_OUTPUTS,
+        parameters={
+            "n_parallel": [float(x) for x in n_par],
+            "p_rated_w": t.connector_kw * 1000.0,
+            "soc_min": t.fmu_soc_min,
+            "soc_max": t.fmu_soc_max,
+        },
+        start={"soc_start": s.slot_vector(site, s.users.soc_arrival, 0.5)},
+        instance_parameters=t.fmu_instance_parameters,
+    )
+
+
+GRID_MODEL = "v2xcosim.usecases.terni.world:grid_model"
+"""Import string of :func:`grid_model` for the generic grid simulator."""
+FLOW = "v2xcosim.usecases.terni.actors:terni_flow"
+"""Import string of the actors' flow for the generic actor host."""
+
+
+def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
+    """Build the Terni network (storages, OLTC) from ``params["scenario"]`` (JSON)."""
+    from v2xcosim.grid.powerflow import PowerFlowOptions
+    from v2xcosim.usecases.terni.network import (
+        TerniGridModel,
+        add_oltc_control,
+        add_storage,
+        build_terni_network,
+    )
+
+    spec = TerniScenario.model_validate(params["scenario"])
+    tn = build_terni_network(network_spec(spec))
+    for prov in spec.market.providers:
+        add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
+    if spec.terni.oltc:
+        add_oltc_control(tn, spec.terni.oltc_vm_lower_pu, spec.terni.oltc_vm_upper_pu)
+    g = spec.grid
+    return TerniGridModel(
+        tn,
+        PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence),
+        oltc=spec.terni.oltc,
+        providers=[p.provider_id for p in spec.market.providers],
+    )
+
+
+def build_world(
+    spec: TerniScenario, plan: TerniPlan, out_dir: Path, *, progress_fd: int | None = None
+) -> Any:
+    """Assemble the mosaik world of a Terni scenario (see the module docstring)."""
+    from v2xcosim.core.jsondata import to_json
+    from v2xcosim.usecases.terni.network import GRID_OUTPUTS, SITE_OUTPUTS
+
+    js = spec_to_jsonable(spec)
+    setup = plan.setup
+    step_s = spec.time.step_s
     world = new_world(SIM_CONFIG)
     with stop_all_on_error(world):
-        prof = world.start("TerniProfiles", scenario=js).Profiles()
-        grid = world.start("TerniGrid", scenario=js).Grid()
-        fleets_sim = world.start("TerniFleets", scenario=js)
-        actors = world.start("TerniActors", scenario=js, out_dir=str(out_dir)).Actors()
-        labels = {prof.full_id: "profiles", grid.full_id: "grid", actors.full_id: "actors"}
+        series = {p: [float(x) for x in getattr(setup, p)] for p in PROFILES}
+        prof = world.start("Profiles", series=series, step_s=step_s).Profiles()
+        grid_sim = world.start("Grid", model=GRID_MODEL, params={"scenario": js}, step_s=step_s)
+        grid = grid_sim.Grid()
+        fmu_sim = world.start("FMU", step_s=step_s, outputs=list(FLEET_OUTPUTS))
+        actor_sim = world.start(
+            "Actors",
+            model=FLOW,
+            params={
+                "scenario": js,
+                "setup": to_json(setup),
+                "zone_load_w": plan.zone_load_w,
+                "zone_pv_w": plan.zone_pv_w,
+                "zone_gen_w": plan.zone_gen_w,
+            },
+            step_s=step_s,
+            out_dir=str(out_dir),
+        )
+        labels = {prof.full_id: "profiles", grid.full_id: "grid"}
         vector_labels = {
-            "grid.vm_pu": [str(n) for n in net.bus["name"]],
-            "grid.line_loading_percent": [str(n) for n in net.line["name"]],
-            "grid.trafo_loading_percent": [str(n) for n in net.trafo["name"]],
+            "grid.vm_pu": list(plan.bus_names),
+            "grid.line_loading_percent": list(plan.line_names),
+            "grid.trafo_loading_percent": list(plan.trafo_names),
         }
         world.connect(prof, grid, "load_pu", "pv_pu")
         store_links: list[tuple[Any, list[str]]] = [
-            (grid, [*GRID_OUTPUTS, *lv_site_attrs(sorted(tn.ev_load_idx))]),
-            (prof, ["load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh"]),
+            (grid, list(GRID_OUTPUTS)),
+            (prof, list(PROFILES)),
         ]
-        actor_attrs: list[str] = []
         for site in setup.sites:
-            fleet = fleets_sim.Fleet(site_id=site, fmu_path=str(fmu_path))
-            labels[fleet.full_id] = f"site_{site}"
-            soc0 = setup.slot_vector(site, setup.users.soc_arrival, 0.5)
-            world.connect(actors, fleet, (f"p_set_w__{site}", "p_set_w"))
+            ev = fmu_sim.Fleet(**fleet(spec, plan, site))
+            conn = grid_sim.Connection(conn_id=site)
+            actor = actor_sim.Actor(actor_id=site)
+            for entity in (ev, conn, actor):
+                labels[entity.full_id] = f"site_{site}"
+            world.connect(actor, ev, "p_set_w")
+            world.connect(ev, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
+            world.connect(prof, ev, "t_amb_k")
             world.connect(
-                fleet, grid, ("p_ac_w", f"p_ev_w__{site}"), ("q_ac_var", f"q_ev_var__{site}")
-            )
-            world.connect(prof, fleet, "t_amb_k")
-            world.connect(
-                fleet,
-                actors,
-                ("soc", f"soc__{site}"),
-                ("p_ac_w", f"p_ac_w__{site}"),
+                ev,
+                actor,
+                "soc",
+                "p_ac_w",
                 time_shifted=True,
-                initial_data={"soc": soc0, "p_ac_w": [0.0] * setup.fleet_size},
+                initial_data={
+                    "soc": setup.slot_vector(site, setup.users.soc_arrival, 0.5),
+                    "p_ac_w": [0.0] * setup.fleet_size,
+                },
             )
-            world.connect(
-                grid,
-                fleet,
-                (f"vm_pu__{site}", "vm_pu"),
-                time_shifted=True,
-                initial_data={f"vm_pu__{site}": 1.0},
-            )
-            store_links.append((fleet, list(FLEET_OUTPUTS)))
-            actor_attrs.append(f"p_set_w__{site}")
+            world.connect(conn, ev, "vm_pu", time_shifted=True, initial_data={"vm_pu": 1.0})
+            store_links += [
+                (ev, list(FLEET_OUTPUTS)),
+                (conn, list(SITE_OUTPUTS)),
+                (actor, ["p_set_w"]),
+            ]
         for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
-            attr = f"p_provider_w__{prov.provider_id}"
-            world.connect(actors, grid, attr)
-            actor_attrs.append(attr)
-        store_links.append((actors, actor_attrs))
+            conn = grid_sim.Connection(conn_id=prov.provider_id)
+            actor = actor_sim.Actor(actor_id=prov.provider_id)
+            labels[actor.full_id] = f"provider_{prov.provider_id}"
+            world.connect(actor, conn, "p_w")
+            store_links.append((actor, ["p_w"]))
         add_store(
             world,
             world.start("Store"),
@@ -189,30 +310,35 @@ def _vector(frame: pd.DataFrame, attr: str) -> np.ndarray[Any, np.dtype[np.float
     return frame[cols].to_numpy(dtype=float)
 
 
-def lv_site_kpis(grid: pd.DataFrame, feeders: Mapping[str, str], dt_s: int) -> dict[str, Any]:
-    """LV KPIs of the charging sites from the grid table (see the scenario README).
+def lv_site_kpis(
+    sites: Mapping[str, pd.DataFrame], feeders: Mapping[str, str], dt_s: int
+) -> dict[str, Any]:
+    """LV KPIs of the charging sites from their tables (see the scenario README).
 
-    ``feeders`` maps each charging-site id to its LV feeder name.  Per site: reverse-flow
+    ``sites`` maps each charging-site id to its table (``site_<id>.parquet``), ``feeders`` to
+    its LV feeder name.  Per site: reverse-flow
     (LV → MV) and import energy [MWh] and reverse-flow peak [MW] through its MV/LV transformer
-    (column ``p_lv_trafo_w__<site>``, W at the MV side, + = import), and the extreme voltages
+    (column ``p_lv_trafo_w``, W at the MV side, + = import), and the extreme voltages
     [pu] over the feeder's LV buses and at the charger bus over the horizon.  Totals:
     ``lv_reverse_flow_energy_mwh`` = Σ over the sites; ``lv_reverse_flow_peak_mw`` = peak over
     the steps of the summed per-transformer reverse flow Σ_site max(−P_site, 0).
     """
     per_site: dict[str, Any] = {}
-    reverse_sum = np.zeros(len(grid))
+    n = len(next(iter(sites.values()))) if sites else 0
+    reverse_sum = np.zeros(n)
     for site, feeder in sorted(feeders.items()):
-        p = grid[f"p_lv_trafo_w__{site}"].to_numpy(dtype=float)
+        table = sites[site]
+        p = table["p_lv_trafo_w"].to_numpy(dtype=float)
         reverse = np.clip(-p, 0.0, None)
         reverse_sum += reverse
-        vm_charger = grid[f"vm_pu__{site}"].to_numpy(dtype=float)
+        vm_charger = table["vm_pu"].to_numpy(dtype=float)
         per_site[site] = {
             "feeder": feeder,
             "reverse_flow_energy_mwh": _sum(reverse) * dt_s / 3.6e9,
             "reverse_flow_peak_mw": _max(reverse) / 1e6 if len(reverse) else 0.0,
             "import_energy_mwh": _sum(np.clip(p, 0.0, None)) * dt_s / 3.6e9,
-            "vm_max_pu": _max(grid[f"vm_lv_max_pu__{site}"].to_numpy(dtype=float)),
-            "vm_min_pu": _min(grid[f"vm_lv_min_pu__{site}"].to_numpy(dtype=float)),
+            "vm_max_pu": _max(table["vm_lv_max_pu"].to_numpy(dtype=float)),
+            "vm_min_pu": _min(table["vm_lv_min_pu"].to_numpy(dtype=float)),
             "vm_charger_max_pu": _max(vm_charger),
             "vm_charger_min_pu": _min(vm_charger),
         }
@@ -220,7 +346,7 @@ def lv_site_kpis(grid: pd.DataFrame, feeders: Mapping[str, str], dt_s: int) -> d
         "lv_reverse_flow_energy_mwh": float(
             sum(v["reverse_flow_energy_mwh"] for v in per_site.values())
         ),
-        "lv_reverse_flow_peak_mw": _max(reverse_sum) / 1e6 if len(grid) else 0.0,
+        "lv_reverse_flow_peak_mw": _max(reverse_sum) / 1e6 if n else 0.0,
         "lv_sites": per_site,
     }
 
@@ -242,6 +368,7 @@ def terni_kpis(
 
     dt_s = spec.time.step_s
     grid = frames["grid"]
+    feeders = site_feeders(spec)
     p = grid["p_slack_w"].to_numpy(dtype=float)
     reverse = np.clip(-p, 0.0, None)
     vm = _vector(grid, "vm_pu")
@@ -298,7 +425,7 @@ def terni_kpis(
         "voltage_violation_bus_hours": bus_hours,
         "vm_min_pu": _min(vm),
         "vm_max_pu": _max(vm),
-        **lv_site_kpis(grid, site_feeders(spec), dt_s),
+        **lv_site_kpis({s: frames[f"site_{s}"] for s in feeders}, feeders, dt_s),
         "max_line_loading_pct": _max(_vector(grid, "line_loading_percent")),
         "max_trafo_loading_pct": _max(_vector(grid, "trafo_loading_percent")),
         "losses_mwh": _sum(grid["p_loss_w"].to_numpy(dtype=float)) * dt_s / 3.6e9,
@@ -369,8 +496,6 @@ def evaluate_checks(
 
 def site_feeders(spec: TerniScenario) -> dict[str, str]:
     """Charging-site id → LV feeder name of the scenario's network."""
-    from v2xcosim.usecases.terni.flow import network_spec
-
     return {f.site_id: f.name for f in network_spec(spec).lv_feeders}
 
 

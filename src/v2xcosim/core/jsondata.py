@@ -1,0 +1,72 @@
+"""Frozen dataclasses of numbers and numpy arrays as JSON data, and back, bit for bit.
+
+A use case computes what a run needs once (users, slots, profiles) and hands it to simulators
+as JSON-serialisable parameters, so any simulator can run in another process: :func:`to_json`
+turns such a dataclass into plain data (arrays keep their dtype and shape; floats are written
+as Python floats, which round-trip exactly), :func:`from_json` rebuilds it from the class's
+type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+_ARRAY = "__ndarray__"
+_TIME = "__datetime__"
+
+
+def to_json(value: Any) -> Any:
+    """Return ``value`` (dataclass, array, datetime, tuple, dict, scalar) as plain JSON data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return {
+            _ARRAY: str(value.dtype),
+            "shape": list(value.shape),
+            "values": value.ravel().tolist(),
+        }
+    if isinstance(value, dt.datetime):
+        return {_TIME: value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode(data: Any) -> Any:
+    if isinstance(data, dict) and _ARRAY in data:
+        return np.asarray(data["values"], dtype=np.dtype(data[_ARRAY])).reshape(data["shape"])
+    if isinstance(data, dict) and _TIME in data:
+        return dt.datetime.fromisoformat(data[_TIME])
+    if isinstance(data, dict):
+        return {k: _decode(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_decode(v) for v in data]
+    return data
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Rebuild a dataclass ``cls`` from :func:`to_json` data (nested dataclasses included)."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        raw = data[f.name]
+        hint = hints[f.name]
+        origin = typing.get_origin(hint)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            kwargs[f.name] = from_json(hint, raw)
+        elif origin is tuple:
+            kwargs[f.name] = tuple(_decode(raw))
+        else:
+            kwargs[f.name] = _decode(raw)
+    return cls(**kwargs)
