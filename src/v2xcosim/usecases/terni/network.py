@@ -617,9 +617,7 @@ class TerniGridModel:
         self.tn = tn
         self.sites = tuple(sorted(tn.ev_load_idx))
         self.providers = tuple(providers)
-        self.flow = PowerFlow(
-            tn.net, options, control=oltc, cold_init="auto", warm_start=False, name="terni network"
-        )
+        self.flow = PowerFlow(tn.net, options, control=oltc, cold_init="auto", name="terni network")
         self._grid: dict[str, Any] = {}
         self._conn: dict[str, dict[str, Any]] = {}
 
