@@ -90,8 +90,15 @@ def test_kpis_energy_and_checks() -> None:
         },
         checks={"convergence": True, "voltage_band": False, "loading": True, "soc_target": True},
     )
-    assert k["energy_import_kwh"] == pytest.approx(1.0) and k["energy_export_kwh"] == 0.5
-    assert k["nonconverged_steps"] == 1 and k["voltage_violations"] == 1
+    assert k["import_energy_mwh"] == pytest.approx(1e-3)
+    assert k["reverse_flow_energy_mwh"] == pytest.approx(5e-4)
+    assert k["import_peak_mw"] == 4e-3 and k["reverse_flow_peak_mw"] == 2e-3
+    assert k["reverse_flow_steps"] == 1 and k["losses_mwh"] == pytest.approx(5e-5)
+    assert k["nonconverged_steps"] == 1 and k["voltage_violation_bus_steps"] == 1
+    # 900-s steps are longer than the 10-min window: each step is judged, 1 bus x 0.25 h
+    assert k["voltage_violation_bus_hours"] == 0.25
+    assert k["max_line_loading_pct"] == 20.0 and k["max_trafo_loading_pct"] == 50.0
+    assert k["overloaded_line_steps"] == 0 and k["overloaded_trafo_steps"] == 0
     assert k["sites"]["x"]["sessions_reaching_target"] == 1
     assert k["sites"]["x"]["ev_energy_ac_kwh"] == pytest.approx(1.0)
     assert k["checks"]["convergence"] == {"flagged": True, "passed": False}
