@@ -175,3 +175,14 @@ def test_kpi_names_carry_their_unit() -> None:
                 assert kpi.unit == unit, name
         if name.endswith("_steps"):
             assert kpi.unit.endswith("steps"), name
+
+
+def test_every_kpi_of_every_golden_is_in_the_vocabulary() -> None:
+    goldens = json.loads((Path(__file__).parent / "goldens" / "goldens.json").read_text())
+    for case, golden in goldens.items():
+        kpis = golden["kpis"]
+        names = set(kpis)
+        for block in ("sites", "lv_sites"):
+            for site in kpis.get(block, {}).values():
+                names |= set(site)
+        assert not names - set(KPIS), case
