@@ -10,9 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from goldens.digest import CASES, GOLDENS, run_case
+from goldens.digest import CASES, GOLDENS, ROOT, run_case
+from v2xcosim.report.kpis import grid_kpis
+from v2xcosim.report.results import json_clean
+from v2xcosim.scenario import load_scenario
 
 
 def _diff(want: Any, got: Any, path: str = "") -> list[str]:
@@ -36,3 +40,23 @@ def test_golden(case: str, tmp_path: Path) -> None:
     got = run_case(case, tmp_path / case)
     problems = _diff(want, got)
     assert not problems, "\n".join(problems[:40])
+    _check_shared_grid_kpis(case, tmp_path / case, got["kpis"])
+
+
+def _check_shared_grid_kpis(case: str, out: Path, kpis: dict[str, Any]) -> None:
+    """The shared grid KPIs (``report.kpis.grid_kpis``) are the use case's, bit for bit."""
+    scenario, overrides = CASES[case]
+    spec = load_scenario(ROOT / scenario, overrides)
+    window = getattr(getattr(spec, "terni", None), "voltage_window_s", None)
+    shared = json_clean(
+        grid_kpis(
+            pd.read_parquet(out / "grid.parquet"),
+            step_s=spec.time.step_s,
+            v_min_pu=spec.grid.v_min_pu,
+            v_max_pu=spec.grid.v_max_pu,
+            **({} if window is None else {"voltage_window_s": window}),
+        )
+    )
+    assert len(set(shared) & set(kpis)) >= 11, case  # all but import_peak_mw, reverse_flow_steps
+    differ = {k: (kpis[k], v) for k, v in shared.items() if k in kpis and kpis[k] != v}
+    assert not differ, f"{case}: use case KPI vs report.kpis.grid_kpis: {differ}"

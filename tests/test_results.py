@@ -10,6 +10,7 @@ import pytest
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.io import atomic_write_bytes, prepare_out_dir
 from v2xcosim.cosim.recorder import ResultRecorder
+from v2xcosim.report.kpis import GRID_KPI_KEYS, KPIS, grid_kpis, voltage_violation_bus_hours
 from v2xcosim.report.results import verify_run_folder, write_metadata
 from v2xcosim.usecases.sites.kpis import compute_kpis
 
@@ -89,10 +90,99 @@ def test_kpis_energy_and_checks() -> None:
         },
         checks={"convergence": True, "voltage_band": False, "loading": True, "soc_target": True},
     )
-    assert k["energy_import_kwh"] == pytest.approx(1.0) and k["energy_export_kwh"] == 0.5
-    assert k["nonconverged_steps"] == 1 and k["voltage_violations"] == 1
+    assert k["import_energy_mwh"] == pytest.approx(1e-3)
+    assert k["reverse_flow_energy_mwh"] == pytest.approx(5e-4)
+    assert k["import_peak_mw"] == 4e-3 and k["reverse_flow_peak_mw"] == 2e-3
+    assert k["reverse_flow_steps"] == 1 and k["losses_mwh"] == pytest.approx(5e-5)
+    assert k["nonconverged_steps"] == 1 and k["voltage_violation_bus_steps"] == 1
+    # 900-s steps are longer than the 10-min window: each step is judged, 1 bus x 0.25 h
+    assert k["voltage_violation_bus_hours"] == 0.25
+    assert k["max_line_loading_pct"] == 20.0 and k["max_trafo_loading_pct"] == 50.0
+    assert k["overloaded_line_steps"] == 0 and k["overloaded_trafo_steps"] == 0
     assert k["sites"]["x"]["sessions_reaching_target"] == 1
     assert k["sites"]["x"]["ev_energy_ac_kwh"] == pytest.approx(1.0)
     assert k["checks"]["convergence"] == {"flagged": True, "passed": False}
     assert k["checks_passed"] is False
     json.dumps(k, allow_nan=False)
+
+
+def _grid(**cols: list[float]) -> pd.DataFrame:
+    n = len(next(iter(cols.values())))
+    return pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="5min"), **cols})
+
+
+def test_grid_kpis_skip_nonconverged_steps() -> None:
+    nan = np.nan
+    grid = _grid(
+        converged=[1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+        p_slack_w=[2e6, -1e6, -3e6, 1e6, nan, 0.0, -0.0],
+        p_loss_w=[1e5, 1e5, 1e5, 1e5, nan, 1e5, 1e5],
+        **{
+            # 300-s steps, 10-min windows of 2 steps: a's second window has the mean 1.105,
+            # b's first 0.895 (outside 0.9..1.1); the NaN window and the incomplete last
+            # window are not judged, whatever their values
+            "vm_pu[a]": [1.0, 1.0, 1.12, 1.09, nan, 0.85, 0.8],
+            "vm_pu[b]": [0.89, 0.9, 1.0, 1.0, nan, 1.0, 1.0],
+            "line_loading_percent[l]": [10.0, 20.0, 30.0, 40.0, nan, 0.0, 0.0],
+            "trafo_loading_percent[t]": [50.0, 60.0, 70.0, 80.0, nan, 0.0, 0.0],
+        },
+    )
+    k = grid_kpis(grid, step_s=300, v_min_pu=0.9, v_max_pu=1.1)
+    assert tuple(k) == GRID_KPI_KEYS
+    assert k["steps"] == 7 and k["nonconverged_steps"] == 1
+    assert k["import_energy_mwh"] == pytest.approx(3e6 * 300 / 3.6e9)
+    assert k["reverse_flow_energy_mwh"] == pytest.approx(4e6 * 300 / 3.6e9)
+    assert (k["import_peak_mw"], k["reverse_flow_peak_mw"], k["reverse_flow_steps"]) == (2, 3, 2)
+    assert k["losses_mwh"] == pytest.approx(6e5 * 300 / 3.6e9)
+    assert (k["vm_min_pu"], k["vm_max_pu"]) == (0.8, 1.12)
+    assert k["voltage_violation_bus_hours"] == pytest.approx(2 * 600 / 3600)
+    assert (k["max_line_loading_pct"], k["max_trafo_loading_pct"]) == (40.0, 80.0)
+
+
+def test_grid_kpis_of_no_converged_step_are_nan_not_warnings() -> None:
+    nan = np.nan
+    grid = _grid(
+        converged=[0.0, 0.0],
+        p_slack_w=[nan, nan],
+        p_loss_w=[nan, nan],
+        **{"vm_pu[a]": [nan, nan], "line_loading_percent[l]": [nan, nan]},
+    )
+    # pytest turns warnings into errors (pyproject); no trafo columns at all
+    k = grid_kpis(grid, step_s=300, v_min_pu=0.9, v_max_pu=1.1)
+    assert k["import_energy_mwh"] == 0.0 and k["losses_mwh"] == 0.0
+    assert k["reverse_flow_steps"] == 0 and k["voltage_violation_bus_hours"] == 0.0
+    for key in ("import_peak_mw", "reverse_flow_peak_mw", "vm_min_pu", "max_trafo_loading_pct"):
+        assert np.isnan(k[key]), key
+    empty = grid_kpis(grid.iloc[:0], step_s=300, v_min_pu=0.9, v_max_pu=1.1)
+    assert empty["steps"] == 0 and empty["import_peak_mw"] == 0.0
+
+
+def test_voltage_window_is_the_step_when_the_step_is_longer() -> None:
+    vm = np.array([[0.8], [1.0], [1.0]])
+    assert voltage_violation_bus_hours(vm, 900, v_min_pu=0.9, v_max_pu=1.1) == 0.25
+    # 10-min window of 60-s steps: mean 0.933 is inside the band, the 3 steps are not a window
+    assert voltage_violation_bus_hours(vm, 60, v_min_pu=0.9, v_max_pu=1.1) == 0.0
+    assert voltage_violation_bus_hours(vm, 60, v_min_pu=0.9, v_max_pu=1.1, window_s=60) == 1 / 60
+
+
+def test_kpi_names_carry_their_unit() -> None:
+    suffix_unit = {"_mwh": "MWh", "_mw": "MW", "_kwh": "kWh", "_kw": "kW", "_pct": "%"}
+    suffix_unit |= {"_pu": "pu", "_eur": "EUR", "_mvar": "Mvar", "_bus_hours": "bus·h"}
+    for name, kpi in KPIS.items():
+        assert kpi.definition, name
+        for suffix, unit in suffix_unit.items():
+            if name.endswith(suffix):
+                assert kpi.unit == unit, name
+        if name.endswith("_steps"):
+            assert kpi.unit.endswith("steps"), name
+
+
+def test_every_kpi_of_every_golden_is_in_the_vocabulary() -> None:
+    goldens = json.loads((Path(__file__).parent / "goldens" / "goldens.json").read_text())
+    for case, golden in goldens.items():
+        kpis = golden["kpis"]
+        names = set(kpis)
+        for block in ("sites", "lv_sites"):
+            for site in kpis.get(block, {}).values():
+                names |= set(site)
+        assert not names - set(KPIS), case

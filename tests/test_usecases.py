@@ -10,6 +10,7 @@ import pytest
 from v2x_helpers import DEMO, ROOT, cli
 from v2xcosim import usecases
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.report.kpis import KPIS
 from v2xcosim.scenario import load_scenario, load_scenario_as, scenario_adapter
 from v2xcosim.usecases.sites.schema import SitesScenario
 from v2xcosim.usecases.terni.schema import TerniScenario
@@ -30,6 +31,7 @@ def test_registry_names_and_protocol() -> None:
         assert case.name == name
         assert case.schema.model_fields["use_case"].default == name
         assert case.kpi_keys and all(isinstance(k, str) for k in case.kpi_keys)
+        assert not set(case.kpi_keys) - set(KPIS), name  # one vocabulary
     assert usecases.get("terni").strategies == ("uncontrolled", "smart", "v2g")
     assert usecases.get("sites").strategies == ()
     with pytest.raises(ScenarioError, match="not a use case; known: sites, terni"):

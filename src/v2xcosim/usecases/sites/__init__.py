@@ -26,16 +26,17 @@ class SitesUseCase:
     name = "sites"
     trace_steps: Mapping[str, str] = {}
     kpi_keys: tuple[str, ...] = (
-        "energy_import_kwh",
-        "energy_export_kwh",
-        "peak_import_kw",
-        "peak_reverse_flow_kw",
+        "import_energy_mwh",
+        "import_peak_mw",
+        "reverse_flow_energy_mwh",
+        "reverse_flow_peak_mw",
         "vm_min_pu",
         "vm_max_pu",
-        "voltage_violations",
-        "line_loading_max_percent",
-        "trafo_loading_max_percent",
-        "losses_kwh",
+        "voltage_violation_bus_hours",
+        "voltage_violation_bus_steps",
+        "max_line_loading_pct",
+        "max_trafo_loading_pct",
+        "losses_mwh",
         "nonconverged_steps",
     )
     power_flow_method = "pandapower runpp, Newton-Raphson, numba off"

@@ -1,0 +1,268 @@
+"""One KPI vocabulary: every name a run's ``kpis.json`` may hold, with its unit and meaning.
+
+A quantity has one name and one unit in every use case.  Names carry their unit: ``_mwh``,
+``_mw``, ``_kwh``, ``_kw``, ``_pct`` (percent), ``_pu``, ``_eur``, ``_mvar``; counts name what
+they count (``_steps``, ``_bus_steps``, ``_bus_hours``, ``sessions``).  Energies and powers of
+the grid are in MWh and MW, loadings in %; energies and powers of EVs and sessions in kWh and kW.
+:data:`KPIS` is the table (name -> unit, one-line definition); its unit ``"1"`` is a
+dimensionless ratio, ``""`` a label, a verdict or a nested block.
+
+The grid KPIs are computed from a run's grid table the same way for every use case
+(:func:`grid_kpis`).  Its columns: ``p_slack_w`` (W through the slack, i.e. the substation
+transformer to the upstream grid, load convention: + = import, − = reverse flow), ``p_loss_w``
+(W), ``converged`` (1/0), ``vm_pu[<bus>]``, ``line_loading_percent[<line>]``,
+``trafo_loading_percent[<trafo>]``.  A step whose power flow did not converge holds NaN there:
+it adds nothing to an energy and is left out of an extreme (NaN if no step converged; JSON
+``null``), and none of this raises a numpy warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from v2xcosim.report.results import vector_columns
+
+FloatArray = npt.NDArray[np.float64]
+
+VOLTAGE_WINDOW_S = 600
+"""EN 50160 judges the supply voltage on 10-minute mean r.m.s. values: the default window of
+:func:`voltage_violation_bus_hours` (a use case may set its own: ``terni.voltage_window_s``)."""
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """Unit and one-line definition of a KPI name."""
+
+    unit: str
+    definition: str
+
+
+KPIS: Mapping[str, Kpi] = MappingProxyType(
+    {
+        # run
+        "use_case": Kpi("", "use case of the run (scenario key use_case)"),
+        "strategy": Kpi("", "control strategy of the run (control.strategy)"),
+        "steps": Kpi("steps", "simulated steps (rows of the grid table)"),
+        "checks": Kpi("", "each check of [checks]: flagged (a failure exits 1) and passed"),
+        "checks_passed": Kpi("", "true when every flagged check passed"),
+        # grid at the slack (substation transformer to the upstream grid)
+        "nonconverged_steps": Kpi(
+            "steps", "steps whose power flow did not converge (left out of energies and extremes)"
+        ),
+        "import_energy_mwh": Kpi(
+            "MWh", "energy drawn from the upstream grid through the slack: Σ max(P, 0) × Δt"
+        ),
+        "import_peak_mw": Kpi(
+            "MW", "largest power drawn from the upstream grid through the slack, over the steps"
+        ),
+        "reverse_flow_energy_mwh": Kpi(
+            "MWh", "energy fed back into the upstream grid through the slack: Σ max(−P, 0) × Δt"
+        ),
+        "reverse_flow_peak_mw": Kpi(
+            "MW", "largest power fed back into the upstream grid through the slack, over the steps"
+        ),
+        "reverse_flow_steps": Kpi("steps", "steps with reverse flow through the slack (P < 0)"),
+        "losses_mwh": Kpi("MWh", "active-power losses of the network: Σ P_loss × Δt"),
+        "q_import_max_mvar": Kpi(
+            "Mvar", "largest reactive power drawn from the upstream grid through the slack"
+        ),
+        "q_export_max_mvar": Kpi(
+            "Mvar", "largest reactive power fed into the upstream grid through the slack"
+        ),
+        # voltages and loadings
+        "vm_min_pu": Kpi("pu", "lowest bus voltage over the buses and steps (step values)"),
+        "vm_max_pu": Kpi("pu", "highest bus voltage over the buses and steps (step values)"),
+        "voltage_violation_bus_hours": Kpi(
+            "bus·h",
+            "bus × hours of 10-min mean voltages (EN 50160; the step if longer) outside "
+            "grid.v_min_pu–v_max_pu",
+        ),
+        "voltage_violation_bus_steps": Kpi(
+            "bus·steps", "bus × steps whose step voltage is outside grid.v_min_pu–v_max_pu"
+        ),
+        "max_line_loading_pct": Kpi("%", "highest line loading over the lines and steps"),
+        "max_trafo_loading_pct": Kpi(
+            "%", "highest transformer loading over the transformers and steps"
+        ),
+        "overloaded_line_steps": Kpi(
+            "line·steps", "line × steps loaded above grid.max_line_loading_percent"
+        ),
+        "overloaded_trafo_steps": Kpi(
+            "trafo·steps", "transformer × steps loaded above grid.max_trafo_loading_percent"
+        ),
+        # LV feeders of charging sites (Terni)
+        "lv_reverse_flow_energy_mwh": Kpi(
+            "MWh", "Σ over the sites' MV/LV transformers of their reverse-flow energy"
+        ),
+        "lv_reverse_flow_peak_mw": Kpi(
+            "MW", "peak over the steps of Σ over the sites' MV/LV transformers of max(−P, 0)"
+        ),
+        "lv_sites": Kpi("", "per charging site: its MV/LV transformer's flows and LV voltages"),
+        "feeder": Kpi("", "name of the site's LV feeder"),
+        "vm_charger_min_pu": Kpi("pu", "lowest voltage at the site's charger bus over the steps"),
+        "vm_charger_max_pu": Kpi("pu", "highest voltage at the site's charger bus over the steps"),
+        # sites and sessions
+        "sites": Kpi("", "per charging site: its EVs, sessions and charging energy"),
+        "evs": Kpi("EVs", "EVs at the site"),
+        "sessions": Kpi("sessions", "charging sessions (of the run, or of one site)"),
+        "sessions_reaching_target": Kpi(
+            "sessions", "sessions whose EV reached its SOC target by departure"
+        ),
+        "sessions_completed": Kpi("sessions", "sessions that ended within the horizon"),
+        "sessions_open_at_end": Kpi("sessions", "sessions still connected at the end (not judged)"),
+        "sessions_rejected": Kpi("sessions", "sessions that found their site full and left"),
+        "ev_energy_ac_kwh": Kpi("kWh", "net AC energy drawn by the site's EVs: Σ P_ac × Δt"),
+        "ev_peak_kw": Kpi("kW", "largest total AC power drawn by the site's EVs, over the steps"),
+        "soc_min": Kpi("1", "lowest SOC of the site's EVs over the steps"),
+        "soc_max": Kpi("1", "highest SOC of the site's EVs over the steps"),
+        "ev_energy_charged_kwh": Kpi("kWh", "energy charged in all sessions"),
+        "ev_energy_discharged_kwh": Kpi("kWh", "energy discharged (V2G) in all sessions"),
+        "departure_soc_shortfall_kwh": Kpi(
+            "kWh", "Σ (SOC wish − SOC at departure)⁺ × capacity over feasible completed sessions"
+        ),
+        "infeasible_sessions": Kpi(
+            "sessions", "completed sessions whose SOC wish was out of reach even at full power"
+        ),
+        "battery_throughput_kwh": Kpi("kWh", "AC throughput of all EVs: Σ |P_ac| × Δt"),
+        "battery_degradation_cost_eur": Kpi(
+            "EUR", "battery wear: throughput × degradation cost per MWh"
+        ),
+        # flexibility market
+        "flex_requested_mwh": Kpi("MWh", "flexibility requested by the DSO"),
+        "flex_matched_mwh": Kpi("MWh", "flexibility matched by the market (awarded to providers)"),
+        "flex_delivered_mwh": Kpi(
+            "MWh", "flexibility settled: clip(metered − baseline, 0, promised), all providers"
+        ),
+        "market_clearing_rate": Kpi(
+            "1", "matched / requested flexibility (null if none requested)"
+        ),
+        "dso_payments_eur": Kpi("EUR", "paid by the DSO for delivered flexibility"),
+        "user_revenue_eur": Kpi("EUR", "incentives paid to the EV users"),
+        "market": Kpi("", "counts of market sessions, requests, offers and awards"),
+        "flex_by_provider": Kpi(
+            "", "per flexibility provider: offers, awards, matched and delivered MWh, payments"
+        ),
+    }
+)
+"""KPI name -> :class:`Kpi` (unit, definition), for every use case's ``kpis.json``."""
+
+GRID_KPI_KEYS: tuple[str, ...] = (
+    "steps",
+    "nonconverged_steps",
+    "import_energy_mwh",
+    "import_peak_mw",
+    "reverse_flow_energy_mwh",
+    "reverse_flow_peak_mw",
+    "reverse_flow_steps",
+    "losses_mwh",
+    "vm_min_pu",
+    "vm_max_pu",
+    "voltage_violation_bus_hours",
+    "max_line_loading_pct",
+    "max_trafo_loading_pct",
+)
+"""The KPIs :func:`grid_kpis` returns."""
+
+
+def finite_max(values: npt.ArrayLike) -> float:
+    """Largest finite value (NaN marks a step without a power-flow result); NaN if none."""
+    a = np.asarray(values, dtype=float)
+    finite = a[np.isfinite(a)]
+    return float(finite.max()) if finite.size else math.nan
+
+
+def finite_min(values: npt.ArrayLike) -> float:
+    """Smallest finite value; NaN if none (see :func:`finite_max`)."""
+    a = np.asarray(values, dtype=float)
+    finite = a[np.isfinite(a)]
+    return float(finite.min()) if finite.size else math.nan
+
+
+def energy_mwh(power_w: npt.ArrayLike, step_s: float) -> float:
+    """Energy [MWh] of a power series [W] held over steps of ``step_s``; NaN steps add nothing."""
+    return float(np.nansum(np.asarray(power_w, dtype=float))) * step_s / 3.6e9
+
+
+def peak_mw(power_w: npt.ArrayLike) -> float:
+    """Largest finite value [MW] of a power series [W]; 0 for no steps, NaN if none finite."""
+    a = np.asarray(power_w, dtype=float)
+    return finite_max(a) / 1e6 if len(a) else 0.0
+
+
+def voltage_violation_bus_hours(
+    vm_pu: npt.ArrayLike,
+    step_s: int,
+    *,
+    v_min_pu: float,
+    v_max_pu: float,
+    window_s: float = VOLTAGE_WINDOW_S,
+) -> float:
+    """Bus × hours whose mean voltage over a window is outside ``v_min_pu``..``v_max_pu``.
+
+    ``vm_pu`` is (steps × buses).  A window is ``ceil(window_s / step_s)`` steps (one step if
+    the step is longer); windows start at the first step and a last, incomplete window is not
+    judged.  A window holding a NaN step has no mean and counts as no violation.
+    """
+    vm = np.asarray(vm_pu, dtype=float)
+    w = max(1, math.ceil(window_s / step_s))
+    n_blocks = vm.shape[0] // w
+    if not n_blocks:
+        return 0.0
+    means = vm[: n_blocks * w].reshape(n_blocks, w, vm.shape[1]).mean(axis=1)
+    with np.errstate(invalid="ignore"):
+        bad = (means < v_min_pu) | (means > v_max_pu)
+    return float(bad.sum() * w * step_s / 3600.0)
+
+
+def grid_kpis(
+    grid: pd.DataFrame,
+    *,
+    step_s: int,
+    v_min_pu: float,
+    v_max_pu: float,
+    voltage_window_s: float = VOLTAGE_WINDOW_S,
+) -> dict[str, Any]:
+    """Compute the grid KPIs of :data:`GRID_KPI_KEYS` from a run's grid table (see the module)."""
+    p = grid["p_slack_w"].to_numpy(dtype=float)
+    imported = np.clip(p, 0.0, None)
+    reverse = np.clip(-p, 0.0, None)
+    vm = vector_columns(grid, "vm_pu").to_numpy(dtype=float)
+    return {
+        "steps": len(grid),
+        "nonconverged_steps": int((grid["converged"].to_numpy() < 0.5).sum()),
+        "import_energy_mwh": energy_mwh(imported, step_s),
+        "import_peak_mw": peak_mw(imported),
+        "reverse_flow_energy_mwh": energy_mwh(reverse, step_s),
+        "reverse_flow_peak_mw": peak_mw(reverse),
+        "reverse_flow_steps": int(np.sum(reverse > 0.0)),
+        "losses_mwh": energy_mwh(grid["p_loss_w"].to_numpy(dtype=float), step_s),
+        "vm_min_pu": finite_min(vm),
+        "vm_max_pu": finite_max(vm),
+        "voltage_violation_bus_hours": voltage_violation_bus_hours(
+            vm, step_s, v_min_pu=v_min_pu, v_max_pu=v_max_pu, window_s=voltage_window_s
+        ),
+        "max_line_loading_pct": finite_max(vector_columns(grid, "line_loading_percent")),
+        "max_trafo_loading_pct": finite_max(vector_columns(grid, "trafo_loading_percent")),
+    }
+
+
+__all__ = [
+    "GRID_KPI_KEYS",
+    "KPIS",
+    "VOLTAGE_WINDOW_S",
+    "Kpi",
+    "energy_mwh",
+    "finite_max",
+    "finite_min",
+    "grid_kpis",
+    "peak_mw",
+    "voltage_violation_bus_hours",
+]
