@@ -277,7 +277,7 @@ def load_strategy(ref: str, folder: str | Path | None = None) -> ChargingStrateg
     if cls is None:
         raise ScenarioError(f"{ref!r}: module {module_name!r} has no {attr!r}")
     if not isinstance(cls, type):
-        raise ScenarioError(f"{ref!r}: {attr!r} is a {type(cls).__name__}, not a class")
+        raise ScenarioError(f"{ref!r}: {attr!r} is not a class (it is a {type(cls).__name__})")
     problems = []
     if not isinstance(getattr(cls, "bidirectional", None), bool):
         problems.append("a bool class attribute 'bidirectional'")
@@ -367,7 +367,7 @@ def apply_strategy(
     if bad:
         raise SimulationError(
             f"control.strategy {name!r} at {where}: decide() returned {bad}; it must return "
-            f"{n} finite numbers (P setpoints in W), one per EV of inputs.ev"
+            f"one finite number (P setpoint in W) per EV of inputs.ev, {n} in all"
         )
     p = np.asarray(raw, dtype=np.float64)
     if not np.all(inputs.campaign):
