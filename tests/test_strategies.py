@@ -5,9 +5,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from v2xcosim.core.errors import ScenarioError
-from v2xcosim.domain.cs_ems import EvArrays, soc_after
-from v2xcosim.domain.strategies import decide, plan, windows
+from v2xcosim.core.errors import ScenarioError, SimulationError
+from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
+from v2xcosim.domain.strategies import (
+    StrategyInputs,
+    apply_strategy,
+    decide,
+    load_strategy,
+    plan,
+    windows,
+)
 from v2xcosim.domain.users import UserPopulationSpec, draw_users
 
 DT = 900.0
@@ -103,3 +110,93 @@ def test_same_seed_same_users_for_all_strategies() -> None:
     a = draw_users(UserPopulationSpec(), **kw)  # type: ignore[arg-type]
     b = draw_users(UserPopulationSpec(), **kw)  # type: ignore[arg-type]
     assert a.session_id == b.session_id and np.array_equal(a.arrival_s, b.arrival_s)
+
+
+def _inputs(ev: EvArrays, **kw: object) -> StrategyInputs:
+    n = ev.soc.shape[0]
+    base: dict[str, object] = {
+        "ev": ev,
+        "t_s": 0.0,
+        "dt_s": DT,
+        "charge_window": False,
+        "discharge_window": False,
+        "flex_w": np.zeros(n),
+        "campaign": np.ones(n, bool),
+        "forecast_p_net_w": np.full(8, -1.0e6),
+        "price_eur_per_mwh": np.full(8, 50.0),
+    }
+    base.update(kw)
+    return StrategyInputs(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["uncontrolled", "smart", "v2g"])
+def test_builtins_through_the_guard_are_bit_identical(name: str) -> None:
+    ev = fleet(n=300)
+    rng = np.random.default_rng(5)
+    flex = rng.normal(0.0, 6000.0, 300)
+    camp = rng.random(300) < 0.7
+    for cw, dw in [(False, False), (True, False), (False, True)]:
+        want = decide(
+            name, ev, 0.0, DT, charge_window=cw, discharge_window=dw, flex_w=flex, campaign=camp
+        )
+        inputs = _inputs(ev, charge_window=cw, discharge_window=dw, flex_w=flex, campaign=camp)
+        got = apply_strategy(load_strategy(name), inputs, name=name, where="test")
+        assert want.tobytes() == got.tobytes()
+    assert load_strategy("v2g").bidirectional and not load_strategy("smart").bidirectional
+
+
+class _Greedy:
+    """Asks for far too much: discharge everything, and the arrays are read-only."""
+
+    bidirectional = True
+
+    def decide(self, inputs: StrategyInputs) -> npt.NDArray[np.float64]:
+        assert not inputs.ev.soc.flags.writeable and not inputs.flex_w.flags.writeable
+        return np.full(inputs.n_ev, -1.0e9)
+
+
+def test_the_guard_clips_a_custom_strategy_and_keeps_declined_users_uncontrolled() -> None:
+    ev = fleet(n=50)
+    camp = np.arange(50) % 2 == 0
+    inputs = _inputs(ev, campaign=camp)
+    p = apply_strategy(_Greedy(), inputs, name="greedy", where="test")
+    lo, hi = power_bounds(ev, 0.0, DT)
+    assert np.all(p >= lo) and np.all(p <= hi)
+    assert np.array_equal(p[camp], lo[camp])
+    assert np.array_equal(p[~camp], decide("uncontrolled", ev, 0.0, DT)[~camp])
+    p_plan, soc_plan = plan(_Greedy(), ev, 0.0, DT, np.zeros(8, bool), np.zeros(8, bool))
+    assert np.all(soc_plan >= np.minimum(ev.soc, ev.soc_min)[:, None] - 1e-9)
+    assert (p_plan < 0).any()
+
+
+def test_a_custom_answer_must_be_one_finite_number_per_ev() -> None:
+    class Bad:
+        bidirectional = False
+
+        def __init__(self, answer: object) -> None:
+            self.answer = answer
+
+        def decide(self, inputs: StrategyInputs) -> npt.NDArray[np.float64]:
+            return self.answer  # type: ignore[return-value]
+
+    ev = fleet(n=3)
+    for answer, text in [
+        ([1.0, np.nan, 2.0], r"non-finite values \(NaN or inf\) at positions \[1\]"),
+        ([1.0, 2.0], r"shape \(2,\) for 3 EVs"),
+        ("abc", "not numbers"),
+        ([True, False, True], "not numbers"),
+        (None, "returned None"),
+    ]:
+        with pytest.raises(SimulationError, match=r"'mine' at site s, step 4: .*" + text):
+            apply_strategy(Bad(answer), _inputs(ev), name="mine", where="site s, step 4")
+    ok = apply_strategy(Bad([0, 0, 0]), _inputs(ev), name="mine", where="x")  # ints are fine
+    assert ok.dtype == np.float64
+
+
+def test_load_strategy_refuses_what_is_not_an_import_string() -> None:
+    with pytest.raises(ScenarioError, match="neither a built-in strategy"):
+        load_strategy("greedy")
+    with pytest.raises(ScenarioError, match="no module 'no_such_module_for_v2x'"):
+        load_strategy("no_such_module_for_v2x:Foo")
+    # a module on sys.path (an installed package, here tests/) needs no folder
+    assert isinstance(load_strategy("test_strategies:_Greedy", None), _Greedy)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,9 @@ def register(sub: Any) -> None:
         "--compare",
         metavar="STRATEGY",
         default=None,
-        help="use cases with strategies: also run with --set control.strategy=STRATEGY into "
-        "<out>-STRATEGY and print a KPI comparison table",
+        help="use cases with strategies: also run with --set control.strategy=STRATEGY (a "
+        "built-in name or a module:Class of your own) into <out>-STRATEGY and print a KPI "
+        "comparison table",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -74,14 +76,23 @@ def _compare_overrides(case: Any, spec: Any, args: argparse.Namespace) -> list[s
         raise ScenarioError(
             f"--compare {args.compare}: use case {spec.use_case!r} has no strategies to compare"
         )
-    if args.compare not in case.strategies:
+    overrides = [*args.overrides, f"control.strategy={args.compare}"]
+    try:
+        load_scenario(args.scenario, overrides)  # the reference run's scenario is valid too
+    except ScenarioError as exc:
+        if args.compare in case.strategies:
+            raise
         raise ScenarioError(
             f"--compare {args.compare!r}: not a strategy of use case {spec.use_case!r}; "
-            f"choose one of {', '.join(case.strategies)}"
-        )
-    overrides = [*args.overrides, f"control.strategy={args.compare}"]
-    load_scenario(args.scenario, overrides)  # the reference run's scenario is valid too
+            f"choose one of {', '.join(case.strategies)} or a strategy of your own that "
+            f"control.strategy accepts:\n{exc}"
+        ) from None
     return overrides
+
+
+def _folder_suffix(strategy: str) -> str:
+    """Return ``strategy`` as a folder-name suffix (``module:Class`` -> ``module_Class``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -114,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
     if ref_overrides is None:
         return outcome.exit_code
-    ref_out = out.with_name(f"{out.name}-{args.compare}")
+    ref_out = out.with_name(f"{out.name}-{_folder_suffix(args.compare)}")
     prepare_out_dir(ref_out)
     ref = watch(args.scenario, ref_overrides, ref_out)
     strategy = outcome.kpis.get("strategy", "run")

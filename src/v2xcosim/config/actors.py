@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from v2xcosim.config.base import Fraction, Identifier, Spec
 
 Strategy = Literal["uncontrolled", "smart", "v2g"]
+"""The built-in charging strategies."""
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_IMPORT_STRING = re.compile(rf"{_NAME}(\.{_NAME})*:{_NAME}")
+
+
+def _strategy_value(value: str) -> str:
+    if value in typing.get_args(Strategy) or _IMPORT_STRING.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is neither a built-in strategy ({', '.join(typing.get_args(Strategy))}) "
+        "nor an import string 'module:Class' (e.g. 'my_strategies:PeakShaver')"
+    )
+
+
+StrategyRef = Annotated[str, AfterValidator(_strategy_value)]
+"""``control.strategy``: a built-in :data:`Strategy` or ``"module:Class"`` of your own."""
+
+
+def is_import_string(strategy: str) -> bool:
+    """Return True when ``strategy`` names a class of your own (``"module:Class"``)."""
+    return strategy not in typing.get_args(Strategy)
 
 
 class ControlSpec(Spec):
@@ -18,9 +43,21 @@ class ControlSpec(Spec):
     forecast reverse-flow hours and sells up-flexibility; ``v2g``: bidirectional, also
     discharges in high-price steps whose DSO forecast imports more than
     ``discharge_min_import_mw`` at the primary substation, and sells flexibility both ways.
+
+    Or your own: ``"module:Class"`` names a class implementing
+    :class:`v2xcosim.domain.strategies.ChargingStrategy`, imported with ``strategy_path``
+    first on ``sys.path``.  ``strategy_path`` defaults to the scenario file's folder (the
+    validation context ``base_dir``); a relative path is taken from that folder.  It is stored
+    resolved, so a simulator rebuilding the spec from JSON imports from the same folder.
     """
 
-    strategy: Strategy = "v2g"
+    strategy: StrategyRef = "v2g"
+    strategy_path: Path | None = Field(
+        default=None,
+        validate_default=True,
+        description="folder the module of an import-string strategy is imported from "
+        "(default: the scenario file's folder; unused by the built-in strategies)",
+    )
     soc_max: Fraction = Field(default=0.91, description="upper SOC the EMSP/CS EMS may charge to")
     target_margin_soc: float = Field(
         default=0.005, ge=0, le=0.1, description="the guard aims this much above the wish"
@@ -34,6 +71,23 @@ class ControlSpec(Spec):
         description="v2g discharges only where the DSO forecast at the primary substation "
         "imports more than this (reverse-flow safety margin)",
     )
+
+    @field_validator("strategy_path")
+    @classmethod
+    def _strategy_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if value is None:
+            strategy = info.data.get("strategy")
+            if base is None or strategy is None or not is_import_string(strategy):
+                return None
+            return Path(base).resolve()
+        path = value if value.is_absolute() or base is None else Path(base) / value
+        path = path.resolve()
+        if not path.is_dir():
+            raise ValueError(
+                f"folder not found: {path} (paths are relative to the scenario file's folder)"
+            )
+        return path
 
 
 class UsersSpec(Spec):

@@ -14,9 +14,13 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str])
     second (a change below the 4th significant digit of the values shows as 0).
     """
     names = list(runs)
-    head = f"{'KPI':<30}" + "".join(f"{n:>14}" for n in names)
+    widths = [max(14, len(n) + 2) for n in names]  # long names (module:Class) stay apart
+    head = f"{'KPI':<30}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))
+    dw = 22
     if len(names) > 1:
-        head += f"{'Δ ' + names[0] + '→' + names[1]:>22}"
+        label = "Δ " + names[0] + "→" + names[1]
+        dw = max(dw, len(label) + 2)
+        head += f"{label:>{dw}}"
     lines = [head, "-" * len(head)]
 
     def fmt(v: Any) -> str:
@@ -25,14 +29,14 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str])
 
     for key in keys:
         vals = [runs[n].get(key) for n in names]
-        row = f"{key:<30}" + "".join(f"{fmt(v):>14}" for v in vals)
+        row = f"{key:<30}" + "".join(f"{fmt(v):>{w}}" for v, w in zip(vals, widths, strict=True))
         if len(names) > 1 and vals[0] is not None and vals[1] is not None:
             a, b = float(vals[0]), float(vals[1])
             # a change below the 4th significant digit of the values is shown as 0
             scale = max(abs(a), abs(b))
             step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
             delta = b - a if abs(b - a) >= 0.5 * step else 0.0
-            row += f"{delta:>+22.4g}"
+            row += f"{delta:>+{dw}.4g}"
         lines.append(row)
     return "\n".join(lines)
 

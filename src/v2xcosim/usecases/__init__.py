@@ -71,7 +71,11 @@ class UseCase(Protocol):
 
     @property
     def strategies(self) -> tuple[str, ...]:
-        """Return the ``control.strategy`` values accepted (empty: no strategies)."""
+        """Return the built-in ``control.strategy`` values (empty: no strategies).
+
+        ``run --compare`` takes these, or any other value the use case's schema and ``check``
+        accept (such as an import string of a strategy of your own).
+        """
         ...
 
     def early_problems(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:

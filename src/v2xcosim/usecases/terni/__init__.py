@@ -39,7 +39,11 @@ class TerniUseCase:
 
     @property
     def strategies(self) -> tuple[str, ...]:
-        """Return the values of ``control.strategy`` (read from the schema)."""
+        """Return the built-in values of ``control.strategy`` (read from the schema).
+
+        ``control.strategy`` also takes ``"module:Class"``, a strategy of your own, imported and
+        checked by :meth:`check`.
+        """
         return tuple(typing.get_args(Strategy))
 
     def early_problems(self, data: Mapping[str, Any]) -> list[tuple[str, str]]:

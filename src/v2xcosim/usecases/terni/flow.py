@@ -83,7 +83,13 @@ from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
 from v2xcosim.domain.emsp import Emsp, EmspConfig
 from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession, payments_by_provider, settle
 from v2xcosim.domain.provider import StationaryBattery
-from v2xcosim.domain.strategies import decide, plan, windows
+from v2xcosim.domain.strategies import (
+    StrategyInputs,
+    apply_strategy,
+    load_strategy,
+    plan,
+    windows,
+)
 from v2xcosim.domain.users import (
     UserPopulationSpec,
     UserTable,
@@ -272,6 +278,7 @@ class TerniUseCase:
         self.spec = spec
         self.s = setup
         self.strategy = spec.control.strategy
+        self.controller = load_strategy(self.strategy, spec.control.strategy_path)
         self.dt = setup.step_s
         self.k_all = setup.n_steps
         self.start = setup.start_utc
@@ -323,7 +330,7 @@ class TerniUseCase:
                 price_step_eur_per_mwh=m.price_step_eur_per_mwh,
                 emsp_share=m.emsp_share,
                 tariff_eur_per_kwh=m.tariff_eur_per_kwh,
-                bidirectional=self.strategy == "v2g",
+                bidirectional=self.controller.bidirectional,
             ),
             self.start,
             zone_parent=self.zone_parent,
@@ -378,7 +385,7 @@ class TerniUseCase:
 
     def _ev(self, rows: IntArray) -> EvArrays:
         c = self.spec.control
-        bidir = self.strategy == "v2g"
+        bidir = self.controller.bidirectional
         return EvArrays(
             soc=self.soc[rows],
             capacity_kwh=self.cap[rows],
@@ -535,16 +542,19 @@ class TerniUseCase:
             soc=np.array([d.soc for d in received]),
             capacity_kwh=np.array([d.usable_capacity_kwh for d in received]),
         )
-        p_req = decide(
-            self.strategy,
-            ev,
-            float(k * self.dt),
-            float(self.dt),
+        inputs = StrategyInputs(
+            ev=ev,
+            t_s=float(k * self.dt),
+            dt_s=float(self.dt),
             charge_window=bool(self.charge_window[k]),
             discharge_window=bool(self.discharge_window[k]),
             flex_w=self.flex_w[rx, k],
             campaign=self._campaign(rx),
+            forecast_p_net_w=self.forecast_p_net_w[k:],
+            price_eur_per_mwh=self.s.price_eur_per_mwh[k:],
         )
+        where = f"site {site}, step {k} ({t:%Y-%m-%d %H:%M} UTC)"
+        p_req = apply_strategy(self.controller, inputs, name=self.strategy, where=where)
         sps = [
             Setpoint(connector_id=d.connector_id, time_utc=t, p_w=float(p))
             for d, p in zip(received, p_req, strict=True)
@@ -670,7 +680,7 @@ class TerniUseCase:
         ev = self._ev(rows)
         camp = self._campaign(rows)
         p_plan, soc_plan = plan(
-            self.strategy,
+            self.controller,
             ev,
             float(k * self.dt),
             float(self.dt),
@@ -678,6 +688,10 @@ class TerniUseCase:
             self.discharge_window[k:],
             campaign=camp,
             flex_w=self.flex_w[:, k:],
+            forecast_p_net_w=self.forecast_p_net_w[k:],
+            price_eur_per_mwh=self.s.price_eur_per_mwh[k:],
+            name=self.strategy,
+            where=f"the EMSP plan made at step {k}",
         )
         mk.plan_p_w = p_plan
         offers = self.emsp.build_offers(

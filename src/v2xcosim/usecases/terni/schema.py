@@ -10,9 +10,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from v2xcosim.config.actors import ControlSpec, DsoSpec, MarketSpec, UsersSpec
+from v2xcosim.config.actors import ControlSpec, DsoSpec, MarketSpec, UsersSpec, is_import_string
 from v2xcosim.config.base import Fraction, Spec
 from v2xcosim.config.common import ScenarioBase
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.domain.strategies import load_strategy
 
 
 class TerniSpec(Spec):
@@ -70,8 +72,19 @@ class TerniScenario(ScenarioBase):
 
 
 def check(spec: TerniScenario) -> list[tuple[str, str]]:
-    """Check a Terni scenario: it brings its own sites, PV, loads and profiles."""
+    """Check a Terni scenario: it brings its own sites, PV, loads and profiles.
+
+    A strategy of your own (``control.strategy = "module:Class"``) is imported here, from
+    ``control.strategy_path`` (the scenario's folder) or an installed package, and checked
+    against the strategy protocol, so a bad one is refused before any run.
+    """
     problems: list[tuple[str, str]] = []
+    c = spec.control
+    if is_import_string(c.strategy):
+        try:
+            load_strategy(c.strategy, c.strategy_path)
+        except ScenarioError as exc:
+            problems.append(("control.strategy", str(exc)))
     if 900 % spec.time.step_s:
         problems.append(("time.step_s", "must divide 900 s (settlement quarter hour) for terni"))
     start = spec.time.start_utc
