@@ -34,7 +34,7 @@ FloatArray = npt.NDArray[np.float64]
 
 VOLTAGE_WINDOW_S = 600
 """EN 50160 judges the supply voltage on 10-minute mean r.m.s. values: the default window of
-:func:`voltage_violation_bus_hours` (a use case may set its own: ``terni.voltage_window_s``)."""
+:func:`voltage_violation_bus_hours` (a use case may set its own window in its schema)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "overloaded_trafo_steps": Kpi(
             "trafo·steps", "transformer × steps loaded above grid.max_trafo_loading_percent"
         ),
-        # LV feeders of charging sites (Terni)
+        # LV feeders of charging sites
         "lv_reverse_flow_energy_mwh": Kpi(
             "MWh", "Σ over the sites' MV/LV transformers of their reverse-flow energy"
         ),
