@@ -31,6 +31,7 @@ from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
+from v2xcosim.report.kpis import energy_mwh, finite_max, finite_min, grid_kpis, peak_mw
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
@@ -286,25 +287,6 @@ def build_world(
 
 
 # ---------------------------------------------------------------------------- KPIs
-def _max(values: Any) -> float:
-    """Largest finite value (NaN marks a step whose power flow did not converge); NaN if none."""
-    a = np.asarray(values, dtype=float)
-    finite = a[np.isfinite(a)]
-    return float(finite.max()) if finite.size else math.nan
-
-
-def _min(values: Any) -> float:
-    """Smallest finite value; NaN if none (see :func:`_max`)."""
-    a = np.asarray(values, dtype=float)
-    finite = a[np.isfinite(a)]
-    return float(finite.min()) if finite.size else math.nan
-
-
-def _sum(values: Any) -> float:
-    """Sum over the finite values (a step without a power-flow result adds nothing)."""
-    return float(np.nansum(np.asarray(values, dtype=float)))
-
-
 def _vector(frame: pd.DataFrame, attr: str) -> np.ndarray[Any, np.dtype[np.float64]]:
     cols = [c for c in frame.columns if c.startswith(f"{attr}[")]
     return frame[cols].to_numpy(dtype=float)
@@ -334,19 +316,19 @@ def lv_site_kpis(
         vm_charger = table["vm_pu"].to_numpy(dtype=float)
         per_site[site] = {
             "feeder": feeder,
-            "reverse_flow_energy_mwh": _sum(reverse) * dt_s / 3.6e9,
-            "reverse_flow_peak_mw": _max(reverse) / 1e6 if len(reverse) else 0.0,
-            "import_energy_mwh": _sum(np.clip(p, 0.0, None)) * dt_s / 3.6e9,
-            "vm_max_pu": _max(table["vm_lv_max_pu"].to_numpy(dtype=float)),
-            "vm_min_pu": _min(table["vm_lv_min_pu"].to_numpy(dtype=float)),
-            "vm_charger_max_pu": _max(vm_charger),
-            "vm_charger_min_pu": _min(vm_charger),
+            "reverse_flow_energy_mwh": energy_mwh(reverse, dt_s),
+            "reverse_flow_peak_mw": peak_mw(reverse),
+            "import_energy_mwh": energy_mwh(np.clip(p, 0.0, None), dt_s),
+            "vm_max_pu": finite_max(table["vm_lv_max_pu"].to_numpy(dtype=float)),
+            "vm_min_pu": finite_min(table["vm_lv_min_pu"].to_numpy(dtype=float)),
+            "vm_charger_max_pu": finite_max(vm_charger),
+            "vm_charger_min_pu": finite_min(vm_charger),
         }
     return {
         "lv_reverse_flow_energy_mwh": float(
             sum(v["reverse_flow_energy_mwh"] for v in per_site.values())
         ),
-        "lv_reverse_flow_peak_mw": _max(reverse_sum) / 1e6 if n else 0.0,
+        "lv_reverse_flow_peak_mw": peak_mw(reverse_sum),
         "lv_sites": per_site,
     }
 
@@ -369,16 +351,14 @@ def terni_kpis(
     dt_s = spec.time.step_s
     grid = frames["grid"]
     feeders = site_feeders(spec)
-    p = grid["p_slack_w"].to_numpy(dtype=float)
-    reverse = np.clip(-p, 0.0, None)
-    vm = _vector(grid, "vm_pu")
-    w = max(1, math.ceil(spec.terni.voltage_window_s / dt_s))
-    n_blocks = vm.shape[0] // w
-    bus_hours = 0.0
-    if n_blocks:
-        means = vm[: n_blocks * w].reshape(n_blocks, w, vm.shape[1]).mean(axis=1)
-        bad = (means < spec.grid.v_min_pu) | (means > spec.grid.v_max_pu)
-        bus_hours = float(bad.sum() * w * dt_s / 3600.0)
+    q_slack = grid["q_slack_var"].to_numpy(dtype=float)
+    grid_part = grid_kpis(
+        grid,
+        step_s=dt_s,
+        v_min_pu=spec.grid.v_min_pu,
+        v_max_pu=spec.grid.v_max_pu,
+        voltage_window_s=spec.terni.voltage_window_s,
+    )
     # sessions: departure SOC from the fleet tables (slot state at the end of the last step)
     done = sessions[sessions["status"] == "completed"]
     soc_dep = np.zeros(len(done))
@@ -418,17 +398,8 @@ def terni_kpis(
     kpis: dict[str, Any] = {
         "use_case": "terni",
         "strategy": spec.control.strategy,
-        "steps": len(grid),
-        "reverse_flow_energy_mwh": _sum(reverse) * dt_s / 3.6e9,
-        "reverse_flow_peak_mw": _max(reverse) / 1e6 if len(reverse) else 0.0,
-        "import_energy_mwh": _sum(np.clip(p, 0.0, None)) * dt_s / 3.6e9,
-        "voltage_violation_bus_hours": bus_hours,
-        "vm_min_pu": _min(vm),
-        "vm_max_pu": _max(vm),
+        **grid_part,
         **lv_site_kpis({s: frames[f"site_{s}"] for s in feeders}, feeders, dt_s),
-        "max_line_loading_pct": _max(_vector(grid, "line_loading_percent")),
-        "max_trafo_loading_pct": _max(_vector(grid, "trafo_loading_percent")),
-        "losses_mwh": _sum(grid["p_loss_w"].to_numpy(dtype=float)) * dt_s / 3.6e9,
         "flex_requested_mwh": requested,
         "flex_matched_mwh": matched,
         "flex_delivered_mwh": float(actors["flex_delivered_mwh"]),
@@ -451,10 +422,8 @@ def terni_kpis(
             k: actors[k] for k in ("market_sessions", "flex_requests", "flex_offers", "flex_awards")
         },
         "flex_by_provider": actors.get("flex_by_provider", {}),
-        "q_import_max_mvar": _max(grid["q_slack_var"].to_numpy(dtype=float)) / 1e6,
-        "q_export_max_mvar": _max(np.clip(-grid["q_slack_var"].to_numpy(dtype=float), 0.0, None))
-        / 1e6,
-        "nonconverged_steps": int((grid["converged"].to_numpy() < 0.5).sum()),
+        "q_import_max_mvar": finite_max(q_slack) / 1e6,
+        "q_export_max_mvar": finite_max(np.clip(-q_slack, 0.0, None)) / 1e6,
         "checks": checks,
         "checks_passed": all(c["passed"] for c in checks.values() if c["flagged"]),
     }
