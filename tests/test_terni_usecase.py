@@ -460,3 +460,19 @@ def test_grid_reports_real_status_and_reactive_power() -> None:
     # current adds in the MV/LV and HV/MV transformers and the lines (reactive losses > 0)
     delta = q_primary(100e3) - q_primary(0.0)
     assert 200e3 < delta < 1.15 * 200e3
+
+
+def test_cli_exits_1_when_a_terni_check_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line's exit code follows the Terni checks (the first stage always said 0)."""
+    from v2x_helpers import cli
+
+    out = tmp_path / "run"
+    argv = ["run", str(SCENARIO), "--out", str(out), "--no-progress"]
+    for item in [*SHORT, "time.duration_s=7200", "grid.v_max_pu=1.001"]:
+        argv += ["--set", item]
+    assert cli(argv) == 1
+    printed = capsys.readouterr().out
+    assert "checks: FAILED: voltage_band" in printed
+    assert (out / "metadata.json").is_file()
