@@ -17,8 +17,20 @@ import pandas as pd
 from v2xcosim.config.common import TimeSpec
 from v2xcosim.core.errors import SimulationError, V2XError
 
+SIM_CONFIG: dict[str, dict[str, str]] = {
+    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
+    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
+    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
+    "Actors": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
+    "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
+}
+"""The simulators every use case's world uses, one of each kind (mosaik ``sim_config``).
 
-def new_world(sim_config: Mapping[str, Any]) -> Any:
+All run in-process; their parameters and attributes are JSON data, so an entry can be switched
+to mosaik's ``cmd``/``connect`` to move a simulator to another process or machine."""
+
+
+def new_world(sim_config: Mapping[str, Any] = SIM_CONFIG) -> Any:
     """Return a mosaik world over ``sim_config`` (1-s time resolution, quiet start-up)."""
     import mosaik
 

@@ -94,9 +94,7 @@ class UseCase(Protocol):
         """Return everything the run needs that is derived from the spec, computed once per run."""
         ...
 
-    def build_world(
-        self, spec: Any, plan: Any, out_dir: Path, *, progress_fd: int | None
-    ) -> Any:
+    def build_world(self, spec: Any, plan: Any, out_dir: Path, *, progress_fd: int | None) -> Any:
         """Create the mosaik world (simulators, entities, connections, the result store)."""
         ...
 

@@ -9,8 +9,8 @@ Data flow of one step (lock-step, ``time.step_s``)::
 
 The two feedback edges are time-shifted: the controller decides with the SOC at the start of
 the step, and the chargers' Q(U) uses the previous step's voltage.  Every simulator gets JSON
-parameters only, so a ``SIM_CONFIG`` entry can be switched to ``cmd``/``connect`` to move it
-out of process.
+parameters only, so an entry of :data:`v2xcosim.cosim.world.SIM_CONFIG` can be switched to
+``cmd``/``connect`` to move it out of process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,17 +30,6 @@ from v2xcosim.domain.charging import Sessions
 from v2xcosim.usecases.sites.flow import FLOW
 from v2xcosim.usecases.sites.schema import SiteSpec, SitesScenario
 from v2xcosim.usecases.sites.wiring import GRID_MODEL, grid_params, site_fleet
-
-if TYPE_CHECKING:
-    from mosaik import SimConfig
-
-SIM_CONFIG: SimConfig = {
-    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
-    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
-    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
-    "Charging": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
-    "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
-}
 
 GRID_REQUIRED = [
     "converged",
@@ -54,7 +43,6 @@ GRID_OPTIONAL = ["q_slack_var"]
 SITE_REQUIRED_FMU = ["p_ac_w", "q_ac_var", "soc"]
 SITE_REQUIRED_CTL = ["connected"]
 SITE_OPTIONAL_CTL = ["p_set_w"]
-
 
 
 @dataclass(frozen=True)
@@ -156,7 +144,7 @@ def build_world(
     """Create the mosaik world with every simulator, entity and connection of ``spec``."""
     from v2xcosim.grid.networks import element_names
 
-    world = new_world(SIM_CONFIG)
+    world = new_world()
     with stop_all_on_error(world):
         labels: dict[str, str] = {}
         vector_labels: dict[str, list[str]] = {}
@@ -198,7 +186,7 @@ def build_world(
             extra = sorted({x for s in spec.active_sites for x in s.fmu.outputs.extra})
             fmu_sim = world.start("FMU", step_s=spec.time.step_s, outputs=extra)
             ctl_sim = world.start(
-                "Charging", model=FLOW, params=flow_params(spec, plan), step_s=spec.time.step_s
+                "Actors", model=FLOW, params=flow_params(spec, plan), step_s=spec.time.step_s
             )
             for site in spec.active_sites:
                 ses = plan.sessions[site.id]

@@ -32,9 +32,7 @@ class TerniActors:
         """Return the charging sites and the batteries."""
         return [*self.uc.s.sites, *self.uc.providers]
 
-    def step(
-        self, k: int, inputs: Mapping[str, Mapping[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
+    def step(self, k: int, inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         """Run every actor for step ``k``."""
         sites = self.uc.s.sites
         soc = {s: list(inputs[s]["soc"]) for s in sites}

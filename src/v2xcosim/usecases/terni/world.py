@@ -37,17 +37,7 @@ from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
 
 if TYPE_CHECKING:
-    from mosaik import SimConfig
-
     from v2xcosim.usecases.terni.network import TerniGridModel
-
-SIM_CONFIG: SimConfig = {
-    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
-    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
-    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
-    "Actors": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
-    "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
-}
 
 KPI_KEYS: tuple[str, ...] = (
     "reverse_flow_energy_mwh",
@@ -210,7 +200,7 @@ def build_world(
     js = spec_to_jsonable(spec)
     setup = plan.setup
     step_s = spec.time.step_s
-    world = new_world(SIM_CONFIG)
+    world = new_world()
     with stop_all_on_error(world):
         series = {p: [float(x) for x in getattr(setup, p)] for p in PROFILES}
         prof = world.start("Profiles", series=series, step_s=step_s).Profiles()
