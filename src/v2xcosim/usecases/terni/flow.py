@@ -83,6 +83,7 @@ from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
 from v2xcosim.domain.emsp import Emsp, EmspConfig
 from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession, payments_by_provider, settle
 from v2xcosim.domain.provider import StationaryBattery
+from v2xcosim.domain.sessions import CONNECTED, SessionBook, assign_slots
 from v2xcosim.domain.strategies import decide, plan, windows
 from v2xcosim.domain.users import (
     UserPopulationSpec,
@@ -103,13 +104,33 @@ BoolArray = npt.NDArray[np.bool_]
 FMU_REFERENCE_N_PARALLEL = 80.0
 """``n_parallel`` of the EV FMU's reference pack (``terni.fmu_reference_capacity_kwh``)."""
 
-WAITING, CONNECTED, LEFT, REJECTED = 0, 1, 2, 3
-STATUS_NAMES = {WAITING: "waiting", CONNECTED: "open", LEFT: "completed", REJECTED: "rejected"}
-
 USERS_STREAM = "terni/users"
 """Random-stream prefix of the users (``<prefix>/<site>``), fixed so Terni's draws never change."""
 DSO_STREAM = "terni/dso"
 """Random stream of the DSO's forecast errors."""
+
+SESSION_COLUMNS = (
+    "session_id",
+    "user_id",
+    "site",
+    "slot",
+    "connector_id",
+    "status",
+    "arrival_s",
+    "departure_s",
+    "arrival_drawn_s",
+    "departure_drawn_s",
+    "capacity_kwh",
+    "soc_arrival",
+    "soc_wish",
+    "soc_min",
+    "campaign",
+    "joined",
+    "energy_charged_kwh",
+    "energy_discharged_kwh",
+    "incentive_eur",
+)
+"""Columns of ``terni_sessions.parquet`` in order."""
 
 
 def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
@@ -215,10 +236,7 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
     users = _take(drawn, keep)
     arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
     dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
-    slot = np.zeros(len(users), dtype=np.int64)
-    for s in sites:
-        rows = np.flatnonzero(np.array([x == s for x in users.site_id], dtype=bool))
-        slot[rows] = np.arange(len(rows))
+    slot = assign_slots(users.site_id, sites)
     counts = [int(np.sum(np.array(users.site_id) == s)) for s in sites] if len(users) else [0]
     n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / t.fmu_reference_capacity_kwh
     return TerniSetup(
@@ -283,20 +301,27 @@ class TerniUseCase:
         self.target = np.minimum(users.soc_departure + c.target_margin_soc, c.soc_max)
         self.p_max = np.minimum(users.p_max_w, spec.terni.connector_kw * 1000.0)
         self.campaign = users.campaign.copy()
-        self.status = np.full(self.n, WAITING, dtype=np.int64)
-        self.connector: list[str | None] = [None] * self.n
-        self.soc = users.soc_arrival.astype(float).copy()
-        self.soc_departure = np.full(self.n, np.nan)
-        self.energy_kwh = np.zeros((self.n, self.k_all))
         self.flex_w = np.zeros((self.n, self.k_all))
         self.incentive_eur = np.zeros(self.n)
         self.joined = np.zeros(self.n, dtype=bool)
         self.zone_of = [f"feeder/{setup.feeder_of[s]}" for s in users.site_id]
         self.zone_parent = {f"feeder/{f}": "primary" for f in setup.feeder_of.values()}
-        self.sites = {
-            sid: ChargingSite(sid, spec.terni.connectors_per_site, spec.terni.connector_kw * 1e3)
-            for sid in setup.sites
-        }
+        self.book = SessionBook(
+            users.session_id,
+            users.site_id,
+            setup.arr_k,
+            setup.dep_k,
+            {
+                sid: ChargingSite(
+                    sid, spec.terni.connectors_per_site, spec.terni.connector_kw * 1e3
+                )
+                for sid in setup.sites
+            },
+            soc_arrival=users.soc_arrival,
+            n_steps=self.k_all,
+            step_s=self.dt,
+            slot=setup.slot,
+        )
         d = spec.dso
         self.dso = Dso(
             "dso",
@@ -354,7 +379,6 @@ class TerniUseCase:
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
         self.markets: list[_Market] = []
         self.settlement: list[SettlementLine] = []
-        self.statements: dict[int, dict[str, float]] = {}
         self.per_interval = SETTLEMENT_S // self.dt
         self._provider_now: dict[str, float] = {pid: 0.0 for pid in self.batteries}
 
@@ -380,7 +404,7 @@ class TerniUseCase:
         c = self.spec.control
         bidir = self.strategy == "v2g"
         return EvArrays(
-            soc=self.soc[rows],
+            soc=self.book.soc[rows],
             capacity_kwh=self.cap[rows],
             departure_s=(self.s.dep_k[rows] * self.dt).astype(float),
             soc_target=self.target[rows],
@@ -388,7 +412,7 @@ class TerniUseCase:
             soc_max=np.full(len(rows), c.soc_max),
             p_max_charge_w=self.p_max[rows],
             p_max_discharge_w=self.p_max[rows] if bidir else np.zeros(len(rows)),
-            connected=self.status[rows] == CONNECTED,
+            connected=self.book.connected(rows),
             eta_charge=c.eta_charge,
             eta_discharge=c.eta_discharge,
         )
@@ -406,14 +430,8 @@ class TerniUseCase:
         """Advance to step ``k``; inputs per site and slot; returns P setpoints per slot [W]."""
         s = self.s
         for site in s.sites:
-            rows = s.site_rows(site)
             soc = np.asarray(soc_by_site[site], dtype=float)
-            p_prev = np.asarray(p_ac_by_site[site], dtype=float)
-            live = self.status[rows] == CONNECTED
-            self.soc[rows[live]] = soc[s.slot[rows[live]]]
-            if k > 0:
-                was = (s.arr_k[rows] <= k - 1) & (self.status[rows] == CONNECTED)
-                self.energy_kwh[rows[was], k - 1] = p_prev[s.slot[rows[was]]] * self.dt / 3.6e6
+            self.book.meter(k, site, soc, np.asarray(p_ac_by_site[site], dtype=float))
         self._settle(k)
         self._departures(k)
         self._arrivals(k)
@@ -426,58 +444,46 @@ class TerniUseCase:
         return out
 
     def _departures(self, k: int) -> None:
-        users = self.s.users
-        for i in map(int, np.flatnonzero((self.status == CONNECTED) & (self.s.dep_k == k))):
-            sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
-            cid = self.sites[site].release(sid)
-            self.status[i] = LEFT
-            self.soc_departure[i] = self.soc[i]
+        users, book = self.s.users, self.book
+        for ev in book.depart(k):
+            i, sid, site, cid = ev.row, ev.session_id, ev.site, str(ev.connector_id)
+            uid = users.user_id[i]
             stop = StopCharging(
                 session_id=sid,
                 connector_id=cid,
                 time_utc=self._utc(k),
-                soc=float(np.clip(self.soc[i], 0.0, 1.0)),
+                soc=float(np.clip(book.soc[i], 0.0, 1.0)),
                 reason="departure",
             )
             self._rec(k, "11", uid, "emsp", f"session {sid}: stop, final settlement", stop)
             self._rec(k, "11", "emsp", f"cs_ems/{site}", f"session {sid}: stop at {cid}", stop)
-            e = self.energy_kwh[i]
             st = self.emsp.statement(
                 uid,
                 sid,
-                energy_charged_kwh=float(np.sum(np.clip(e, 0, None))),
-                energy_discharged_kwh=float(-np.sum(np.clip(e, None, 0))),
-                soc_departure=float(np.clip(self.soc[i], 0.0, 1.0)),
+                energy_charged_kwh=book.charged_kwh(i),
+                energy_discharged_kwh=book.discharged_kwh(i),
+                soc_departure=float(np.clip(book.soc[i], 0.0, 1.0)),
                 incentive_eur=float(self.incentive_eur[i]),
             )
-            self.statements[i] = {
-                "energy_charged_kwh": st.energy_charged_kwh,
-                "energy_discharged_kwh": st.energy_discharged_kwh,
-                "energy_cost_eur": st.energy_cost_eur,
-                "net_eur": st.net_eur,
-            }
             self._rec(k, "12", "emsp", uid, f"session {sid}: statistics and payments", st)
             self._rec(k, "13", uid, "parking", f"session {sid}: driver leaves", stop)
 
     def _arrivals(self, k: int) -> None:
         users = self.s.users
-        for i in map(int, np.flatnonzero((self.status == WAITING) & (self.s.arr_k == k))):
-            sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
+        for ev in self.book.arrive(k):
+            i, sid, site, cid = ev.row, ev.session_id, ev.site, ev.connector_id
+            uid = users.user_id[i]
             t = self._utc(k)
             creation = SessionCreation(user_id=uid, session_id=sid, site_id=site, time_utc=t)
             self._rec(k, "1", uid, f"parking/{site}", f"session {sid}: arrives", creation)
-            cid = self.sites[site].allocate(sid)
             if cid is None:
-                self.status[i] = REJECTED
                 self._rec(k, "13", uid, f"parking/{site}", f"session {sid}: site full", creation)
                 continue
-            self.status[i] = CONNECTED
-            self.connector[i] = cid
             plug = PlugIn(
                 session_id=sid,
                 connector_id=cid,
                 time_utc=t,
-                soc=float(self.soc[i]),
+                soc=float(self.book.soc[i]),
                 usable_capacity_kwh=float(self.cap[i]),
                 p_max_charge_w=float(self.p_max[i]),
                 p_max_discharge_w=float(self.p_max[i]),
@@ -500,20 +506,20 @@ class TerniUseCase:
         """Run steps 9/10 over the DriVe2X interface, then the CS EMS dispatch (slot vector)."""
         s = self.s
         rows = s.site_rows(site)
-        rows = rows[self.status[rows] == CONNECTED]
+        rows = rows[self.book.connected(rows)]
         p_slot = np.zeros(s.fleet_size)
         if len(rows) == 0:
             return [0.0] * s.fleet_size
         t = self._utc(k)
         users = s.users
-        sid_of = {self.connector[int(i)]: users.session_id[int(i)] for i in rows}
+        sid_of = {self.book.connector[int(i)]: users.session_id[int(i)] for i in rows}
         row_of = {users.session_id[int(i)]: int(i) for i in rows}
         data = [
             SessionData(
                 session_id=users.session_id[int(i)],
-                connector_id=str(self.connector[int(i)]),
+                connector_id=str(self.book.connector[int(i)]),
                 time_utc=t,
-                soc=float(np.clip(self.soc[int(i)], 0.0, 1.0)),
+                soc=float(np.clip(self.book.soc[int(i)], 0.0, 1.0)),
                 usable_capacity_kwh=float(self.cap[int(i)]),
                 departure_utc=self._utc(int(s.dep_k[int(i)])),
             )
@@ -554,7 +560,7 @@ class TerniUseCase:
         self._rec(k, "10", "emsp", f"cs_ems/{site}", f"setpoints for sessions {names}", req)
         # --- CS EMS side: parse and dispatch within the guard ----------------------------
         got = drive2x.from_setpoint_request(drive2x.parse_setpoint_json(wire_sp))
-        cs = self.sites[site]
+        cs = self.book.sites[site]
         occ = cs.occupants()
         conn_rows = np.array([row_of[o] if o is not None else -1 for o in occ], dtype=np.int64)
         present = conn_rows >= 0
@@ -647,7 +653,7 @@ class TerniUseCase:
     def _offers(self, k: int, mk: _Market) -> None:
         users = self.s.users
         reqs = mk.session.requests
-        live = np.flatnonzero((self.status == CONNECTED) & self.campaign)
+        live = np.flatnonzero((self.book.status == CONNECTED) & self.campaign)
         for i in map(int, live):
             if self.joined[i]:
                 continue
@@ -820,7 +826,7 @@ class TerniUseCase:
             awards = [a for a in mk.result.awards if a.provider_id == pid]
             for zone in sorted({a.zone for a in awards}):
                 rows = self._portfolio(mk, zone)
-                e = self.energy_kwh[rows].sum(axis=0)
+                e = self.book.energy_kwh[rows].sum(axis=0)
                 meter = self._meter(pid, zone, e, mk.open_k, mk.deliv_k1)
                 meters[(pid, zone)] = meter
                 self._rec(k, "S1", "cpo", "lfmp", f"{ses.market_session_id}: meter {zone}", meter)
@@ -874,30 +880,20 @@ class TerniUseCase:
     # ------------------------------------------------------------------ outputs
     def sessions_frame(self) -> pd.DataFrame:
         """One row per session: times, SOCs, status, connector, slot, energies, money."""
-        s, users = self.s, self.s.users
-        return pd.DataFrame(
-            {
-                "session_id": list(users.session_id),
-                "user_id": list(users.user_id),
-                "site": list(users.site_id),
-                "slot": s.slot,
-                "connector_id": [c or "" for c in self.connector],
-                "status": [STATUS_NAMES[int(x)] for x in self.status],
-                "arrival_s": (s.arr_k * self.dt).astype(float),
-                "departure_s": (s.dep_k * self.dt).astype(float),
-                "arrival_drawn_s": users.arrival_s,
-                "departure_drawn_s": users.departure_s,
-                "capacity_kwh": users.capacity_kwh,
-                "soc_arrival": users.soc_arrival,
-                "soc_wish": users.soc_departure,
-                "soc_min": users.soc_min,
-                "campaign": users.campaign,
-                "joined": self.joined,
-                "energy_charged_kwh": np.clip(self.energy_kwh, 0, None).sum(axis=1),
-                "energy_discharged_kwh": -np.clip(self.energy_kwh, None, 0).sum(axis=1),
-                "incentive_eur": self.incentive_eur,
-            }
-        )
+        users = self.s.users
+        extra = {
+            "user_id": list(users.user_id),
+            "arrival_drawn_s": users.arrival_s,
+            "departure_drawn_s": users.departure_s,
+            "capacity_kwh": users.capacity_kwh,
+            "soc_arrival": users.soc_arrival,
+            "soc_wish": users.soc_departure,
+            "soc_min": users.soc_min,
+            "campaign": users.campaign,
+            "joined": self.joined,
+            "incentive_eur": self.incentive_eur,
+        }
+        return self.book.frame(extra, SESSION_COLUMNS)
 
     def summary(self) -> dict[str, Any]:
         """Market and money totals of the run."""
@@ -952,7 +948,7 @@ class TerniUseCase:
 
     def steps_frame(self) -> pd.DataFrame:
         """One row per step: DSO forecast in force, strategy windows, EV and battery powers."""
-        ev_w = self.energy_kwh * 3.6e6 / self.dt
+        ev_w = self.book.energy_kwh * 3.6e6 / self.dt
         data: dict[str, Any] = {
             "time_utc": [self._utc(k).isoformat() for k in range(self.k_all)],
             "forecast_p_net_w": self.forecast_p_net_w,
