@@ -49,8 +49,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,8 +59,11 @@ import pandas as pd
 
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import (
+    Award,
     BaselineDeclaration,
     CampaignConfirmation,
+    FlexibilityOffer,
+    FlexibilityRequest,
     GridForecast,
     JoinCampaign,
     MarketResult,
@@ -71,17 +74,30 @@ from v2xcosim.core.messages import (
     SessionCreation,
     SessionData,
     Setpoint,
-    SettlementLine,
     StartCharging,
     StartRequest,
     StopCharging,
 )
-from v2xcosim.core.timegrid import step_times
+from v2xcosim.core.timegrid import StepGrid, step_times
 from v2xcosim.core.trace import TraceRecorder
 from v2xcosim.domain.cs_ems import ChargingSite, EvArrays
 from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
 from v2xcosim.domain.emsp import Emsp, EmspConfig
-from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession, payments_by_provider, settle
+from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession
+from v2xcosim.domain.market.cycle import (
+    MarketCycle,
+    MarketEvent,
+    MarketTiming,
+    MarketWindow,
+    RevenueSplit,
+    per_interval,
+)
+from v2xcosim.domain.market.participants import (
+    BatteryProvider,
+    DsoBuyer,
+    EmspPortfolio,
+    PortfolioPlan,
+)
 from v2xcosim.domain.provider import StationaryBattery
 from v2xcosim.domain.sessions import CONNECTED, SessionBook, assign_slots
 from v2xcosim.domain.strategies import decide, plan, windows
@@ -258,19 +274,6 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
     )
 
 
-@dataclass
-class _Market:
-    session: MarketSession
-    open_k: int
-    gate_k: int
-    deliv_k0: int
-    deliv_k1: int
-    plan_p_w: FloatArray | None = None
-    offers: list[str] = field(default_factory=list)
-    result: MarketResult | None = None
-    settled: bool = False
-
-
 class TerniUseCase:
     """All Terni actors for one run; :meth:`step` once per co-simulation step."""
 
@@ -301,7 +304,6 @@ class TerniUseCase:
         self.target = np.minimum(users.soc_departure + c.target_margin_soc, c.soc_max)
         self.p_max = np.minimum(users.p_max_w, spec.terni.connector_kw * 1000.0)
         self.campaign = users.campaign.copy()
-        self.flex_w = np.zeros((self.n, self.k_all))
         self.incentive_eur = np.zeros(self.n)
         self.joined = np.zeros(self.n, dtype=bool)
         self.zone_of = [f"feeder/{setup.feeder_of[s]}" for s in users.site_id]
@@ -373,13 +375,32 @@ class TerniUseCase:
                 bid_price_eur_per_mwh=prov.price_eur_per_mwh,
                 zone_parent=self.zone_parent,
             )
-        self.provider_p_w = {pid: np.zeros(self.k_all) for pid in self.batteries}
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
-        self.markets: list[_Market] = []
-        self.settlement: list[SettlementLine] = []
-        self.per_interval = SETTLEMENT_S // self.dt
+        self.grid = StepGrid(self.start, self.dt, self.k_all)
+        self.per_interval = per_interval(self.grid)
+        self.portfolio = EmspPortfolio(
+            self.emsp,
+            self.grid,
+            zones=self.zone_of,
+            thresholds_eur_per_mwh=users.price_threshold_eur_per_mwh,
+            energy_kwh=self.book.energy_kwh,
+            planner=self._plan,
+        )
+        self.flex_w = self.portfolio.flex_w
+        self.battery_providers = {
+            pid: BatteryProvider(bat, self.grid) for pid, bat in self.batteries.items()
+        }
+        self.provider_p_w = {pid: bp.p_w for pid, bp in self.battery_providers.items()}
+        self.market = MarketCycle(
+            self.grid,
+            MarketTiming(m.period_s, m.gate_closure_after_s, m.delivery_lead_s),
+            DsoBuyer(self.dso, self.grid, setup.load_pu, setup.pv_pu, self._on_forecast),
+            [self.portfolio, *self.battery_providers.values()],
+            zone_parent=self.zone_parent,
+            on_event=self._on_market,
+        )
         self._provider_now: dict[str, float] = {pid: 0.0 for pid in self.batteries}
 
     # ------------------------------------------------------------------ helpers
@@ -432,14 +453,13 @@ class TerniUseCase:
         for site in s.sites:
             soc = np.asarray(soc_by_site[site], dtype=float)
             self.book.meter(k, site, soc, np.asarray(p_ac_by_site[site], dtype=float))
-        self._settle(k)
+        self.market.settle(k)
         self._departures(k)
         self._arrivals(k)
         out = {site: self._site_setpoints(k, site) for site in s.sites}
-        self._market(k)
-        t = self._utc(k)
-        for pid, bat in self.batteries.items():
-            self.provider_p_w[pid][k] = bat.step(bat.setpoint_w(t), float(self.dt))
+        self.market.step(k)
+        for bp in self.battery_providers.values():
+            bp.step(k)
         self._provider_now = {pid: float(p[k]) for pid, p in self.provider_p_w.items()}
         return out
 
@@ -576,40 +596,10 @@ class TerniUseCase:
         return [float(x) for x in p_slot]
 
     # ------------------------------------------------------------------ market
-    def _interval_profile(self, values: FloatArray, k0: int) -> FloatArray:
-        tail = values[k0:]
-        n = math.ceil(len(tail) / self.per_interval)
-        pad = np.concatenate([tail, np.full(n * self.per_interval - len(tail), tail[-1])])
-        out: FloatArray = pad.reshape(n, self.per_interval).mean(axis=1)
-        return out
-
-    def _market(self, k: int) -> None:
-        m = self.spec.market
-        if (k * self.dt) % m.period_s == 0:
-            self._open_market(k)
-        for mk in self.markets:
-            if mk.gate_k == k and mk.result is None:
-                self._close_market(k, mk)
-
-    def _open_market(self, k: int) -> None:
-        m = self.spec.market
-        d0 = k + m.delivery_lead_s // self.dt
-        d1 = min(d0 + m.period_s // self.dt, self.k_all)
-        if d0 >= self.k_all:
-            return
-        t = self._utc(k)
-        starts = [
-            self._utc(k + j * self.per_interval)
-            for j in range(math.ceil((self.k_all - k) / self.per_interval))
-        ]
-        fc = self.dso.forecast(
-            t,
-            starts,
-            self._interval_profile(self.s.load_pu, k),
-            self._interval_profile(self.s.pv_pu, k),
-        )[0]
+    def _on_forecast(self, k: int, forecasts: list[GridForecast]) -> None:
+        """D1; the published forecast sets the EMSP's charge/discharge windows from now on."""
+        fc = forecasts[0]
         self._rec(k, "D1", "dso_forecast", "dso", "reverse flow and voltage forecast", fc)
-        # the published forecast sets the EMSP's charge/discharge windows from now on
         p_step = np.repeat(np.asarray(fc.p_net_w), self.per_interval)[: self.k_all - k]
         c = self.spec.control
         cw, dw = windows(
@@ -621,38 +611,12 @@ class TerniUseCase:
         self.charge_window[k:] = cw
         self.discharge_window[k:] = dw
         self.forecast_p_net_w[k:] = p_step
-        j0, j1 = (d0 - k) // self.per_interval, math.ceil((d1 - k) / self.per_interval)
-        sub = GridForecast(
-            zone=fc.zone,
-            issued_utc=fc.issued_utc,
-            interval_s=fc.interval_s,
-            interval_start_utc=fc.interval_start_utc[j0:j1],
-            p_net_w=fc.p_net_w[j0:j1],
-            vm_max_pu=fc.vm_max_pu[j0:j1],
-        )
-        gate_k = k + m.gate_closure_after_s // self.dt
-        session = MarketSession(
-            f"lfmp/m{len(self.markets) + 1}", self._utc(gate_k), zone_parent=self.zone_parent
-        )
-        mk = _Market(session=session, open_k=k, gate_k=gate_k, deliv_k0=d0, deliv_k1=d1)
-        self.markets.append(mk)
-        reqs = self.dso.requests([sub], t)
-        for r in reqs:
-            session.submit_request(r)
-            self._rec(k, "D2", "dso", "lfmp", f"request {r.request_id}: {r.p_mw:+.3f} MW", r)
-        if reqs and self.strategy != "uncontrolled":
-            self._offers(k, mk)
-        for pid, bat in self.batteries.items():  # the other providers bid in every strategy
-            for o in bat.build_offers(reqs, t):
-                session.submit_offer(o)
-                mk.offers.append(o.offer_id)
-                self._rec(k, "J4", pid, "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
-        if gate_k == k:
-            self._close_market(k, mk)
 
-    def _offers(self, k: int, mk: _Market) -> None:
-        users = self.s.users
-        reqs = mk.session.requests
+    def _plan(self, w: MarketWindow, reqs: Sequence[FlexibilityRequest]) -> PortfolioPlan | None:
+        """J1–J3 for campaign sessions not yet joined, then the EMSP's plan (None: no trade)."""
+        if self.strategy == "uncontrolled":
+            return None
+        k, users = w.open_k, self.s.users
         live = np.flatnonzero((self.book.status == CONNECTED) & self.campaign)
         for i in map(int, live):
             if self.joined[i]:
@@ -685,197 +649,58 @@ class TerniUseCase:
             campaign=camp,
             flex_w=self.flex_w[:, k:],
         )
-        mk.plan_p_w = p_plan
-        offers = self.emsp.build_offers(
-            reqs,
-            ev,
-            p_plan,
-            soc_plan,
-            plan_t0_s=float(k * self.dt),
-            dt_s=float(self.dt),
-            zones=self.zone_of,
-            thresholds_eur_per_mwh=users.price_threshold_eur_per_mwh,
-            campaign=camp & self.joined,
-            now_utc=self._utc(k),
-        )
-        for o in offers:
-            mk.session.submit_offer(o)
-            mk.offers.append(o.offer_id)
-            self._rec(k, "J4", "emsp", "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
-            for i in self.emsp.sessions_of(o.offer_id):
-                conf = CampaignConfirmation(
-                    user_id=users.user_id[int(i)],
-                    session_id=users.session_id[int(i)],
-                    offer_ids=(o.offer_id,),
-                )
-                self._rec(
-                    k,
-                    "J5",
-                    "emsp",
-                    users.user_id[int(i)],
-                    f"session {users.session_id[int(i)]}: in offer {o.offer_id}",
-                    conf,
-                )
+        return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined)
 
-    def _portfolio(self, mk: _Market, zone: str) -> IntArray:
-        pid = self.emsp.config.provider_id
-        rows = [
-            self.emsp.sessions_of(o.offer_id)
-            for o in mk.session.offers
-            if o.provider_id == pid and o.zone == zone
-        ]
-        return np.unique(np.concatenate(rows)).astype(np.int64) if rows else np.zeros(0, np.int64)
+    def _on_market(self, e: MarketEvent) -> None:
+        """Record a market message with its step id (D2, J4/J5, M1–M4, S1–S4)."""
+        k, msid, emsp = e.k, e.window.market_session_id, self.emsp.config.provider_id
+        match e.payload:
+            case FlexibilityRequest() as r:
+                self._rec(k, "D2", "dso", "lfmp", f"request {r.request_id}: {r.p_mw:+.3f} MW", r)
+            case FlexibilityOffer() as o:
+                self._rec(k, "J4", e.party, "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
+                if e.party == emsp:
+                    self._confirm(k, o.offer_id)
+            case BaselineDeclaration() as b:
+                self._rec(k, "M1", e.party, "lfmp", f"{msid}: baseline {b.zone}", b)
+            case MarketSession() as ses:
+                self._rec(k, "M1", "lfmp", "all", f"{msid}: gate closure", ses)
+            case OrderBook() as ob:
+                info = f"{msid}: {len(ob.requests)} requests, {len(ob.offers)} offers"
+                self._rec(k, "M2", "lfmp", "lfmp", info, ob)
+            case Award() as a:
+                info = f"award {a.award_id}: {a.p_mw:+.4f} MW"
+                self._rec(k, "M3", "lfmp", a.provider_id, info, a)
+            case MarketResult() as res:
+                for to in ("dso", *sorted({a.provider_id for a in res.awards})):
+                    self._rec(k, "M4", "lfmp", to, f"{msid}: result", res)
+            case MeterData() as md:
+                sender = "cpo" if e.party == emsp else e.party
+                self._rec(k, "S1", sender, "lfmp", f"{msid}: meter {md.zone}", md)
+            case Payment() as pay:
+                self._rec(k, "S2", pay.payer, pay.payee, f"{msid}: {pay.amount_eur:.2f} EUR", pay)
+            case RevenueSplit() as split:
+                self._pay_out(k, msid, split)
 
-    def _intervals(self, k0: int, k1: int) -> tuple[dt.datetime, ...]:
-        return tuple(self._utc(k) for k in range(k0, k1, self.per_interval))
-
-    def _close_market(self, k: int, mk: _Market) -> None:
-        ses = mk.session
-        zones = sorted(
-            {o.zone for o in ses.offers if o.provider_id == self.emsp.config.provider_id}
-        )
-        for zone in zones:
-            assert mk.plan_p_w is not None
-            rows = self._portfolio(mk, zone)
-            total = mk.plan_p_w[rows].sum(axis=0)
-            n_int = len(total) // self.per_interval
-            base = total[: n_int * self.per_interval].reshape(n_int, self.per_interval).mean(axis=1)
-            decl = BaselineDeclaration(
-                provider_id=self.emsp.config.provider_id,
-                zone=zone,
-                market_session_id=ses.market_session_id,
-                interval_s=SETTLEMENT_S,
-                interval_start_utc=self._intervals(
-                    mk.open_k, mk.open_k + n_int * self.per_interval
-                ),
-                p_w=tuple(float(x) for x in base),
-            )
-            ses.declare_baseline(decl, ses.gate_closure_utc)
-            self._rec(k, "M1", "emsp", "lfmp", f"{ses.market_session_id}: baseline {zone}", decl)
-        for pid, bat in self.batteries.items():
-            if not any(o.provider_id == pid for o in ses.offers):
-                continue
-            starts = self._intervals(mk.open_k, mk.deliv_k1)
-            # the battery's schedule with its earlier awards (idle otherwise), per interval
-            decl = BaselineDeclaration(
-                provider_id=pid,
-                zone=bat.zone,
-                market_session_id=ses.market_session_id,
-                interval_s=SETTLEMENT_S,
-                interval_start_utc=starts,
-                p_w=tuple(float(bat.setpoint_w(t)) for t in starts),
-            )
-            ses.declare_baseline(decl, ses.gate_closure_utc)
-            self._rec(k, "M1", pid, "lfmp", f"{ses.market_session_id}: baseline {bat.zone}", decl)
-        self._rec(k, "M1", "lfmp", "all", f"{ses.market_session_id}: gate closure", ses)
-        book = OrderBook(
-            market_session_id=ses.market_session_id,
-            gate_closure_utc=ses.gate_closure_utc,
-            requests=tuple(ses.requests),
-            offers=tuple(ses.offers),
-        )
-        self._rec(
-            k,
-            "M2",
-            "lfmp",
-            "lfmp",
-            f"{ses.market_session_id}: {len(ses.requests)} requests, {len(ses.offers)} offers",
-            book,
-        )
-        result = ses.clear()
-        mk.result = result
-        for bat in self.batteries.values():
-            bat.accept(result.awards)
-        for a in result.awards:
-            self._rec(k, "M3", "lfmp", a.provider_id, f"award {a.award_id}: {a.p_mw:+.4f} MW", a)
-        self._rec(k, "M4", "lfmp", "dso", f"{ses.market_session_id}: result", result)
-        for pid in sorted({a.provider_id for a in result.awards}):
-            self._rec(k, "M4", "lfmp", pid, f"{ses.market_session_id}: result", result)
-        if mk.plan_p_w is not None:
-            com = self.emsp.commitments(result, self.n, self.k_all - mk.open_k)
-            self.flex_w[:, mk.open_k :] += com
-
-    def _meter(self, pid: str, zone: str, energy_kwh: FloatArray, k0: int, k1: int) -> MeterData:
-        """Metered energy of ``pid`` in ``zone`` per settlement interval of steps ``[k0, k1)``."""
-        e = energy_kwh[k0:k1]
-        n_int = len(e) // self.per_interval
-        return MeterData(
-            provider_id=pid,
-            zone=zone,
-            interval_s=SETTLEMENT_S,
-            interval_start_utc=self._intervals(k0, k0 + n_int * self.per_interval),
-            energy_kwh=tuple(
-                float(x)
-                for x in e[: n_int * self.per_interval]
-                .reshape(n_int, self.per_interval)
-                .sum(axis=1)
-            ),
-        )
-
-    def _settle(self, k: int) -> None:
+    def _confirm(self, k: int, offer_id: str) -> None:
+        """J5: tell each user whose session is in the EMSP's offer."""
         users = self.s.users
-        pid = self.emsp.config.provider_id
-        for mk in self.markets:
-            if mk.settled or mk.result is None or k < mk.deliv_k1:
-                continue
-            mk.settled = True
-            if not mk.result.awards:
-                continue
-            ses = mk.session
-            meters: dict[tuple[str, str], MeterData] = {}
-            awards = [a for a in mk.result.awards if a.provider_id == pid]
-            for zone in sorted({a.zone for a in awards}):
-                rows = self._portfolio(mk, zone)
-                e = self.book.energy_kwh[rows].sum(axis=0)
-                meter = self._meter(pid, zone, e, mk.open_k, mk.deliv_k1)
-                meters[(pid, zone)] = meter
-                self._rec(k, "S1", "cpo", "lfmp", f"{ses.market_session_id}: meter {zone}", meter)
-            for bid, bat in self.batteries.items():
-                if not any(a.provider_id == bid for a in mk.result.awards):
-                    continue
-                e = self.provider_p_w[bid] * self.dt / 3.6e6
-                meter = self._meter(bid, bat.zone, e, mk.open_k, mk.deliv_k1)
-                meters[(bid, bat.zone)] = meter
-                self._rec(k, "S1", bid, "lfmp", f"{ses.market_session_id}: meter {bat.zone}", meter)
-            lines = settle(mk.result.awards, ses.baselines, meters)
-            self.settlement.extend(lines)
-            paid_by = payments_by_provider(lines)
-            for payee in sorted({a.provider_id for a in mk.result.awards}):
-                paid = paid_by.get(payee, 0.0)
-                pay = Payment(
-                    payer="dso", payee=payee, amount_eur=paid, reason=ses.market_session_id
-                )
-                self._rec(k, "S2", "dso", payee, f"{ses.market_session_id}: {paid:.2f} EUR", pay)
-            if not awards:
-                continue
-            per_session: dict[int, float] = {}
-            kept = 0.0
-            by_offer: dict[str, float] = {}
-            award_offer = {a.award_id: a.offer_id for a in awards}
-            for ln in lines:
-                if ln.award_id not in award_offer:
-                    continue  # another provider's line
-                by_offer[award_offer[ln.award_id]] = (
-                    by_offer.get(award_offer[ln.award_id], 0.0) + ln.amount_eur
-                )
-            for oid, amount in sorted(by_offer.items()):
-                parts, emsp_part = self.emsp.split_revenue(oid, amount)
-                kept += emsp_part
-                for i, v in parts.items():
-                    per_session[i] = per_session.get(i, 0.0) + v
-            for i, v in sorted(per_session.items()):
-                self.incentive_eur[i] += v
-                p = Payment(payer=pid, payee=users.user_id[i], amount_eur=v, reason="incentive")
-                self._rec(
-                    k,
-                    "S3",
-                    pid,
-                    users.user_id[i],
-                    f"session {users.session_id[i]}: incentive {v:.4f} EUR",
-                    p,
-                )
-            p = Payment(payer=pid, payee=pid, amount_eur=kept, reason="emsp share")
-            self._rec(k, "S4", pid, pid, f"{ses.market_session_id}: share {kept:.4f} EUR", p)
+        for i in map(int, self.emsp.sessions_of(offer_id)):
+            uid, sid = users.user_id[i], users.session_id[i]
+            conf = CampaignConfirmation(user_id=uid, session_id=sid, offer_ids=(offer_id,))
+            self._rec(k, "J5", "emsp", uid, f"session {sid}: in offer {offer_id}", conf)
+
+    def _pay_out(self, k: int, msid: str, split: RevenueSplit) -> None:
+        """S3: the users' incentives; S4: the EMSP's share."""
+        users, pid = self.s.users, split.provider_id
+        for i, v in split.to_assets.items():
+            self.incentive_eur[i] += v
+            uid = users.user_id[i]
+            p = Payment(payer=pid, payee=uid, amount_eur=v, reason="incentive")
+            info = f"session {users.session_id[i]}: incentive {v:.4f} EUR"
+            self._rec(k, "S3", pid, uid, info, p)
+        p = Payment(payer=pid, payee=pid, amount_eur=split.kept_eur, reason="emsp share")
+        self._rec(k, "S4", pid, pid, f"{msid}: share {split.kept_eur:.4f} EUR", p)
 
     # ------------------------------------------------------------------ outputs
     def sessions_frame(self) -> pd.DataFrame:
@@ -897,17 +722,8 @@ class TerniUseCase:
 
     def summary(self) -> dict[str, Any]:
         """Market and money totals of the run."""
-        requested = sum(mk.result.requested_mwh for mk in self.markets if mk.result is not None)
-        matched = sum(mk.result.matched_mwh for mk in self.markets if mk.result is not None)
         return {
-            "market_sessions": len(self.markets),
-            "flex_requests": sum(len(mk.session.requests) for mk in self.markets),
-            "flex_offers": sum(len(mk.session.offers) for mk in self.markets),
-            "flex_awards": sum(len(mk.result.awards) for mk in self.markets if mk.result),
-            "flex_requested_mwh": float(requested),
-            "flex_matched_mwh": float(matched),
-            "flex_delivered_mwh": float(sum(ln.paid_mwh for ln in self.settlement)),
-            "dso_payments_eur": float(sum(ln.amount_eur for ln in self.settlement)),
+            **self.market.totals(),
             "user_revenue_eur": float(self.incentive_eur.sum()),
             "flex_by_provider": self._by_provider(),
         }
@@ -915,34 +731,13 @@ class TerniUseCase:
     def _by_provider(self) -> dict[str, dict[str, float]]:
         """Offers, awards, matched/delivered MWh and payments per provider (EMSP first)."""
         out: dict[str, dict[str, float]] = {}
-        for pid in (self.emsp.config.provider_id, *self.batteries):
-            offers = [o for mk in self.markets for o in mk.session.offers if o.provider_id == pid]
-            awards = [
-                a
-                for mk in self.markets
-                if mk.result is not None
-                for a in mk.result.awards
-                if a.provider_id == pid
-            ]
-            lines = [ln for ln in self.settlement if ln.provider_id == pid]
-            row = {
-                "offers": float(len(offers)),
-                "awards": float(len(awards)),
-                "matched_mwh": float(
-                    sum(
-                        abs(a.p_mw) * (a.end_utc - a.start_utc).total_seconds() / 3600
-                        for a in awards
-                    )
-                ),
-                "promised_mwh": float(sum(ln.promised_mwh for ln in lines)),
-                "delivered_mwh": float(sum(ln.paid_mwh for ln in lines)),
-                "payments_eur": float(sum(ln.amount_eur for ln in lines)),
-            }
-            if pid in self.batteries:
+        for pid in (self.emsp.config.provider_id, *self.battery_providers):
+            row = self.market.provider_totals(pid)
+            if pid in self.battery_providers:
                 p = self.provider_p_w[pid]
                 row["energy_charged_kwh"] = float(np.clip(p, 0, None).sum() * self.dt / 3.6e6)
                 row["energy_discharged_kwh"] = float(-np.clip(p, None, 0).sum() * self.dt / 3.6e6)
-                row["soc_end"] = float(self.batteries[pid].soc)
+                row["soc_end"] = float(self.battery_providers[pid].battery.soc)
             out[pid] = row
         return out
 
@@ -963,32 +758,11 @@ class TerniUseCase:
 
     def awards_frame(self) -> pd.DataFrame:
         """Every award of the run in clearing order (per session: request order, then merit)."""
-        cols = [
-            "market_session_id",
-            "award_id",
-            "request_id",
-            "offer_id",
-            "provider_id",
-            "zone",
-            "start_utc",
-            "end_utc",
-            "p_mw",
-            "price_eur_per_mwh",
-        ]
-        rows = [
-            [str(getattr(a, c)) if c.endswith("_utc") else getattr(a, c) for c in cols]
-            for mk in self.markets
-            if mk.result is not None
-            for a in mk.result.awards
-        ]
-        return pd.DataFrame(rows, columns=cols)
+        return self.market.awards_frame()
 
     def settlement_frame(self) -> pd.DataFrame:
         """Return the settlement lines."""
-        cols = [f.name for f in dataclasses.fields(SettlementLine)]
-        return pd.DataFrame(
-            [[getattr(ln, c) for c in cols] for ln in self.settlement], columns=cols
-        ).astype({"interval_start_utc": "str"})
+        return self.market.settlement_frame()
 
 
 __all__ = ["TerniSetup", "TerniUseCase", "network_spec", "terni_setup"]
