@@ -170,16 +170,14 @@ class SessionBook:
         """Energy discharged by session ``i`` so far [kWh, ≥ 0]."""
         return float(-np.sum(np.clip(self.energy_kwh[i], None, 0)))
 
-    def frame(
-        self, extra: Mapping[str, Any] | None = None, order: Sequence[str] | None = None
-    ) -> pd.DataFrame:
-        """One row per session: the book's columns and ``extra`` ones, in ``order`` if given.
+    def columns(self) -> dict[str, Any]:
+        """Return the book's columns of the sessions table, one entry per session.
 
-        The book's columns: ``session_id``, ``site``, ``slot``, ``connector_id`` (empty if
-        never connected), ``status``, ``arrival_s``, ``departure_s`` (step times),
-        ``energy_charged_kwh``, ``energy_discharged_kwh``.
+        ``session_id``, ``site``, ``slot``, ``connector_id`` (empty if never connected),
+        ``status``, ``arrival_s``, ``departure_s`` (step times), ``energy_charged_kwh``,
+        ``energy_discharged_kwh``.
         """
-        cols: dict[str, Any] = {
+        return {
             "session_id": list(self.session_id),
             "site": list(self.site_of),
             "slot": self.slot,
@@ -190,13 +188,10 @@ class SessionBook:
             "energy_charged_kwh": np.clip(self.energy_kwh, 0, None).sum(axis=1),
             "energy_discharged_kwh": -np.clip(self.energy_kwh, None, 0).sum(axis=1),
         }
-        cols.update(extra or {})
-        if order is not None:
-            missing = sorted(set(order) - set(cols))
-            if missing:
-                raise ScenarioError(f"sessions table: unknown column(s) {', '.join(missing)}")
-            cols = {c: cols[c] for c in order}
-        return pd.DataFrame(cols)
+
+    def frame(self, extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One row per session: :meth:`columns`, then the caller's ``extra`` columns."""
+        return pd.DataFrame({**self.columns(), **(extra or {})})
 
 
 __all__ = [

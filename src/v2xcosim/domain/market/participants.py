@@ -272,6 +272,15 @@ class BatteryProvider:
             )
         ]
 
+    def totals(self) -> dict[str, float]:
+        """Energy charged and discharged over the run [kWh] and the SOC now."""
+        p, dt_s = self.p_w, self.grid.step_s
+        return {
+            "energy_charged_kwh": float(np.clip(p, 0, None).sum() * dt_s / 3.6e6),
+            "energy_discharged_kwh": float(-np.clip(p, None, 0).sum() * dt_s / 3.6e6),
+            "soc_end": float(self.battery.soc),
+        }
+
     def step(self, k: int) -> float:
         """Apply the sum of the active awards in step ``k``; return (and record) the power."""
         t = self.grid.utc(k)
