@@ -27,10 +27,9 @@ def test_market_timing_and_emsp_come_from_market(spec: TerniScenario) -> None:
     assert wiring.market_timing(spec) == MarketTiming(
         m.period_s, m.gate_closure_after_s, m.delivery_lead_s
     )
-    cfg = wiring.emsp(spec, {}).config
+    cfg = wiring.emsp(spec, {}, bidirectional=False).config
     assert cfg.emsp_margin_eur_per_mwh == m.emsp_margin_eur_per_mwh
     assert cfg.emsp_share == m.emsp_share and cfg.tariff_eur_per_kwh == m.tariff_eur_per_kwh
-    assert cfg.bidirectional is False  # smart
 
 
 def test_battery_units_and_renamed_keys(spec: TerniScenario) -> None:
@@ -71,8 +70,10 @@ def test_sessions_and_evs_of_the_setup(spec: TerniScenario) -> None:
     assert (book.slot == setup.slot).all()
     for site in setup.sites:
         assert (book.site_rows(site) == setup.site_rows(site)).all()
-    ev = wiring.ev_template(spec, setup)
-    assert not ev.connected.any() and not ev.p_max_discharge_w.any()  # smart: no discharge
+    ev = wiring.ev_template(spec, setup, bidirectional=False)
+    assert not ev.connected.any() and not ev.p_max_discharge_w.any()
+    v2g = wiring.ev_template(spec, setup, bidirectional=True)
+    assert (v2g.p_max_discharge_w == v2g.p_max_charge_w).all()
     assert np.all(ev.soc_target <= spec.control.soc_max)
     zone_of, parent = wiring.dso_zones(setup)
     assert set(parent.values()) == {wiring.PRIMARY} and set(zone_of) <= set(parent)

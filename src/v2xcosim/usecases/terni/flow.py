@@ -100,6 +100,7 @@ class TerniUseCase:
         (:class:`~v2xcosim.domain.dso.ZoneModel`).
         """
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
+        self.bidirectional = self.strategy == "v2g"  # the strategy may discharge
         self.dt, self.k_all, self.start = setup.step_s, setup.n_steps, setup.start_utc
         self.n = len(setup.users)
         self.grid = StepGrid(self.start, self.dt, self.k_all)
@@ -111,7 +112,7 @@ class TerniUseCase:
     def _init_sessions(self) -> None:
         """Build the session book, the EVs' fixed parameters and the users' campaign state."""
         self.book = wiring.session_book(self.spec, self.s)
-        self.ev = wiring.ev_template(self.spec, self.s)
+        self.ev = wiring.ev_template(self.spec, self.s, bidirectional=self.bidirectional)
         self.campaign = self.s.users.campaign.copy()
         self.joined = np.zeros(self.n, dtype=bool)
         self.incentive_eur = np.zeros(self.n)
@@ -120,7 +121,7 @@ class TerniUseCase:
     def _init_actors(self, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> None:
         """Build the DSO, the EMSP and the stationary batteries as market participants."""
         self.dso = wiring.dso(self.spec, zone_load_w, zone_pv_w, zone_gen_w)
-        self.emsp = wiring.emsp(self.spec, self.zone_parent)
+        self.emsp = wiring.emsp(self.spec, self.zone_parent, bidirectional=self.bidirectional)
         self.portfolio = EmspPortfolio(
             self.emsp,
             self.grid,

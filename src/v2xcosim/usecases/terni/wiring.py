@@ -210,11 +210,11 @@ def session_book(spec: TerniScenario, setup: TerniSetup) -> SessionBook:
     )
 
 
-def ev_template(spec: TerniScenario, setup: TerniSetup) -> EvArrays:
+def ev_template(spec: TerniScenario, setup: TerniSetup, *, bidirectional: bool) -> EvArrays:
     """Return every session's fixed EV parameters under ``[control]`` (none connected).
 
     Target = wish + ``target_margin_soc`` (at most ``soc_max``); power limited by the
-    connector; discharge only in ``v2g``.
+    connector; discharge only if the strategy is ``bidirectional``.
     """
     c, users = spec.control, setup.users
     n = len(users)
@@ -227,7 +227,7 @@ def ev_template(spec: TerniScenario, setup: TerniSetup) -> EvArrays:
         soc_min=users.soc_min,
         soc_max=np.full(n, c.soc_max),
         p_max_charge_w=p_max,
-        p_max_discharge_w=p_max if c.strategy == "v2g" else np.zeros(n),
+        p_max_discharge_w=p_max if bidirectional else np.zeros(n),
         connected=np.zeros(n, dtype=bool),
         eta_charge=c.eta_charge,
         eta_discharge=c.eta_discharge,
@@ -262,11 +262,9 @@ def dso(spec: TerniScenario, zone_load_w: float, zone_pv_w: float, zone_gen_w: f
     )
 
 
-def emsp(spec: TerniScenario, zone_parent: dict[str, str]) -> Emsp:
-    """Return the EMSP of ``[market]``; bidirectional in ``v2g``."""
-    cfg = EmspConfig(
-        **_shared(spec.market, EmspConfig), bidirectional=spec.control.strategy == "v2g"
-    )
+def emsp(spec: TerniScenario, zone_parent: dict[str, str], *, bidirectional: bool) -> Emsp:
+    """Return the EMSP of ``[market]`` (offering discharge if the strategy is bidirectional)."""
+    cfg = EmspConfig(**_shared(spec.market, EmspConfig), bidirectional=bidirectional)
     return Emsp(cfg, spec.time.start_utc, zone_parent=zone_parent)
 
 
