@@ -18,6 +18,7 @@ Energy bookkeeping: grid power ``P > 0`` adds ``P·η_ch·Δt`` to the battery; 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,23 @@ class EvArrays:
             raise ScenarioError("EvArrays.capacity_kwh: must be > 0 for connected EVs")
         if np.any(self.soc_min[c] > self.soc_max[c]):
             raise ScenarioError("EvArrays: soc_min must not exceed soc_max")
+
+    def take(self, rows: npt.NDArray[np.int64]) -> EvArrays:
+        """Return the EVs at ``rows`` (every array indexed, efficiencies kept)."""
+        return dataclasses.replace(self, **{f: getattr(self, f)[rows] for f in _ARRAYS})
+
+
+_ARRAYS = (
+    "soc",
+    "capacity_kwh",
+    "departure_s",
+    "soc_target",
+    "soc_min",
+    "soc_max",
+    "p_max_charge_w",
+    "p_max_discharge_w",
+    "connected",
+)
 
 
 def power_bounds(ev: EvArrays, t_s: float, dt_s: float) -> tuple[FloatArray, FloatArray]:

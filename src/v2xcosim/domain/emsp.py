@@ -112,11 +112,15 @@ def flex_capacity_w(
 
 @dataclass(frozen=True)
 class EmspConfig:
-    """EMSP parameters (EUR, EUR/MWh, EUR/kWh; ``emsp_share`` a fraction)."""
+    """EMSP parameters (EUR, EUR/MWh, EUR/kWh; ``emsp_share`` a fraction).
+
+    Field names are those of the scenarios' ``[market]`` section, so a use case's wiring can
+    pass that section's values by name.
+    """
 
     provider_id: str = "emsp"
     degradation_eur_per_mwh: float = 20.0
-    margin_eur_per_mwh: float = 5.0
+    emsp_margin_eur_per_mwh: float = 5.0
     price_step_eur_per_mwh: float = 10.0
     emsp_share: float = 0.2
     tariff_eur_per_kwh: float = 0.45
@@ -160,9 +164,8 @@ class Emsp:
         cfg = self.config
         bidir = 2.0 if cfg.bidirectional else 0.0
         factor = 1.0 if direction > 0 else bidir
-        out: FloatArray = (
-            np.maximum(thresholds, cfg.degradation_eur_per_mwh * factor) + cfg.margin_eur_per_mwh
-        )
+        wear = cfg.degradation_eur_per_mwh * factor
+        out: FloatArray = np.maximum(thresholds, wear) + cfg.emsp_margin_eur_per_mwh
         return out
 
     def build_offers(

@@ -142,8 +142,8 @@ class TerniUseCase:
 
     def network(self, spec: TerniScenario) -> NetworkLayout:
         """Return the re-rated network and the bus of each charging site's chargers."""
-        from v2xcosim.usecases.terni.flow import network_spec
         from v2xcosim.usecases.terni.network import build_terni_network
+        from v2xcosim.usecases.terni.wiring import network_spec
 
         tn = build_terni_network(network_spec(spec))
         names = tn.net.bus["name"]

@@ -1,42 +1,25 @@
 """The Terni V2G use case end to end, one co-simulation step at a time (plain Python).
 
-:func:`terni_setup` derives everything fixed before the run from the scenario (network spec,
-profiles on the step grid, the user population, the FMU slot of each session);
-:class:`TerniUseCase` runs the actors each step — users, DSO, LFMP, EMSP, CS EMS — through
-their own modules and records every information exchange in a :class:`~v2xcosim.core.trace.
-TraceRecorder`.  The mosaik adapter :mod:`v2xcosim.usecases.terni.sims` only moves vectors.
-
-**Sessions and FMU slots.**  One fleet FMU per charging site with one vehicle *slot per
-session* of the horizon (the site's sessions in arrival order; all sites use the size of the
-largest so one FMU build serves all).  A slot is idle (0 W) until its session arrives and after
-it leaves; its ``soc_start`` is the session's arrival SOC and its ``n_parallel`` scales the
-pack to the session's capacity, so the EV state is exact from arrival on.  Arrival and
-departure are rounded to the nearest step boundary (at least one step of stay); the dwell used
-for feasibility is that simulated stay.  Connectors are allocated by the CS EMS
-(:class:`~v2xcosim.domain.cs_ems.ChargingSite`); a session finding the site full leaves
-(``rejected``).
+:class:`TerniUseCase` is the order of a step: it runs the actors — users, CS EMS, EMSP, DSO,
+LFMP, batteries — through their own modules and records every information exchange with
+Terni's step ids (:data:`~v2xcosim.usecases.terni.steps.TERNI_STEPS`).  The sessions are a
+:class:`~v2xcosim.domain.sessions.SessionBook`, the market a
+:class:`~v2xcosim.domain.market.cycle.MarketCycle` (timing, settlement and revenue split there)
+with the DSO, the EMSP and the batteries of :mod:`v2xcosim.domain.market.participants`; all
+that comes from the scenario is built by :mod:`v2xcosim.usecases.terni.wiring` (its
+:func:`terni_setup`, :class:`TerniSetup` and :func:`network_spec` are re-exported here).  The
+mosaik adapter :mod:`v2xcosim.usecases.terni.sims` only moves vectors.
 
 **Order within a step** at time ``t`` (inputs: SOC at ``t`` and AC power of the previous step
-per slot): meter the previous step → settle delivery windows that ended (S1–S4) → departures
-(11–13) → arrivals (1–9) → per site the DriVe2X exchange: CS EMS → EMSP ``SCADataEVs`` (9),
-the EMSP decides with ``control.strategy`` and answers ``SetpointRequestResponse`` (10), the CS
-EMS dispatches within its SOC guard → market: opening (D1, D2, J1–J5) and gate closure (M1–M4).
-
-**Market timing** (``[market]``): a session opens every ``period_s``; the DSO forecasts the rest
-of the horizon (D1) and requests flexibility for ``[open + delivery_lead_s, + period_s)`` (D2);
-the EMSP plans with its strategy (the plan includes earlier awards) and offers (J4); the gate
-closes ``gate_closure_after_s`` later (M1 baselines = the plan, M2–M4); awards become
-per-session commitments added to the strategy's setpoints in the delivery window; after the
-window the LFMP settles against the baseline with the metered energy (S1–S4).  In
-``uncontrolled`` the EMSP does not trade (the DSO still publishes its requests).
-
-**Other flexibility providers** (``[[market.providers]]``, :class:`~v2xcosim.domain.provider.
-StationaryBattery`) bid on the same sessions in every strategy (J4 with the provider as
-sender), declare their schedule with earlier awards as baseline (M1), and receive awards in
-the LFMP's merit order (M3).  Each step after the market the battery applies the sum of its
-active awards within its SOC band; that power is the setpoint of its pandapower ``storage``
-(:meth:`TerniUseCase.provider_power_w`) and its meter (S1, sender = the provider), settled
-and paid (S2) like the EMSP's delivery.
+per slot): meter the previous step → settle delivery windows that ended (S1 meters, sender
+``cpo`` for the EMSP's sessions; S2 the DSO pays; S3 the users' incentives; S4 the EMSP's
+share) → departures (11–13) → arrivals (1–8; 13 when the site is full) → per site the DriVe2X
+exchange: CS EMS → EMSP ``SCADataEVs`` (9), the EMSP decides with ``control.strategy`` and
+answers ``SetpointRequestResponse`` (10), the CS EMS dispatches within its SOC guard → market:
+opening (D1 forecast, D2 requests; J1–J3 campaign sessions not yet joined see the requests and
+join, J4 offers, J5 a user's car is in an offer) and gate closure (M1 baselines, M2–M4) → the
+batteries apply their awards (:meth:`TerniUseCase.provider_power_w`).  In ``uncontrolled`` the
+EMSP does not trade; the batteries (``[[market.providers]]``) bid in every strategy.
 
 **Discharge rule.**  V2G discharge windows are the steps whose forecast in force (the last D1)
 at the primary substation imports more than ``control.discharge_min_import_mw`` and whose
@@ -48,19 +31,19 @@ in force, the windows and the EV and battery powers of every step.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import (
+    Award,
     BaselineDeclaration,
     CampaignConfirmation,
+    FlexibilityOffer,
+    FlexibilityRequest,
     GridForecast,
     JoinCampaign,
     MarketResult,
@@ -71,18 +54,23 @@ from v2xcosim.core.messages import (
     SessionCreation,
     SessionData,
     Setpoint,
-    SettlementLine,
     StartCharging,
     StartRequest,
     StopCharging,
+    UserPreferences,
 )
-from v2xcosim.core.timegrid import step_times
+from v2xcosim.core.timegrid import StepGrid
 from v2xcosim.core.trace import TraceRecorder
-from v2xcosim.domain.cs_ems import ChargingSite, EvArrays
-from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
-from v2xcosim.domain.emsp import Emsp, EmspConfig
-from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession, payments_by_provider, settle
-from v2xcosim.domain.provider import StationaryBattery
+from v2xcosim.domain.cs_ems import EvArrays
+from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession
+from v2xcosim.domain.market.cycle import MarketCycle, MarketEvent, MarketWindow, RevenueSplit
+from v2xcosim.domain.market.participants import (
+    BatteryProvider,
+    DsoBuyer,
+    EmspPortfolio,
+    PortfolioPlan,
+)
+from v2xcosim.domain.sessions import CONNECTED
 from v2xcosim.domain.strategies import (
     StrategyInputs,
     apply_strategy,
@@ -90,173 +78,15 @@ from v2xcosim.domain.strategies import (
     plan,
     windows,
 )
-from v2xcosim.domain.users import (
-    UserPopulationSpec,
-    UserTable,
-    draw_users,
-    preferences,
-    registration,
-)
+from v2xcosim.domain.users import preferences, registration
 from v2xcosim.interfaces import drive2x
-from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
+from v2xcosim.usecases.terni import wiring
 from v2xcosim.usecases.terni.schema import TerniScenario
 from v2xcosim.usecases.terni.steps import TERNI_STEPS
+from v2xcosim.usecases.terni.wiring import TerniSetup, network_spec, terni_setup
 
-FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-FMU_REFERENCE_N_PARALLEL = 80.0
-"""``n_parallel`` of the EV FMU's reference pack (``terni.fmu_reference_capacity_kwh``)."""
-
-WAITING, CONNECTED, LEFT, REJECTED = 0, 1, 2, 3
-STATUS_NAMES = {WAITING: "waiting", CONNECTED: "open", LEFT: "completed", REJECTED: "rejected"}
-
-USERS_STREAM = "terni/users"
-"""Random-stream prefix of the users (``<prefix>/<site>``), fixed so Terni's draws never change."""
-DSO_STREAM = "terni/dso"
-"""Random stream of the DSO's forecast errors."""
-
-
-def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
-    """Return the Terni network parameters of the scenario."""
-    t = spec.terni
-    feeders = tuple(
-        dataclasses.replace(f, n_connectors=t.connectors_per_site, connector_kw=t.connector_kw)
-        for f in DEFAULT_LV_FEEDERS
-    )
-    return TerniNetworkSpec(peak_load_mw=t.peak_load_mw, pv_mwp=t.pv_mwp, lv_feeders=feeders)
-
-
-def _take(users: UserTable, idx: IntArray) -> UserTable:
-    kw: dict[str, Any] = {}
-    for f in dataclasses.fields(users):
-        v = getattr(users, f.name)
-        kw[f.name] = tuple(v[i] for i in idx) if isinstance(v, tuple) else v[idx]
-    return UserTable(**kw)
-
-
-@dataclass(frozen=True)
-class TerniSetup:
-    """Everything fixed before the run (deterministic in the scenario and seed)."""
-
-    start_utc: dt.datetime
-    step_s: int
-    n_steps: int
-    sites: tuple[str, ...]
-    feeder_of: dict[str, str]
-    users: UserTable
-    arr_k: IntArray
-    dep_k: IntArray
-    slot: IntArray
-    fleet_size: int
-    n_parallel: FloatArray
-    load_pu: FloatArray
-    pv_pu: FloatArray
-    t_amb_k: FloatArray
-    price_eur_per_mwh: FloatArray
-
-    def site_rows(self, site: str) -> IntArray:
-        """Session rows of ``site`` in slot order."""
-        rows = np.flatnonzero(np.array([s == site for s in self.users.site_id], dtype=bool))
-        out: IntArray = rows[np.argsort(self.slot[rows], kind="stable")].astype(np.int64)
-        return out
-
-    def slot_vector(self, site: str, values: FloatArray, idle: float) -> list[float]:
-        """Per-slot vector of ``values`` (per session) for ``site``; padding slots ``idle``."""
-        out = np.full(self.fleet_size, idle)
-        rows = self.site_rows(site)
-        out[self.slot[rows]] = values[rows]
-        return [float(x) for x in out]
-
-
-def terni_setup(spec: TerniScenario) -> TerniSetup:
-    """Profiles, users and FMU slots of a Terni scenario (see the module docstring)."""
-    from v2xcosim.usecases.terni.profiles import (
-        CloudSpec,
-        ambient_temperature_k,
-        load_pu,
-        price_eur_per_mwh,
-        pv_pu,
-    )
-
-    dt_s, k_all = spec.time.step_s, spec.time.n_steps
-    start = spec.time.start_utc
-    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
-    mid = times + pd.Timedelta(seconds=dt_s / 2)
-    t = spec.terni
-    clouds = CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h)
-    net_spec = network_spec(spec)
-    sites = tuple(f.site_id for f in net_spec.lv_feeders)
-    u = spec.users
-    pop = UserPopulationSpec(
-        sessions_per_connector_per_day=u.sessions_per_connector_per_day,
-        commuter_share=u.commuter_share,
-        energy_mean_kwh=u.energy_mean_kwh,
-        p_max_w=t.connector_kw * 1000.0,
-        soc_departure_range=(u.soc_departure_min, u.soc_departure_max),
-        soc_min_range=(u.soc_min_min, u.soc_min_max),
-        soc_arrival_floor=u.soc_arrival_floor,
-        price_threshold_median_eur_per_mwh=u.price_threshold_median_eur_per_mwh,
-        p_gdpr_consent=u.p_gdpr_consent,
-        p_v2g_opt_in=u.p_v2g_opt_in,
-    )
-    local = pd.Timestamp(start).tz_convert(pop.timezone)
-    end_local = (pd.Timestamp(start) + pd.Timedelta(seconds=spec.time.duration_s)).tz_convert(
-        pop.timezone
-    )
-    n_days = (end_local.normalize() - local.normalize()).days + 1
-    drawn = draw_users(
-        pop,
-        seed=spec.seed,
-        start_utc=start,
-        n_days=n_days,
-        sites=[(s, t.connectors_per_site) for s in sites],
-        stream_prefix=USERS_STREAM,
-    )
-    arr_k_all = np.rint(drawn.arrival_s / dt_s).astype(np.int64)
-    keep = np.flatnonzero(arr_k_all < k_all).astype(np.int64)
-    if spec.base_case:  # the documented switch: the same day without any EV session
-        keep = keep[:0]
-    users = _take(drawn, keep)
-    arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
-    dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
-    slot = np.zeros(len(users), dtype=np.int64)
-    for s in sites:
-        rows = np.flatnonzero(np.array([x == s for x in users.site_id], dtype=bool))
-        slot[rows] = np.arange(len(rows))
-    counts = [int(np.sum(np.array(users.site_id) == s)) for s in sites] if len(users) else [0]
-    n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / t.fmu_reference_capacity_kwh
-    return TerniSetup(
-        start_utc=start,
-        step_s=dt_s,
-        n_steps=k_all,
-        sites=sites,
-        feeder_of={f.site_id: f.name for f in net_spec.lv_feeders},
-        users=users,
-        arr_k=arr_k,
-        dep_k=dep_k,
-        slot=slot,
-        fleet_size=max(1, *counts),
-        n_parallel=n_par.astype(float),
-        load_pu=load_pu(times, t.load_profile),
-        pv_pu=pv_pu(mid, clouds=clouds, seed=spec.seed, performance_ratio=t.pv_performance_ratio),
-        t_amb_k=ambient_temperature_k(mid),
-        price_eur_per_mwh=price_eur_per_mwh(times),
-    )
-
-
-@dataclass
-class _Market:
-    session: MarketSession
-    open_k: int
-    gate_k: int
-    deliv_k0: int
-    deliv_k1: int
-    plan_p_w: FloatArray | None = None
-    offers: list[str] = field(default_factory=list)
-    result: MarketResult | None = None
-    settled: bool = False
 
 
 class TerniUseCase:
@@ -275,95 +105,60 @@ class TerniUseCase:
         The zone values describe the primary-substation area for the DSO forecast
         (:class:`~v2xcosim.domain.dso.ZoneModel`).
         """
-        self.spec = spec
-        self.s = setup
-        self.strategy = spec.control.strategy
+        self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
         self.controller = load_strategy(self.strategy, spec.control.strategy_path)
-        self.dt = setup.step_s
-        self.k_all = setup.n_steps
-        self.start = setup.start_utc
-        users = setup.users
-        self.n = len(users)
+        self.bidirectional = self.controller.bidirectional  # the strategy may discharge
+        self.dt, self.k_all, self.start = setup.step_s, setup.n_steps, setup.start_utc
+        self.n = len(setup.users)
+        self.grid = StepGrid(self.start, self.dt, self.k_all)
         self.trace = TraceRecorder(self.start, "terni", TERNI_STEPS)
-        c = spec.control
-        self.cap = users.capacity_kwh
-        self.target = np.minimum(users.soc_departure + c.target_margin_soc, c.soc_max)
-        self.p_max = np.minimum(users.p_max_w, spec.terni.connector_kw * 1000.0)
-        self.campaign = users.campaign.copy()
-        self.status = np.full(self.n, WAITING, dtype=np.int64)
-        self.connector: list[str | None] = [None] * self.n
-        self.soc = users.soc_arrival.astype(float).copy()
-        self.soc_departure = np.full(self.n, np.nan)
-        self.energy_kwh = np.zeros((self.n, self.k_all))
-        self.flex_w = np.zeros((self.n, self.k_all))
-        self.incentive_eur = np.zeros(self.n)
+        self._init_sessions()
+        self._init_actors(zone_load_w, zone_pv_w, zone_gen_w)
+        self._init_market()
+
+    def _init_sessions(self) -> None:
+        """Build the session book, the EVs' fixed parameters and the users' campaign state."""
+        self.book = wiring.session_book(self.spec, self.s)
+        self.ev = wiring.ev_template(self.spec, self.s, bidirectional=self.bidirectional)
+        self.campaign = self.s.users.campaign.copy()
         self.joined = np.zeros(self.n, dtype=bool)
-        self.zone_of = [f"feeder/{setup.feeder_of[s]}" for s in users.site_id]
-        self.zone_parent = {f"feeder/{f}": "primary" for f in setup.feeder_of.values()}
-        self.sites = {
-            sid: ChargingSite(sid, spec.terni.connectors_per_site, spec.terni.connector_kw * 1e3)
-            for sid in setup.sites
+        self.incentive_eur = np.zeros(self.n)
+        self.zone_of, self.zone_parent = wiring.dso_zones(self.s)
+
+    def _init_actors(self, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> None:
+        """Build the DSO, the EMSP and the stationary batteries as market participants."""
+        self.dso = wiring.dso(self.spec, zone_load_w, zone_pv_w, zone_gen_w)
+        self.emsp = wiring.emsp(self.spec, self.zone_parent, bidirectional=self.bidirectional)
+        self.portfolio = EmspPortfolio(
+            self.emsp,
+            self.grid,
+            zones=self.zone_of,
+            thresholds_eur_per_mwh=self.s.users.price_threshold_eur_per_mwh,
+            energy_kwh=self.book.energy_kwh,
+            planner=self._plan,
+        )
+        self.flex_w = self.portfolio.flex_w
+        self.batteries = {
+            b.provider_id: BatteryProvider(b, self.grid)
+            for b in wiring.batteries(self.spec, self.zone_parent)
         }
-        d = spec.dso
-        self.dso = Dso(
-            "dso",
-            [
-                ZoneModel(
-                    "primary",
-                    load_nom_w=zone_load_w,
-                    pv_peak_w=zone_pv_w,
-                    gen_const_w=zone_gen_w,
-                    export_limit_w=d.export_limit_mw * 1e6,
-                    price_cap_eur_per_mwh=d.price_cap_eur_per_mwh,
-                )
-            ],
-            ForecastConfig(d.load_error_std, d.pv_error_std, SETTLEMENT_S),
-            seed=spec.seed,
-            max_window_intervals=d.max_window_intervals,
-            stream=DSO_STREAM,
-        )
-        m = spec.market
-        self.emsp = Emsp(
-            EmspConfig(
-                degradation_eur_per_mwh=m.degradation_eur_per_mwh,
-                margin_eur_per_mwh=m.emsp_margin_eur_per_mwh,
-                price_step_eur_per_mwh=m.price_step_eur_per_mwh,
-                emsp_share=m.emsp_share,
-                tariff_eur_per_kwh=m.tariff_eur_per_kwh,
-                bidirectional=self.controller.bidirectional,
-            ),
-            self.start,
-            zone_parent=self.zone_parent,
-        )
-        zones = {"primary", *self.zone_parent}
-        self.batteries: dict[str, StationaryBattery] = {}
-        for prov in m.providers:
-            if prov.zone not in zones:
-                raise ScenarioError(
-                    f"market.providers: {prov.provider_id}: unknown zone {prov.zone!r}; "
-                    f"known: {', '.join(sorted(zones))}"
-                )
-            self.batteries[prov.provider_id] = StationaryBattery(
-                prov.provider_id,
-                prov.zone,
-                capacity_kwh=prov.capacity_kwh,
-                p_max_w=prov.p_max_kw * 1e3,
-                soc=prov.soc_initial,
-                soc_min=prov.soc_min,
-                soc_max=prov.soc_max,
-                eta=prov.eta,
-                bid_price_eur_per_mwh=prov.price_eur_per_mwh,
-                zone_parent=self.zone_parent,
-            )
-        self.provider_p_w = {pid: np.zeros(self.k_all) for pid in self.batteries}
+        self.provider_p_w = {pid: b.p_w for pid, b in self.batteries.items()}
+        self._provider_now = {pid: 0.0 for pid in self.batteries}
+
+    def _init_market(self) -> None:
+        """Build the market cycle and the strategy's windows set by the forecast in force."""
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
-        self.markets: list[_Market] = []
-        self.settlement: list[SettlementLine] = []
-        self.statements: dict[int, dict[str, float]] = {}
-        self.per_interval = SETTLEMENT_S // self.dt
-        self._provider_now: dict[str, float] = {pid: 0.0 for pid in self.batteries}
+        buyer = DsoBuyer(self.dso, self.grid, self.s.load_pu, self.s.pv_pu, self._on_forecast)
+        self.market = MarketCycle(
+            self.grid,
+            wiring.market_timing(self.spec),
+            buyer,
+            [self.portfolio, *self.batteries.values()],
+            zone_parent=self.zone_parent,
+            on_event=self._on_market,
+        )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -375,30 +170,17 @@ class TerniUseCase:
         """Power [W, load convention] each battery draws in the step last run."""
         return dict(self._provider_now)
 
-    def _utc(self, k: int) -> dt.datetime:
-        return self.start + dt.timedelta(seconds=k * self.dt)
-
-    def _rec(
-        self, k: int, step: str, sender: str, receiver: str, info: str, payload: object
-    ) -> None:
-        self.trace.record(self._utc(k), step, sender, receiver, info, payload)
+    def _rec(self, k: int, step: str, src: str, dst: str, info: str, msg: object) -> None:
+        self.trace.record(self.grid.utc(k), step, src, dst, info, msg)
 
     def _ev(self, rows: IntArray) -> EvArrays:
-        c = self.spec.control
-        bidir = self.controller.bidirectional
-        return EvArrays(
-            soc=self.soc[rows],
-            capacity_kwh=self.cap[rows],
-            departure_s=(self.s.dep_k[rows] * self.dt).astype(float),
-            soc_target=self.target[rows],
-            soc_min=self.s.users.soc_min[rows],
-            soc_max=np.full(len(rows), c.soc_max),
-            p_max_charge_w=self.p_max[rows],
-            p_max_discharge_w=self.p_max[rows] if bidir else np.zeros(len(rows)),
-            connected=self.status[rows] == CONNECTED,
-            eta_charge=c.eta_charge,
-            eta_discharge=c.eta_discharge,
+        return dataclasses.replace(
+            self.ev.take(rows), soc=self.book.soc[rows], connected=self.book.connected(rows)
         )
+
+    def _prefs(self, i: int) -> UserPreferences:
+        prefs = preferences(self.s.users, i, self.start)
+        return dataclasses.replace(prefs, departure_utc=self.grid.utc(int(self.s.dep_k[i])))
 
     def _campaign(self, rows: IntArray) -> BoolArray:
         if self.strategy == "uncontrolled":
@@ -413,90 +195,68 @@ class TerniUseCase:
         """Advance to step ``k``; inputs per site and slot; returns P setpoints per slot [W]."""
         s = self.s
         for site in s.sites:
-            rows = s.site_rows(site)
             soc = np.asarray(soc_by_site[site], dtype=float)
-            p_prev = np.asarray(p_ac_by_site[site], dtype=float)
-            live = self.status[rows] == CONNECTED
-            self.soc[rows[live]] = soc[s.slot[rows[live]]]
-            if k > 0:
-                was = (s.arr_k[rows] <= k - 1) & (self.status[rows] == CONNECTED)
-                self.energy_kwh[rows[was], k - 1] = p_prev[s.slot[rows[was]]] * self.dt / 3.6e6
-        self._settle(k)
+            self.book.meter(k, site, soc, np.asarray(p_ac_by_site[site], dtype=float))
+        self.market.settle(k)
         self._departures(k)
         self._arrivals(k)
         out = {site: self._site_setpoints(k, site) for site in s.sites}
-        self._market(k)
-        t = self._utc(k)
-        for pid, bat in self.batteries.items():
-            self.provider_p_w[pid][k] = bat.step(bat.setpoint_w(t), float(self.dt))
+        self.market.step(k)
+        for bat in self.batteries.values():
+            bat.step(k)
         self._provider_now = {pid: float(p[k]) for pid, p in self.provider_p_w.items()}
         return out
 
     def _departures(self, k: int) -> None:
-        users = self.s.users
-        for i in map(int, np.flatnonzero((self.status == CONNECTED) & (self.s.dep_k == k))):
-            sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
-            cid = self.sites[site].release(sid)
-            self.status[i] = LEFT
-            self.soc_departure[i] = self.soc[i]
+        users, book = self.s.users, self.book
+        for ev in book.depart(k):
+            i, sid, site, cid = ev.row, ev.session_id, ev.site, str(ev.connector_id)
+            uid = users.user_id[i]
             stop = StopCharging(
                 session_id=sid,
                 connector_id=cid,
-                time_utc=self._utc(k),
-                soc=float(np.clip(self.soc[i], 0.0, 1.0)),
+                time_utc=self.grid.utc(k),
+                soc=float(np.clip(book.soc[i], 0.0, 1.0)),
                 reason="departure",
             )
             self._rec(k, "11", uid, "emsp", f"session {sid}: stop, final settlement", stop)
             self._rec(k, "11", "emsp", f"cs_ems/{site}", f"session {sid}: stop at {cid}", stop)
-            e = self.energy_kwh[i]
             st = self.emsp.statement(
                 uid,
                 sid,
-                energy_charged_kwh=float(np.sum(np.clip(e, 0, None))),
-                energy_discharged_kwh=float(-np.sum(np.clip(e, None, 0))),
-                soc_departure=float(np.clip(self.soc[i], 0.0, 1.0)),
+                energy_charged_kwh=book.charged_kwh(i),
+                energy_discharged_kwh=book.discharged_kwh(i),
+                soc_departure=float(np.clip(book.soc[i], 0.0, 1.0)),
                 incentive_eur=float(self.incentive_eur[i]),
             )
-            self.statements[i] = {
-                "energy_charged_kwh": st.energy_charged_kwh,
-                "energy_discharged_kwh": st.energy_discharged_kwh,
-                "energy_cost_eur": st.energy_cost_eur,
-                "net_eur": st.net_eur,
-            }
             self._rec(k, "12", "emsp", uid, f"session {sid}: statistics and payments", st)
             self._rec(k, "13", uid, "parking", f"session {sid}: driver leaves", stop)
 
     def _arrivals(self, k: int) -> None:
         users = self.s.users
-        for i in map(int, np.flatnonzero((self.status == WAITING) & (self.s.arr_k == k))):
-            sid, uid, site = users.session_id[i], users.user_id[i], users.site_id[i]
-            t = self._utc(k)
+        for ev in self.book.arrive(k):
+            i, sid, site, cid = ev.row, ev.session_id, ev.site, ev.connector_id
+            uid = users.user_id[i]
+            t = self.grid.utc(k)
             creation = SessionCreation(user_id=uid, session_id=sid, site_id=site, time_utc=t)
             self._rec(k, "1", uid, f"parking/{site}", f"session {sid}: arrives", creation)
-            cid = self.sites[site].allocate(sid)
             if cid is None:
-                self.status[i] = REJECTED
                 self._rec(k, "13", uid, f"parking/{site}", f"session {sid}: site full", creation)
                 continue
-            self.status[i] = CONNECTED
-            self.connector[i] = cid
             plug = PlugIn(
                 session_id=sid,
                 connector_id=cid,
                 time_utc=t,
-                soc=float(self.soc[i]),
-                usable_capacity_kwh=float(self.cap[i]),
-                p_max_charge_w=float(self.p_max[i]),
-                p_max_discharge_w=float(self.p_max[i]),
+                soc=float(self.book.soc[i]),
+                usable_capacity_kwh=float(self.ev.capacity_kwh[i]),
+                p_max_charge_w=float(self.ev.p_max_charge_w[i]),
+                p_max_discharge_w=float(self.ev.p_max_charge_w[i]),
             )
             self._rec(k, "2", f"ev/{sid}", f"evse/{cid}", f"session {sid}: plug-in", plug)
             self._rec(k, "3", uid, "emsp", f"session {sid}: session creation", creation)
-            reg = registration(users, i, self.start)
-            reg = dataclasses.replace(reg, time_utc=t)
+            reg = dataclasses.replace(registration(users, i, self.start), time_utc=t)
             self._rec(k, "4", uid, "emsp", f"session {sid}: consent and registration", reg)
-            prefs = preferences(users, i, self.start)
-            prefs = dataclasses.replace(prefs, departure_utc=self._utc(int(self.s.dep_k[i])))
-            self._rec(k, "5", uid, "emsp", f"session {sid}: departure and SOC wish", prefs)
+            self._rec(k, "5", uid, "emsp", f"session {sid}: departure and SOC wish", self._prefs(i))
             start = StartRequest(user_id=uid, session_id=sid, time_utc=t)
             self._rec(k, "6", uid, "emsp", f"session {sid}: start", start)
             go = StartCharging(session_id=sid, connector_id=cid, time_utc=t)
@@ -507,22 +267,22 @@ class TerniUseCase:
         """Run steps 9/10 over the DriVe2X interface, then the CS EMS dispatch (slot vector)."""
         s = self.s
         rows = s.site_rows(site)
-        rows = rows[self.status[rows] == CONNECTED]
+        rows = rows[self.book.connected(rows)]
         p_slot = np.zeros(s.fleet_size)
         if len(rows) == 0:
             return [0.0] * s.fleet_size
-        t = self._utc(k)
+        t = self.grid.utc(k)
         users = s.users
-        sid_of = {self.connector[int(i)]: users.session_id[int(i)] for i in rows}
+        sid_of = {self.book.connector[int(i)]: users.session_id[int(i)] for i in rows}
         row_of = {users.session_id[int(i)]: int(i) for i in rows}
         data = [
             SessionData(
                 session_id=users.session_id[int(i)],
-                connector_id=str(self.connector[int(i)]),
+                connector_id=str(self.book.connector[int(i)]),
                 time_utc=t,
-                soc=float(np.clip(self.soc[int(i)], 0.0, 1.0)),
-                usable_capacity_kwh=float(self.cap[int(i)]),
-                departure_utc=self._utc(int(s.dep_k[int(i)])),
+                soc=float(np.clip(self.book.soc[int(i)], 0.0, 1.0)),
+                usable_capacity_kwh=float(self.ev.capacity_kwh[int(i)]),
+                departure_utc=self.grid.utc(int(s.dep_k[int(i)])),
             )
             for i in rows
         ]
@@ -564,7 +324,7 @@ class TerniUseCase:
         self._rec(k, "10", "emsp", f"cs_ems/{site}", f"setpoints for sessions {names}", req)
         # --- CS EMS side: parse and dispatch within the guard ----------------------------
         got = drive2x.from_setpoint_request(drive2x.parse_setpoint_json(wire_sp))
-        cs = self.sites[site]
+        cs = self.book.sites[site]
         occ = cs.occupants()
         conn_rows = np.array([row_of[o] if o is not None else -1 for o in occ], dtype=np.int64)
         present = conn_rows >= 0
@@ -580,41 +340,11 @@ class TerniUseCase:
         return [float(x) for x in p_slot]
 
     # ------------------------------------------------------------------ market
-    def _interval_profile(self, values: FloatArray, k0: int) -> FloatArray:
-        tail = values[k0:]
-        n = math.ceil(len(tail) / self.per_interval)
-        pad = np.concatenate([tail, np.full(n * self.per_interval - len(tail), tail[-1])])
-        out: FloatArray = pad.reshape(n, self.per_interval).mean(axis=1)
-        return out
-
-    def _market(self, k: int) -> None:
-        m = self.spec.market
-        if (k * self.dt) % m.period_s == 0:
-            self._open_market(k)
-        for mk in self.markets:
-            if mk.gate_k == k and mk.result is None:
-                self._close_market(k, mk)
-
-    def _open_market(self, k: int) -> None:
-        m = self.spec.market
-        d0 = k + m.delivery_lead_s // self.dt
-        d1 = min(d0 + m.period_s // self.dt, self.k_all)
-        if d0 >= self.k_all:
-            return
-        t = self._utc(k)
-        starts = [
-            self._utc(k + j * self.per_interval)
-            for j in range(math.ceil((self.k_all - k) / self.per_interval))
-        ]
-        fc = self.dso.forecast(
-            t,
-            starts,
-            self._interval_profile(self.s.load_pu, k),
-            self._interval_profile(self.s.pv_pu, k),
-        )[0]
+    def _on_forecast(self, k: int, forecasts: list[GridForecast]) -> None:
+        """D1; the published forecast sets the EMSP's charge/discharge windows from now on."""
+        fc = forecasts[0]
         self._rec(k, "D1", "dso_forecast", "dso", "reverse flow and voltage forecast", fc)
-        # the published forecast sets the EMSP's charge/discharge windows from now on
-        p_step = np.repeat(np.asarray(fc.p_net_w), self.per_interval)[: self.k_all - k]
+        p_step = np.repeat(np.asarray(fc.p_net_w), SETTLEMENT_S // self.dt)[: self.k_all - k]
         c = self.spec.control
         cw, dw = windows(
             p_step,
@@ -625,54 +355,20 @@ class TerniUseCase:
         self.charge_window[k:] = cw
         self.discharge_window[k:] = dw
         self.forecast_p_net_w[k:] = p_step
-        j0, j1 = (d0 - k) // self.per_interval, math.ceil((d1 - k) / self.per_interval)
-        sub = GridForecast(
-            zone=fc.zone,
-            issued_utc=fc.issued_utc,
-            interval_s=fc.interval_s,
-            interval_start_utc=fc.interval_start_utc[j0:j1],
-            p_net_w=fc.p_net_w[j0:j1],
-            vm_max_pu=fc.vm_max_pu[j0:j1],
-        )
-        gate_k = k + m.gate_closure_after_s // self.dt
-        session = MarketSession(
-            f"lfmp/m{len(self.markets) + 1}", self._utc(gate_k), zone_parent=self.zone_parent
-        )
-        mk = _Market(session=session, open_k=k, gate_k=gate_k, deliv_k0=d0, deliv_k1=d1)
-        self.markets.append(mk)
-        reqs = self.dso.requests([sub], t)
-        for r in reqs:
-            session.submit_request(r)
-            self._rec(k, "D2", "dso", "lfmp", f"request {r.request_id}: {r.p_mw:+.3f} MW", r)
-        if reqs and self.strategy != "uncontrolled":
-            self._offers(k, mk)
-        for pid, bat in self.batteries.items():  # the other providers bid in every strategy
-            for o in bat.build_offers(reqs, t):
-                session.submit_offer(o)
-                mk.offers.append(o.offer_id)
-                self._rec(k, "J4", pid, "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
-        if gate_k == k:
-            self._close_market(k, mk)
 
-    def _offers(self, k: int, mk: _Market) -> None:
-        users = self.s.users
-        reqs = mk.session.requests
-        live = np.flatnonzero((self.status == CONNECTED) & self.campaign)
+    def _plan(self, w: MarketWindow, reqs: Sequence[FlexibilityRequest]) -> PortfolioPlan | None:
+        """J1–J3 for campaign sessions not yet joined, then the EMSP's plan (None: no trade)."""
+        if self.strategy == "uncontrolled":
+            return None
+        k, users = w.open_k, self.s.users
+        live = np.flatnonzero((self.book.status == CONNECTED) & self.campaign)
         for i in map(int, live):
             if self.joined[i]:
                 continue
             uid, sid = users.user_id[i], users.session_id[i]
-            self._rec(
-                k,
-                "J1",
-                "emsp",
-                uid,
-                f"session {sid}: DSO requests",
-                self.emsp.campaign_list(uid, reqs),
-            )
-            prefs = preferences(users, int(i), self.start)
-            prefs = dataclasses.replace(prefs, departure_utc=self._utc(int(self.s.dep_k[i])))
-            self._rec(k, "J2", uid, "emsp", f"session {sid}: price and minimum SOC", prefs)
+            shown = self.emsp.campaign_list(uid, reqs)
+            self._rec(k, "J1", "emsp", uid, f"session {sid}: DSO requests", shown)
+            self._rec(k, "J2", uid, "emsp", f"session {sid}: price and minimum SOC", self._prefs(i))
             join = JoinCampaign(user_id=uid, session_id=sid, join=True)
             self._rec(k, "J3", uid, "emsp", f"session {sid}: joins the campaign", join)
             self.joined[i] = True
@@ -693,212 +389,69 @@ class TerniUseCase:
             name=self.strategy,
             where=f"the EMSP plan made at step {k}",
         )
-        mk.plan_p_w = p_plan
-        offers = self.emsp.build_offers(
-            reqs,
-            ev,
-            p_plan,
-            soc_plan,
-            plan_t0_s=float(k * self.dt),
-            dt_s=float(self.dt),
-            zones=self.zone_of,
-            thresholds_eur_per_mwh=users.price_threshold_eur_per_mwh,
-            campaign=camp & self.joined,
-            now_utc=self._utc(k),
-        )
-        for o in offers:
-            mk.session.submit_offer(o)
-            mk.offers.append(o.offer_id)
-            self._rec(k, "J4", "emsp", "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
-            for i in self.emsp.sessions_of(o.offer_id):
-                conf = CampaignConfirmation(
-                    user_id=users.user_id[int(i)],
-                    session_id=users.session_id[int(i)],
-                    offer_ids=(o.offer_id,),
-                )
-                self._rec(
-                    k,
-                    "J5",
-                    "emsp",
-                    users.user_id[int(i)],
-                    f"session {users.session_id[int(i)]}: in offer {o.offer_id}",
-                    conf,
-                )
+        return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined)
 
-    def _portfolio(self, mk: _Market, zone: str) -> IntArray:
-        pid = self.emsp.config.provider_id
-        rows = [
-            self.emsp.sessions_of(o.offer_id)
-            for o in mk.session.offers
-            if o.provider_id == pid and o.zone == zone
-        ]
-        return np.unique(np.concatenate(rows)).astype(np.int64) if rows else np.zeros(0, np.int64)
+    def _on_market(self, e: MarketEvent) -> None:
+        """Record a market message with its step id (D2, J4/J5, M1–M4, S1–S4)."""
+        k, msid, emsp = e.k, e.window.market_session_id, self.emsp.config.provider_id
+        match e.payload:
+            case FlexibilityRequest() as r:
+                self._rec(k, "D2", "dso", "lfmp", f"request {r.request_id}: {r.p_mw:+.3f} MW", r)
+            case FlexibilityOffer() as o:
+                self._rec(k, "J4", e.party, "lfmp", f"offer {o.offer_id}: {o.p_mw:+.4f} MW", o)
+                if e.party == emsp:
+                    self._confirm(k, o.offer_id)
+            case BaselineDeclaration() as b:
+                self._rec(k, "M1", e.party, "lfmp", f"{msid}: baseline {b.zone}", b)
+            case MarketSession() as ses:
+                self._rec(k, "M1", "lfmp", "all", f"{msid}: gate closure", ses)
+            case OrderBook() as ob:
+                info = f"{msid}: {len(ob.requests)} requests, {len(ob.offers)} offers"
+                self._rec(k, "M2", "lfmp", "lfmp", info, ob)
+            case Award() as a:
+                info = f"award {a.award_id}: {a.p_mw:+.4f} MW"
+                self._rec(k, "M3", "lfmp", a.provider_id, info, a)
+            case MarketResult() as res:
+                for to in ("dso", *sorted({a.provider_id for a in res.awards})):
+                    self._rec(k, "M4", "lfmp", to, f"{msid}: result", res)
+            case MeterData() as md:
+                sender = "cpo" if e.party == emsp else e.party
+                self._rec(k, "S1", sender, "lfmp", f"{msid}: meter {md.zone}", md)
+            case Payment() as pay:
+                self._rec(k, "S2", pay.payer, pay.payee, f"{msid}: {pay.amount_eur:.2f} EUR", pay)
+            case RevenueSplit() as split:
+                self._pay_out(k, msid, split)
 
-    def _intervals(self, k0: int, k1: int) -> tuple[dt.datetime, ...]:
-        return tuple(self._utc(k) for k in range(k0, k1, self.per_interval))
-
-    def _close_market(self, k: int, mk: _Market) -> None:
-        ses = mk.session
-        zones = sorted(
-            {o.zone for o in ses.offers if o.provider_id == self.emsp.config.provider_id}
-        )
-        for zone in zones:
-            assert mk.plan_p_w is not None
-            rows = self._portfolio(mk, zone)
-            total = mk.plan_p_w[rows].sum(axis=0)
-            n_int = len(total) // self.per_interval
-            base = total[: n_int * self.per_interval].reshape(n_int, self.per_interval).mean(axis=1)
-            decl = BaselineDeclaration(
-                provider_id=self.emsp.config.provider_id,
-                zone=zone,
-                market_session_id=ses.market_session_id,
-                interval_s=SETTLEMENT_S,
-                interval_start_utc=self._intervals(
-                    mk.open_k, mk.open_k + n_int * self.per_interval
-                ),
-                p_w=tuple(float(x) for x in base),
-            )
-            ses.declare_baseline(decl, ses.gate_closure_utc)
-            self._rec(k, "M1", "emsp", "lfmp", f"{ses.market_session_id}: baseline {zone}", decl)
-        for pid, bat in self.batteries.items():
-            if not any(o.provider_id == pid for o in ses.offers):
-                continue
-            starts = self._intervals(mk.open_k, mk.deliv_k1)
-            # the battery's schedule with its earlier awards (idle otherwise), per interval
-            decl = BaselineDeclaration(
-                provider_id=pid,
-                zone=bat.zone,
-                market_session_id=ses.market_session_id,
-                interval_s=SETTLEMENT_S,
-                interval_start_utc=starts,
-                p_w=tuple(float(bat.setpoint_w(t)) for t in starts),
-            )
-            ses.declare_baseline(decl, ses.gate_closure_utc)
-            self._rec(k, "M1", pid, "lfmp", f"{ses.market_session_id}: baseline {bat.zone}", decl)
-        self._rec(k, "M1", "lfmp", "all", f"{ses.market_session_id}: gate closure", ses)
-        book = OrderBook(
-            market_session_id=ses.market_session_id,
-            gate_closure_utc=ses.gate_closure_utc,
-            requests=tuple(ses.requests),
-            offers=tuple(ses.offers),
-        )
-        self._rec(
-            k,
-            "M2",
-            "lfmp",
-            "lfmp",
-            f"{ses.market_session_id}: {len(ses.requests)} requests, {len(ses.offers)} offers",
-            book,
-        )
-        result = ses.clear()
-        mk.result = result
-        for bat in self.batteries.values():
-            bat.accept(result.awards)
-        for a in result.awards:
-            self._rec(k, "M3", "lfmp", a.provider_id, f"award {a.award_id}: {a.p_mw:+.4f} MW", a)
-        self._rec(k, "M4", "lfmp", "dso", f"{ses.market_session_id}: result", result)
-        for pid in sorted({a.provider_id for a in result.awards}):
-            self._rec(k, "M4", "lfmp", pid, f"{ses.market_session_id}: result", result)
-        if mk.plan_p_w is not None:
-            com = self.emsp.commitments(result, self.n, self.k_all - mk.open_k)
-            self.flex_w[:, mk.open_k :] += com
-
-    def _meter(self, pid: str, zone: str, energy_kwh: FloatArray, k0: int, k1: int) -> MeterData:
-        """Metered energy of ``pid`` in ``zone`` per settlement interval of steps ``[k0, k1)``."""
-        e = energy_kwh[k0:k1]
-        n_int = len(e) // self.per_interval
-        return MeterData(
-            provider_id=pid,
-            zone=zone,
-            interval_s=SETTLEMENT_S,
-            interval_start_utc=self._intervals(k0, k0 + n_int * self.per_interval),
-            energy_kwh=tuple(
-                float(x)
-                for x in e[: n_int * self.per_interval]
-                .reshape(n_int, self.per_interval)
-                .sum(axis=1)
-            ),
-        )
-
-    def _settle(self, k: int) -> None:
+    def _confirm(self, k: int, offer_id: str) -> None:
+        """J5: tell each user whose session is in the EMSP's offer."""
         users = self.s.users
-        pid = self.emsp.config.provider_id
-        for mk in self.markets:
-            if mk.settled or mk.result is None or k < mk.deliv_k1:
-                continue
-            mk.settled = True
-            if not mk.result.awards:
-                continue
-            ses = mk.session
-            meters: dict[tuple[str, str], MeterData] = {}
-            awards = [a for a in mk.result.awards if a.provider_id == pid]
-            for zone in sorted({a.zone for a in awards}):
-                rows = self._portfolio(mk, zone)
-                e = self.energy_kwh[rows].sum(axis=0)
-                meter = self._meter(pid, zone, e, mk.open_k, mk.deliv_k1)
-                meters[(pid, zone)] = meter
-                self._rec(k, "S1", "cpo", "lfmp", f"{ses.market_session_id}: meter {zone}", meter)
-            for bid, bat in self.batteries.items():
-                if not any(a.provider_id == bid for a in mk.result.awards):
-                    continue
-                e = self.provider_p_w[bid] * self.dt / 3.6e6
-                meter = self._meter(bid, bat.zone, e, mk.open_k, mk.deliv_k1)
-                meters[(bid, bat.zone)] = meter
-                self._rec(k, "S1", bid, "lfmp", f"{ses.market_session_id}: meter {bat.zone}", meter)
-            lines = settle(mk.result.awards, ses.baselines, meters)
-            self.settlement.extend(lines)
-            paid_by = payments_by_provider(lines)
-            for payee in sorted({a.provider_id for a in mk.result.awards}):
-                paid = paid_by.get(payee, 0.0)
-                pay = Payment(
-                    payer="dso", payee=payee, amount_eur=paid, reason=ses.market_session_id
-                )
-                self._rec(k, "S2", "dso", payee, f"{ses.market_session_id}: {paid:.2f} EUR", pay)
-            if not awards:
-                continue
-            per_session: dict[int, float] = {}
-            kept = 0.0
-            by_offer: dict[str, float] = {}
-            award_offer = {a.award_id: a.offer_id for a in awards}
-            for ln in lines:
-                if ln.award_id not in award_offer:
-                    continue  # another provider's line
-                by_offer[award_offer[ln.award_id]] = (
-                    by_offer.get(award_offer[ln.award_id], 0.0) + ln.amount_eur
-                )
-            for oid, amount in sorted(by_offer.items()):
-                parts, emsp_part = self.emsp.split_revenue(oid, amount)
-                kept += emsp_part
-                for i, v in parts.items():
-                    per_session[i] = per_session.get(i, 0.0) + v
-            for i, v in sorted(per_session.items()):
-                self.incentive_eur[i] += v
-                p = Payment(payer=pid, payee=users.user_id[i], amount_eur=v, reason="incentive")
-                self._rec(
-                    k,
-                    "S3",
-                    pid,
-                    users.user_id[i],
-                    f"session {users.session_id[i]}: incentive {v:.4f} EUR",
-                    p,
-                )
-            p = Payment(payer=pid, payee=pid, amount_eur=kept, reason="emsp share")
-            self._rec(k, "S4", pid, pid, f"{ses.market_session_id}: share {kept:.4f} EUR", p)
+        for i in map(int, self.emsp.sessions_of(offer_id)):
+            uid, sid = users.user_id[i], users.session_id[i]
+            conf = CampaignConfirmation(user_id=uid, session_id=sid, offer_ids=(offer_id,))
+            self._rec(k, "J5", "emsp", uid, f"session {sid}: in offer {offer_id}", conf)
+
+    def _pay_out(self, k: int, msid: str, split: RevenueSplit) -> None:
+        """S3: the users' incentives; S4: the EMSP's share."""
+        users, pid = self.s.users, split.provider_id
+        for i, v in split.to_assets.items():
+            self.incentive_eur[i] += v
+            uid = users.user_id[i]
+            p = Payment(payer=pid, payee=uid, amount_eur=v, reason="incentive")
+            info = f"session {users.session_id[i]}: incentive {v:.4f} EUR"
+            self._rec(k, "S3", pid, uid, info, p)
+        p = Payment(payer=pid, payee=pid, amount_eur=split.kept_eur, reason="emsp share")
+        self._rec(k, "S4", pid, pid, f"{msid}: share {split.kept_eur:.4f} EUR", p)
 
     # ------------------------------------------------------------------ outputs
     def sessions_frame(self) -> pd.DataFrame:
         """One row per session: times, SOCs, status, connector, slot, energies, money."""
-        s, users = self.s, self.s.users
+        users, b = self.s.users, self.book.columns()
+        from_book = ("site", "slot", "connector_id", "status", "arrival_s", "departure_s")
         return pd.DataFrame(
             {
-                "session_id": list(users.session_id),
+                "session_id": b["session_id"],
                 "user_id": list(users.user_id),
-                "site": list(users.site_id),
-                "slot": s.slot,
-                "connector_id": [c or "" for c in self.connector],
-                "status": [STATUS_NAMES[int(x)] for x in self.status],
-                "arrival_s": (s.arr_k * self.dt).astype(float),
-                "departure_s": (s.dep_k * self.dt).astype(float),
+                **{c: b[c] for c in from_book},
                 "arrival_drawn_s": users.arrival_s,
                 "departure_drawn_s": users.departure_s,
                 "capacity_kwh": users.capacity_kwh,
@@ -907,25 +460,16 @@ class TerniUseCase:
                 "soc_min": users.soc_min,
                 "campaign": users.campaign,
                 "joined": self.joined,
-                "energy_charged_kwh": np.clip(self.energy_kwh, 0, None).sum(axis=1),
-                "energy_discharged_kwh": -np.clip(self.energy_kwh, None, 0).sum(axis=1),
+                "energy_charged_kwh": b["energy_charged_kwh"],
+                "energy_discharged_kwh": b["energy_discharged_kwh"],
                 "incentive_eur": self.incentive_eur,
             }
         )
 
     def summary(self) -> dict[str, Any]:
         """Market and money totals of the run."""
-        requested = sum(mk.result.requested_mwh for mk in self.markets if mk.result is not None)
-        matched = sum(mk.result.matched_mwh for mk in self.markets if mk.result is not None)
         return {
-            "market_sessions": len(self.markets),
-            "flex_requests": sum(len(mk.session.requests) for mk in self.markets),
-            "flex_offers": sum(len(mk.session.offers) for mk in self.markets),
-            "flex_awards": sum(len(mk.result.awards) for mk in self.markets if mk.result),
-            "flex_requested_mwh": float(requested),
-            "flex_matched_mwh": float(matched),
-            "flex_delivered_mwh": float(sum(ln.paid_mwh for ln in self.settlement)),
-            "dso_payments_eur": float(sum(ln.amount_eur for ln in self.settlement)),
+            **self.market.totals(),
             "user_revenue_eur": float(self.incentive_eur.sum()),
             "flex_by_provider": self._by_provider(),
         }
@@ -934,41 +478,17 @@ class TerniUseCase:
         """Offers, awards, matched/delivered MWh and payments per provider (EMSP first)."""
         out: dict[str, dict[str, float]] = {}
         for pid in (self.emsp.config.provider_id, *self.batteries):
-            offers = [o for mk in self.markets for o in mk.session.offers if o.provider_id == pid]
-            awards = [
-                a
-                for mk in self.markets
-                if mk.result is not None
-                for a in mk.result.awards
-                if a.provider_id == pid
-            ]
-            lines = [ln for ln in self.settlement if ln.provider_id == pid]
-            row = {
-                "offers": float(len(offers)),
-                "awards": float(len(awards)),
-                "matched_mwh": float(
-                    sum(
-                        abs(a.p_mw) * (a.end_utc - a.start_utc).total_seconds() / 3600
-                        for a in awards
-                    )
-                ),
-                "promised_mwh": float(sum(ln.promised_mwh for ln in lines)),
-                "delivered_mwh": float(sum(ln.paid_mwh for ln in lines)),
-                "payments_eur": float(sum(ln.amount_eur for ln in lines)),
-            }
+            row = self.market.provider_totals(pid)
             if pid in self.batteries:
-                p = self.provider_p_w[pid]
-                row["energy_charged_kwh"] = float(np.clip(p, 0, None).sum() * self.dt / 3.6e6)
-                row["energy_discharged_kwh"] = float(-np.clip(p, None, 0).sum() * self.dt / 3.6e6)
-                row["soc_end"] = float(self.batteries[pid].soc)
+                row.update(self.batteries[pid].totals())
             out[pid] = row
         return out
 
     def steps_frame(self) -> pd.DataFrame:
         """One row per step: DSO forecast in force, strategy windows, EV and battery powers."""
-        ev_w = self.energy_kwh * 3.6e6 / self.dt
+        ev_w = self.book.energy_kwh * 3.6e6 / self.dt
         data: dict[str, Any] = {
-            "time_utc": [self._utc(k).isoformat() for k in range(self.k_all)],
+            "time_utc": [self.grid.utc(k).isoformat() for k in range(self.k_all)],
             "forecast_p_net_w": self.forecast_p_net_w,
             "charge_window": self.charge_window,
             "discharge_window": self.discharge_window,
@@ -981,32 +501,11 @@ class TerniUseCase:
 
     def awards_frame(self) -> pd.DataFrame:
         """Every award of the run in clearing order (per session: request order, then merit)."""
-        cols = [
-            "market_session_id",
-            "award_id",
-            "request_id",
-            "offer_id",
-            "provider_id",
-            "zone",
-            "start_utc",
-            "end_utc",
-            "p_mw",
-            "price_eur_per_mwh",
-        ]
-        rows = [
-            [str(getattr(a, c)) if c.endswith("_utc") else getattr(a, c) for c in cols]
-            for mk in self.markets
-            if mk.result is not None
-            for a in mk.result.awards
-        ]
-        return pd.DataFrame(rows, columns=cols)
+        return self.market.awards_frame()
 
     def settlement_frame(self) -> pd.DataFrame:
         """Return the settlement lines."""
-        cols = [f.name for f in dataclasses.fields(SettlementLine)]
-        return pd.DataFrame(
-            [[getattr(ln, c) for c in cols] for ln in self.settlement], columns=cols
-        ).astype({"interval_start_utc": "str"})
+        return self.market.settlement_frame()
 
 
 __all__ = ["TerniSetup", "TerniUseCase", "network_spec", "terni_setup"]

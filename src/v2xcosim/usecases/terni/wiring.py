@@ -1,0 +1,314 @@
+"""The only mapping from the Terni scenario schema to domain objects.
+
+:func:`terni_setup` derives everything fixed before the run (network spec, profiles on the step
+grid, the user population, the FMU slot of each session); the other functions build the actors
+of :class:`~v2xcosim.usecases.terni.flow.TerniUseCase` from the scenario's sections.  Where a
+domain dataclass and a scenario section share a field name the value passes by name
+(:func:`_shared`); everything else (units, ranges, renamed keys) is mapped here, explicitly.
+
+**Sessions and FMU slots.**  One fleet FMU per charging site with one vehicle *slot per
+session* of the horizon (the site's sessions in arrival order; all sites use the size of the
+largest so one FMU build serves all).  A slot is idle (0 W) until its session arrives and after
+it leaves; its ``soc_start`` is the session's arrival SOC and its ``n_parallel`` scales the
+pack to the session's capacity, so the EV state is exact from arrival on.  Arrival and
+departure are rounded to the nearest step boundary (at least one step of stay); the dwell used
+for feasibility is that simulated stay.
+
+**Zones.**  The DSO's zones are ``primary`` (the primary-substation area) and
+``feeder/<LV feeder>`` inside it; a session is in the zone of its site's feeder.
+
+**Random streams.**  The users draw from ``terni/users/<site>`` and the DSO's forecast errors
+from ``terni/dso`` (:data:`USERS_STREAM`, :data:`DSO_STREAM`), fixed so Terni's draws never
+change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel
+
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.timegrid import step_times
+from v2xcosim.domain.cs_ems import ChargingSite, EvArrays
+from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
+from v2xcosim.domain.emsp import Emsp, EmspConfig
+from v2xcosim.domain.lfmp import SETTLEMENT_S
+from v2xcosim.domain.market.cycle import MarketTiming
+from v2xcosim.domain.provider import StationaryBattery
+from v2xcosim.domain.sessions import SessionBook, assign_slots
+from v2xcosim.domain.users import UserPopulationSpec, UserTable, draw_users
+from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
+from v2xcosim.usecases.terni.schema import TerniScenario
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+FMU_REFERENCE_N_PARALLEL = 80.0
+"""``n_parallel`` of the EV FMU's reference pack (``terni.fmu_reference_capacity_kwh``)."""
+
+USERS_STREAM = "terni/users"
+"""Random-stream prefix of the users (``<prefix>/<site>``), fixed so Terni's draws never change."""
+DSO_STREAM = "terni/dso"
+"""Random stream of the DSO's forecast errors."""
+
+PRIMARY = "primary"
+"""DSO zone of the primary-substation area (the LV feeders' zones lie inside it)."""
+
+
+def _shared(section: BaseModel, cls: type) -> dict[str, Any]:
+    """Values of ``section`` whose names are fields of dataclass ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)} & set(type(section).model_fields)
+    return section.model_dump(include=names)
+
+
+# ---------------------------------------------------------------------- before the run
+def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
+    """Return the Terni network parameters of the scenario."""
+    t = spec.terni
+    feeders = tuple(
+        dataclasses.replace(f, n_connectors=t.connectors_per_site, connector_kw=t.connector_kw)
+        for f in DEFAULT_LV_FEEDERS
+    )
+    return TerniNetworkSpec(**_shared(t, TerniNetworkSpec), lv_feeders=feeders)
+
+
+def population_spec(spec: TerniScenario) -> UserPopulationSpec:
+    """Return the user population of ``[users]`` at the scenario's chargers."""
+    u = spec.users
+    return UserPopulationSpec(
+        **_shared(u, UserPopulationSpec),
+        p_max_w=spec.terni.connector_kw * 1000.0,
+        soc_departure_range=(u.soc_departure_min, u.soc_departure_max),
+        soc_min_range=(u.soc_min_min, u.soc_min_max),
+    )
+
+
+def _take(users: UserTable, idx: IntArray) -> UserTable:
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(users):
+        v = getattr(users, f.name)
+        kw[f.name] = tuple(v[i] for i in idx) if isinstance(v, tuple) else v[idx]
+    return UserTable(**kw)
+
+
+@dataclasses.dataclass(frozen=True)
+class TerniSetup:
+    """Everything fixed before the run (deterministic in the scenario and seed)."""
+
+    start_utc: dt.datetime
+    step_s: int
+    n_steps: int
+    sites: tuple[str, ...]
+    feeder_of: dict[str, str]
+    users: UserTable
+    arr_k: IntArray
+    dep_k: IntArray
+    slot: IntArray
+    fleet_size: int
+    n_parallel: FloatArray
+    load_pu: FloatArray
+    pv_pu: FloatArray
+    t_amb_k: FloatArray
+    price_eur_per_mwh: FloatArray
+
+    def site_rows(self, site: str) -> IntArray:
+        """Session rows of ``site`` in slot order."""
+        rows = np.flatnonzero(np.array([s == site for s in self.users.site_id], dtype=bool))
+        out: IntArray = rows[np.argsort(self.slot[rows], kind="stable")].astype(np.int64)
+        return out
+
+    def slot_vector(self, site: str, values: FloatArray, idle: float) -> list[float]:
+        """Per-slot vector of ``values`` (per session) for ``site``; padding slots ``idle``."""
+        out = np.full(self.fleet_size, idle)
+        rows = self.site_rows(site)
+        out[self.slot[rows]] = values[rows]
+        return [float(x) for x in out]
+
+
+def terni_setup(spec: TerniScenario) -> TerniSetup:
+    """Profiles, users and FMU slots of a Terni scenario (see the module docstring)."""
+    from v2xcosim.usecases.terni.profiles import (
+        CloudSpec,
+        ambient_temperature_k,
+        load_pu,
+        price_eur_per_mwh,
+        pv_pu,
+    )
+
+    dt_s, k_all = spec.time.step_s, spec.time.n_steps
+    start = spec.time.start_utc
+    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
+    mid = times + pd.Timedelta(seconds=dt_s / 2)
+    t = spec.terni
+    clouds = CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h)
+    net_spec = network_spec(spec)
+    sites = tuple(f.site_id for f in net_spec.lv_feeders)
+    pop = population_spec(spec)
+    local = pd.Timestamp(start).tz_convert(pop.timezone)
+    end_local = (pd.Timestamp(start) + pd.Timedelta(seconds=spec.time.duration_s)).tz_convert(
+        pop.timezone
+    )
+    n_days = (end_local.normalize() - local.normalize()).days + 1
+    drawn = draw_users(
+        pop,
+        seed=spec.seed,
+        start_utc=start,
+        n_days=n_days,
+        sites=[(s, t.connectors_per_site) for s in sites],
+        stream_prefix=USERS_STREAM,
+    )
+    arr_k_all = np.rint(drawn.arrival_s / dt_s).astype(np.int64)
+    keep = np.flatnonzero(arr_k_all < k_all).astype(np.int64)
+    if spec.base_case:  # the documented switch: the same day without any EV session
+        keep = keep[:0]
+    users = _take(drawn, keep)
+    arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
+    dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
+    slot = assign_slots(users.site_id, sites)
+    counts = [int(np.sum(np.array(users.site_id) == s)) for s in sites] if len(users) else [0]
+    n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / t.fmu_reference_capacity_kwh
+    return TerniSetup(
+        start_utc=start,
+        step_s=dt_s,
+        n_steps=k_all,
+        sites=sites,
+        feeder_of={f.site_id: f.name for f in net_spec.lv_feeders},
+        users=users,
+        arr_k=arr_k,
+        dep_k=dep_k,
+        slot=slot,
+        fleet_size=max(1, *counts),
+        n_parallel=n_par.astype(float),
+        load_pu=load_pu(times, t.load_profile),
+        pv_pu=pv_pu(mid, clouds=clouds, seed=spec.seed, performance_ratio=t.pv_performance_ratio),
+        t_amb_k=ambient_temperature_k(mid),
+        price_eur_per_mwh=price_eur_per_mwh(times),
+    )
+
+
+# ---------------------------------------------------------------------- sessions and EVs
+def session_book(spec: TerniScenario, setup: TerniSetup) -> SessionBook:
+    """Return the sessions of the run at the sites' chargers, with the setup's FMU slots."""
+    t, users = spec.terni, setup.users
+    sites = {s: ChargingSite(s, t.connectors_per_site, t.connector_kw * 1e3) for s in setup.sites}
+    return SessionBook(
+        users.session_id,
+        users.site_id,
+        setup.arr_k,
+        setup.dep_k,
+        sites,
+        soc_arrival=users.soc_arrival,
+        n_steps=setup.n_steps,
+        step_s=setup.step_s,
+        slot=setup.slot,
+    )
+
+
+def ev_template(spec: TerniScenario, setup: TerniSetup, *, bidirectional: bool) -> EvArrays:
+    """Return every session's fixed EV parameters under ``[control]`` (none connected).
+
+    Target = wish + ``target_margin_soc`` (at most ``soc_max``); power limited by the
+    connector; discharge only if the strategy is ``bidirectional``.
+    """
+    c, users = spec.control, setup.users
+    n = len(users)
+    p_max = np.minimum(users.p_max_w, spec.terni.connector_kw * 1000.0)
+    return EvArrays(
+        soc=users.soc_arrival,
+        capacity_kwh=users.capacity_kwh,
+        departure_s=(setup.dep_k * setup.step_s).astype(float),
+        soc_target=np.minimum(users.soc_departure + c.target_margin_soc, c.soc_max),
+        soc_min=users.soc_min,
+        soc_max=np.full(n, c.soc_max),
+        p_max_charge_w=p_max,
+        p_max_discharge_w=p_max if bidirectional else np.zeros(n),
+        connected=np.zeros(n, dtype=bool),
+        eta_charge=c.eta_charge,
+        eta_discharge=c.eta_discharge,
+    )
+
+
+def dso_zones(setup: TerniSetup) -> tuple[list[str], dict[str, str]]:
+    """DSO zone of every session (its site's feeder) and each feeder zone's parent."""
+    zone_of = [f"feeder/{setup.feeder_of[s]}" for s in setup.users.site_id]
+    return zone_of, {f"feeder/{f}": PRIMARY for f in setup.feeder_of.values()}
+
+
+# ---------------------------------------------------------------------- actors
+def dso(spec: TerniScenario, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> Dso:
+    """Return the DSO of ``[dso]`` for the primary zone (load, PV peak, other generation)."""
+    d = spec.dso
+    zone = ZoneModel(
+        PRIMARY,
+        load_nom_w=zone_load_w,
+        pv_peak_w=zone_pv_w,
+        gen_const_w=zone_gen_w,
+        export_limit_w=d.export_limit_mw * 1e6,
+        **_shared(d, ZoneModel),
+    )
+    return Dso(
+        "dso",
+        [zone],
+        ForecastConfig(**_shared(d, ForecastConfig), interval_s=SETTLEMENT_S),
+        seed=spec.seed,
+        max_window_intervals=d.max_window_intervals,
+        stream=DSO_STREAM,
+    )
+
+
+def emsp(spec: TerniScenario, zone_parent: dict[str, str], *, bidirectional: bool) -> Emsp:
+    """Return the EMSP of ``[market]`` (offering discharge if the strategy is bidirectional)."""
+    cfg = EmspConfig(**_shared(spec.market, EmspConfig), bidirectional=bidirectional)
+    return Emsp(cfg, spec.time.start_utc, zone_parent=zone_parent)
+
+
+def batteries(spec: TerniScenario, zone_parent: dict[str, str]) -> list[StationaryBattery]:
+    """Return the stationary batteries of ``[[market.providers]]`` (their zones must exist)."""
+    zones = {PRIMARY, *zone_parent}
+    out = []
+    for prov in spec.market.providers:
+        if prov.zone not in zones:
+            raise ScenarioError(
+                f"market.providers: {prov.provider_id}: unknown zone {prov.zone!r}; "
+                f"known: {', '.join(sorted(zones))}"
+            )
+        out.append(
+            StationaryBattery(
+                **_shared(prov, StationaryBattery),
+                p_max_w=prov.p_max_kw * 1e3,
+                soc=prov.soc_initial,
+                bid_price_eur_per_mwh=prov.price_eur_per_mwh,
+                zone_parent=zone_parent,
+            )
+        )
+    return out
+
+
+def market_timing(spec: TerniScenario) -> MarketTiming:
+    """Return the opening period, gate closure and delivery lead of ``[market]``."""
+    return MarketTiming(**_shared(spec.market, MarketTiming))
+
+
+__all__ = [
+    "DSO_STREAM",
+    "FMU_REFERENCE_N_PARALLEL",
+    "PRIMARY",
+    "USERS_STREAM",
+    "TerniSetup",
+    "batteries",
+    "dso",
+    "dso_zones",
+    "emsp",
+    "ev_template",
+    "market_timing",
+    "network_spec",
+    "population_spec",
+    "session_book",
+    "terni_setup",
+]
