@@ -1,0 +1,143 @@
+"""IEC 60909 short-circuit currents with V2G chargers against hand calculations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandapower as pp
+import pandas as pd
+import pytest
+
+from v2xcosim.grid.studies import shortcircuit as scm
+
+UN_KV = 20.0
+SK_MVA = 100.0
+RX = 0.1
+C_MAX = 1.1  # IEC 60909-0:2016 Table 1, Un > 1 kV
+C_MIN = 1.0
+
+
+def z_grid(c: float = C_MAX, sk_mva: float = SK_MVA) -> complex:
+    """Network feeder impedance Z_Q = c·Un²/S''kQ with R/X = 0.1 (IEC 60909-0:2016, 6.2)."""
+    z = c * UN_KV**2 / sk_mva
+    x = z / math.sqrt(1 + RX**2)
+    return complex(RX * x, x)
+
+
+def ik_ka(z: complex, c: float = C_MAX) -> float:
+    """Ik'' = c·Un / (√3·|Zk|)."""
+    return c * UN_KV / (math.sqrt(3) * abs(z))
+
+
+def in_ka(sn_mva: float) -> float:
+    return sn_mva / (math.sqrt(3) * UN_KV)
+
+
+def radial(n_lines: int, *, r: float = 0.4, x: float = 0.2, max_i_ka: float = 0.4) -> Any:
+    """A 20 kV feeder: ext_grid at bus 0, then ``n_lines`` equal lines (no capacitance)."""
+    net = pp.create_empty_network()
+    buses = [pp.create_bus(net, UN_KV, name=f"B{i}") for i in range(n_lines + 1)]
+    pp.create_ext_grid(
+        net, buses[0], s_sc_max_mva=SK_MVA, rx_max=RX, s_sc_min_mva=SK_MVA, rx_min=RX
+    )
+    for i in range(n_lines):
+        pp.create_line_from_parameters(
+            net, buses[i], buses[i + 1], 1.0, r_ohm_per_km=r, x_ohm_per_km=x,
+            c_nf_per_km=0.0, max_i_ka=max_i_ka, name=f"L{i + 1}",
+        )
+    net.line["endtemp_degree"] = 20.0
+    return net
+
+
+def study(net: Any, chargers: list[scm.Charger]) -> tuple[scm.StudyNet, scm.ShortCircuitResult]:
+    sn = scm.study_net(net, chargers)
+    return sn, scm.short_circuit_study(sn)
+
+
+def pick(table: pd.DataFrame, **match: Any) -> dict[str, Any]:
+    """The one row of ``table`` whose columns equal ``match``, as a dict."""
+    sel = table
+    for column, value in match.items():
+        sel = sel[sel[column] == value]
+    assert len(sel) == 1, match
+    return {str(k): v for k, v in sel.iloc[0].to_dict().items()}
+
+
+def row(result: scm.ShortCircuitResult, bus: int) -> dict[str, Any]:
+    return pick(result.table, bus=bus)
+
+
+# --- short-circuit currents against hand calculations (IEC 60909-0:2016) -------------------
+
+
+def test_grid_infeed_only() -> None:
+    # (a) Ik'' at the ext_grid bus: Zk = Z_Q, so Ik'' = c·Un/(√3·c·Un²/S''kQ) = S''kQ/(√3·Un).
+    net = radial(0)
+    _, res = study(net, [])
+    expected = ik_ka(z_grid())
+    assert expected == pytest.approx(SK_MVA / (math.sqrt(3) * UN_KV))
+    assert row(res, 0)["ikss_ka_base"] == pytest.approx(expected, rel=0.01)
+    assert row(res, 0)["ikss_ka_v2g"] == pytest.approx(expected, rel=0.01)
+    # 2-phase: Ik2'' = c·Un / (2·|Zk|) = √3/2 · Ik3''
+    assert row(res, 0)["ikss_2ph_ka_base"] == pytest.approx(expected * math.sqrt(3) / 2, rel=0.01)
+
+
+def test_grid_and_line_max_and_min() -> None:
+    # (b) Zk = Z_Q + Z_L, Z_L = (0.4 + j0.2) Ω.  Minimum case: c = 1.0, Z_Q from S''kQmin, and
+    # R_L at the end temperature θe: R_L·(1 + 0.004·(θe − 20)) (IEC 60909-0:2016, minimum
+    # short-circuit currents).
+    net = radial(1)
+    net.line["endtemp_degree"] = 80.0
+    _, res = study(net, [])
+    z_line = complex(0.4, 0.2)
+    assert row(res, 1)["ikss_ka_base"] == pytest.approx(ik_ka(z_grid() + z_line), rel=0.01)
+    z_min = z_grid(C_MIN) + complex(0.4 * (1 + 0.004 * 60), 0.2)
+    assert row(res, 1)["ikss_min_ka_base"] == pytest.approx(ik_ka(z_min, C_MIN), rel=0.01)
+
+
+def test_charger_at_the_faulted_bus() -> None:
+    # (c) A full-size converter at the fault adds its whole I_skPF = k·In (Z_fj/Z_ff = 1), in
+    # phase with the grid's current: 2 MVA, k = 1.2 at 20 kV -> 1.2 · 57.7 A = 69.3 A.
+    net = radial(1)
+    ch = scm.Charger("cp", 1, sn_mva=2.0, k=1.2)
+    _, res = study(net, [ch])
+    grid = ik_ka(z_grid() + complex(0.4, 0.2))
+    assert ch.contribution_ka(UN_KV) == pytest.approx(1.2 * in_ka(2.0))
+    assert row(res, 1)["ikss_ka_base"] == pytest.approx(grid, rel=0.01)
+    assert row(res, 1)["ikss_ka_v2g"] == pytest.approx(grid + 1.2 * in_ka(2.0), rel=0.01)
+    # IEC 60909 (and pandapower) leave converters out of the minimum case
+    assert row(res, 1)["ikss_min_ka_v2g"] == pytest.approx(row(res, 1)["ikss_min_ka_base"])
+
+
+def test_charger_one_bus_away() -> None:
+    # (d) Superposition (IEC 60909-0:2016, initial short-circuit current):
+    # Ik'' = c·Un/(√3·Zk) + |Z_fj / Z_ff|·k·In, with the transfer impedance Z_fj of the radial
+    # network = impedance of the path the fault and the charger share to the source.
+    # Charger at bus 1, fault at bus 2 (one bus beyond): Z_fj = Z_Q + Z_L1, Z_ff = Z_Q + 2·Z_L.
+    # Charger at bus 1, fault at bus 0 (one bus towards the grid): Z_fj = Z_ff = Z_Q: all of it.
+    # pandapower adds the converter part by magnitude, as done here.
+    net = radial(2)
+    _, res = study(net, [scm.Charger("cp", 1, sn_mva=2.0, k=1.2)])
+    zl = complex(0.4, 0.2)
+    zq = z_grid()
+    kin = 1.2 * in_ka(2.0)
+    at2 = ik_ka(zq + 2 * zl) + abs((zq + zl) / (zq + 2 * zl)) * kin
+    assert row(res, 2)["ikss_ka_v2g"] == pytest.approx(at2, rel=0.01)
+    assert row(res, 0)["ikss_ka_v2g"] == pytest.approx(ik_ka(zq) + kin, rel=0.01)
+    assert row(res, 2)["ikss_change_pct"] > 0
+
+
+def test_single_phase_only_with_zero_sequence_data() -> None:
+    net = radial(1)
+    assert "line.r0_ohm_per_km" in scm.zero_sequence_missing(net)
+    _, res = study(net, [])
+    assert "1ph" not in res.faults_done and res.table["ikss_1ph_ka_base"].isna().all()
+    net.line["r0_ohm_per_km"], net.line["x0_ohm_per_km"], net.line["c0_nf_per_km"] = 1.2, 0.6, 0.0
+    net.ext_grid["x0x_max"] = net.ext_grid["x0x_min"] = 1.0
+    net.ext_grid["r0x0_max"] = net.ext_grid["r0x0_min"] = 0.1
+    assert scm.zero_sequence_missing(net) == []
+    _, res = study(net, [])
+    assert "1ph" in res.faults_done
+    # at the ext_grid bus Z0 = Z1 (x0x = 1, r0x0 = rx): Ik1'' = √3·c·Un/|2·Z1 + Z0| = Ik3''
+    assert row(res, 0)["ikss_1ph_ka_base"] == pytest.approx(ik_ka(z_grid()), rel=0.01)
