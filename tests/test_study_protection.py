@@ -1,7 +1,9 @@
-"""IEC 60909 short-circuit currents with V2G chargers against hand calculations."""
+"""IEC 60909 currents with V2G chargers against hand calculations; blinding and sympathetic
+tripping."""
 
 from __future__ import annotations
 
+import cmath
 import math
 from typing import Any
 
@@ -9,6 +11,7 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
+from v2xcosim.grid.studies import protection as prot
 from v2xcosim.grid.studies import shortcircuit as scm
 
 UN_KV = 20.0
@@ -141,3 +144,103 @@ def test_single_phase_only_with_zero_sequence_data() -> None:
     assert "1ph" in res.faults_done
     # at the ext_grid bus Z0 = Z1 (x0x = 1, r0x0 = rx): Ik1'' = √3·c·Un/|2·Z1 + Z0| = Ik3''
     assert row(res, 0)["ikss_1ph_ka_base"] == pytest.approx(ik_ka(z_grid()), rel=0.01)
+
+
+# --- blinding and sympathetic tripping -----------------------------------------------------
+
+
+def blinding_case(pickup_between: bool) -> tuple[prot.ProtectionResult, float, float]:
+    """Grid - L1 - M (charger 4 MVA, k 1.5) - L2 - E; default relay at the head of L1.
+
+    Hand calculation for a fault at E (V_E = 0): the grid's current through the relay is
+    I_b = c·(Un/√3)/(Z_Q + Z1 + Z2).  The charger's J = k·In ∠−arg(Z_MM), Z_MM = Z_Q + Z1
+    (pandapower's angle), splits between the fault (through Z2) and the grid (through
+    Z_Q + Z1); the share J·Z2/(Z_Q + Z1 + Z2) flows back through the relay:
+    I_v = I_b − J·Z2/(Z_Q + Z1 + Z2).
+    """
+    net = radial(2, r=2.0, x=1.0)
+    zq, z1, z2 = z_grid(), complex(2.0, 1.0), complex(2.0, 1.0)
+    ztot = zq + z1 + z2
+    i_b = C_MAX * UN_KV / math.sqrt(3) / ztot
+    j = 1.5 * in_ka(4.0) * cmath.exp(-1j * cmath.phase(zq + z1))
+    i_v = i_b - j * z2 / ztot
+    sn, res = study(net, [scm.Charger("cp", 1, sn_mva=4.0, k=1.5)])
+    pickup = (abs(i_b) + abs(i_v)) / 2 if pickup_between else 0.5 * abs(i_v)
+    sn.net.line.loc[0, "max_i_ka"] = pickup / prot.DEFAULT_PICKUP_FACTOR
+    feeders = prot.find_feeders(sn.net)
+    assert [f.name for f in feeders] == ["L1"]
+    assert feeders[0].buses == {1, 2}
+    prot.add_default_relays(sn.net, feeders)
+    devs, _ = prot.devices(sn.net, feeders)
+    return prot.protection_study(sn, res, devs), abs(i_b), abs(i_v)
+
+
+def test_relay_blinded_by_a_charger_between_relay_and_fault() -> None:
+    result, i_b, i_v = blinding_case(pickup_between=True)
+    far = pick(result.table, fault_bus=2)
+    assert far["i_ka_base"] == pytest.approx(i_b, rel=0.01)
+    assert far["i_ka_v2g"] == pytest.approx(i_v, rel=0.01)
+    assert far["reach_reduction_pct"] == pytest.approx((i_b - i_v) / i_b * 100, rel=0.01)
+    assert far["reach_reduction_pct"] > 1.0
+    assert math.isfinite(far["t_trip_s_base"]) and math.isinf(far["t_trip_s_v2g"])
+    assert bool(far["blinded"]) and result.blinded == 1
+    assert far["direction_base"] == far["direction_v2g"] == "forward"
+
+
+def test_relay_not_blinded_when_pickup_is_low_enough() -> None:
+    result, _, _ = blinding_case(pickup_between=False)
+    far = pick(result.table, fault_bus=2)
+    assert far["reach_reduction_pct"] > 1.0  # less current, but still well above pickup
+    assert far["t_trip_s_v2g"] == pytest.approx(prot.DEFAULT_TIME_S)
+    assert result.blinded == 0 and result.sympathetic == 0
+
+
+def two_feeders(max_i_ka_1: float) -> Any:
+    """Busbar B (ext_grid) with feeder L1 -> A (charger 5 MVA, k 1.5) and feeder L2 -> C."""
+    net = pp.create_empty_network()
+    b = pp.create_bus(net, UN_KV, name="busbar")
+    a = pp.create_bus(net, UN_KV, name="A")
+    c = pp.create_bus(net, UN_KV, name="C")
+    pp.create_ext_grid(net, b, s_sc_max_mva=SK_MVA, rx_max=RX, s_sc_min_mva=SK_MVA, rx_min=RX)
+    for name, to, ith in (("L1", a, max_i_ka_1), ("L2", c, 0.4)):
+        pp.create_line_from_parameters(
+            net, b, to, 2.0, r_ohm_per_km=0.2, x_ohm_per_km=0.1, c_nf_per_km=0.0,
+            max_i_ka=ith, name=name,
+        )
+    pp.create_sgen(net, a, p_mw=0.0, sn_mva=5.0, k=1.5, type="v2g", name="cp A")
+    return net
+
+
+def test_sympathetic_trip_of_the_healthy_feeder() -> None:
+    # Fault at C: A's only path is back through L1 to the busbar, so the L1 relay sees the
+    # whole k·In = 1.5 · 5 MVA / (√3 · 20 kV) = 0.2165 kA, reverse; its pickup is 1.5 · 0.1 kA.
+    net = two_feeders(max_i_ka_1=0.1)
+    chargers, _ = scm.chargers_from_sgens(net, k=None, rating_mva={}, fallback_mva=None)
+    sn, res = study(net, chargers)
+    feeders = prot.find_feeders(sn.net)
+    assert sorted(f.name for f in feeders) == ["L1", "L2"]
+    prot.add_default_relays(sn.net, feeders)
+    devs, _ = prot.devices(sn.net, feeders)
+    result = prot.protection_study(sn, res, devs)
+    t = result.table
+    healthy = pick(t, device="relay L1", fault_bus=2)
+    assert healthy["location"] == "neighbouring feeder"
+    assert healthy["i_ka_base"] == pytest.approx(0.0, abs=1e-6)
+    assert healthy["i_ka_v2g"] == pytest.approx(1.5 * in_ka(5.0), rel=0.01)
+    assert healthy["direction_v2g"] == "reverse"
+    assert bool(healthy["sympathetic_trip"])
+    faulted = pick(t, device="relay L2", fault_bus=2)
+    assert faulted["direction_v2g"] == "forward" and not bool(faulted["sympathetic_trip"])
+    # a fault on L1's own feeder does not send current back through the charger-less L2
+    assert not bool(pick(t, device="relay L2", fault_bus=1)["sympathetic_trip"])
+    assert result.sympathetic == 1
+
+
+def test_no_sympathetic_trip_with_pickup_above_the_charger_current() -> None:
+    net = two_feeders(max_i_ka_1=0.4)  # pickup 0.6 kA > 0.2165 kA
+    chargers, _ = scm.chargers_from_sgens(net, k=None, rating_mva={}, fallback_mva=None)
+    sn, res = study(net, chargers)
+    feeders = prot.find_feeders(sn.net)
+    prot.add_default_relays(sn.net, feeders)
+    devs, _ = prot.devices(sn.net, feeders)
+    assert prot.protection_study(sn, res, devs).sympathetic == 0
