@@ -1,19 +1,24 @@
-"""IEC 60909 currents with V2G chargers against hand calculations; blinding and sympathetic
-tripping."""
+"""`v2xcosim study protection`: IEC 60909 currents against hand calculations, blinding,
+sympathetic tripping, the command line on a network file and on the Terni scenario."""
 
 from __future__ import annotations
 
 import cmath
+import json
 import math
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pandapower as pp
 import pandas as pd
 import pytest
 
+from v2xcosim.cli import main
 from v2xcosim.grid.studies import protection as prot
 from v2xcosim.grid.studies import shortcircuit as scm
 
+ROOT = Path(__file__).resolve().parents[1]
 UN_KV = 20.0
 SK_MVA = 100.0
 RX = 0.1
@@ -244,3 +249,138 @@ def test_no_sympathetic_trip_with_pickup_above_the_charger_current() -> None:
     prot.add_default_relays(sn.net, feeders)
     devs, _ = prot.devices(sn.net, feeders)
     assert prot.protection_study(sn, res, devs).sympathetic == 0
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> int:
+    return main(["study", "protection", *args])
+
+
+def test_json_network_v2g_sgens_use_their_own_k(tmp_path: Path) -> None:
+    net = radial(2)
+    pp.create_sgen(net, 1, p_mw=0.0, sn_mva=2.0, k=1.1, type="v2g", name="own k")
+    pp.create_sgen(net, 2, p_mw=0.0, sn_mva=1.0, type="v2g", name="no k")
+    pp.create_sgen(net, 2, p_mw=0.5, sn_mva=1.0, type="PV", name="pv")
+    path = tmp_path / "feeder.json"
+    pp.to_json(net, str(path))
+    assert run_cli(str(path), "--k", "1.3") == 0
+    out = tmp_path / "feeder-protection"
+    summary = json.loads((out / "summary.json").read_text())
+    ks = {c["name"]: c["k"] for c in summary["chargers"]}
+    assert ks == {"own k": 1.1, "no k": 1.3}
+    sc = pd.read_csv(out / "shortcircuit.csv").set_index("bus")
+    zl, zq = complex(0.4, 0.2), z_grid()
+    # fault at bus 1: its own charger fully, the one at bus 2 beyond the fault fully
+    expected = ik_ka(zq + zl) + 1.1 * in_ka(2.0) + 1.3 * in_ka(1.0)
+    assert sc.loc[1, "ikss_ka_v2g"] == pytest.approx(expected, rel=0.01)
+    assert sc.loc[1, "ikss_ka_base"] == pytest.approx(ik_ka(zq + zl), rel=0.01)  # PV left out
+    for name in ("shortcircuit.csv", "branch_currents.csv", "protection.csv", "protection.png"):
+        assert (out / name).is_file()
+    branches = pd.read_csv(out / "branch_currents.csv")
+    assert {"i_from_ka_base", "deg_from_v2g", "fault_bus", "line"} <= set(branches.columns)
+
+
+def test_json_charger_without_rating_needs_charger_kw(tmp_path: Path, capsys: Any) -> None:
+    net = radial(1)
+    pp.create_sgen(net, 1, p_mw=0.0, type="v2g", name="cp")
+    path = tmp_path / "n.json"
+    pp.to_json(net, str(path))
+    assert run_cli(str(path), "--out", str(tmp_path / "a")) == 2
+    assert "--charger-kw" in capsys.readouterr().err
+    assert run_cli(str(path), "--out", str(tmp_path / "b"), "--charger-kw", "cp=4x22") == 0
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["chargers"][0]["sn_kva"] == pytest.approx(88.0)
+
+
+def test_fail_on_violation_and_buses_subset(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "two.json"
+    pp.to_json(two_feeders(max_i_ka_1=0.1), str(path))
+    assert run_cli(str(path), "--out", str(tmp_path / "a")) == 0
+    assert run_cli(str(path), "--out", str(tmp_path / "b"), "--fail-on-violation") == 1
+    assert "1 sympathetic trips" in capsys.readouterr().out
+    assert run_cli(str(path), "--out", str(tmp_path / "c"), "--buses", "A,busbar") == 0
+    assert sorted(pd.read_csv(tmp_path / "c" / "shortcircuit.csv")["bus_name"]) == [
+        "A", "busbar"
+    ]
+
+
+def test_nothing_to_protect_still_writes_shortcircuit(tmp_path: Path, capsys: Any) -> None:
+    net = pp.create_empty_network()
+    hv = pp.create_bus(net, UN_KV, name="MV")
+    lv = pp.create_bus(net, 0.4, name="LV")
+    pp.create_ext_grid(net, hv, s_sc_max_mva=SK_MVA, rx_max=RX)
+    pp.create_transformer(net, hv, lv, "0.63 MVA 20/0.4 kV")
+    path = tmp_path / "bare.json"
+    pp.to_json(net, str(path))
+    assert run_cli(str(path), "--out", str(tmp_path / "o"), "--fail-on-violation") == 0
+    assert "nothing to protect" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "o" / "shortcircuit.csv")) == 2
+    assert not (tmp_path / "o" / "protection.png").exists()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log10:RuntimeWarning")
+def test_fuse_from_the_network_file_is_evaluated(tmp_path: Path) -> None:
+    from pandapower.protection.protection_devices.fuse import Fuse
+
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, UN_KV, name="MV")
+    bar = pp.create_bus(net, 0.4, name="LV busbar")
+    end = pp.create_bus(net, 0.4, name="LV end")
+    pp.create_ext_grid(net, mv, s_sc_max_mva=SK_MVA, rx_max=RX, s_sc_min_mva=80, rx_min=RX)
+    pp.create_transformer(net, mv, bar, "0.63 MVA 20/0.4 kV")
+    line = pp.create_line(net, bar, end, 0.3, "NAYY 4x150 SE")
+    sw = pp.create_switch(net, bar, line, et="l", type="CB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        Fuse(net, sw, fuse_type="Siemens NH-2-250")
+    path = tmp_path / "fused.json"
+    pp.to_json(net, str(path))
+    assert run_cli(str(path), "--out", str(tmp_path / "o"), "--charger-kw", "50") == 0
+    table = pd.read_csv(tmp_path / "o" / "protection.csv")
+    assert list(table["device_type"]) == ["Fuse"]
+    assert 0 < table["t_trip_s_base"].iloc[0] < 10
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["missing.json"],
+        ["{net}", "--k", "-1"],
+        ["{net}", "--charger-kw", "lots"],
+        ["{net}", "--charger-kw", "nobody=88"],
+        ["{net}", "--buses", "nowhere"],
+    ],
+)
+def test_bad_input_exits_2(tmp_path: Path, args: list[str], capsys: Any) -> None:
+    path = tmp_path / "n.json"
+    pp.to_json(radial(1), str(path))
+    argv = [a.format(net=path) for a in args]
+    assert run_cli(*argv, "--out", str(tmp_path / "o")) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_parse_ratings() -> None:
+    from v2xcosim.studies.protection import parse_ratings
+
+    named, everyone = parse_ratings(["8x11", "LV1 node 4 (x)=4x22", "b=50"])
+    assert everyone == pytest.approx(0.088)
+    assert named == {"LV1 node 4 (x)": pytest.approx(0.088), "b": pytest.approx(0.05)}
+
+
+@pytest.mark.slow
+def test_terni_scenario(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "terni"
+    assert run_cli(str(ROOT / "scenarios" / "terni_v2g.toml"), "--out", str(out)) == 0
+    sc = pd.read_csv(out / "shortcircuit.csv")
+    chargers = sc[sc["v2g_sn_kva"] > 0]
+    assert len(chargers) == 3 and (chargers["v2g_sn_kva"] == 88.0).all()
+    # 8 × 11 kW at k = 1.5 on 0.4 kV add at least k·In = 0.19 kA at their own bus
+    added = chargers["ikss_ka_v2g"] - chargers["ikss_ka_base"]
+    assert (added >= 1.5 * 0.088 / (math.sqrt(3) * 0.4) - 1e-6).all()
+    protection = pd.read_csv(out / "protection.csv")
+    assert len(protection) > 0 and (out / "protection.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["topology"]["n_minus_1"].startswith("none")
+    assert "topology as given" in capsys.readouterr().out
