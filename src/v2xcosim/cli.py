@@ -27,9 +27,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from v2xcosim.fmu import cli as fmu_cli
 
     fmu_cli.register(sub)
-    from v2xcosim import demo, run_cli
+    from v2xcosim import demo, run_cli, studies
 
     run_cli.register(sub)
+    studies.register(sub)
     demo.register(sub)
     return parser
 
