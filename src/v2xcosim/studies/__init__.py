@@ -13,7 +13,9 @@ import argparse
 import importlib
 from typing import Any
 
-STUDIES: tuple[str, ...] = ()
+STUDIES: tuple[str, ...] = (
+    "v2xcosim.studies.voltage:register",
+)
 """Import strings (``"module:register"``) of the study sub-commands."""
 
 
