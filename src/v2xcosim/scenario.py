@@ -22,7 +22,7 @@ from v2xcosim import usecases
 from v2xcosim.config.common import ScenarioBase, spec_to_jsonable
 from v2xcosim.config.load import ScenarioSource, format_problems, read_scenario, validate
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.core.io import write_json_atomic
+from v2xcosim.core.io import atomic_write_bytes, write_json_atomic
 from v2xcosim.cosim.world import read_tables, run_world
 from v2xcosim.fmu.archive import sha256_file
 from v2xcosim.report.results import versions, write_metadata
@@ -114,7 +114,8 @@ def run(
     """Run ``spec`` into the (existing, empty) folder ``out_dir``.
 
     preflight -> plan (computed once) -> world -> mosaik -> tables (every step checked) ->
-    KPIs -> plots -> ``kpis.json`` and ``metadata.json`` (last, with the manifest).
+    ``network.json`` -> KPIs -> plots -> ``kpis.json`` and ``metadata.json`` (last, with the
+    manifest).
     """
     case = usecases.get(spec.use_case)
     t0 = _time.perf_counter()
@@ -123,10 +124,25 @@ def run(
     world = case.build_world(spec, plan, out_dir, progress_fd=progress_fd)
     run_world(world, spec.time.duration_s)
     frames = read_tables(out_dir, case.tables(spec, plan), spec.time.n_steps, spec.time.step_s)
+    write_network(spec, out_dir)
     kpis = case.kpis(spec, plan, out_dir, frames)
     if spec.results.plots:
         case.plots(spec, plan, out_dir, frames)
     return finish_run(spec, out_dir, t0, frames, kpis, fmus, case.power_flow_method, scenario_file)
+
+
+def write_network(spec: ScenarioBase, out_dir: Path) -> Path:
+    """Write the run's network (``UseCase.network``) as pandapower JSON, ``network.json``.
+
+    Every use case's run folder holds it, so grid studies can read the topology, lengths and
+    ratings afterwards (feeder distances).  Written atomically; byte-stable across runs.
+    """
+    from v2xcosim.grid.networks import NETWORK_JSON, network_to_json
+
+    path = out_dir / NETWORK_JSON
+    net = usecases.get(spec.use_case).network(spec).net
+    atomic_write_bytes(path, network_to_json(net).encode("utf-8"))
+    return path
 
 
 def finish_run(

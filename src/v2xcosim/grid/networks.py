@@ -14,6 +14,7 @@ package and offers it through ``UseCase.network``.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -60,3 +61,37 @@ def element_names(name: str) -> dict[str, tuple[str, ...]]:
         "line": tuple(str(n) for n in net.line["name"].tolist()),
         "trafo": tuple(str(n) for n in net.trafo["name"].tolist()),
     }
+
+
+NETWORK_JSON = "network.json"
+"""The file a run writes its network to (:func:`network_to_json`)."""
+
+NOT_NETWORK = ("profiles",)
+"""Tables of a network that are data, not network: left out of :func:`network_to_json`
+(SimBench's yearly profiles would be about 10 MB per run)."""
+
+
+def network_to_json(net: Any) -> str:
+    """Return ``net`` as pandapower JSON (``pandapower.from_json`` reads it), byte-stable.
+
+    The same network gives the same text in every process: the columns of each table are put
+    in pandapower's own order, extra columns sorted after them (SimBench builds some tables with
+    a column order that changes from process to process).  :data:`NOT_NETWORK` is left out.
+    """
+    import pandapower as pp
+    import pandas as pd
+
+    empty = pp.create_empty_network()
+    out = copy.deepcopy(net)
+    for key in NOT_NETWORK:
+        if key in out:
+            del out[key]
+    for key in list(out.keys()):
+        table = out[key]
+        if isinstance(table, pd.DataFrame):
+            std = list(empty[key].columns) if key in empty else []
+            cols = [c for c in std if c in table.columns]
+            cols += sorted((c for c in table.columns if c not in cols), key=str)
+            out[key] = table[cols]
+    text: str = pp.to_json(out)
+    return text

@@ -94,6 +94,10 @@ class GridResult:
     line_loading_percent: list[float | None]
     trafo_loading_percent: list[float | None]
     site_vm_pu: dict[str, list[float | None]] = field(default_factory=dict)
+    p_trafo_hv_w: list[float | None] = field(default_factory=list)
+    """Active power into each transformer at its HV side [W]: + = the LV side imports."""
+    q_trafo_hv_var: list[float | None] = field(default_factory=list)
+    """Reactive power into each transformer at its HV side [var], same sense."""
 
 
 @dataclass(frozen=True)
@@ -245,8 +249,11 @@ GRID_OUTPUTS = [
     "vm_pu",
     "line_loading_percent",
     "trafo_loading_percent",
+    "p_trafo_hv_w",
+    "q_trafo_hv_var",
 ]
-"""The network-wide outputs of a grid model (slack = the upstream grid, load convention)."""
+"""The network-wide outputs of a grid model (slack = the upstream grid, load convention);
+``p_trafo_hv_w``/``q_trafo_hv_var`` per transformer at its HV side (+ = the LV side imports)."""
 
 
 class GridModel:
@@ -368,6 +375,8 @@ class GridModel:
                 line_loading_percent=[None] * len(self.line_names),
                 trafo_loading_percent=[None] * len(self.trafo_names),
                 site_vm_pu={s: [None] * len(p) for s, p in self._site_ev_bus_pos.items()},
+                p_trafo_hv_w=[None] * len(self.trafo_names),
+                q_trafo_hv_var=[None] * len(self.trafo_names),
             )
         vm = net.res_bus["vm_pu"].to_numpy(dtype=float)
         p_loss = float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * W_PER_MW
@@ -380,6 +389,8 @@ class GridModel:
             line_loading_percent=net.res_line["loading_percent"].to_numpy(dtype=float).tolist(),
             trafo_loading_percent=net.res_trafo["loading_percent"].to_numpy(dtype=float).tolist(),
             site_vm_pu={s: vm[pos].tolist() for s, pos in self._site_ev_bus_pos.items()},
+            p_trafo_hv_w=(net.res_trafo["p_hv_mw"].to_numpy(dtype=float) * W_PER_MW).tolist(),
+            q_trafo_hv_var=(net.res_trafo["q_hv_mvar"].to_numpy(dtype=float) * W_PER_MW).tolist(),
         )
 
     # ------------------------------------------------------------------- GridCase
@@ -436,4 +447,6 @@ def result_to_dict(result: GridResult) -> dict[str, Any]:
         "vm_pu": result.vm_pu,
         "line_loading_percent": result.line_loading_percent,
         "trafo_loading_percent": result.trafo_loading_percent,
+        "p_trafo_hv_w": result.p_trafo_hv_w,
+        "q_trafo_hv_var": result.q_trafo_hv_var,
     }

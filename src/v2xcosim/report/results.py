@@ -7,6 +7,7 @@ Run folder layout (``results/<scenario>-<UTC time>/`` by default):
   (``vm_pu[Bus R11]``, ``soc[3]``).  Row *k* describes the interval [t_k, t_k + step): powers are
   the values over the interval, SOC and energy meters their values at its end.
 * ``sessions.parquet`` — the charging sessions drawn for the run.
+* ``network.json`` — the run's pandapower network (``pandapower.from_json``), for grid studies.
 * ``kpis.json``, a few PNG plots, and ``metadata.json`` — written **last**, holding the scenario,
   seed, versions, FMU hashes, ``wall_s`` and ``manifest`` (relative file → SHA-256 of every other
   file).  Every file is written to a temporary name and renamed, so a killed run never leaves a

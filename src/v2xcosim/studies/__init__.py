@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 STUDIES: tuple[str, ...] = (
+    "v2xcosim.studies.voltage:register",
     "v2xcosim.studies.protection:register",
 )
 """Import strings (``"module:register"``) of the study sub-commands."""

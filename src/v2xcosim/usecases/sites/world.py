@@ -38,6 +38,8 @@ GRID_REQUIRED = [
     "vm_pu",
     "line_loading_percent",
     "trafo_loading_percent",
+    "p_trafo_hv_w",
+    "q_trafo_hv_var",
 ]
 GRID_OPTIONAL = ["q_slack_var"]
 SITE_REQUIRED_FMU = ["p_ac_w", "q_ac_var", "soc"]
@@ -151,7 +153,8 @@ def build_world(
         names = element_names(spec.grid.network)
         vector_labels["grid.vm_pu"] = list(names["bus"])
         vector_labels["grid.line_loading_percent"] = list(names["line"])
-        vector_labels["grid.trafo_loading_percent"] = list(names["trafo"])
+        for attr in ("trafo_loading_percent", "p_trafo_hv_w", "q_trafo_hv_var"):
+            vector_labels[f"grid.{attr}"] = list(names["trafo"])
 
         prof_sim = world.start("Profiles", series=plan.profiles, step_s=spec.time.step_s)
         prof = prof_sim.Profiles()

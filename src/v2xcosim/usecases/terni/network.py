@@ -586,9 +586,13 @@ GRID_OUTPUTS = [
     "vm_pu",
     "line_loading_percent",
     "trafo_loading_percent",
+    "p_trafo_hv_w",
+    "q_trafo_hv_var",
 ]
 """Network-wide outputs; ``p_slack_w``/``q_slack_var`` are the powers through the HV/MV
-transformer at its HV side (+ = the MV grid draws from HV), ``tap_pos`` the OLTC position."""
+transformer at its HV side (+ = the MV grid draws from HV), ``tap_pos`` the OLTC position,
+``p_trafo_hv_w``/``q_trafo_hv_var`` the powers into every transformer at its HV side [W, var]
+(+ = its LV side imports; 0 for a transformer out of service)."""
 
 
 class TerniGridModel:
@@ -664,6 +668,8 @@ class TerniGridModel:
                 vm_pu=[nan] * len(net.bus),
                 line_loading_percent=[nan] * len(net.line),
                 trafo_loading_percent=[nan] * len(net.trafo),
+                p_trafo_hv_w=[nan] * len(net.trafo),
+                q_trafo_hv_var=[nan] * len(net.trafo),
             )
             self._conn = {s: dict.fromkeys(SITE_OUTPUTS, nan) for s in self.sites}
             return
@@ -679,6 +685,8 @@ class TerniGridModel:
             .astype(float)
             .fillna(0.0)
             .tolist(),
+            "p_trafo_hv_w": (net.res_trafo["p_hv_mw"].astype(float).fillna(0.0) * 1e6).tolist(),
+            "q_trafo_hv_var": (net.res_trafo["q_hv_mvar"].astype(float).fillna(0.0) * 1e6).tolist(),
         }
         self._conn = {
             s: {

@@ -225,6 +225,8 @@ def build_world(
             "grid.vm_pu": list(plan.bus_names),
             "grid.line_loading_percent": list(plan.line_names),
             "grid.trafo_loading_percent": list(plan.trafo_names),
+            "grid.p_trafo_hv_w": list(plan.trafo_names),
+            "grid.q_trafo_hv_var": list(plan.trafo_names),
         }
         world.connect(prof, grid, "load_pu", "pv_pu")
         store_links: list[tuple[Any, list[str]]] = [
