@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
-from v2xcosim.grid import networks
+from v2xcosim.grid import sources
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,7 +49,7 @@ class PvPlant(Protocol):
 class GridSetup(Protocol):
     """What :class:`GridModel` reads of a grid section (``v2xcosim.config.grid.GridSpec``).
 
-    ``network`` a name of :mod:`v2xcosim.grid.networks`; loads scaled by ``load_scaling`` and
+    ``network`` a source of :mod:`v2xcosim.grid.sources`; loads scaled by ``load_scaling`` and
     the load profile, at ``load_cos_phi``; ``pv`` plants; Newton-Raphson options and the
     non-convergence policy (``abort`` | ``flag``).
     """
@@ -134,7 +134,9 @@ class PowerFlow:
     """The one power-flow wrapper every grid model uses (pandapower ``runpp``, Newton-Raphson).
 
     Warm start: after a converged step the next one starts from its results (``init =
-    "results"``); the first step and the step after a failure start from ``cold_init``.
+    "results"``); the first step and the step after a failure start from ``cold_init``
+    (pandapower's ``"auto"``: a DC power flow where transformers shift the phase, as SimBench's
+    Dyn5 MV/LV transformers do — a flat start does not converge there).
     ``control = True`` runs the network's controllers (an OLTC's ``DiscreteTapControl``).
     """
 
@@ -144,7 +146,7 @@ class PowerFlow:
         options: PowerFlowOptions,
         *,
         control: bool = False,
-        cold_init: str = "flat",
+        cold_init: str = "auto",
         warm_start: bool = True,
         name: str = "grid",
     ) -> None:
@@ -265,7 +267,7 @@ class GridModel:
 
         self._pp = pp
         self.spec = spec
-        self.net = networks.build(spec.network)
+        self.net = sources.load_source(spec.network)[0]
         net = self.net
         self.bus_names: list[str] = [str(n) for n in net.bus["name"].tolist()]
         index_of = {name: int(i) for i, name in zip(net.bus.index, self.bus_names, strict=True)}

@@ -136,11 +136,11 @@ class SitesUseCase:
 
     def network(self, spec: SitesScenario) -> NetworkLayout:
         """Return the named network and each site's charger buses."""
-        from v2xcosim.grid.networks import build
+        from v2xcosim.grid.sources import load_source
         from v2xcosim.usecases.sites.wiring import charger_buses
 
         return NetworkLayout(
-            build(spec.grid.network),
+            load_source(spec.grid.network)[0],
             {s.id: sorted(set(charger_buses(s))) for s in spec.sites},
         )
 

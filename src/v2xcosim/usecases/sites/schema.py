@@ -18,7 +18,8 @@ from v2xcosim.config.common import ResultsSpec, ScenarioBase
 from v2xcosim.config.fmu import FmuSpec
 from v2xcosim.config.grid import GridSpec
 from v2xcosim.config.profiles import ProfileSpec
-from v2xcosim.grid.networks import bus_names
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.grid.sources import check_network, load_source
 
 
 class SessionSpec(Spec):
@@ -127,7 +128,11 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
             vals = value if isinstance(value, list) else [value]
             if any(isinstance(v, float) and not math.isfinite(v) for v in vals):
                 problems.append((f"sites[{i}].fmu.parameters.{key}", "must be finite"))
-    buses = set(bus_names(spec.grid.network))
+    try:
+        buses = set(network_buses(spec.grid.network))
+    except ScenarioError as exc:
+        problems.append(("grid.network", str(exc)))
+        buses = {pv.bus for pv in spec.grid.pv} | {b for s in spec.sites for b in s.buses}
     for i, pv in enumerate(spec.grid.pv):
         if pv.bus not in buses:
             problems.append((f"grid.pv[{i}].bus", f"no bus {pv.bus!r} in {spec.grid.network}"))
@@ -153,3 +158,10 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
                 )
             )
     return problems
+
+
+def network_buses(source: str) -> tuple[str, ...]:
+    """Load and check the network ``source`` (:mod:`v2xcosim.grid.sources`); its bus names."""
+    net, where = load_source(source)
+    check_network(net, where)
+    return tuple(str(n) for n in net.bus["name"].tolist())

@@ -144,13 +144,14 @@ def build_world(
     spec: SitesScenario, plan: SitesPlan, out_dir: Path, *, progress_fd: int | None = None
 ) -> Any:
     """Create the mosaik world with every simulator, entity and connection of ``spec``."""
-    from v2xcosim.grid.networks import element_names
+    from v2xcosim.grid.sources import load_source
 
     world = new_world()
     with stop_all_on_error(world):
         labels: dict[str, str] = {}
         vector_labels: dict[str, list[str]] = {}
-        names = element_names(spec.grid.network)
+        net = load_source(spec.grid.network)[0]
+        names = {t: [str(n) for n in net[t]["name"]] for t in ("bus", "line", "trafo")}
         vector_labels["grid.vm_pu"] = list(names["bus"])
         vector_labels["grid.line_loading_percent"] = list(names["line"])
         for attr in ("trafo_loading_percent", "p_trafo_hv_w", "q_trafo_hv_var"):
