@@ -196,3 +196,74 @@ def test_runner_limits_default_and_must_be_positive() -> None:
     for key in ("runner.startup_timeout_s", "runner.stall_timeout_s"):
         with pytest.raises(ScenarioError, match=f"{key}: Input should be greater than 0"):
             load_scenario(DEMO, [f"{key}=0"])
+
+
+def _demo_copy(tmp_path: Path, edits: dict[str, str]) -> Path:
+    """The demo scenario in ``tmp_path`` (data paths absolute) with whole lines replaced."""
+    text = DEMO.read_text().replace('file = "data/', f'file = "{DEMO.parent}/data/')
+    for old, new in edits.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / "demo.toml"
+    path.write_text(text)
+    return path
+
+
+def _line_of(path: Path, start: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(start))
+
+
+def test_quoted_numbers_and_words_are_not_coerced(tmp_path: Path) -> None:
+    """Strict types: text is never read as a number or a bool; each refusal has key and line."""
+    path = _demo_copy(
+        tmp_path,
+        {
+            "base_case = false": 'base_case = "yes"',
+            "step_s = 300": 'step_s = "300"',
+            "seed = 20240615": 'seed = "1"',
+            "load_scaling = 3.0": 'load_scaling = "3.0"',
+        },
+    )
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    msg = str(err.value)
+    assert "4 problem(s)" in msg, msg
+    for key, start in [
+        ("base_case", "base_case ="),
+        ("time.step_s", "step_s ="),
+        ("seed", "seed ="),
+        ("grid.load_scaling", "load_scaling ="),
+    ]:
+        assert f"{path}:{_line_of(path, start)}:1: {key}:" in msg, msg
+    assert "not the text '300' (write numbers and true/false without quotes)" in msg, msg
+
+
+def test_ints_are_not_bools_and_floats_are_not_ints() -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(DEMO, ["base_case=1", "time.step_s=300.0", "results.plots='true'"])
+    msg = str(err.value)
+    assert "3 problem(s)" in msg and "base_case" in msg and "time.step_s" in msg, msg
+    assert "results.plots" in msg
+    with pytest.raises(ScenarioError, match="base_case"):
+        load_scenario(DEMO, ["base_case=yes"])  # a bare word stays text, and text is not a bool
+
+
+def test_set_values_keep_their_toml_types() -> None:
+    """``--set`` values are TOML: numbers, bools and datetimes arrive typed, paths as text."""
+    spec = load_scenario_as(
+        DEMO,
+        SitesScenario,
+        [
+            "time.step_s=600",
+            "time.start=2016-06-15T00:00:00+02:00",
+            "base_case=true",
+            "seed=7",
+            "grid.load_scaling=2",  # an int where a float is expected
+            f"profiles.household.file='{DEMO.parent}/data/household_h0a_2016-06-14_16.csv'",
+        ],
+    )
+    assert spec.time.step_s == 600 and spec.base_case is True and spec.seed == 7
+    assert spec.time.start.utcoffset() is not None
+    household = cast(FileProfileSpec, spec.profiles["household"])
+    assert household.file.is_absolute()

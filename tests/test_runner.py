@@ -69,25 +69,34 @@ def test_missing_file_exit_2_nothing_written(
     assert rc == 2 and "nope.csv" in capsys.readouterr().out and not out.exists()
 
 
+NOISE = ("Task was destroyed", "Traceback", "RuntimeWarning", "never retrieved")
+"""What an aborted run must not print besides its one error line (mosaik's pending tasks)."""
+
+
 def _fault(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str, extra: Sequence[str] = ()
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], fault: str, extra: Sequence[str] = ()
 ) -> str:
+    """Run the demo with ``fault``; exit 2, no metadata, one error line and nothing else."""
     out = tmp_path / "run"
     rc = _run_demo(out, [*toy_overrides(10), *SHORT, fault, *extra])
     assert rc == 2
     assert not (out / "metadata.json").exists()
-    return capsys.readouterr().out
+    captured = capfd.readouterr()  # the child's output too (file descriptors, not sys.*)
+    text = captured.out + captured.err
+    assert not [n for n in NOISE if n in text], text
+    assert text.count("v2xcosim: error:") == 1, text
+    return text
 
 
 def test_exception_in_fmu_names_simulator_entity_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    msg = _fault(tmp_path, capsys, "sites.0.fmu.parameters.fail_at_s=900")
+    msg = _fault(tmp_path, capfd, "sites.0.fmu.parameters.fail_at_s=900")
     assert "FMU-0" in msg and "fleet_residential" in msg and "t = 900 s" in msg
 
 
-def test_crash_in_c_code_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    msg = _fault(tmp_path, capsys, "sites.0.fmu.parameters.crash_at_s=900")
+def test_crash_in_c_code_is_caught(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    msg = _fault(tmp_path, capfd, "sites.0.fmu.parameters.crash_at_s=900")
     assert "SIGABRT" in msg and "t = 600 s" in msg
 
 
@@ -111,27 +120,27 @@ def _assert_run_cleaned_up(tmp_path: Path, private_tmp: Path) -> None:
 
 
 def test_hang_in_c_code_is_stopped_by_the_watchdog(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The stall clock starts only when stepping begins, so however slow the set-up is on a
     # loaded machine (it is under runner.startup_timeout_s, 600 s), only a stuck step trips it.
     private_tmp = _private_tmp(tmp_path, monkeypatch)
     msg = _fault(
-        tmp_path, capsys, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
+        tmp_path, capfd, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
     )
     assert "hung after simulated time t = 600 s" in msg and "runner.stall_timeout_s = 8 s" in msg
     _assert_run_cleaned_up(tmp_path, private_tmp)
 
 
 def test_hang_during_set_up_is_stopped_under_the_startup_timeout(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The FMU spins in fmi2ExitInitializationMode, i.e. while the mosaik world is built.  With a
     # stall limit of an hour, only the set-up allowance can end this test in seconds.
     private_tmp = _private_tmp(tmp_path, monkeypatch)
     msg = _fault(
         tmp_path,
-        capsys,
+        capfd,
         "sites.0.fmu.parameters.hang_in_init=1",
         ["runner.startup_timeout_s=5", "runner.stall_timeout_s=3600"],
     )
@@ -200,6 +209,26 @@ def test_store_beats_stepping_before_the_first_step(tmp_path: Path) -> None:
         os.close(w_fd)
 
 
-def test_power_flow_divergence_aborts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    msg = _fault(tmp_path, capsys, "grid.load_scaling=2000.0")
+def test_power_flow_divergence_aborts(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    msg = _fault(tmp_path, capfd, "grid.load_scaling=2000.0")
     assert "did not converge" in msg and "Grid-0" in msg
+
+
+def test_in_process_abort_raises_the_reason_and_ends_mosaik_cleanly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # scenario.run in this process: the power flow's own reason, and mosaik's other step tasks
+    # cancelled and awaited (none destroyed pending, no unraisable warning at collection).
+    import gc
+
+    from v2xcosim.core.errors import SimulationError
+    from v2xcosim.scenario import load_scenario, run
+
+    spec = load_scenario(DEMO, [*toy_overrides(10), *SHORT, "grid.load_scaling=2000.0"])
+    out = tmp_path / "run"
+    out.mkdir()
+    with pytest.raises(SimulationError, match="did not converge"):
+        run(spec, out)
+    gc.collect()
+    assert not [r for r in caplog.records if "destroyed" in r.getMessage()]
+    assert not (out / "metadata.json").exists()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.io import check_writable_dir
 from v2xcosim.fmu.build import build_fmu
 from v2xcosim.fmu.registry import project_root
 from v2xcosim.fmu.runtime import run_fmu
@@ -90,7 +91,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     root = project_root()
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out = Path(args.out) if args.out else root / "results" / f"demo-one-ev-{stamp}"
-    if out.exists() and any(out.iterdir()):
+    check_writable_dir(out, "--out", reserve=len(".partial") + 1)  # + the .<name>.partial beside
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ScenarioError(f"output folder {out} exists and is not empty; choose another --out")
     fmu = build_fmu("EV")
     print(f"FMU: {fmu}")

@@ -95,10 +95,15 @@ def _folder_suffix(strategy: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", strategy)
 
 
+def _compare_out(out: Path, strategy: str) -> Path:
+    """Return the ``--compare`` run's folder beside ``out``: ``<out>-STRATEGY``."""
+    return out.with_name(f"{out.name}-{_folder_suffix(strategy)}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim import usecases
-    from v2xcosim.core.io import prepare_out_dir
+    from v2xcosim.core.io import check_writable_dir, prepare_out_dir
     from v2xcosim.report.compare import comparison_table
     from v2xcosim.runner import run_watched
     from v2xcosim.scenario import load_scenario, preflight
@@ -106,11 +111,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_scenario(args.scenario, args.overrides)
     case = usecases.get(spec.use_case)
     ref_overrides = None if args.compare is None else _compare_overrides(case, spec, args)
-    preflight(spec)  # FMU names checked (and FMUs built) before anything is written
     out = args.out
     if out is None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         out = Path("results") / f"{spec.name}-{stamp}"
+    ref_out = None if args.compare is None else _compare_out(out, args.compare)
+    for folder in (out, ref_out):  # both runs' folders, before any work is done
+        if folder is not None:
+            check_writable_dir(folder, "--out")
+    preflight(spec)  # FMU names checked (and FMUs built) before anything is written
     prepare_out_dir(out)
     watch = functools.partial(
         run_watched,
@@ -123,9 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = watch(args.scenario, args.overrides, out)
     print(case.summary(outcome.kpis))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
-    if ref_overrides is None:
+    if ref_overrides is None or ref_out is None:
         return outcome.exit_code
-    ref_out = out.with_name(f"{out.name}-{_folder_suffix(args.compare)}")
     prepare_out_dir(ref_out)
     ref = watch(args.scenario, ref_overrides, ref_out)
     strategy = outcome.kpis.get("strategy", "run")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from v2xcosim.config.base import Fraction, Identifier, Spec
+from v2xcosim.config.base import Fraction, Identifier, PathText, Spec
 
 Strategy = Literal["uncontrolled", "smart", "v2g"]
 """The built-in charging strategies."""
@@ -52,7 +52,7 @@ class ControlSpec(Spec):
     """
 
     strategy: StrategyRef = "v2g"
-    strategy_path: Path | None = Field(
+    strategy_path: PathText | None = Field(
         default=None,
         validate_default=True,
         description="folder the module of an import-string strategy is imported from "

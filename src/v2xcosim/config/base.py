@@ -5,19 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo
 
 _IDENT = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 Identifier = Annotated[str, Field(pattern=_IDENT, max_length=64)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 CosPhi = Annotated[float, Field(gt=0.0, le=1.0)]
 ParamValue = float | int | bool | list[float]
+PathText = Annotated[Path, Strict(False)]
+"""A file or folder path, written as text (TOML has no path type): the one str conversion."""
 
 
 class Spec(BaseModel):
-    """Base of every spec: frozen, unknown keys refused, finite floats only."""
+    """Base of every spec: frozen, unknown keys refused, finite floats only, strict types.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    ``strict``: a value must already have its field's type — ``"300"`` is not an int, ``"yes"``
+    not a bool, ``1`` not a bool — so a quoted number or a word is refused with its key and
+    line instead of being read as something the user did not write.  TOML gives numbers,
+    booleans, lists and (offset) datetimes their own types, and ``--set`` values are read as
+    TOML, so nothing valid needs a conversion; the exception is a path (:data:`PathText`).
+    An int is accepted where a float is expected.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 def resolve_file(value: Path, info: ValidationInfo) -> Path:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, field_validator, model_validator
 
-from v2xcosim.config.base import ParamValue, Spec, resolve_file
+from v2xcosim.config.base import ParamValue, PathText, Spec, resolve_file
 
 
 class FmuInputsSpec(Spec):
@@ -45,7 +43,7 @@ class FmuSpec(Spec):
     """
 
     model: str | None = None
-    path: Path | None = None
+    path: PathText | None = None
     fleet: bool = True
     vector_prefix: str = "ev"
     parameters: dict[str, ParamValue] = Field(default_factory=dict)

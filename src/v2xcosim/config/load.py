@@ -202,6 +202,19 @@ def _check_without(
     return []
 
 
+_SCALAR_TYPES = {"bool_type", "int_type", "float_type"}
+
+
+def _message(error: Any) -> str:
+    """Return the message of pydantic ``error``, saying so when text stood for a number/bool."""
+    msg = str(error["msg"])
+    value = error.get("input")
+    if error["type"] in _SCALAR_TYPES and isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        msg += f", not the text {shown!r} (write numbers and true/false without quotes)"
+    return msg
+
+
 def format_problems(source: ScenarioSource, problems: Sequence[tuple[str, str]]) -> str:
     """One line per problem, ``FILE:LINE:COL: key.path: message``, under a count."""
     lines = [f"scenario {source.name}: {len(problems)} problem(s):"]
@@ -230,7 +243,7 @@ def validate(
         spec = adapter.validate_python(source.data, context={"base_dir": source.base_dir})
     except ValidationError as exc:
         errors = exc.errors()
-        problems = [*early, *((_loc_path(e["loc"], tag), e["msg"]) for e in errors)]
+        problems = [*early, *((_loc_path(e["loc"], tag), _message(e)) for e in errors)]
         problems += _check_without(source, adapter, check, [e["loc"] for e in errors], tag)
         raise ScenarioError(format_problems(source, problems)) from None
     problems = [*early, *check(spec)]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typing
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from v2xcosim.config.base import Spec, resolve_file
+from v2xcosim.config.base import PathText, Spec, resolve_file
 
 ProfileUnit = Literal["W", "kW", "MW", "pu", "K", "degC", "EUR/MWh", "W/m2"]
 
@@ -17,7 +16,7 @@ class FileProfileSpec(Spec):
     """A time series from a CSV or parquet file with time-zone-aware timestamps."""
 
     kind: Literal["file"]
-    file: Path
+    file: PathText
     column: str
     unit: ProfileUnit
     time_column: str = "time"

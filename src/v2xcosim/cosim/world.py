@@ -7,6 +7,7 @@ that every step reached the store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -63,13 +64,41 @@ def add_store(
         world.connect(entity, store, *attrs)
 
 
+def _cancel_pending_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel every unfinished task of ``loop`` and wait until each has ended.
+
+    When one simulator raises, mosaik's scheduler returns from its ``gather`` while the other
+    simulators' step tasks still wait for their inputs; left pending, they are destroyed with
+    the closed loop ("Task was destroyed but it is pending!").  Cancelling and awaiting them
+    ends them properly (what ``asyncio.run`` does on exit); their outcomes are collected, so
+    none is reported as "never retrieved".
+    """
+    if loop.is_closed() or loop.is_running():
+        return
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
 def shutdown_quietly(world: Any) -> None:
     """Stop every simulator of ``world`` after a failure (frees FMUs, ends mosaik cleanly).
 
-    Their own errors are secondary to the one being reported.
+    The simulators' pending step tasks are cancelled and awaited first, then mosaik stops the
+    simulators and closes its event loop; if that fails, the loop is closed here.  Errors on
+    the way are secondary to the one being reported.
     """
+    loop: asyncio.AbstractEventLoop | None = getattr(world, "loop", None)
+    if loop is not None:
+        with contextlib.suppress(Exception):
+            _cancel_pending_tasks(loop)
     with contextlib.suppress(Exception):
         world.shutdown()
+    if loop is not None and not loop.is_closed() and not loop.is_running():
+        with contextlib.suppress(Exception):
+            loop.close()
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.io import check_writable_dir
 from v2xcosim.fmu.cache import cache_key, install, prune_cache, source_digest, write_zip
 from v2xcosim.fmu.codegen import blocks_source, check_subset, config_header, generate
 from v2xcosim.fmu.meta import parse_meta
@@ -165,6 +166,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     registry = read_registry(mdir)
     names = list(args.model) or sorted(registry)
     out = Path(args.out).resolve() if args.out else fmus_dir()
+    check_writable_dir(Path(args.out) if args.out else out, "--out")
     for n in names:
         res = build_one(n, fleet=args.fleet, out_dir=out, mdir=mdir, force=args.force)
         how = "cached" if res.cached else f"built in {res.seconds:.2f} s"

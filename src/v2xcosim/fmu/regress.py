@@ -36,6 +36,7 @@ import numpy as np
 
 from v2xcosim import __version__
 from v2xcosim.core.errors import ScenarioError, SimulationError
+from v2xcosim.core.io import check_writable_dir
 from v2xcosim.fmu.archive import OpenedFmu, open_fmu
 from v2xcosim.fmu.reference import (
     FMI_TYPES,
@@ -539,6 +540,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.update:
         if args.report is not None:
             raise ScenarioError("--report cannot be combined with --update.")
+        check_writable_dir(args.ref_dir, "REF_DIR (written by --update)")
         variables = [v.strip() for v in args.variables.split(",")] if args.variables else None
         path = update_reference(args.fmu, args.ref_dir, args.reason or "", model=args.model,
                                 variables=variables, fmi_type=fmi_type, model_sources=sources)
@@ -546,6 +548,8 @@ def _handle(args: argparse.Namespace) -> int:
         return 0
     if args.reason is not None or args.variables is not None:
         raise ScenarioError("--reason and --variables are only used with --update.")
+    if args.report is not None:
+        check_writable_dir(args.report, "--report")
     result = check(args.fmu, args.ref_dir, args.model, args.report, fmi_type=fmi_type,
                    model_sources=sources)
     print(result.summary())

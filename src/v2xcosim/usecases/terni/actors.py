@@ -57,7 +57,8 @@ class TerniActors:
 
 def terni_flow(params: Mapping[str, Any]) -> TerniActors:
     """Build the actors from the plan: ``scenario`` and ``setup`` (JSON), the DSO zone model."""
-    spec = TerniScenario.model_validate(params["scenario"])
+    # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
+    spec = TerniScenario.model_validate(params["scenario"], strict=False)
     return TerniActors(
         TerniUseCase(
             spec,

@@ -175,7 +175,8 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
         build_terni_network,
     )
 
-    spec = TerniScenario.model_validate(params["scenario"])
+    # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
+    spec = TerniScenario.model_validate(params["scenario"], strict=False)
     tn = build_terni_network(network_spec(spec))
     for prov in spec.market.providers:
         add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
