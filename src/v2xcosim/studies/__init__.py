@@ -16,6 +16,7 @@ from typing import Any
 STUDIES: tuple[str, ...] = (
     "v2xcosim.studies.voltage:register",
     "v2xcosim.studies.protection:register",
+    "v2xcosim.studies.hosting:register",
 )
 """Import strings (``"module:register"``) of the study sub-commands."""
 
