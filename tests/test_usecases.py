@@ -133,6 +133,8 @@ def test_timezone_sets_local_time(tmp_path: Path) -> None:
 def test_network_without_running() -> None:
     sites = usecases.get("sites").network(load_scenario(DEMO))
     assert set(sites.connection_points) == {"residential"}
+    pv = sites.net.sgen[sites.net.sgen["type"] == "PV"]  # the scenario's 5 x 30 kWp at peak
+    assert len(pv) == 5 and pv["p_mw"].sum() == pytest.approx(0.15)
     assert all(b in set(sites.net.bus["name"]) for b in sites.connection_points["residential"])
     terni = usecases.get("terni").network(load_scenario(TERNI))
     assert sorted(terni.connection_points) == [

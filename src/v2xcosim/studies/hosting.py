@@ -160,6 +160,13 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     notes = list(dict.fromkeys(n for r in results for n in r.notes if "base state" not in n))
+    lines = net.line[net.line["in_service"].astype(bool)]
+    ratings = set(lines["max_i_ka"].round(6))
+    if len(lines) > 1 and len(ratings) == 1:
+        notes.append(
+            f"all {len(lines)} lines have the same rating ({ratings.pop():g} kA): likely a "
+            "placeholder of the network data, so thermal limits may be far from the real ones"
+        )
     if source.suffix.lower() == ".toml":
         notes.append(
             "scenario network taken as given (loads and sgens at their p_mw, scaled as for a "

@@ -65,10 +65,16 @@ class En50160Rule:
         return text
 
 
+INDICATIVE = "compliant over a partial week (indicative)"
+"""The verdict of a period shorter than a week whose 10-min means meet the rule: EN 50160
+judges whole weeks, so a shorter span can only indicate compliance."""
+
+
 LV_RULE = En50160Rule("LV", required_share=0.95, hard_min_pu=0.85, hard_max_pu=1.10)
 """EN 50160 for LV buses."""
-MV_RULE = En50160Rule("MV", required_share=0.99)
-"""EN 50160 for MV buses (and, for want of another rule here, every bus above 1 kV)."""
+MV_RULE = En50160Rule("MV", required_share=0.99, hard_min_pu=0.85, hard_max_pu=1.10)
+"""EN 50160:2010 §5.3.2 for MV buses: 99 % of a week's 10-min means within ±10 % and all of
+them within +10/−15 % (applied, for want of another rule here, to every bus above 1 kV)."""
 
 
 def rule_for(vn_kv: float) -> En50160Rule:
@@ -170,7 +176,8 @@ def en50160(
     flagged (``full_week`` false).  Columns: ``bus``, ``level``, ``rule``, ``week``,
     ``period_start``, ``period_end``, ``span_h``, ``full_week``, ``values_10min``,
     ``share_within_10pct`` [%], ``min_10min_pu``, ``max_10min_pu``, ``verdict``
-    (``compliant``, ``violated``, :data:`NOT_ASSESSABLE` or :data:`NO_VALUES`).  Without
+    (``compliant``, ``violated``, :data:`INDICATIVE` for a period shorter than a week,
+    :data:`NOT_ASSESSABLE` or :data:`NO_VALUES`).  Without
     ``means`` the numeric EN 50160 columns hold :data:`NOT_ASSESSABLE` as well.
     """
     rows: list[dict[str, Any]] = []
@@ -201,6 +208,8 @@ def en50160(
                 in_period = (col.index >= a) & (col.index < b)
                 v = col.to_numpy(dtype=float)[in_period]
                 row.update(judge(v[np.isfinite(v)], rule))
+                if row["verdict"] == "compliant" and not row["full_week"]:
+                    row["verdict"] = INDICATIVE  # a share of less than a week proves no week
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -233,9 +242,9 @@ def judge(values: np.ndarray[Any, np.dtype[np.float64]], rule: En50160Rule) -> d
 
 
 def worst_verdict(verdicts: Iterable[str]) -> str:
-    """One verdict of several weeks: violated > no values > not assessable > compliant."""
+    """One verdict of several weeks: violated > no values > not assessable > indicative > ok."""
     seen = set(verdicts)
-    for v in ("violated", NO_VALUES, NOT_ASSESSABLE, "compliant"):
+    for v in ("violated", NO_VALUES, NOT_ASSESSABLE, INDICATIVE, "compliant"):
         if v in seen:
             return v
     return NO_VALUES
@@ -429,6 +438,7 @@ def nominal_kv(net: Any, buses: Sequence[str]) -> dict[str, float]:
 
 
 __all__ = [
+    "INDICATIVE",
     "LV_MAX_KV",
     "LV_RULE",
     "MV_RULE",

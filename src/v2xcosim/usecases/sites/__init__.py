@@ -135,14 +135,28 @@ class SitesUseCase:
         )
 
     def network(self, spec: SitesScenario) -> NetworkLayout:
-        """Return the named network and each site's charger buses."""
+        """Return the network with the scenario's PV plants (at peak) and the sites' buses.
+
+        Each ``[[grid.pv]]`` plant is a static generator ``PV <k>`` (``type = "PV"``) at its
+        bus with ``p_mw`` = its peak power, so a study sees the PV the scenario adds.
+        """
+        import pandapower as pp
+
         from v2xcosim.grid.sources import load_source
         from v2xcosim.usecases.sites.wiring import charger_buses
 
-        return NetworkLayout(
-            load_source(spec.grid.network)[0],
-            {s.id: sorted(set(charger_buses(s))) for s in spec.sites},
-        )
+        net = load_source(spec.grid.network)[0]
+        index = {str(n): int(i) for i, n in net.bus["name"].items()}
+        for k, pv in enumerate(spec.grid.pv):
+            pp.create_sgen(
+                net,
+                index[pv.bus],
+                p_mw=pv.p_peak_kw / 1000.0,
+                q_mvar=0.0,
+                name=f"PV {k}",
+                type="PV",
+            )
+        return NetworkLayout(net, {s.id: sorted(set(charger_buses(s))) for s in spec.sites})
 
 
 USE_CASE = SitesUseCase()
