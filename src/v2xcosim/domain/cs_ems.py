@@ -53,16 +53,7 @@ class EvArrays:
 
     def __post_init__(self) -> None:
         n = self.soc.shape
-        for name in (
-            "capacity_kwh",
-            "departure_s",
-            "soc_target",
-            "soc_min",
-            "soc_max",
-            "p_max_charge_w",
-            "p_max_discharge_w",
-            "connected",
-        ):
+        for name in _ARRAYS:
             if getattr(self, name).shape != n:
                 raise ScenarioError(f"EvArrays.{name}: shape {getattr(self, name).shape} != {n}")
         if not (0 < self.eta_charge <= 1 and 0 < self.eta_discharge <= 1):
