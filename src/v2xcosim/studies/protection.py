@@ -127,8 +127,8 @@ def scenario_chargers(
     """Return one charger per connection point bus; and the ``named`` keys used."""
     from v2xcosim.grid.studies.shortcircuit import Charger
 
-    default = everyone if everyone is not None else (
-        DEFAULT_CONNECTORS * DEFAULT_CONNECTOR_KW / 1000.0
+    default = (
+        everyone if everyone is not None else (DEFAULT_CONNECTORS * DEFAULT_CONNECTOR_KW / 1000.0)
     )
     out: list[Any] = []
     used: set[str] = set()
@@ -248,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
     if has_devices and bare:
         notes.append(
             f"{len(bare)} feeders without a protective device in the network: "
-            + ", ".join(bare[:5]) + (" ..." if len(bare) > 5 else "")
+            + ", ".join(bare[:5])
+            + (" ..." if len(bare) > 5 else "")
         )
     result = prot.protection_study(sn, sc, devs)
     if not devs:
@@ -271,8 +272,7 @@ def run(args: argparse.Namespace) -> int:
         "buses_faulted": len(sc.table),
         "faults": list(sc.faults_done),
         "chargers": [
-            {"name": c.name, "bus": c.bus, "sn_kva": c.sn_mva * 1000.0, "k": c.k}
-            for c in chargers
+            {"name": c.name, "bus": c.bus, "sn_kva": c.sn_mva * 1000.0, "k": c.k} for c in chargers
         ],
         "chargers_from": origin,
         "topology": topo,
@@ -320,14 +320,25 @@ def _print_summary(
     couplers = topo["closed_couplers"]
     print(
         f"  topology as given (no N-1 cases): {len(couplers)} couplers closed"
-        + (f" ({', '.join(couplers[:6])}{' ...' if len(couplers) > 6 else ''})" if couplers
-           else "")
+        + (f" ({', '.join(couplers[:6])}{' ...' if len(couplers) > 6 else ''})" if couplers else "")
         + f", {len(topo['open_line_switches'])} line switches open, "
         f"{len(topo['out_of_service'])} out of service"
         + (f" ({', '.join(topo['out_of_service'][:4])})" if topo["out_of_service"] else "")
     )
     if len(at_chargers):
-        print("  Ik'' max, 3-phase, at the charger buses [kA]: base -> V2G")
+        ks = sorted({round(float(c.k), 3) for c in chargers})
+        from v2xcosim.grid.studies.shortcircuit import DEFAULT_EXT_GRID
+
+        grid = net.ext_grid[net.ext_grid["in_service"].astype(bool)]
+        default = DEFAULT_EXT_GRID["s_sc_max_mva"]
+        given = grid["s_sc_max_mva"] if "s_sc_max_mva" in grid.columns else [math.nan] * len(grid)
+        ssc = ", ".join(f"{float(v) if math.isfinite(float(v)) else default:g}" for v in given)
+        assumed = any("s_sc_max_mva" in n and "assumed" in n for n in notes)
+        print(
+            "  Ik'' max, 3-phase, at the charger buses [kA]: base -> V2G "
+            f"(upstream S''sc max {ssc} MVA{' assumed' if assumed else ''}; "
+            f"charger k = {', '.join(f'{k:g}' for k in ks)}; both scale the numbers)"
+        )
         for r in at_chargers.itertuples():
             print(
                 f"    {r.bus_name}: {r.ikss_ka_base:.3f} -> {r.ikss_ka_v2g:.3f} "
@@ -347,6 +358,10 @@ def _print_summary(
                 f"({worst['device']}, fault at bus {int(worst['worst_fault_bus'])})"
             )
         print(line)
+        print(
+            "    blinding and sympathetic tripping are judged on the maximum 3-phase currents; "
+            "a feeder without a neighbour at its substation cannot show a sympathetic trip"
+        )
         flagged = result.table[result.table["blinded"] | result.table["sympathetic_trip"]]
         for r in flagged.head(8).itertuples():
             what = "blinded" if r.blinded else "sympathetic trip"
