@@ -26,8 +26,15 @@ def two_bus(r_ohm: float, x_ohm: float, max_i_ka: float) -> Any:
     b = pp.create_bus(net, UN_KV, name="B")
     pp.create_ext_grid(net, a, vm_pu=1.0)
     pp.create_line_from_parameters(
-        net, a, b, 1.0, r_ohm_per_km=r_ohm, x_ohm_per_km=x_ohm, c_nf_per_km=0.0,
-        max_i_ka=max_i_ka, name="L",
+        net,
+        a,
+        b,
+        1.0,
+        r_ohm_per_km=r_ohm,
+        x_ohm_per_km=x_ohm,
+        c_nf_per_km=0.0,
+        max_i_ka=max_i_ka,
+        name="L",
     )
     return net
 
@@ -138,3 +145,32 @@ def test_cli_unknown_bus_exits_2_and_fail_on_violation(tmp_path: Path, capsys: A
     assert run_cli(*args, "--out", str(tmp_path / "b")) == 1
     assert run_cli(str(path), "--bus", "B", "--out", str(tmp_path / "c")) == 0
     assert (tmp_path / "b" / "hosting_B.png").is_file()
+
+
+def test_scenario_states_come_from_its_profiles(tmp_path: Path) -> None:
+    """A scenario's evening-peak and noon-surplus states are its own steps of extreme net demand."""
+    from v2xcosim import usecases
+    from v2xcosim.core.timegrid import step_times
+    from v2xcosim.grid.studies import hosting as hc
+    from v2xcosim.scenario import load_scenario_as
+    from v2xcosim.usecases.sites.schema import SitesScenario
+    from v2xcosim.usecases.sites.wiring import profile_series
+
+    demo = Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml"
+    spec = load_scenario_as(demo, SitesScenario)
+    layout = usecases.get("sites").network(spec)
+    series = profile_series(spec)
+    load_mw = float(layout.net.load["p_mw"].sum())
+    demand = [
+        3.0 * h * load_mw - p * 0.15 for h, p in zip(series["household"], series["pv"], strict=True)
+    ]
+    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
+    peak, surplus = layout.states["evening_peak"], layout.states["noon_surplus"]
+    assert peak.time_utc == times[demand.index(max(demand))].isoformat()
+    assert surplus.time_utc == times[demand.index(min(demand))].isoformat()
+    assert surplus.pv_scale > 0.5 and peak.load_scale > surplus.load_scale
+    # the state scales loads and only the PV generators
+    work = hc.base_state(layout.net, "noon_surplus", scales=(surplus.load_scale, surplus.pv_scale))
+    pv = work.sgen["type"] == "PV"
+    assert work.sgen.loc[pv, "p_mw"].sum() == pytest.approx(0.15 * surplus.pv_scale)
+    assert work.load["p_mw"].sum() == pytest.approx(load_mw * surplus.load_scale)

@@ -15,8 +15,9 @@ discharging at the noon surplus (:mod:`v2xcosim.grid.studies.hosting`).  Writes 
 * ``hosting_<bus>.png`` — voltage extremes and the largest loading against the added power;
 * ``summary.json`` — inputs, limits, results and notes.
 
-A scenario's network is treated like a network file (loads at their ``p_mw``, sgens at their
-``p_mw``): a use-case profile's own peak is not searched for.
+A scenario's states come from its own profiles (the steps of largest and smallest net demand,
+``UseCase.network(spec).states``); a network file's from ``--peak-load-scale`` and
+``--noon-load-scale``.
 
 Exit codes: 0 done, 1 a base state already violates a limit (hosting 0) with
 ``--fail-on-violation``, 2 bad input (an unknown bus, for instance).
@@ -132,6 +133,12 @@ def _plot(results: Sequence[Any], limits: Any, path: Path) -> None:
     save_figure(fig, path)
 
 
+def _scales(layout: Any, state: str) -> tuple[float, float] | None:
+    """Return a scenario's (load, PV) scale of ``state``, or None for a bare network file."""
+    st = layout.states.get(state)
+    return None if st is None else (st.load_scale, st.pv_scale)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the study (the ``study hosting`` handler); returns the exit code."""
     import pandas as pd
@@ -157,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
                     step_kw=args.step_kw, max_kw=args.max_kw,
                     peak_load_scale=args.peak_load_scale,
                     noon_load_scale=args.noon_load_scale, k=args.k,
+                    scales=_scales(layout, hc.DIRECTIONS[direction]),
                 )
             )
     notes = list(dict.fromkeys(n for r in results for n in r.notes if "base state" not in n))
@@ -167,10 +175,10 @@ def run(args: argparse.Namespace) -> int:
             f"all {len(lines)} lines have the same rating ({ratings.pop():g} kA): likely a "
             "placeholder of the network data, so thermal limits may be far from the real ones"
         )
-    if source.suffix.lower() == ".toml":
+    for name, st in layout.states.items():
         notes.append(
-            "scenario network taken as given (loads and sgens at their p_mw, scaled as for a "
-            "network file); the use case's profile peak is not searched for"
+            f"{name} from the scenario's profiles: {st.why} at {st.time_utc} UTC "
+            f"(loads x {st.load_scale:.3g}, PV x {st.pv_scale:.3g})"
         )
     rows = [
         {
@@ -203,6 +211,13 @@ def run(args: argparse.Namespace) -> int:
             "max_loading_pct": limits.max_loading_pct,
         },
         "states": {
+            name: (
+                f"loads x {st.load_scale:.6g}, PV x {st.pv_scale:.6g} ({st.why} at "
+                f"{st.time_utc} UTC, from the scenario's profiles)"
+            )
+            for name, st in layout.states.items()
+        }
+        or {
             "evening_peak": f"loads x {args.peak_load_scale}, every sgen out of service; "
             "studied for charging",
             "noon_surplus": f"loads x {args.noon_load_scale}, sgens at p_mw; studied for "

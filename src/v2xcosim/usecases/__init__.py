@@ -36,15 +36,65 @@ DEFAULT = "sites"
 
 
 @dataclass(frozen=True)
+class OperatingState:
+    """A characteristic operating point of a scenario's network, from its own profiles.
+
+    ``load_scale`` multiplies every load's ``p_mw``/``q_mvar`` of :attr:`NetworkLayout.net`;
+    ``pv_scale`` every PV static generator's (``sgen.type == "PV"``; other generators stay);
+    ``time_utc`` is the step it was taken from (ISO 8601) and ``why`` says how it was chosen.
+    """
+
+    load_scale: float
+    pv_scale: float
+    time_utc: str
+    why: str
+
+
+def net_demand_states(
+    times_utc: Sequence[str],
+    load_scale: Sequence[float],
+    pv_scale: Sequence[float],
+    load_mw: float,
+    pv_mw: float,
+) -> dict[str, OperatingState]:
+    """Return the evening-peak and noon-surplus states of a run's profiles.
+
+    ``evening_peak`` is the step of the largest net demand ``load_scale·load_mw −
+    pv_scale·pv_mw`` (the worst case for charging), ``noon_surplus`` the step of the smallest
+    (the largest PV surplus: the worst case for discharging).
+    """
+    demand = [a * load_mw - b * pv_mw for a, b in zip(load_scale, pv_scale, strict=True)]
+    hi = max(range(len(demand)), key=demand.__getitem__)
+    lo = min(range(len(demand)), key=demand.__getitem__)
+    return {
+        "evening_peak": OperatingState(
+            float(load_scale[hi]),
+            float(pv_scale[hi]),
+            times_utc[hi],
+            f"the step of the largest net demand ({demand[hi]:.3f} MW)",
+        ),
+        "noon_surplus": OperatingState(
+            float(load_scale[lo]),
+            float(pv_scale[lo]),
+            times_utc[lo],
+            f"the step of the smallest net demand ({demand[lo]:.3f} MW)",
+        ),
+    }
+
+
+@dataclass(frozen=True)
 class NetworkLayout:
     """A use case's pandapower network and where its chargers connect, buildable without a run.
 
-    ``net`` is a fresh pandapower network; ``connection_points`` maps each charging site (or
-    other connection owner) to the names of the buses its chargers are connected to.
+    ``net`` is a fresh pandapower network (loads at nominal power, PV at peak);
+    ``connection_points`` maps each charging site (or other connection owner) to the names of
+    the buses its chargers are connected to; ``states`` are operating points of the scenario.
     """
 
     net: Any
     connection_points: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    states: Mapping[str, OperatingState] = field(default_factory=dict)
+    """Characteristic operating points from the scenario's profiles (empty for a bare file)."""
 
 
 class UseCase(Protocol):
@@ -145,4 +195,13 @@ def get(name: str) -> UseCase:
     return case
 
 
-__all__ = ["DEFAULT", "REGISTRY", "NetworkLayout", "UseCase", "get", "names"]
+__all__ = [
+    "DEFAULT",
+    "REGISTRY",
+    "NetworkLayout",
+    "OperatingState",
+    "UseCase",
+    "get",
+    "names",
+    "net_demand_states",
+]

@@ -17,9 +17,10 @@ the order they are reported when several trip at once:
   the chargers' rating, so it is computed once for 1 MVA and scaled.
 * a power flow that does not converge counts as a violation (``criterion = "power flow"``).
 
-The two base states (:func:`base_state`): ``evening_peak`` — loads at ``p_mw``/``q_mvar`` ×
-``peak_load_scale``, every ``sgen`` (taken as PV) out of service; ``noon_surplus`` — loads ×
-``noon_load_scale``, ``sgen`` at their full ``p_mw``.  Charging is studied at the evening peak,
+The two base states (:func:`base_state`): with a scenario's operating point, loads × its load
+scale and PV generators × its PV scale; for a bare network ``evening_peak`` — loads at
+``p_mw``/``q_mvar`` × ``peak_load_scale``, every ``sgen`` (taken as PV) out of service;
+``noon_surplus`` — loads × ``noon_load_scale``, ``sgen`` at their full ``p_mw``.  Charging is studied at the evening peak,
 discharging at the noon surplus.
 """
 
@@ -76,8 +77,12 @@ class Point:
         if self.vm_min_pu < limits.v_min_pu:
             return ("voltage", self.vm_min_bus, self.vm_min_pu, limits.v_min_pu)
         if self.max_loading_pct > limits.max_loading_pct:
-            return ("thermal", self.max_loading_element, self.max_loading_pct,
-                    limits.max_loading_pct)
+            return (
+                "thermal",
+                self.max_loading_element,
+                self.max_loading_pct,
+                limits.max_loading_pct,
+            )
         if self.ikss_ratio > 1.0:
             return ("protection", self.ikss_ratio_bus, self.ikss_ratio, 1.0)
         return None
@@ -108,10 +113,32 @@ class HostingResult:
 
 
 def base_state(
-    net: Any, state: str, *, peak_load_scale: float = 1.0, noon_load_scale: float = 0.3
+    net: Any,
+    state: str,
+    *,
+    peak_load_scale: float = 1.0,
+    noon_load_scale: float = 0.3,
+    scales: tuple[float, float] | None = None,
 ) -> Any:
-    """Return a copy of ``net`` at ``state`` (``evening_peak`` or ``noon_surplus``)."""
+    """Return a copy of ``net`` at ``state`` (``evening_peak`` or ``noon_surplus``).
+
+    ``scales = (load_scale, pv_scale)`` (a scenario's own operating point) multiplies every
+    load and every PV generator (``sgen.type`` "PV", any case; other generators stay);
+    without it the rule for a bare network file applies (see the module docstring).
+    """
     work = copy.deepcopy(net)
+    if state not in ("evening_peak", "noon_surplus"):
+        raise ValueError(f"unknown state {state!r}; expected evening_peak or noon_surplus")
+    if scales is not None:
+        load_scale, pv_scale = scales
+        if len(work.load):
+            work.load["p_mw"] = work.load["p_mw"].astype(float) * load_scale
+            work.load["q_mvar"] = work.load["q_mvar"].astype(float) * load_scale
+        if len(work.sgen):
+            pv = work.sgen["type"].astype(str).str.lower() == "pv"
+            work.sgen.loc[pv, "p_mw"] = work.sgen.loc[pv, "p_mw"].astype(float) * pv_scale
+            work.sgen.loc[pv, "q_mvar"] = work.sgen.loc[pv, "q_mvar"].astype(float) * pv_scale
+        return work
     if state == "evening_peak":
         scale, sgens_on = peak_load_scale, False
     elif state == "noon_surplus":
@@ -155,7 +182,11 @@ class _Evaluator:
     """Adds ``P`` at the study bus of a base-state copy and reads the limiting quantities."""
 
     def __init__(
-        self, net: Any, bus: int, direction: str, ikss: tuple[pd.Series, pd.Series] | None,
+        self,
+        net: Any,
+        bus: int,
+        direction: str,
+        ikss: tuple[pd.Series, pd.Series] | None,
         ratings: pd.Series | None,
     ) -> None:
         import pandapower as pp
@@ -164,12 +195,14 @@ class _Evaluator:
         self.net = net
         self.direction = direction
         if direction == "charging":
-            self.table, self.row = "load", int(
-                pp.create_load(net, bus, p_mw=0.0, name="hosting charger")
+            self.table, self.row = (
+                "load",
+                int(pp.create_load(net, bus, p_mw=0.0, name="hosting charger")),
             )
         else:
-            self.table, self.row = "sgen", int(
-                pp.create_sgen(net, bus, p_mw=0.0, name="hosting charger", type="v2g")
+            self.table, self.row = (
+                "sgen",
+                int(pp.create_sgen(net, bus, p_mw=0.0, name="hosting charger", type="v2g")),
             )
         self.ikss = ikss
         self.ratings = ratings
@@ -193,16 +226,18 @@ class _Evaluator:
             self.cache[kw] = point
             return point
         vm = net.res_bus["vm_pu"][net.bus["in_service"].astype(bool)].dropna()
-        loading = pd.concat([
-            pd.Series(
-                net.res_line["loading_percent"].to_numpy(),
-                index=[_name(net.line, i, "line") for i in net.res_line.index],
-            )[net.line["in_service"].astype(bool).to_numpy()],
-            pd.Series(
-                net.res_trafo["loading_percent"].to_numpy(),
-                index=[_name(net.trafo, i, "trafo") for i in net.res_trafo.index],
-            )[net.trafo["in_service"].astype(bool).to_numpy()],
-        ]).dropna()
+        loading = pd.concat(
+            [
+                pd.Series(
+                    net.res_line["loading_percent"].to_numpy(),
+                    index=[_name(net.line, i, "line") for i in net.res_line.index],
+                )[net.line["in_service"].astype(bool).to_numpy()],
+                pd.Series(
+                    net.res_trafo["loading_percent"].to_numpy(),
+                    index=[_name(net.trafo, i, "trafo") for i in net.res_trafo.index],
+                )[net.trafo["in_service"].astype(bool).to_numpy()],
+            ]
+        ).dropna()
         ratio, ratio_bus = math.nan, ""
         if self.ikss is not None and self.ratings is not None:
             base, per_mva = self.ikss
@@ -244,12 +279,14 @@ def hosting_capacity(
     peak_load_scale: float = 1.0,
     noon_load_scale: float = 0.3,
     k: float | None = None,
+    scales: tuple[float, float] | None = None,
 ) -> HostingResult:
     """Return the hosting capacity of ``bus`` in ``direction`` (``charging``/``discharging``).
 
     ``net`` is the network as given; it is not changed.  The state follows
     :data:`DIRECTIONS`; ``k`` is the chargers' fault current over rated current for the
-    protection criterion (default :data:`~.shortcircuit.DEFAULT_K`).
+    protection criterion (default :data:`~.shortcircuit.DEFAULT_K`); ``scales`` a scenario's
+    operating point for the state (:func:`base_state`).
     """
     from v2xcosim.grid.studies.shortcircuit import DEFAULT_K
 
@@ -260,7 +297,11 @@ def hosting_capacity(
     state = DIRECTIONS[direction]
     notes: list[str] = []
     work = base_state(
-        net, state, peak_load_scale=peak_load_scale, noon_load_scale=noon_load_scale
+        net,
+        state,
+        peak_load_scale=peak_load_scale,
+        noon_load_scale=noon_load_scale,
+        scales=scales,
     )
     col = rating_column(net)
     ikss: tuple[pd.Series, pd.Series] | None = None
@@ -307,8 +348,9 @@ def hosting_capacity(
         assert hit is not None
         criterion, element, over, limit = hit
         value = _quantity(at, criterion, over, limits)
-    curve = pd.DataFrame([vars(p) for p in sorted(evaluate.cache.values(),
-                                                  key=lambda p: p.added_kw)])
+    curve = pd.DataFrame(
+        [vars(p) for p in sorted(evaluate.cache.values(), key=lambda p: p.added_kw)]
+    )
     return HostingResult(
         bus=int(bus),
         bus_name=name,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from v2xcosim.usecases import NetworkLayout
+from v2xcosim.usecases import NetworkLayout, OperatingState, net_demand_states
 from v2xcosim.usecases.sites.schema import SitesScenario, check
 
 if TYPE_CHECKING:
@@ -156,7 +156,34 @@ class SitesUseCase:
                 name=f"PV {k}",
                 type="PV",
             )
-        return NetworkLayout(net, {s.id: sorted(set(charger_buses(s))) for s in spec.sites})
+        return NetworkLayout(
+            net,
+            {s.id: sorted(set(charger_buses(s))) for s in spec.sites},
+            self._states(spec, net),
+        )
+
+    def _states(self, spec: SitesScenario, net: Any) -> dict[str, OperatingState]:
+        """Evening peak and noon surplus of the scenario's load and PV profiles."""
+        from v2xcosim.core.timegrid import step_times
+        from v2xcosim.usecases.sites.wiring import profile_series
+
+        series = profile_series(spec)
+        n = spec.time.n_steps
+        g = spec.grid
+        load = series[g.load_profile] if g.load_profile else [1.0] * n
+        load_scale = [g.load_scaling * float(x) for x in load]
+        peak = [pv.p_peak_kw / 1000.0 for pv in g.pv]
+        pv_mw = sum(peak)
+        # PV plants of different profiles: the peak-weighted mean of their profiles
+        pv_scale = [
+            sum(w * series[pv.profile][k] for w, pv in zip(peak, g.pv, strict=True)) / pv_mw
+            if pv_mw
+            else 0.0
+            for k in range(n)
+        ]
+        times = [t.isoformat() for t in step_times(spec.time.start_utc, n, spec.time.step_s)]
+        load_mw = float(net.load["p_mw"].astype(float).sum())
+        return net_demand_states(times, load_scale, pv_scale, load_mw, pv_mw)
 
 
 USE_CASE = SitesUseCase()

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from v2xcosim.config.actors import Strategy
-from v2xcosim.usecases import NetworkLayout
+from v2xcosim.usecases import NetworkLayout, net_demand_states
 from v2xcosim.usecases.terni.schema import TerniScenario, check
 from v2xcosim.usecases.terni.steps import TERNI_STEPS
 from v2xcosim.usecases.terni.world import COMPARE_KEYS, TerniPlan
@@ -141,17 +141,37 @@ class TerniUseCase:
         )
 
     def network(self, spec: TerniScenario) -> NetworkLayout:
-        """Return the re-rated network and the bus of each charging site's chargers."""
+        """Return the re-rated network, each site's charger bus and the day's states.
+
+        Loads are set to their nominal power and the PV (``type = "PV"``) to its peak, so the
+        states (:func:`~v2xcosim.usecases.net_demand_states` of the day's load and PV
+        profiles) scale them; the hydro plant keeps its constant output.
+        """
+        from v2xcosim.core.timegrid import step_times
+        from v2xcosim.usecases.terni.flow import network_spec, terni_setup
         from v2xcosim.usecases.terni.network import build_terni_network
-        from v2xcosim.usecases.terni.wiring import network_spec
 
         tn = build_terni_network(network_spec(spec))
-        names = tn.net.bus["name"]
+        net = tn.net
+        net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_nom_mw
+        net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_nom_mvar
+        net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw
+        net.sgen.loc[tn.pv_idx, "type"] = "PV"
+        names = net.bus["name"]
         points = {
-            site: [str(names.at[int(tn.net.load.at[int(i), "bus"])])]
+            site: [str(names.at[int(net.load.at[int(i), "bus"])])]
             for site, i in sorted(tn.ev_load_idx.items())
         }
-        return NetworkLayout(tn.net, points)
+        setup = terni_setup(spec)
+        times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
+        states = net_demand_states(
+            [t.isoformat() for t in times],
+            [float(x) for x in setup.load_pu],
+            [float(x) for x in setup.pv_pu],
+            float(tn.load_p_nom_mw.sum()),
+            float(tn.pv_peak_mw.sum()),
+        )
+        return NetworkLayout(net, points, states)
 
 
 USE_CASE = TerniUseCase()
