@@ -20,8 +20,8 @@ the order they are reported when several trip at once:
 The two base states (:func:`base_state`): with a scenario's operating point, loads × its load
 scale and PV generators × its PV scale; for a bare network ``evening_peak`` — loads at
 ``p_mw``/``q_mvar`` × ``peak_load_scale``, every ``sgen`` (taken as PV) out of service;
-``noon_surplus`` — loads × ``noon_load_scale``, ``sgen`` at their full ``p_mw``.  Charging is studied at the evening peak,
-discharging at the noon surplus.
+``noon_surplus`` — loads × ``noon_load_scale``, ``sgen`` at their full ``p_mw``.  Charging
+is studied at the evening peak, discharging at the noon surplus.
 """
 
 from __future__ import annotations
