@@ -3,11 +3,11 @@
 IEC 60909-0:2016, what this module relies on (pandapower implements it; the study checks its
 results against hand calculations in ``tests/test_study_protection.py``):
 
-* the **equivalent voltage source at the short-circuit location** (5.3.1): every source is
+* the **equivalent voltage source at the short-circuit location**: every source is
   replaced by its internal impedance and one source ``c·Un/√3`` at the fault drives the
   current, ``Ik'' = c·Un/(√3·|Zk|)``; the voltage factor ``c`` after Table 1 as pandapower sets
   it: ``cmax`` = 1.1 and ``cmin`` = 1.0 above 1 kV, 1.1 / 0.9 at LV (``lv_tol_percent = 10``);
-* network feeders ``Z_Q = c·UnQ²/S''kQ`` with their R/X (6.2), from ``ext_grid``;
+* network feeders ``Z_Q = c·UnQ²/S''kQ`` with their R/X, from ``ext_grid``;
 * the transformer impedance correction factor ``K_T``, maximum case only (6.3.3);
 * **power station units with full size converter** as current sources ``I_skPF = k·I_rG`` in
   the positive sequence — a bidirectional charger is one (``sgen`` with ``generator_type =

@@ -73,8 +73,9 @@ judges whole weeks, so a shorter span can only indicate compliance."""
 LV_RULE = En50160Rule("LV", required_share=0.95, hard_min_pu=0.85, hard_max_pu=1.10)
 """EN 50160 for LV buses."""
 MV_RULE = En50160Rule("MV", required_share=0.99, hard_min_pu=0.85, hard_max_pu=1.10)
-"""EN 50160:2010 §5.3.2 for MV buses: 99 % of a week's 10-min means within ±10 % and all of
-them within +10/−15 % (applied, for want of another rule here, to every bus above 1 kV)."""
+"""EN 50160:2010 for MV buses (supply voltage variations): 99 % of a week's 10-min means
+within ±10 % and all of them within +10/−15 % (applied, for want of another rule here, to
+every bus above 1 kV)."""
 
 
 def rule_for(vn_kv: float) -> En50160Rule:
