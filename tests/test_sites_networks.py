@@ -68,3 +68,33 @@ def test_an_isolated_bus_is_refused(tmp_path: Path) -> None:
     pp.to_json(net, str(tmp_path / "cut.json"))
     with pytest.raises(ScenarioError, match=r"grid\.network: .*isolated.*LV1\.101 Bus 8"):
         load_scenario(DEMO, [f"grid.network='{tmp_path / 'cut.json'}'", "grid.pv=[]"])
+
+
+def test_the_three_studies_run_on_a_users_network(tmp_path: Path) -> None:
+    """A network file of the user's: a run on it, then the voltage, protection, hosting studies."""
+    import pandapower as pp
+    import simbench as sb
+
+    from v2xcosim.cli import main
+
+    net_file = tmp_path / "feeder.json"
+    pp.to_json(sb.get_simbench_net(SIMBENCH.removeprefix("simbench:")), str(net_file))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    over = [o for o in ON_SIMBENCH if not o.startswith("grid.network")]
+    run(load_scenario(DEMO, [*toy_overrides(4), *over, f"grid.network='{net_file}'"]), run_dir)
+    assert main(["study", "voltage", str(run_dir), "--out", str(tmp_path / "v")]) == 0
+    assert (tmp_path / "v" / "bus_voltage.csv").is_file()
+    assert main(["study", "protection", str(net_file), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "shortcircuit.csv").is_file()
+    argv = [
+        "study",
+        "hosting",
+        str(net_file),
+        "--bus",
+        "LV1.101 Bus 8",
+        "--out",
+        str(tmp_path / "h"),
+    ]
+    assert main(argv) == 0
+    assert (tmp_path / "h" / "hosting.csv").read_text().count("LV1.101 Bus 8") == 2
