@@ -43,9 +43,16 @@ def vector_columns(frame: pd.DataFrame, attr: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- metadata
 def json_clean(value: Any) -> Any:
-    """Return ``value`` with non-finite floats replaced by ``None`` (strict JSON)."""
+    """Return ``value`` as strict JSON data: non-finite floats ``None``, numpy scalars plain.
+
+    Dicts, lists and tuples are cleaned item by item (a tuple becomes a list).
+    """
     if isinstance(value, dict):
         return {k: json_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_clean(value.item())
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

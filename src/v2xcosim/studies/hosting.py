@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
     from v2xcosim.core.io import atomic_write_bytes, prepare_out_dir, write_json_atomic
     from v2xcosim.grid.studies import hosting as hc
+    from v2xcosim.report.results import json_clean
     from v2xcosim.studies.inputs import load_network
-    from v2xcosim.studies.protection import _json_safe
 
     _check_args(args)
     source = Path(args.source)
@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         "violation": bool(violated),
         "notes": notes,
     }
-    write_json_atomic(_json_safe(summary), out / "summary.json")
+    write_json_atomic(json_clean(summary), out / "summary.json")
     written.append("summary.json")
     print(
         f"hosting study of {source}: {len(buses)} buses; limits {limits.v_min_pu}-"

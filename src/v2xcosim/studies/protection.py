@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.report.results import json_clean
 from v2xcosim.studies import add_common
 
 DEFAULT_CONNECTORS = 8
@@ -283,22 +284,11 @@ def run(args: argparse.Namespace) -> int:
         "violation": bool(result.blinded or result.sympathetic),
         "notes": notes,
     }
-    write_json_atomic(_json_safe(summary), out / "summary.json")
+    write_json_atomic(json_clean(summary), out / "summary.json")
     _print_summary(source, net, chargers, topo, at_chargers, result, notes, out, written)
     violated = bool(result.blinded or result.sympathetic)
     return 1 if violated and args.fail_on_violation else 0
 
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
 
 
 def _print_summary(
