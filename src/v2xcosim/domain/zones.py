@@ -1,0 +1,74 @@
+"""What a DSO knows of one grid zone over the horizon: the basis of its own forecast.
+
+A *zone* is the area behind one transformer the DSO watches: ``"primary"`` (the HV/MV primary
+substation) or ``"feeder/<name>"`` (a secondary MV/LV substation and its LV feeder).  A use case
+builds one :class:`ZoneSeries` per zone from its network and profiles; the DSO
+(:mod:`v2xcosim.domain.dso`) turns it into a day-ahead forecast with its *own* model, not by
+adding noise to the realised values:
+
+* load: ``load_reference_w`` — what the DSO's load model predicts (e.g. the same elements'
+  profile on the same weekday one week earlier: a similar-day forecast);
+* PV: ``pv_clearsky_w`` × a cloud factor of the DSO's forecast cloud path, which departs from
+  the realised ``cloud_oktas`` by a correlated error;
+* dispatchable generation the DSO meters and schedules (e.g. run-of-river hydro): ``gen_w``.
+
+The realised ``load_w`` and ``pv_w`` are carried for verification and KPIs (a forecast model
+must not read them).  All arrays hold one value per interval of ``interval_s`` seconds from the
+start of the run, in W, each term positive (a load draws ``load_w``, PV and generation inject
+``pv_w``/``gen_w``); the zone's net power is ``load_w − pv_w − gen_w`` (load convention:
++ = drawn from upstream, − = reverse flow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from v2xcosim.core.errors import ScenarioError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ZoneSeries:
+    """Per-interval series of one zone [W] (module docstring); ``cloud_oktas`` in oktas (0–8)."""
+
+    zone: str
+    interval_s: int
+    load_w: FloatArray
+    load_reference_w: FloatArray
+    pv_w: FloatArray
+    pv_clearsky_w: FloatArray
+    cloud_oktas: FloatArray
+    gen_w: FloatArray
+
+    def __post_init__(self) -> None:
+        n = len(self.load_w)
+        for name in ("load_reference_w", "pv_w", "pv_clearsky_w", "cloud_oktas", "gen_w"):
+            arr = np.asarray(getattr(self, name), dtype=float)
+            if arr.shape != (n,):
+                raise ScenarioError(
+                    f"zone {self.zone}: {name} has shape {arr.shape}, expected ({n},)"
+                )
+            if not np.all(np.isfinite(arr)):
+                raise ScenarioError(f"zone {self.zone}: {name} holds a non-finite value")
+        if self.interval_s <= 0:
+            raise ScenarioError(f"zone {self.zone}: interval_s must be > 0")
+        if np.any(np.asarray(self.cloud_oktas) < 0) or np.any(np.asarray(self.cloud_oktas) > 8):
+            raise ScenarioError(f"zone {self.zone}: cloud_oktas must be within [0, 8]")
+
+    @property
+    def n(self) -> int:
+        """Number of intervals."""
+        return len(self.load_w)
+
+    @property
+    def p_net_w(self) -> FloatArray:
+        """Realised net power [W, + = drawn from upstream]."""
+        out: FloatArray = np.asarray(self.load_w) - np.asarray(self.pv_w) - np.asarray(self.gen_w)
+        return out
+
+
+__all__ = ["ZoneSeries"]
