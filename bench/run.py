@@ -325,34 +325,19 @@ def bench_fleet(n: int, n_steps: int, n_single: int) -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    """Run all benchmarks and write bench/RESULTS.md."""
+def verdict(us: float, target: float = 2.0) -> str:
+    """``met`` or ``NOT met``: ``us`` against ``target``."""
+    return "met" if us <= target else "NOT met"
+
+
+def section_builds() -> list[str]:
+    """Build time per model."""
     import tempfile
 
-    info = machine_info()
     with tempfile.TemporaryDirectory() as td:
         builds = bench_builds(Path(td))
-    single = bench_single(build_one("EV", out_dir=fmus_dir()).path)
-    each = bench_each_fmu()
-    fleet = bench_fleet(1000, HELD_WARMUP + 96, 100)
     total = sum(s for m, s in builds[1:])
-
-    def verdict(us: float, target: float = 2.0) -> str:
-        return "met" if us <= target else "NOT met"
-
     lines = [
-        "# v2xcosim benchmarks",
-        "",
-        "Written by `make bench` (`bench/run.py`). Not a test: compare ratios measured in one run. "
-        "Build times are medians of 3; step costs are the best of 15 runs (fleet: 5), the least "
-        "disturbed.",
-        "",
-        "## Machine",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
-    lines += [
-        "",
         "## Build time per model (clean build: rumoca + code generation + gcc -O2)",
         "",
         "| model | s | ratio to baseline |",
@@ -363,7 +348,14 @@ def main() -> int:
     lines += [
         f"| **all five models** | **{total:.2f}** | "
         f"target < 10 s: {'met' if total < 10 else 'NOT met'} |",
-        "",
+    ]
+    return lines
+
+
+def section_single() -> list[str]:
+    """Single-EV step cost through fmpy."""
+    single = bench_single(build_one("EV", out_dir=fmus_dir()).path)
+    lines = [
         "## Single-EV Co-Simulation step through fmpy's FMU2Slave "
         "(60-s steps, set p_set_w + doStep + get 4 outputs, default solver.rtol = 1e-6)",
         "",
@@ -393,7 +385,14 @@ def main() -> int:
         "15-min row and the held 7-kW row), so a schedule that changes every 15 min averages "
         f"{every_15:.1f} µs per step. That part is set by τ and the tolerance, not by the "
         "interface; `solver.rtol` is the lever.",
-        "",
+    ]
+    return lines
+
+
+def section_each() -> list[str]:
+    """Every project FMU through fmpy."""
+    each = bench_each_fmu()
+    lines = [
         "## Every project FMU, 60-s steps through fmpy's FMU2Slave (default solver.rtol)",
         "",
         "Set the power input + doStep + get the first four outputs; held: 7 kW after "
@@ -403,8 +402,13 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     lines += [f"| {m} | {f:.1f} | {h:.1f} | {c:.1f} |" for m, f, h, c in each]
-    lines += [
-        "",
+    return lines
+
+
+def section_fleet() -> list[str]:
+    """The fleet FMU at N = 1000."""
+    fleet = bench_fleet(1000, HELD_WARMUP + 96, 100)
+    lines = [
         "## Fleet FMU, N = 1000 (one instance, vector set/get, 60-s steps)",
         "",
         "| figure | value |",
@@ -440,13 +444,85 @@ def main() -> int:
         "vehicle; the model work per vehicle is the same as in a single-EV FMU (each vehicle "
         "keeps its own integrator, so a fleet equals N single FMUs bit for bit, with any number "
         "of threads).",
-        "",
     ]
-    out = Path(__file__).resolve().parent / "RESULTS.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(out)
-    print("\n".join(lines))
+    return lines
+
+
+SECTIONS: dict[str, Callable[[], list[str]]] = {
+    "build": section_builds,
+    "single": section_single,
+    "each": section_each,
+    "fleet": section_fleet,
+}
+"""Benchmark sections in the order of bench/RESULTS.md; ``--only NAME`` runs one."""
+
+MARK_PREFIX = "<!-- section: "
+HEADER = [
+    "# v2xcosim benchmarks",
+    "",
+    "Written by `make bench` (`bench/run.py`). Not a test: compare ratios measured in one run. "
+    "Build times are medians of 3; step costs are the best of 15 runs (fleet: 5), the least "
+    "disturbed. Each section says when it was measured; `bench/run.py --only NAME` rewrites "
+    "only that section (and the machine section).",
+    "",
+]
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """The sections of an existing RESULTS.md by name (from its marker to the next marker)."""
+    out: dict[str, str] = {}
+    name: str | None = None
+    buf: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(MARK_PREFIX) and line.endswith(" -->"):
+            if name is not None:
+                out[name] = "\n".join(buf).rstrip() + "\n"
+            name, buf = line[len(MARK_PREFIX) : -len(" -->")], [line]
+        elif name is not None:
+            buf.append(line)
+    if name is not None:
+        out[name] = "\n".join(buf).rstrip() + "\n"
+    return out
+
+
+def write_results(new: dict[str, list[str]], path: Path) -> str:
+    """Merge the sections ``new`` into ``path`` (other sections kept) and write it atomically.
+
+    Each section's first line is its ``##`` heading; a line with the time of measurement
+    follows it.  The machine section always describes the newest run.
+    """
+    old = split_sections(path.read_text(encoding="utf-8")) if path.exists() else {}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    blocks = dict(old)
+    info = machine_info()
+    machine = [f"{MARK_PREFIX}machine -->", "## Machine (of the newest run)", ""]
+    machine += [f"- {k}: {v}" for k, v in info.items()]
+    blocks["machine"] = "\n".join(machine) + "\n"
+    for name, lines in new.items():
+        block = [f"{MARK_PREFIX}{name} -->", *lines[:1], "", f"_Measured {stamp}._", *lines[1:]]
+        blocks[name] = "\n".join(block).rstrip() + "\n"
+    order = ["machine", *SECTIONS, *sorted(set(blocks) - {"machine", *SECTIONS})]
+    text = "\n".join(HEADER) + "\n" + "\n".join(blocks[n] for n in order if n in blocks)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark sections (all, or those given with ``--only``); update RESULTS.md."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="v2xcosim benchmarks -> bench/RESULTS.md")
+    ap.add_argument("--only", action="append", choices=list(SECTIONS), help="run this section")
+    ap.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
+    args = ap.parse_args(argv)
+    names: list[str] = args.only or list(SECTIONS)
+    new = {n: SECTIONS[n]() for n in names}
+    if args.no_write:
+        print("\n\n".join("\n".join(v) for v in new.values()))
+    else:
+        print(write_results(new, Path(__file__).resolve().parent / "RESULTS.md"))
     return 0
 
 
