@@ -503,6 +503,15 @@ def test_hang_at_instantiation_is_stopped_by_the_timeout(tmp_path: Path) -> None
     assert "Traceback" not in err
 
 
+def test_crash_in_the_fmu_is_exit_2_not_a_dead_command(tmp_path: Path) -> None:
+    fmu = testkit.build_fmu("Stair", tmp_path, defines=("CRASH",), fmu_name="StairCrash")
+    ref = tmp_path / "stair"
+    _stair_reference(ref)
+    code, _out, err = run_cli([str(fmu), str(ref)])
+    assert code == 2
+    assert "crashed the process running it (exit code -11)" in err
+
+
 def test_fmu_with_only_scheduled_execution_is_refused(tmp_path: Path) -> None:
     xml = (Path(testkit.HERE) / "types3" / "modelDescription.xml").read_text()
     xml = xml.replace("<CoSimulation ", "<ScheduledExecution ")

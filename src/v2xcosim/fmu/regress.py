@@ -297,8 +297,8 @@ def _run_isolated(kwargs: dict[str, Any], timeout_s: float, what: str) -> Any:
         proc.join()
     if status != "ok":
         raise SimulationError(
-            f"{what} failed: {payload}. Check that the FMU's binary is built for this platform "
-            "and runs with these inputs (fmpy simulate shows the FMU's log)."
+            f"{what} failed to run: {payload}. Check that the FMU's binary is built for this "
+            "platform and runs with these inputs (fmpy simulate shows the FMU's log)."
         )
     return payload
 

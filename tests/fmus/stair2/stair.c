@@ -1,7 +1,7 @@
 /* A stair: counter (Integer) and level = 0.5 * counter (Real) step up by one every second,
  * FMI 2.0 Co-Simulation and Model Exchange (time events), test FMU after the Reference FMU
  * "Stair".  Value references: 0 counter, 1 level.  ``HANG`` compiled in: fmi2Instantiate never
- * returns (the timeout test).
+ * returns (the timeout test); ``CRASH``: it writes through a NULL pointer (the crash test).
  * Functions not implemented here are generated as stubs returning fmi2Error (see testkit.py).
  */
 #include <math.h>
@@ -21,6 +21,9 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
     (void)name; (void)type; (void)res; (void)cb; (void)vis; (void)log;
 #ifdef HANG
     for (volatile int spin = 1; spin;) { }
+#endif
+#ifdef CRASH
+    { volatile int *nowhere = NULL; *nowhere = 1; }
 #endif
     if (!guid || strcmp(guid, "{0d6b7c1a-2e3f-4a5b-9c8d-0c0ffee00002}") != 0) return NULL;
     return calloc(1, sizeof(Stair));
