@@ -24,6 +24,8 @@ FMUS = {
     # name: (folder, C source, FMI major version, modelIdentifier)
     "Lag": ("lag2", "lag.c", 2, "Lag"),
     "Oscillator": ("osc3", "osc.c", 3, "Oscillator"),
+    "Types": ("types3", "types.c", 3, "Types"),
+    "Stair": ("stair2", "stair.c", 2, "Stair"),
 }
 
 _TYPEDEF = re.compile(r"typedef\s+([\w\s\*]+?)\s*\b(fmi[23]\w+)TYPE\s*\(([^;]*?)\)\s*;", re.S)
@@ -46,14 +48,21 @@ def stubs(version: int, defined: set[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def build_fmu(name: str, out_dir: Path) -> Path:
-    """Compile the test FMU ``name`` into ``out_dir/<name>.fmu`` and return its path."""
+def build_fmu(name: str, out_dir: Path, *, defines: tuple[str, ...] = (),
+              fmu_name: str | None = None,
+              model_description: str | None = None) -> Path:
+    """Compile the test FMU ``name`` into ``out_dir/<fmu_name or name>.fmu``; return its path.
+
+    ``defines`` are C macros (``-D``) for variants of the source; ``model_description``
+    replaces the folder's ``modelDescription.xml`` text.
+    """
     folder, source, version, identifier = FMUS[name]
     src = HERE / folder / source
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:  # pragma: no cover - the project requires a C compiler for its FMUs
         raise RuntimeError("no C compiler (cc) found")
-    work = out_dir / f"{name}-build"
+    fmu_name = fmu_name or name
+    work = out_dir / f"{fmu_name}-build"
     work.mkdir(parents=True)
     code = src.read_text()
     defined = set(re.findall(r"\b(fmi[23]\w+)\s*\(", code))
@@ -71,6 +80,7 @@ def build_fmu(name: str, out_dir: Path) -> Path:
             "-Wall",
             "-Werror",
             "-Wno-unused-parameter",
+            *(f"-D{d}" for d in defines),
             f"-I{HEADERS}",
             "-o",
             str(lib),
@@ -82,9 +92,10 @@ def build_fmu(name: str, out_dir: Path) -> Path:
         capture_output=True,
         text=True,
     )
-    fmu = out_dir / f"{name}.fmu"
+    fmu = out_dir / f"{fmu_name}.fmu"
+    xml = model_description or (HERE / folder / "modelDescription.xml").read_text()
     with zipfile.ZipFile(fmu, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.write(HERE / folder / "modelDescription.xml", "modelDescription.xml")
+        zf.writestr("modelDescription.xml", xml)
         zf.write(lib, f"binaries/{plat}/{lib.name}")
         zf.write(src, f"sources/{source}")
     shutil.rmtree(work)

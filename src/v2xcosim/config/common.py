@@ -70,6 +70,12 @@ class TimeSpec(Spec):
         return tz
 
 
+MAX_LOADING_PERCENT = 1000.0
+"""Upper bound of the loading limits [%] (assumption): ten times the rating, beyond any short-term
+overload rating of lines and transformers (IEC 60076-7 allows transformers 150-200 % for short
+times); a larger limit switches the loading check off in effect and is almost always a typo."""
+
+
 class GridOptions(Spec):
     """Operating limits and power-flow options of the network (balanced three-phase).
 
@@ -80,8 +86,8 @@ class GridOptions(Spec):
 
     v_min_pu: float = Field(default=0.9, gt=0)
     v_max_pu: float = Field(default=1.1, gt=0)
-    max_line_loading_percent: float = Field(default=100.0, gt=0)
-    max_trafo_loading_percent: float = Field(default=100.0, gt=0)
+    max_line_loading_percent: float = Field(default=100.0, gt=0, le=MAX_LOADING_PERCENT)
+    max_trafo_loading_percent: float = Field(default=100.0, gt=0, le=MAX_LOADING_PERCENT)
     on_nonconvergence: Literal["abort", "flag"] = "abort"
     max_iteration: int = Field(default=30, gt=0)
     tolerance_mva: float = Field(default=1e-8, gt=0)

@@ -21,8 +21,8 @@ Checks, in order (each failure raises :class:`~v2xcosim.core.errors.ScenarioErro
   before extraction and the bytes actually written are counted during extraction, so an archive
   that lies about its sizes is stopped as well;
 * ``modelDescription.xml`` exists at the root and fmpy can read it;
-* the FMU has a shared library for this platform for at least one interface
-  (Co-Simulation or Model Exchange).
+* the FMU offers Co-Simulation or Model Exchange (an FMU with only Scheduled Execution is
+  refused as such) and has a shared library for this platform for at least one of them.
 """
 
 from __future__ import annotations
@@ -239,6 +239,14 @@ def _runnable_interfaces(path: Path, md: Any, unzipdir: Path) -> tuple[str, tupl
     import fmpy
 
     plat = fmpy.platform_tuple if str(md.fmiVersion).startswith("3") else fmpy.platform
+    if md.coSimulation is None and md.modelExchange is None:
+        other = "Scheduled Execution" if getattr(md, "scheduledExecution", None) else "none"
+        raise _bad(
+            path,
+            f"it offers neither a Co-Simulation nor a Model Exchange interface (only: {other})",
+            "v2xcosim runs FMUs through Co-Simulation or Model Exchange; export the FMU with one "
+            "of them.",
+        )
     interfaces: list[str] = []
     missing: list[str] = []
     for kind, spec in (("CoSimulation", md.coSimulation), ("ModelExchange", md.modelExchange)):

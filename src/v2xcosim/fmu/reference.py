@@ -5,7 +5,10 @@ A reference directory holds, for a model ``<Model>``:
 ``<Model>_ref.csv`` (required)
     First column ``time``, then the variables to compare; headers (quoted or not) are the FMU's
     variable names.  Time is non-decreasing (two equal times describe a jump), every value is a
-    finite number (``true``/``false`` are read as 1/0).
+    finite number (``true``/``false`` are read as 1/0).  Only scalar variables of the types in
+    :data:`COMPARED_TYPES` can be compared or applied as inputs; integer, Boolean and
+    enumeration values are read exactly from their text (no float round trip, so 64-bit values
+    such as 2**63 - 1 and 2**64 - 1 stay exact) and must lie in their type's range.
 ``<Model>_ref.opt`` (required)
     ``Key, value`` lines with exactly the keys ``StartTime``, ``StopTime``, ``StepSize`` and
     ``RelTol`` (the solver's relative tolerance, not the comparison tolerance).
@@ -40,11 +43,14 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.fmu.tube import FloatArray, Tolerance
@@ -58,6 +64,25 @@ EXTENSION_VERSION = 1
 OPT_KEYS = ("StartTime", "StopTime", "StepSize", "RelTol")
 TOLERANCE_KEYS = ("abs_tol", "rel_tol", "time_abs_tol", "time_rel_tol")
 FMI_TYPES = ("CoSimulation", "ModelExchange")
+FLOAT_TYPES = ("Real", "Float64", "Float32")
+"""Variable types compared inside a tolerance tube."""
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "Integer": (-(2**31), 2**31 - 1),
+    "Enumeration": (-(2**63), 2**63 - 1),
+    "Boolean": (0, 1),
+    "Int8": (-(2**7), 2**7 - 1),
+    "UInt8": (0, 2**8 - 1),
+    "Int16": (-(2**15), 2**15 - 1),
+    "UInt16": (0, 2**16 - 1),
+    "Int32": (-(2**31), 2**31 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "UInt64": (0, 2**64 - 1),
+}
+"""Discrete variable types (compared exactly) and their value ranges (FMI 2.0 / 3.0 standards:
+``fmi2Integer`` is a 32-bit int; an FMI 3.0 enumeration is set and got as ``fmi3Int64``)."""
+COMPARED_TYPES = (*FLOAT_TYPES, *INTEGER_RANGES)
+"""Every variable type ``fmu regress`` compares (scalars only; not String, Binary, Clock)."""
 _EXTENSION_KEYS = {
     "format", "format_version", "tolerances", "fmi_type", "fmu_sha256",
     "model_sources_sha256", "tools", "history",
@@ -86,6 +111,8 @@ class Table:
     path: Path
     time: FloatArray
     columns: dict[str, FloatArray]
+    text: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    """The cells of each column as written (for exact integer parsing)."""
 
 
 @dataclass
@@ -242,6 +269,7 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
         for j, cell in enumerate(row):
             data[i, j] = _parse_number(cell, path, line, header[j])
     time = data[:, 0].copy()
+    text = {n: [row[j + 1].strip() for row in rows[1:]] for j, n in enumerate(names)}
     back = np.flatnonzero(np.diff(time) < 0)
     if back.size:
         line = int(back[0]) + 3
@@ -250,7 +278,72 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
             f"{time[back[0]]!r}; times must not decrease."
         )
     return Table(path=path, time=time,
-                 columns={n: data[:, j + 1].copy() for j, n in enumerate(names)})
+                 columns={n: data[:, j + 1].copy() for j, n in enumerate(names)}, text=text)
+
+
+def _exact_integer(cell: str) -> int | None:
+    """Return the exact integer a cell holds (``true``, ``12``, ``1.0``, ``1e3``), else None."""
+    low = cell.strip().lower()
+    if low in ("true", "false"):
+        return int(low == "true")
+    try:
+        number = Decimal(low)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def exact_column(table: Table, name: str, kind: str) -> npt.NDArray[Any]:
+    """Return column ``name`` parsed exactly for the discrete FMI type ``kind``.
+
+    The result has the type's own numpy dtype (``uint64`` for ``UInt64``, ...), built from the
+    cells' text, never through float.
+
+    Raises:
+        ScenarioError: a value that is not an integer or lies outside the type's range,
+            naming the file, line and column.
+
+    """
+    lo, hi = INTEGER_RANGES[kind]
+    cells = table.text.get(name) or [repr(float(v)) for v in table.columns[name]]
+    out: list[int] = []
+    for i, cell in enumerate(cells):
+        value = _exact_integer(cell)
+        if value is None or not lo <= value <= hi:
+            raise ScenarioError(
+                f"{table.path}, line {i + 2}, column {name!r}: {cell!r} is not a {kind} value "
+                f"(an integer in {lo}..{hi}). Write the exact integer."
+            )
+        out.append(value)
+    return np.asarray(out, dtype=numpy_dtype(kind))
+
+
+def numpy_dtype(kind: str) -> Any:
+    """Return the numpy dtype of FMI variable type ``kind`` (as fmpy sets and gets it)."""
+    return {
+        "Real": np.float64, "Float64": np.float64, "Float32": np.float32,
+        "Boolean": np.bool_, "Integer": np.int32, "Enumeration": np.int64,
+        "Int8": np.int8, "UInt8": np.uint8, "Int16": np.int16, "UInt16": np.uint16,
+        "Int32": np.int32, "UInt32": np.uint32, "Int64": np.int64, "UInt64": np.uint64,
+    }[kind]
+
+
+def type_problem(path: Path, name: str, var: Any) -> str | None:
+    """Why variable ``var`` (column ``name`` of ``path``) cannot be compared, or None."""
+    kind = str(var.type)
+    if kind not in COMPARED_TYPES:
+        return (
+            f"{path}: column {name!r} is a {kind} variable; fmu regress compares scalar "
+            f"variables of the types {', '.join(COMPARED_TYPES)} only"
+        )
+    if getattr(var, "dimensions", None):
+        return (
+            f"{path}: column {name!r} is an array variable; fmu regress compares scalar "
+            f"variables of the types {', '.join(COMPARED_TYPES)} only"
+        )
+    return None
 
 
 def read_opt(path: Path) -> Experiment:
@@ -389,6 +482,13 @@ def validate_against_fmu(reference: Reference, variables: dict[str, Any]) -> Non
     for name in res.columns:
         if name not in variables:
             problems.append(f"{res.path}: column {name!r} is not a variable of the FMU")
+        elif (why := type_problem(res.path, name, variables[name])) is not None:
+            problems.append(why)
+        elif variables[name].type in INTEGER_RANGES:
+            try:
+                exact_column(res, name, variables[name].type)
+            except ScenarioError as exc:
+                problems.append(str(exc))
     for name in reference.extension.tolerances:
         if name not in res.columns:
             problems.append(
@@ -410,13 +510,13 @@ def validate_against_fmu(reference: Reference, variables: dict[str, Any]) -> Non
                 problems.append(
                     f"{inp.path}: column {name!r} has causality {var.causality!r}, not 'input'"
                 )
-            elif var.type not in ("Real", "Float64", "Float32"):
-                bad = inp.columns[name] != np.round(inp.columns[name])
-                if np.any(bad):
-                    problems.append(
-                        f"{inp.path}: column {name!r} is of type {var.type} but holds "
-                        "non-integer values"
-                    )
+            elif (why := type_problem(inp.path, name, var)) is not None:
+                problems.append(why)
+            elif var.type in INTEGER_RANGES:
+                try:
+                    exact_column(inp, name, var.type)
+                except ScenarioError as exc:
+                    problems.append(str(exc))
         if inp.time[0] > exp.start_time + eps or inp.time[-1] < exp.stop_time - eps:
             problems.append(
                 f"{inp.path}: times {inp.time[0]!r}..{inp.time[-1]!r} do not cover "
@@ -442,17 +542,26 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def format_table(time: FloatArray, columns: dict[str, FloatArray]) -> str:
-    """Return a cross-check CSV text (quoted headers, ``repr`` numbers: exact round trip)."""
+def _cell(value: Any) -> str:
+    """One value as exact text: integers (and Booleans, as 0/1) as integers, floats by repr."""
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    return repr(float(value))
+
+
+def format_table(time: FloatArray, columns: Mapping[str, npt.NDArray[Any]]) -> str:
+    """Return a cross-check CSV text (quoted headers, exact numbers: exact round trip)."""
     lines = [",".join(f'"{n}"' for n in ["time", *columns])]
-    cols = [time, *columns.values()]
+    cols = [time.tolist(), *(c.tolist() for c in columns.values())]
     for i in range(time.size):
-        lines.append(",".join(repr(float(c[i])) for c in cols))
+        lines.append(",".join(_cell(c[i]) for c in cols))
     return "\n".join(lines) + "\n"
 
 
 def write_reference(ref_dir: Path, model: str, experiment: Experiment, time: FloatArray,
-                    columns: dict[str, FloatArray], extension: Extension) -> None:
+                    columns: Mapping[str, npt.NDArray[Any]], extension: Extension) -> None:
     """Write ``_ref.csv``, ``_ref.opt`` and the extension file atomically (``_in.csv`` kept)."""
     paths = ref_paths(ref_dir, model)
     opt = "".join(

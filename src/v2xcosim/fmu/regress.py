@@ -11,6 +11,17 @@ communication points.  The comparison then interpolates linearly between the sam
 signal.  Inputs from ``_in.csv`` are applied by fmpy (continuous Real inputs interpolated,
 discrete ones held).
 
+Real and Float32/64 variables are compared in a tolerance tube; integer, Boolean and
+enumeration variables (FMI 2.0 Integer, FMI 3.0 Int8 ... UInt64) exactly, their reference and
+input values parsed from text without a float round trip (see :mod:`v2xcosim.fmu.tube`).  String,
+Binary, Clock and array variables are refused (exit 2) naming the compared types.
+
+Bounds: the run's output points ``(StopTime - StartTime) / StepSize`` may not exceed
+``max_points`` (:data:`MAX_OUTPUT_POINTS`, ``--max-points``), checked before the FMU is loaded;
+the FMU runs in a child process stopped after ``timeout_s`` (:data:`DEFAULT_TIMEOUT_S`,
+``--timeout-s``) of wall-clock time, so an FMU that hangs in any call (instantiation included)
+or crashes the process ends with exit 2 naming the timeout or the crash.
+
 A hash (FMU, model sources) or tool version different from the one recorded in the extension
 file is reported as a note; the comparison alone decides the verdict.
 
@@ -23,6 +34,7 @@ import argparse
 import csv
 import hashlib
 import io
+import multiprocessing
 import platform
 import re
 import sys
@@ -40,10 +52,13 @@ from v2xcosim.core.io import check_writable_dir
 from v2xcosim.fmu.archive import OpenedFmu, open_fmu
 from v2xcosim.fmu.reference import (
     FMI_TYPES,
+    INTEGER_RANGES,
     Experiment,
     Reference,
     Table,
+    exact_column,
     find_model,
+    numpy_dtype,
     read_extension,
     read_opt,
     read_reference,
@@ -52,7 +67,7 @@ from v2xcosim.fmu.reference import (
     validate_against_fmu,
     write_reference,
 )
-from v2xcosim.fmu.tube import FloatArray, TubeVerdict, compare, tube_at
+from v2xcosim.fmu.tube import FloatArray, TubeVerdict, compare, jump_segments, tube_at
 
 __all__ = [
     "RegressionResult",
@@ -73,6 +88,15 @@ DEFAULT_OUTPUT_POINTS = 500
 DEFAULT_REL_TOL = 1e-6
 """Without ``_ref.opt`` and a default experiment tolerance, ``--update`` uses this RelTol."""
 
+MAX_OUTPUT_POINTS = 1_000_000
+"""Default bound on a run's output points (``--max-points``): 10**6 rows of 10 variables are
+about 80 MB in memory (assumption: generous for cross-check references, which hold a few hundred
+to a few thousand samples, while StepSize 1e-6 over an hour, 3.6e9 points, is refused)."""
+
+DEFAULT_TIMEOUT_S = 600.0
+"""Default wall-clock limit of one FMU run (``--timeout-s``), in seconds (assumption: the
+project's reference runs take well under a second each)."""
+
 
 @dataclass(frozen=True)
 class VariableResult:
@@ -92,7 +116,8 @@ class SimulationOutput:
     """The recorded result of one FMU run: time and one array per variable."""
 
     time: FloatArray
-    values: dict[str, FloatArray]
+    values: dict[str, np.ndarray[Any, Any]]
+    """One array per variable in the variable's own dtype (exact for integer types)."""
 
 
 @dataclass
@@ -217,31 +242,95 @@ def _input_array(opened: OpenedFmu, inputs: Reference | None) -> np.ndarray[Any,
     table = inputs.inputs
     dtype: list[tuple[str, Any]] = [("time", np.float64)]
     for name in table.columns:
-        kind = opened.variables[name].type
-        if kind in ("Real", "Float64", "Float32"):
-            dtype.append((name, np.float64))
-        elif kind == "Boolean":
-            dtype.append((name, np.bool_))
-        else:
-            dtype.append((name, np.int64))
+        dtype.append((name, numpy_dtype(str(opened.variables[name].type))))
     arr = np.zeros(table.time.size, dtype=dtype)
     arr["time"] = table.time
     for name, values in table.columns.items():
-        arr[name] = values
+        kind = str(opened.variables[name].type)
+        arr[name] = exact_column(table, name, kind) if kind in INTEGER_RANGES else values
     return arr
 
 
+def _simulate_child(conn: Any, kwargs: dict[str, Any]) -> None:
+    """Child process: run fmpy's simulate_fmu and send ``("ok", result)`` or ``("error", msg)``."""
+    try:
+        from fmpy import simulate_fmu
+
+        result = simulate_fmu(**kwargs)
+        conn.send(("ok", np.asarray(result)))
+    except Exception as exc:  # fmpy raises bare Exception for every FMU failure
+        conn.send(("error", str(exc).strip() or type(exc).__name__))
+    finally:
+        conn.close()
+
+
+def _run_isolated(kwargs: dict[str, Any], timeout_s: float, what: str) -> Any:
+    """Run ``simulate_fmu(**kwargs)`` in a child process stopped after ``timeout_s`` seconds.
+
+    The child is started with ``spawn`` (no inherited threads or locks), so a hang or a crash in
+    the FMU's C code cannot take the command with it.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_simulate_child, args=(sender, kwargs), daemon=True)
+    proc.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout_s):
+            raise SimulationError(
+                f"{what} did not finish within the timeout of {timeout_s:g} s (--timeout-s) and "
+                "was stopped; an FMU call (instantiation, initialisation or a step) hangs or "
+                "the run is too long. Fix the FMU or raise --timeout-s."
+            )
+        try:
+            status, payload = receiver.recv()
+        except (EOFError, OSError):
+            proc.join(5.0)
+            raise SimulationError(
+                f"{what} crashed the process running it (exit code {proc.exitcode}); the FMU's "
+                "binary is faulty. Fix or rebuild the FMU."
+            ) from None
+    finally:
+        receiver.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    if status != "ok":
+        raise SimulationError(
+            f"{what} failed to run: {payload}. Check that the FMU's binary is built for this "
+            "platform and runs with these inputs (fmpy simulate shows the FMU's log)."
+        )
+    return payload
+
+
+def check_output_points(experiment: Experiment, max_points: int) -> None:
+    """Refuse an experiment with more than ``max_points`` output points, before any run."""
+    points = experiment.span / experiment.step_size + 1
+    if points > max_points:
+        raise ScenarioError(
+            f"the experiment asks for {points:.4g} output points (StopTime - StartTime = "
+            f"{experiment.span:g} s, StepSize = {experiment.step_size:g} s), more than the limit "
+            f"of {max_points} (--max-points). Use a larger StepSize in _ref.opt or raise "
+            "--max-points."
+        )
+
+
 def simulate(opened: OpenedFmu, experiment: Experiment, variables: Sequence[str], *,
-             inputs: Reference | None = None, fmi_type: str | None = None) -> SimulationOutput:
+             inputs: Reference | None = None, fmi_type: str | None = None,
+             max_points: int = MAX_OUTPUT_POINTS,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> SimulationOutput:
     """Run an opened FMU over ``experiment`` and record ``variables`` every ``StepSize``.
 
+    The run happens in a child process stopped after ``timeout_s`` seconds; more than
+    ``max_points`` output points are refused before it starts.
+
     Raises:
-        ScenarioError: a variable name the FMU does not have (fmpy would ignore it silently).
-        SimulationError: the FMU failed to load or run.
+        ScenarioError: a variable name the FMU does not have (fmpy would ignore it silently),
+            or too many output points.
+        SimulationError: the FMU failed to load or run, crashed, or hit the timeout.
 
     """
-    from fmpy import simulate_fmu
-
+    check_output_points(experiment, max_points)
     unknown = [n for n in variables if n not in opened.variables]
     if unknown:
         raise ScenarioError(
@@ -250,33 +339,32 @@ def simulate(opened: OpenedFmu, experiment: Experiment, variables: Sequence[str]
         )
     kind = _choose_fmi_type(opened, fmi_type)
     signals = _input_array(opened, inputs)
-    try:
-        result = simulate_fmu(
-            str(opened.unzipdir),
-            validate=True,
-            start_time=experiment.start_time,
-            stop_time=experiment.stop_time,
-            solver="CVode",
-            step_size=experiment.step_size,
-            relative_tolerance=experiment.rel_tol,
-            output_interval=experiment.step_size,
-            record_events=True,
-            fmi_type=kind,
-            input=signals,
-            output=list(variables),
-            model_description=opened.model_description,
-            remote_platform=None,
-            timeout=None,
-        )
-    except Exception as exc:  # fmpy raises bare Exception for every FMU failure
-        msg = str(exc).strip() or type(exc).__name__
-        raise SimulationError(
-            f"FMU {opened.path} ({kind}) failed to run from t={experiment.start_time} to "
-            f"t={experiment.stop_time}: {msg}. Check that the FMU's binary is built for this "
-            "platform and runs with these inputs (fmpy simulate shows the FMU's log)."
-        ) from None
+    kwargs: dict[str, Any] = {
+        "filename": str(opened.unzipdir),
+        "validate": True,
+        "start_time": experiment.start_time,
+        "stop_time": experiment.stop_time,
+        "solver": "CVode",
+        "step_size": experiment.step_size,
+        "relative_tolerance": experiment.rel_tol,
+        "output_interval": experiment.step_size,
+        "record_events": True,
+        "fmi_type": kind,
+        "input": signals,
+        "output": list(variables),
+        "remote_platform": None,
+        "timeout": None,
+    }
+    what = (
+        f"FMU {opened.path} ({kind}) from t={experiment.start_time} to t={experiment.stop_time}"
+    )
+    result = _run_isolated(kwargs, timeout_s, what)
     time = np.asarray(result["time"], dtype=np.float64)
-    values = {n: np.asarray(result[n], dtype=np.float64) for n in variables}
+    values = {
+        n: np.asarray(result[n]) if opened.variables[n].type in INTEGER_RANGES
+        else np.asarray(result[n], dtype=np.float64)
+        for n in variables
+    }
     if time.size == 0:
         raise SimulationError(f"FMU {opened.path} returned no samples. Check the experiment.")
     return SimulationOutput(time=time, values=values)
@@ -307,7 +395,9 @@ def _notes(reference: Reference, opened: OpenedFmu, sources_hash: str | None) ->
 
 def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
           report_dir: str | Path | None = None, *, fmi_type: str | None = None,
-          model_sources: Sequence[str | Path] | None = None) -> RegressionResult:
+          model_sources: Sequence[str | Path] | None = None,
+          max_points: int = MAX_OUTPUT_POINTS,
+          timeout_s: float = DEFAULT_TIMEOUT_S) -> RegressionResult:
     """Run the FMU against the reference in ``ref_dir`` and compare every variable.
 
     Args:
@@ -319,10 +409,12 @@ def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
         fmi_type: ``"CoSimulation"`` or ``"ModelExchange"``; default: the extension file's
             ``fmi_type``, else Co-Simulation if available.
         model_sources: model source files/folders to compare with the recorded hash.
+        max_points: the bound on output points (see the module docstring).
+        timeout_s: the wall-clock limit of the FMU run [s].
 
     Raises:
         ScenarioError: bad FMU archive, bad reference or arguments (exit code 2).
-        SimulationError: the FMU failed to run (exit code 2).
+        SimulationError: the FMU failed to run, crashed or hit the timeout (exit code 2).
 
     """
     ref_root = Path(ref_dir)
@@ -330,21 +422,26 @@ def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
     with open_fmu(fmu_path) as opened:
         name = find_model(ref_root, model, (opened.model_name,))
         reference = read_reference(ref_root, name)
+        check_output_points(reference.experiment, max_points)
         validate_against_fmu(reference, opened.variables)
         kind = _choose_fmi_type(opened, fmi_type or reference.extension.fmi_type)
+        kinds = {n: str(opened.variables[n].type) for n in reference.variables}
         output = simulate(opened, reference.experiment, reference.variables,
-                          inputs=reference, fmi_type=kind)
+                          inputs=reference, fmi_type=kind, max_points=max_points,
+                          timeout_s=timeout_s)
         notes = _notes(reference, opened, sources_hash)
         sha = opened.sha256
-    results = [
-        VariableResult(
+    results = []
+    for n in reference.variables:
+        discrete = kinds[n] in INTEGER_RANGES
+        y_ref = (exact_column(reference.result, n, kinds[n]) if discrete
+                 else reference.result.columns[n])
+        results.append(VariableResult(
             n,
-            compare(reference.result.time, reference.result.columns[n], output.time,
-                    output.values[n], reference.extension.tolerance_for(n),
-                    reference.experiment.span),
-        )
-        for n in reference.variables
-    ]
+            compare(reference.result.time, y_ref, output.time, output.values[n],
+                    reference.extension.tolerance_for(n), reference.experiment.span,
+                    discrete=discrete),
+        ))
     result = RegressionResult(name, Path(fmu_path), sha, kind, results, notes)
     if report_dir is not None:
         write_report(result, reference, output, Path(report_dir))
@@ -367,7 +464,9 @@ def _default_experiment(opened: OpenedFmu) -> Experiment:
 def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
                      model: str | None = None, variables: Sequence[str] | None = None,
                      fmi_type: str | None = None,
-                     model_sources: Sequence[str | Path] | None = None) -> Path:
+                     model_sources: Sequence[str | Path] | None = None,
+                     max_points: int = MAX_OUTPUT_POINTS,
+                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Regenerate the reference of ``model`` in ``ref_dir`` by running the FMU.
 
     The experiment comes from an existing ``_ref.opt`` (else the FMU's default experiment with
@@ -414,8 +513,10 @@ def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
         probe = Reference(name, ref_root, experiment, planned, inputs, extension)
         validate_against_fmu(probe, opened.variables)
         kind = _choose_fmi_type(opened, fmi_type or extension.fmi_type)
-        output = simulate(opened, experiment, names, inputs=probe, fmi_type=kind)
-        bad = [n for n, v in output.values.items() if not np.all(np.isfinite(v))]
+        output = simulate(opened, experiment, names, inputs=probe, fmi_type=kind,
+                          max_points=max_points, timeout_s=timeout_s)
+        bad = [n for n, v in output.values.items()
+               if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
         if bad:
             raise SimulationError(
                 f"FMU {opened.path} produced NaN/inf for {', '.join(bad)}; a reference must be "
@@ -473,14 +574,18 @@ def write_report(result: RegressionResult, reference: Reference, output: Simulat
         d = v.verdict
         inside = (output.time >= t_ref[0]) & (output.time <= t_ref[-1])
         grid = np.union1d(t_ref, output.time[inside])
-        tube = tube_at(t_ref, y_ref, grid, d.abs_tol, d.rel_tol, d.time_tol)
+        half = np.maximum(d.abs_tol, d.rel_tol * np.abs(y_ref))
+        discrete = output.values[v.name].dtype.kind != "f"
+        jumps = jump_segments(t_ref, y_ref, half, discrete=discrete)
+        tube = tube_at(t_ref, y_ref, grid, d.abs_tol, d.rel_tol, d.time_tol, jumps)
         fig = Figure(figsize=(8, 4.5))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.fill_between(grid, tube.lower, tube.upper, color="tab:green", alpha=0.25,
                         label="tolerance tube")
         ax.plot(t_ref, y_ref, color="tab:green", label="reference")
-        ax.plot(output.time, output.values[v.name], color="tab:red", linestyle="--",
+        ax.plot(output.time, output.values[v.name].astype(np.float64), color="tab:red",
+                linestyle="--",
                 label="actual")
         if d.first_failure_time is not None:
             ax.axvline(d.first_failure_time, color="k", linewidth=0.8,
@@ -543,7 +648,8 @@ def _handle(args: argparse.Namespace) -> int:
         check_writable_dir(args.ref_dir, "REF_DIR (written by --update)")
         variables = [v.strip() for v in args.variables.split(",")] if args.variables else None
         path = update_reference(args.fmu, args.ref_dir, args.reason or "", model=args.model,
-                                variables=variables, fmi_type=fmi_type, model_sources=sources)
+                                variables=variables, fmi_type=fmi_type, model_sources=sources,
+                                max_points=args.max_points, timeout_s=args.timeout_s)
         print(f"reference written: {path}")
         return 0
     if args.reason is not None or args.variables is not None:
@@ -551,7 +657,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.report is not None:
         check_writable_dir(args.report, "--report")
     result = check(args.fmu, args.ref_dir, args.model, args.report, fmi_type=fmi_type,
-                   model_sources=sources)
+                   model_sources=sources, max_points=args.max_points, timeout_s=args.timeout_s)
     print(result.summary())
     return result.exit_code
 
@@ -580,4 +686,31 @@ def register(fmu_sub: Any) -> None:
                         help="regenerate the reference instead of checking it")
     parser.add_argument("--reason", help="why the reference is regenerated (with --update)")
     parser.add_argument("--variables", help="comma-separated variables to record (with --update)")
+    parser.add_argument("--max-points", type=_positive_int, default=MAX_OUTPUT_POINTS,
+                        metavar="N",
+                        help=f"refuse runs with more output points (default {MAX_OUTPUT_POINTS})")
+    parser.add_argument("--timeout-s", type=_positive_float, default=DEFAULT_TIMEOUT_S,
+                        metavar="S",
+                        help="stop an FMU run after S seconds of wall-clock time "
+                        f"(default {DEFAULT_TIMEOUT_S:g})")
     parser.set_defaults(handler=_handle)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
