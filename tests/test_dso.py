@@ -165,6 +165,14 @@ def test_voltage_driven_request_from_sensitivities() -> None:
     )
     r2 = d2.requests(d2.forecast(T0, 0, STARTS), T0)
     assert r2[0].p_mw == pytest.approx((1.14 - 1.12) / 2.1e-7 * 1.1 / 1e6)
+    # a stated sensitivity at the providers' connection point replaces the zone chain's
+    vm3 = dataclasses.replace(vm, vm_max_pu=1.12, flex_pu_per_w=-4e-7)
+    d3 = dso(
+        [(primary, ZoneLimits("primary")), (feeder, ZoneLimits("feeder/A", voltage=vm3))],
+        parent={"feeder/A": "primary"},
+    )
+    r3 = d3.requests(d3.forecast(T0, 0, STARTS), T0)
+    assert r3[0].p_mw == pytest.approx((1.14 - 1.12) / 4e-7 * 1.1 / 1e6)
 
 
 def test_forecast_never_reads_realised_load_or_pv() -> None:
@@ -311,7 +319,7 @@ def test_bad_zone_inputs_are_refused() -> None:
     s = series()
     with pytest.raises(ScenarioError, match="unknown zones"):
         dso([(s, ZoneLimits("primary", voltage=VoltageModel(1.0, {"feeder/X": -1e-7})))])
-    with pytest.raises(ScenarioError, match="sensitivities must be <= 0"):
-        VoltageModel(1.0, {"primary": 1e-9})
+    with pytest.raises(ScenarioError, match="flex_pu_per_w must be < 0"):
+        VoltageModel(1.0, {"primary": 1e-9}, flex_pu_per_w=1e-9)
     with pytest.raises(ScenarioError, match="limits of"):
         dso([(s, ZoneLimits("feeder/A"))])

@@ -24,7 +24,8 @@ The realised ``load_w`` and ``pv_w`` are never read.
 ``vm = vm0 + Σ_j s_j·p_net_j`` over the zones ``j`` named in the model (sensitivities
 ``s_j`` [pu/W], computed by the use case from power flows on its network).  Flexibility in
 zone ``z`` also flows through every zone containing ``z`` (``zone_parent``), so its effect on
-the voltage is ``s_flex = Σ s_j`` over ``z`` and its ancestors named in the model.
+the voltage is ``s_flex = Σ s_j`` over ``z`` and its ancestors named in the model, unless
+the model states ``s_flex`` itself (e.g. measured at the providers' connection point).
 
 **Requests (step D2).**  Per interval, with margin ``m``:
 
@@ -83,21 +84,26 @@ def kasten_czeplak_factor(oktas: FloatArray) -> FloatArray:
 class VoltageModel:
     """Linear voltage model of a zone's highest (or lowest) bus: ``vm0 + Σ s_j·p_net_j``.
 
-    ``dvdp_pu_per_w`` maps zone names to sensitivities [pu per W drawn] (≤ 0: load lowers
-    the voltage); ``vm_max_pu``/``vm_min_pu`` the limits the DSO plans to (None: no limit).
+    ``dvdp_pu_per_w`` maps zone names to sensitivities [pu per W drawn] (either sign: a
+    distant zone's power may act through reactive flows); ``flex_pu_per_w`` is the voltage
+    change per W drawn where the zone's flexibility sits (< 0; None: the sum of the zone's
+    and its ancestors' sensitivities); ``vm_max_pu``/``vm_min_pu`` the limits the DSO plans
+    to (None: no limit).
     """
 
     vm0_pu: float
     dvdp_pu_per_w: Mapping[str, float]
     vm_max_pu: float | None = None
     vm_min_pu: float | None = None
+    flex_pu_per_w: float | None = None
 
     def __post_init__(self) -> None:
         vals = [self.vm0_pu, *self.dvdp_pu_per_w.values()]
         if not all(math.isfinite(v) for v in vals):
             raise ScenarioError("dso voltage model: vm0_pu and sensitivities must be finite")
-        if any(s > 0 for s in self.dvdp_pu_per_w.values()):
-            raise ScenarioError("dso voltage model: sensitivities must be <= 0 (load lowers vm)")
+        f = self.flex_pu_per_w
+        if f is not None and not (math.isfinite(f) and f < 0):
+            raise ScenarioError("dso voltage model: flex_pu_per_w must be < 0 (load lowers vm)")
 
 
 @dataclass(frozen=True)
@@ -347,6 +353,8 @@ class Dso:
         v = self._zones[zone].limits.voltage
         if v is None:
             return 0.0
+        if v.flex_pu_per_w is not None:
+            return v.flex_pu_per_w
         total, seen = 0.0, set()
         z: str | None = zone
         while z is not None and z not in seen:
