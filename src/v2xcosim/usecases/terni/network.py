@@ -569,7 +569,8 @@ def zone_voltage_models(
     flows' voltage changes, each flow moving both powers), and ``dp_w`` more load at its
     charger (→ ``s_flex = Δvm/dp_w``).
     ``vm0`` makes the model exact at the base point.  The highest bus may move (feeder end ↔
-    busbar) for large changes: the model is linear about the point.
+    busbar) for large changes: the model is linear about the point, in active power only
+    (MV voltage moves from reactive load and tap changes are not in it).
     Returns ``{zone: (vm0, {zone_j: s_j}, s_flex)}``.
     """
     if dp_w <= 0:
