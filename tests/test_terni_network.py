@@ -79,3 +79,33 @@ def test_lv_transformer_power_sign_and_feeder_voltages(tn: terni.TerniNetwork) -
     terni.set_operating_point(tn, 1.0, 0.0, {s: 0.0 for s in sites})
     peak = terni.run_power_flow(tn)
     assert all(p > 100e3 for p in peak.p_lv_trafo_w.values())  # 8 x 15 kW import
+
+
+def test_zone_voltage_models_predict_other_power_flows(tn: terni.TerniNetwork) -> None:
+    """The DSO's linear feeder-voltage model against pandapower at other operating points.
+
+    Less PV (what the DSO's forecast mostly varies: 5 % of the peak moves the primary's power
+    by ≈ 1 MW and the feeder's by 8 kW; PV injects no Q, as the model's perturbations) and,
+    apart, 20 kW more EV load at LV1's charger: flows not used to build the model.
+    """
+    models = terni.zone_voltage_models(tn, load_pu=0.35, pv_pu=0.8)
+    lv1 = next(f for f in tn.feeders.values() if f.name == "LV1")
+    vm0, sens, s_flex = models["feeder/LV1"]
+    assert sens["feeder/LV1"] < 0 and s_flex < 0  # the primary's sign may go either way
+    zero = {s: 0.0 for s in tn.ev_load_idx}
+    terni.set_operating_point(tn, 0.35, 0.8, zero)
+    base = terni.run_power_flow(tn)
+    terni.set_operating_point(tn, 0.35, 0.75, zero)
+    r = terni.run_power_flow(tn)
+    terni.set_operating_point(tn, 0.35, 0.8, zero | {lv1.site_id: 20e3})
+    ev = terni.run_power_flow(tn)
+    terni.set_operating_point(tn, 0.35, 0.8, zero)
+    site = lv1.site_id
+    predicted = vm0 + sens["feeder/LV1"] * r.p_lv_trafo_w[site] + sens["primary"] * r.p_primary_w
+    change = r.vm_lv_max_pu[site] - base.vm_lv_max_pu[site]
+    assert abs(change) > 1e-3  # the new point moves the voltage measurably
+    assert predicted == pytest.approx(r.vm_lv_max_pu[site], abs=0.1 * abs(change))
+    change_ev = ev.vm_lv_max_pu[site] - base.vm_lv_max_pu[site]
+    assert base.vm_lv_max_pu[site] + s_flex * 20e3 == pytest.approx(
+        ev.vm_lv_max_pu[site], abs=0.1 * abs(change_ev)
+    )

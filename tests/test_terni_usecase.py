@@ -215,15 +215,32 @@ def test_battery_and_emsp_share_the_merit_order(root: Path) -> None:
     assert len(bess) > 0
     expect = bess["delivered_mwh"].clip(lower=0.0).combine(bess["promised_mwh"], min)
     assert bess["paid_mwh"].to_numpy() == pytest.approx(expect.to_numpy())
+    # activation at the bid price plus availability on the awarded MW × hours
+    price = awards.set_index("award_id")["availability_price_eur_per_mw_h"]
+    avail = bess["promised_mwh"] * bess["award_id"].map(price)
+    assert (price > 0).all()
+    assert bess["availability_eur"].to_numpy() == pytest.approx(avail.to_numpy())
     assert bess["amount_eur"].to_numpy() == pytest.approx(
-        (bess["paid_mwh"] * bess["price_eur_per_mwh"]).to_numpy()
+        (bess["paid_mwh"] * bess["price_eur_per_mwh"] + avail).to_numpy()
     )
     assert bess["paid_mwh"].sum() == pytest.approx(bess["promised_mwh"].sum(), rel=1e-3)
     assert by["bess_1"]["delivered_mwh"] == pytest.approx(bess["paid_mwh"].sum())
-    # its setpoint reached the grid: the battery charged exactly its delivered energy
-    assert by["bess_1"]["energy_charged_kwh"] == pytest.approx(
+    # its setpoint reached the grid: in the settled intervals the battery charged exactly its
+    # delivered energy; any other charging is an award whose window the run's end cut off
+    # (the last window is metered only after the last step, so never settled)
+    steps = pd.read_parquet(out / "terni_steps.parquet")
+    t = pd.to_datetime(steps["time_utc"])
+    p_w = steps["p_provider_w__bess_1"].clip(lower=0.0)
+    settled = t.isin(pd.to_datetime(bess["interval_start_utc"]))
+    assert p_w[settled].sum() * 900 / 3.6e6 == pytest.approx(
         1000 * by["bess_1"]["delivered_mwh"], rel=1e-3
     )
+    unsettled = awards[
+        (awards["provider_id"] == "bess_1") & ~awards["award_id"].isin(bess["award_id"])
+    ]
+    late = t >= pd.to_datetime(unsettled["start_utc"]).min() if len(unsettled) else t > t.max()
+    assert (p_w[~settled & ~late] == 0).all()
+    assert by["bess_1"]["energy_charged_kwh"] == pytest.approx(p_w.sum() * 900 / 3.6e6, rel=1e-3)
 
 
 def test_v2g_discharges_only_into_forecast_import(root: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from v2xcosim.config.actors import ProviderSpec
+from v2xcosim.config.actors import DsoZoneSpec, ProviderSpec
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.domain.market.cycle import MarketTiming
 from v2xcosim.scenario import load_scenario_as
@@ -49,13 +50,47 @@ def test_battery_in_an_unknown_zone_is_refused(spec: TerniScenario) -> None:
         wiring.batteries(bad, {"feeder/LV1": "primary"})
 
 
-def test_dso_and_population(spec: TerniScenario) -> None:
-    dso = wiring.dso(spec, 1e6, 2e6, 0.0)
-    (zone,) = dso.zones
-    assert (
-        zone.zone == wiring.PRIMARY and zone.price_cap_eur_per_mwh == spec.dso.price_cap_eur_per_mwh
-    )
-    assert dso.cfg.load_error_std == spec.dso.load_error_std and dso.cfg.interval_s == 900
+def test_dso_zones_limits_and_product(spec: TerniScenario) -> None:
+    setup = wiring.terni_setup(spec)
+    series = wiring.zone_series(spec, setup, wiring.ZoneNominal(1e6, 2e6, 0.5e6))
+    _, parent = wiring.dso_zones(setup)
+    voltage = {"feeder/LV1": (1.0, {"feeder/LV1": -1e-7, "primary": -1e-9}, -2e-7)}
+    dso = wiring.dso(spec, series, voltage, parent)
+    assert dso.zones == (wiring.PRIMARY, "feeder/LV1", "feeder/LV2", "feeder/LV3")
+    d = spec.dso
+    prim = dso.limits(wiring.PRIMARY)
+    limit = d.zone("primary").reverse_flow_limit_mw
+    want = math.inf if limit is None else limit * 1e6
+    assert prim.reverse_flow_limit_w == want and prim.voltage is None
+    lv1 = dso.limits("feeder/LV1")
+    has_vm = d.feeders.vm_max_pu is not None or d.feeders.vm_min_pu is not None
+    assert (lv1.voltage is not None) == has_vm
+    if lv1.voltage is not None:
+        assert lv1.voltage.flex_pu_per_w == -2e-7 and lv1.voltage.vm_max_pu == d.feeders.vm_max_pu
+    assert dso.limits("feeder/LV2").voltage is None  # no model given for LV2
+    assert dso.product.activation_price_eur_per_mwh == d.price_cap_eur_per_mwh
+    assert dso.cfg.cloud_error_std_oktas_24h == d.cloud_error_std_oktas_24h
+    assert dso.cfg.interval_s == 900 and dso.req.margin == d.margin
+    prim_s = series[0]
+    # the primary's series: nominal × profiles; the similar-day load is last week's profile
+    assert prim_s.load_w == pytest.approx(1e6 * setup.load_pu)
+    assert prim_s.pv_w == pytest.approx(2e6 * setup.pv_pu)
+    assert np.all(prim_s.pv_clearsky_w >= prim_s.pv_w - 1e-6)
+    assert prim_s.gen_w == pytest.approx(np.full(setup.n_steps, 0.5e6))
+    assert not np.allclose(prim_s.load_reference_w, prim_s.load_w)
+    lv = dict(zip([s.zone for s in series], series, strict=True))["feeder/LV1"]
+    assert lv.pv_clearsky_w.max() == pytest.approx(prim_s.pv_clearsky_w.max() / 2e6 * 160e3)
+
+
+def test_unknown_dso_zone_is_refused(spec: TerniScenario) -> None:
+    from v2xcosim.usecases.terni.schema import check
+
+    dso = spec.dso.model_copy(update={"zones": {"feeder/LV9": DsoZoneSpec()}})
+    probs = check(spec.model_copy(update={"dso": dso}))
+    assert [p for p, _ in probs] == ["dso.zones.feeder/LV9"]
+
+
+def test_population(spec: TerniScenario) -> None:
     pop = wiring.population_spec(spec)
     u = spec.users
     assert pop.soc_departure_range == (u.soc_departure_min, u.soc_departure_max)

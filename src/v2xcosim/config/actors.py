@@ -172,13 +172,137 @@ class MarketSpec(Spec):
         return self
 
 
-class DsoSpec(Spec):
-    """DSO forecast service and requests for the primary-substation zone."""
+ZONE_NAME = re.compile(r"primary|feeder/[A-Za-z0-9_\-]+")
+"""A DSO zone: ``primary`` (the primary-substation area) or ``feeder/<LV feeder name>``."""
 
-    export_limit_mw: float = Field(
-        default=0.0, ge=0, description="reverse flow above this is requested as up-flexibility"
+_OLD_DSO_KEYS = {
+    "export_limit_mw": "[dso.zones.primary] reverse_flow_limit_mw (MW of reverse flow the zone "
+    "tolerates; requests follow forecast violations of it)",
+    "load_error_std": "the DSO's own forecast (similar-day load: dso.load_scale; PV: cloud "
+    "error dso.cloud_error_std_oktas_0h / _24h / cloud_error_correlation_h)",
+    "pv_error_std": "dso.cloud_error_std_oktas_0h / _24h and dso.cloud_error_correlation_h "
+    "(the PV forecast error comes from a cloud-cover forecast error)",
+}
+
+
+class DsoZoneSpec(Spec):
+    """Limits of one DSO zone (each None = no such limit) and the reason for them.
+
+    A request is made only where the DSO's forecast violates one of them.
+    """
+
+    reverse_flow_limit_mw: float | None = Field(
+        default=None,
+        ge=0,
+        description="reverse flow (export to upstream) tolerated [MW]: e.g. the transformer's "
+        "reverse capability or a protection setting",
     )
-    price_cap_eur_per_mwh: float = Field(default=200.0, ge=0)
-    load_error_std: float = Field(default=0.03, ge=0)
-    pv_error_std: float = Field(default=0.05, ge=0)
-    max_window_intervals: int = Field(default=4, ge=1)
+    import_limit_mw: float | None = Field(
+        default=None, ge=0, description="import tolerated [MW] (e.g. transformer rating)"
+    )
+    vm_max_pu: float | None = Field(
+        default=None, gt=0, description="highest LV bus voltage the DSO plans to [pu]"
+    )
+    vm_min_pu: float | None = Field(
+        default=None, gt=0, description="lowest LV bus voltage the DSO plans to [pu]"
+    )
+    rationale: str = Field(default="", description="why these limits (device, setting, source)")
+
+
+class DsoSpec(Spec):
+    """The DSO: its own forecast model, zone limits, request sizing and flexibility product.
+
+    Forecast (:class:`v2xcosim.domain.dso.ForecastConfig`): similar-day load times
+    ``load_scale``; PV = clear sky × Kasten–Czeplak factor of a forecast cloud cover whose
+    error is AR(1) with a std growing from ``cloud_error_std_oktas_0h`` to
+    ``cloud_error_std_oktas_24h`` at 24 h lead.  Zones: ``[dso.zones.primary]``,
+    ``[dso.feeders]`` (default of every ``feeder/<name>`` zone) and
+    ``[dso.zones."feeder/<name>"]`` overriding it key by key.  Product (EDGE-like):
+    ``availability_price_eur_per_mw_h`` on awarded MW × hours and ``price_cap_eur_per_mwh``
+    on delivered energy (activation, pay-as-bid up to this cap).
+    """
+
+    margin: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="requests = forecast exceedance × (1 + margin) (assumption: 10 % covers "
+        "the forecast error at 1–2 h lead)",
+    )
+    load_scale: float = Field(
+        default=1.0, ge=0, description="factor on the similar-day load (1 = as the reference day)"
+    )
+    cloud_error_std_oktas_0h: float = Field(
+        default=0.5,
+        ge=0,
+        description="cloud-cover forecast error std at lead 0 [oktas] (assumption: about the "
+        "observation's own resolution)",
+    )
+    cloud_error_std_oktas_24h: float = Field(
+        default=2.0,
+        ge=0,
+        description="cloud-cover forecast error std at >= 24 h lead [oktas] (assumption: "
+        "day-ahead NWP total cloud cover errors of about 2 oktas)",
+    )
+    cloud_error_correlation_h: float = Field(
+        default=3.0,
+        gt=0,
+        description="correlation time of the cloud error [h] (assumption: as the cloud cover)",
+    )
+    product: str = Field(default="local-flex", description="name of the flexibility product")
+    availability_price_eur_per_mw_h: float = Field(
+        default=40.0,
+        ge=0,
+        description="availability price [EUR/(MW h)]: Terna UVAM 30,000 EUR/MW/yr over 750 h/yr "
+        "of commitment (3 h x 250 working days; ARERA 70/2021)",
+    )
+    price_cap_eur_per_mwh: float = Field(
+        default=200.0,
+        ge=0,
+        description="activation price cap [EUR/MWh]: lower end of the UVAM strike 200-400",
+    )
+    max_window_intervals: int = Field(
+        default=4, ge=1, description="longest request, in 15-min intervals"
+    )
+    merge_tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="intervals merge into one request only if each needs >= (1 - this) x the "
+        "window's largest need",
+    )
+    feeders: DsoZoneSpec = Field(
+        default_factory=DsoZoneSpec, description="limits of every feeder/<name> zone"
+    )
+    zones: dict[str, DsoZoneSpec] = Field(
+        default_factory=dict,
+        description="limits per zone: 'primary' and 'feeder/<name>' (overrides [dso.feeders])",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key, instead in _OLD_DSO_KEYS.items():
+                if key in data:
+                    raise ValueError(f"dso.{key} is no longer a key; use {instead}")
+        return data
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, value: dict[str, DsoZoneSpec]) -> dict[str, DsoZoneSpec]:
+        for name in value:
+            if not ZONE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"dso.zones.{name}: unknown zone; use 'primary' or 'feeder/<LV feeder name>'"
+                )
+        return value
+
+    def zone(self, name: str) -> DsoZoneSpec:
+        """Limits of zone ``name``: its own section, for a feeder over ``[dso.feeders]``."""
+        own = self.zones.get(name)
+        if not name.startswith("feeder/"):
+            return own if own is not None else DsoZoneSpec()
+        if own is None:
+            return self.feeders
+        return self.feeders.model_copy(update=own.model_dump(include=own.model_fields_set))

@@ -283,6 +283,10 @@ class FlexibilityRequest:
     deadline (gate closure), start, end, maximum price).
 
     ``p_mw`` signed: + = consume more (reverse flow / over-voltage), − = consume less.
+
+    The product (EDGE-like, e-distribuzione's pilot): ``product`` names it,
+    ``availability_price_eur_per_mw_h`` [€/(MW·h)] is paid on the awarded MW over the award's
+    hours, ``price_cap_eur_per_mwh`` caps the activation price paid on delivered energy.
     """
 
     request_id: str
@@ -293,12 +297,14 @@ class FlexibilityRequest:
     end_utc: dt.datetime
     p_mw: float
     price_cap_eur_per_mwh: float
+    product: str = "activation"
+    availability_price_eur_per_mw_h: float = 0.0
 
     def __post_init__(self) -> None:
         _utc(self, "submitted_utc")
         _window(self)
         _finite(self, "p_mw")
-        _finite(self, "price_cap_eur_per_mwh", nonneg=True)
+        _finite(self, "price_cap_eur_per_mwh", "availability_price_eur_per_mw_h", nonneg=True)
         if self.p_mw == 0:
             _fail(self, "p_mw", "must not be 0")
 
@@ -337,7 +343,11 @@ class FlexibilityOffer:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Award:
-    """M3: an accepted (part of an) offer for a request, pay-as-bid."""
+    """M3: an accepted (part of an) offer for a request, pay-as-bid.
+
+    ``price_eur_per_mwh``: activation price (the offer's); ``availability_price_eur_per_mw_h``:
+    the request's availability price [€/(MW·h)] on the awarded MW.
+    """
 
     award_id: str
     market_session_id: str
@@ -349,10 +359,12 @@ class Award:
     end_utc: dt.datetime
     p_mw: float
     price_eur_per_mwh: float
+    availability_price_eur_per_mw_h: float = 0.0
 
     def __post_init__(self) -> None:
         _window(self)
         _finite(self, "p_mw", "price_eur_per_mwh")
+        _finite(self, "availability_price_eur_per_mw_h", nonneg=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -430,7 +442,8 @@ class SettlementLine:
     """S2: settlement of one award in one 15-min interval.
 
     Energies in MWh, signed as the award: + = consumed more than baseline).  ``paid_mwh =
-    clip(delivered, 0, promised)``.
+    clip(delivered, 0, promised)``; ``amount_eur = paid_mwh × price_eur_per_mwh +
+    availability_eur`` (activation plus availability: awarded MW × hours × availability price).
     """
 
     award_id: str
@@ -441,6 +454,7 @@ class SettlementLine:
     paid_mwh: float
     price_eur_per_mwh: float
     amount_eur: float
+    availability_eur: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,9 @@ submitted after gate closure are refused (:class:`~v2xcosim.core.errors.Scenario
 flexibility is ``sign(award) × (metered − baseline)`` energy of the provider in the zone, the
 baseline being the schedule the provider declared at gate closure.  Paid energy is
 ``clip(delivered, 0, promised)`` — shortfalls are not paid, over-delivery is not paid either —
-times the award price.  When a provider holds several awards in one zone and interval, the
+times the award price (activation), plus availability: the awarded MW × the interval's
+hours × the request's availability price [€/(MW·h)] (EDGE-like products; 0 when the request
+carries none).  When a provider holds several awards in one zone and interval, the
 delivered energy is assigned to them in award order (merit order of the clearing).
 """
 
@@ -152,6 +154,7 @@ class MarketSession:
                         end_utc=r.end_utc,
                         p_mw=sign * take,
                         price_eur_per_mwh=o.price_eur_per_mwh,
+                        availability_price_eur_per_mw_h=r.availability_price_eur_per_mw_h,
                     )
                 )
         used = {a.offer_id for a in awards}
@@ -210,6 +213,7 @@ def settle(
             delivered = delivered_total - already
             paid = min(max(delivered, 0.0), promised)
             used[k] = already + paid
+            availability = promised * a.availability_price_eur_per_mw_h
             lines.append(
                 SettlementLine(
                     award_id=a.award_id,
@@ -219,7 +223,8 @@ def settle(
                     delivered_mwh=delivered,
                     paid_mwh=paid,
                     price_eur_per_mwh=a.price_eur_per_mwh,
-                    amount_eur=paid * a.price_eur_per_mwh,
+                    amount_eur=paid * a.price_eur_per_mwh + availability,
+                    availability_eur=availability,
                 )
             )
             t = t + dt.timedelta(seconds=SETTLEMENT_S)

@@ -393,6 +393,7 @@ class MarketCycle:
             "end_utc",
             "p_mw",
             "price_eur_per_mwh",
+            "availability_price_eur_per_mw_h",
         ]
         rows = [
             [str(getattr(a, c)) if c.endswith("_utc") else getattr(a, c) for c in cols]

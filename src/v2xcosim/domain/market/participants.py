@@ -1,8 +1,8 @@
 """Participants of the market cycle: the DSO as buyer; an EMSP portfolio and a battery as providers.
 
 * :class:`DsoBuyer` — at each opening the DSO forecasts the rest of the run per settlement
-  interval from the load and PV profiles (step D1; the forecasts are handed to ``on_forecast``)
-  and requests flexibility for the delivery window (D2).
+  interval with its own model (:class:`~v2xcosim.domain.dso.Dso`; step D1, the forecasts are
+  handed to ``on_forecast``) and requests flexibility for the delivery window (D2).
 * :class:`EmspPortfolio` — an EMSP selling the flexibility of charging sessions (rows of a
   session table): a *planner* supplied by the caller returns the plan of every session from the
   opening step on (or None: no trade), the EMSP sizes and prices offers on it
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import (
     BaselineDeclaration,
     FlexibilityOffer,
@@ -62,15 +63,13 @@ class DsoBuyer:
         self,
         dso: Dso,
         grid: StepGrid,
-        load_pu: FloatArray,
-        pv_pu: FloatArray,
         on_forecast: Callable[[int, list[GridForecast]], None] | None = None,
     ) -> None:
-        """``load_pu``/``pv_pu``: profiles per step; ``on_forecast(k, forecasts)`` sees D1."""
+        """Buy for ``dso`` on ``grid``; ``on_forecast(k, forecasts)`` sees D1."""
+        if SETTLEMENT_S % grid.step_s:
+            raise ScenarioError(f"dso buyer: step {grid.step_s} s must divide {SETTLEMENT_S} s")
         self.dso = dso
         self.grid = grid
-        self.load_pu = load_pu
-        self.pv_pu = pv_pu
         self.on_forecast = on_forecast
 
     @property
@@ -81,11 +80,11 @@ class DsoBuyer:
     def requests(self, window: MarketWindow) -> list[FlexibilityRequest]:
         """Forecast the rest of the run from the opening and request for the delivery window."""
         k, k_all, n = window.open_k, self.grid.n_steps, per_interval(self.grid)
+        if k % n:
+            raise ScenarioError(f"dso buyer: opening step {k} is not on a quarter hour")
         t = self.grid.utc(k)
         starts = [self.grid.utc(k + j * n) for j in range(math.ceil((k_all - k) / n))]
-        forecasts = self.dso.forecast(
-            t, starts, interval_means(self.load_pu, k, n), interval_means(self.pv_pu, k, n)
-        )
+        forecasts = self.dso.forecast(t, k // n, starts)
         if self.on_forecast is not None:
             self.on_forecast(k, forecasts)
         j0, j1 = (window.delivery_k0 - k) // n, math.ceil((window.delivery_k1 - k) / n)

@@ -66,5 +66,9 @@ def terni_flow(params: Mapping[str, Any]) -> TerniActors:
             zone_load_w=float(params["zone_load_w"]),
             zone_pv_w=float(params["zone_pv_w"]),
             zone_gen_w=float(params["zone_gen_w"]),
+            zone_voltage={
+                z: (float(vm0), {j: float(x) for j, x in sens.items()}, float(s_flex))
+                for z, (vm0, sens, s_flex) in params.get("zone_voltage", {}).items()
+            },
         )
     )

@@ -31,7 +31,7 @@ in force, the windows and the EV and battery powers of every step.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -99,12 +99,15 @@ class TerniUseCase:
         zone_load_w: float,
         zone_pv_w: float,
         zone_gen_w: float = 0.0,
+        zone_voltage: Mapping[str, tuple[float, Mapping[str, float], float]] | None = None,
     ) -> None:
         """Actors of ``spec``; ``zone_*``: nominal load, PV peak, constant other generation [W].
 
-        The zone values describe the primary-substation area for the DSO forecast
-        (:class:`~v2xcosim.domain.dso.ZoneModel`).
+        The zone values describe the primary-substation area for the DSO's zone series
+        (:func:`~v2xcosim.usecases.terni.wiring.zone_series`); ``zone_voltage`` the feeder
+        zones' voltage models (:func:`~v2xcosim.usecases.terni.network.zone_voltage_models`).
         """
+        self._zone_voltage = dict(zone_voltage or {})
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
         self.controller = load_strategy(self.strategy, spec.control.strategy_path)
         self.bidirectional = self.controller.bidirectional  # the strategy may discharge
@@ -127,7 +130,9 @@ class TerniUseCase:
 
     def _init_actors(self, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> None:
         """Build the DSO, the EMSP and the stationary batteries as market participants."""
-        self.dso = wiring.dso(self.spec, zone_load_w, zone_pv_w, zone_gen_w)
+        nominal = wiring.ZoneNominal(zone_load_w, zone_pv_w, zone_gen_w)
+        self.zone_series = wiring.zone_series(self.spec, self.s, nominal)
+        self.dso = wiring.dso(self.spec, self.zone_series, self._zone_voltage, self.zone_parent)
         self.emsp = wiring.emsp(self.spec, self.zone_parent, bidirectional=self.bidirectional)
         self.portfolio = EmspPortfolio(
             self.emsp,
@@ -150,7 +155,7 @@ class TerniUseCase:
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
-        buyer = DsoBuyer(self.dso, self.grid, self.s.load_pu, self.s.pv_pu, self._on_forecast)
+        buyer = DsoBuyer(self.dso, self.grid, self._on_forecast)
         self.market = MarketCycle(
             self.grid,
             wiring.market_timing(self.spec),
@@ -342,8 +347,9 @@ class TerniUseCase:
     # ------------------------------------------------------------------ market
     def _on_forecast(self, k: int, forecasts: list[GridForecast]) -> None:
         """D1; the published forecast sets the EMSP's charge/discharge windows from now on."""
-        fc = forecasts[0]
-        self._rec(k, "D1", "dso_forecast", "dso", "reverse flow and voltage forecast", fc)
+        for f in forecasts:
+            self._rec(k, "D1", "dso_forecast", "dso", f"{f.zone}: reverse flow and voltage", f)
+        fc = next(f for f in forecasts if f.zone == wiring.PRIMARY)
         p_step = np.repeat(np.asarray(fc.p_net_w), SETTLEMENT_S // self.dt)[: self.k_all - k]
         c = self.spec.control
         cw, dw = windows(
@@ -472,6 +478,8 @@ class TerniUseCase:
             **self.market.totals(),
             "user_revenue_eur": float(self.incentive_eur.sum()),
             "flex_by_provider": self._by_provider(),
+            "dso_forecast_reverse_flow_mwh": dict(self.dso.log.reverse_flow_mwh),
+            "dso_requested_mwh": dict(self.dso.log.requested_mwh),
         }
 
     def _by_provider(self) -> dict[str, dict[str, float]]:

@@ -553,6 +553,62 @@ def voltage_sensitivity_pu_per_w(
     return {s: (up[s] - base[s]) / dp_w for s in base}
 
 
+def zone_voltage_models(
+    tn: TerniNetwork, load_pu: float, pv_pu: float, dp_w: float = 25_000.0
+) -> dict[str, tuple[float, dict[str, float], float]]:
+    """Linear models of each LV feeder's highest bus voltage for the DSO, from power flows.
+
+    For zone ``feeder/<name>``: ``vm ≈ vm0 + s_f·p_f + s_p·p_primary`` with ``p_f`` the feeder's
+    net power (through its MV/LV transformer) and ``p_primary`` the primary's (through the HV/MV
+    transformer), W drawn; and ``s_flex``, the voltage change per W drawn at the feeder's
+    charging site (where its flexibility sits).  At the operating point (``load_pu``,
+    ``pv_pu``; no EV load; tap at its position, no tap control) a base flow and one flow per
+    perturbation of ``dp_w`` more net load, shaped as the forecast's main uncertainty, PV
+    (active power only): ``dp_w`` less PV over the whole area pro rata to the PV peaks and,
+    apart, over the feeder's own PV systems, spread along it (``s_f``, ``s_p`` solve the two
+    flows' voltage changes, each flow moving both powers), and ``dp_w`` more load at its
+    charger (→ ``s_flex = Δvm/dp_w``).
+    ``vm0`` makes the model exact at the base point.  The highest bus may move (feeder end ↔
+    busbar) for large changes: the model is linear about the point, in active power only
+    (MV voltage moves from reactive load and tap changes are not in it).
+    Returns ``{zone: (vm0, {zone_j: s_j}, s_flex)}``.
+    """
+    if dp_w <= 0:
+        raise ScenarioError("zone voltage models: dp_w must be > 0")
+    net = tn.net
+    zero = {s: 0.0 for s in tn.ev_load_idx}
+    set_operating_point(tn, load_pu, pv_pu, zero)
+    base = run_power_flow(tn)
+    share = tn.pv_peak_mw / tn.pv_peak_mw.sum()
+    net.sgen.loc[tn.pv_idx, "p_mw"] -= share * dp_w / W_PER_MW
+    mv = run_power_flow(tn)
+    out: dict[str, tuple[float, dict[str, float], float]] = {}
+    for f in tn.feeders.values():
+        site = f.site_id
+        vm_b = base.vm_lv_max_pu[site]
+        set_operating_point(tn, load_pu, pv_pu, zero)
+        nodes = [tn.bus_index(b) for b in f.node_buses]
+        own = np.intersect1d(net.sgen.index[net.sgen["bus"].isin(nodes)], tn.pv_idx)
+        net.sgen.loc[own, "p_mw"] -= dp_w / len(own) / W_PER_MW
+        spread = run_power_flow(tn)
+        # both perturbations move both powers (the area's PV includes the feeder's): solve
+        # [Δp_f Δp_p] · [s_f s_p]ᵀ = Δvm for the two flows
+        a = np.array(
+            [
+                [r.p_lv_trafo_w[site] - base.p_lv_trafo_w[site], r.p_primary_w - base.p_primary_w]
+                for r in (mv, spread)
+            ]
+        )
+        dv = np.array([r.vm_lv_max_pu[site] - vm_b for r in (mv, spread)])
+        s_f, s_p = (float(x) for x in np.linalg.solve(a, dv))
+        set_operating_point(tn, load_pu, pv_pu, zero | {site: dp_w})
+        s_flex = (run_power_flow(tn).vm_lv_max_pu[site] - vm_b) / dp_w
+        vm0 = vm_b - s_f * base.p_lv_trafo_w[site] - s_p * base.p_primary_w
+        out[f"feeder/{f.name}"] = (vm0, {f"feeder/{f.name}": s_f, "primary": s_p}, s_flex)
+    set_operating_point(tn, load_pu, pv_pu, zero)
+    return out
+
+
 __all__ = [
     "DEFAULT_LV_FEEDERS",
     "SIMBENCH_CODE",
@@ -569,6 +625,7 @@ __all__ = [
     "set_storage_power",
     "simbench_mv_urban",
     "voltage_sensitivity_pu_per_w",
+    "zone_voltage_models",
 ]
 
 

@@ -92,6 +92,12 @@ def check(spec: TerniScenario) -> list[tuple[str, str]]:
         problems.append(("time.start", "must be on a quarter hour for terni"))
     if spec.time.duration_s % 900:
         problems.append(("time.duration_s", "must be a multiple of 900 s for terni"))
+    from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS
+
+    known = ["primary", *(f"feeder/{f.name}" for f in DEFAULT_LV_FEEDERS)]
+    for zone in spec.dso.zones:
+        if zone not in known:
+            problems.append((f"dso.zones.{zone}", f"unknown zone; known: {', '.join(known)}"))
     seen: set[str] = set()
     for j, prov in enumerate(spec.market.providers):
         if prov.provider_id in seen:

@@ -17,6 +17,9 @@ for feasibility is that simulated stay.
 **Zones.**  The DSO's zones are ``primary`` (the primary-substation area) and
 ``feeder/<LV feeder>`` inside it; a session is in the zone of its site's feeder.
 
+**The DSO** (:func:`zone_series`, :func:`dso`): one :class:`ZoneSeries` per zone from the
+setup's profiles, limits from ``[dso]``, voltage models computed from the network.
+
 **Random streams.**  The users draw from ``terni/users/<site>`` and the DSO's forecast errors
 from ``terni/dso`` (:data:`USERS_STREAM`, :data:`DSO_STREAM`), fixed so Terni's draws never
 change.
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,13 +41,21 @@ from pydantic import BaseModel
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.timegrid import step_times
 from v2xcosim.domain.cs_ems import ChargingSite, EvArrays
-from v2xcosim.domain.dso import Dso, ForecastConfig, ZoneModel
+from v2xcosim.domain.dso import (
+    Dso,
+    ForecastConfig,
+    Product,
+    RequestConfig,
+    VoltageModel,
+    ZoneLimits,
+)
 from v2xcosim.domain.emsp import Emsp, EmspConfig
 from v2xcosim.domain.lfmp import SETTLEMENT_S
 from v2xcosim.domain.market.cycle import MarketTiming
 from v2xcosim.domain.provider import StationaryBattery
 from v2xcosim.domain.sessions import SessionBook, assign_slots
 from v2xcosim.domain.users import UserPopulationSpec, UserTable, draw_users
+from v2xcosim.domain.zones import ZoneSeries
 from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
 from v2xcosim.usecases.terni.schema import TerniScenario
 
@@ -240,28 +253,119 @@ def dso_zones(setup: TerniSetup) -> tuple[list[str], dict[str, str]]:
     return zone_of, {f"feeder/{f}": PRIMARY for f in setup.feeder_of.values()}
 
 
-# ---------------------------------------------------------------------- actors
-def dso(spec: TerniScenario, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> Dso:
-    """Return the DSO of ``[dso]`` for the primary zone (load, PV peak, other generation)."""
-    d = spec.dso
-    zone = ZoneModel(
-        PRIMARY,
-        load_nom_w=zone_load_w,
-        pv_peak_w=zone_pv_w,
-        gen_const_w=zone_gen_w,
-        export_limit_w=d.export_limit_mw * 1e6,
-        **_shared(d, ZoneModel),
+# ---------------------------------------------------------------------- the DSO
+@dataclasses.dataclass(frozen=True)
+class ZoneNominal:
+    """Nominal background load, PV peak and constant other generation of a zone [W]."""
+
+    load_w: float
+    pv_peak_w: float
+    gen_w: float = 0.0
+
+
+SIMILAR_DAY_LAG = pd.Timedelta(days=7)
+"""The DSO's load model: the same profile on the same weekday one week earlier."""
+
+
+def zone_series(
+    spec: TerniScenario, setup: TerniSetup, primary: ZoneNominal
+) -> tuple[ZoneSeries, ...]:
+    """Return what the DSO knows of ``primary`` and every ``feeder/<LV feeder>`` zone, per step.
+
+    Built from what the setup has (to be replaced by per-element profiles): realised load =
+    nominal × ``load_pu``; similar-day load = nominal × the load profile one week earlier;
+    realised PV = peak × ``pv_pu``; clear-sky PV = peak × clear-sky ``pv_pu`` (same
+    performance ratio); cloud path = the run's own AR(1) cloud cover (:func:`cloud_oktas`,
+    the realised weather); generation = the primary's constant hydro, none in the feeders.
+    A feeder's nominals are its nodes' (``n_nodes × node_load_kw``, ``× node_pv_kwp``).
+    """
+    from v2xcosim.usecases.terni.profiles import CloudSpec, cloud_oktas, load_pu, pv_pu
+
+    t = spec.terni
+    times = step_times(setup.start_utc, setup.n_steps, setup.step_s)
+    mid = times + pd.Timedelta(seconds=setup.step_s / 2)
+    clouds = cloud_oktas(
+        mid, CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h), spec.seed
     )
+    clear = pv_pu(mid, clouds=None, performance_ratio=t.pv_performance_ratio)
+    load_ref = load_pu(times - SIMILAR_DAY_LAG, t.load_profile)
+    nominal = {PRIMARY: primary} | {
+        f"feeder/{f.name}": ZoneNominal(
+            f.n_nodes * f.node_load_kw * 1e3, f.n_nodes * f.node_pv_kwp * 1e3
+        )
+        for f in network_spec(spec).lv_feeders
+    }
+    return tuple(
+        ZoneSeries(
+            zone=zone,
+            interval_s=setup.step_s,
+            load_w=nom.load_w * setup.load_pu,
+            load_reference_w=nom.load_w * load_ref,
+            pv_w=nom.pv_peak_w * setup.pv_pu,
+            pv_clearsky_w=nom.pv_peak_w * clear,
+            cloud_oktas=clouds,
+            gen_w=np.full(setup.n_steps, nom.gen_w),
+        )
+        for zone, nom in nominal.items()
+    )
+
+
+def _mw(x: float | None) -> float:
+    return math.inf if x is None else x * 1e6
+
+
+def dso(
+    spec: TerniScenario,
+    series: Sequence[ZoneSeries],
+    voltage: Mapping[str, tuple[float, Mapping[str, float], float]],
+    zone_parent: Mapping[str, str],
+) -> Dso:
+    """Return the DSO of ``[dso]`` for the zones of ``series``.
+
+    ``voltage[zone] = (vm0_pu, {zone_j: s_j}, s_flex)`` [pu, pu/W] is the linear voltage model
+    the use case computed from its network
+    (:func:`~v2xcosim.usecases.terni.network.zone_voltage_models`); it applies to a zone that
+    has ``vm_max_pu``/``vm_min_pu``.
+    """
+    d = spec.dso
+    zones = []
+    for s in series:
+        z = d.zone(s.zone)
+        vm = None
+        if s.zone in voltage and (z.vm_max_pu is not None or z.vm_min_pu is not None):
+            vm0, sens, s_flex = voltage[s.zone]
+            vm = VoltageModel(
+                vm0,
+                dict(sens),
+                vm_max_pu=z.vm_max_pu,
+                vm_min_pu=z.vm_min_pu,
+                flex_pu_per_w=s_flex,
+            )
+        limits = ZoneLimits(
+            s.zone,
+            reverse_flow_limit_w=_mw(z.reverse_flow_limit_mw),
+            import_limit_w=_mw(z.import_limit_mw),
+            voltage=vm,
+            rationale=z.rationale,
+        )
+        zones.append((s, limits))
     return Dso(
         "dso",
-        [zone],
+        zones,
         ForecastConfig(**_shared(d, ForecastConfig), interval_s=SETTLEMENT_S),
         seed=spec.seed,
-        max_window_intervals=d.max_window_intervals,
         stream=DSO_STREAM,
+        requests=RequestConfig(**_shared(d, RequestConfig)),
+        product=Product(
+            d.product,
+            availability_price_eur_per_mw_h=d.availability_price_eur_per_mw_h,
+            activation_price_eur_per_mwh=d.price_cap_eur_per_mwh,
+        ),
+        zone_parent=zone_parent,
     )
 
 
+# ---------------------------------------------------------------------- actors
 def emsp(spec: TerniScenario, zone_parent: dict[str, str], *, bidirectional: bool) -> Emsp:
     """Return the EMSP of ``[market]`` (offering discharge if the strategy is bidirectional)."""
     cfg = EmspConfig(**_shared(spec.market, EmspConfig), bidirectional=bidirectional)
@@ -299,8 +403,10 @@ __all__ = [
     "DSO_STREAM",
     "FMU_REFERENCE_N_PARALLEL",
     "PRIMARY",
+    "SIMILAR_DAY_LAG",
     "USERS_STREAM",
     "TerniSetup",
+    "ZoneNominal",
     "batteries",
     "dso",
     "dso_zones",
@@ -311,4 +417,5 @@ __all__ = [
     "population_spec",
     "session_book",
     "terni_setup",
+    "zone_series",
 ]

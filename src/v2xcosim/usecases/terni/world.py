@@ -35,6 +35,7 @@ from v2xcosim.report.kpis import energy_mwh, finite_max, finite_min, grid_kpis, 
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
+from v2xcosim.usecases.terni.wiring import ZoneNominal, zone_series
 
 if TYPE_CHECKING:
     from v2xcosim.usecases.terni.network import TerniGridModel
@@ -84,6 +85,8 @@ class TerniPlan:
     zone_load_w: float
     zone_pv_w: float
     zone_gen_w: float
+    zone_voltage: dict[str, tuple[float, dict[str, float], float]]
+    """Each feeder zone's linear voltage model for the DSO (:func:`zone_voltage_models`)."""
 
 
 def preflight(spec: TerniScenario) -> Path:
@@ -116,22 +119,33 @@ def preflight(spec: TerniScenario) -> Path:
 
 def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
     """Compute the setup once and read the network's names and the DSO zone model."""
-    from v2xcosim.usecases.terni.network import build_terni_network
+    from v2xcosim.usecases.terni.network import build_terni_network, zone_voltage_models
 
     tn = build_terni_network(network_spec(spec))
     net = tn.net
     sgen = net.sgen
     other = ~sgen.index.isin(tn.pv_idx) & sgen["in_service"].astype(bool)
+    # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
+    nominal = ZoneNominal(
+        float(tn.load_p_nom_mw.sum()) * 1e6,
+        float(tn.pv_peak_mw.sum()) * 1e6,
+        float(sgen.loc[other, "p_mw"].sum()) * 1e6,
+    )
+    setup = terni_setup(spec)
+    # voltage models linearised at the clear-sky PV peak of the horizon (the reverse-flow case)
+    (primary, *_) = zone_series(spec, setup, nominal)
+    k = int(np.argmax(primary.pv_clearsky_w))
+    pv_op = primary.pv_clearsky_w[k] / nominal.pv_peak_w if nominal.pv_peak_w > 0 else 0.0
     return TerniPlan(
         fmu_path=fmu_path,
-        setup=terni_setup(spec),
+        setup=setup,
         bus_names=tuple(str(n) for n in net.bus["name"]),
         line_names=tuple(str(n) for n in net.line["name"]),
         trafo_names=tuple(str(n) for n in net.trafo["name"]),
-        zone_load_w=float(tn.load_p_nom_mw.sum()) * 1e6,
-        zone_pv_w=float(tn.pv_peak_mw.sum()) * 1e6,
-        # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
-        zone_gen_w=float(sgen.loc[other, "p_mw"].sum()) * 1e6,
+        zone_load_w=nominal.load_w,
+        zone_pv_w=nominal.pv_peak_w,
+        zone_gen_w=nominal.gen_w,
+        zone_voltage=zone_voltage_models(tn, float(setup.load_pu[k]), float(pv_op)),
     )
 
 
@@ -217,6 +231,7 @@ def build_world(
                 "zone_load_w": plan.zone_load_w,
                 "zone_pv_w": plan.zone_pv_w,
                 "zone_gen_w": plan.zone_gen_w,
+                "zone_voltage": plan.zone_voltage,
             },
             step_s=step_s,
             out_dir=str(out_dir),
