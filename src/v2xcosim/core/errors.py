@@ -47,3 +47,18 @@ class FmuCallError(SimulationError):
         self.function = function
         self.status = status
         self.instance = instance
+
+
+class Interrupted(V2XError):
+    """The command was stopped by a signal (SIGINT, SIGTERM, SIGHUP); it cleaned up and ends."""
+
+    def __init__(self, signum: int) -> None:
+        """Create the error for signal number ``signum``."""
+        import signal
+
+        self.signum = signum
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(f"stopped by {name}; no process or temporary folder is left behind")
