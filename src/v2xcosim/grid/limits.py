@@ -52,7 +52,7 @@ NOT_ASSESSABLE = "not assessable: no converged power flow gave values to judge"
 
 
 def check_verdict(flagged: bool, ok: bool | None) -> dict[str, bool | str]:
-    """A check's entry in ``kpis.json``: ``flagged``, ``passed`` and, if no data, ``reason``.
+    """Return a check's ``kpis.json`` entry: ``flagged``, ``passed`` and, if no data, ``reason``.
 
     ``ok = None`` (nothing to judge) is a failure, never a pass.
     """
@@ -63,7 +63,7 @@ def check_verdict(flagged: bool, ok: bool | None) -> dict[str, bool | str]:
 
 
 def _steps_with_values(*arrays: FloatArray) -> int:
-    """Number of rows (steps) in which any of ``arrays`` holds a finite value."""
+    """Count the rows (steps) in which any of ``arrays`` holds a finite value."""
     rows = [np.isfinite(a).any(axis=1) for a in arrays if a.ndim == 2 and a.shape[1] > 0]
     if not rows:
         return 0
