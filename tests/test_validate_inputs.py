@@ -140,6 +140,7 @@ RANGE_CASES = {
     "t_amb in W": ("profiles.t_amb.unit='W'", "needs K or degC"),
     "steps": ("runner.max_steps=100", "288 steps, more than runner.max_steps = 100"),
     "overflow": ("time.start=2262-04-11T00:00:00Z", "the last representable time"),
+    "fleet size": ("sites.0.n_evs=100000", "limit of MAX_SITE_EVS = 10000 per site"),
 }
 
 

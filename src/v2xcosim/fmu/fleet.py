@@ -36,15 +36,31 @@ FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
 
 
-def extract_fmu(path: Path, stack: contextlib.ExitStack) -> OpenedFmu:
+MAX_SITE_EVS = 10_000
+"""Most vehicles one site (one fleet FMU, or as many single-EV instances) may hold.
+
+Assumption, from the size of the project's fleet FMU: its ``modelDescription.xml`` declares
+every vehicle's variables, 32.5 kB per vehicle (4.16 MB for ``EV_fleet128``), so 10,000
+vehicles are 325 MB of XML, which the FMI tools parse into several GB of memory; beyond it a
+scenario is refused by ``validate`` (split the vehicles over several sites)."""
+
+FLEET_DESCRIPTION_BYTES_PER_EV = 64 * 1024
+"""Allowance [bytes] of ``modelDescription.xml`` per vehicle of a fleet FMU: twice the 32.5 kB
+measured for the project's EV fleet; the archive's limit for the description follows it."""
+
+
+def extract_fmu(path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1) -> OpenedFmu:
     """Open ``path`` for the lifetime of ``stack`` through :func:`v2xcosim.fmu.archive.open_fmu`.
 
     The one place that unpacks an archive (size, ratio, path and platform checks; folder
-    removed and working directory restored on exit).
+    removed and working directory restored on exit).  The limit of the model description
+    grows with ``n_vehicles`` (:data:`FLEET_DESCRIPTION_BYTES_PER_EV` each), so a large fleet
+    FMU is not mistaken for a zip bomb.
     """
     from v2xcosim.fmu.archive import open_fmu
 
-    return stack.enter_context(open_fmu(path))
+    allowance = n_vehicles * FLEET_DESCRIPTION_BYTES_PER_EV
+    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance))
 
 
 @dataclass(frozen=True)
@@ -267,7 +283,7 @@ class FmuFleet:
         self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
         self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
         try:
-            self._opened = extract_fmu(self.path, self._stack)
+            self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
             self._instantiate()
         except BaseException:
             self.close()

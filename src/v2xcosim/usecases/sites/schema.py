@@ -160,7 +160,18 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
     for i, pv in enumerate(spec.grid.pv):
         need_profile(f"grid.pv[{i}].profile", pv.profile, "pv")
     seen: set[str] = set()
+    from v2xcosim.fmu.fleet import MAX_SITE_EVS
+
     for i, site in enumerate(spec.sites):
+        if site.n_evs > MAX_SITE_EVS:
+            problems.append(
+                (
+                    f"sites[{i}].n_evs",
+                    f"{site.n_evs} vehicles exceed the limit of MAX_SITE_EVS = {MAX_SITE_EVS} "
+                    "per site (a fleet FMU's model description grows by 32.5 kB per vehicle); "
+                    "split the vehicles over several sites",
+                )
+            )
         need_profile(f"sites[{i}].t_amb_profile", site.t_amb_profile, "t_amb")
         if site.id in seen:
             problems.append((f"sites[{i}].id", f"duplicate site id {site.id!r}"))
