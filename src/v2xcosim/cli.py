@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 
 from v2xcosim import __version__
-from v2xcosim.core.errors import Interrupted, V2XError
+from v2xcosim.core.errors import Interrupted, V2XError, plain_message
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_signals_raise():
             return handler(args)
     except V2XError as exc:
-        print(f"v2xcosim: error: {exc}", file=sys.stderr)
+        print(f"v2xcosim: error: {plain_message(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # SIGINT before the handlers were installed
         print("v2xcosim: error: stopped by SIGINT", file=sys.stderr)

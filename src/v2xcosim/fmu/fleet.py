@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -120,10 +121,14 @@ def _check(
     fmu: Path,
     problems: list[str],
 ) -> None:
+    missing_bases: set[str] = set()
     for name in names:
         var = variables.get(name)
         if var is None:
             base = re.sub(r"^[^.]*\[\d+\]\.", "", name)
+            if base in missing_bases:
+                continue  # one problem per base name, not one per vehicle
+            missing_bases.add(base)
             candidates = sorted(
                 {
                     re.sub(r"^[^.]*\[\d+\]\.", "", v.name)
@@ -133,8 +138,8 @@ def _check(
             )
             known = f" (base name {base!r})" if base != name else ""
             problems.append(
-                f"FMU {fmu.name} has no {role} {name!r}{known}; its {role}s are: "
-                + ", ".join(candidates)
+                f"FMU {fmu.name} has no {role} {name!r}{known}; "
+                + _closest(base, candidates, role)
             )
         elif var.causality not in causality:
             problems.append(
@@ -143,6 +148,24 @@ def _check(
             )
         elif role != "parameter" and var.type != "Real":
             problems.append(f"FMU {fmu.name}: {role} {name!r} must be Real (is {var.type})")
+
+
+MAX_LISTED_NAMES = 10
+"""Most variable names an "unknown name" message lists (the closest ones first)."""
+
+
+def _closest(name: str, candidates: Sequence[str], role: str) -> str:
+    """Say which of ``candidates`` come closest to ``name`` (at most :data:`MAX_LISTED_NAMES`)."""
+    if not candidates:
+        return f"it has no {role}s"
+    close = difflib.get_close_matches(name, candidates, n=MAX_LISTED_NAMES, cutoff=0.5)
+    if not close:
+        close = list(candidates[:MAX_LISTED_NAMES])
+        what = "some of its"
+    else:
+        what = "the closest of its"
+    more = f" (of {len(candidates)})" if len(candidates) > len(close) else ""
+    return f"{what} {role}s{more}: " + ", ".join(close)
 
 
 def _check_range(
