@@ -138,8 +138,7 @@ def _check(
             )
             known = f" (base name {base!r})" if base != name else ""
             problems.append(
-                f"FMU {fmu.name} has no {role} {name!r}{known}; "
-                + _closest(base, candidates, role)
+                f"FMU {fmu.name} has no {role} {name!r}{known}; " + _closest(base, candidates, role)
             )
         elif var.causality not in causality:
             problems.append(
