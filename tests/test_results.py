@@ -186,3 +186,51 @@ def test_every_kpi_of_every_golden_is_in_the_vocabulary() -> None:
             for site in kpis.get(block, {}).values():
                 names |= set(site)
         assert not names - set(KPIS), case
+
+
+def test_checks_on_all_diverged_steps_fail_as_not_assessable() -> None:
+    # every power flow diverged (on_nonconvergence = "flag"): there is nothing to judge, so the
+    # voltage and loading checks must not pass; convergence fails; KPIs count the steps
+    nan = np.nan
+    grid = _grid(
+        step=[0.0, 1.0, 2.0],
+        converged=[0.0, 0.0, 0.0],
+        p_slack_w=[nan, nan, nan],
+        p_loss_w=[nan, nan, nan],
+        **{
+            "vm_pu[a]": [nan, nan, nan],
+            "line_loading_percent[l]": [nan, nan, nan],
+            "trafo_loading_percent[t]": [nan, nan, nan],
+        },
+    )
+    site = pd.DataFrame(
+        {"time": grid["time"], "step": range(3), "p_ac_w[0]": [0.0] * 3, "soc[0]": [0.5] * 3}
+    )
+    no_sessions = pd.DataFrame({"site": [], "ev": [], "departure_s": [], "soc_target": []})
+    limits = {
+        "v_min_pu": 0.9,
+        "v_max_pu": 1.1,
+        "max_line_loading_percent": 100,
+        "max_trafo_loading_percent": 100,
+    }
+    flagged = {"convergence": True, "voltage_band": True, "loading": True, "soc_target": False}
+    k = compute_kpis(
+        {"grid": grid, "site_x": site}, no_sessions, step_s=300, grid_limits=limits, checks=flagged
+    )
+    assert k["nonconverged_steps"] == 3
+    for name in ("voltage_band", "loading"):
+        assert k["checks"][name]["passed"] is False, name
+        assert "not assessable" in k["checks"][name]["reason"]
+    assert k["checks"]["convergence"] == {"flagged": True, "passed": False}
+    assert k["checks_passed"] is False
+    from v2xcosim.report.compare import checks_line
+
+    assert "voltage_band (not assessable)" in checks_line(k)
+    # one converged step within limits is enough to judge (and pass) the band and loading
+    grid.loc[1, ["converged", "vm_pu[a]", "line_loading_percent[l]"]] = [1.0, 1.0, 10.0]
+    k = compute_kpis(
+        {"grid": grid, "site_x": site}, no_sessions, step_s=300, grid_limits=limits, checks=flagged
+    )
+    assert k["checks"]["voltage_band"] == {"flagged": True, "passed": True}
+    assert k["checks"]["loading"] == {"flagged": True, "passed": True}
+    assert k["checks"]["convergence"]["passed"] is False and k["nonconverged_steps"] == 2

@@ -9,7 +9,9 @@ Model per vehicle (deliberately simple, exact energy bookkeeping):
     soc += p_chem·h/capacity_j; energy meters integrate p_ac, p_dc, p_chem and both losses.
 Fault injection parameters (for failure-path tests): fail_at_s (doStep returns fmi2Error),
 hang_at_s (doStep spins forever inside C), crash_at_s (abort()); negative = off.  hang_in_init
-> 0: fmi2ExitInitializationMode spins forever (a hang during the run's set-up).
+> 0: fmi2ExitInitializationMode spins forever (a hang during the run's set-up).  The
+environment variable ``V2XCOSIM_TOY_HANG_IN_INSTANTIATE`` (any value) makes fmi2Instantiate
+spin forever: a hang while the FMU is loaded, before any parameter can be set.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ static void init_outputs(Inst* m) {
 
 fmi2Component fmi2Instantiate(fmi2String name, fmi2Type t, fmi2String guid, fmi2String loc,
                               const fmi2CallbackFunctions* cb, fmi2Boolean vis, fmi2Boolean log) {
+    if (getenv("V2XCOSIM_TOY_HANG_IN_INSTANTIATE")) { volatile int spin = 1; while (spin) {} }
     Inst* m = (Inst*)calloc(1, sizeof(Inst));
     for (int i = 0; i < N; i++) memcpy(m->v[i], DEFAULTS, sizeof(DEFAULTS));
     init_outputs(m);

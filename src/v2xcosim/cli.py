@@ -7,13 +7,45 @@ Exit codes: 0 ok, 1 a completed check failed, 2 bad input or error.  Errors deri
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 
 from v2xcosim import __version__
-from v2xcosim.core.errors import V2XError
+from v2xcosim.core.errors import Interrupted, V2XError, plain_message
 
 Handler = Callable[[argparse.Namespace], int]
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
+)
+"""Signals that stop a command cleanly: one line, exit 2, child processes and temp folders gone."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Turn a stop signal into :class:`Interrupted`; later ones are ignored while cleaning up."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` (handlers restored).
+
+    The exception unwinds the command like any error: ``finally`` blocks stop the run's child
+    process group, remove its temporary folder and release the run folder's lock.
+    """
+    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -44,12 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with stop_signals_raise():
+            return handler(args)
     except V2XError as exc:
-        print(f"v2xcosim: error: {exc}", file=sys.stderr)
+        print(f"v2xcosim: error: {plain_message(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("v2xcosim: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # SIGINT before the handlers were installed
+        print("v2xcosim: error: stopped by SIGINT", file=sys.stderr)
         return 2
 
 

@@ -28,6 +28,7 @@ from v2xcosim.core.units import KELVIN_OFFSET
 
 FloatArray = npt.NDArray[np.float64]
 
+
 class FileProfileSpec(Protocol):
     """What a file profile gives (``kind = "file"``; the schema is ``v2xcosim.config.profiles``)."""
 
@@ -71,7 +72,6 @@ class ConstantProfileSpec(Protocol):
     def value(self) -> float: ...
     @property
     def unit(self) -> str: ...
-
 
 
 _FACTOR = {"W": 1.0, "kW": 1e3, "MW": 1e6}
@@ -132,20 +132,37 @@ def read_file_profile(spec: FileProfileSpec, name: str) -> pd.Series[float]:
             frame = pd.read_parquet(spec.file)
         else:
             frame = pd.read_csv(spec.file, comment="#", dtype={spec.time_column: str})
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(f"{where}: cannot read the file: {exc}") from None
+    except (OSError, ValueError) as exc:  # EmptyDataError, UnicodeDecodeError are ValueErrors
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ScenarioError(f"{where}: cannot read the file as CSV/parquet: {text}") from None
     missing = [c for c in (spec.time_column, spec.column) if c not in frame.columns]
     if missing:
-        raise ScenarioError(f"{where}: no column(s) {missing}; columns are {list(frame.columns)}")
+        columns = [str(c)[:40] for c in frame.columns[:10]]
+        hint = (
+            " (separated by ';'? write the file with ',' between columns and '.' as decimal point)"
+            if any(";" in c for c in columns)
+            else ""
+        )
+        raise ScenarioError(f"{where}: no column(s) {missing}; columns are {columns}{hint}")
     if len(frame) < 2:
-        raise ScenarioError(f"{where}: needs at least two rows")
+        raise ScenarioError(
+            f"{where}: needs at least two data rows, has {len(frame)}"
+            + (" (only a header)" if len(frame) == 0 else "")
+        )
     times = _parse_times(frame[spec.time_column], spec, where)
-    values = pd.to_numeric(frame[spec.column], errors="coerce").to_numpy(dtype=float)
+    raw_values = frame[spec.column]
+    values = pd.to_numeric(raw_values, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
+        shown = str(raw_values.iloc[int(bad[0])])[:40]
+        hint = (
+            " (a decimal comma? write numbers with a decimal point: 0.5, not 0,5)"
+            if re.fullmatch(r"\s*[-+]?\d+,\d+\s*", shown)
+            else ""
+        )
         raise ScenarioError(
-            f"{where}: non-numeric or non-finite value in column {spec.column!r} at row "
-            f"{int(bad[0])} ({times[bad[0]]})"
+            f"{where}: non-numeric or non-finite value {shown!r} in column {spec.column!r} at "
+            f"data row {int(bad[0]) + 1} ({times[bad[0]]}){hint}"
         )
     dup = times.duplicated()
     if dup.any():
@@ -165,9 +182,19 @@ def read_file_profile(spec: FileProfileSpec, name: str) -> pd.Series[float]:
 
 
 def sample(
-    series: pd.Series[float], times: pd.DatetimeIndex, method: str, where: str
+    series: pd.Series[float],
+    times: pd.DatetimeIndex,
+    method: str,
+    where: str,
+    fill: str = "error",
 ) -> FloatArray:
-    """Values of ``series`` at ``times`` by zero-order ``hold`` or ``linear`` interpolation."""
+    """Values of ``series`` at ``times`` by zero-order ``hold`` or ``linear`` interpolation.
+
+    The data must cover every step: start at or before the first, and end at or after the
+    last (``linear``), or less than one data interval before it (``hold``: the last value
+    holds for its own interval).  Data that end earlier are an error unless ``fill`` (the
+    profile's ``fill_gaps``) names a rule: then the last value is held to the horizon's end.
+    """
     # the profiles' series are indexed by UTC timestamps (see :func:`read_file_profile`)
     index = cast(pd.DatetimeIndex, series.index)
     x = index.asi8.astype(np.float64)
@@ -178,10 +205,11 @@ def sample(
         )
     step = float(np.median(np.diff(x)))
     last_needed = t[-1] if method == "linear" else t[-1] - step + 1
-    if last_needed > x[-1]:
+    if last_needed > x[-1] and fill == "error":
         raise ScenarioError(
             f"{where}: data end at {series.index[-1]} (UTC) before the horizon's last step "
-            f"{times[-1]}; extend the data or shorten time.duration_s"
+            f"{times[-1]}; extend the data, shorten time.duration_s, or set fill_gaps = 'hold' "
+            "to hold the last value"
         )
     # (pandas-stubs type this as floating[Any]; it is float64, so astype does not copy)
     y = series.to_numpy(dtype=float).astype(np.float64, copy=False)
@@ -253,7 +281,11 @@ class ProfileSet:
                 spec = cast(FileProfileSpec, spec)
                 series = read_file_profile(spec, name)
                 self.values[name] = sample(
-                    series, times, spec.interpolation, f"profiles.{name} ({spec.file})"
+                    series,
+                    times,
+                    spec.interpolation,
+                    f"profiles.{name} ({spec.file})",
+                    spec.fill_gaps,
                 )
             elif kind == "clearsky_pv":
                 self.values[name] = clearsky_pv_pu(cast(ClearSkyPvSpec, spec), times)
@@ -269,9 +301,29 @@ class ProfileSet:
         return float(self.values[name][step])
 
 
+def check_profiles(
+    profiles: Mapping[str, Any], times: pd.DatetimeIndex
+) -> tuple[dict[str, FloatArray], list[tuple[str, str]]]:
+    """Read and sample every profile as a run would; return (values, problems).
+
+    Each problem is ``(key path, message)``, one per profile that cannot be read or does not
+    cover ``times`` — so ``v2xcosim validate`` refuses what the run would stop at.  Values are
+    in the canonical unit (W, K, pu, ...), for range checks of their use.
+    """
+    values: dict[str, FloatArray] = {}
+    problems: list[tuple[str, str]] = []
+    for name in sorted(profiles):
+        try:
+            values.update(ProfileSet({name: profiles[name]}, times).values)
+        except ScenarioError as exc:
+            key = "file" if getattr(profiles[name], "kind", None) == "file" else "kind"
+            problems.append((f"profiles.{name}.{key}", str(exc)))
+    return values, problems
+
 
 __all__ = [
     "ProfileSet",
+    "check_profiles",
     "clearsky_poa_pu",
     "clearsky_pv_pu",
     "read_file_profile",

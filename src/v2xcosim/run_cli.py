@@ -3,7 +3,9 @@
 Exit codes: 0 ok; 1 the run completed but a flagged check failed; 2 bad input, crash, hang or
 abort.  ``--set dotted.key=value`` overrides any scenario key (value parsed as TOML; list items
 by index: ``--set sites.0.n_evs=20``).  ``--out`` defaults to ``results/<scenario>-<UTC time>``
-and must not be an existing non-empty folder.
+and must not be an existing non-empty folder; the run holds its lock (``.v2xcosim.lock``)
+while it runs, so a second run into it is refused naming the first
+(:mod:`v2xcosim.core.runlock`).
 """
 
 from __future__ import annotations
@@ -103,10 +105,11 @@ def _compare_out(out: Path, strategy: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim import usecases
-    from v2xcosim.core.io import check_writable_dir, prepare_out_dir
+    from v2xcosim.core.io import check_writable_dir
+    from v2xcosim.core.runlock import claim_run_folder
     from v2xcosim.report.compare import comparison_table
     from v2xcosim.runner import run_watched
-    from v2xcosim.scenario import load_scenario, preflight
+    from v2xcosim.scenario import load_scenario
 
     spec = load_scenario(args.scenario, args.overrides)
     case = usecases.get(spec.use_case)
@@ -119,8 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for folder in (out, ref_out):  # both runs' folders, before any work is done
         if folder is not None:
             check_writable_dir(folder, "--out")
-    preflight(spec)  # FMU names checked (and FMUs built) before anything is written
-    prepare_out_dir(out)
+    # The FMUs are built, loaded and checked (preflight) by the watched child, first thing:
+    # loading or instantiating an FMU can hang, and only the watchdog can stop that.  A run
+    # that fails there leaves nothing: the folder it created is removed again.
     watch = functools.partial(
         run_watched,
         startup_timeout_s=spec.runner.startup_timeout_s,
@@ -129,13 +133,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         step_s=spec.time.step_s,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
-    outcome = watch(args.scenario, args.overrides, out)
+    with claim_run_folder(out):
+        outcome = watch(args.scenario, args.overrides, out)
     print(case.summary(outcome.kpis))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
     if ref_overrides is None or ref_out is None:
         return outcome.exit_code
-    prepare_out_dir(ref_out)
-    ref = watch(args.scenario, ref_overrides, ref_out)
+    with claim_run_folder(ref_out):
+        ref = watch(args.scenario, ref_overrides, ref_out)
     strategy = outcome.kpis.get("strategy", "run")
     print(f"\ncomparison ({args.compare} → {strategy}):")
     print(comparison_table({args.compare: ref.kpis, str(strategy): outcome.kpis}, case.kpi_keys))

@@ -20,6 +20,15 @@ steps and, on a loaded machine, far longer than a step, so the watchdog has two 
 
 The child writes result files atomically and ``metadata.json`` last, so a killed run never
 leaves a folder whose ``metadata.json`` does not verify.
+
+The child dies with its parent, even when the parent is killed with SIGKILL and cannot clean
+up: on Linux it asks the kernel for ``PR_SET_PDEATHSIG`` = SIGKILL (``prctl(2)``, via ctypes);
+everywhere, a watcher thread of the child checks every :data:`PARENT_POLL_S` seconds that its
+parent is still the one that started it, and kills the child's process group otherwise (a
+thread runs while the main thread is inside an FMU's C code, since ctypes releases the GIL).
+The child's temporary files (FMU extraction folders) live in ``v2xcosim-run-<parent pid>-*``
+in the temporary directory, removed when the run ends; one left by a parent killed with
+SIGKILL is removed by the next run (:func:`clean_stale_run_dirs`).
 """
 
 from __future__ import annotations
@@ -40,7 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
+from v2xcosim.core.runlock import pid_alive
 from v2xcosim.cosim.store_sim import STEPPING_BEAT
+
+RUN_TMP_PREFIX = "v2xcosim-run-"
+"""Prefix of a run's temporary folder, followed by the parent's pid and ``-``."""
+
+PARENT_POLL_S = 1.0
+"""How often [s] the child checks that its parent is alive (fallback to PR_SET_PDEATHSIG)."""
+
+_PR_SET_PDEATHSIG = 1
+"""``prctl`` option number (``<linux/prctl.h>``)."""
 
 
 @dataclass
@@ -50,8 +69,6 @@ class ChildOutcome:
     exit_code: int
     kpis: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
-
-
 
 
 @dataclass
@@ -119,6 +136,33 @@ class Watchdog:
         )
 
 
+def clean_stale_run_dirs(tmp_root: Path | None = None) -> list[Path]:
+    """Remove run temporary folders whose parent process has ended; return them.
+
+    Only folders named ``v2xcosim-run-<pid>-*`` of a pid that no longer exists on this host
+    and owned by this user are removed (a folder of a live run is left alone).
+    """
+    root = Path(tmp_root if tmp_root is not None else tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        candidates = list(root.glob(f"{RUN_TMP_PREFIX}*"))
+    except OSError:
+        return removed
+    for folder in candidates:
+        pid_text = folder.name[len(RUN_TMP_PREFIX) :].partition("-")[0]
+        try:
+            owned = (
+                folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid()
+            )
+        except OSError:
+            continue
+        if not owned or not pid_text.isdigit() or pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -148,6 +192,7 @@ def run_watched(
                 "overrides": list(overrides),
                 "out": str(out_dir),
                 "fd": w_fd,
+                "parent": os.getpid(),
             }
         ),
     ]
@@ -156,10 +201,17 @@ def run_watched(
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # The child's temporary files (FMU extraction folders) go into a folder the parent removes
     # afterwards: a child killed by the watchdog or by a crash cannot clean up after itself.
-    child_tmp = tempfile.mkdtemp(prefix="v2xcosim-run-")
+    clean_stale_run_dirs()
+    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
     env["TMPDIR"] = child_tmp
-    proc = subprocess.Popen(cmd, pass_fds=(w_fd,), start_new_session=True, env=env)
-    os.close(w_fd)
+    try:
+        proc = subprocess.Popen(cmd, pass_fds=(w_fd,), start_new_session=True, env=env)
+    except BaseException:
+        os.close(r_fd)
+        shutil.rmtree(child_tmp, ignore_errors=True)
+        raise
+    finally:
+        os.close(w_fd)
     bar: Any = None
     if progress:
         from tqdm import tqdm
@@ -228,10 +280,42 @@ def run_watched(
     )
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this (child) process end with ``parent_pid``, even if the parent gets SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watcher thread below still works
+            pass
+
+    def kill_own_group() -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        os._exit(2)
+
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        kill_own_group()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                kill_own_group()
+
+    import threading
+
+    threading.Thread(target=watch, name="v2xcosim-parent-watch", daemon=True).start()
+
+
 def _child(arg: str) -> int:
     """Child process entry: run and report one JSON verdict line on the heartbeat pipe."""
     opts = json.loads(arg)
     fd = int(opts["fd"])
+    if "parent" in opts:
+        _die_with_parent(int(opts["parent"]))
 
     def report(data: dict[str, Any]) -> None:
         os.write(fd, (json.dumps(data, allow_nan=False, default=str) + "\n").encode())

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import Field, TypeAdapter
 
 from v2xcosim import usecases
-from v2xcosim.config.common import ScenarioBase, spec_to_jsonable
+from v2xcosim.config.common import ScenarioBase, horizon_problems, spec_to_jsonable
 from v2xcosim.config.load import ScenarioSource, format_problems, read_scenario, validate
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.io import atomic_write_bytes, write_json_atomic
@@ -56,10 +56,14 @@ def spec_from_source(source: ScenarioSource) -> ScenarioBase:
     if early:
         raise ScenarioError(format_problems(source, early))
     case = usecases.get(tag)
+
+    def check(spec: Any) -> list[tuple[str, str]]:
+        return [*horizon_problems(spec.time, spec.runner), *case.check(spec)]
+
     spec: ScenarioBase = validate(
         ScenarioSource(data, source.name, source.base_dir, source.positions),
         scenario_adapter(),
-        case.check,
+        check,
         tag=tag,
     )
     return spec
@@ -77,9 +81,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioBa
     return spec_from_source(read_scenario(path, overrides))
 
 
-def load_scenario_as(
-    path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()
-) -> SpecT:
+def load_scenario_as(path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()) -> SpecT:
     """Load a scenario that must be of the use case whose model is ``model`` (typed API)."""
     spec = load_scenario(path, overrides)
     if not isinstance(spec, model):

@@ -12,6 +12,17 @@ Identifier = Annotated[str, Field(pattern=_IDENT, max_length=64)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 CosPhi = Annotated[float, Field(gt=0.0, le=1.0)]
 ParamValue = float | int | bool | list[float]
+MAX_PLANT_KW = 100_000.0
+"""Upper bound [kW] of one generator or load plant in a scenario (assumption): 100 MW, the upper
+end of what connects to a medium-voltage network; a larger value is almost always a unit slip
+(W written for kW)."""
+
+MAX_CHARGER_KW = 3_750.0
+"""Upper bound [kW] of one charging point: the Megawatt Charging System's 3,000 A × 1,250 V
+(CharIN MCS; SAE J3271), the most powerful charging standard."""
+
+PlantKw = Annotated[float, Field(gt=0, le=MAX_PLANT_KW)]
+ChargerKw = Annotated[float, Field(gt=0, le=MAX_CHARGER_KW)]
 PathText = Annotated[Path, Strict(False)]
 """A file or folder path, written as text (TOML has no path type): the one str conversion."""
 

@@ -14,6 +14,14 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 
 from v2xcosim.config.base import Identifier, Spec
 
+MAX_STEPS_DEFAULT = 1_000_000
+"""Default of ``runner.max_steps`` (assumption): ten years of 5-minute steps, far beyond any
+shipped scenario (the Terni week has 2,016), while a mistyped horizon (10^12 s) is refused
+before it fills memory; a run's tables hold one row per step."""
+
+LAST_REPRESENTABLE_UTC = dt.datetime(2262, 4, 11, 23, 47, 16, tzinfo=dt.UTC)
+"""``pandas.Timestamp.max`` rounded down to the second (int64 nanoseconds since 1970)."""
+
 
 class TimeSpec(Spec):
     """Simulated horizon: ``start`` with a UTC offset, ``duration_s`` a multiple of ``step_s``."""
@@ -58,7 +66,6 @@ class TimeSpec(Spec):
     def start_utc(self) -> dt.datetime:
         """Start time converted to UTC."""
         return self.start.astimezone(dt.UTC)
-
 
     @property
     def tzinfo(self) -> dt.tzinfo:
@@ -128,6 +135,44 @@ class RunnerSpec(Spec):
     stall_timeout_s: float = Field(
         default=120.0, gt=0, description="limit [s] between completed steps once stepping"
     )
+    max_steps: int = Field(
+        default=MAX_STEPS_DEFAULT,
+        gt=0,
+        description="largest number of co-simulation steps (time.duration_s / time.step_s) a "
+        "scenario may ask for; raise it deliberately for a longer run",
+    )
+
+
+def horizon_problems(time: TimeSpec, runner: RunnerSpec) -> list[tuple[str, str]]:
+    """Problems of the horizon as a whole: too many steps, an end beyond representable dates.
+
+    Every step time must be a pandas ``Timestamp`` (nanoseconds since 1970 in 64 bits: up to
+    :data:`LAST_REPRESENTABLE_UTC`), and the step count at most ``runner.max_steps``.
+    """
+    problems: list[tuple[str, str]] = []
+    if time.n_steps > runner.max_steps:
+        problems.append(
+            (
+                "time.duration_s",
+                f"{time.duration_s} s in steps of {time.step_s} s are {time.n_steps} steps, more "
+                f"than runner.max_steps = {runner.max_steps}; shorten the horizon, lengthen "
+                "time.step_s, or raise runner.max_steps if you mean it",
+            )
+        )
+    try:
+        end = time.start_utc + dt.timedelta(seconds=time.duration_s)
+    except OverflowError:
+        end = None
+    if end is None or end > LAST_REPRESENTABLE_UTC:
+        problems.append(
+            (
+                "time.duration_s",
+                f"start {time.start.isoformat()} + {time.duration_s} s ends after "
+                f"{LAST_REPRESENTABLE_UTC.isoformat()}, the last representable time; shorten "
+                "the horizon",
+            )
+        )
+    return problems
 
 
 class ScenarioBase(Spec):

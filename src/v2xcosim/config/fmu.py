@@ -52,9 +52,27 @@ class FmuSpec(Spec):
     inputs: FmuInputsSpec = Field(default_factory=FmuInputsSpec)
     outputs: FmuOutputsSpec = Field(default_factory=FmuOutputsSpec)
 
-    _resolve = field_validator("path")(
-        lambda v, info: None if v is None else resolve_file(v, info)
-    )
+    _resolve = field_validator("path")(lambda v, info: None if v is None else resolve_file(v, info))
+
+    @field_validator("instance_parameters")
+    @classmethod
+    def _solver_ranges(cls, value: dict[str, float | int | bool]) -> dict[str, float | int | bool]:
+        """``solver.rtol`` in (0, 1) and ``solver.threads`` a whole number >= 0 (shell limits)."""
+        rtol = value.get("solver.rtol")
+        if rtol is not None and (isinstance(rtol, bool) or not 0 < rtol < 1):
+            raise ValueError(
+                f"solver.rtol = {rtol!r}: a relative tolerance must be a number in (0, 1), "
+                "e.g. 1e-6 (0 would ask the integrator for exact results)"
+            )
+        threads = value.get("solver.threads")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 4096
+        ):
+            raise ValueError(
+                f"solver.threads = {threads!r}: give a whole number from 0 (automatic: one per "
+                "CPU and per 64 vehicles) to 4096"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> FmuSpec:
@@ -66,4 +84,3 @@ class FmuSpec(Spec):
                 "model = '' counts as not given"
             )
         return self
-

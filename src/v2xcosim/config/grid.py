@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from v2xcosim.config.base import CosPhi, Spec, resolve_file
+from v2xcosim.config.base import CosPhi, PlantKw, Spec, resolve_file
 from v2xcosim.config.common import GridOptions
 
 NETWORK_FILE_SUFFIXES = (".json", ".m", ".mat")
@@ -17,7 +17,7 @@ class PvSpec(Spec):
     """A PV system connected at ``bus`` (pandapower bus name)."""
 
     bus: str
-    p_peak_kw: float = Field(gt=0)
+    p_peak_kw: PlantKw = Field(description="peak power [kW], at most MAX_PLANT_KW")
     profile: str = Field(description="profile name giving output in pu of peak")
     cos_phi: CosPhi = Field(default=1.0, description="power factor; PV absorbs q when < 1")
 

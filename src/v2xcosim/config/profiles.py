@@ -24,7 +24,11 @@ class FileProfileSpec(Spec):
         default=None, description="IANA zone for naive timestamps; None = timestamps must be aware"
     )
     interpolation: Literal["hold", "linear"] = "hold"
-    fill_gaps: Literal["error", "hold", "linear"] = "error"
+    fill_gaps: Literal["error", "hold", "linear"] = Field(
+        default="error",
+        description="irregular spacing (a gap) or data ending before the horizon: 'error', or "
+        "fill explicitly ('hold'/'linear' inside the data; the last value held to the end)",
+    )
 
     _resolve = field_validator("file")(resolve_file)
 

@@ -8,6 +8,19 @@ raise).  Every error carries a message that says what is wrong, where, and how t
 
 from __future__ import annotations
 
+import re
+
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:float|int|uint|bool_?|str_)\d*\(([^()]*)\)")
+
+
+def plain_message(text: str) -> str:
+    """``text`` without numpy's scalar reprs: ``np.float64(0.5)`` -> ``0.5`` (numpy >= 2).
+
+    The one place every error message passes before it is printed, so a value that reached a
+    message as a numpy scalar inside a list or ``repr`` reads as the number it is.
+    """
+    return _NUMPY_SCALAR.sub(r"\1", text)
+
 
 class V2XError(Exception):
     """Base class of all v2xcosim errors; ``str(err)`` is a complete user-facing message."""
@@ -47,3 +60,18 @@ class FmuCallError(SimulationError):
         self.function = function
         self.status = status
         self.instance = instance
+
+
+class Interrupted(V2XError):
+    """The command was stopped by a signal (SIGINT, SIGTERM, SIGHUP); it cleaned up and ends."""
+
+    def __init__(self, signum: int) -> None:
+        """Create the error for signal number ``signum``."""
+        import signal
+
+        self.signum = signum
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(f"stopped by {name}; no process or temporary folder is left behind")

@@ -68,6 +68,16 @@ RATIO_MIN_BYTES: int = 1024**2
 _CHUNK = 1024**2
 
 
+def description_limit(allowance_bytes: int = 0) -> int:
+    """Largest accepted ``modelDescription.xml`` [bytes]: :data:`MAX_ENTRY_BYTES`, or more.
+
+    A caller that knows how large the description of a trusted FMU must be (a fleet FMU
+    declares every vehicle's variables: its size follows the fleet's) passes that allowance;
+    the ratio check and every other entry's limit stay.
+    """
+    return max(MAX_ENTRY_BYTES, int(allowance_bytes))
+
+
 @dataclass(frozen=True)
 class OpenedFmu:
     """An FMU extracted into a temporary folder that exists while the context is open.
@@ -134,7 +144,13 @@ def _check_name(path: Path, name: str) -> str:
     return norm
 
 
-def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
+def _entry_limit(norm: str, description_bytes: int) -> int:
+    return description_bytes if norm == "modelDescription.xml" else MAX_ENTRY_BYTES
+
+
+def _check_entries(
+    path: Path, zf: zipfile.ZipFile, description_bytes: int = MAX_ENTRY_BYTES
+) -> list[tuple[zipfile.ZipInfo, str]]:
     """Check every entry of the archive before anything is extracted."""
     fix = "The archive is not a valid FMU; rebuild or re-export it with a standard FMU tool."
     infos = zf.infolist()
@@ -160,11 +176,12 @@ def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInf
         if kind_bits and kind_bits not in (stat.S_IFREG, stat.S_IFDIR):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
             raise _bad(path, f"entry {info.filename!r} is {kind}; only regular files allowed", fix)
-        if info.file_size > MAX_ENTRY_BYTES:
+        limit = _entry_limit(norm, description_bytes)
+        if info.file_size > limit:
             raise _bad(
                 path,
                 f"entry {info.filename!r} expands to {info.file_size} bytes, more than the "
-                f"limit of {MAX_ENTRY_BYTES} bytes (possible zip bomb)",
+                f"limit of {limit} bytes (possible zip bomb)",
                 fix,
             )
         if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(
@@ -177,7 +194,7 @@ def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInf
                 fix,
             )
         total += info.file_size
-        if total > MAX_TOTAL_BYTES:
+        if total > MAX_TOTAL_BYTES + description_bytes - MAX_ENTRY_BYTES:
             raise _bad(
                 path,
                 f"the entries expand to more than {MAX_TOTAL_BYTES} bytes (possible zip bomb)",
@@ -195,7 +212,7 @@ def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInf
 
 
 def _extract(path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]],
-             root: Path) -> None:
+             root: Path, description_bytes: int = MAX_ENTRY_BYTES) -> None:
     """Extract the checked entries below ``root``, counting the bytes actually written."""
     fix = "The archive is damaged or not a valid FMU; rebuild or download it again."
     root_resolved = root.resolve()
@@ -213,9 +230,9 @@ def _extract(path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInf
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
                 total += len(chunk)
-                if written > info.file_size or written > MAX_ENTRY_BYTES:
+                if written > info.file_size or written > _entry_limit(norm, description_bytes):
                     raise _bad(path, f"entry {info.filename!r} is larger than declared", fix)
-                if total > MAX_TOTAL_BYTES:
+                if total > MAX_TOTAL_BYTES + description_bytes - MAX_ENTRY_BYTES:
                     raise _bad(path, f"the entries expand to more than {MAX_TOTAL_BYTES} bytes",
                                fix)
                 dst.write(chunk)
@@ -271,12 +288,16 @@ def _runnable_interfaces(path: Path, md: Any, unzipdir: Path) -> tuple[str, tupl
 
 
 @contextlib.contextmanager
-def open_fmu(path: str | os.PathLike[str]) -> Iterator[OpenedFmu]:
+def open_fmu(
+    path: str | os.PathLike[str], *, description_allowance_bytes: int = 0
+) -> Iterator[OpenedFmu]:
     """Open an FMU safely; yield an :class:`OpenedFmu` valid inside the ``with`` block.
 
     The archive is checked (see the module docstring), extracted into a fresh temporary folder
     and its model description read.  On exit, normally or by an exception, the folder is removed
-    and the working directory restored.
+    and the working directory restored.  ``description_allowance_bytes`` raises the limit of
+    ``modelDescription.xml`` (and the total by as much) for an FMU whose size is known to follow
+    its content (:func:`description_limit`).
 
     Raises:
         ScenarioError: the file is missing, not a safe zip archive, has no valid
@@ -298,10 +319,11 @@ def open_fmu(path: str | os.PathLike[str]) -> Iterator[OpenedFmu]:
         digest = sha256_file(fmu_path)
         try:
             with zipfile.ZipFile(fmu_path) as zf:
-                entries = _check_entries(fmu_path, zf)
+                limit = description_limit(description_allowance_bytes)
+                entries = _check_entries(fmu_path, zf, limit)
                 unzipdir = tmp / "fmu"
                 unzipdir.mkdir()
-                _extract(fmu_path, zf, entries, unzipdir)
+                _extract(fmu_path, zf, entries, unzipdir, limit)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
                 NotImplementedError, ValueError, OSError) as exc:
             raise _bad(

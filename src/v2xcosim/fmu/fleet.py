@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -36,15 +37,31 @@ FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
 
 
-def extract_fmu(path: Path, stack: contextlib.ExitStack) -> OpenedFmu:
+MAX_SITE_EVS = 10_000
+"""Most vehicles one site (one fleet FMU, or as many single-EV instances) may hold.
+
+Assumption, from the size of the project's fleet FMU: its ``modelDescription.xml`` declares
+every vehicle's variables, 32.5 kB per vehicle (4.16 MB for ``EV_fleet128``), so 10,000
+vehicles are 325 MB of XML, which the FMI tools parse into several GB of memory; beyond it a
+scenario is refused by ``validate`` (split the vehicles over several sites)."""
+
+FLEET_DESCRIPTION_BYTES_PER_EV = 64 * 1024
+"""Allowance [bytes] of ``modelDescription.xml`` per vehicle of a fleet FMU: twice the 32.5 kB
+measured for the project's EV fleet; the archive's limit for the description follows it."""
+
+
+def extract_fmu(path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1) -> OpenedFmu:
     """Open ``path`` for the lifetime of ``stack`` through :func:`v2xcosim.fmu.archive.open_fmu`.
 
     The one place that unpacks an archive (size, ratio, path and platform checks; folder
-    removed and working directory restored on exit).
+    removed and working directory restored on exit).  The limit of the model description
+    grows with ``n_vehicles`` (:data:`FLEET_DESCRIPTION_BYTES_PER_EV` each), so a large fleet
+    FMU is not mistaken for a zip bomb.
     """
     from v2xcosim.fmu.archive import open_fmu
 
-    return stack.enter_context(open_fmu(path))
+    allowance = n_vehicles * FLEET_DESCRIPTION_BYTES_PER_EV
+    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance))
 
 
 @dataclass(frozen=True)
@@ -104,10 +121,14 @@ def _check(
     fmu: Path,
     problems: list[str],
 ) -> None:
+    missing_bases: set[str] = set()
     for name in names:
         var = variables.get(name)
         if var is None:
             base = re.sub(r"^[^.]*\[\d+\]\.", "", name)
+            if base in missing_bases:
+                continue  # one problem per base name, not one per vehicle
+            missing_bases.add(base)
             candidates = sorted(
                 {
                     re.sub(r"^[^.]*\[\d+\]\.", "", v.name)
@@ -117,8 +138,7 @@ def _check(
             )
             known = f" (base name {base!r})" if base != name else ""
             problems.append(
-                f"FMU {fmu.name} has no {role} {name!r}{known}; its {role}s are: "
-                + ", ".join(candidates)
+                f"FMU {fmu.name} has no {role} {name!r}{known}; " + _closest(base, candidates, role)
             )
         elif var.causality not in causality:
             problems.append(
@@ -127,6 +147,24 @@ def _check(
             )
         elif role != "parameter" and var.type != "Real":
             problems.append(f"FMU {fmu.name}: {role} {name!r} must be Real (is {var.type})")
+
+
+MAX_LISTED_NAMES = 10
+"""Most variable names an "unknown name" message lists (the closest ones first)."""
+
+
+def _closest(name: str, candidates: Sequence[str], role: str) -> str:
+    """Say which of ``candidates`` come closest to ``name`` (at most :data:`MAX_LISTED_NAMES`)."""
+    if not candidates:
+        return f"it has no {role}s"
+    close = difflib.get_close_matches(name, candidates, n=MAX_LISTED_NAMES, cutoff=0.5)
+    if not close:
+        close = list(candidates[:MAX_LISTED_NAMES])
+        what = "some of its"
+    else:
+        what = "the closest of its"
+    more = f" (of {len(candidates)})" if len(candidates) > len(close) else ""
+    return f"{what} {role}s{more}: " + ", ".join(close)
 
 
 def _check_range(
@@ -267,7 +305,7 @@ class FmuFleet:
         self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
         self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
         try:
-            self._opened = extract_fmu(self.path, self._stack)
+            self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
             self._instantiate()
         except BaseException:
             self.close()

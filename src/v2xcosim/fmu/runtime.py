@@ -143,6 +143,14 @@ class FmuRunner:
                 status=4,
                 instance=owner or str(self.path),
             ) from None
+        except Exception as exc:  # fmpy raises a bare Exception when instantiate returns NULL
+            log = "; ".join(self.messages[-3:]) or "the FMU logged no message"
+            raise FmuCallError(
+                f"FMU {self.path.name}{who}: {what} failed: {exc} (the FMU says: {log})",
+                function=what,
+                status=4,
+                instance=owner or str(self.path),
+            ) from None
 
     def vr(self, names: Sequence[str]) -> list[int]:
         """Value references of ``names``; an unknown name is a :class:`ScenarioError`."""
@@ -155,8 +163,13 @@ class FmuRunner:
         return out
 
     # ------------------------------------------------------------------ life cycle
-    def initialize(self, start_values: dict[str, float] | None = None, *, start_time: float = 0.0,
-                   tolerance: float | None = None) -> None:
+    def initialize(
+        self,
+        start_values: dict[str, float] | None = None,
+        *,
+        start_time: float = 0.0,
+        tolerance: float | None = None,
+    ) -> None:
         """Set start values, then set up the experiment and initialise."""
         self.time = start_time
         self.call(

@@ -43,7 +43,11 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str])
 
 def checks_line(kpis: Mapping[str, Any]) -> str:
     """One line on the flagged checks of a run's KPIs (``checks``: name -> flagged, passed)."""
-    failed = [n for n, c in kpis.get("checks", {}).items() if c["flagged"] and not c["passed"]]
+    failed = [
+        n + (" (not assessable)" if "reason" in c else "")
+        for n, c in kpis.get("checks", {}).items()
+        if c["flagged"] and not c["passed"]
+    ]
     return "  checks: " + (
         "all flagged checks passed" if not failed else "FAILED: " + ", ".join(failed)
     )

@@ -45,7 +45,7 @@ def compute_kpis(
     ``grid_limits``: ``v_min_pu``, ``v_max_pu``, ``max_line_loading_percent``,
     ``max_trafo_loading_percent``; ``checks``: which checks are flagged (ChecksSpec fields).
     """
-    from v2xcosim.grid.limits import check_limits
+    from v2xcosim.grid.limits import check_limits, check_verdict
 
     grid = frames["grid"]
     rep = check_limits(
@@ -96,17 +96,16 @@ def compute_kpis(
             "soc_min": finite_min(soc),
             "soc_max": finite_max(soc),
         }
-    verdicts = {
+    verdicts: dict[str, bool | None] = {
         "convergence": nonconv == 0,
-        "voltage_band": rep.voltage_violations == 0,
-        "loading": rep.line_overloads == 0 and rep.trafo_overloads == 0,
+        "voltage_band": rep.voltage_band_ok,
+        "loading": rep.loading_ok,
         "soc_target": missed_total == 0,
     }
     kpis["checks"] = {
-        name: {"flagged": bool(checks.get(name, False)), "passed": ok}
-        for name, ok in verdicts.items()
+        name: check_verdict(checks.get(name, False), ok) for name, ok in verdicts.items()
     }
-    kpis["checks_passed"] = all(ok for n, ok in verdicts.items() if checks.get(n, False))
+    kpis["checks_passed"] = all(ok is True for n, ok in verdicts.items() if checks.get(n, False))
     cleaned: dict[str, Any] = json_clean(kpis)
     return cleaned
 

@@ -13,13 +13,44 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from v2xcosim.config.base import Fraction, Identifier, Spec
+from v2xcosim.config.base import ChargerKw, Fraction, Identifier, Spec
 from v2xcosim.config.common import ResultsSpec, ScenarioBase
 from v2xcosim.config.fmu import FmuSpec
 from v2xcosim.config.grid import GridSpec
 from v2xcosim.config.profiles import ProfileSpec
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.grid.sources import check_network, load_source
+
+T_AMB_MIN_K = 173.15
+"""Lowest ambient temperature [K] accepted (−100 °C), below the lowest ever measured on Earth,
+−89.2 °C at Vostok (WMO Archive of Weather and Climate Extremes); above absolute zero."""
+T_AMB_MAX_K = 343.15
+"""Highest ambient temperature [K] accepted (70 °C), above the highest ever measured, 56.7 °C
+in Death Valley (WMO Archive of Weather and Climate Extremes)."""
+
+PROFILE_UNITS: dict[str, tuple[str, ...]] = {
+    "grid.load_profile": ("pu",),
+    "pv": ("pu",),
+    "t_amb": ("K", "degC"),
+}
+"""The units a profile must be declared in for each use (scales in pu, temperatures)."""
+
+GRID_REQUIRED = [
+    "converged",
+    "p_slack_w",
+    "p_loss_w",
+    "vm_pu",
+    "line_loading_percent",
+    "trafo_loading_percent",
+    "p_trafo_hv_w",
+    "q_trafo_hv_var",
+]
+"""Grid attributes always recorded."""
+GRID_OPTIONAL = ["q_slack_var"]
+"""Grid attributes recorded unless ``results.attrs`` leaves them out."""
+SITE_REQUIRED_FMU = ["p_ac_w", "q_ac_var", "soc"]
+SITE_REQUIRED_CTL = ["connected"]
+SITE_OPTIONAL_CTL = ["p_set_w"]
 
 
 class SessionSpec(Spec):
@@ -56,7 +87,7 @@ class ControllerSpec(Spec):
     """
 
     kind: Literal["uncontrolled"] = "uncontrolled"
-    p_max_kw: float = Field(gt=0)
+    p_max_kw: ChargerKw = Field(description="charging power [kW], at most MAX_CHARGER_KW")
     capacity_kwh: float | None = Field(default=None, gt=0)
 
 
@@ -70,7 +101,12 @@ class SiteSpec(Spec):
     sessions: SessionSpec = Field(default_factory=SessionSpec)
     controller: ControllerSpec
     t_amb_profile: str | None = None
-    t_amb_k: float = Field(default=293.15, gt=0, description="ambient temperature if no profile")
+    t_amb_k: float = Field(
+        default=293.15,
+        ge=T_AMB_MIN_K,
+        le=T_AMB_MAX_K,
+        description="ambient temperature [K] if no profile",
+    )
 
 
 class SitesResultsSpec(ResultsSpec):
@@ -103,17 +139,40 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     names = set(spec.profiles)
 
-    def need_profile(path: str, name: str | None) -> None:
-        if name is not None and name not in names:
+    def need_profile(path: str, name: str | None, use: str) -> None:
+        if name is None:
+            return
+        if name not in names:
             known = ", ".join(sorted(names)) or "none defined"
             problems.append((path, f"unknown profile {name!r} (profiles: {known})"))
+            return
+        unit = getattr(spec.profiles[name], "unit", "pu")  # clear-sky PV gives pu
+        if unit not in PROFILE_UNITS[use]:
+            problems.append(
+                (
+                    f"profiles.{name}.unit",
+                    f"profile {name!r} is used by {path}, which needs "
+                    f"{' or '.join(PROFILE_UNITS[use])}, but is declared in {unit!r}",
+                )
+            )
 
-    need_profile("grid.load_profile", spec.grid.load_profile)
+    need_profile("grid.load_profile", spec.grid.load_profile, "grid.load_profile")
     for i, pv in enumerate(spec.grid.pv):
-        need_profile(f"grid.pv[{i}].profile", pv.profile)
+        need_profile(f"grid.pv[{i}].profile", pv.profile, "pv")
     seen: set[str] = set()
+    from v2xcosim.fmu.fleet import MAX_SITE_EVS
+
     for i, site in enumerate(spec.sites):
-        need_profile(f"sites[{i}].t_amb_profile", site.t_amb_profile)
+        if site.n_evs > MAX_SITE_EVS:
+            problems.append(
+                (
+                    f"sites[{i}].n_evs",
+                    f"{site.n_evs} vehicles exceed the limit of MAX_SITE_EVS = {MAX_SITE_EVS} "
+                    "per site (a fleet FMU's model description grows by 32.5 kB per vehicle); "
+                    "split the vehicles over several sites",
+                )
+            )
+        need_profile(f"sites[{i}].t_amb_profile", site.t_amb_profile, "t_amb")
         if site.id in seen:
             problems.append((f"sites[{i}].id", f"duplicate site id {site.id!r}"))
         seen.add(site.id)
@@ -128,6 +187,7 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
             vals = value if isinstance(value, list) else [value]
             if any(isinstance(v, float) and not math.isfinite(v) for v in vals):
                 problems.append((f"sites[{i}].fmu.parameters.{key}", "must be finite"))
+    problems += _profile_problems(spec)
     try:
         buses = set(network_buses(spec.grid.network))
     except ScenarioError as exc:
@@ -157,7 +217,63 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
                     "profile.<name> of this scenario",
                 )
             )
+            continue
+        known_attrs = _entity_attrs(spec, entity)
+        if known_attrs is not None and name not in known_attrs:
+            problems.append(
+                (
+                    f"results.attrs[{j}]",
+                    f"{entity} has no attribute {name!r}; available: {', '.join(known_attrs)}",
+                )
+            )
     return problems
+
+
+def _profile_problems(spec: SitesScenario) -> list[tuple[str, str]]:
+    """Read every profile as the run will (files: parse, finite, sorted, coverage); ranges.
+
+    Skipped when the horizon itself is refused (too many steps, beyond representable dates):
+    that problem is reported by the generic horizon check.
+    """
+    from v2xcosim.config.common import horizon_problems
+    from v2xcosim.core.timegrid import step_times
+    from v2xcosim.profiles import check_profiles
+
+    if horizon_problems(spec.time, spec.runner):
+        return []
+    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
+    values, problems = check_profiles(spec.profiles, times)
+    temperatures = {
+        s.t_amb_profile
+        for s in spec.sites
+        if s.t_amb_profile in values  # read, and declared in a temperature unit
+        and getattr(spec.profiles[s.t_amb_profile], "unit", None) in PROFILE_UNITS["t_amb"]
+    }
+    for name in sorted(temperatures):
+        t_k = values[str(name)]
+        bad = (t_k < T_AMB_MIN_K) | (t_k > T_AMB_MAX_K)
+        if bad.any():
+            k = int(bad.argmax())
+            problems.append(
+                (
+                    f"profiles.{name}",
+                    f"ambient temperature {float(t_k[k]):.2f} K at {times[k]} is outside "
+                    f"[{T_AMB_MIN_K}, {T_AMB_MAX_K}] K (−100 to 70 °C); check the unit",
+                )
+            )
+    return problems
+
+
+def _entity_attrs(spec: SitesScenario, entity: str) -> list[str] | None:
+    """Return the attributes ``results.attrs`` may name for ``entity`` (None: any)."""
+    if entity == "grid":
+        return sorted(GRID_REQUIRED + GRID_OPTIONAL)
+    if entity.startswith("site."):
+        site = next(s for s in spec.sites if s.id == entity[5:])
+        return sorted(
+            {*SITE_REQUIRED_FMU, *site.fmu.outputs.extra, *SITE_REQUIRED_CTL, *SITE_OPTIONAL_CTL}
+        )
+    return None
 
 
 def network_buses(source: str) -> tuple[str, ...]:

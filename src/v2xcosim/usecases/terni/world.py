@@ -441,7 +441,7 @@ def terni_kpis(
 
 def evaluate_checks(
     spec: TerniScenario, grid: pd.DataFrame, shortfall_kwh: float
-) -> dict[str, dict[str, bool]]:
+) -> dict[str, dict[str, bool | str]]:
     """Verdict of each check of ``[checks]`` (``flagged``: a failure makes the run exit 1).
 
     ``voltage_band``: every bus within ``grid.v_min_pu``..``grid.v_max_pu`` at every step (the
@@ -450,7 +450,7 @@ def evaluate_checks(
     ``convergence``: every power flow converged; ``soc_target``: no departure-SOC shortfall of a
     feasible session (:func:`~v2xcosim.domain.kpis.departure_soc_shortfall_kwh`).
     """
-    from v2xcosim.grid.limits import check_limits
+    from v2xcosim.grid.limits import check_limits, check_verdict
 
     rep = check_limits(
         _vector(grid, "vm_pu"),
@@ -461,14 +461,14 @@ def evaluate_checks(
         max_line_loading_percent=spec.grid.max_line_loading_percent,
         max_trafo_loading_percent=spec.grid.max_trafo_loading_percent,
     )
-    verdicts = {
+    verdicts: dict[str, bool | None] = {
         "convergence": bool((grid["converged"].to_numpy() >= 0.5).all()),
-        "voltage_band": rep.voltage_violations == 0,
-        "loading": rep.line_overloads == 0 and rep.trafo_overloads == 0,
+        "voltage_band": rep.voltage_band_ok,  # None: no converged step, not assessable
+        "loading": rep.loading_ok,
         "soc_target": shortfall_kwh <= 0.0,
     }
     flagged = spec.checks.model_dump()
-    return {name: {"flagged": bool(flagged[name]), "passed": ok} for name, ok in verdicts.items()}
+    return {name: check_verdict(flagged[name], ok) for name, ok in verdicts.items()}
 
 
 def site_feeders(spec: TerniScenario) -> dict[str, str]:
