@@ -104,12 +104,12 @@ def test_same_seed_same_users_in_all_strategies(root: Path) -> None:
         "campaign",
     ]
     frames = [
-        pd.read_parquet(_run(root, [*SHORT, f"control.strategy={s}"]) / "terni_sessions.parquet")
+        pd.read_parquet(_run(root, [*SHORT, f"control.strategy={s}"]) / "sessions.parquet")
         for s in ("uncontrolled", "v2g")
     ]
     frames.append(
         pd.read_parquet(
-            _run(root, [*SHORT, *HIGH_SOC, "control.strategy=smart"]) / "terni_sessions.parquet"
+            _run(root, [*SHORT, *HIGH_SOC, "control.strategy=smart"]) / "sessions.parquet"
         )
     )
     pd.testing.assert_frame_equal(frames[0][cols], frames[1][cols])
@@ -128,7 +128,7 @@ def test_kpis_json_has_every_kpi(root: Path) -> None:
     assert k["reverse_flow_energy_mwh"] >= 0 and k["reverse_flow_peak_mw"] >= 0
     assert 0.0 <= k["market_clearing_rate"] <= 1.0
     assert k["flex_delivered_mwh"] <= k["flex_requested_mwh"]
-    for name in ("trace.parquet", "grid.parquet", "metadata.json", "terni_sessions.parquet"):
+    for name in ("trace.parquet", "grid.parquet", "metadata.json", "sessions.parquet"):
         assert (out / name).is_file()
 
 
@@ -139,7 +139,7 @@ def test_trace_order_for_one_session(root: Path) -> None:
     assert set(trace["step"]) <= set(TERNI_STEPS)
     assert (trace["use_case"] == "terni").all()
     assert trace["t_s"].is_monotonic_increasing
-    ses = pd.read_parquet(out / "terni_sessions.parquet")
+    ses = pd.read_parquet(out / "sessions.parquet")
 
     def first_steps(sid: str) -> dict[str, int]:
         steps = trace[trace["info"].str.contains(sid, regex=False)]["step"].tolist()

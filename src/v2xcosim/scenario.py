@@ -77,9 +77,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioBa
     return spec_from_source(read_scenario(path, overrides))
 
 
-def load_scenario_as(
-    path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()
-) -> SpecT:
+def load_scenario_as(path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()) -> SpecT:
     """Load a scenario that must be of the use case whose model is ``model`` (typed API)."""
     spec = load_scenario(path, overrides)
     if not isinstance(spec, model):
@@ -160,7 +158,13 @@ def finish_run(
     if spec.results.plots:
         from v2xcosim.report.plots import make_plots
 
-        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
+        make_plots(
+            frames,
+            out_dir,
+            v_min_pu=spec.grid.v_min_pu,
+            v_max_pu=spec.grid.v_max_pu,
+            tz=spec.time.tzinfo,
+        )
     wall_s = _time.perf_counter() - t0
     exit_code = 0 if kpis["checks_passed"] else 1
     write_metadata(
