@@ -73,7 +73,33 @@ def test_sessions_and_evs_of_the_setup(spec: TerniScenario) -> None:
     ev = wiring.ev_template(spec, setup, bidirectional=False)
     assert not ev.connected.any() and not ev.p_max_discharge_w.any()
     v2g = wiring.ev_template(spec, setup, bidirectional=True)
-    assert (v2g.p_max_discharge_w == v2g.p_max_charge_w).all()
+    # only cars that can discharge on AC may discharge, at their own AC limit
+    cap = setup.users.v2g_capable
+    assert cap.any() and (~cap).any()
+    assert (v2g.p_max_discharge_w == np.where(cap, v2g.p_max_charge_w, 0.0)).all()
+    assert (v2g.p_max_charge_w == np.minimum(setup.users.p_max_w, 11e3)).all()
     assert np.all(ev.soc_target <= spec.control.soc_max)
     zone_of, parent = wiring.dso_zones(setup)
     assert set(parent.values()) == {wiring.PRIMARY} and set(zone_of) <= set(parent)
+
+
+def test_early_departures_are_known_to_the_book_only() -> None:
+    spec = load_scenario_as(
+        SCENARIO,
+        TerniScenario,
+        [
+            "users.early_departure_share=1.0",
+            "users.early_departure_min_fraction=0.5",
+            "users.early_departure_max_fraction=0.5",
+        ],
+    )
+    setup = wiring.terni_setup(spec)
+    u, dt_s = setup.users, setup.step_s
+    early = setup.leave_k < setup.dep_k
+    assert early.mean() > 0.9  # every user leaves at half the stay (unless rounding merges)
+    half_k = np.rint((u.arrival_s + 0.5 * (u.departure_s - u.arrival_s)) / dt_s)
+    assert (setup.leave_k == np.clip(half_k, setup.arr_k + 1, setup.dep_k)).all()
+    # the book meters the real stay; the EMSP's and the strategy's EVs carry the declared one
+    assert (wiring.session_book(spec, setup).departure_k == setup.leave_k).all()
+    ev = wiring.ev_template(spec, setup, bidirectional=True)
+    assert (ev.departure_s == setup.dep_k * dt_s).all()
