@@ -64,5 +64,6 @@ def test_plots_show_local_time_and_soc_only_while_plugged_in() -> None:
         }
     )
     soc = masked_soc(frame)
-    assert np.isnan(soc.iloc[0, 0]) and soc.iloc[1:, 0].tolist() == [0.6, 0.7]
+    first = soc["soc[0]"].to_numpy()
+    assert np.isnan(first[0]) and first[1:].tolist() == [0.6, 0.7]
     assert soc["soc[1]"].isna().all()  # a slot never plugged in draws nothing

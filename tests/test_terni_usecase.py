@@ -524,20 +524,22 @@ def test_sessions_table_schema_and_bills(root: Path) -> None:
     tariff = spec.market.tariff_eur_per_kwh
     done = ses[ses["status"] == "completed"]
     assert len(done) > 0
-    for row in done.itertuples():
+    for row in done.to_dict("records"):
         # the metered AC energy of the slot over the stay (rows arrival .. departure − 1)
-        k0 = int(row.arrival_s // 900)
-        k1 = int(row.departure_s // 900)
-        p = _slot_series(out, str(row.site), "p_ac_w", int(row.slot))[k0:k1]
-        assert row.e_charged_kwh == pytest.approx(np.clip(p, 0, None).sum() * 0.25 / 1e3)
-        net = max(row.e_charged_kwh - row.e_discharged_kwh, 0.0)
-        assert row.bill_eur == pytest.approx(net * tariff)
-        assert row.departure_utc == row.departure_declared_utc
+        k0 = int(row["arrival_s"] // 900)
+        k1 = int(row["departure_s"] // 900)
+        p = _slot_series(out, str(row["site"]), "p_ac_w", int(row["slot"]))[k0:k1]
+        assert row["e_charged_kwh"] == pytest.approx(np.clip(p, 0, None).sum() * 0.25 / 1e3)
+        net = max(row["e_charged_kwh"] - row["e_discharged_kwh"], 0.0)
+        assert row["bill_eur"] == pytest.approx(net * tariff)
+        assert row["departure_utc"] == row["departure_declared_utc"]
     # the uncontrolled counterfactual: full power from arrival to the wish (hand formula)
     need = (done["soc_wish"] - done["soc_arrival"]).clip(lower=0) * done["capacity_kwh"]
     stay_h = (done["departure_s"] - done["arrival_s"]) / 3600.0
-    e_unc = np.minimum(need / spec.control.eta_charge, done["p_max_kw"] * stay_h)
-    assert done["bill_uncontrolled_eur"].to_numpy() == pytest.approx((tariff * e_unc).to_numpy())
+    e_unc = np.minimum(
+        (need / spec.control.eta_charge).to_numpy(), (done["p_max_kw"] * stay_h).to_numpy()
+    )
+    assert done["bill_uncontrolled_eur"].to_numpy() == pytest.approx(tariff * e_unc)
     net_change = ses["bill_eur"] - ses["incentive_eur"] - ses["bill_uncontrolled_eur"]
     assert ses["net_change_eur"].to_numpy() == pytest.approx(net_change.to_numpy())
     k = kpis(out)
@@ -552,15 +554,15 @@ def test_degradation_cost_from_the_fmu_ageing_states(root: Path) -> None:
     price = 115.0 / 1.0824  # BNEF 2024 pack price at the ECB 2024 rate, EUR/kWh
     plugged = ses[ses["status"].isin(["completed", "left_early"])]
     assert len(plugged) > 0
-    for row in plugged.itertuples():
-        site, slot = str(row.site), int(row.slot)
+    for row in plugged.to_dict("records"):
+        site, slot = str(row["site"]), int(row["slot"])
         q = _slot_series(out, site, "q_cal", slot) + _slot_series(out, site, "q_cyc", slot)
         # table row k holds the state at the end of step k: arrival = row k0 − 1
-        k0, k1 = int(row.arrival_s // 900), int(row.departure_s // 900)
-        q0 = q[k0 - 1] if k0 > 0 else row.q_loss_arrival
+        k0, k1 = int(row["arrival_s"] // 900), int(row["departure_s"] // 900)
+        q0 = q[k0 - 1] if k0 > 0 else row["q_loss_arrival"]
         dq = q[k1 - 1] - q0
         assert dq > 0  # a pack only ages
-        assert row.degradation_eur == pytest.approx(dq * row.capacity_kwh * price, rel=1e-6)
+        assert row["degradation_eur"] == pytest.approx(dq * row["capacity_kwh"] * price, rel=1e-6)
     # an aged car brought its losses: the slot started from the drawn initial losses
     assert (ses["q_loss_arrival"] > 2e-4).any()
     assert kpis(out)["degradation_eur"] == pytest.approx(ses["degradation_eur"].sum())
@@ -581,10 +583,10 @@ def test_early_departures_settle_as_shortfalls(root: Path) -> None:
     assert ((np.abs(left - 0.3 * stay) <= 900.0 + 1e-6) | (left == 900.0)).all()
     short = early[early["soc_departure"] < early["soc_wish"] - 1e-4]
     assert len(short) > 0  # not vacuous
-    for row in short.itertuples():
+    for row in short.to_dict("records"):
         # uncontrolled: full power for the whole (shortened) stay, metered and billed
-        hours = (row.departure_utc - row.arrival_utc).total_seconds() / 3600.0
-        assert row.e_charged_kwh == pytest.approx(row.p_max_kw * hours, rel=2e-3)
+        hours = (row["departure_utc"] - row["arrival_utc"]).total_seconds() / 3600.0
+        assert row["e_charged_kwh"] == pytest.approx(row["p_max_kw"] * hours, rel=2e-3)
     gap = (early["soc_wish"] - early["soc_departure"]).clip(lower=0) * early["capacity_kwh"]
     gap = gap[(early["soc_wish"] - early["soc_departure"]) > 1e-4]
     assert k["early_departure_shortfall_kwh"] == pytest.approx(gap.sum())
