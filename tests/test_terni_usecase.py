@@ -30,6 +30,9 @@ HIGH_SOC = [
     "users.soc_departure_min=0.85",
     "users.soc_departure_max=0.9",
     "users.energy_mean_kwh=0.5",  # arrive nearly at the wish: little room for charging
+    # every car can discharge on AC (a pilot of V2G cars), so v2g has cars to discharge
+    'users.fleet=[{name = "Renault ZOE R135", capacity_kwh = 52.0, p_ac_max_kw = 11.0, '
+    "v2g_ac = true, share = 1.0}]",
 ]
 _CACHE: dict[tuple[str, ...], Path] = {}
 

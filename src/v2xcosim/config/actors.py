@@ -90,6 +90,16 @@ class ControlSpec(Spec):
         return path
 
 
+class VehicleSpec(Spec):
+    """A car model of ``users.fleet`` (:class:`v2xcosim.domain.users.VehicleModel`)."""
+
+    name: str = Field(min_length=1)
+    capacity_kwh: float = Field(gt=0, description="usable capacity of the new car")
+    p_ac_max_kw: float = Field(gt=0, description="on-board AC charger limit")
+    v2g_ac: bool = Field(default=False, description="can discharge on AC (V2G)")
+    share: Fraction
+
+
 class UsersSpec(Spec):
     """User population (:class:`v2xcosim.domain.users.UserPopulationSpec`); strategy-independent."""
 
@@ -114,9 +124,17 @@ class UsersSpec(Spec):
     vehicle_age_max_years: float = Field(
         default=6.0, ge=0, description="car age U(0, max) sets its initial capacity losses"
     )
+    fleet: list[VehicleSpec] | None = Field(
+        default=None,
+        description="car models and shares (shares sum to 1); none: Italy 2024 (users.py)",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> UsersSpec:
+        if self.fleet is not None and (
+            not self.fleet or abs(sum(v.share for v in self.fleet) - 1.0) > 1e-9
+        ):
+            raise ValueError("fleet: give at least one car model, with shares summing to 1")
         if not self.early_departure_min_fraction <= self.early_departure_max_fraction:
             raise ValueError("early_departure_min_fraction must not exceed the max fraction")
         if not self.soc_departure_min <= self.soc_departure_max:

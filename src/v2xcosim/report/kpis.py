@@ -161,6 +161,11 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "Σ over sessions of the FMU's capacity loss Δ(q_cal + q_cyc) from arrival to "
             "departure × capacity × pack price (BNEF 2024 115 USD/kWh at the ECB 2024 rate)",
         ),
+        "battery_degradation_cost_eur": Kpi(
+            "EUR",
+            "retired (runs before degradation_eur): AC throughput × 20 EUR/MWh of the EMSP's "
+            "planning wear price",
+        ),
         "bill_eur": Kpi("EUR", "Σ over sessions of tariff × net energy drawn"),
         "bill_uncontrolled_eur": Kpi(
             "EUR", "Σ over sessions of the bill had each been charged uncontrolled (analytic)"
@@ -260,7 +265,8 @@ def window_means(values: npt.ArrayLike, step_s: int, window_s: float) -> FloatAr
     NaN step is NaN.  Returns (windows × columns).
     """
     a = np.asarray(values, dtype=float)
-    a = a.reshape(a.shape[0], -1)
+    if a.ndim == 1:
+        a = a[:, None]
     w = max(1, math.ceil(window_s / step_s))
     n_blocks = a.shape[0] // w
     out: FloatArray = a[: n_blocks * w].reshape(n_blocks, w, a.shape[1]).mean(axis=1)

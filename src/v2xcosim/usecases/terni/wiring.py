@@ -47,7 +47,13 @@ from v2xcosim.domain.lfmp import SETTLEMENT_S
 from v2xcosim.domain.market.cycle import MarketTiming
 from v2xcosim.domain.provider import StationaryBattery
 from v2xcosim.domain.sessions import SessionBook, assign_slots
-from v2xcosim.domain.users import UserPopulationSpec, UserTable, draw_users
+from v2xcosim.domain.users import (
+    ITALY_2024_FLEET,
+    UserPopulationSpec,
+    UserTable,
+    VehicleModel,
+    draw_users,
+)
 from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
 from v2xcosim.usecases.terni.schema import TerniScenario
 
@@ -84,10 +90,21 @@ def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
 
 
 def population_spec(spec: TerniScenario) -> UserPopulationSpec:
-    """Return the user population of ``[users]`` at the scenario's chargers."""
+    """Return the user population of ``[users]`` at the scenario's chargers.
+
+    ``users.fleet`` (car models, kW → W) replaces :data:`~v2xcosim.domain.users.ITALY_2024_FLEET`
+    when given.
+    """
     u = spec.users
+    fleet = ITALY_2024_FLEET
+    if u.fleet is not None:
+        fleet = tuple(
+            VehicleModel(v.name, v.capacity_kwh, v.p_ac_max_kw * 1e3, v.v2g_ac, v.share)
+            for v in u.fleet
+        )
     return UserPopulationSpec(
         **_shared(u, UserPopulationSpec),
+        vehicles=fleet,
         p_max_w=spec.terni.connector_kw * 1000.0,
         soc_departure_range=(u.soc_departure_min, u.soc_departure_max),
         soc_min_range=(u.soc_min_min, u.soc_min_max),
