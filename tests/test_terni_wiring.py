@@ -103,3 +103,24 @@ def test_early_departures_are_known_to_the_book_only() -> None:
     assert (wiring.session_book(spec, setup).departure_k == setup.leave_k).all()
     ev = wiring.ev_template(spec, setup, bidirectional=True)
     assert (ev.departure_s == setup.dep_k * dt_s).all()
+
+
+def test_users_fleet_replaces_the_default_cars() -> None:
+    fleet = (
+        'users.fleet=[{name = "A", capacity_kwh = 40.0, p_ac_max_kw = 7.4, share = 0.5}, '
+        '{name = "B", capacity_kwh = 60.0, p_ac_max_kw = 22.0, v2g_ac = true, share = 0.5}]'
+    )
+    spec = load_scenario_as(SCENARIO, TerniScenario, [fleet])
+    pop = wiring.population_spec(spec)
+    assert [(v.name, v.p_ac_max_w, v.v2g_ac) for v in pop.vehicles] == [
+        ("A", 7400.0, False),
+        ("B", 22000.0, True),
+    ]
+    u = wiring.terni_setup(spec).users
+    a = np.array([m == "A" for m in u.vehicle_model])
+    assert a.any() and (~a).any()
+    # the car's limit, then the 11 kW connector; only B may discharge
+    assert (u.p_max_w == np.where(a, 7400.0, 11000.0)).all()
+    assert (u.v2g_capable == ~a).all() and (u.capacity_kwh == np.where(a, 40.0, 60.0)).all()
+    with pytest.raises(ScenarioError, match="fleet"):
+        load_scenario_as(SCENARIO, TerniScenario, [fleet.replace("share = 0.5}]", "share = 0.4}]")])
