@@ -536,8 +536,12 @@ def test_sessions_table_schema_and_bills(root: Path) -> None:
         net = max(row["e_charged_kwh"] - row["e_discharged_kwh"], 0.0)
         assert row["bill_eur"] == pytest.approx(net * tariff)
         assert row["departure_utc"] == row["departure_declared_utc"]
-    # the uncontrolled counterfactual: full power from arrival to the wish (hand formula)
-    need = (done["soc_wish"] - done["soc_arrival"]).clip(lower=0) * done["capacity_kwh"]
+    # the uncontrolled counterfactual: full power from arrival to the CS EMS target (wish +
+    # margin) of the aged pack (hand formula)
+    c = spec.control
+    target = np.minimum(done["soc_wish"] + c.target_margin_soc, c.soc_max)
+    aged = done["capacity_kwh"] * (1.0 - done["q_loss_arrival"])
+    need = (target - done["soc_arrival"]).clip(lower=0) * aged
     stay_h = (done["departure_s"] - done["arrival_s"]) / 3600.0
     e_unc = np.minimum(
         (need / spec.control.eta_charge).to_numpy(), (done["p_max_kw"] * stay_h).to_numpy()
@@ -633,3 +637,19 @@ def test_ten_minute_kpis_in_a_run(root: Path) -> None:
     assert k["kpi_notes"] == []
     coarse = kpis(_run(root, [*SHORT, "control.strategy=v2g"]))
     assert coarse["vm_max_10min_pu"] is None and "no 10-minute means" in coarse["kpi_notes"][0]
+
+
+def test_analytic_uncontrolled_bill_matches_the_uncontrolled_run(root: Path) -> None:
+    """In an uncontrolled run the counterfactual is the run itself: each session's analytic
+    energy is within the FMU's step granularity of its metered energy."""
+    ses = pd.read_parquet(
+        _run(root, [*SHORT, "control.strategy=uncontrolled"]) / "sessions.parquet"
+    )
+    ses = ses[ses["status"] != "rejected"]
+    assert len(ses) > 3
+    tariff = load_scenario_as(SCENARIO, TerniScenario).market.tariff_eur_per_kwh
+    metered = ses["bill_eur"].to_numpy() / tariff
+    analytic = ses["bill_uncontrolled_eur"].to_numpy() / tariff
+    assert np.abs(metered - analytic).max() < 0.6  # kWh; efficiency and SOC rounding
+    assert metered.sum() == pytest.approx(analytic.sum(), rel=0.02)
+    assert (ses["incentive_eur"] == 0).all()

@@ -514,9 +514,11 @@ class TerniUseCase:
         arrival and departure (end of the run if still plugged in) × capacity × pack price
         (:func:`~v2xcosim.domain.ageing.degradation_cost_eur`).  ``bill_uncontrolled_eur`` is
         the same session charged uncontrolled, computed here analytically: full power (the
-        car's limit) from arrival until the wish is reached or the car leaves, the energy drawn
-        being min((wish − arrival SOC)⁺ × capacity / ``control.eta_charge``, P_max × stay);
-        a car arriving at or above its wish draws nothing.  ``net_change_eur`` = bill −
+        car's limit) from arrival until the CS EMS target (wish + ``target_margin_soc``, as the
+        ``uncontrolled`` strategy charges) is reached or the car leaves, the energy drawn being
+        min((target − arrival SOC)⁺ × capacity × (1 − q_arrival) / ``control.eta_charge``,
+        P_max × stay) — the FMU's SOC counts the aged capacity; a car arriving at or above its
+        target draws nothing.  ``net_change_eur`` = bill −
         incentive − uncontrolled bill (negative: the user pays less than uncontrolled); the
         degradation is reported apart (the uncontrolled session's own ageing is not simulated).
         """
@@ -540,7 +542,9 @@ class TerniUseCase:
         stay_h = np.where(rejected, 0.0, (end_k - s.arr_k) * self.dt / 3600.0)
         p_max_kw = self.ev.p_max_charge_w / 1e3
         need_kwh = np.maximum(users.soc_departure - users.soc_arrival, 0.0) * cap
-        e_unc = np.minimum(need_kwh / spec.control.eta_charge, p_max_kw * stay_h)
+        aged_kwh = cap * (1.0 - self.q_arrival.sum(axis=1))
+        to_target_kwh = np.maximum(self.ev.soc_target - users.soc_arrival, 0.0) * aged_kwh
+        e_unc = np.minimum(to_target_kwh / spec.control.eta_charge, p_max_kw * stay_h)
         bill_unc = tariff * e_unc
         soc_dep = np.where(rejected, users.soc_arrival, self.book.soc_departure)
         return pd.DataFrame(
