@@ -5,12 +5,13 @@ Data flow of one step (lock-step, ``time.step_s``)::
     Profiles ──load_pu, pv_pu──► Grid ─────────────────────────────► Store
         └──t_amb_k──► Fleet (site) ──p_ac_w, q_ac_var──► Connection (site)
     Actor (site) ──p_set_w──┘ │  ▲ └──vm_pu at the charger bus (time-shifted)
-        ▲──soc, p_ac_w (time-shifted)
+        ▲──soc, p_ac_w, q_cal, q_cyc (time-shifted)
     Actor (battery) ──p_w──► Connection (battery)
 
 One entity per charging site and per battery; a site's fleet, grid connection and actor write
 one table, ``site_<id>.parquet`` (slot vectors ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``,
-``p_set_w``; scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max_pu``,
+``q_cal``, ``q_cyc`` (capacity losses), ``p_set_w`` and ``plugged`` (1 while a session is
+plugged in); scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max_pu``,
 ``vm_lv_min_pu``), a battery ``provider_<id>.parquet`` (``p_w``).  The actors' flow writes
 ``trace.parquet``, ``sessions.parquet``, ``settlement.parquet``, ``terni_steps.parquet``,
 ``terni_awards.parquet`` and ``terni_actors.json``.
