@@ -67,7 +67,7 @@ def test_peak_shaver_example_runs_with_its_own_strategy_behind_the_guard(tmp_pat
         assert np.abs(p).max() <= p_max_w + 1e-6, site  # the connector rating
         differs |= not np.allclose(p, builtin[site].filter(like="p_ac_w[").to_numpy())
     assert differs, "PeakShaver gave the same powers as the built-in v2g"
-    sessions = pd.read_parquet(out / "terni_sessions.parquet")
+    sessions = pd.read_parquet(out / "sessions.parquet")
     assert len(sessions) > 0 and kpis(out)["departure_soc_shortfall_kwh"] == 0.0
 
 

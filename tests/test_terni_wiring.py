@@ -108,7 +108,54 @@ def test_sessions_and_evs_of_the_setup(spec: TerniScenario) -> None:
     ev = wiring.ev_template(spec, setup, bidirectional=False)
     assert not ev.connected.any() and not ev.p_max_discharge_w.any()
     v2g = wiring.ev_template(spec, setup, bidirectional=True)
-    assert (v2g.p_max_discharge_w == v2g.p_max_charge_w).all()
+    # only cars that can discharge on AC may discharge, at their own AC limit
+    cap = setup.users.v2g_capable
+    assert cap.any() and (~cap).any()
+    assert (v2g.p_max_discharge_w == np.where(cap, v2g.p_max_charge_w, 0.0)).all()
+    assert (v2g.p_max_charge_w == np.minimum(setup.users.p_max_w, 11e3)).all()
     assert np.all(ev.soc_target <= spec.control.soc_max)
     zone_of, parent = wiring.dso_zones(setup)
     assert set(parent.values()) == {wiring.PRIMARY} and set(zone_of) <= set(parent)
+
+
+def test_early_departures_are_known_to_the_book_only() -> None:
+    spec = load_scenario_as(
+        SCENARIO,
+        TerniScenario,
+        [
+            "users.early_departure_share=1.0",
+            "users.early_departure_min_fraction=0.5",
+            "users.early_departure_max_fraction=0.5",
+        ],
+    )
+    setup = wiring.terni_setup(spec)
+    u, dt_s = setup.users, setup.step_s
+    early = setup.leave_k < setup.dep_k
+    assert early.mean() > 0.9  # every user leaves at half the stay (unless rounding merges)
+    half_k = np.rint((u.arrival_s + 0.5 * (u.departure_s - u.arrival_s)) / dt_s)
+    assert (setup.leave_k == np.clip(half_k, setup.arr_k + 1, setup.dep_k)).all()
+    # the book meters the real stay; the EMSP's and the strategy's EVs carry the declared one
+    assert (wiring.session_book(spec, setup).departure_k == setup.leave_k).all()
+    ev = wiring.ev_template(spec, setup, bidirectional=True)
+    assert (ev.departure_s == setup.dep_k * dt_s).all()
+
+
+def test_users_fleet_replaces_the_default_cars() -> None:
+    fleet = (
+        'users.fleet=[{name = "A", capacity_kwh = 40.0, p_ac_max_kw = 7.4, share = 0.5}, '
+        '{name = "B", capacity_kwh = 60.0, p_ac_max_kw = 22.0, v2g_ac = true, share = 0.5}]'
+    )
+    spec = load_scenario_as(SCENARIO, TerniScenario, [fleet])
+    pop = wiring.population_spec(spec)
+    assert [(v.name, v.p_ac_max_w, v.v2g_ac) for v in pop.vehicles] == [
+        ("A", 7400.0, False),
+        ("B", 22000.0, True),
+    ]
+    u = wiring.terni_setup(spec).users
+    a = np.array([m == "A" for m in u.vehicle_model])
+    assert a.any() and (~a).any()
+    # the car's limit, then the 11 kW connector; only B may discharge
+    assert (u.p_max_w == np.where(a, 7400.0, 11000.0)).all()
+    assert (u.v2g_capable == ~a).all() and (u.capacity_kwh == np.where(a, 40.0, 60.0)).all()
+    with pytest.raises(ScenarioError, match="fleet"):
+        load_scenario_as(SCENARIO, TerniScenario, [fleet.replace("share = 0.5}]", "share = 0.4}]")])

@@ -63,3 +63,36 @@ def test_messages_and_validation() -> None:
             sites=[("a", 1)],
             stream_prefix="terni/users",
         )
+
+
+def test_fleet_early_departures_and_ages() -> None:
+    from v2xcosim.domain.users import ITALY_2024_FLEET
+
+    spec = UserPopulationSpec(p_max_w=11_000.0)
+    u = draw_users(spec, seed=3, start_utc=T0, n_days=60, sites=AB, stream_prefix=S)
+    by_name = {m.name: m for m in ITALY_2024_FLEET}
+    for i in range(len(u)):
+        m = by_name[u.vehicle_model[i]]
+        assert u.capacity_kwh[i] == m.capacity_kwh and u.v2g_capable[i] == m.v2g_ac
+        assert u.p_max_w[i] == min(m.p_ac_max_w, 11_000.0)
+    v2g_share = sum(m.share for m in ITALY_2024_FLEET if m.v2g_ac)
+    assert abs(u.v2g_capable.mean() - v2g_share) < 0.06
+    # early leavers: the stated share, leaving within 30-90 % of the declared stay
+    assert abs(u.left_early.mean() - spec.early_departure_share) < 0.05
+    stay = u.departure_s - u.arrival_s
+    frac = (u.departure_actual_s - u.arrival_s) / stay
+    assert np.all(frac[~u.left_early] == 1.0)
+    assert np.all((frac[u.left_early] >= 0.3 - 1e-12) & (frac[u.left_early] <= 0.9 + 1e-12))
+    assert np.all((u.age_years >= 0) & (u.age_years <= spec.vehicle_age_max_years))
+    assert np.all(u.q_cal_start >= 1e-4) and np.all(u.q_cyc_start >= 1e-4)
+    # the new columns were drawn after the old ones: arrivals and SOCs did not move
+    old = draw_users(
+        UserPopulationSpec(early_departure_share=0.0),
+        seed=3,
+        start_utc=T0,
+        n_days=60,
+        sites=AB,
+        stream_prefix=S,
+    )
+    assert np.array_equal(old.arrival_s, u.arrival_s) and not old.left_early.any()
+    assert np.array_equal(old.soc_arrival, u.soc_arrival)

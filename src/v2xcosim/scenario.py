@@ -162,7 +162,13 @@ def finish_run(
     if spec.results.plots:
         from v2xcosim.report.plots import make_plots
 
-        make_plots(frames, out_dir, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu)
+        make_plots(
+            frames,
+            out_dir,
+            v_min_pu=spec.grid.v_min_pu,
+            v_max_pu=spec.grid.v_max_pu,
+            tz=spec.time.tzinfo,
+        )
     wall_s = _time.perf_counter() - t0
     exit_code = 0 if kpis["checks_passed"] else 1
     write_metadata(

@@ -90,6 +90,16 @@ class ControlSpec(Spec):
         return path
 
 
+class VehicleSpec(Spec):
+    """A car model of ``users.fleet`` (:class:`v2xcosim.domain.users.VehicleModel`)."""
+
+    name: str = Field(min_length=1)
+    capacity_kwh: float = Field(gt=0, description="usable capacity of the new car")
+    p_ac_max_kw: float = Field(gt=0, description="on-board AC charger limit")
+    v2g_ac: bool = Field(default=False, description="can discharge on AC (V2G)")
+    share: Fraction
+
+
 class UsersSpec(Spec):
     """User population (:class:`v2xcosim.domain.users.UserPopulationSpec`); strategy-independent."""
 
@@ -104,9 +114,29 @@ class UsersSpec(Spec):
     price_threshold_median_eur_per_mwh: float = Field(default=60.0, ge=0)
     p_gdpr_consent: Fraction = 0.9
     p_v2g_opt_in: Fraction = 0.7
+    early_departure_share: Fraction = Field(
+        default=0.15, description="share of users leaving before their declared departure"
+    )
+    early_departure_min_fraction: Fraction = Field(
+        default=0.3, description="an early leaver stays U(min, max) of the declared stay"
+    )
+    early_departure_max_fraction: Fraction = 0.9
+    vehicle_age_max_years: float = Field(
+        default=6.0, ge=0, description="car age U(0, max) sets its initial capacity losses"
+    )
+    fleet: list[VehicleSpec] | None = Field(
+        default=None,
+        description="car models and shares (shares sum to 1); none: Italy 2024 (users.py)",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> UsersSpec:
+        if self.fleet is not None and (
+            not self.fleet or abs(sum(v.share for v in self.fleet) - 1.0) > 1e-9
+        ):
+            raise ValueError("fleet: give at least one car model, with shares summing to 1")
+        if not self.early_departure_min_fraction <= self.early_departure_max_fraction:
+            raise ValueError("early_departure_min_fraction must not exceed the max fraction")
         if not self.soc_departure_min <= self.soc_departure_max:
             raise ValueError("soc_departure_min must not exceed soc_departure_max")
         if not self.soc_min_min <= self.soc_min_max <= self.soc_departure_min:
@@ -154,7 +184,17 @@ class MarketSpec(Spec):
     period_s: int = Field(default=3600, gt=0)
     gate_closure_after_s: int = Field(default=900, ge=0)
     delivery_lead_s: int = Field(default=1800, gt=0)
-    degradation_eur_per_mwh: float = Field(default=20.0, ge=0)
+    degradation_eur_per_mwh: float = Field(
+        default=20.0,
+        ge=0,
+        description="EMSP planning/offer wear price per MWh of throughput (not the reported cost)",
+    )
+    pack_cost_usd_per_kwh: float = Field(
+        default=115.0, ge=0, description="pack price pricing capacity loss (BNEF 2024 average)"
+    )
+    usd_per_eur: float = Field(
+        default=1.0824, gt=0, description="exchange rate of the pack price (ECB 2024 average)"
+    )
     emsp_margin_eur_per_mwh: float = Field(default=5.0, ge=0)
     price_step_eur_per_mwh: float = Field(default=10.0, gt=0)
     emsp_share: Fraction = 0.2

@@ -4,7 +4,7 @@
   capacity``; a wish is feasible when the energy needed ``(wish − soc_arrival) × capacity ≤
   p_rated × η_ch × dwell`` (:func:`feasible_sessions`).  Must be 0 in every strategy.
 * ``infeasible_sessions`` — count of sessions whose wish was infeasible (reported separately).
-* ``battery_degradation_cost_eur`` — battery throughput × wear cost per MWh.
+* battery wear is priced from the FMU's ageing states, :mod:`v2xcosim.domain.ageing`.
 * ``market_clearing_rate`` — matched MWh / requested MWh (NaN when nothing was requested).
 """
 
@@ -76,13 +76,6 @@ def battery_throughput_kwh(p_battery_w: npt.ArrayLike, dt_s: float) -> FloatArra
     return out
 
 
-def battery_degradation_cost_eur(throughput_kwh: npt.ArrayLike, cost_eur_per_mwh: float) -> float:
-    """Wear cost [EUR] = total throughput [MWh] × cost per MWh of throughput."""
-    if cost_eur_per_mwh < 0:
-        raise ScenarioError("battery_degradation_cost_eur: cost must be >= 0")
-    return float(np.sum(_arr(throughput_kwh, "throughput_kwh")) / 1000.0 * cost_eur_per_mwh)
-
-
 def market_clearing_rate(matched_mwh: float, requested_mwh: float) -> float:
     """Compute matched / requested energy; NaN when nothing was requested."""
     if matched_mwh < 0 or requested_mwh < 0 or matched_mwh > requested_mwh * (1 + 1e-9) + 1e-12:
@@ -94,7 +87,6 @@ def market_clearing_rate(matched_mwh: float, requested_mwh: float) -> float:
 
 
 __all__ = [
-    "battery_degradation_cost_eur",
     "battery_throughput_kwh",
     "departure_soc_shortfall_kwh",
     "feasible_sessions",

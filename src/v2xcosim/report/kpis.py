@@ -53,6 +53,7 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "steps": Kpi("steps", "simulated steps (rows of the grid table)"),
         "checks": Kpi("", "each check of [checks]: flagged (a failure exits 1) and passed"),
         "checks_passed": Kpi("", "true when every flagged check passed"),
+        "kpi_notes": Kpi("", "notes on how KPIs were computed in this run (e.g. no 10-min means)"),
         # grid at the slack (substation transformer to the upstream grid)
         "nonconverged_steps": Kpi(
             "steps", "steps whose power flow did not converge (left out of energies and extremes)"
@@ -84,6 +85,18 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "bus·h",
             "bus × hours of 10-min mean voltages (EN 50160; the step if longer) outside "
             "grid.v_min_pu–v_max_pu",
+        ),
+        "vm_min_10min_pu": Kpi(
+            "pu", "lowest 10-min mean bus voltage (EN 50160); null when step_s > 600 (kpi_notes)"
+        ),
+        "vm_max_10min_pu": Kpi(
+            "pu", "highest 10-min mean bus voltage (EN 50160); null when step_s > 600 (kpi_notes)"
+        ),
+        "max_line_loading_10min_pct": Kpi(
+            "%", "highest 10-min mean line loading; null when step_s > 600 (kpi_notes)"
+        ),
+        "max_trafo_loading_10min_pct": Kpi(
+            "%", "highest 10-min mean transformer loading; null when step_s > 600 (kpi_notes)"
         ),
         "voltage_violation_bus_steps": Kpi(
             "bus·steps", "bus × steps whose step voltage is outside grid.v_min_pu–v_max_pu"
@@ -119,6 +132,15 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "sessions_completed": Kpi("sessions", "sessions that ended within the horizon"),
         "sessions_open_at_end": Kpi("sessions", "sessions still connected at the end (not judged)"),
         "sessions_rejected": Kpi("sessions", "sessions that found their site full and left"),
+        "unserved_energy_kwh": Kpi(
+            "kWh", "Σ over rejected sessions of (SOC wish − arrival SOC)⁺ × capacity"
+        ),
+        "early_departures": Kpi(
+            "sessions", "sessions whose car left before the declared departure (not announced)"
+        ),
+        "early_departure_shortfall_kwh": Kpi(
+            "kWh", "Σ over early departures of (SOC wish − SOC at departure)⁺ × capacity"
+        ),
         "ev_energy_ac_kwh": Kpi("kWh", "net AC energy drawn by the site's EVs: Σ P_ac × Δt"),
         "ev_peak_kw": Kpi("kW", "largest total AC power drawn by the site's EVs, over the steps"),
         "soc_min": Kpi("1", "lowest SOC of the site's EVs over the steps"),
@@ -126,14 +148,30 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "ev_energy_charged_kwh": Kpi("kWh", "energy charged in all sessions"),
         "ev_energy_discharged_kwh": Kpi("kWh", "energy discharged (V2G) in all sessions"),
         "departure_soc_shortfall_kwh": Kpi(
-            "kWh", "Σ (SOC wish − SOC at departure)⁺ × capacity over feasible completed sessions"
+            "kWh",
+            "Σ (SOC wish − SOC at departure)⁺ × capacity over sessions staying to their declared "
+            "departure with a feasible wish (must be 0)",
         ),
         "infeasible_sessions": Kpi(
             "sessions", "completed sessions whose SOC wish was out of reach even at full power"
         ),
         "battery_throughput_kwh": Kpi("kWh", "AC throughput of all EVs: Σ |P_ac| × Δt"),
+        "degradation_eur": Kpi(
+            "EUR",
+            "Σ over sessions of the FMU's capacity loss Δ(q_cal + q_cyc) from arrival to "
+            "departure × capacity × pack price (BNEF 2024 115 USD/kWh at the ECB 2024 rate)",
+        ),
         "battery_degradation_cost_eur": Kpi(
-            "EUR", "battery wear: throughput × degradation cost per MWh"
+            "EUR",
+            "retired (runs before degradation_eur): AC throughput × 20 EUR/MWh of the EMSP's "
+            "planning wear price",
+        ),
+        "bill_eur": Kpi("EUR", "Σ over sessions of tariff × net energy drawn"),
+        "bill_uncontrolled_eur": Kpi(
+            "EUR", "Σ over sessions of the bill had each been charged uncontrolled (analytic)"
+        ),
+        "net_change_eur": Kpi(
+            "EUR", "Σ over sessions of bill − incentive − uncontrolled bill (− = users gain)"
         ),
         # flexibility market
         "flex_requested_mwh": Kpi("MWh", "flexibility requested by the DSO"),
@@ -211,15 +249,74 @@ def voltage_violation_bus_hours(
     the step is longer); windows start at the first step and a last, incomplete window is not
     judged.  A window holding a NaN step has no mean and counts as no violation.
     """
-    vm = np.asarray(vm_pu, dtype=float)
     w = max(1, math.ceil(window_s / step_s))
-    n_blocks = vm.shape[0] // w
-    if not n_blocks:
+    means = window_means(vm_pu, step_s, window_s)
+    if not means.shape[0]:
         return 0.0
-    means = vm[: n_blocks * w].reshape(n_blocks, w, vm.shape[1]).mean(axis=1)
     with np.errstate(invalid="ignore"):
         bad = (means < v_min_pu) | (means > v_max_pu)
     return float(bad.sum() * w * step_s / 3600.0)
+
+
+def window_means(values: npt.ArrayLike, step_s: int, window_s: float) -> FloatArray:
+    """Means over consecutive windows of ``ceil(window_s / step_s)`` steps (rows of ``values``).
+
+    Windows start at the first step; a last, incomplete window is dropped; a window holding a
+    NaN step is NaN.  Returns (windows × columns).
+    """
+    a = np.asarray(values, dtype=float)
+    if a.ndim == 1:
+        a = a[:, None]
+    w = max(1, math.ceil(window_s / step_s))
+    n_blocks = a.shape[0] // w
+    out: FloatArray = a[: n_blocks * w].reshape(n_blocks, w, a.shape[1]).mean(axis=1)
+    return out
+
+
+TEN_MINUTE_KPI_KEYS: tuple[str, ...] = (
+    "vm_min_10min_pu",
+    "vm_max_10min_pu",
+    "max_line_loading_10min_pct",
+    "max_trafo_loading_10min_pct",
+)
+"""The KPIs :func:`ten_minute_kpis` returns."""
+
+
+def ten_minute_kpis(
+    grid: pd.DataFrame, *, step_s: int, window_s: int = VOLTAGE_WINDOW_S
+) -> tuple[dict[str, Any], list[str]]:
+    """Voltage and loading extremes of ``window_s`` means (EN 50160: 10 min) and notes.
+
+    With ``step_s`` ≤ ``window_s`` the extremes are taken over the means of
+    :func:`window_means`; a step that does not divide the window gives windows of
+    ``ceil(window_s / step_s)`` steps (said in a note).  With ``step_s`` > ``window_s`` no mean
+    exists: the KPIs are None and a note says so (the step values are ``vm_min_pu`` …).
+    """
+    notes: list[str] = []
+    if step_s > window_s:
+        notes.append(
+            f"time.step_s = {step_s} s > {window_s} s: no {window_s // 60}-minute means; "
+            f"{', '.join(TEN_MINUTE_KPI_KEYS)} are null and vm_min_pu, vm_max_pu, "
+            "max_*_loading_pct and voltage_violation_bus_hours use step values"
+        )
+        return dict.fromkeys(TEN_MINUTE_KPI_KEYS), notes
+    w = math.ceil(window_s / step_s)
+    if w * step_s != window_s:
+        notes.append(
+            f"time.step_s = {step_s} s does not divide {window_s} s: means over {w * step_s} s"
+        )
+
+    def ext(attr: str, fn: Any) -> float:
+        means = window_means(vector_columns(grid, attr).to_numpy(dtype=float), step_s, window_s)
+        return float(fn(means))
+
+    out = {
+        "vm_min_10min_pu": ext("vm_pu", finite_min),
+        "vm_max_10min_pu": ext("vm_pu", finite_max),
+        "max_line_loading_10min_pct": ext("line_loading_percent", finite_max),
+        "max_trafo_loading_10min_pct": ext("trafo_loading_percent", finite_max),
+    }
+    return out, notes
 
 
 def grid_kpis(
@@ -257,6 +354,7 @@ def grid_kpis(
 __all__ = [
     "GRID_KPI_KEYS",
     "KPIS",
+    "TEN_MINUTE_KPI_KEYS",
     "VOLTAGE_WINDOW_S",
     "Kpi",
     "energy_mwh",
@@ -264,5 +362,7 @@ __all__ = [
     "finite_min",
     "grid_kpis",
     "peak_mw",
+    "ten_minute_kpis",
     "voltage_violation_bus_hours",
+    "window_means",
 ]

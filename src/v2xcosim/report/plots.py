@@ -1,4 +1,10 @@
-"""PNG plots of a run: substation power, voltage envelope, EV state of charge; helpers."""
+"""PNG plots of a run: substation power, voltage envelope, EV state of charge; helpers.
+
+Times are shown in the scenario's local time (``time.timezone``) with the zone and its UTC
+offset on the axis label (:func:`local_axis`).  The SOC plot shows a vehicle slot only while a
+session is plugged in when the site table says so (columns ``plugged[<slot>]``, 1/0): a slot's
+SOC is NaN outside its stays, so slots never plugged in draw nothing.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +29,39 @@ def save_figure(fig: object, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def local_axis(time: pd.Series, tz: dt.tzinfo | None) -> tuple[pd.Series, str]:
+    """Wall-clock times of ``time`` (UTC) in ``tz`` (naive, for matplotlib) and an axis label.
+
+    The label names the zone and the UTC offset of the first time, e.g.
+    ``time [Europe/Rome, UTC+02:00]``; ``tz`` None keeps UTC.
+    """
+    t = pd.to_datetime(time, utc=True)
+    label = "UTC"
+    if tz is not None:
+        t = t.dt.tz_convert(tz)
+        offset = t.iloc[0].utcoffset() if len(t) else None
+        label = str(tz) if offset is None else f"{tz}, UTC{fmt_offset(offset)}"
+    return t.dt.tz_localize(None), f"time [{label}]"
+
+
+def masked_soc(frame: pd.DataFrame) -> pd.DataFrame:
+    """SOC columns of a site table, NaN where the slot's ``plugged[...]`` column is 0."""
+    soc = vector_columns(frame, "soc")
+    plugged = vector_columns(frame, "plugged")
+    if plugged.shape[1] != soc.shape[1]:
+        return soc
+    return soc.where(plugged.to_numpy() > 0.5)
+
+
 def make_plots(
-    frames: Mapping[str, pd.DataFrame], out_dir: Path, *, v_min_pu: float, v_max_pu: float
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: Path,
+    *,
+    v_min_pu: float,
+    v_max_pu: float,
+    tz: dt.tzinfo | None = None,
 ) -> list[Path]:
-    """Write the plots into ``out_dir``; return their paths."""
+    """Write the plots into ``out_dir`` (times in ``tz``, UTC if None); return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,12 +69,13 @@ def make_plots(
 
     written: list[Path] = []
     grid = frames["grid"]
-    t = grid["time"]
+    t, t_label = local_axis(grid["time"], tz)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(t, grid["p_slack_w"] / 1e3, label="substation P (+ import, − reverse flow)")
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_ylabel("kW")
     ax.set_title("Power at the substation (slack)")
+    ax.set_xlabel(t_label)
     ax.legend(loc="best", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -53,6 +89,7 @@ def make_plots(
     ax.axhline(v_max_pu, color="r", ls="--", lw=0.8, label="limits")
     ax.set_ylabel("voltage [pu]")
     ax.set_title("Voltage envelope")
+    ax.set_xlabel(t_label)
     ax.legend(loc="best", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -64,12 +101,15 @@ def make_plots(
         fig, ax = plt.subplots(figsize=(8, 3.5))
         for label in sites:
             frame = frames[label]
-            soc = vector_columns(frame, "soc")
+            soc = masked_soc(frame)
+            t_site, _ = local_axis(frame["time"], tz)
             for col in soc.columns:
-                ax.plot(frame["time"], soc[col], lw=0.8)
+                if soc[col].notna().any():
+                    ax.plot(t_site, soc[col], lw=0.8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("SOC [-]")
-        ax.set_title("EV state of charge")
+        ax.set_title("EV state of charge (while plugged in)")
+        ax.set_xlabel(t_label)
         fig.autofmt_xdate()
         fig.tight_layout()
         save_figure(fig, out_dir / "ev_soc.png")

@@ -101,7 +101,7 @@ class TerniUseCase:
         """Return the Terni KPIs from the tables, sessions and the actors' summary."""
         from v2xcosim.usecases.terni.world import terni_kpis
 
-        sessions = pd.read_parquet(out_dir / "terni_sessions.parquet")
+        sessions = pd.read_parquet(out_dir / "sessions.parquet")
         actors = json.loads((out_dir / "terni_actors.json").read_text(encoding="utf-8"))
         return terni_kpis(spec, frames, sessions, actors)
 

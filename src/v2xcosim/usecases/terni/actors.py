@@ -1,10 +1,11 @@
 """The Terni actors as a flow for the generic actor host (:mod:`v2xcosim.cosim.flow_sim`).
 
-One actor per charging site (inputs ``soc`` and ``p_ac_w``, slot vectors at the start of the
-step; output ``p_set_w``, W per slot, load convention) and one per stationary battery (output
-``p_w``, the battery's power over the step, load convention).  Every decision is made by
-:class:`~v2xcosim.usecases.terni.flow.TerniUseCase`; at the end the flow writes the trace and
-the use case's tables into the run folder.
+One actor per charging site (inputs ``soc``, ``p_ac_w`` and the capacity losses ``q_cal``,
+``q_cyc``, slot vectors at the start of the step; outputs ``p_set_w``, W per slot, load
+convention, and ``plugged``, 1 per slot whose session is plugged in during the step) and one
+per stationary battery (output ``p_w``, the battery's power over the step, load convention).
+Every decision is made by :class:`~v2xcosim.usecases.terni.flow.TerniUseCase`; at the end the
+flow writes the trace and the use case's tables into the run folder.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from v2xcosim.usecases.terni.schema import TerniScenario
 class TerniActors:
     """Moves slot vectors into :class:`TerniUseCase` and its setpoints out."""
 
-    attrs = ("soc", "p_ac_w", "p_set_w", "p_w")
+    attrs = ("soc", "p_ac_w", "q_cal", "q_cyc", "p_set_w", "plugged", "p_w")
 
     def __init__(self, use_case: TerniUseCase) -> None:
         """Host ``use_case`` (built once per run from the plan)."""
@@ -37,8 +38,12 @@ class TerniActors:
         sites = self.uc.s.sites
         soc = {s: list(inputs[s]["soc"]) for s in sites}
         p_ac = {s: list(inputs[s]["p_ac_w"]) for s in sites}
-        setpoints = self.uc.step(k, soc, p_ac)
-        out: dict[str, dict[str, Any]] = {s: {"p_set_w": v} for s, v in setpoints.items()}
+        q = {s: (list(inputs[s]["q_cal"]), list(inputs[s]["q_cyc"])) for s in sites}
+        setpoints = self.uc.step(k, soc, p_ac, q)
+        plugged = self.uc.plugged()
+        out: dict[str, dict[str, Any]] = {
+            s: {"p_set_w": v, "plugged": plugged[s]} for s, v in setpoints.items()
+        }
         out.update({p: {"p_w": v} for p, v in self.uc.provider_power_w().items()})
         return out
 
@@ -48,7 +53,7 @@ class TerniActors:
             return
         uc = self.uc
         write_parquet_atomic(uc.trace.to_frame(), out_dir / "trace.parquet")
-        write_parquet_atomic(uc.sessions_frame(), out_dir / "terni_sessions.parquet")
+        write_parquet_atomic(uc.sessions_frame(), out_dir / "sessions.parquet")
         write_parquet_atomic(uc.settlement_frame(), out_dir / "settlement.parquet")
         write_parquet_atomic(uc.steps_frame(), out_dir / "terni_steps.parquet")
         write_parquet_atomic(uc.awards_frame(), out_dir / "terni_awards.parquet")

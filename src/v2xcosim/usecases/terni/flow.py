@@ -21,6 +21,14 @@ join, J4 offers, J5 a user's car is in an offer) and gate closure (M1 baselines,
 batteries apply their awards (:meth:`TerniUseCase.provider_power_w`).  In ``uncontrolled`` the
 EMSP does not trade; the batteries (``[[market.providers]]``) bid in every strategy.
 
+**Early departures and ageing.**  The session book knows when a car really leaves
+(``TerniSetup.leave_k``); the EMSP, the strategy and the CS EMS only ever see the declared
+departure (``dep_k``), so a car leaving early is simply gone: its flexibility is metered as
+not delivered and its SOC falls short of the wish (``sessions.parquet``: ``left_early``).
+Each step the actors also read every slot's capacity losses ``q_cal``/``q_cyc`` (FMU states,
+time-shifted like the SOC); a session's losses at arrival and at departure give its
+degradation cost (:meth:`TerniUseCase.sessions_frame`).
+
 **Discharge rule.**  V2G discharge windows are the steps whose forecast in force (the last D1)
 at the primary substation imports more than ``control.discharge_min_import_mw`` and whose
 price is in the top ``1 − discharge_price_quantile`` of the remaining horizon
@@ -61,6 +69,7 @@ from v2xcosim.core.messages import (
 )
 from v2xcosim.core.timegrid import StepGrid
 from v2xcosim.core.trace import TraceRecorder
+from v2xcosim.domain.ageing import degradation_cost_eur, pack_cost_eur_per_kwh
 from v2xcosim.domain.cs_ems import EvArrays
 from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession
 from v2xcosim.domain.market.cycle import MarketCycle, MarketEvent, MarketWindow, RevenueSplit
@@ -86,6 +95,7 @@ from v2xcosim.usecases.terni.steps import TERNI_STEPS
 from v2xcosim.usecases.terni.wiring import TerniSetup, network_spec, terni_setup
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -126,6 +136,11 @@ class TerniUseCase:
         self.campaign = self.s.users.campaign.copy()
         self.joined = np.zeros(self.n, dtype=bool)
         self.incentive_eur = np.zeros(self.n)
+        users = self.s.users
+        # capacity losses (cal, cyc) of each session's car at arrival and at departure
+        self.q_arrival = np.stack([users.q_cal_start, users.q_cyc_start], axis=1)
+        self.q_departure = self.q_arrival.copy()
+        self._q_slot: dict[str, FloatArray] = {}  # site -> (slots × 2), at the current step
         self.zone_of, self.zone_parent = wiring.dso_zones(self.s)
 
     def _init_actors(self, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> None:
@@ -195,34 +210,70 @@ class TerniUseCase:
 
     # ------------------------------------------------------------------ the step
     def step(
-        self, k: int, soc_by_site: dict[str, list[float]], p_ac_by_site: dict[str, list[float]]
+        self,
+        k: int,
+        soc_by_site: dict[str, list[float]],
+        p_ac_by_site: dict[str, list[float]],
+        q_by_site: dict[str, tuple[list[float], list[float]]] | None = None,
     ) -> dict[str, list[float]]:
-        """Advance to step ``k``; inputs per site and slot; returns P setpoints per slot [W]."""
+        """Advance to step ``k``; inputs per site and slot; returns P setpoints per slot [W].
+
+        ``q_by_site``: per site the slots' calendar and cycle capacity losses at ``k``
+        (fractions); without it the cars' initial losses stand (no degradation is booked).
+        """
         s = self.s
         for site in s.sites:
             soc = np.asarray(soc_by_site[site], dtype=float)
             self.book.meter(k, site, soc, np.asarray(p_ac_by_site[site], dtype=float))
+            if q_by_site is not None:
+                self._q_slot[site] = np.asarray(q_by_site[site], dtype=float).T
         self.market.settle(k)
         self._departures(k)
         self._arrivals(k)
         out = {site: self._site_setpoints(k, site) for site in s.sites}
+        self._meter_q_open()
         self.market.step(k)
         for bat in self.batteries.values():
             bat.step(k)
         self._provider_now = {pid: float(p[k]) for pid, p in self.provider_p_w.items()}
         return out
 
+    def plugged(self) -> dict[str, list[float]]:
+        """Per site and slot: 1.0 while a session is plugged in (this step), else 0.0."""
+        out = {}
+        for site in self.s.sites:
+            rows = self.s.site_rows(site)
+            vec = np.zeros(self.s.fleet_size)
+            vec[self.s.slot[rows]] = self.book.connected(rows).astype(float)
+            out[site] = [float(x) for x in vec]
+        return out
+
+    def _q_of(self, i: int) -> FloatArray | None:
+        """Capacity losses (cal, cyc) of session ``i``'s slot now, if the FMU reported them."""
+        q = self._q_slot.get(self.s.users.site_id[i])
+        return None if q is None else q[int(self.s.slot[i])]
+
+    def _meter_q_open(self) -> None:
+        """Sessions still plugged in: their latest losses stand as departure values."""
+        for i in map(int, np.flatnonzero(self.book.status == CONNECTED)):
+            q = self._q_of(i)
+            if q is not None:
+                self.q_departure[i] = q
+
     def _departures(self, k: int) -> None:
         users, book = self.s.users, self.book
         for ev in book.depart(k):
             i, sid, site, cid = ev.row, ev.session_id, ev.site, str(ev.connector_id)
+            q = self._q_of(i)
+            if q is not None:
+                self.q_departure[i] = q
             uid = users.user_id[i]
             stop = StopCharging(
                 session_id=sid,
                 connector_id=cid,
                 time_utc=self.grid.utc(k),
                 soc=float(np.clip(book.soc[i], 0.0, 1.0)),
-                reason="departure",
+                reason="left early" if self.s.leave_k[i] < self.s.dep_k[i] else "departure",
             )
             self._rec(k, "11", uid, "emsp", f"session {sid}: stop, final settlement", stop)
             self._rec(k, "11", "emsp", f"cs_ems/{site}", f"session {sid}: stop at {cid}", stop)
@@ -243,6 +294,9 @@ class TerniUseCase:
             i, sid, site, cid = ev.row, ev.session_id, ev.site, ev.connector_id
             uid = users.user_id[i]
             t = self.grid.utc(k)
+            q = self._q_of(i)
+            if q is not None:
+                self.q_arrival[i] = self.q_departure[i] = q
             creation = SessionCreation(user_id=uid, session_id=sid, site_id=site, time_utc=t)
             self._rec(k, "1", uid, f"parking/{site}", f"session {sid}: arrives", creation)
             if cid is None:
@@ -255,7 +309,7 @@ class TerniUseCase:
                 soc=float(self.book.soc[i]),
                 usable_capacity_kwh=float(self.ev.capacity_kwh[i]),
                 p_max_charge_w=float(self.ev.p_max_charge_w[i]),
-                p_max_discharge_w=float(self.ev.p_max_charge_w[i]),
+                p_max_discharge_w=float(self.ev.p_max_discharge_w[i]),
             )
             self._rec(k, "2", f"ev/{sid}", f"evse/{cid}", f"session {sid}: plug-in", plug)
             self._rec(k, "3", uid, "emsp", f"session {sid}: session creation", creation)
@@ -449,26 +503,93 @@ class TerniUseCase:
         self._rec(k, "S4", pid, pid, f"{msid}: share {split.kept_eur:.4f} EUR", p)
 
     # ------------------------------------------------------------------ outputs
+    def session_status(self) -> npt.NDArray[np.str_]:
+        """Per session: ``completed``, ``left_early``, ``rejected`` or ``open_at_end``."""
+        book = np.array(self.book.columns()["status"])
+        early = (self.s.leave_k < self.s.dep_k) & (book == "completed")
+        out: npt.NDArray[np.str_] = np.where(
+            book == "open", "open_at_end", np.where(early, "left_early", book)
+        )
+        return out
+
     def sessions_frame(self) -> pd.DataFrame:
-        """One row per session: times, SOCs, status, connector, slot, energies, money."""
-        users, b = self.s.users, self.book.columns()
-        from_book = ("site", "slot", "connector_id", "status", "arrival_s", "departure_s")
+        """One row per session (``sessions.parquet``; columns in the scenario README).
+
+        Money per session [EUR]: ``bill_eur`` = tariff × net energy drawn (the EMSP's
+        statement), ``incentive_eur`` (S3), ``degradation_eur`` = Δ(q_cal + q_cyc) between
+        arrival and departure (end of the run if still plugged in) × capacity × pack price
+        (:func:`~v2xcosim.domain.ageing.degradation_cost_eur`).  ``bill_uncontrolled_eur`` is
+        the same session charged uncontrolled, computed here analytically: full power (the
+        car's limit) from arrival until the CS EMS target (wish + ``target_margin_soc``, as the
+        ``uncontrolled`` strategy charges) is reached or the car leaves, the energy drawn being
+        min((target − arrival SOC)⁺ × capacity × (1 − q_arrival) / ``control.eta_charge``,
+        P_max × stay) — the FMU's SOC counts the aged capacity; a car arriving at or above its
+        target draws nothing.  ``net_change_eur`` = bill −
+        incentive − uncontrolled bill (negative: the user pays less than uncontrolled); the
+        degradation is reported apart (the uncontrolled session's own ageing is not simulated).
+        """
+        s, users, spec = self.s, self.s.users, self.spec
+        b = self.book.columns()
+        status = self.session_status()
+        rejected, open_ = status == "rejected", status == "open_at_end"
+        step = pd.Timedelta(seconds=self.dt)
+        t0 = pd.Timestamp(self.start).tz_convert("UTC")
+        arrival = t0 + step * s.arr_k
+        left = pd.Series(t0 + step * np.where(rejected, s.arr_k, s.leave_k)).where(~open_)
+        cap = users.capacity_kwh
+        e_ch = np.asarray(b["energy_charged_kwh"], dtype=float)
+        e_dis = np.asarray(b["energy_discharged_kwh"], dtype=float)
+        tariff = spec.market.tariff_eur_per_kwh
+        bill = tariff * np.maximum(e_ch - e_dis, 0.0)
+        pack = pack_cost_eur_per_kwh(spec.market.pack_cost_usd_per_kwh, spec.market.usd_per_eur)
+        dq = self.q_departure - self.q_arrival
+        degradation = degradation_cost_eur(dq.sum(axis=1), cap, pack)
+        end_k = np.where(open_, self.k_all, s.leave_k)
+        stay_h = np.where(rejected, 0.0, (end_k - s.arr_k) * self.dt / 3600.0)
+        p_max_kw = self.ev.p_max_charge_w / 1e3
+        need_kwh = np.maximum(users.soc_departure - users.soc_arrival, 0.0) * cap
+        aged_kwh = cap * (1.0 - self.q_arrival.sum(axis=1))
+        to_target_kwh = np.maximum(self.ev.soc_target - users.soc_arrival, 0.0) * aged_kwh
+        e_unc = np.minimum(to_target_kwh / spec.control.eta_charge, p_max_kw * stay_h)
+        bill_unc = tariff * e_unc
+        soc_dep = np.where(rejected, users.soc_arrival, self.book.soc_departure)
         return pd.DataFrame(
             {
                 "session_id": b["session_id"],
                 "user_id": list(users.user_id),
-                **{c: b[c] for c in from_book},
-                "arrival_drawn_s": users.arrival_s,
-                "departure_drawn_s": users.departure_s,
-                "capacity_kwh": users.capacity_kwh,
+                "site": b["site"],
+                "arrival_utc": arrival,
+                "departure_declared_utc": t0 + step * s.dep_k,
+                "departure_utc": left,
                 "soc_arrival": users.soc_arrival,
                 "soc_wish": users.soc_departure,
-                "soc_min": users.soc_min,
-                "campaign": users.campaign,
-                "joined": self.joined,
-                "energy_charged_kwh": b["energy_charged_kwh"],
-                "energy_discharged_kwh": b["energy_discharged_kwh"],
+                "soc_departure": np.where(open_, np.nan, soc_dep),
+                "e_charged_kwh": e_ch,
+                "e_discharged_kwh": e_dis,
+                "bill_eur": bill,
                 "incentive_eur": self.incentive_eur,
+                "degradation_eur": degradation,
+                "bill_uncontrolled_eur": bill_unc,
+                "net_change_eur": bill - self.incentive_eur - bill_unc,
+                "campaign": users.campaign,
+                "status": status,
+                # details: the car, the slot, the step times and the ageing states
+                "vehicle_model": list(users.vehicle_model),
+                "capacity_kwh": cap,
+                "p_max_kw": p_max_kw,
+                "v2g_capable": users.v2g_capable,
+                "age_years": users.age_years,
+                "soc_min": users.soc_min,
+                "joined": self.joined,
+                "slot": b["slot"],
+                "connector_id": b["connector_id"],
+                "arrival_s": b["arrival_s"],
+                "departure_declared_s": (s.dep_k * self.dt).astype(float),
+                "departure_s": b["departure_s"],
+                "q_loss_arrival": self.q_arrival.sum(axis=1),
+                "dq_cal": dq[:, 0],
+                "dq_cyc": dq[:, 1],
+                "unserved_energy_kwh": np.where(rejected, need_kwh, 0.0),
             }
         )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from v2xcosim.report.plots import fmt_offset, save_figure
+from v2xcosim.report.plots import local_axis, save_figure
 
 
 def make_lv_site_plot(
@@ -30,13 +30,8 @@ def make_lv_site_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = pd.to_datetime(next(iter(sites.values()))["time"], utc=True)
-    tz_label = "UTC"
-    if tz is not None:
-        t = t.dt.tz_convert(tz)
-        offset = t.iloc[0].utcoffset() if len(t) else None
-        tz_label = str(tz) if offset is None else f"UTC{fmt_offset(offset)}"
-    t = t.dt.tz_localize(None)  # plot wall-clock times (matplotlib would format in UTC)
+    # wall-clock times, zone on the axis label (matplotlib would format in UTC)
+    t, t_label = local_axis(next(iter(sites.values()))["time"], tz)
     fig, (ax_p, ax_v) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for site, feeder in sorted(feeders.items()):
         label = f"{site} ({feeder})"
@@ -49,7 +44,7 @@ def make_lv_site_plot(
     ax_v.axhline(v_max_pu, color="r", ls="--", lw=0.8, label=f"limit {v_max_pu:g} pu")
     ax_v.set_ylabel("max LV feeder voltage [pu]")
     ax_v.set_title("Charging sites: highest voltage on the LV feeder")
-    ax_v.set_xlabel(f"time [{tz_label}]")
+    ax_v.set_xlabel(t_label)
     ax_v.legend(loc="best", fontsize=8)
     if len(t) and t.iloc[-1] - t.iloc[0] <= pd.Timedelta(days=1):
         import matplotlib.dates as mdates

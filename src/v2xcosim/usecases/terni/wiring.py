@@ -10,9 +10,14 @@ domain dataclass and a scenario section share a field name the value passes by n
 session* of the horizon (the site's sessions in arrival order; all sites use the size of the
 largest so one FMU build serves all).  A slot is idle (0 W) until its session arrives and after
 it leaves; its ``soc_start`` is the session's arrival SOC and its ``n_parallel`` scales the
-pack to the session's capacity, so the EV state is exact from arrival on.  Arrival and
+pack to the session's capacity, its ``q_cal_start``/``q_cyc_start`` are the car's initial
+capacity losses (from its age), so the EV state is exact from arrival on.  Arrival and
 departure are rounded to the nearest step boundary (at least one step of stay); the dwell used
 for feasibility is that simulated stay.
+
+**Early departures.**  ``dep_k`` is the declared departure step (what the EMSP, the strategy
+and the CS EMS are told); ``leave_k`` (≤ ``dep_k``, > ``arr_k``) when the car really leaves —
+the session book uses it, nobody is told in advance.
 
 **Zones.**  The DSO's zones are ``primary`` (the primary-substation area) and
 ``feeder/<LV feeder>`` inside it; a session is in the zone of its site's feeder.
@@ -54,7 +59,13 @@ from v2xcosim.domain.lfmp import SETTLEMENT_S
 from v2xcosim.domain.market.cycle import MarketTiming
 from v2xcosim.domain.provider import StationaryBattery
 from v2xcosim.domain.sessions import SessionBook, assign_slots
-from v2xcosim.domain.users import UserPopulationSpec, UserTable, draw_users
+from v2xcosim.domain.users import (
+    ITALY_2024_FLEET,
+    UserPopulationSpec,
+    UserTable,
+    VehicleModel,
+    draw_users,
+)
 from v2xcosim.domain.zones import ZoneSeries
 from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
 from v2xcosim.usecases.terni.schema import TerniScenario
@@ -92,13 +103,28 @@ def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
 
 
 def population_spec(spec: TerniScenario) -> UserPopulationSpec:
-    """Return the user population of ``[users]`` at the scenario's chargers."""
+    """Return the user population of ``[users]`` at the scenario's chargers.
+
+    ``users.fleet`` (car models, kW → W) replaces :data:`~v2xcosim.domain.users.ITALY_2024_FLEET`
+    when given.
+    """
     u = spec.users
+    fleet = ITALY_2024_FLEET
+    if u.fleet is not None:
+        fleet = tuple(
+            VehicleModel(v.name, v.capacity_kwh, v.p_ac_max_kw * 1e3, v.v2g_ac, v.share)
+            for v in u.fleet
+        )
     return UserPopulationSpec(
         **_shared(u, UserPopulationSpec),
+        vehicles=fleet,
         p_max_w=spec.terni.connector_kw * 1000.0,
         soc_departure_range=(u.soc_departure_min, u.soc_departure_max),
         soc_min_range=(u.soc_min_min, u.soc_min_max),
+        early_departure_fraction_range=(
+            u.early_departure_min_fraction,
+            u.early_departure_max_fraction,
+        ),
     )
 
 
@@ -122,6 +148,7 @@ class TerniSetup:
     users: UserTable
     arr_k: IntArray
     dep_k: IntArray
+    leave_k: IntArray
     slot: IntArray
     fleet_size: int
     n_parallel: FloatArray
@@ -183,6 +210,7 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
     users = _take(drawn, keep)
     arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
     dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
+    leave_k = np.clip(np.rint(users.departure_actual_s / dt_s).astype(np.int64), arr_k + 1, dep_k)
     slot = assign_slots(users.site_id, sites)
     counts = [int(np.sum(np.array(users.site_id) == s)) for s in sites] if len(users) else [0]
     n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / t.fmu_reference_capacity_kwh
@@ -195,6 +223,7 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
         users=users,
         arr_k=arr_k,
         dep_k=dep_k,
+        leave_k=leave_k,
         slot=slot,
         fleet_size=max(1, *counts),
         n_parallel=n_par.astype(float),
@@ -207,14 +236,17 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
 
 # ---------------------------------------------------------------------- sessions and EVs
 def session_book(spec: TerniScenario, setup: TerniSetup) -> SessionBook:
-    """Return the sessions of the run at the sites' chargers, with the setup's FMU slots."""
+    """Return the sessions of the run at the sites' chargers, with the setup's FMU slots.
+
+    The book holds when the cars really leave (``leave_k``), not the declared departure.
+    """
     t, users = spec.terni, setup.users
     sites = {s: ChargingSite(s, t.connectors_per_site, t.connector_kw * 1e3) for s in setup.sites}
     return SessionBook(
         users.session_id,
         users.site_id,
         setup.arr_k,
-        setup.dep_k,
+        setup.leave_k,
         sites,
         soc_arrival=users.soc_arrival,
         n_steps=setup.n_steps,
@@ -226,8 +258,9 @@ def session_book(spec: TerniScenario, setup: TerniSetup) -> SessionBook:
 def ev_template(spec: TerniScenario, setup: TerniSetup, *, bidirectional: bool) -> EvArrays:
     """Return every session's fixed EV parameters under ``[control]`` (none connected).
 
-    Target = wish + ``target_margin_soc`` (at most ``soc_max``); power limited by the
-    connector; discharge only if the strategy is ``bidirectional``.
+    Target = wish + ``target_margin_soc`` (at most ``soc_max``); power limited by the car's
+    on-board charger and the connector; discharge only if the strategy is ``bidirectional``
+    and the car can discharge on AC (``users.v2g_capable``).  The departure is the declared one.
     """
     c, users = spec.control, setup.users
     n = len(users)
@@ -240,7 +273,7 @@ def ev_template(spec: TerniScenario, setup: TerniSetup, *, bidirectional: bool) 
         soc_min=users.soc_min,
         soc_max=np.full(n, c.soc_max),
         p_max_charge_w=p_max,
-        p_max_discharge_w=p_max if bidirectional else np.zeros(n),
+        p_max_discharge_w=np.where(users.v2g_capable, p_max, 0.0) if bidirectional else np.zeros(n),
         connected=np.zeros(n, dtype=bool),
         eta_charge=c.eta_charge,
         eta_discharge=c.eta_discharge,

@@ -5,14 +5,15 @@ Data flow of one step (lock-step, ``time.step_s``)::
     Profiles ──load_pu, pv_pu──► Grid ─────────────────────────────► Store
         └──t_amb_k──► Fleet (site) ──p_ac_w, q_ac_var──► Connection (site)
     Actor (site) ──p_set_w──┘ │  ▲ └──vm_pu at the charger bus (time-shifted)
-        ▲──soc, p_ac_w (time-shifted)
+        ▲──soc, p_ac_w, q_cal, q_cyc (time-shifted)
     Actor (battery) ──p_w──► Connection (battery)
 
 One entity per charging site and per battery; a site's fleet, grid connection and actor write
 one table, ``site_<id>.parquet`` (slot vectors ``p_ac_w``, ``q_ac_var``, ``soc``, ``e_ac_j``,
-``p_set_w``; scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max_pu``,
+``q_cal``, ``q_cyc`` (capacity losses), ``p_set_w`` and ``plugged`` (1 while a session is
+plugged in); scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max_pu``,
 ``vm_lv_min_pu``), a battery ``provider_<id>.parquet`` (``p_w``).  The actors' flow writes
-``trace.parquet``, ``terni_sessions.parquet``, ``settlement.parquet``, ``terni_steps.parquet``,
+``trace.parquet``, ``sessions.parquet``, ``settlement.parquet``, ``terni_steps.parquet``,
 ``terni_awards.parquet`` and ``terni_actors.json``.
 """
 
@@ -31,7 +32,15 @@ from v2xcosim.config.common import spec_to_jsonable
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
-from v2xcosim.report.kpis import energy_mwh, finite_max, finite_min, grid_kpis, peak_mw
+from v2xcosim.domain.ageing import Q_START_MIN
+from v2xcosim.report.kpis import (
+    energy_mwh,
+    finite_max,
+    finite_min,
+    grid_kpis,
+    peak_mw,
+    ten_minute_kpis,
+)
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
@@ -52,7 +61,11 @@ KPI_KEYS: tuple[str, ...] = (
     "user_revenue_eur",
     "departure_soc_shortfall_kwh",
     "infeasible_sessions",
-    "battery_degradation_cost_eur",
+    "degradation_eur",
+    "sessions_rejected",
+    "unserved_energy_kwh",
+    "early_departures",
+    "early_departure_shortfall_kwh",
 )
 """The KPIs every Terni ``kpis.json`` holds (issue list), besides further details."""
 
@@ -60,8 +73,18 @@ LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_p
 """Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`)."""
 
 
-FLEET_OUTPUTS = {"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc", "e_ac_j": "e_ac_j"}
-"""Outputs of each site's fleet (attribute -> FMU variable); ``e_ac_j`` is the AC energy meter."""
+FLEET_OUTPUTS = {
+    "p_ac_w": "p_ac_w",
+    "q_ac_var": "q_ac_var",
+    "soc": "soc",
+    "e_ac_j": "e_ac_j",
+    "q_cal": "battery.q_cal",
+    "q_cyc": "battery.q_cyc",
+}
+"""Outputs of each site's fleet (attribute -> FMU variable); ``e_ac_j`` is the AC energy meter,
+``q_cal``/``q_cyc`` the battery's calendar and cycle capacity losses (fractions, Schmalstieg)."""
+ACTOR_FEEDBACK = ("soc", "p_ac_w", "q_cal", "q_cyc")
+"""Fleet outputs each site's actor reads at the start of a step (time-shifted)."""
 FLEET_INPUTS = {"p_set_w": "p_set_w", "vm_pu": "vm_pu", "f_hz": "f_hz", "t_amb_k": "t_amb_k"}
 """Inputs of each site's fleet (role -> FMU variable)."""
 PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
@@ -168,7 +191,11 @@ def fleet(spec: TerniScenario, plan: TerniPlan, site: str) -> dict[str, Any]:
             "soc_min": t.fmu_soc_min,
             "soc_max": t.fmu_soc_max,
         },
-        start={"soc_start": s.slot_vector(site, s.users.soc_arrival, 0.5)},
+        start={
+            "soc_start": s.slot_vector(site, s.users.soc_arrival, 0.5),
+            "q_cal_start": s.slot_vector(site, s.users.q_cal_start, Q_START_MIN),
+            "q_cyc_start": s.slot_vector(site, s.users.q_cyc_start, Q_START_MIN),
+        },
         instance_parameters=t.fmu_instance_parameters,
     )
 
@@ -261,19 +288,20 @@ def build_world(
             world.connect(
                 ev,
                 actor,
-                "soc",
-                "p_ac_w",
+                *ACTOR_FEEDBACK,
                 time_shifted=True,
                 initial_data={
                     "soc": setup.slot_vector(site, setup.users.soc_arrival, 0.5),
                     "p_ac_w": [0.0] * setup.fleet_size,
+                    "q_cal": setup.slot_vector(site, setup.users.q_cal_start, Q_START_MIN),
+                    "q_cyc": setup.slot_vector(site, setup.users.q_cyc_start, Q_START_MIN),
                 },
             )
             world.connect(conn, ev, "vm_pu", time_shifted=True, initial_data={"vm_pu": 1.0})
             store_links += [
                 (ev, list(FLEET_OUTPUTS)),
                 (conn, list(SITE_OUTPUTS)),
-                (actor, ["p_set_w"]),
+                (actor, ["p_set_w", "plugged"]),
             ]
         for prov in spec.market.providers:  # stationary batteries: setpoint → pandapower storage
             conn = grid_sim.Connection(conn_id=prov.provider_id)
@@ -341,6 +369,67 @@ def lv_site_kpis(
     }
 
 
+def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]:
+    """Session KPIs from ``sessions.parquet`` (see the scenario README for every definition).
+
+    ``departure_soc_shortfall_kwh`` judges the sessions that stayed to their declared departure
+    (``completed``) and whose wish was feasible: (wish − arrival SOC) × capacity ≤ the car's
+    P_max × ``eta_charge`` × simulated stay; ``early_departure_shortfall_kwh`` sums the gaps of
+    the cars that left early (they announced the longer stay); ``unserved_energy_kwh`` the
+    energy need of the rejected sessions (site full).
+    """
+    from v2xcosim.domain.kpis import (
+        departure_soc_shortfall_kwh,
+        feasible_sessions,
+        infeasible_sessions,
+    )
+
+    status = sessions["status"]
+    done = sessions[status == "completed"]
+    early = sessions[status == "left_early"]
+    dwell = (done["departure_s"] - done["arrival_s"]).to_numpy(dtype=float)
+    feasible = feasible_sessions(
+        done["soc_arrival"].to_numpy(dtype=float),
+        done["soc_wish"].to_numpy(dtype=float),
+        done["capacity_kwh"].to_numpy(dtype=float),
+        done["p_max_kw"].to_numpy(dtype=float) * 1000.0,
+        dwell,
+        eta_charge=eta_charge,
+    )
+    shortfall = departure_soc_shortfall_kwh(
+        done["soc_departure"].to_numpy(dtype=float),
+        done["soc_wish"].to_numpy(dtype=float),
+        done["capacity_kwh"].to_numpy(dtype=float),
+        feasible,
+        tol_soc=1e-4,
+    )
+    early_gap = departure_soc_shortfall_kwh(
+        early["soc_departure"].to_numpy(dtype=float),
+        early["soc_wish"].to_numpy(dtype=float),
+        early["capacity_kwh"].to_numpy(dtype=float),
+        np.ones(len(early), dtype=bool),
+        tol_soc=1e-4,
+    )
+    counts = status.value_counts()
+    return {
+        "departure_soc_shortfall_kwh": shortfall,
+        "infeasible_sessions": infeasible_sessions(feasible),
+        "sessions": len(sessions),
+        "sessions_completed": int(counts.get("completed", 0)),
+        "early_departures": int(counts.get("left_early", 0)),
+        "early_departure_shortfall_kwh": early_gap,
+        "sessions_open_at_end": int(counts.get("open_at_end", 0)),
+        "sessions_rejected": int(counts.get("rejected", 0)),
+        "unserved_energy_kwh": float(sessions["unserved_energy_kwh"].sum()),
+        "ev_energy_charged_kwh": float(sessions["e_charged_kwh"].sum()),
+        "ev_energy_discharged_kwh": float(sessions["e_discharged_kwh"].sum()),
+        "degradation_eur": float(sessions["degradation_eur"].sum()),
+        "bill_eur": float(sessions["bill_eur"].sum()),
+        "bill_uncontrolled_eur": float(sessions["bill_uncontrolled_eur"].sum()),
+        "net_change_eur": float(sessions["net_change_eur"].sum()),
+    }
+
+
 def terni_kpis(
     spec: TerniScenario,
     frames: Mapping[str, pd.DataFrame],
@@ -348,13 +437,7 @@ def terni_kpis(
     actors: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Compute the Terni KPIs (see the scenario README for every definition)."""
-    from v2xcosim.domain.kpis import (
-        battery_degradation_cost_eur,
-        departure_soc_shortfall_kwh,
-        feasible_sessions,
-        infeasible_sessions,
-        market_clearing_rate,
-    )
+    from v2xcosim.domain.kpis import market_clearing_rate
 
     dt_s = spec.time.step_s
     grid = frames["grid"]
@@ -367,46 +450,21 @@ def terni_kpis(
         v_max_pu=spec.grid.v_max_pu,
         voltage_window_s=spec.terni.voltage_window_s,
     )
-    # sessions: departure SOC from the fleet tables (slot state at the end of the last step)
-    done = sessions[sessions["status"] == "completed"]
-    soc_dep = np.zeros(len(done))
+    ten_min, notes = ten_minute_kpis(grid, step_s=dt_s, window_s=spec.terni.voltage_window_s)
     throughput_kwh = 0.0
     for site in sorted(set(sessions["site"])):
-        frame = frames[f"site_{site}"]
-        soc = _vector(frame, "soc")
-        p_ac = _vector(frame, "p_ac_w")
+        p_ac = _vector(frames[f"site_{site}"], "p_ac_w")
         throughput_kwh += float(np.abs(p_ac).sum() * dt_s / 3.6e6)
-        sites_col = done["site"].tolist()
-        dep_col = done["departure_s"].to_numpy(dtype=float)
-        slot_col = done["slot"].to_numpy(dtype=np.int64)
-        for j in range(len(done)):
-            if sites_col[j] == site:
-                soc_dep[j] = soc[int(dep_col[j] // dt_s) - 1, int(slot_col[j])]
-    dwell = (done["departure_s"] - done["arrival_s"]).to_numpy(dtype=float)
-    feasible = feasible_sessions(
-        done["soc_arrival"].to_numpy(dtype=float),
-        done["soc_wish"].to_numpy(dtype=float),
-        done["capacity_kwh"].to_numpy(dtype=float),
-        np.full(len(done), spec.terni.connector_kw * 1000.0),
-        dwell,
-        eta_charge=spec.control.eta_charge,
-    )
-    shortfall = departure_soc_shortfall_kwh(
-        soc_dep,
-        done["soc_wish"].to_numpy(dtype=float),
-        done["capacity_kwh"].to_numpy(dtype=float),
-        feasible,
-        tol_soc=1e-4,
-    )
-    checks = evaluate_checks(spec, grid, shortfall)
+    ses = session_kpis(sessions, eta_charge=spec.control.eta_charge)
+    checks = evaluate_checks(spec, grid, ses["departure_soc_shortfall_kwh"])
     requested = float(actors["flex_requested_mwh"])
     matched = float(actors["flex_matched_mwh"])
     rate = market_clearing_rate(min(matched, requested), requested)
-    counts = sessions["status"].value_counts()
     kpis: dict[str, Any] = {
         "use_case": "terni",
         "strategy": spec.control.strategy,
         **grid_part,
+        **ten_min,
         **lv_site_kpis({s: frames[f"site_{s}"] for s in feeders}, feeders, dt_s),
         "flex_requested_mwh": requested,
         "flex_matched_mwh": matched,
@@ -414,18 +472,8 @@ def terni_kpis(
         "market_clearing_rate": None if math.isnan(rate) else rate,
         "dso_payments_eur": float(actors["dso_payments_eur"]),
         "user_revenue_eur": float(actors["user_revenue_eur"]),
-        "departure_soc_shortfall_kwh": shortfall,
-        "infeasible_sessions": infeasible_sessions(feasible),
-        "sessions": len(sessions),
-        "sessions_completed": int(counts.get("completed", 0)),
-        "sessions_open_at_end": int(counts.get("open", 0)),
-        "sessions_rejected": int(counts.get("rejected", 0)),
-        "ev_energy_charged_kwh": float(sessions["energy_charged_kwh"].sum()),
-        "ev_energy_discharged_kwh": float(sessions["energy_discharged_kwh"].sum()),
+        **ses,
         "battery_throughput_kwh": throughput_kwh,
-        "battery_degradation_cost_eur": battery_degradation_cost_eur(
-            [throughput_kwh], spec.market.degradation_eur_per_mwh
-        ),
         "market": {
             k: actors[k] for k in ("market_sessions", "flex_requests", "flex_offers", "flex_awards")
         },
@@ -434,6 +482,7 @@ def terni_kpis(
         "q_export_max_mvar": finite_max(np.clip(-q_slack, 0.0, None)) / 1e6,
         "checks": checks,
         "checks_passed": all(c["passed"] for c in checks.values() if c["flagged"]),
+        "kpi_notes": notes,
     }
     cleaned: dict[str, Any] = json_clean(kpis)
     return cleaned
@@ -483,6 +532,7 @@ COMPARE_KEYS: tuple[str, ...] = (
     *KPI_KEYS[2:],
     "ev_energy_charged_kwh",
     "ev_energy_discharged_kwh",
+    "net_change_eur",
 )
 """The KPIs :func:`comparison_table` shows, in this order."""
 
@@ -493,6 +543,7 @@ __all__ = [
     "build_world",
     "lv_site_kpis",
     "preflight",
+    "session_kpis",
     "site_feeders",
     "terni_kpis",
 ]
