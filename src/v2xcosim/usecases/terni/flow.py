@@ -96,14 +96,11 @@ class TerniUseCase:
         self,
         spec: TerniScenario,
         setup: TerniSetup,
-        zone_load_w: float,
-        zone_pv_w: float,
-        zone_gen_w: float = 0.0,
     ) -> None:
-        """Actors of ``spec``; ``zone_*``: nominal load, PV peak, constant other generation [W].
+        """Build the actors of ``spec`` on ``setup``.
 
-        The zone values describe the primary-substation area for the DSO forecast
-        (:class:`~v2xcosim.domain.dso.ZoneModel`).
+        The DSO's primary zone comes from ``setup.zones``
+        (:func:`~v2xcosim.usecases.terni.wiring.dso_primary`).
         """
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
         self.controller = load_strategy(self.strategy, spec.control.strategy_path)
@@ -113,6 +110,7 @@ class TerniUseCase:
         self.grid = StepGrid(self.start, self.dt, self.k_all)
         self.trace = TraceRecorder(self.start, "terni", TERNI_STEPS)
         self._init_sessions()
+        zone_load_w, zone_pv_w, zone_gen_w, self._load_pu, self._pv_pu = wiring.dso_primary(setup)
         self._init_actors(zone_load_w, zone_pv_w, zone_gen_w)
         self._init_market()
 
@@ -150,7 +148,7 @@ class TerniUseCase:
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
-        buyer = DsoBuyer(self.dso, self.grid, self.s.load_pu, self.s.pv_pu, self._on_forecast)
+        buyer = DsoBuyer(self.dso, self.grid, self._load_pu, self._pv_pu, self._on_forecast)
         self.market = MarketCycle(
             self.grid,
             wiring.market_timing(self.spec),

@@ -16,6 +16,10 @@ for feasibility is that simulated stay.
 
 **Zones.**  The DSO's zones are ``primary`` (the primary-substation area) and
 ``feeder/<LV feeder>`` inside it; a session is in the zone of its site's feeder.
+:attr:`TerniSetup.zones` holds each zone's series
+(:func:`~v2xcosim.usecases.terni.inputs.zone_series`: load, similar-day reference, PV,
+clear-sky PV, cloud cover, hydro, at 900 s); today's DSO sees the primary zone through
+:func:`dso_primary` (nominal sums and per-step pu series derived from it).
 
 **Random streams.**  The users draw from ``terni/users/<site>`` and the DSO's forecast errors
 from ``terni/dso`` (:data:`USERS_STREAM`, :data:`DSO_STREAM`), fixed so Terni's draws never
@@ -43,6 +47,8 @@ from v2xcosim.domain.market.cycle import MarketTiming
 from v2xcosim.domain.provider import StationaryBattery
 from v2xcosim.domain.sessions import SessionBook, assign_slots
 from v2xcosim.domain.users import UserPopulationSpec, UserTable, draw_users
+from v2xcosim.domain.zones import ZoneSeries
+from v2xcosim.usecases.terni.inputs import InputSettings
 from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
 from v2xcosim.usecases.terni.schema import TerniScenario
 
@@ -76,6 +82,24 @@ def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
         for f in DEFAULT_LV_FEEDERS
     )
     return TerniNetworkSpec(**_shared(t, TerniNetworkSpec), lv_feeders=feeders)
+
+
+def input_settings(spec: TerniScenario) -> InputSettings:
+    """Time grid, seed and PV model of the per-element inputs of the scenario."""
+    from v2xcosim.usecases.terni.profiles import CloudSpec
+
+    t = spec.terni
+    clouds = CloudSpec(
+        t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h, t.cloud_zone_correlation
+    )
+    return InputSettings(
+        start_utc=spec.time.start_utc,
+        step_s=spec.time.step_s,
+        n_steps=spec.time.n_steps,
+        seed=spec.seed,
+        clouds=clouds,
+        performance_ratio=t.pv_performance_ratio,
+    )
 
 
 def population_spec(spec: TerniScenario) -> UserPopulationSpec:
@@ -112,8 +136,8 @@ class TerniSetup:
     slot: IntArray
     fleet_size: int
     n_parallel: FloatArray
-    load_pu: FloatArray
-    pv_pu: FloatArray
+    zones: dict[str, ZoneSeries]
+    """DSO zone → its series at 900 s (``primary``, ``feeder/<LV feeder>``)."""
     t_amb_k: FloatArray
     price_eur_per_mwh: FloatArray
 
@@ -133,21 +157,18 @@ class TerniSetup:
 
 def terni_setup(spec: TerniScenario) -> TerniSetup:
     """Profiles, users and FMU slots of a Terni scenario (see the module docstring)."""
-    from v2xcosim.usecases.terni.profiles import (
-        CloudSpec,
-        ambient_temperature_k,
-        load_pu,
-        price_eur_per_mwh,
-        pv_pu,
-    )
+    from v2xcosim.usecases.terni.inputs import element_inputs, zone_series
+    from v2xcosim.usecases.terni.network import build_terni_network
+    from v2xcosim.usecases.terni.profiles import ambient_temperature_k, price_eur_per_mwh
 
     dt_s, k_all = spec.time.step_s, spec.time.n_steps
     start = spec.time.start_utc
     times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
     mid = times + pd.Timedelta(seconds=dt_s / 2)
     t = spec.terni
-    clouds = CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h)
     net_spec = network_spec(spec)
+    tn = build_terni_network(net_spec)
+    zones = zone_series(tn, element_inputs(tn, input_settings(spec)))
     sites = tuple(f.site_id for f in net_spec.lv_feeders)
     pop = population_spec(spec)
     local = pd.Timestamp(start).tz_convert(pop.timezone)
@@ -185,8 +206,7 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
         slot=slot,
         fleet_size=max(1, *counts),
         n_parallel=n_par.astype(float),
-        load_pu=load_pu(times, t.load_profile),
-        pv_pu=pv_pu(mid, clouds=clouds, seed=spec.seed, performance_ratio=t.pv_performance_ratio),
+        zones=zones,
         t_amb_k=ambient_temperature_k(mid),
         price_eur_per_mwh=price_eur_per_mwh(times),
     )
@@ -241,6 +261,17 @@ def dso_zones(setup: TerniSetup) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------- actors
+def dso_primary(setup: TerniSetup) -> tuple[float, float, float, FloatArray, FloatArray]:
+    """Return the primary zone in the terms of today's DSO model.
+
+    Nominal load, PV peak, constant generation [W] and per-step ``load_pu``/``pv_pu``
+    (:func:`~v2xcosim.usecases.terni.inputs.zones_as_pu`).
+    """
+    from v2xcosim.usecases.terni.inputs import zones_as_pu
+
+    return zones_as_pu(setup.zones, PRIMARY, setup.step_s)
+
+
 def dso(spec: TerniScenario, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> Dso:
     """Return the DSO of ``[dso]`` for the primary zone (load, PV peak, other generation)."""
     d = spec.dso
@@ -303,9 +334,11 @@ __all__ = [
     "TerniSetup",
     "batteries",
     "dso",
+    "dso_primary",
     "dso_zones",
     "emsp",
     "ev_template",
+    "input_settings",
     "market_timing",
     "network_spec",
     "population_spec",

@@ -2,7 +2,8 @@
 
 Data flow of one step (lock-step, ``time.step_s``)::
 
-    Profiles ──load_pu, pv_pu──► Grid ─────────────────────────────► Store
+    Profiles                     Grid (every load and generator its own profile, computed in
+        │                        the grid process by usecases.terni.inputs) ──────► Store
         └──t_amb_k──► Fleet (site) ──p_ac_w, q_ac_var──► Connection (site)
     Actor (site) ──p_set_w──┘ │  ▲ └──vm_pu at the charger bus (time-shifted)
         ▲──soc, p_ac_w (time-shifted)
@@ -35,6 +36,7 @@ from v2xcosim.report.kpis import energy_mwh, finite_max, finite_min, grid_kpis, 
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
+from v2xcosim.usecases.terni.wiring import input_settings
 
 if TYPE_CHECKING:
     from v2xcosim.usecases.terni.network import TerniGridModel
@@ -63,7 +65,7 @@ FLEET_OUTPUTS = {"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc", "e_ac
 """Outputs of each site's fleet (attribute -> FMU variable); ``e_ac_j`` is the AC energy meter."""
 FLEET_INPUTS = {"p_set_w": "p_set_w", "vm_pu": "vm_pu", "f_hz": "f_hz", "t_amb_k": "t_amb_k"}
 """Inputs of each site's fleet (role -> FMU variable)."""
-PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
+PROFILES = ("t_amb_k", "price_eur_per_mwh")
 """The profiles of a run (:class:`~v2xcosim.usecases.terni.flow.TerniSetup` fields)."""
 
 
@@ -71,9 +73,8 @@ PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
 class TerniPlan:
     """What a Terni run derives once from its spec, before the world is built.
 
-    ``setup`` (users, slots, profiles) goes to the simulators as JSON; ``bus_names``,
-    ``line_names`` and ``trafo_names`` label the grid table's vectors; ``zone_*_w`` are the
-    DSO's zone model (nominal background load, PV peak, constant generation, W).
+    ``setup`` (users, slots, profiles, the DSO's zone series) goes to the simulators as JSON;
+    ``bus_names``, ``line_names`` and ``trafo_names`` label the grid table's vectors.
     """
 
     fmu_path: Path
@@ -81,9 +82,6 @@ class TerniPlan:
     bus_names: tuple[str, ...]
     line_names: tuple[str, ...]
     trafo_names: tuple[str, ...]
-    zone_load_w: float
-    zone_pv_w: float
-    zone_gen_w: float
 
 
 def preflight(spec: TerniScenario) -> Path:
@@ -115,23 +113,17 @@ def preflight(spec: TerniScenario) -> Path:
 
 
 def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
-    """Compute the setup once and read the network's names and the DSO zone model."""
+    """Compute the setup once and read the network's names."""
     from v2xcosim.usecases.terni.network import build_terni_network
 
     tn = build_terni_network(network_spec(spec))
     net = tn.net
-    sgen = net.sgen
-    other = ~sgen.index.isin(tn.pv_idx) & sgen["in_service"].astype(bool)
     return TerniPlan(
         fmu_path=fmu_path,
         setup=terni_setup(spec),
         bus_names=tuple(str(n) for n in net.bus["name"]),
         line_names=tuple(str(n) for n in net.line["name"]),
         trafo_names=tuple(str(n) for n in net.trafo["name"]),
-        zone_load_w=float(tn.load_p_nom_mw.sum()) * 1e6,
-        zone_pv_w=float(tn.pv_peak_mw.sum()) * 1e6,
-        # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
-        zone_gen_w=float(sgen.loc[other, "p_mw"].sum()) * 1e6,
     )
 
 
@@ -166,8 +158,13 @@ FLOW = "v2xcosim.usecases.terni.actors:terni_flow"
 
 
 def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
-    """Build the Terni network (storages, OLTC) from ``params["scenario"]`` (JSON)."""
+    """Build the Terni network (storages, OLTC) and its inputs from ``params["scenario"]``.
+
+    ``params["scenario"]`` is the spec's JSON; the per-element inputs are recomputed here,
+    deterministically (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
+    """
     from v2xcosim.grid.powerflow import PowerFlowOptions
+    from v2xcosim.usecases.terni.inputs import element_inputs
     from v2xcosim.usecases.terni.network import (
         TerniGridModel,
         add_oltc_control,
@@ -178,6 +175,7 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
     spec = TerniScenario.model_validate(params["scenario"], strict=False)
     tn = build_terni_network(network_spec(spec))
+    inputs = element_inputs(tn, input_settings(spec))
     for prov in spec.market.providers:
         add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
     if spec.terni.oltc:
@@ -186,6 +184,7 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     return TerniGridModel(
         tn,
         PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence),
+        inputs,
         oltc=spec.terni.oltc,
         providers=[p.provider_id for p in spec.market.providers],
     )
@@ -214,9 +213,6 @@ def build_world(
             params={
                 "scenario": js,
                 "setup": to_json(setup),
-                "zone_load_w": plan.zone_load_w,
-                "zone_pv_w": plan.zone_pv_w,
-                "zone_gen_w": plan.zone_gen_w,
             },
             step_s=step_s,
             out_dir=str(out_dir),
@@ -229,7 +225,6 @@ def build_world(
             "grid.p_trafo_hv_w": list(plan.trafo_names),
             "grid.q_trafo_hv_var": list(plan.trafo_names),
         }
-        world.connect(prof, grid, "load_pu", "pv_pu")
         store_links: list[tuple[Any, list[str]]] = [
             (grid, list(GRID_OUTPUTS)),
             (prof, list(PROFILES)),
