@@ -27,7 +27,14 @@ def test_structure(tn: terni.TerniNetwork) -> None:
     t = net.trafo.loc[tn.hvmv_trafo]
     assert t.sn_mva == 25.0 and t.tap_max == 9 and t.tap_changer_type == "Ratio"
     assert net.trafo.in_service.sum() == 1 + len(tn.feeders)
-    assert sum(tn.load_p_nom_mw) == pytest.approx(20.0, rel=0.05)
+    # the annual coincident peak of the background load is peak_load_mw (the detailed LV
+    # feeders' houses replace the aggregated loads by peak: within 2 %)
+    annual = terni.annual_load_mw(tn.net, tn.load_idx)
+    assert annual.max() == pytest.approx(20.0, rel=0.02)
+    assert 0.5 <= annual.mean() / annual.max() <= 0.65  # load factor of an urban primary
+    # each element's own peak: nominal × its profile's largest value; their sum exceeds the
+    # coincident peak (diversity)
+    assert tn.load_p_peak_mw.sum() > annual.max()
     assert set(tn.charger_buses) == {"cs_piazza_tacito", "cs_corso_vecchio", "cs_piazza_europa"}
 
 

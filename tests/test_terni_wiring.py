@@ -77,3 +77,20 @@ def test_sessions_and_evs_of_the_setup(spec: TerniScenario) -> None:
     assert np.all(ev.soc_target <= spec.control.soc_max)
     zone_of, parent = wiring.dso_zones(setup)
     assert set(parent.values()) == {wiring.PRIMARY} and set(zone_of) <= set(parent)
+
+
+def test_input_settings_and_the_dso_view_of_the_primary_zone(spec: TerniScenario) -> None:
+    t = spec.terni
+    s = wiring.input_settings(spec)
+    assert (s.step_s, s.n_steps, s.seed) == (spec.time.step_s, spec.time.n_steps, spec.seed)
+    assert s.clouds.zone_correlation == t.cloud_zone_correlation
+    assert (s.clouds.mean_oktas, s.clouds.std_oktas) == (t.cloud_mean_oktas, t.cloud_std_oktas)
+    assert s.performance_ratio == t.pv_performance_ratio
+    setup = wiring.terni_setup(spec)
+    load_w, pv_w, gen_w, load_pu, pv_pu = wiring.dso_primary(setup)
+    zone = setup.zones[wiring.PRIMARY]
+    per = zone.interval_s // setup.step_s
+    assert load_pu.shape == pv_pu.shape == (setup.n_steps,)
+    assert gen_w == pytest.approx(float(np.mean(zone.gen_w)))
+    net = load_w * load_pu[::per] - pv_w * pv_pu[::per] - gen_w
+    np.testing.assert_allclose(net, zone.p_net_w, atol=1e-3)

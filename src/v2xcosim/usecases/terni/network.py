@@ -314,7 +314,9 @@ def element_profile(net: Any, name: Any, kind: str = "pload") -> FloatArray:
     return simbench_load_profile(column)
 
 
-def annual_load_mw(net: Any, rows: Sequence[int] | None = None) -> FloatArray:
+def annual_load_mw(
+    net: Any, rows: Sequence[int] | npt.NDArray[np.int64] | None = None
+) -> FloatArray:
     """Σ over the load rows ``rows`` (default: every load with a profile) of p_mw × profile.
 
     One value per quarter hour of SimBench's year 2016 (35136) [MW]: the annual series whose
