@@ -27,7 +27,9 @@ from v2xcosim.usecases.terni.profiles import (
     PV_ORIENTATIONS,
     CloudSpec,
     band_prices_for,
+    effective_oktas,
     f_band,
+    kasten_czeplak_factor,
     price_eur_per_mwh,
     pv_orientation_pu,
     simbench_rows,
@@ -129,6 +131,14 @@ def test_zone_clouds_differ_but_correlate_as_stated() -> None:
     np.testing.assert_array_equal(one["a"], one["b"])
     apart = zone_cloud_oktas(t, dataclasses.replace(spec, zone_correlation=0.0), 7, ["a", "b"])
     assert abs(np.corrcoef(apart["a"], apart["b"])[0, 1]) < 0.25
+
+
+def test_effective_oktas_inverts_kasten_czeplak() -> None:
+    n = np.linspace(0.0, 8.0, 33)
+    np.testing.assert_allclose(effective_oktas(kasten_czeplak_factor(n)), n, atol=1e-9)
+    # 4 oktas by hand: 1 − 0.75 · 0.5^3.4 = 0.9290
+    assert kasten_czeplak_factor(np.array([4.0]))[0] == pytest.approx(0.9290, abs=1e-4)
+    assert effective_oktas(np.array([1.0, 1.2]))[0] == 0.0  # no sun lost: clear sky
 
 
 def test_cable_capacitance_by_hand(tn: terni.TerniNetwork) -> None:
