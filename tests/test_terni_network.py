@@ -27,7 +27,14 @@ def test_structure(tn: terni.TerniNetwork) -> None:
     t = net.trafo.loc[tn.hvmv_trafo]
     assert t.sn_mva == 25.0 and t.tap_max == 9 and t.tap_changer_type == "Ratio"
     assert net.trafo.in_service.sum() == 1 + len(tn.feeders)
-    assert sum(tn.load_p_nom_mw) == pytest.approx(20.0, rel=0.05)
+    # the annual coincident peak of the background load is peak_load_mw (the detailed LV
+    # feeders' houses replace the aggregated loads by peak: within 2 %)
+    annual = terni.annual_load_mw(tn.net, tn.load_idx)
+    assert annual.max() == pytest.approx(20.0, rel=0.02)
+    assert 0.5 <= annual.mean() / annual.max() <= 0.65  # load factor of an urban primary
+    # each element's own peak: nominal × its profile's largest value; their sum exceeds the
+    # coincident peak (diversity)
+    assert tn.load_p_peak_mw.sum() > annual.max()
     assert set(tn.charger_buses) == {"cs_piazza_tacito", "cs_corso_vecchio", "cs_piazza_europa"}
 
 
@@ -88,7 +95,9 @@ def test_zone_voltage_models_predict_other_power_flows(tn: terni.TerniNetwork) -
     by ≈ 1 MW and the feeder's by 8 kW; PV injects no Q, as the model's perturbations) and,
     apart, 20 kW more EV load at LV1's charger: flows not used to build the model.
     """
-    models = terni.zone_voltage_models(tn, load_pu=0.35, pv_pu=0.8)
+    models = terni.zone_voltage_models(
+        tn, lambda: terni.set_operating_point(tn, 0.35, 0.8, background=True)
+    )
     lv1 = next(f for f in tn.feeders.values() if f.name == "LV1")
     vm0, sens, s_flex = models["feeder/LV1"]
     assert sens["feeder/LV1"] < 0 and s_flex < 0  # the primary's sign may go either way

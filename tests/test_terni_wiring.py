@@ -52,7 +52,7 @@ def test_battery_in_an_unknown_zone_is_refused(spec: TerniScenario) -> None:
 
 def test_dso_zones_limits_and_product(spec: TerniScenario) -> None:
     setup = wiring.terni_setup(spec)
-    series = wiring.zone_series(spec, setup, wiring.ZoneNominal(1e6, 2e6, 0.5e6))
+    series = wiring.zone_series(setup)
     _, parent = wiring.dso_zones(setup)
     voltage = {"feeder/LV1": (1.0, {"feeder/LV1": -1e-7, "primary": -1e-9}, -2e-7)}
     dso = wiring.dso(spec, series, voltage, parent)
@@ -72,14 +72,10 @@ def test_dso_zones_limits_and_product(spec: TerniScenario) -> None:
     assert dso.cfg.cloud_error_std_oktas_24h == d.cloud_error_std_oktas_24h
     assert dso.cfg.interval_s == 900 and dso.req.margin == d.margin
     prim_s = series[0]
-    # the primary's series: nominal × profiles; the similar-day load is last week's profile
-    assert prim_s.load_w == pytest.approx(1e6 * setup.load_pu)
-    assert prim_s.pv_w == pytest.approx(2e6 * setup.pv_pu)
+    # the primary's series: clear sky bounds the PV; the similar-day load is last week's
     assert np.all(prim_s.pv_clearsky_w >= prim_s.pv_w - 1e-6)
-    assert prim_s.gen_w == pytest.approx(np.full(setup.n_steps, 0.5e6))
     assert not np.allclose(prim_s.load_reference_w, prim_s.load_w)
-    lv = dict(zip([s.zone for s in series], series, strict=True))["feeder/LV1"]
-    assert lv.pv_clearsky_w.max() == pytest.approx(prim_s.pv_clearsky_w.max() / 2e6 * 160e3)
+    assert prim_s.gen_w.max() > 0  # the MV hydro plant
 
 
 def test_unknown_dso_zone_is_refused(spec: TerniScenario) -> None:
@@ -159,3 +155,16 @@ def test_users_fleet_replaces_the_default_cars() -> None:
     assert (u.v2g_capable == ~a).all() and (u.capacity_kwh == np.where(a, 40.0, 60.0)).all()
     with pytest.raises(ScenarioError, match="fleet"):
         load_scenario_as(SCENARIO, TerniScenario, [fleet.replace("share = 0.5}]", "share = 0.4}]")])
+
+
+def test_input_settings_and_the_dso_zones(spec: TerniScenario) -> None:
+    t = spec.terni
+    s = wiring.input_settings(spec)
+    assert (s.step_s, s.n_steps, s.seed) == (spec.time.step_s, spec.time.n_steps, spec.seed)
+    assert s.clouds.zone_correlation == t.cloud_zone_correlation
+    assert (s.clouds.mean_oktas, s.clouds.std_oktas) == (t.cloud_mean_oktas, t.cloud_std_oktas)
+    assert s.performance_ratio == t.pv_performance_ratio
+    setup = wiring.terni_setup(spec)
+    series = wiring.zone_series(setup)
+    assert series[0].zone == wiring.PRIMARY
+    assert {z.zone for z in series} == set(setup.zones)

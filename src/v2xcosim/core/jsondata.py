@@ -55,8 +55,17 @@ def _decode(data: Any) -> Any:
     return data
 
 
+def _dataclass_values(hint: Any) -> bool:
+    """Whether ``hint`` is ``dict[str, <dataclass>]``."""
+    args = typing.get_args(hint)
+    return len(args) == 2 and isinstance(args[1], type) and dataclasses.is_dataclass(args[1])
+
+
 def from_json(cls: type[T], data: Any) -> T:
-    """Rebuild a dataclass ``cls`` from :func:`to_json` data (nested dataclasses included)."""
+    """Rebuild a dataclass ``cls`` from :func:`to_json` data.
+
+    Nested dataclasses are rebuilt too, also as the values of a ``dict[str, <dataclass>]``.
+    """
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -67,6 +76,9 @@ def from_json(cls: type[T], data: Any) -> T:
             kwargs[f.name] = from_json(hint, raw)
         elif origin is tuple:
             kwargs[f.name] = tuple(_decode(raw))
+        elif origin is dict and _dataclass_values(hint):
+            value_cls = typing.get_args(hint)[1]
+            kwargs[f.name] = {str(k): from_json(value_cls, v) for k, v in raw.items()}
         else:
             kwargs[f.name] = _decode(raw)
     return cls(**kwargs)

@@ -143,18 +143,20 @@ class TerniUseCase:
     def network(self, spec: TerniScenario) -> NetworkLayout:
         """Return the re-rated network, each site's charger bus and the day's states.
 
-        Loads are set to their nominal power and the PV (``type = "PV"``) to its peak, so the
-        states (:func:`~v2xcosim.usecases.net_demand_states` of the day's load and PV
-        profiles) scale them; the hydro plant keeps its constant output.
+        Loads are set to their own annual peak and the PV (``type = "PV"``) to its peak, so the
+        states (:func:`~v2xcosim.usecases.net_demand_states` of the primary zone's load and PV,
+        900-s means, as fractions of those sums) scale them uniformly; the hydro plant keeps
+        its nominal output.
         """
-        from v2xcosim.core.timegrid import step_times
+        import datetime as dt
+
         from v2xcosim.usecases.terni.flow import network_spec, terni_setup
         from v2xcosim.usecases.terni.network import build_terni_network
 
         tn = build_terni_network(network_spec(spec))
         net = tn.net
-        net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_nom_mw
-        net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_nom_mvar
+        net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_peak_mw
+        net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_peak_mvar
         net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw
         net.sgen.loc[tn.pv_idx, "type"] = "PV"
         names = net.bus["name"]
@@ -162,14 +164,18 @@ class TerniUseCase:
             site: [str(names.at[int(net.load.at[int(i), "bus"])])]
             for site, i in sorted(tn.ev_load_idx.items())
         }
-        setup = terni_setup(spec)
-        times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
+        zone = terni_setup(spec).zones["primary"]
+        load_mw, pv_mw = float(tn.load_p_peak_mw.sum()), float(tn.pv_peak_mw.sum())
+        start = spec.time.start_utc
+        times = [
+            (start + dt.timedelta(seconds=j * zone.interval_s)).isoformat() for j in range(zone.n)
+        ]
         states = net_demand_states(
-            [t.isoformat() for t in times],
-            [float(x) for x in setup.load_pu],
-            [float(x) for x in setup.pv_pu],
-            float(tn.load_p_nom_mw.sum()),
-            float(tn.pv_peak_mw.sum()),
+            times,
+            [float(x) / 1e6 / load_mw for x in zone.load_w],
+            [float(x) / 1e6 / pv_mw for x in zone.pv_w],
+            load_mw,
+            pv_mw,
         )
         return NetworkLayout(net, points, states)
 

@@ -61,16 +61,13 @@ class TerniActors:
 
 
 def terni_flow(params: Mapping[str, Any]) -> TerniActors:
-    """Build the actors from the plan: ``scenario`` and ``setup`` (JSON), the DSO zone model."""
+    """Build the actors from the plan: ``scenario`` and ``setup`` (JSON, with the DSO's zones)."""
     # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
     spec = TerniScenario.model_validate(params["scenario"], strict=False)
     return TerniActors(
         TerniUseCase(
             spec,
             from_json(TerniSetup, params["setup"]),
-            zone_load_w=float(params["zone_load_w"]),
-            zone_pv_w=float(params["zone_pv_w"]),
-            zone_gen_w=float(params["zone_gen_w"]),
             zone_voltage={
                 z: (float(vm0), {j: float(x) for j, x in sens.items()}, float(s_flex))
                 for z, (vm0, sens, s_flex) in params.get("zone_voltage", {}).items()

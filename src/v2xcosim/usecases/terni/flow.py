@@ -106,16 +106,14 @@ class TerniUseCase:
         self,
         spec: TerniScenario,
         setup: TerniSetup,
-        zone_load_w: float,
-        zone_pv_w: float,
-        zone_gen_w: float = 0.0,
         zone_voltage: Mapping[str, tuple[float, Mapping[str, float], float]] | None = None,
     ) -> None:
-        """Actors of ``spec``; ``zone_*``: nominal load, PV peak, constant other generation [W].
+        """Build the actors of ``spec`` on ``setup``.
 
-        The zone values describe the primary-substation area for the DSO's zone series
-        (:func:`~v2xcosim.usecases.terni.wiring.zone_series`); ``zone_voltage`` the feeder
-        zones' voltage models (:func:`~v2xcosim.usecases.terni.network.zone_voltage_models`).
+        The DSO's zones come from ``setup.zones``
+        (:func:`~v2xcosim.usecases.terni.wiring.zone_series`); ``zone_voltage`` holds the feeder
+        zones' voltage models
+        (:func:`~v2xcosim.usecases.terni.network.zone_voltage_models`).
         """
         self._zone_voltage = dict(zone_voltage or {})
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
@@ -126,7 +124,7 @@ class TerniUseCase:
         self.grid = StepGrid(self.start, self.dt, self.k_all)
         self.trace = TraceRecorder(self.start, "terni", TERNI_STEPS)
         self._init_sessions()
-        self._init_actors(zone_load_w, zone_pv_w, zone_gen_w)
+        self._init_actors()
         self._init_market()
 
     def _init_sessions(self) -> None:
@@ -143,10 +141,9 @@ class TerniUseCase:
         self._q_slot: dict[str, FloatArray] = {}  # site -> (slots × 2), at the current step
         self.zone_of, self.zone_parent = wiring.dso_zones(self.s)
 
-    def _init_actors(self, zone_load_w: float, zone_pv_w: float, zone_gen_w: float) -> None:
+    def _init_actors(self) -> None:
         """Build the DSO, the EMSP and the stationary batteries as market participants."""
-        nominal = wiring.ZoneNominal(zone_load_w, zone_pv_w, zone_gen_w)
-        self.zone_series = wiring.zone_series(self.spec, self.s, nominal)
+        self.zone_series = wiring.zone_series(self.s)
         self.dso = wiring.dso(self.spec, self.zone_series, self._zone_voltage, self.zone_parent)
         self.emsp = wiring.emsp(self.spec, self.zone_parent, bidirectional=self.bidirectional)
         self.portfolio = EmspPortfolio(

@@ -11,9 +11,13 @@ assumption is listed in ``scenarios/terni/README.md``):
   10 kV in the original.
 * **Re-rated to Terni's 20 kV** (ASM Terni MV level, ternioggi.it): every 10 kV bus becomes
   20 kV; each cable takes r, x, c and ampacity of pandapower's ``NA2XS2Y 1x<section> RM/25
-  12/20 kV`` type of the same cross-section where pandapower has one (95–240 mm²), otherwise
-  (300 and 400 mm²) keeps SimBench's 10 kV values (same conductor; the insulation-dependent
-  capacitance differs by a few %).
+  12/20 kV`` type of the same cross-section where pandapower has one (95–240 mm²).  The 300
+  and 400 mm² cables keep SimBench's r, x and ampacity (same conductor) but take a 12/20 kV
+  **capacitance derived from IEC 60502-2 geometry** (:func:`xlpe_capacitance_nf_per_km`:
+  coaxial capacitor ``C = 2π ε0 εr / ln(D_i/d_i)`` with XLPE εr = 2.5, the nominal 5.5 mm
+  insulation of a 12/20 kV cable and typical compacted-conductor diameters), instead of the
+  10 kV values, which are ≈ 50 % high for a 20 kV cable.  The same formula reproduces
+  pandapower's 12/20 kV values of 95–240 mm² within 3 % (tested).
 * **Primary substation**: one **25 MVA** HV/MV transformer (Terni Ovest, umbriaon.it) with
   pandapower's documented standard type ``25 MVA 110/20 kV`` (vk 12 %, vkr 0.41 %, YNd5),
   rated HV voltage set to the assumed 132 kV (the HV level was not found; Italian
@@ -22,14 +26,30 @@ assumption is listed in ``scenarios/terni/README.md``):
   through the one transformer.  An **on-load tap changer** on the HV side with SimBench's
   range (±9 steps × 1.5 %) — :func:`add_oltc_control` adds pandapower's
   ``DiscreteTapControl`` for it.
-* **Loads** scaled so the sum of nominal (peak) loads is ``peak_load_mw`` (assumed 20 MW, 80 %
-  of the transformer rating); **PV** (SimBench's aggregated LV rooftop PV, ``type == lv_RES``)
-  scaled to ``pv_mwp`` in total.
+* **Loads** keep SimBench's own profile per element (``net.load.profile``: the aggregated LV
+  grids ``lv_*`` and six commercial MV customers ``G0-A``, ``G0-M``, ``G4-M``, ``BL-H``,
+  ``G3-H``, ``WB-H``).  Two scale factors, one for the residential ``lv_*`` elements and one
+  for the commercial ones, are set so that (a) the commercial elements draw
+  ``commercial_energy_share`` of the annual energy (assumed 0.6: Italy's services take ≈ 31 %
+  and households ≈ 22 % of electricity, Terna consumption statistics — industry is fed at HV
+  and left out; figures to be checked at the source) and (b) the **annual coincident peak** of
+  all background loads (SimBench's year 2016 in quarter hours) is ``peak_load_mw`` (assumed
+  20 MW, 80 % of the transformer rating).  The resulting load factor (annual mean / peak) is
+  ≈ 0.51 (:func:`annual_load_mw` — within the 0.5–0.65 typical of urban primaries, an
+  engineering rule of thumb, no Terni figure found).  Q scales with P (SimBench's
+  ``q_mvar`` with the ``*_qload`` profile).
+* **PV** (SimBench's aggregated LV rooftop PV, ``type == lv_RES``) scaled to ``pv_mwp`` in
+  total; its output comes from :mod:`v2xcosim.usecases.terni.inputs` (orientations, clouds per
+  MV feeder), not from SimBench's German PV shapes.  The MV hydro plant (2.9 MW, SimBench
+  profile ``Hydro3``) stays as SimBench gives it.
 * **Detailed LV feeders** at named city-centre secondary substations (pandapower standard types
   ``0.63 MVA 20/0.4 kV`` and ``NAYY 4x150 SE``): a radial cable with a house load and a
   rooftop PV system at every node and a public bidirectional charging station at one node.
-  The aggregated load/PV of the MV bus the feeder hangs on is reduced by the feeder's own, so
-  nothing is counted twice.
+  The house loads follow SimBench's standard household profiles ``H0-A``, ``H0-B``, ``H0-C``
+  (node ``k`` takes ``HOUSE_PROFILES[(k − 1) % 3]``), scaled so each node's annual peak is
+  ``node_load_kw``; Q from the profile's ``qload`` with ``q = p·tan φ`` at the profile peak.
+  The aggregated load/PV of the MV bus the feeder hangs on is reduced by the feeder's own
+  (by peak), so nothing is counted twice.
 
 All powers returned by this module follow the load convention of :mod:`v2xcosim.core.units`
 (W, + = drawn from the grid); pandapower's MW/MVAr and per-element signs stay inside.
@@ -40,9 +60,9 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,10 +71,58 @@ from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
 
+if TYPE_CHECKING:
+    from v2xcosim.usecases.terni.inputs import ElementInputs
+
 FloatArray = npt.NDArray[np.float64]
 
 SIMBENCH_CODE = "1-MV-urban--0-sw"
 """SimBench code of the MV grid the Terni network is derived from."""
+
+HOUSE_PROFILES: tuple[str, ...] = ("H0-A", "H0-B", "H0-C")
+"""SimBench household profiles of the detailed LV feeders' house loads (in node order)."""
+
+EPS0_F_PER_M = 8.8541878128e-12
+"""Vacuum permittivity [F/m] (CODATA 2018)."""
+XLPE_EPS_R = 2.5
+"""Relative permittivity of XLPE (IEC 60287-1-1, Table 3: 2.5)."""
+INSULATION_20KV_MM = 5.5
+"""Nominal XLPE insulation thickness of a 12/20 (24) kV cable [mm] (IEC 60502-2)."""
+CONDUCTOR_SCREEN_MM = 0.5
+"""Semiconducting conductor screen [mm] (typical; the field starts at its surface) —
+assumption."""
+CONDUCTOR_DIAMETER_MM: dict[str, float] = {
+    "95": 11.3,
+    "120": 12.7,
+    "150": 14.2,
+    "185": 15.8,
+    "240": 18.2,
+    "300": 20.4,
+    "400": 23.2,
+}
+"""Diameter of compacted round stranded aluminium conductors (IEC 60228 class 2) [mm]:
+typical values of NA2XS2Y data sheets — assumption (±0.3 mm)."""
+
+
+def xlpe_capacitance_nf_per_km(
+    section_mm2: str, insulation_mm: float = INSULATION_20KV_MM, eps_r: float = XLPE_EPS_R
+) -> float:
+    """Operating capacitance of a single-core screened XLPE cable [nF/km].
+
+    ``C = 2π ε0 εr / ln(D_i / d_i)`` (coaxial capacitor) with ``d_i`` = conductor diameter
+    + 2 × conductor screen and ``D_i = d_i + 2 × insulation`` (IEC 60502-2 geometry,
+    :data:`CONDUCTOR_DIAMETER_MM`, :data:`CONDUCTOR_SCREEN_MM`).
+    """
+    if section_mm2 not in CONDUCTOR_DIAMETER_MM:
+        raise ScenarioError(
+            f"cable capacitance: no conductor diameter for {section_mm2} mm²; "
+            f"known: {', '.join(CONDUCTOR_DIAMETER_MM)}"
+        )
+    d_i = CONDUCTOR_DIAMETER_MM[section_mm2] + 2.0 * CONDUCTOR_SCREEN_MM
+    big_d = d_i + 2.0 * insulation_mm
+    c_f_per_m = 2.0 * math.pi * EPS0_F_PER_M * eps_r / math.log(big_d / d_i)
+    return c_f_per_m * 1e12  # F/m -> nF/km
+
 
 _CABLE_20KV = {
     "95": "NA2XS2Y 1x95 RM/25 12/20 kV",
@@ -105,6 +173,7 @@ class TerniNetworkSpec:
     mv_kv: float = 20.0
     hvmv_trafo_std_type: str = "25 MVA 110/20 kV"
     peak_load_mw: float = 20.0
+    commercial_energy_share: float = 0.6
     pv_mwp: float = 20.0
     ext_grid_vm_pu: float = 1.0
     oltc_tap_min: int = -9
@@ -137,8 +206,10 @@ class LvFeeder:
 class TerniNetwork:
     """A built Terni network and the indices needed to drive it.
 
-    ``load_p_nom_mw``/``load_q_nom_mvar`` are the nominal (peak) values of ``net.load`` rows
-    ``load_idx`` (background loads, not EV chargers); ``pv_peak_mw`` the peak of the PV sgens
+    ``load_p_nom_mw``/``load_q_nom_mvar`` are the nominal values of ``net.load`` rows
+    ``load_idx`` (background loads, not EV chargers) that SimBench's profiles multiply;
+    ``load_p_peak_mw``/``load_q_peak_mvar`` each element's own annual peak (nominal × the
+    profile's largest value; Q at the nominal ratio); ``pv_peak_mw`` the peak of the PV sgens
     ``pv_idx``.  ``ev_load_idx`` maps a charging site to its pandapower load row.
     """
 
@@ -151,6 +222,8 @@ class TerniNetwork:
     load_idx: npt.NDArray[np.int64]
     load_p_nom_mw: FloatArray
     load_q_nom_mvar: FloatArray
+    load_p_peak_mw: FloatArray
+    load_q_peak_mvar: FloatArray
     pv_idx: npt.NDArray[np.int64]
     pv_peak_mw: FloatArray
     ev_load_idx: dict[str, int] = field(default_factory=dict)
@@ -198,6 +271,10 @@ def _validate(spec: TerniNetworkSpec) -> None:
     for name in ("hv_kv", "mv_kv", "peak_load_mw", "ext_grid_vm_pu"):
         if not getattr(spec, name) > 0:
             problems.append(f"{name} must be > 0, got {getattr(spec, name)}")
+    if not 0.0 < spec.commercial_energy_share < 1.0:
+        problems.append(
+            f"commercial_energy_share must be in (0, 1), got {spec.commercial_energy_share}"
+        )
     if spec.pv_mwp < 0:
         problems.append(f"pv_mwp must be >= 0, got {spec.pv_mwp}")
     if not spec.oltc_tap_min < 0 < spec.oltc_tap_max:
@@ -219,6 +296,56 @@ def _validate(spec: TerniNetworkSpec) -> None:
             problems.append(f"lv_feeders {f.name}: load_cos_phi must be in (0, 1]")
     if problems:
         raise ScenarioError("terni network: " + "; ".join(problems))
+
+
+def element_profile(net: Any, name: Any, kind: str = "pload") -> FloatArray:
+    """SimBench load profile ``name`` (``kind`` ``pload``/``qload``): 35136 quarter hours.
+
+    Taken from the net's own ``profiles["load"]`` table when it has the column, else from
+    SimBench's complete data set (the ``H0-*`` household profiles of the LV feeders).
+    """
+    from v2xcosim.usecases.terni.profiles import simbench_load_profile
+
+    column = f"{name}_{kind}"
+    table = net.profiles["load"]
+    if column in table.columns:
+        out: FloatArray = table[column].to_numpy(dtype=float)
+        return out
+    return simbench_load_profile(column)
+
+
+def annual_load_mw(
+    net: Any, rows: Sequence[int] | npt.NDArray[np.int64] | None = None
+) -> FloatArray:
+    """Σ over the load rows ``rows`` (default: every load with a profile) of p_mw × profile.
+
+    One value per quarter hour of SimBench's year 2016 (35136) [MW]: the annual series whose
+    maximum is the coincident peak and whose mean / maximum is the load factor.
+    """
+    idx = net.load.index if rows is None else rows
+    total = np.zeros(len(net.profiles["load"]))
+    for i in idx:
+        prof = net.load.at[i, "profile"]
+        if isinstance(prof, str) and prof:
+            total += float(net.load.at[i, "p_mw"]) * element_profile(net, prof)
+    return total
+
+
+def _load_scales(net: Any, spec: TerniNetworkSpec) -> tuple[float, float]:
+    """Scale factors (residential ``lv_*``, commercial) of SimBench's loads (module docstring).
+
+    Commercial energy share ``s``: k_c·E_c / (k_r·E_r + k_c·E_c) = s; then both scale together
+    so the annual coincident peak is ``peak_load_mw``.
+    """
+    res_rows = [i for i in net.load.index if str(net.load.at[i, "profile"]).startswith("lv_")]
+    com_rows = [i for i in net.load.index if i not in set(res_rows)]
+    res = annual_load_mw(net, res_rows)
+    com = annual_load_mw(net, com_rows)
+    s = spec.commercial_energy_share
+    ratio = s / (1.0 - s) * float(res.sum()) / float(com.sum())
+    peak = float(np.max(res + ratio * com))
+    k_res = spec.peak_load_mw / peak
+    return k_res, k_res * ratio
 
 
 def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
@@ -272,11 +399,15 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
             for key in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km", "max_i_ka"):
                 net.line.loc[idx, key] = new[key]
             net.line.loc[idx, "std_type"] = _CABLE_20KV[section]
-    # --- scale background load and PV ----------------------------------------------------
-    p_sum = float(net.load["p_mw"].sum())
-    k_load = spec.peak_load_mw / p_sum
-    net.load["p_mw"] *= k_load
-    net.load["q_mvar"] *= k_load
+        elif section in CONDUCTOR_DIAMETER_MM and "6/10 kV" in str(std_name):
+            net.line.loc[idx, "c_nf_per_km"] = xlpe_capacitance_nf_per_km(section)
+            net.line.loc[idx, "std_type"] = str(std_name).replace("6/10 kV", "12/20 kV (derived)")
+    # --- scale background load (residential / commercial, annual coincident peak) and PV --
+    k_res, k_com = _load_scales(net, spec)
+    res = net.load["profile"].astype(str).str.startswith("lv_").to_numpy()
+    k_el = np.where(res, k_res, k_com)
+    net.load["p_mw"] *= k_el
+    net.load["q_mvar"] *= k_el
     is_pv = (net.sgen["type"] == "lv_RES").to_numpy()
     pv_sum = float(net.sgen.loc[is_pv, "p_mw"].sum())
     net.sgen.loc[is_pv, "p_mw"] *= spec.pv_mwp / pv_sum
@@ -295,6 +426,7 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
         )
         tan = math.tan(math.acos(f.load_cos_phi))
         prev, nodes = lv0, []
+        own_peak_mw = 0.0
         for k in range(1, f.n_nodes + 1):
             b = pp.create_bus(net, vn_kv=0.4, name=f"{f.name} node {k}", type="n")
             pp.create_line(
@@ -305,8 +437,12 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
                 std_type=f.cable_std_type,
                 name=f"{f.name} cable {k}",
             )
-            p_mw = f.node_load_kw / 1000.0
-            pp.create_load(net, b, p_mw=p_mw, q_mvar=p_mw * tan, name=f"{f.name} load {k}")
+            # nominal p so that the house profile's annual peak is node_load_kw
+            prof = HOUSE_PROFILES[(k - 1) % len(HOUSE_PROFILES)]
+            p_mw = f.node_load_kw / 1000.0 / float(np.max(element_profile(net, prof, "pload")))
+            own_peak_mw += f.node_load_kw / 1000.0
+            row = pp.create_load(net, b, p_mw=p_mw, q_mvar=p_mw * tan, name=f"{f.name} load {k}")
+            net.load.loc[row, "profile"] = prof
             pp.create_sgen(
                 net,
                 b,
@@ -322,12 +458,15 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
         ev_load_idx[f.site_id] = int(
             pp.create_load(net, charger_bus, p_mw=0.0, q_mvar=0.0, name=f"EV {f.site_id}")
         )
-        # remove the detailed feeder's share from the aggregated MV load/PV at this bus
-        at_bus = net.load.index[(net.load["bus"] == mv)]
-        agg_p = float(net.load.loc[at_bus, "p_mw"].sum())
-        own_p = f.n_nodes * f.node_load_kw / 1000.0
-        if agg_p > 0:
-            keep = max(agg_p - own_p, 0.0) / agg_p
+        # remove the detailed feeder's share (by annual peak) from the aggregated MV load
+        at_bus = net.load.index[(net.load["bus"] == mv) & net.load["profile"].notna()]
+        agg_peak = sum(
+            float(net.load.at[i, "p_mw"])
+            * float(np.max(element_profile(net, net.load.at[i, "profile"])))
+            for i in at_bus
+        )
+        if agg_peak > 0:
+            keep = max(agg_peak - own_peak_mw, 0.0) / agg_peak
             net.load.loc[at_bus, ["p_mw", "q_mvar"]] *= keep
         pv_at = net.sgen.index[(net.sgen["bus"] == mv) & (net.sgen["type"] == "lv_RES")]
         agg_pv = float(net.sgen.loc[pv_at, "p_mw"].sum())
@@ -355,6 +494,11 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
         raise ScenarioError("terni network: bus names are not unique")
     bg = net.load.index[~net.load.index.isin(list(ev_load_idx.values()))].to_numpy(dtype=np.int64)
     pv_idx = net.sgen.index[net.sgen["type"].isin(["lv_RES", "PV"])].to_numpy(dtype=np.int64)
+    p_nom = net.load.loc[bg, "p_mw"].to_numpy(dtype=float).copy()
+    q_nom = net.load.loc[bg, "q_mvar"].to_numpy(dtype=float).copy()
+    prof_max = np.array(
+        [float(np.max(element_profile(net, net.load.at[int(i), "profile"]))) for i in bg]
+    )
     return TerniNetwork(
         net=net,
         spec=spec,
@@ -363,8 +507,10 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
         mv_busbar=str(net.bus.loc[int(net.trafo.loc[t0, "lv_bus"]), "name"]),
         feeders=feeders,
         load_idx=bg,
-        load_p_nom_mw=net.load.loc[bg, "p_mw"].to_numpy(dtype=float).copy(),
-        load_q_nom_mvar=net.load.loc[bg, "q_mvar"].to_numpy(dtype=float).copy(),
+        load_p_nom_mw=p_nom,
+        load_q_nom_mvar=q_nom,
+        load_p_peak_mw=p_nom * prof_max,
+        load_q_peak_mvar=q_nom * prof_max,
         pv_idx=pv_idx,
         pv_peak_mw=net.sgen.loc[pv_idx, "p_mw"].to_numpy(dtype=float).copy(),
         ev_load_idx=ev_load_idx,
@@ -377,8 +523,16 @@ def set_operating_point(
     pv_pu: float,
     ev_site_w: Mapping[str, float] | None = None,
     ev_site_var: Mapping[str, float] | None = None,
+    *,
+    background: bool = True,
 ) -> None:
-    """Set background load (``load_pu`` × nominal), PV (``pv_pu`` × peak) and EV site powers.
+    """Set background load, PV and EV site powers: one scalar per kind.
+
+    Each background load draws ``load_pu`` × its own annual peak, each PV ``pv_pu`` × its peak.
+
+    One scalar for every element, for studies of a uniform operating point; a run sets each
+    element from its own profile (:func:`set_element_inputs`).  ``background=False`` sets
+    only the EV sites.
 
     ``ev_site_w`` maps a charging-site id to its chargers' total active power [W] and
     ``ev_site_var`` to their total reactive power [var], load convention (+ = drawn from the
@@ -389,9 +543,10 @@ def set_operating_point(
             f"terni operating point: load_pu={load_pu}, pv_pu={pv_pu} must be finite >= 0"
         )
     net = tn.net
-    net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_nom_mw * load_pu
-    net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_nom_mvar * load_pu
-    net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw * pv_pu
+    if background:
+        net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_peak_mw * load_pu
+        net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_peak_mvar * load_pu
+        net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw * pv_pu
     for site, p_w in (ev_site_w or {}).items():
         if site not in tn.ev_load_idx:
             raise ScenarioError(f"terni operating point: unknown charging site {site!r}")
@@ -404,6 +559,39 @@ def set_operating_point(
         if not math.isfinite(q_var):
             raise ScenarioError(f"terni operating point: EV reactive power of {site} is not finite")
         net.load.loc[tn.ev_load_idx[site], "q_mvar"] = q_var / W_PER_MW
+
+
+def set_element_inputs(
+    tn: TerniNetwork,
+    load_p_mw: FloatArray,
+    load_q_mvar: FloatArray,
+    sgen_p_mw: FloatArray,
+    ev_site_w: Mapping[str, float] | None = None,
+    ev_site_var: Mapping[str, float] | None = None,
+) -> None:
+    """Set every background load, every sgen and the EV sites of one step.
+
+    Loads are rows ``tn.load_idx``, sgens every ``net.sgen`` row in order; the EV sites as in
+    :func:`set_operating_point`.
+
+    ``load_p_mw``/``load_q_mvar`` [MW, MVAr, pandapower's load sign = drawn] and ``sgen_p_mw``
+    [MW injected] are one step's row of :class:`~v2xcosim.usecases.terni.inputs.ElementInputs`.
+    """
+    net = tn.net
+    lp = np.asarray(load_p_mw, dtype=float)
+    lq = np.asarray(load_q_mvar, dtype=float)
+    sp = np.asarray(sgen_p_mw, dtype=float)
+    if lp.shape != (len(tn.load_idx),) or lq.shape != lp.shape or sp.shape != (len(net.sgen),):
+        raise ScenarioError(
+            f"terni operating point: need {len(tn.load_idx)} load and {len(net.sgen)} sgen "
+            f"values, got {lp.shape}, {lq.shape}, {sp.shape}"
+        )
+    if not (np.all(np.isfinite(lp)) and np.all(np.isfinite(lq)) and np.all(np.isfinite(sp))):
+        raise ScenarioError("terni operating point: a load or sgen value is not finite")
+    net.load.loc[tn.load_idx, "p_mw"] = lp
+    net.load.loc[tn.load_idx, "q_mvar"] = lq
+    net.sgen["p_mw"] = sp
+    set_operating_point(tn, 1.0, 1.0, ev_site_w, ev_site_var, background=False)
 
 
 def add_storage(tn: TerniNetwork, provider_id: str, bus_name: str, max_e_kwh: float) -> int:
@@ -554,15 +742,16 @@ def voltage_sensitivity_pu_per_w(
 
 
 def zone_voltage_models(
-    tn: TerniNetwork, load_pu: float, pv_pu: float, dp_w: float = 25_000.0
+    tn: TerniNetwork, set_background: Callable[[], None], dp_w: float = 25_000.0
 ) -> dict[str, tuple[float, dict[str, float], float]]:
     """Linear models of each LV feeder's highest bus voltage for the DSO, from power flows.
 
     For zone ``feeder/<name>``: ``vm ≈ vm0 + s_f·p_f + s_p·p_primary`` with ``p_f`` the feeder's
     net power (through its MV/LV transformer) and ``p_primary`` the primary's (through the HV/MV
     transformer), W drawn; and ``s_flex``, the voltage change per W drawn at the feeder's
-    charging site (where its flexibility sits).  At the operating point (``load_pu``,
-    ``pv_pu``; no EV load; tap at its position, no tap control) a base flow and one flow per
+    charging site (where its flexibility sits).  At the operating point ``set_background()``
+    sets (every load and generator; no EV load; tap at its position, no tap control) a base
+    flow and one flow per
     perturbation of ``dp_w`` more net load, shaped as the forecast's main uncertainty, PV
     (active power only): ``dp_w`` less PV over the whole area pro rata to the PV peaks and,
     apart, over the feeder's own PV systems, spread along it (``s_f``, ``s_p`` solve the two
@@ -577,7 +766,12 @@ def zone_voltage_models(
         raise ScenarioError("zone voltage models: dp_w must be > 0")
     net = tn.net
     zero = {s: 0.0 for s in tn.ev_load_idx}
-    set_operating_point(tn, load_pu, pv_pu, zero)
+
+    def base_point(extra: Mapping[str, float]) -> None:
+        set_background()
+        set_operating_point(tn, 1.0, 1.0, zero | dict(extra), background=False)
+
+    base_point({})
     base = run_power_flow(tn)
     share = tn.pv_peak_mw / tn.pv_peak_mw.sum()
     net.sgen.loc[tn.pv_idx, "p_mw"] -= share * dp_w / W_PER_MW
@@ -586,7 +780,7 @@ def zone_voltage_models(
     for f in tn.feeders.values():
         site = f.site_id
         vm_b = base.vm_lv_max_pu[site]
-        set_operating_point(tn, load_pu, pv_pu, zero)
+        base_point({})
         nodes = [tn.bus_index(b) for b in f.node_buses]
         own = np.intersect1d(net.sgen.index[net.sgen["bus"].isin(nodes)], tn.pv_idx)
         net.sgen.loc[own, "p_mw"] -= dp_w / len(own) / W_PER_MW
@@ -601,16 +795,17 @@ def zone_voltage_models(
         )
         dv = np.array([r.vm_lv_max_pu[site] - vm_b for r in (mv, spread)])
         s_f, s_p = (float(x) for x in np.linalg.solve(a, dv))
-        set_operating_point(tn, load_pu, pv_pu, zero | {site: dp_w})
+        base_point({site: dp_w})
         s_flex = (run_power_flow(tn).vm_lv_max_pu[site] - vm_b) / dp_w
         vm0 = vm_b - s_f * base.p_lv_trafo_w[site] - s_p * base.p_primary_w
         out[f"feeder/{f.name}"] = (vm0, {f"feeder/{f.name}": s_f, "primary": s_p}, s_flex)
-    set_operating_point(tn, load_pu, pv_pu, zero)
+    base_point({})
     return out
 
 
 __all__ = [
     "DEFAULT_LV_FEEDERS",
+    "HOUSE_PROFILES",
     "SIMBENCH_CODE",
     "LvFeeder",
     "LvFeederSpec",
@@ -619,12 +814,16 @@ __all__ = [
     "TerniNetworkSpec",
     "add_oltc_control",
     "add_storage",
+    "annual_load_mw",
     "build_terni_network",
+    "element_profile",
     "run_power_flow",
+    "set_element_inputs",
     "set_operating_point",
     "set_storage_power",
     "simbench_mv_urban",
     "voltage_sensitivity_pu_per_w",
+    "xlpe_capacitance_nf_per_km",
     "zone_voltage_models",
 ]
 
@@ -655,14 +854,16 @@ transformer at its HV side (+ = the MV grid draws from HV), ``tap_pos`` the OLTC
 class TerniGridModel:
     """The Terni network as a :class:`~v2xcosim.grid.powerflow.GridCase`.
 
-    ``Grid`` inputs ``load_pu`` and ``pv_pu`` scale the background load and the PV; one
-    connection per charging site (its chargers' P and Q, summed onto the site's load at the
-    charger bus) and per stationary battery (a pandapower ``storage``, P only).  Solved by the
-    shared :class:`~v2xcosim.grid.powerflow.PowerFlow` (warm start, OLTC control,
+    Every background load and sgen takes its own value of the step from ``inputs`` (computed
+    once, deterministically, by :func:`~v2xcosim.usecases.terni.inputs.element_inputs` in the
+    grid process itself: no profile travels per step); one connection per charging site (its
+    chargers' P and Q, summed onto the site's load at the charger bus) and per stationary
+    battery (a pandapower ``storage``, P only).  Solved by the shared
+    :class:`~v2xcosim.grid.powerflow.PowerFlow` (warm start, OLTC control,
     ``grid.on_nonconvergence``).
     """
 
-    grid_inputs = ("load_pu", "pv_pu")
+    grid_inputs: tuple[str, ...] = ()
     grid_outputs = tuple(GRID_OUTPUTS)
     connection_outputs = tuple(SITE_OUTPUTS)
 
@@ -670,12 +871,14 @@ class TerniGridModel:
         self,
         tn: TerniNetwork,
         options: PowerFlowOptions,
+        inputs: ElementInputs,
         *,
         oltc: bool,
         providers: Sequence[str] = (),
     ) -> None:
-        """Step the network ``tn`` (storages already added for ``providers``)."""
+        """Step the network ``tn`` (storages already added for ``providers``) with ``inputs``."""
         self.tn = tn
+        self.inputs = inputs
         self.sites = tuple(sorted(tn.ev_load_idx))
         self.providers = tuple(providers)
         self.flow = PowerFlow(tn.net, options, control=oltc, cold_init="auto", name="terni network")
@@ -698,10 +901,13 @@ class TerniGridModel:
         def total(c: str, attr: str) -> float:
             return float(np.sum(np.asarray(conn_in[c][attr], dtype=float)))
 
-        set_operating_point(
+        if not 0 <= step < self.inputs.n_steps:
+            raise SimulationError(f"terni grid: step {step} outside the inputs' horizon")
+        set_element_inputs(
             self.tn,
-            float(grid_in["load_pu"]),
-            float(grid_in["pv_pu"]),
+            self.inputs.load_p_mw[step],
+            self.inputs.load_q_mvar[step],
+            self.inputs.sgen_p_mw[step],
             {c: total(c, "p_w") for c in self.sites if "p_w" in conn_in.get(c, {})},
             {c: total(c, "q_var") for c in self.sites if "q_var" in conn_in.get(c, {})},
         )

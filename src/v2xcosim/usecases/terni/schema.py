@@ -21,12 +21,18 @@ class TerniSpec(Spec):
     """Network, profiles and KPI settings of the Terni use case (``grid.network = "terni"``).
 
     Network: :func:`v2xcosim.usecases.terni.network.build_terni_network`; profiles:
-    :mod:`v2xcosim.usecases.terni.profiles` (PV = clear sky × Kasten–Czeplak cloud factor of a
-    seeded
-    AR(1) cloud cover; SimBench load; assumed temperature; F1/F2/F3 prices).
+    :mod:`v2xcosim.usecases.terni.profiles` and :mod:`v2xcosim.usecases.terni.inputs` (each
+    load its SimBench profile; PV over roof orientations × Kasten–Czeplak factor of a seeded
+    AR(1) cloud cover per MV feeder; SimBench hydro; assumed temperature; F1/F2/F3 prices of
+    the simulated month).
     """
 
-    peak_load_mw: float = Field(default=20.0, gt=0, description="sum of nominal background load")
+    peak_load_mw: float = Field(
+        default=20.0, gt=0, description="annual coincident peak of the background load"
+    )
+    commercial_energy_share: float = Field(
+        default=0.6, gt=0, lt=1, description="commercial loads' share of the annual energy"
+    )
     pv_mwp: float = Field(default=20.0, ge=0, description="total PV peak")
     connectors_per_site: int = Field(default=4, ge=1, le=64)
     connector_kw: float = Field(default=11.0, gt=0)
@@ -36,8 +42,10 @@ class TerniSpec(Spec):
     cloud_mean_oktas: float = Field(default=1.0, ge=0, le=8)
     cloud_std_oktas: float = Field(default=1.0, ge=0)
     cloud_correlation_h: float = Field(default=3.0, gt=0)
+    cloud_zone_correlation: float = Field(
+        default=0.8, ge=0, le=1, description="correlation of two MV feeders' cloud paths"
+    )
     pv_performance_ratio: float = Field(default=0.8, gt=0, le=1)
-    load_profile: str = Field(default="lv_urban6", description="SimBench load profile name")
     voltage_window_s: int = Field(
         default=600, gt=0, description="averaging window of voltage_violation_bus_hours"
     )

@@ -21,9 +21,12 @@ the session book uses it, nobody is told in advance.
 
 **Zones.**  The DSO's zones are ``primary`` (the primary-substation area) and
 ``feeder/<LV feeder>`` inside it; a session is in the zone of its site's feeder.
+:attr:`TerniSetup.zones` holds each zone's series
+(:func:`~v2xcosim.usecases.terni.inputs.zone_series`: load, similar-day reference, PV,
+clear-sky PV, cloud cover, hydro, at 900 s), the DSO's own forecast basis.
 
 **The DSO** (:func:`zone_series`, :func:`dso`): one :class:`ZoneSeries` per zone from the
-setup's profiles, limits from ``[dso]``, voltage models computed from the network.
+setup, limits from ``[dso]``, voltage models computed from the network.
 
 **Random streams.**  The users draw from ``terni/users/<site>`` and the DSO's forecast errors
 from ``terni/dso`` (:data:`USERS_STREAM`, :data:`DSO_STREAM`), fixed so Terni's draws never
@@ -67,7 +70,8 @@ from v2xcosim.domain.users import (
     draw_users,
 )
 from v2xcosim.domain.zones import ZoneSeries
-from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetworkSpec
+from v2xcosim.usecases.terni.inputs import ElementInputs, InputSettings
+from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetwork, TerniNetworkSpec
 from v2xcosim.usecases.terni.schema import TerniScenario
 
 FloatArray = npt.NDArray[np.float64]
@@ -100,6 +104,24 @@ def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
         for f in DEFAULT_LV_FEEDERS
     )
     return TerniNetworkSpec(**_shared(t, TerniNetworkSpec), lv_feeders=feeders)
+
+
+def input_settings(spec: TerniScenario) -> InputSettings:
+    """Time grid, seed and PV model of the per-element inputs of the scenario."""
+    from v2xcosim.usecases.terni.profiles import CloudSpec
+
+    t = spec.terni
+    clouds = CloudSpec(
+        t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h, t.cloud_zone_correlation
+    )
+    return InputSettings(
+        start_utc=spec.time.start_utc,
+        step_s=spec.time.step_s,
+        n_steps=spec.time.n_steps,
+        seed=spec.seed,
+        clouds=clouds,
+        performance_ratio=t.pv_performance_ratio,
+    )
 
 
 def population_spec(spec: TerniScenario) -> UserPopulationSpec:
@@ -152,8 +174,8 @@ class TerniSetup:
     slot: IntArray
     fleet_size: int
     n_parallel: FloatArray
-    load_pu: FloatArray
-    pv_pu: FloatArray
+    zones: dict[str, ZoneSeries]
+    """DSO zone → its series at 900 s (``primary``, ``feeder/<LV feeder>``)."""
     t_amb_k: FloatArray
     price_eur_per_mwh: FloatArray
 
@@ -171,23 +193,29 @@ class TerniSetup:
         return [float(x) for x in out]
 
 
-def terni_setup(spec: TerniScenario) -> TerniSetup:
-    """Profiles, users and FMU slots of a Terni scenario (see the module docstring)."""
-    from v2xcosim.usecases.terni.profiles import (
-        CloudSpec,
-        ambient_temperature_k,
-        load_pu,
-        price_eur_per_mwh,
-        pv_pu,
-    )
+def terni_setup(
+    spec: TerniScenario, *, tn: TerniNetwork | None = None, inputs: ElementInputs | None = None
+) -> TerniSetup:
+    """Profiles, users and FMU slots of a Terni scenario (see the module docstring).
+
+    ``tn`` and ``inputs``, when the caller has built them already, are the scenario's network
+    and its per-element inputs (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
+    """
+    from v2xcosim.usecases.terni.inputs import element_inputs, zone_series
+    from v2xcosim.usecases.terni.network import build_terni_network
+    from v2xcosim.usecases.terni.profiles import ambient_temperature_k, price_eur_per_mwh
 
     dt_s, k_all = spec.time.step_s, spec.time.n_steps
     start = spec.time.start_utc
     times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
     mid = times + pd.Timedelta(seconds=dt_s / 2)
     t = spec.terni
-    clouds = CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h)
     net_spec = network_spec(spec)
+    if tn is None:
+        tn = build_terni_network(net_spec)
+    if inputs is None:
+        inputs = element_inputs(tn, input_settings(spec))
+    zones = zone_series(tn, inputs)
     sites = tuple(f.site_id for f in net_spec.lv_feeders)
     pop = population_spec(spec)
     local = pd.Timestamp(start).tz_convert(pop.timezone)
@@ -227,8 +255,7 @@ def terni_setup(spec: TerniScenario) -> TerniSetup:
         slot=slot,
         fleet_size=max(1, *counts),
         n_parallel=n_par.astype(float),
-        load_pu=load_pu(times, t.load_profile),
-        pv_pu=pv_pu(mid, clouds=clouds, seed=spec.seed, performance_ratio=t.pv_performance_ratio),
+        zones=zones,
         t_amb_k=ambient_temperature_k(mid),
         price_eur_per_mwh=price_eur_per_mwh(times),
     )
@@ -287,60 +314,15 @@ def dso_zones(setup: TerniSetup) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------- the DSO
-@dataclasses.dataclass(frozen=True)
-class ZoneNominal:
-    """Nominal background load, PV peak and constant other generation of a zone [W]."""
+def zone_series(setup: TerniSetup) -> tuple[ZoneSeries, ...]:
+    """Return what the DSO knows of each zone (:attr:`TerniSetup.zones`), the primary first.
 
-    load_w: float
-    pv_peak_w: float
-    gen_w: float = 0.0
-
-
-SIMILAR_DAY_LAG = pd.Timedelta(days=7)
-"""The DSO's load model: the same profile on the same weekday one week earlier."""
-
-
-def zone_series(
-    spec: TerniScenario, setup: TerniSetup, primary: ZoneNominal
-) -> tuple[ZoneSeries, ...]:
-    """Return what the DSO knows of ``primary`` and every ``feeder/<LV feeder>`` zone, per step.
-
-    Built from what the setup has (to be replaced by per-element profiles): realised load =
-    nominal × ``load_pu``; similar-day load = nominal × the load profile one week earlier;
-    realised PV = peak × ``pv_pu``; clear-sky PV = peak × clear-sky ``pv_pu`` (same
-    performance ratio); cloud path = the run's own AR(1) cloud cover (:func:`cloud_oktas`,
-    the realised weather); generation = the primary's constant hydro, none in the feeders.
-    A feeder's nominals are its nodes' (``n_nodes × node_load_kw``, ``× node_pv_kwp``).
+    Built by :func:`~v2xcosim.usecases.terni.inputs.zone_series` from the per-element inputs:
+    realised load and PV, the similar-day load reference, clear-sky PV, the zone's cloud path and
+    the hydro plant's output.
     """
-    from v2xcosim.usecases.terni.profiles import CloudSpec, cloud_oktas, load_pu, pv_pu
-
-    t = spec.terni
-    times = step_times(setup.start_utc, setup.n_steps, setup.step_s)
-    mid = times + pd.Timedelta(seconds=setup.step_s / 2)
-    clouds = cloud_oktas(
-        mid, CloudSpec(t.cloud_mean_oktas, t.cloud_std_oktas, t.cloud_correlation_h), spec.seed
-    )
-    clear = pv_pu(mid, clouds=None, performance_ratio=t.pv_performance_ratio)
-    load_ref = load_pu(times - SIMILAR_DAY_LAG, t.load_profile)
-    nominal = {PRIMARY: primary} | {
-        f"feeder/{f.name}": ZoneNominal(
-            f.n_nodes * f.node_load_kw * 1e3, f.n_nodes * f.node_pv_kwp * 1e3
-        )
-        for f in network_spec(spec).lv_feeders
-    }
-    return tuple(
-        ZoneSeries(
-            zone=zone,
-            interval_s=setup.step_s,
-            load_w=nom.load_w * setup.load_pu,
-            load_reference_w=nom.load_w * load_ref,
-            pv_w=nom.pv_peak_w * setup.pv_pu,
-            pv_clearsky_w=nom.pv_peak_w * clear,
-            cloud_oktas=clouds,
-            gen_w=np.full(setup.n_steps, nom.gen_w),
-        )
-        for zone, nom in nominal.items()
-    )
+    rest = [z for k, z in sorted(setup.zones.items()) if k != PRIMARY]
+    return (setup.zones[PRIMARY], *rest)
 
 
 def _mw(x: float | None) -> float:
@@ -436,15 +418,14 @@ __all__ = [
     "DSO_STREAM",
     "FMU_REFERENCE_N_PARALLEL",
     "PRIMARY",
-    "SIMILAR_DAY_LAG",
     "USERS_STREAM",
     "TerniSetup",
-    "ZoneNominal",
     "batteries",
     "dso",
     "dso_zones",
     "emsp",
     "ev_template",
+    "input_settings",
     "market_timing",
     "network_spec",
     "population_spec",

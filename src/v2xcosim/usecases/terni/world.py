@@ -2,7 +2,8 @@
 
 Data flow of one step (lock-step, ``time.step_s``)::
 
-    Profiles ──load_pu, pv_pu──► Grid ─────────────────────────────► Store
+    Profiles                     Grid (every load and generator its own profile, computed in
+        │                        the grid process by usecases.terni.inputs) ──────► Store
         └──t_amb_k──► Fleet (site) ──p_ac_w, q_ac_var──► Connection (site)
     Actor (site) ──p_set_w──┘ │  ▲ └──vm_pu at the charger bus (time-shifted)
         ▲──soc, p_ac_w, q_cal, q_cyc (time-shifted)
@@ -44,7 +45,7 @@ from v2xcosim.report.kpis import (
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
-from v2xcosim.usecases.terni.wiring import ZoneNominal, zone_series
+from v2xcosim.usecases.terni.wiring import input_settings
 
 if TYPE_CHECKING:
     from v2xcosim.usecases.terni.network import TerniGridModel
@@ -87,7 +88,7 @@ ACTOR_FEEDBACK = ("soc", "p_ac_w", "q_cal", "q_cyc")
 """Fleet outputs each site's actor reads at the start of a step (time-shifted)."""
 FLEET_INPUTS = {"p_set_w": "p_set_w", "vm_pu": "vm_pu", "f_hz": "f_hz", "t_amb_k": "t_amb_k"}
 """Inputs of each site's fleet (role -> FMU variable)."""
-PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
+PROFILES = ("t_amb_k", "price_eur_per_mwh")
 """The profiles of a run (:class:`~v2xcosim.usecases.terni.flow.TerniSetup` fields)."""
 
 
@@ -95,9 +96,8 @@ PROFILES = ("load_pu", "pv_pu", "t_amb_k", "price_eur_per_mwh")
 class TerniPlan:
     """What a Terni run derives once from its spec, before the world is built.
 
-    ``setup`` (users, slots, profiles) goes to the simulators as JSON; ``bus_names``,
-    ``line_names`` and ``trafo_names`` label the grid table's vectors; ``zone_*_w`` are the
-    DSO's zone model (nominal background load, PV peak, constant generation, W).
+    ``setup`` (users, slots, profiles, the DSO's zone series) goes to the simulators as JSON;
+    ``bus_names``, ``line_names`` and ``trafo_names`` label the grid table's vectors.
     """
 
     fmu_path: Path
@@ -105,9 +105,6 @@ class TerniPlan:
     bus_names: tuple[str, ...]
     line_names: tuple[str, ...]
     trafo_names: tuple[str, ...]
-    zone_load_w: float
-    zone_pv_w: float
-    zone_gen_w: float
     zone_voltage: dict[str, tuple[float, dict[str, float], float]]
     """Each feeder zone's linear voltage model for the DSO (:func:`zone_voltage_models`)."""
 
@@ -141,34 +138,35 @@ def preflight(spec: TerniScenario) -> Path:
 
 
 def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
-    """Compute the setup once and read the network's names and the DSO zone model."""
-    from v2xcosim.usecases.terni.network import build_terni_network, zone_voltage_models
+    """Compute the setup once, read the network's names and the DSO's voltage models."""
+    from v2xcosim.usecases.terni.inputs import element_inputs
+    from v2xcosim.usecases.terni.network import (
+        build_terni_network,
+        set_element_inputs,
+        zone_voltage_models,
+    )
 
     tn = build_terni_network(network_spec(spec))
     net = tn.net
-    sgen = net.sgen
-    other = ~sgen.index.isin(tn.pv_idx) & sgen["in_service"].astype(bool)
-    # SimBench's MV hydro plant runs at its nominal output all day (never scaled)
-    nominal = ZoneNominal(
-        float(tn.load_p_nom_mw.sum()) * 1e6,
-        float(tn.pv_peak_mw.sum()) * 1e6,
-        float(sgen.loc[other, "p_mw"].sum()) * 1e6,
-    )
-    setup = terni_setup(spec)
-    # voltage models linearised at the clear-sky PV peak of the horizon (the reverse-flow case)
-    (primary, *_) = zone_series(spec, setup, nominal)
-    k = int(np.argmax(primary.pv_clearsky_w))
-    pv_op = primary.pv_clearsky_w[k] / nominal.pv_peak_w if nominal.pv_peak_w > 0 else 0.0
+    inputs = element_inputs(tn, input_settings(spec))
+    setup = terni_setup(spec, tn=tn, inputs=inputs)
+    # the DSO's voltage models, linearised at the clear-sky PV peak of the horizon (the
+    # reverse-flow case), every element at its own value of that step
+    k = int(np.argmax(inputs.sgen_clearsky_mw[:, inputs.sgen_is_pv].sum(axis=1)))
+
+    def background() -> None:
+        set_element_inputs(
+            tn, inputs.load_p_mw[k], inputs.load_q_mvar[k], inputs.sgen_clearsky_mw[k]
+        )
+
+    zone_voltage = zone_voltage_models(tn, background)
     return TerniPlan(
         fmu_path=fmu_path,
         setup=setup,
         bus_names=tuple(str(n) for n in net.bus["name"]),
         line_names=tuple(str(n) for n in net.line["name"]),
         trafo_names=tuple(str(n) for n in net.trafo["name"]),
-        zone_load_w=nominal.load_w,
-        zone_pv_w=nominal.pv_peak_w,
-        zone_gen_w=nominal.gen_w,
-        zone_voltage=zone_voltage_models(tn, float(setup.load_pu[k]), float(pv_op)),
+        zone_voltage=zone_voltage,
     )
 
 
@@ -207,8 +205,13 @@ FLOW = "v2xcosim.usecases.terni.actors:terni_flow"
 
 
 def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
-    """Build the Terni network (storages, OLTC) from ``params["scenario"]`` (JSON)."""
+    """Build the Terni network (storages, OLTC) and its inputs from ``params["scenario"]``.
+
+    ``params["scenario"]`` is the spec's JSON; the per-element inputs are recomputed here,
+    deterministically (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
+    """
     from v2xcosim.grid.powerflow import PowerFlowOptions
+    from v2xcosim.usecases.terni.inputs import element_inputs
     from v2xcosim.usecases.terni.network import (
         TerniGridModel,
         add_oltc_control,
@@ -219,6 +222,7 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
     spec = TerniScenario.model_validate(params["scenario"], strict=False)
     tn = build_terni_network(network_spec(spec))
+    inputs = element_inputs(tn, input_settings(spec))
     for prov in spec.market.providers:
         add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
     if spec.terni.oltc:
@@ -227,6 +231,7 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     return TerniGridModel(
         tn,
         PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence),
+        inputs,
         oltc=spec.terni.oltc,
         providers=[p.provider_id for p in spec.market.providers],
     )
@@ -255,9 +260,6 @@ def build_world(
             params={
                 "scenario": js,
                 "setup": to_json(setup),
-                "zone_load_w": plan.zone_load_w,
-                "zone_pv_w": plan.zone_pv_w,
-                "zone_gen_w": plan.zone_gen_w,
                 "zone_voltage": plan.zone_voltage,
             },
             step_s=step_s,
@@ -271,7 +273,6 @@ def build_world(
             "grid.p_trafo_hv_w": list(plan.trafo_names),
             "grid.q_trafo_hv_var": list(plan.trafo_names),
         }
-        world.connect(prof, grid, "load_pu", "pv_pu")
         store_links: list[tuple[Any, list[str]]] = [
             (grid, list(GRID_OUTPUTS)),
             (prof, list(PROFILES)),
