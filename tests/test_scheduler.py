@@ -22,11 +22,18 @@ from v2xcosim.domain.scheduler import (
 H = 3600.0
 
 
-def ev(cap: float, soc0: float, wish: float, dep: int, *, arr: int = 0, **kw: float) -> StorageUnit:
-    args: dict[str, float] = {"p_charge_max_w": 10_000.0, "eta_charge": 1.0, "eta_discharge": 1.0}
-    args.update(kw)
+def ev(cap: float, soc0: float, wish: float, dep: int, **kw: float) -> StorageUnit:
+    """A lossless 10 kW session present from step 0 to ``dep`` (``kw`` overrides)."""
+    args = {"p_charge_max_w": 10_000.0, "eta_charge": 1.0, "eta_discharge": 1.0, **kw}
     return StorageUnit(
-        capacity_kwh=cap, soc0=soc0, arrival_k=arr, departure_k=dep, soc_wish=wish, **args
+        capacity_kwh=cap,
+        soc0=soc0,
+        departure_k=dep,
+        soc_wish=wish,
+        p_charge_max_w=args["p_charge_max_w"],
+        p_discharge_max_w=args.get("p_discharge_max_w", 0.0),
+        eta_charge=args["eta_charge"],
+        eta_discharge=args["eta_discharge"],
     )
 
 

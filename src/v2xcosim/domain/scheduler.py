@@ -353,8 +353,8 @@ def schedule(
     for i, v in final_cap.items():
         j = ie + off[i + 1] - 1
         ub[j] = max(min(ub[j], v), lb[j])
-    for i in np.flatnonzero(~ctrl & has):
-        fixed = _uncontrolled(units[int(i)], int(k0[i]), int(k1[i]), dt_h)
+    for i in map(int, np.flatnonzero(~ctrl & has)):
+        fixed = _uncontrolled(units[i], int(k0[i]), int(k1[i]), dt_h)
         sl = slice(int(off[i]), int(off[i + 1]))
         lb[ic:][sl] = fixed
         ub[ic:][sl] = fixed
@@ -417,47 +417,48 @@ def schedule(
             np.concatenate([np.ones(len(idx)), -np.ones(len(idx))]),
         )
 
-    for j, s in enumerate(sites):
-        bad = [u for u in s.units if not 0 <= u < n_u]
+    for j, site in enumerate(sites):
+        bad = [u for u in site.units if not 0 <= u < n_u]
         if bad:
             raise ScenarioError(f"schedule: sites[{j}].units {bad} are not unit indices")
-        k, c, v = site_sum(s.units)
-        imp = _per_step(s.p_import_max_w, t_n, f"sites[{j}].p_import_max_w") / 1e3
-        exp = _per_step(s.p_export_max_w, t_n, f"sites[{j}].p_export_max_w") / 1e3
-        if np.any(np.isfinite(imp)):
-            keep = np.isfinite(imp[k])
-            add(k[keep], c[keep], v[keep], imp)
-        if np.any(np.isfinite(exp)):
-            keep = np.isfinite(exp[k])
-            add(k[keep], c[keep], -v[keep], exp)
-        if s.base_net_w is not None:
-            base = _per_step(s.base_net_w, t_n, f"sites[{j}].base_net_w") / 1e3
-            lam = _per_step(s.reverse_eur_per_kwh, t_n, f"sites[{j}].reverse_eur_per_kwh")
+        kk, cc, vv = site_sum(site.units)
+        imp = _per_step(site.p_import_max_w, t_n, f"sites[{j}].p_import_max_w") / 1e3
+        exp = _per_step(site.p_export_max_w, t_n, f"sites[{j}].p_export_max_w") / 1e3
+        for sign, cap_k in ((1.0, imp), (-1.0, exp)):  # ±Σ P ≤ cap, rows for finite caps
+            steps = np.flatnonzero(np.isfinite(cap_k) & np.isin(np.arange(t_n), kk))
+            if len(steps):
+                row = np.full(t_n, -1, dtype=np.int64)
+                row[steps] = np.arange(len(steps))
+                keep = row[kk] >= 0
+                add(row[kk[keep]], cc[keep], sign * vv[keep], cap_k[steps])
+        if site.base_net_w is not None:
+            base = _per_step(site.base_net_w, t_n, f"sites[{j}].base_net_w") / 1e3
+            lam = _per_step(site.reverse_eur_per_kwh, t_n, f"sites[{j}].reverse_eur_per_kwh")
             rcol = ir + base_sites.index(j) * t_n + np.arange(t_n)
             cost[rcol] = lam * dt_h
             steps = np.arange(t_n, dtype=np.int64)
             add(  # −r − Σ P ≤ B
-                np.concatenate([k, steps]),
-                np.concatenate([c, rcol]),
-                np.concatenate([-v, -np.ones(t_n)]),
+                np.concatenate([kk, steps]),
+                np.concatenate([cc, rcol]),
+                np.concatenate([-vv, -np.ones(t_n)]),
                 base,
             )
     for j, com in enumerate(commitments):
-        k, c, v = site_sum(com.units)
+        kk, cc, vv = site_sum(com.units)
         delta = _per_step(com.delta_w, t_n, f"commitments[{j}].delta_w") / 1e3
-        target = _per_step(com.baseline_w, t_n, f"commitments[{j}].baseline_w") / 1e3 + delta
+        goal = _per_step(com.baseline_w, t_n, f"commitments[{j}].baseline_w") / 1e3 + delta
         sgn = np.sign(delta)
         scol = is_ + j * t_n + np.arange(t_n)
         cost[scol] = com.penalty_eur_per_mwh / 1e3 * dt_h
         ub[scol] = np.where(sgn == 0, 0.0, np.inf)
-        on = sgn[k] != 0
+        on = sgn[kk] != 0
         steps = np.flatnonzero(sgn != 0).astype(np.int64)
-        # δ > 0: target − ΣP ≤ s  →  −ΣP − s ≤ −target;  δ < 0: ΣP − s ≤ target
+        # δ > 0: goal − ΣP ≤ s  →  −ΣP − s ≤ −goal;  δ < 0: ΣP − s ≤ goal
         add(
-            np.concatenate([k[on], steps]),
-            np.concatenate([c[on], scol[steps]]),
-            np.concatenate([-sgn[k[on]] * v[on], -np.ones(len(steps))]),
-            np.where(sgn != 0, -sgn * target, 0.0),
+            np.concatenate([kk[on], steps]),
+            np.concatenate([cc[on], scol[steps]]),
+            np.concatenate([-sgn[kk[on]] * vv[on], -np.ones(len(steps))]),
+            np.where(sgn != 0, -sgn * goal, 0.0),
         )
 
     a_ub = None
