@@ -218,7 +218,8 @@ class LpStrategy:
       when feasible, never with more — an award's extra energy is delivered by shifting), the
       EV's band and ratings (discharge only if ``bidirectional``), users outside the campaign as
       uncontrolled loads;
-    * price: ``price_eur_per_mwh`` minus the surplus value
+    * price: ``price_eur_per_mwh`` plus the user's flat tariff ``user_tariff_eur_per_mwh``
+      (default 0) minus the surplus value
       ``surplus_eur_per_mwh·S_k/max S`` with ``S = max(−forecast_p_net_w, 0)`` (charging in the
       deepest forecast reverse flow first; NaN forecasts count as no surplus);
     * battery wear ``wear_eur_per_kwh`` per kWh throughput
@@ -228,6 +229,12 @@ class LpStrategy:
     * awards: per EV and step with ``flex ≠ 0`` the schedule must reach ``baseline + flex``
       (baseline: the schedule's power at that step before the award was known), shortfalls at
       ``shortfall_eur_per_mwh``.
+
+    The tariff term changes nothing for a schedule that only shifts charging (the energy to the
+    wish is the same), but prices every kWh lost in a discharge–recharge cycle at what the user
+    pays for it: with a flat retail tariff (the user pays ``tariff × (charged − discharged)``)
+    a V2G cycle then happens only when an award pays for it, so a consenting user's bill is
+    never raised by the EMSP's arbitrage.
     """
 
     def __init__(
@@ -238,8 +245,10 @@ class LpStrategy:
         surplus_eur_per_mwh: float = SURPLUS_EUR_PER_MWH,
         min_import_w: float = 0.0,
         shortfall_eur_per_mwh: float = SHORTFALL_EUR_PER_MWH,
+        user_tariff_eur_per_mwh: float = 0.0,
     ) -> None:
         """LP strategy; ``wear_eur_per_kwh`` default: the Schmalstieg law at its defaults."""
+        self.user_tariff_eur_per_mwh = user_tariff_eur_per_mwh
         self.bidirectional = bidirectional
         self.wear_eur_per_kwh = (
             cycle_wear_eur_per_kwh() if wear_eur_per_kwh is None else wear_eur_per_kwh
@@ -361,7 +370,13 @@ class LpStrategy:
                 Site(tuple(range(len(rows))), p_export_max_w=np.where(no_export, 0.0, np.inf))
             )
         base, missing = self._baselines(inputs.context, ids, rows, k_abs, flex, t_n)
-        run = partial(schedule, units, n_steps=t_n, dt_s=dt_s, price_eur_per_mwh=price - value)
+        run = partial(
+            schedule,
+            units,
+            n_steps=t_n,
+            dt_s=dt_s,
+            price_eur_per_mwh=price + self.user_tariff_eur_per_mwh - value,
+        )
         if missing.any():  # awards on a schedule never made here: its commitment-free plan
             first = run(sites=sites).p_w
             base = np.where(missing, first, base)
