@@ -220,10 +220,9 @@ def test_battery_and_emsp_share_the_merit_order(root: Path) -> None:
     )
     assert bess["paid_mwh"].sum() == pytest.approx(bess["promised_mwh"].sum(), rel=1e-3)
     assert by["bess_1"]["delivered_mwh"] == pytest.approx(bess["paid_mwh"].sum())
-    # its setpoint reached the grid: the battery charged exactly its delivered energy
-    assert by["bess_1"]["energy_charged_kwh"] == pytest.approx(
-        1000 * by["bess_1"]["delivered_mwh"], rel=1e-3
-    )
+    # its setpoint reached the grid: the scheduled battery charged at least its delivered
+    # up-flexibility (on top of its own plan, which charges in the forecast surplus too)
+    assert by["bess_1"]["energy_charged_kwh"] >= 1000 * by["bess_1"]["delivered_mwh"] * (1 - 1e-3)
 
 
 def test_v2g_discharges_only_into_forecast_import(root: Path) -> None:

@@ -17,7 +17,8 @@ cost as the EV packs.
 forecast signals): instead of idling, the battery follows a schedule from the LP core
 (:func:`v2xcosim.domain.scheduler.schedule`) over the rest of the horizon — energy price minus
 a surplus value ``surplus_eur_per_mwh·S_k/max S`` (``S`` the forecast reverse flow), wear from
-the Schmalstieg law, the SOC at the horizon's end at least the SOC now, its awards as
+the Schmalstieg law, the SOC at the horizon's end at least a fixed floor (the SOC at the run's
+start for :class:`~v2xcosim.domain.market.participants.BatteryProvider`), its awards as
 commitments (baseline: the schedule before the award).  So it charges in the forecast surplus
 and discharges later where prices pay for the round trip.  Its baseline is that schedule and it
 bids only what it can deliver on top of it (:meth:`StationaryBattery.capacity_on_plan_w`):
@@ -226,12 +227,15 @@ def battery_schedule(
     commitment_base_w: FloatArray | None = None,
     commitment_delta_w: FloatArray | None = None,
     shortfall_eur_per_mwh: float = 1000.0,
+    soc_end: float | None = None,
 ) -> Schedule:
     """Plan the battery by LP from its SOC now over ``len(price_eur_per_mwh)`` steps.
 
     ``forecast_net_w``: the DSO forecast of its zone's net power (load convention; NaN: none);
-    ``commitment_*``: its awards per step (baseline and delta [W], delta 0 = none).  See the
-    module docstring.
+    ``commitment_*``: its awards per step (baseline and delta [W], delta 0 = none);
+    ``soc_end``: SOC at the horizon's end at least (default: the SOC now — a rolling caller
+    should pass a fixed value, e.g. the SOC at the run's start, else every re-plan ratchets the
+    floor up to what the battery holds).  See the module docstring.
     """
     price = np.nan_to_num(np.asarray(price_eur_per_mwh, dtype=float), nan=0.0)
     t_n = len(price)
@@ -246,6 +250,7 @@ def battery_schedule(
         eta_discharge=battery.eta,
         soc_min=battery.soc_min,
         soc_max=battery.soc_max,
+        soc_end=None if soc_end is None else min(max(soc_end, battery.soc_min), battery.soc_max),
         wear_eur_per_kwh=cycle_wear_eur_per_kwh(),
     )
     commitments = []

@@ -8,18 +8,17 @@ per-EV P setpoints [W, load convention].  Every strategy, built-in or not, is ca
 wish is feasible.
 
 * ``uncontrolled`` — charge at full power from arrival until the wished departure SOC.
-* ``smart`` — unidirectional: charge (up to the wished SOC) only in *charge windows* (hours
-  with forecast reverse power flow at the primary substation), otherwise wait; the guard's
-  must-charge rule charges late if the windows do not suffice.  Awarded flexibility
-  (``flex_w``, + = consume more) is added on top, up to ``soc_max``.
-* ``v2g`` — bidirectional: like ``smart`` and in addition discharges in *discharge windows*
-  down to what the guard allows (``soc_min`` and a reachable wish); awarded flexibility of
-  either sign is added.  A discharge window (:func:`windows`) is a step whose price is at or
-  above the ``discharge_price_quantile`` of the remaining horizon **and** whose DSO forecast at
-  the primary substation is an import larger than ``min_import_w``
-  (``control.discharge_min_import_mw``): V2G never discharges into forecast reverse flow, and
-  the margin covers the forecast error and the fleet's own discharge power, which could
-  otherwise turn a small forecast import into reverse flow.
+* ``smart`` — unidirectional, and ``v2g`` — bidirectional: rolling-horizon linear programs
+  (:class:`LpStrategy` on :func:`v2xcosim.domain.scheduler.schedule`; the LP is written out in
+  that module's docstring).  Each keeps one schedule per caller (``inputs.context``: a site, the
+  EMSP's plan) over the rest of the horizon and re-solves it only on events — arrivals and
+  departures, new awards (``flex_horizon_w``), a new DSO forecast or prices, an SOC off the
+  schedule.  Guarantees: a consenting user leaves with the wish (``soc_target``) whenever it is
+  feasible and never with more (awarded up-flexibility is delivered by shifting charge into the
+  window); a discharge is never followed by a recharge that costs more than it earned (losses
+  and wear are priced); ``v2g`` never makes the site a net exporter where the DSO forecast
+  imports less than ``min_import_w`` (``control.discharge_min_import_mw``).  The windows
+  (:func:`windows`) are still passed in :class:`StrategyInputs` for strategies of your own.
 
 In ``smart`` and ``v2g`` an EV whose user did not join the campaign (``campaign`` False) is
 charged as in ``uncontrolled``: the EMSP controls only consented sessions.

@@ -255,6 +255,7 @@ class BatteryProvider:
         self._base_w = np.zeros(grid.n_steps)
         self._delta_w = np.zeros(grid.n_steps)
         self._replan_at: int | None = 0 if signals is not None else None
+        self._soc_end = battery.soc  # the day ends where it began (no ratchet across re-plans)
 
     def _replan(self, k: int) -> None:
         assert self.signals is not None
@@ -267,6 +268,7 @@ class BatteryProvider:
             surplus_eur_per_mwh=self.surplus_eur_per_mwh,
             commitment_base_w=self._base_w[k:],
             commitment_delta_w=self._delta_w[k:],
+            soc_end=self._soc_end,
         )
         self.schedule_w[k:] = out.p_w[0]
         self.schedule_soc[k:] = out.soc_end[0]
