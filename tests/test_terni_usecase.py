@@ -30,6 +30,10 @@ HIGH_SOC = [
     "users.soc_departure_min=0.85",
     "users.soc_departure_max=0.9",
     "users.energy_mean_kwh=0.5",  # arrive nearly at the wish: little room for charging
+    # the LP strategies price cycle losses at the users' flat tariff, so at 0.45 EUR/kWh a V2G
+    # cycle happens only when an award pays for it; at 0 the wholesale spread and the surplus
+    # value decide, which is what these V2G mechanics tests exercise
+    "market.tariff_eur_per_kwh=0.0",
 ]
 _CACHE: dict[tuple[str, ...], Path] = {}
 

@@ -266,10 +266,13 @@ def schedule(
     commitments: Sequence[Commitment] = (),
     tie_break_eur_per_kwh: float = TIE_BREAK_EUR_PER_KWH,
     wish_penalty_eur_per_kwh: float = WISH_PENALTY_EUR_PER_KWH,
+    discharge_allowed: npt.NDArray[np.bool_] | None = None,
 ) -> Schedule:
     """Solve the LP of the module docstring; return per-unit schedules over ``n_steps`` steps.
 
-    ``price_eur_per_mwh``: energy price per step (scalar or ``n_steps`` values).  Raises
+    ``price_eur_per_mwh``: energy price per step (scalar or ``n_steps`` values).
+    ``discharge_allowed`` (``n_steps`` bools, default all): steps in which units may discharge
+    at all (``d_uk = 0`` elsewhere, for every unit).  Raises
     :class:`ScenarioError` on bad input and :class:`SimulationError` if HiGHS fails (the LP
     is always feasible: every hard bound is met by staying idle, the wish is soft).
     """
@@ -348,6 +351,11 @@ def schedule(
     ub = np.full(n_x, np.inf)
     ub[ic : ic + n_p] = pc[unit_of]
     ub[id_ : id_ + n_p] = pd_[unit_of]
+    if discharge_allowed is not None:
+        allowed = np.asarray(discharge_allowed, dtype=bool)
+        if allowed.shape != (t_n,):
+            raise ScenarioError(f"schedule: discharge_allowed needs {t_n} values")
+        ub[id_ : id_ + n_p] = np.where(allowed[step_of], ub[id_ : id_ + n_p], 0.0)
     lb[ie : ie + n_p] = e_lo[unit_of]
     ub[ie : ie + n_p] = e_hi[unit_of]
     for i, v in final_cap.items():

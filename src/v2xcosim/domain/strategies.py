@@ -16,9 +16,9 @@ wish is feasible.
   schedule.  Guarantees: a consenting user leaves with the wish (``soc_target``) whenever it is
   feasible and never with more (awarded up-flexibility is delivered by shifting charge into the
   window); a discharge is never followed by a recharge that costs more than it earned (losses
-  and wear are priced); ``v2g`` never makes the site a net exporter where the DSO forecast
-  imports less than ``min_import_w`` (``control.discharge_min_import_mw``).  The windows
-  (:func:`windows`) are still passed in :class:`StrategyInputs` for strategies of your own.
+  and wear are priced); in ``v2g`` no EV discharges where the DSO forecast imports less than
+  ``min_import_w`` (``control.discharge_min_import_mw``).  The windows (:func:`windows`) are
+  still passed in :class:`StrategyInputs` for strategies of your own.
 
 In ``smart`` and ``v2g`` an EV whose user did not join the campaign (``campaign`` False) is
 charged as in ``uncontrolled``: the EMSP controls only consented sessions.
@@ -53,7 +53,6 @@ from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
 from v2xcosim.domain.scheduler import (
     Commitment,
-    Site,
     StorageUnit,
     cycle_wear_eur_per_kwh,
     schedule,
@@ -223,8 +222,8 @@ class LpStrategy:
       deepest forecast reverse flow first; NaN forecasts count as no surplus);
     * battery wear ``wear_eur_per_kwh`` per kWh throughput
       (:func:`~v2xcosim.domain.scheduler.cycle_wear_eur_per_kwh`);
-    * ``v2g``: no net discharge of the site where the forecast import is below
-      ``min_import_w`` (as the windows of :func:`windows`);
+    * ``v2g``: no EV discharges where the forecast import is below ``min_import_w`` (as the
+      windows of :func:`windows`);
     * awards: per EV and step with ``flex ≠ 0`` the schedule must reach ``baseline + flex``
       (baseline: the schedule's power at that step before the award was known), shortfalls at
       ``shortfall_eur_per_mwh``.
@@ -362,12 +361,9 @@ class LpStrategy:
         value = np.zeros(t_n)
         if surplus.max() > 0:
             value = self.surplus_eur_per_mwh * surplus / surplus.max()
-        sites: list[Site] = []
-        if self.bidirectional and len(rows):
-            no_export = ~(np.nan_to_num(fc, nan=-np.inf) > self.min_import_w)
-            sites.append(
-                Site(tuple(range(len(rows))), p_export_max_w=np.where(no_export, 0.0, np.inf))
-            )
+        allowed = None
+        if self.bidirectional:  # no EV discharges where the forecast imports too little
+            allowed = np.nan_to_num(fc, nan=-np.inf) > self.min_import_w
         base, missing = self._baselines(inputs.context, ids, rows, k_abs, flex, t_n)
         run = partial(
             schedule,
@@ -375,9 +371,10 @@ class LpStrategy:
             n_steps=t_n,
             dt_s=dt_s,
             price_eur_per_mwh=price + self.user_tariff_eur_per_mwh - value,
+            discharge_allowed=allowed,
         )
         if missing.any():  # awards on a schedule never made here: its commitment-free plan
-            first = run(sites=sites).p_w
+            first = run().p_w
             base = np.where(missing, first, base)
             known = self._baseline[inputs.context]
             for u, j in zip(*np.nonzero(missing), strict=True):
@@ -387,7 +384,7 @@ class LpStrategy:
             for u, i in enumerate(map(int, rows))
             if np.any(flex[i] != 0.0)
         ]
-        out = run(sites=sites, commitments=commitments)
+        out = run(commitments=commitments)
         self.n_solves += 1
         p_w = np.zeros((n, t_n))
         soc = np.full((n, t_n), np.nan)
