@@ -71,9 +71,7 @@ def main(run: Path) -> None:
     print(f"run {run.name}: lv_reverse_flow_energy_mwh = {kpis['lv_reverse_flow_energy_mwh']:.4f}")
     for bidir in (False, True):
         for camp in (False, True):
-            total = sum(
-                site_bound(run, s, bidirectional=bidir, campaign_only=camp) for s in sites
-            )
+            total = sum(site_bound(run, s, bidirectional=bidir, campaign_only=camp) for s in sites)
             label = f"{'bidirectional' if bidir else 'unidirectional'}, " + (
                 "campaign users only" if camp else "all users"
             )
