@@ -19,7 +19,7 @@ commitment a shortfall ``s_jk ≥ 0`` [kW].  The unit's grid power is ``P_uk = c
 * SOC dynamics: ``e_uk = e_u,k−1 + (η_c·c_uk − d_uk/η_d)·Δt`` with ``e_u,a−1 = SOC0·C``.
 * SOC band: ``min(soc_min, SOC0)·C ≤ e_uk ≤ max(soc_max, SOC0)·C`` (an EV arriving outside
   its band is not forced back in at once); ``0 ≤ c ≤ P_ch,max``; ``0 ≤ d ≤ P_dis,max`` (0 for
-  a unidirectional unit).
+  a unidirectional unit; 0 in steps where ``discharge_allowed`` is False).
 * Departure wish (EVs): ``e_u,b−1 + w_u ≥ SOC*·C`` where ``SOC*`` is the wish **pre-clipped to
   what is reachable** by charging at full power from the start (``min(wish, soc_max, SOC0 +
   η_c·P_ch,max·n_steps·Δt/C)``), and ``w_u`` costs ``wish_penalty_eur_per_kwh`` (default
