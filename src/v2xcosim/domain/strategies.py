@@ -244,8 +244,18 @@ class LpStrategy:
         min_import_w: float = 0.0,
         shortfall_eur_per_mwh: float = SHORTFALL_EUR_PER_MWH,
         user_tariff_eur_per_mwh: float = 0.0,
+        power_headroom: float = 0.05,
     ) -> None:
-        """LP strategy; ``wear_eur_per_kwh`` default: the Schmalstieg law at its defaults."""
+        """LP strategy; ``wear_eur_per_kwh`` default: the Schmalstieg law at its defaults.
+
+        ``power_headroom``: the LP plans charging with ``(1 − headroom)`` of each EV's rating
+        (assumption: 5 %), so an EV that charges less efficiently than modelled, found at a
+        re-solve, still has power in reserve to reach its wish (the guard allows the full
+        rating).
+        """
+        if not 0.0 <= power_headroom < 1.0:
+            raise ScenarioError("LpStrategy: power_headroom must be in [0, 1)")
+        self.power_headroom = power_headroom
         self.user_tariff_eur_per_mwh = user_tariff_eur_per_mwh
         self.bidirectional = bidirectional
         self.wear_eur_per_kwh = (
@@ -345,7 +355,7 @@ class LpStrategy:
                 StorageUnit(
                     capacity_kwh=float(ev.capacity_kwh[i]),
                     soc0=float(np.clip(ev.soc[i], 0.0, 1.0)),
-                    p_charge_max_w=float(ev.p_max_charge_w[i]),
+                    p_charge_max_w=float(ev.p_max_charge_w[i]) * (1.0 - self.power_headroom),
                     p_discharge_max_w=float(ev.p_max_discharge_w[i]) if self.bidirectional else 0.0,
                     eta_charge=ev.eta_charge,
                     eta_discharge=ev.eta_discharge,
