@@ -28,7 +28,6 @@ from v2xcosim.core.units import KELVIN_OFFSET
 
 FloatArray = npt.NDArray[np.float64]
 
-
 class FileProfileSpec(Protocol):
     """What a file profile gives (``kind = "file"``; the schema is ``v2xcosim.config.profiles``)."""
 
@@ -72,6 +71,7 @@ class ConstantProfileSpec(Protocol):
     def value(self) -> float: ...
     @property
     def unit(self) -> str: ...
+
 
 
 _FACTOR = {"W": 1.0, "kW": 1e3, "MW": 1e6}
@@ -267,6 +267,7 @@ class ProfileSet:
     def at(self, name: str, step: int) -> float:
         """Value of profile ``name`` at ``step``."""
         return float(self.values[name][step])
+
 
 
 __all__ = [

@@ -52,6 +52,8 @@ class ChildOutcome:
     wall_s: float = 0.0
 
 
+
+
 @dataclass
 class Watchdog:
     """The watchdog's decisions: the run's phase, whether it overran it, where it stopped.

@@ -77,7 +77,9 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioBa
     return spec_from_source(read_scenario(path, overrides))
 
 
-def load_scenario_as(path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()) -> SpecT:
+def load_scenario_as(
+    path: str | Path, model: type[SpecT], overrides: Sequence[str] = ()
+) -> SpecT:
     """Load a scenario that must be of the use case whose model is ``model`` (typed API)."""
     spec = load_scenario(path, overrides)
     if not isinstance(spec, model):

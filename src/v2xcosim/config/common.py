@@ -59,6 +59,7 @@ class TimeSpec(Spec):
         """Start time converted to UTC."""
         return self.start.astimezone(dt.UTC)
 
+
     @property
     def tzinfo(self) -> dt.tzinfo:
         """The local time zone: ``timezone`` if given, else the UTC offset of ``start``."""

@@ -52,7 +52,9 @@ class FmuSpec(Spec):
     inputs: FmuInputsSpec = Field(default_factory=FmuInputsSpec)
     outputs: FmuOutputsSpec = Field(default_factory=FmuOutputsSpec)
 
-    _resolve = field_validator("path")(lambda v, info: None if v is None else resolve_file(v, info))
+    _resolve = field_validator("path")(
+        lambda v, info: None if v is None else resolve_file(v, info)
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> FmuSpec:
@@ -64,3 +66,4 @@ class FmuSpec(Spec):
                 "model = '' counts as not given"
             )
         return self
+

@@ -84,7 +84,6 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = raw.strip()
     return key.split("."), value
 
-
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of the raw scenario ``data`` with each ``--set`` override applied."""
     import copy
@@ -114,7 +113,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise ScenarioError(f"--set {item!r}: {where!r} is inside a plain value")
     return out
 
-
 def _delete_at(tree: Any, loc: Sequence[int | str]) -> None:
     """Delete the entry at ``loc`` (a pydantic error location) from nested dicts and lists."""
     node: Any = tree
@@ -132,6 +130,7 @@ def _delete_at(tree: Any, loc: Sequence[int | str]) -> None:
         del node[last]
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
         node[last] = None  # keep the indices of the other items
+
 
 
 def parse_key_path(path: str) -> tuple[str | int, ...]:

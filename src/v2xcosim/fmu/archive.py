@@ -194,9 +194,8 @@ def _check_entries(path: Path, zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInf
     return checked
 
 
-def _extract(
-    path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]], root: Path
-) -> None:
+def _extract(path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]],
+             root: Path) -> None:
     """Extract the checked entries below ``root``, counting the bytes actually written."""
     fix = "The archive is damaged or not a valid FMU; rebuild or download it again."
     root_resolved = root.resolve()
@@ -217,9 +216,8 @@ def _extract(
                 if written > info.file_size or written > MAX_ENTRY_BYTES:
                     raise _bad(path, f"entry {info.filename!r} is larger than declared", fix)
                 if total > MAX_TOTAL_BYTES:
-                    raise _bad(
-                        path, f"the entries expand to more than {MAX_TOTAL_BYTES} bytes", fix
-                    )
+                    raise _bad(path, f"the entries expand to more than {MAX_TOTAL_BYTES} bytes",
+                               fix)
                 dst.write(chunk)
 
 
@@ -284,11 +282,8 @@ def open_fmu(path: str | os.PathLike[str]) -> Iterator[OpenedFmu]:
         )
     size = fmu_path.stat().st_size
     if size > MAX_ARCHIVE_BYTES:
-        raise _bad(
-            fmu_path,
-            f"{size} bytes, larger than the limit of {MAX_ARCHIVE_BYTES}",
-            "Check that this is really an FMU.",
-        )
+        raise _bad(fmu_path, f"{size} bytes, larger than the limit of {MAX_ARCHIVE_BYTES}",
+                   "Check that this is really an FMU.")
     cwd = Path.cwd()
     tmp = Path(tempfile.mkdtemp(prefix="v2xcosim-fmu-"))
     try:
@@ -299,15 +294,8 @@ def open_fmu(path: str | os.PathLike[str]) -> Iterator[OpenedFmu]:
                 unzipdir = tmp / "fmu"
                 unzipdir.mkdir()
                 _extract(fmu_path, zf, entries, unzipdir)
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            zlib.error,
-            EOFError,
-            NotImplementedError,
-            ValueError,
-            OSError,
-        ) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+                NotImplementedError, ValueError, OSError) as exc:
             raise _bad(
                 fmu_path,
                 f"not a readable zip archive or cannot be extracted (truncated or damaged?): {exc}",

@@ -14,3 +14,5 @@ def register(sub: Any) -> None:
 
     build.register(fmu_sub)
     regress.register(fmu_sub)
+
+

@@ -59,14 +59,8 @@ OPT_KEYS = ("StartTime", "StopTime", "StepSize", "RelTol")
 TOLERANCE_KEYS = ("abs_tol", "rel_tol", "time_abs_tol", "time_rel_tol")
 FMI_TYPES = ("CoSimulation", "ModelExchange")
 _EXTENSION_KEYS = {
-    "format",
-    "format_version",
-    "tolerances",
-    "fmi_type",
-    "fmu_sha256",
-    "model_sources_sha256",
-    "tools",
-    "history",
+    "format", "format_version", "tolerances", "fmi_type", "fmu_sha256",
+    "model_sources_sha256", "tools", "history",
 }
 
 
@@ -222,7 +216,9 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
         raise ScenarioError(f"{path}: the file is empty; it needs a header line and data.")
     header = [h.strip() for h in rows[0]]
     if header[0].lower() != "time":
-        raise ScenarioError(f"{path}, line 1: the first column must be 'time', not {header[0]!r}.")
+        raise ScenarioError(
+            f"{path}, line 1: the first column must be 'time', not {header[0]!r}."
+        )
     names = header[1:]
     if len(names) < min_columns:
         raise ScenarioError(f"{path}, line 1: no variable columns after 'time'.")
@@ -240,7 +236,8 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
         line = i + 2
         if len(row) != len(header):
             raise ScenarioError(
-                f"{path}, line {line}: {len(row)} values, but the header has {len(header)} columns."
+                f"{path}, line {line}: {len(row)} values, but the header has {len(header)} "
+                "columns."
             )
         for j, cell in enumerate(row):
             data[i, j] = _parse_number(cell, path, line, header[j])
@@ -252,9 +249,8 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
             f"{path}, line {line}: time {time[back[0] + 1]!r} is before the previous time "
             f"{time[back[0]]!r}; times must not decrease."
         )
-    return Table(
-        path=path, time=time, columns={n: data[:, j + 1].copy() for j, n in enumerate(names)}
-    )
+    return Table(path=path, time=time,
+                 columns={n: data[:, j + 1].copy() for j, n in enumerate(names)})
 
 
 def read_opt(path: Path) -> Experiment:
@@ -304,12 +300,8 @@ def _read_tolerance(obj: Any, where: str) -> Tolerance:
         )
     values: dict[str, float] = {}
     for key, value in obj.items():
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < 0
-        ):
+        if (not isinstance(value, int | float) or isinstance(value, bool)
+                or not math.isfinite(value) or value < 0):
             raise ScenarioError(f"{where}.{key}: must be a finite number >= 0, not {value!r}.")
         values[key] = float(value)
     return Tolerance(**values)
@@ -331,10 +323,9 @@ def read_extension(path: Path) -> Extension:
             f"{path}: unknown key(s) {', '.join(unknown)}; allowed: "
             f"{', '.join(sorted(_EXTENSION_KEYS))}."
         )
-    if (
-        obj.get("format", EXTENSION_FORMAT) != EXTENSION_FORMAT
-        or obj.get("format_version", EXTENSION_VERSION) != EXTENSION_VERSION
-    ):
+    if obj.get("format", EXTENSION_FORMAT) != EXTENSION_FORMAT or obj.get(
+        "format_version", EXTENSION_VERSION
+    ) != EXTENSION_VERSION:
         raise ScenarioError(
             f"{path}: format must be {EXTENSION_FORMAT!r} version {EXTENSION_VERSION}."
         )
@@ -460,21 +451,16 @@ def format_table(time: FloatArray, columns: dict[str, FloatArray]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reference(
-    ref_dir: Path,
-    model: str,
-    experiment: Experiment,
-    time: FloatArray,
-    columns: dict[str, FloatArray],
-    extension: Extension,
-) -> None:
+def write_reference(ref_dir: Path, model: str, experiment: Experiment, time: FloatArray,
+                    columns: dict[str, FloatArray], extension: Extension) -> None:
     """Write ``_ref.csv``, ``_ref.opt`` and the extension file atomically (``_in.csv`` kept)."""
     paths = ref_paths(ref_dir, model)
     opt = "".join(
         f"{k}, {v!r}\n"
         for k, v in zip(
             OPT_KEYS,
-            (experiment.start_time, experiment.stop_time, experiment.step_size, experiment.rel_tol),
+            (experiment.start_time, experiment.stop_time, experiment.step_size,
+             experiment.rel_tol),
             strict=True,
         )
     )

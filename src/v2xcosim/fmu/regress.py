@@ -135,7 +135,9 @@ class RegressionResult:
 
     def summary(self) -> str:
         """Return a human-readable multi-line summary."""
-        lines = [f"FMU {self.fmu_path} ({self.fmi_type}) against reference {self.model!r}:"]
+        lines = [
+            f"FMU {self.fmu_path} ({self.fmi_type}) against reference {self.model!r}:"
+        ]
         width = max((len(v.name) for v in self.variables), default=1)
         for v in self.variables:
             d = v.verdict
@@ -229,14 +231,8 @@ def _input_array(opened: OpenedFmu, inputs: Reference | None) -> np.ndarray[Any,
     return arr
 
 
-def simulate(
-    opened: OpenedFmu,
-    experiment: Experiment,
-    variables: Sequence[str],
-    *,
-    inputs: Reference | None = None,
-    fmi_type: str | None = None,
-) -> SimulationOutput:
+def simulate(opened: OpenedFmu, experiment: Experiment, variables: Sequence[str], *,
+             inputs: Reference | None = None, fmi_type: str | None = None) -> SimulationOutput:
     """Run an opened FMU over ``experiment`` and record ``variables`` every ``StepSize``.
 
     Raises:
@@ -301,24 +297,17 @@ def _notes(reference: Reference, opened: OpenedFmu, sources_hash: str | None) ->
         )
     now = tool_versions(opened)
     changed = [
-        f"{k} {ext.tools[k]} -> {now[k]}"
-        for k in sorted(ext.tools)
-        if k in now and ext.tools[k] != now[k]
+        f"{k} {ext.tools[k]} -> {now[k]}" for k in sorted(ext.tools) if k in now
+        and ext.tools[k] != now[k]
     ]
     if changed:
         notes.append("tool versions differ from the recorded ones: " + ", ".join(changed))
     return notes
 
 
-def check(
-    fmu_path: str | Path,
-    ref_dir: str | Path,
-    model: str | None = None,
-    report_dir: str | Path | None = None,
-    *,
-    fmi_type: str | None = None,
-    model_sources: Sequence[str | Path] | None = None,
-) -> RegressionResult:
+def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
+          report_dir: str | Path | None = None, *, fmi_type: str | None = None,
+          model_sources: Sequence[str | Path] | None = None) -> RegressionResult:
     """Run the FMU against the reference in ``ref_dir`` and compare every variable.
 
     Args:
@@ -343,22 +332,16 @@ def check(
         reference = read_reference(ref_root, name)
         validate_against_fmu(reference, opened.variables)
         kind = _choose_fmi_type(opened, fmi_type or reference.extension.fmi_type)
-        output = simulate(
-            opened, reference.experiment, reference.variables, inputs=reference, fmi_type=kind
-        )
+        output = simulate(opened, reference.experiment, reference.variables,
+                          inputs=reference, fmi_type=kind)
         notes = _notes(reference, opened, sources_hash)
         sha = opened.sha256
     results = [
         VariableResult(
             n,
-            compare(
-                reference.result.time,
-                reference.result.columns[n],
-                output.time,
-                output.values[n],
-                reference.extension.tolerance_for(n),
-                reference.experiment.span,
-            ),
+            compare(reference.result.time, reference.result.columns[n], output.time,
+                    output.values[n], reference.extension.tolerance_for(n),
+                    reference.experiment.span),
         )
         for n in reference.variables
     ]
@@ -374,24 +357,17 @@ def _default_experiment(opened: OpenedFmu) -> Experiment:
     start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
     stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else start + 1.0
     step = (
-        float(exp.stepSize)
-        if exp is not None and exp.stepSize is not None
+        float(exp.stepSize) if exp is not None and exp.stepSize is not None
         else (stop - start) / DEFAULT_OUTPUT_POINTS
     )
     tol = float(exp.tolerance) if exp is not None and exp.tolerance is not None else None
     return Experiment(start, stop, step, tol if tol else DEFAULT_REL_TOL)
 
 
-def update_reference(
-    fmu_path: str | Path,
-    ref_dir: str | Path,
-    reason: str,
-    *,
-    model: str | None = None,
-    variables: Sequence[str] | None = None,
-    fmi_type: str | None = None,
-    model_sources: Sequence[str | Path] | None = None,
-) -> Path:
+def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
+                     model: str | None = None, variables: Sequence[str] | None = None,
+                     fmi_type: str | None = None,
+                     model_sources: Sequence[str | Path] | None = None) -> Path:
     """Regenerate the reference of ``model`` in ``ref_dir`` by running the FMU.
 
     The experiment comes from an existing ``_ref.opt`` (else the FMU's default experiment with
@@ -406,7 +382,7 @@ def update_reference(
 
     """
     if not reason or not reason.strip():
-        raise ScenarioError('--update needs --reason "..." saying why the reference changes.')
+        raise ScenarioError("--update needs --reason \"...\" saying why the reference changes.")
     ref_root = Path(ref_dir)
     ref_root.mkdir(parents=True, exist_ok=True)
     sources_hash = sources_sha256(model_sources) if model_sources else None
@@ -416,21 +392,20 @@ def update_reference(
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
             raise ScenarioError(f"model name {name!r}: use letters, digits, '_', '.', '+', '-'.")
         paths = ref_paths(ref_root, name)
-        experiment = (
-            read_opt(paths["opt"]) if paths["opt"].exists() else _default_experiment(opened)
-        )
+        experiment = read_opt(paths["opt"]) if paths["opt"].exists() else _default_experiment(
+            opened)
         extension = read_extension(paths["ext"])
         if variables:
             names = list(variables)
         elif paths["ref"].exists():
             names = list(read_table(paths["ref"]).columns)
         else:
-            names = [
-                v.name for v in opened.model_description.modelVariables if v.causality == "output"
-            ]
+            names = [v.name for v in opened.model_description.modelVariables
+                     if v.causality == "output"]
         if not names:
             raise ScenarioError(
-                f"FMU {opened.path} has no outputs; name the variables to record with --variables."
+                f"FMU {opened.path} has no outputs; name the variables to record with "
+                "--variables."
             )
         inputs = read_table(paths["in"]) if paths["in"].exists() else None
         # the new reference's names and range, validated before the run
@@ -455,16 +430,13 @@ def update_reference(
             fmu_sha256=opened.sha256,
             model_sources_sha256=sources_hash or extension.model_sources_sha256,
             tools=tools,
-            history=[
-                *extension.history,
-                {
-                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "reason": reason.strip(),
-                    "fmu_sha256": opened.sha256,
-                    "model_sources_sha256": sources_hash,
-                    "tools": tools,
-                },
-            ],
+            history=[*extension.history, {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "reason": reason.strip(),
+                "fmu_sha256": opened.sha256,
+                "model_sources_sha256": sources_hash,
+                "tools": tools,
+            }],
         )
     write_reference(ref_root, name, experiment, output.time, output.values, extension)
     return paths["ref"]
@@ -481,9 +453,8 @@ def _safe_file_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def write_report(
-    result: RegressionResult, reference: Reference, output: SimulationOutput, report_dir: Path
-) -> None:
+def write_report(result: RegressionResult, reference: Reference, output: SimulationOutput,
+                 report_dir: Path) -> None:
     """Write ``summary.csv``, ``summary.md`` and a PNG per failing variable to ``report_dir``.
 
     Each plot shows the reference, the tolerance tube and the actual signal, with the first
@@ -506,18 +477,14 @@ def write_report(
         fig = Figure(figsize=(8, 4.5))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        ax.fill_between(
-            grid, tube.lower, tube.upper, color="tab:green", alpha=0.25, label="tolerance tube"
-        )
+        ax.fill_between(grid, tube.lower, tube.upper, color="tab:green", alpha=0.25,
+                        label="tolerance tube")
         ax.plot(t_ref, y_ref, color="tab:green", label="reference")
-        ax.plot(output.time, output.values[v.name], color="tab:red", linestyle="--", label="actual")
+        ax.plot(output.time, output.values[v.name], color="tab:red", linestyle="--",
+                label="actual")
         if d.first_failure_time is not None:
-            ax.axvline(
-                d.first_failure_time,
-                color="k",
-                linewidth=0.8,
-                label=f"first outside t={d.first_failure_time:.6g}",
-            )
+            ax.axvline(d.first_failure_time, color="k", linewidth=0.8,
+                       label=f"first outside t={d.first_failure_time:.6g}")
         ax.set_xlabel("time [s]")
         ax.set_ylabel(v.name)
         ax.set_title(f"{result.model}: {v.name} (FAIL)")
@@ -527,39 +494,19 @@ def write_report(
         file = _safe_file_name(v.name, used) + ".png"
         fig.savefig(report_dir / file, dpi=100)
         plots[v.name] = file
-    header = [
-        "variable",
-        "verdict",
-        "first_failure_time",
-        "max_deviation",
-        "max_deviation_time",
-        "max_outside",
-        "points_outside",
-        "points",
-        "abs_tol",
-        "rel_tol",
-        "time_tol",
-        "plot",
-    ]
+    header = ["variable", "verdict", "first_failure_time", "max_deviation",
+              "max_deviation_time", "max_outside", "points_outside", "points", "abs_tol",
+              "rel_tol", "time_tol", "plot"]
     rows = []
     for v in result.variables:
         d = v.verdict
-        rows.append(
-            [
-                v.name,
-                "pass" if d.passed else "fail",
-                "" if d.first_failure_time is None else repr(d.first_failure_time),
-                repr(d.max_deviation),
-                repr(d.max_deviation_time),
-                repr(d.max_outside),
-                str(d.n_failed),
-                str(d.n_points),
-                repr(d.abs_tol),
-                repr(d.rel_tol),
-                repr(d.time_tol),
-                plots.get(v.name, ""),
-            ]
-        )
+        rows.append([
+            v.name, "pass" if d.passed else "fail",
+            "" if d.first_failure_time is None else repr(d.first_failure_time),
+            repr(d.max_deviation), repr(d.max_deviation_time), repr(d.max_outside),
+            str(d.n_failed), str(d.n_points), repr(d.abs_tol), repr(d.rel_tol),
+            repr(d.time_tol), plots.get(v.name, ""),
+        ])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -576,11 +523,10 @@ def write_report(
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
         *[
-            "| "
-            + " | ".join(
-                c if i != len(header) - 1 or not c else f"![{r[0]}]({c})" for i, c in enumerate(r)
-            )
-            + " |"
+            "| " + " | ".join(
+                c if i != len(header) - 1 or not c else f"![{r[0]}]({c})"
+                for i, c in enumerate(r)
+            ) + " |"
             for r in rows
         ],
         "",
@@ -596,24 +542,16 @@ def _handle(args: argparse.Namespace) -> int:
             raise ScenarioError("--report cannot be combined with --update.")
         check_writable_dir(args.ref_dir, "REF_DIR (written by --update)")
         variables = [v.strip() for v in args.variables.split(",")] if args.variables else None
-        path = update_reference(
-            args.fmu,
-            args.ref_dir,
-            args.reason or "",
-            model=args.model,
-            variables=variables,
-            fmi_type=fmi_type,
-            model_sources=sources,
-        )
+        path = update_reference(args.fmu, args.ref_dir, args.reason or "", model=args.model,
+                                variables=variables, fmi_type=fmi_type, model_sources=sources)
         print(f"reference written: {path}")
         return 0
     if args.reason is not None or args.variables is not None:
         raise ScenarioError("--reason and --variables are only used with --update.")
     if args.report is not None:
         check_writable_dir(args.report, "--report")
-    result = check(
-        args.fmu, args.ref_dir, args.model, args.report, fmi_type=fmi_type, model_sources=sources
-    )
+    result = check(args.fmu, args.ref_dir, args.model, args.report, fmi_type=fmi_type,
+                   model_sources=sources)
     print(result.summary())
     return result.exit_code
 
@@ -632,27 +570,14 @@ def register(fmu_sub: Any) -> None:
     parser.add_argument("fmu", type=Path, help="the FMU file")
     parser.add_argument("ref_dir", type=Path, help="the reference folder")
     parser.add_argument("--model", help="the model name of the reference (default: detected)")
-    parser.add_argument(
-        "--report",
-        type=Path,
-        metavar="DIR",
-        help="write plots of failing variables and a summary table to DIR",
-    )
-    parser.add_argument(
-        "--fmi-type",
-        choices=("cs", "me"),
-        help="interface to run (default: recorded, else Co-Simulation)",
-    )
-    parser.add_argument(
-        "--sources",
-        nargs="+",
-        type=Path,
-        metavar="PATH",
-        help="model sources to hash and compare with (or record in) the reference",
-    )
-    parser.add_argument(
-        "--update", action="store_true", help="regenerate the reference instead of checking it"
-    )
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="write plots of failing variables and a summary table to DIR")
+    parser.add_argument("--fmi-type", choices=("cs", "me"),
+                        help="interface to run (default: recorded, else Co-Simulation)")
+    parser.add_argument("--sources", nargs="+", type=Path, metavar="PATH",
+                        help="model sources to hash and compare with (or record in) the reference")
+    parser.add_argument("--update", action="store_true",
+                        help="regenerate the reference instead of checking it")
     parser.add_argument("--reason", help="why the reference is regenerated (with --update)")
     parser.add_argument("--variables", help="comma-separated variables to record (with --update)")
     parser.set_defaults(handler=_handle)

@@ -155,13 +155,8 @@ class FmuRunner:
         return out
 
     # ------------------------------------------------------------------ life cycle
-    def initialize(
-        self,
-        start_values: dict[str, float] | None = None,
-        *,
-        start_time: float = 0.0,
-        tolerance: float | None = None,
-    ) -> None:
+    def initialize(self, start_values: dict[str, float] | None = None, *, start_time: float = 0.0,
+                   tolerance: float | None = None) -> None:
         """Set start values, then set up the experiment and initialise."""
         self.time = start_time
         self.call(

@@ -134,9 +134,8 @@ class TubeVerdict:
     time_tol: float
 
 
-def _range_extreme(
-    values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp], *, maximum: bool
-) -> FloatArray:
+def _range_extreme(values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp],
+                   *, maximum: bool) -> FloatArray:
     """Max (or min) of ``values[lo:hi]`` for each pair; ±inf for empty ranges (sparse table)."""
     n = values.size
     op = np.maximum if maximum else np.minimum
@@ -164,14 +163,8 @@ def _range_extreme(
     return out
 
 
-def tube_at(
-    t_ref: FloatArray,
-    y_ref: FloatArray,
-    times: FloatArray,
-    abs_tol: float,
-    rel_tol: float,
-    dt: float,
-) -> Tube:
+def tube_at(t_ref: FloatArray, y_ref: FloatArray, times: FloatArray, abs_tol: float,
+            rel_tol: float, dt: float) -> Tube:
     """Evaluate the tube (see the module docstring) around the reference at ``times``."""
     half = np.maximum(abs_tol, rel_tol * np.abs(y_ref))
     up = y_ref + half
@@ -180,26 +173,21 @@ def tube_at(
     b = np.clip(times + dt, t_ref[0], t_ref[-1])
     lo = np.searchsorted(t_ref, a, side="left")
     hi = np.searchsorted(t_ref, b, side="right")
-    upper = np.maximum.reduce(
-        [
-            np.interp(a, t_ref, up),
-            np.interp(b, t_ref, up),
-            _range_extreme(up, lo, hi, maximum=True),
-        ]
-    )
-    lower = np.minimum.reduce(
-        [
-            np.interp(a, t_ref, low),
-            np.interp(b, t_ref, low),
-            _range_extreme(low, lo, hi, maximum=False),
-        ]
-    )
+    upper = np.maximum.reduce([
+        np.interp(a, t_ref, up),
+        np.interp(b, t_ref, up),
+        _range_extreme(up, lo, hi, maximum=True),
+    ])
+    lower = np.minimum.reduce([
+        np.interp(a, t_ref, low),
+        np.interp(b, t_ref, low),
+        _range_extreme(low, lo, hi, maximum=False),
+    ])
     return Tube(time=times, lower=lower, upper=upper)
 
 
-def evaluation_points(
-    t_ref: FloatArray, t_act: FloatArray, y_act: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def evaluation_points(t_ref: FloatArray, t_act: FloatArray,
+                      y_act: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Return the evaluation times and the actual values there (see the module docstring)."""
     inside = (t_act >= t_ref[0]) & (t_act <= t_ref[-1])
     times = np.concatenate([t_act[inside], t_ref])
@@ -208,14 +196,8 @@ def evaluation_points(
     return times[order], values[order]
 
 
-def compare(
-    t_ref: FloatArray,
-    y_ref: FloatArray,
-    t_act: FloatArray,
-    y_act: FloatArray,
-    tolerance: Tolerance,
-    span: float,
-) -> TubeVerdict:
+def compare(t_ref: FloatArray, y_ref: FloatArray, t_act: FloatArray, y_act: FloatArray,
+            tolerance: Tolerance, span: float) -> TubeVerdict:
     """Compare the actual signal with the reference inside the tolerance tube.
 
     Args:
