@@ -109,7 +109,7 @@ class TerniUseCase:
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
         self.controller = load_strategy(self.strategy, spec.control.strategy_path)
         if isinstance(self.controller, BuiltinStrategy) and self.controller.lp is not None:
-            # the LP strategies keep the v2g rule: no net discharge unless the forecast imports
+            # the LP strategies keep the v2g rule: no EV discharges unless the forecast imports
             self.controller.lp.min_import_w = spec.control.discharge_min_import_mw * 1e6
             # the users pay a flat tariff per net kWh: cycle losses are priced at it
             self.controller.lp.user_tariff_eur_per_mwh = spec.market.tariff_eur_per_kwh * 1e3
