@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import FlexibilityRequest
 from v2xcosim.domain.lfmp import MarketSession
-from v2xcosim.domain.provider import StationaryBattery
+from v2xcosim.domain.provider import BatteryPlan, StationaryBattery, battery_schedule
 
 T0 = dt.datetime(2024, 5, 15, 8, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -52,3 +53,32 @@ def test_offers_count_on_energy_of_earlier_awards_and_step_is_metered() -> None:
     assert bat.step(1e5, 900.0) == 0.0  # full: nothing drawn, nothing metered
     with pytest.raises(ScenarioError):
         bat.step(float("nan"), 900.0)
+
+
+def test_scheduled_battery_charges_in_the_surplus_and_sells_later() -> None:
+    # 8 hourly steps: surplus in steps 2-4 (deepest at 3), evening price 250 from step 6
+    bat = StationaryBattery("bess", "primary", capacity_kwh=1000.0, soc=0.1, eta=0.95)
+    price = np.array([60.0, 60, 50, 40, 50, 80, 250, 250])
+    fc = np.array([1e6, 1e6, -1e6, -3e6, -1e6, 1e6, 2e6, 2e6])
+    out = battery_schedule(
+        bat, dt_s=3600.0, price_eur_per_mwh=price, forecast_net_w=fc, surplus_eur_per_mwh=50.0
+    )
+    p = out.p_w[0]
+    assert np.all(p[:2] == pytest.approx(0.0, abs=1e-6))
+    # 0.8 MWh of room: the two deepest-valued steps (3, then 2 or 4) at the 500 kW rating
+    assert p[3] == pytest.approx(500e3, rel=1e-9)
+    assert p[2:5].sum() == pytest.approx(800e3 / 0.95, rel=1e-9)
+    assert np.all(p[6:] <= 0) and p[6:].sum() == pytest.approx(-800e3 * 0.95, rel=1e-9)
+    assert out.soc_end[0, -1] == pytest.approx(0.1, abs=1e-9)
+
+
+def test_a_scheduled_battery_bids_only_what_its_plan_leaves() -> None:
+    bat = StationaryBattery("bess", "primary", capacity_kwh=1000.0, soc=0.5, eta=1.0)
+    start = T0
+    # plan: charge 300 kW in hour 0, SOC 0.8 at its end, then idle
+    plan = BatteryPlan(start, 3600.0, np.array([300e3, 0.0]), np.array([0.8, 0.8]))
+    assert bat.capacity_on_plan_w(1, plan, start, start + H) == pytest.approx(100e3)  # SOC
+    assert bat.capacity_on_plan_w(-1, plan, start, start + H) == pytest.approx(700e3)  # rating
+    assert bat.capacity_on_plan_w(-1, plan, start + H, start + 2 * H) == pytest.approx(500e3)
+    assert bat.capacity_on_plan_w(1, plan, start + H, start + 2 * H) == pytest.approx(100e3)
+    assert bat.capacity_on_plan_w(1, plan, start + H / 2, start + H) == 0.0  # off the grid

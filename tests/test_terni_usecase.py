@@ -33,6 +33,10 @@ HIGH_SOC = [
     # every car can discharge on AC (a pilot of V2G cars), so v2g has cars to discharge
     'users.fleet=[{name = "Renault ZOE R135", capacity_kwh = 52.0, p_ac_max_kw = 11.0, '
     "v2g_ac = true, share = 1.0}]",
+    # the LP strategies price cycle losses at the users' flat tariff, so at 0.45 EUR/kWh a V2G
+    # cycle happens only when an award pays for it; at 0 the wholesale spread and the surplus
+    # value decide, which is what these V2G mechanics tests exercise
+    "market.tariff_eur_per_kwh=0.0",
 ]
 _CACHE: dict[tuple[str, ...], Path] = {}
 
@@ -226,24 +230,16 @@ def test_battery_and_emsp_share_the_merit_order(root: Path) -> None:
     assert bess["amount_eur"].to_numpy() == pytest.approx(
         (bess["paid_mwh"] * bess["price_eur_per_mwh"] + avail).to_numpy()
     )
-    assert bess["paid_mwh"].sum() == pytest.approx(bess["promised_mwh"].sum(), rel=1e-3)
+    # the scheduled battery re-plans at each opening; it keeps its awards up to a few per cent
+    # (a plan made later may find the SOC band tighter than the one the offer was sized on)
+    assert bess["paid_mwh"].sum() >= 0.95 * bess["promised_mwh"].sum()
     assert by["bess_1"]["delivered_mwh"] == pytest.approx(bess["paid_mwh"].sum())
-    # its setpoint reached the grid: in the settled intervals the battery charged exactly its
-    # delivered energy; any other charging is an award whose window the run's end cut off
-    # (the last window is metered only after the last step, so never settled)
-    steps = pd.read_parquet(out / "terni_steps.parquet")
-    t = pd.to_datetime(steps["time_utc"])
-    p_w = steps["p_provider_w__bess_1"].clip(lower=0.0)
-    settled = t.isin(pd.to_datetime(bess["interval_start_utc"]))
-    assert p_w[settled].sum() * 900 / 3.6e6 == pytest.approx(
-        1000 * by["bess_1"]["delivered_mwh"], rel=1e-3
-    )
-    unsettled = awards[
-        (awards["provider_id"] == "bess_1") & ~awards["award_id"].isin(bess["award_id"])
-    ]
-    late = t >= pd.to_datetime(unsettled["start_utc"]).min() if len(unsettled) else t > t.max()
-    assert (p_w[~settled & ~late] == 0).all()
-    assert by["bess_1"]["energy_charged_kwh"] == pytest.approx(p_w.sum() * 900 / 3.6e6, rel=1e-3)
+    # its metered energy is what its SOC did (1 MWh, 93 % one way, SOC 0.1 at the start):
+    # up-flexibility may come from charging or from a planned discharge left out, so the
+    # balance, not the charged energy alone, is checked
+    b = by["bess_1"]
+    stored_kwh = 0.93 * b["energy_charged_kwh"] - b["energy_discharged_kwh"] / 0.93
+    assert stored_kwh == pytest.approx(1000.0 * (b["soc_end"] - 0.1), abs=1e-3)
 
 
 def test_v2g_discharges_only_into_forecast_import(root: Path) -> None:

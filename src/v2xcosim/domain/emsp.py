@@ -6,8 +6,11 @@ closure.  For a window of plan intervals ``k0 ≤ k < k1`` each session may offe
 extra power ``ΔP ≥ 0`` in the request's direction, the largest value with
 
 * up (+, consume more): ``P_k + ΔP ≤ p_max_charge`` and ``soc_k + ΔP·(k−k0+1)·Δt/(η_dis·C)
-  ≤ soc_max`` for every k of the window (``1/η_dis ≥ η_ch`` makes this conservative also where
-  the plan discharges);
+  ≤ min(soc_max, soc_target)`` for every k of the window (``1/η_dis ≥ η_ch`` makes this
+  conservative also where the plan discharges).  The ceiling is the user's wish, not
+  ``soc_max``: up-flexibility is sold only as far as it can be delivered by *shifting* — the
+  extra energy is charged less after the window, since the plan still has at least that much
+  to charge to reach the wish — so the user never pays for energy beyond the wish;
 * down (−, consume less / inject): ``P_k − ΔP ≥ −p_max_discharge`` (bidirectional) or ``≥ 0``
   (unidirectional), and ``soc_k − ΔP·(k−k0+1)·Δt/(η_dis·C) ≥ max(soc_min, soc_wish −
   p_max_charge·η_ch·(t_dep − t_end,k)/C)`` — the minimum SOC holds and the wished departure SOC
@@ -94,7 +97,8 @@ def flex_capacity_w(
     eta_c, eta_d = ev.eta_charge, ev.eta_discharge
     if direction > 0:
         by_rating = (ev.p_max_charge_w[:, None] - p).min(axis=1)
-        by_soc = ((ev.soc_max[:, None] - soc) * cap_j * eta_d / steps).min(axis=1)
+        ceiling = np.minimum(ev.soc_max, ev.soc_target)[:, None]
+        by_soc = ((ceiling - soc) * cap_j * eta_d / steps).min(axis=1)
     else:
         floor_p = -ev.p_max_discharge_w[:, None] if bidirectional else np.zeros((n, 1))
         by_rating = (p - floor_p).min(axis=1)

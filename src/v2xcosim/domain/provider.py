@@ -11,6 +11,19 @@ cost × throughput factor (2: what is charged is discharged again, and vice vers
 within the SOC band and returns the power actually drawn — the battery's meter.
 Assumed default (README): 500 kW / 1 MWh, SOC band 10–90 %, 93 % one-way efficiency, same wear
 cost as the EV packs.
+
+**Scheduled battery** (:func:`battery_schedule`, used by
+:class:`~v2xcosim.domain.market.participants.BatteryProvider` when it is given price and
+forecast signals): instead of idling, the battery follows a schedule from the LP core
+(:func:`v2xcosim.domain.scheduler.schedule`) over the rest of the horizon — energy price minus
+a surplus value ``surplus_eur_per_mwh·S_k/max S`` (``S`` the forecast reverse flow), wear from
+the Schmalstieg law, the SOC at the horizon's end at least a fixed floor (the SOC at the run's
+start for :class:`~v2xcosim.domain.market.participants.BatteryProvider`), its awards as
+commitments (baseline: the schedule before the award).  So it charges in the forecast surplus
+and discharges later where prices pay for the round trip.  Its baseline is that schedule and it
+bids only what it can deliver on top of it (:meth:`StationaryBattery.capacity_on_plan_w`):
+up ``ΔP ≤ P_max − P_k`` and ``soc_k + ΔP·η·(k−k0+1)·Δt/C ≤ soc_max``, down ``ΔP ≤ P_k + P_max``
+and ``soc_k − ΔP·(k−k0+1)·Δt/(η·C) ≥ soc_min`` for every step ``k`` of the window.
 """
 
 from __future__ import annotations
@@ -20,10 +33,32 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import Award, FlexibilityOffer, FlexibilityRequest
 from v2xcosim.core.units import J_PER_KWH
 from v2xcosim.domain.lfmp import zone_contains
+from v2xcosim.domain.scheduler import (
+    Commitment,
+    Schedule,
+    StorageUnit,
+    cycle_wear_eur_per_kwh,
+    schedule,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class BatteryPlan:
+    """A battery schedule from ``start_utc`` in steps of ``dt_s``: power [W], SOC at step end."""
+
+    start_utc: dt.datetime
+    dt_s: float
+    p_w: FloatArray
+    soc_end: FloatArray
 
 
 @dataclass
@@ -87,10 +122,43 @@ class StationaryBattery:
             by_soc = (soc - self.soc_min) * cap_j * self.eta / duration_s
         return max(min(self.p_max_w, by_soc), 0.0)
 
+    def capacity_on_plan_w(
+        self, direction: int, plan: BatteryPlan, start_utc: dt.datetime, end_utc: dt.datetime
+    ) -> float:
+        """Largest constant extra power [W] on top of ``plan`` in ``[start_utc, end_utc)``.
+
+        0 if the window is not on the plan's grid (module docstring for the bounds).
+        """
+        k0f = (start_utc - plan.start_utc).total_seconds() / plan.dt_s
+        k1f = (end_utc - plan.start_utc).total_seconds() / plan.dt_s
+        k0, k1 = round(k0f), round(k1f)
+        if abs(k0 - k0f) > 1e-9 or abs(k1 - k1f) > 1e-9 or k0 < 0 or k1 > len(plan.p_w):
+            return 0.0
+        if k1 <= k0:
+            return 0.0
+        p = plan.p_w[k0:k1]
+        soc = plan.soc_end[k0:k1]
+        steps = np.arange(1, k1 - k0 + 1) * plan.dt_s
+        cap_j = self.capacity_kwh * J_PER_KWH
+        if direction > 0:
+            by_rating = float(np.min(self.p_max_w - p))
+            by_soc = float(np.min((self.soc_max - soc) * cap_j / (self.eta * steps)))
+        else:
+            by_rating = float(np.min(p + self.p_max_w))
+            by_soc = float(np.min((soc - self.soc_min) * cap_j * self.eta / steps))
+        return max(min(by_rating, by_soc), 0.0)
+
     def build_offers(
-        self, requests: Sequence[FlexibilityRequest], now_utc: dt.datetime
+        self,
+        requests: Sequence[FlexibilityRequest],
+        now_utc: dt.datetime,
+        plan: BatteryPlan | None = None,
     ) -> list[FlexibilityOffer]:
-        """Offers for the requests of its zone whose cap covers its price (one per window)."""
+        """Offers for the requests of its zone whose cap covers its price (one per window).
+
+        With a ``plan`` (a scheduled battery) each offer is sized on top of the plan
+        (:meth:`capacity_on_plan_w`), else on the idle battery and its earlier awards.
+        """
         out: list[FlexibilityOffer] = []
         for r in sorted(requests, key=lambda r: (r.submitted_utc, r.request_id)):
             if not zone_contains(r.zone, self.zone, self.zone_parent):
@@ -100,9 +168,12 @@ class StationaryBattery:
             if any(not (b <= r.start_utc or a >= r.end_utc) for a, b in self._sold):
                 continue
             sign = 1 if r.p_mw > 0 else -1
-            p = self.capacity_w(
-                sign, (r.end_utc - r.start_utc).total_seconds(), self.projected_soc(now_utc)
-            )
+            if plan is not None:
+                p = self.capacity_on_plan_w(sign, plan, r.start_utc, r.end_utc)
+            else:
+                p = self.capacity_w(
+                    sign, (r.end_utc - r.start_utc).total_seconds(), self.projected_soc(now_utc)
+                )
             p = math.floor(p * (1.0 - 1e-6))  # whole W, never above the SOC bound
             if p <= 0:
                 continue
@@ -146,4 +217,53 @@ class StationaryBattery:
         return p
 
 
-__all__ = ["StationaryBattery"]
+def battery_schedule(
+    battery: StationaryBattery,
+    *,
+    dt_s: float,
+    price_eur_per_mwh: FloatArray,
+    forecast_net_w: FloatArray,
+    surplus_eur_per_mwh: float,
+    commitment_base_w: FloatArray | None = None,
+    commitment_delta_w: FloatArray | None = None,
+    shortfall_eur_per_mwh: float = 1000.0,
+    soc_end: float | None = None,
+) -> Schedule:
+    """Plan the battery by LP from its SOC now over ``len(price_eur_per_mwh)`` steps.
+
+    ``forecast_net_w``: the DSO forecast of its zone's net power (load convention; NaN: none);
+    ``commitment_*``: its awards per step (baseline and delta [W], delta 0 = none);
+    ``soc_end``: SOC at the horizon's end at least (default: the SOC now — a rolling caller
+    should pass a fixed value, e.g. the SOC at the run's start, else every re-plan ratchets the
+    floor up to what the battery holds).  See the module docstring.
+    """
+    price = np.nan_to_num(np.asarray(price_eur_per_mwh, dtype=float), nan=0.0)
+    t_n = len(price)
+    surplus = np.maximum(-np.nan_to_num(np.asarray(forecast_net_w, dtype=float), nan=0.0), 0.0)
+    value = surplus_eur_per_mwh * surplus / surplus.max() if surplus.max() > 0 else np.zeros(t_n)
+    unit = StorageUnit(
+        capacity_kwh=battery.capacity_kwh,
+        soc0=battery.soc,
+        p_charge_max_w=battery.p_max_w,
+        p_discharge_max_w=battery.p_max_w,
+        eta_charge=battery.eta,
+        eta_discharge=battery.eta,
+        soc_min=battery.soc_min,
+        soc_max=battery.soc_max,
+        soc_end=None if soc_end is None else min(max(soc_end, battery.soc_min), battery.soc_max),
+        wear_eur_per_kwh=cycle_wear_eur_per_kwh(),
+    )
+    commitments = []
+    if commitment_delta_w is not None and np.any(commitment_delta_w != 0.0):
+        base = np.zeros(t_n) if commitment_base_w is None else commitment_base_w
+        commitments.append(Commitment((0,), base, commitment_delta_w, shortfall_eur_per_mwh))
+    return schedule(
+        [unit],
+        n_steps=t_n,
+        dt_s=dt_s,
+        price_eur_per_mwh=price - value,
+        commitments=commitments,
+    )
+
+
+__all__ = ["BatteryPlan", "StationaryBattery", "battery_schedule"]

@@ -8,18 +8,17 @@ per-EV P setpoints [W, load convention].  Every strategy, built-in or not, is ca
 wish is feasible.
 
 * ``uncontrolled`` — charge at full power from arrival until the wished departure SOC.
-* ``smart`` — unidirectional: charge (up to the wished SOC) only in *charge windows* (hours
-  with forecast reverse power flow at the primary substation), otherwise wait; the guard's
-  must-charge rule charges late if the windows do not suffice.  Awarded flexibility
-  (``flex_w``, + = consume more) is added on top, up to ``soc_max``.
-* ``v2g`` — bidirectional: like ``smart`` and in addition discharges in *discharge windows*
-  down to what the guard allows (``soc_min`` and a reachable wish); awarded flexibility of
-  either sign is added.  A discharge window (:func:`windows`) is a step whose price is at or
-  above the ``discharge_price_quantile`` of the remaining horizon **and** whose DSO forecast at
-  the primary substation is an import larger than ``min_import_w``
-  (``control.discharge_min_import_mw``): V2G never discharges into forecast reverse flow, and
-  the margin covers the forecast error and the fleet's own discharge power, which could
-  otherwise turn a small forecast import into reverse flow.
+* ``smart`` — unidirectional, and ``v2g`` — bidirectional: rolling-horizon linear programs
+  (:class:`LpStrategy` on :func:`v2xcosim.domain.scheduler.schedule`; the LP is written out in
+  that module's docstring).  Each keeps one schedule per caller (``inputs.context``: a site, the
+  EMSP's plan) over the rest of the horizon and re-solves it only on events — arrivals and
+  departures, new awards (``flex_horizon_w``), a new DSO forecast or prices, an SOC off the
+  schedule.  Guarantees: a consenting user leaves with the wish (``soc_target``) whenever it is
+  feasible and never with more (awarded up-flexibility is delivered by shifting charge into the
+  window); a discharge is never followed by a recharge that costs more than it earned (losses
+  and wear are priced); in ``v2g`` no EV discharges where the DSO forecast imports less than
+  ``min_import_w`` (``control.discharge_min_import_mw``).  The windows (:func:`windows`) are
+  still passed in :class:`StrategyInputs` for strategies of your own.
 
 In ``smart`` and ``v2g`` an EV whose user did not join the campaign (``campaign`` False) is
 charged as in ``uncontrolled``: the EMSP controls only consented sessions.
@@ -43,6 +42,7 @@ import math
 import sys
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar, cast
 
@@ -51,6 +51,12 @@ import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
+from v2xcosim.domain.scheduler import (
+    Commitment,
+    StorageUnit,
+    cycle_wear_eur_per_kwh,
+    schedule,
+)
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -83,6 +89,13 @@ class StrategyInputs:
     step to the end of the horizon (NaN before the first forecast).
     ``price_eur_per_mwh`` — the energy price [EUR/MWh], one value per step from this step to
     the end of the horizon.
+    ``flex_horizon_w`` — optional: the commitments of every EV from this step to the end of the
+    horizon (n_ev × steps, W, column 0 = ``flex_w``); ``None`` when the caller knows only
+    this step's.  A planning strategy sees awards before their delivery this way.
+    ``ev_id`` — optional: one stable id per EV (e.g. the session id), so a strategy that keeps
+    state between calls can tell arrivals and departures apart; ``()`` when not given.
+    ``context`` — optional: who calls (e.g. the site, or ``"plan"`` for the EMSP's plan), so a
+    strategy with state keeps one per caller.
     """
 
     ev: EvArrays
@@ -94,6 +107,9 @@ class StrategyInputs:
     campaign: BoolArray
     forecast_p_net_w: FloatArray
     price_eur_per_mwh: FloatArray
+    flex_horizon_w: FloatArray | None = None
+    ev_id: tuple[str, ...] = ()
+    context: str = ""
 
     @property
     def n_ev(self) -> int:
@@ -128,7 +144,11 @@ class ChargingStrategy(Protocol):
 
 
 class BuiltinStrategy:
-    """One of the built-in strategies (``uncontrolled``, ``smart``, ``v2g``) as a strategy."""
+    """One of the built-in strategies (``uncontrolled``, ``smart``, ``v2g``) as a strategy.
+
+    ``smart`` and ``v2g`` hold an :class:`LpStrategy` (``lp``; its parameters may be set after
+    construction, e.g. ``lp.min_import_w``); ``uncontrolled`` has none.
+    """
 
     def __init__(self, name: str) -> None:
         """Create the built-in strategy ``name`` (one of :data:`STRATEGIES`)."""
@@ -136,23 +156,289 @@ class BuiltinStrategy:
             raise ScenarioError(f"control.strategy: unknown {name!r}; use one of {STRATEGIES}")
         self.name = name
         self.bidirectional = name == "v2g"
+        self.lp = None if name == "uncontrolled" else LpStrategy(self.bidirectional)
 
     def __repr__(self) -> str:
         """Return ``BuiltinStrategy('name')``."""
         return f"BuiltinStrategy({self.name!r})"
 
     def decide(self, inputs: StrategyInputs) -> FloatArray:
-        """P setpoints [W] per EV (see the module docstring)."""
-        return _builtin_decide(
-            self.name,
-            inputs.ev,
-            inputs.t_s,
-            inputs.dt_s,
-            inputs.charge_window,
-            inputs.discharge_window,
-            inputs.flex_w,
-            inputs.campaign,
+        """P setpoints [W] per EV (see the module docstring), inside the guard's bounds."""
+        hi_target = _hi_target(inputs.ev, inputs.t_s, inputs.dt_s)
+        if self.lp is None:
+            return hi_target
+        lo, hi = power_bounds(inputs.ev, inputs.t_s, inputs.dt_s)
+        if not self.bidirectional:
+            lo = np.maximum(lo, 0.0)
+        p = np.clip(self.lp.decide(inputs), lo, hi)
+        out: FloatArray = np.where(inputs.campaign, p, hi_target)
+        return out
+
+
+SURPLUS_EUR_PER_MWH = 50.0
+"""Value the LP strategies give a MWh charged in the deepest forecast reverse flow of the
+horizon, scaled by the surplus of each step (assumption: of the order of the energy price, so
+the surplus decides where prices are flat; the DSO's flexibility price cap is 200 EUR/MWh)."""
+
+SHORTFALL_EUR_PER_MWH = 1000.0
+"""Cost the LP strategies give a MWh of awarded flexibility not delivered (assumption: five
+times the DSO's price cap of 200 EUR/MWh, so awards are kept whenever the wishes allow)."""
+
+RESOLVE_SOC_TOL = 0.005
+"""A re-solve is triggered when an EV's SOC differs from the schedule's by more than this."""
+
+
+@dataclass
+class _LpPlan:
+    """The schedule an :class:`LpStrategy` follows for one caller (``context``)."""
+
+    k0: int  # absolute step of column 0
+    ids: tuple[str, ...]
+    live: BoolArray
+    p_w: FloatArray  # n × T
+    soc_end: FloatArray  # n × T
+    flex_w: FloatArray  # n × T, the commitments the schedule keeps
+    forecast_w: FloatArray  # T
+    price: FloatArray  # T
+
+
+class LpStrategy:
+    """Rolling-horizon LP charging (``smart``: unidirectional, ``v2g``: bidirectional).
+
+    Each call ``decide(inputs)`` returns the current column of a schedule made by
+    :func:`v2xcosim.domain.scheduler.schedule` over the rest of the horizon and re-solves only
+    on an *event*: a new caller (``inputs.context``), an arrival or departure (``ev_id`` or the
+    connected set changed), new awards (``flex_horizon_w`` differs from what the schedule
+    keeps), a new DSO forecast or prices, an SOC off the schedule by more than
+    :data:`RESOLVE_SOC_TOL`, or the schedule's end.  The LP per call:
+
+    * units: the connected EVs with their wish ``soc_target`` (kept: the user leaves with it
+      when feasible, never with more — an award's extra energy is delivered by shifting), the
+      EV's band and ratings (discharge only if ``bidirectional``), users outside the campaign as
+      uncontrolled loads;
+    * price: ``price_eur_per_mwh`` plus the user's flat tariff ``user_tariff_eur_per_mwh``
+      (default 0) minus the surplus value
+      ``surplus_eur_per_mwh·S_k/max S`` with ``S = max(−forecast_p_net_w, 0)`` (charging in the
+      deepest forecast reverse flow first; NaN forecasts count as no surplus);
+    * battery wear ``wear_eur_per_kwh`` per kWh throughput
+      (:func:`~v2xcosim.domain.scheduler.cycle_wear_eur_per_kwh`);
+    * ``v2g``: no EV discharges where the forecast import is below ``min_import_w`` (as the
+      windows of :func:`windows`);
+    * awards: per EV and step with ``flex ≠ 0`` the schedule must reach ``baseline + flex``
+      (baseline: the schedule's power at that step before the award was known), shortfalls at
+      ``shortfall_eur_per_mwh``.
+
+    The tariff term changes nothing for a schedule that only shifts charging (the energy to the
+    wish is the same), but prices every kWh lost in a discharge–recharge cycle at what the user
+    pays for it: with a flat retail tariff (the user pays ``tariff × (charged − discharged)``)
+    a V2G cycle then happens only when an award pays for it, so a consenting user's bill is
+    never raised by the EMSP's arbitrage.
+    """
+
+    def __init__(
+        self,
+        bidirectional: bool,
+        *,
+        wear_eur_per_kwh: float | None = None,
+        surplus_eur_per_mwh: float = SURPLUS_EUR_PER_MWH,
+        min_import_w: float = 0.0,
+        shortfall_eur_per_mwh: float = SHORTFALL_EUR_PER_MWH,
+        user_tariff_eur_per_mwh: float = 0.0,
+        power_headroom: float = 0.05,
+    ) -> None:
+        """LP strategy; ``wear_eur_per_kwh`` default: the Schmalstieg law at its defaults.
+
+        ``power_headroom``: the LP plans charging with ``(1 − headroom)`` of each EV's rating
+        (assumption: 5 %), so an EV that charges less efficiently than modelled, found at a
+        re-solve, still has power in reserve to reach its wish (the guard allows the full
+        rating).
+        """
+        if not 0.0 <= power_headroom < 1.0:
+            raise ScenarioError("LpStrategy: power_headroom must be in [0, 1)")
+        self.power_headroom = power_headroom
+        self.user_tariff_eur_per_mwh = user_tariff_eur_per_mwh
+        self.bidirectional = bidirectional
+        self.wear_eur_per_kwh = (
+            cycle_wear_eur_per_kwh() if wear_eur_per_kwh is None else wear_eur_per_kwh
         )
+        self.surplus_eur_per_mwh = surplus_eur_per_mwh
+        self.min_import_w = min_import_w
+        self.shortfall_eur_per_mwh = shortfall_eur_per_mwh
+        self.n_solves = 0
+        self._plans: dict[str, _LpPlan] = {}
+        self._baseline: dict[str, dict[tuple[str, int], float]] = {}
+
+    def __repr__(self) -> str:
+        """Return ``LpStrategy(bidirectional=...)``."""
+        return f"LpStrategy(bidirectional={self.bidirectional})"
+
+    def decide(self, inputs: StrategyInputs) -> FloatArray:
+        """P setpoints [W] per EV: the current column of the schedule (re-solved on events)."""
+        n = inputs.n_ev
+        ids = inputs.ev_id if len(inputs.ev_id) == n else tuple(str(i) for i in range(n))
+        k_abs = round(inputs.t_s / inputs.dt_s)
+        live = inputs.ev.connected & (inputs.ev.departure_s > inputs.t_s)
+        t_n = max(len(inputs.price_eur_per_mwh), 1)
+        flex = self._flex(inputs, t_n)
+        fc = _pad(inputs.forecast_p_net_w, t_n)
+        price = np.nan_to_num(_pad(inputs.price_eur_per_mwh, t_n), nan=0.0)
+        plan = self._plans.get(inputs.context)
+        if plan is None or self._stale(plan, inputs, ids, live, k_abs, flex, fc, price):
+            plan = self._solve(inputs, ids, live, k_abs, flex, fc, price)
+            self._plans[inputs.context] = plan
+        out: FloatArray = np.where(live, plan.p_w[:, k_abs - plan.k0], 0.0)
+        return out
+
+    @staticmethod
+    def _flex(inputs: StrategyInputs, t_n: int) -> FloatArray:
+        n = inputs.n_ev
+        if inputs.flex_horizon_w is not None:
+            f = np.asarray(inputs.flex_horizon_w, dtype=float)
+            if f.ndim == 2 and f.shape[0] == n:
+                out = np.zeros((n, t_n))
+                m = min(f.shape[1], t_n)
+                out[:, :m] = f[:, :m]
+                out[:, 0] = inputs.flex_w
+                return out
+        out = np.zeros((n, t_n))
+        out[:, 0] = inputs.flex_w
+        return out
+
+    def _stale(
+        self,
+        plan: _LpPlan,
+        inputs: StrategyInputs,
+        ids: tuple[str, ...],
+        live: BoolArray,
+        k_abs: int,
+        flex: FloatArray,
+        fc: FloatArray,
+        price: FloatArray,
+    ) -> bool:
+        j = k_abs - plan.k0
+        t_n = plan.p_w.shape[1]
+        if plan.ids != ids or not np.array_equal(plan.live, live) or not 0 <= j < t_n:
+            return True
+        m = min(t_n - j, flex.shape[1])
+        if not np.array_equal(plan.flex_w[:, j : j + m], flex[:, :m]):
+            return True
+        if not np.array_equal(plan.forecast_w[j : j + m], fc[:m], equal_nan=True):
+            return True
+        if not np.array_equal(plan.price[j : j + m], price[:m]):
+            return True
+        if j > 0:
+            expected = plan.soc_end[:, j - 1]
+            off = np.abs(np.nan_to_num(expected, nan=0.0) - inputs.ev.soc) > RESOLVE_SOC_TOL
+            if np.any(off & live & np.isfinite(expected)):
+                return True
+        return False
+
+    def _solve(
+        self,
+        inputs: StrategyInputs,
+        ids: tuple[str, ...],
+        live: BoolArray,
+        k_abs: int,
+        flex: FloatArray,
+        fc: FloatArray,
+        price: FloatArray,
+    ) -> _LpPlan:
+        ev, dt_s = inputs.ev, inputs.dt_s
+        n, t_n = inputs.n_ev, len(price)
+        rows = np.flatnonzero(live)
+        units = []
+        for i in map(int, rows):
+            # whole steps before departure (a last partial step is left to the guard, so the
+            # LP never counts on more charging time than the guard's must-charge rule)
+            dep_k = max(math.floor((ev.departure_s[i] - inputs.t_s) / dt_s + 1e-9), 1)
+            units.append(
+                StorageUnit(
+                    capacity_kwh=float(ev.capacity_kwh[i]),
+                    soc0=float(np.clip(ev.soc[i], 0.0, 1.0)),
+                    p_charge_max_w=float(ev.p_max_charge_w[i]) * (1.0 - self.power_headroom),
+                    p_discharge_max_w=float(ev.p_max_discharge_w[i]) if self.bidirectional else 0.0,
+                    eta_charge=ev.eta_charge,
+                    eta_discharge=ev.eta_discharge,
+                    soc_min=float(min(ev.soc_min[i], ev.soc_max[i])),
+                    soc_max=float(ev.soc_max[i]),
+                    departure_k=dep_k,
+                    soc_wish=float(ev.soc_target[i]),
+                    controllable=bool(inputs.campaign[i]),
+                    wear_eur_per_kwh=self.wear_eur_per_kwh,
+                )
+            )
+        surplus = np.maximum(-np.nan_to_num(fc, nan=0.0), 0.0)
+        value = np.zeros(t_n)
+        if surplus.max() > 0:
+            value = self.surplus_eur_per_mwh * surplus / surplus.max()
+        allowed = None
+        if self.bidirectional:  # no EV discharges where the forecast imports too little
+            allowed = np.nan_to_num(fc, nan=-np.inf) > self.min_import_w
+        base, missing = self._baselines(inputs.context, ids, rows, k_abs, flex, t_n)
+        run = partial(
+            schedule,
+            units,
+            n_steps=t_n,
+            dt_s=dt_s,
+            price_eur_per_mwh=price + self.user_tariff_eur_per_mwh - value,
+            discharge_allowed=allowed,
+        )
+        if missing.any():  # awards on a schedule never made here: its commitment-free plan
+            first = run().p_w
+            base = np.where(missing, first, base)
+            known = self._baseline[inputs.context]
+            for u, j in zip(*np.nonzero(missing), strict=True):
+                known[(ids[int(rows[u])], k_abs + int(j))] = float(first[u, j])
+        commitments = [
+            Commitment((u,), base[u], flex[i], self.shortfall_eur_per_mwh)
+            for u, i in enumerate(map(int, rows))
+            if np.any(flex[i] != 0.0)
+        ]
+        out = run(commitments=commitments)
+        self.n_solves += 1
+        p_w = np.zeros((n, t_n))
+        soc = np.full((n, t_n), np.nan)
+        p_w[rows] = out.p_w
+        soc[rows] = out.soc_end
+        return _LpPlan(k_abs, ids, live.copy(), p_w, soc, flex.copy(), fc.copy(), price.copy())
+
+    def _baselines(
+        self,
+        context: str,
+        ids: tuple[str, ...],
+        rows: npt.NDArray[np.int64],
+        k_abs: int,
+        flex: FloatArray,
+        t_n: int,
+    ) -> tuple[FloatArray, BoolArray]:
+        """Baseline [W] per live EV and step of its commitments, and where none is known yet.
+
+        The baseline of an award is the power the schedule had at that step before the award
+        was known (kept from then on).
+        """
+        known = self._baseline.setdefault(context, {})
+        prev = self._plans.get(context)
+        prev_row = {} if prev is None else {sid: r for r, sid in enumerate(prev.ids)}
+        out = np.zeros((len(rows), t_n))
+        missing = np.zeros((len(rows), t_n), dtype=bool)
+        for u, i in enumerate(map(int, rows)):
+            for j in map(int, np.flatnonzero(flex[i] != 0.0)):
+                key = (ids[i], k_abs + j)
+                if key not in known and prev is not None and ids[i] in prev_row:
+                    jj = k_abs + j - prev.k0
+                    if 0 <= jj < prev.p_w.shape[1]:
+                        known[key] = float(prev.p_w[prev_row[ids[i]], jj])
+                if key in known:
+                    out[u, j] = known[key]
+                else:
+                    missing[u, j] = True
+        return out, missing
+
+
+def _pad(values: FloatArray, n: int) -> FloatArray:
+    a = np.asarray(values, dtype=float)[:n]
+    out: FloatArray = np.concatenate([a, np.full(n - len(a), np.nan)]) if len(a) < n else a.copy()
+    return out
 
 
 def _as_mask(x: bool | BoolArray, n: int) -> BoolArray:
@@ -166,58 +452,50 @@ def _hi_target(ev: EvArrays, t_s: float, dt_s: float) -> FloatArray:
     return power_bounds(to_target, t_s, dt_s)[1]
 
 
-def _builtin_decide(
-    strategy: str,
-    ev: EvArrays,
-    t_s: float,
-    dt_s: float,
-    charge_window: bool | BoolArray,
-    discharge_window: bool | BoolArray,
-    flex_w: FloatArray | None,
-    campaign: BoolArray | None,
-) -> FloatArray:
-    n = ev.soc.shape[0]
-    hi_target = _hi_target(ev, t_s, dt_s)
-    if strategy == "uncontrolled":
-        return hi_target
-    lo, hi = power_bounds(ev, t_s, dt_s)
-    cw = _as_mask(charge_window, n)
-    flex = np.zeros(n) if flex_w is None else np.asarray(flex_w, dtype=float)
-    if flex.shape != (n,) or not np.all(np.isfinite(flex)):
-        raise ScenarioError(f"decide: flex_w must be {n} finite values")
-    joined = np.ones(n, dtype=bool) if campaign is None else _as_mask(campaign, n)
-    if strategy == "smart":
-        lo = np.maximum(lo, 0.0)
-        base = np.where(cw, hi_target, 0.0)
-    else:
-        dw = _as_mask(discharge_window, n) & ~cw
-        base = np.where(cw, hi_target, np.where(dw, lo, 0.0))
-    p = np.clip(base + flex, lo, hi)
-    out: FloatArray = np.where(joined, p, hi_target)
-    return out
-
-
 def decide(
     strategy: str,
     ev: EvArrays,
     t_s: float,
     dt_s: float,
     *,
-    charge_window: bool | BoolArray = False,
-    discharge_window: bool | BoolArray = False,
+    charge_window: bool = False,
+    discharge_window: bool = False,
     flex_w: FloatArray | None = None,
     campaign: BoolArray | None = None,
+    forecast_p_net_w: FloatArray | None = None,
+    price_eur_per_mwh: FloatArray | None = None,
 ) -> FloatArray:
-    """P setpoints [W] per EV of a built-in strategy for ``[t_s, t_s + dt_s)`` (module doc).
+    """P setpoints [W] per EV of a built-in strategy for ``[t_s, t_s + dt_s)``, without state.
 
-    The windows may be per EV; :meth:`BuiltinStrategy.decide` is the same on
-    :class:`StrategyInputs`.
+    A fresh :class:`BuiltinStrategy` decides once.  The LP strategies plan over the
+    ``price_eur_per_mwh``/``forecast_p_net_w`` horizon given (this step first), else until the
+    last departure at price 0 (then they charge as late as the wishes allow); the windows are
+    only passed on.
     """
-    if strategy not in STRATEGIES:
-        raise ScenarioError(f"control.strategy: unknown {strategy!r}; use one of {STRATEGIES}")
-    return _builtin_decide(
-        strategy, ev, t_s, dt_s, charge_window, discharge_window, flex_w, campaign
+    n = ev.soc.shape[0]
+    flex = np.zeros(n) if flex_w is None else np.asarray(flex_w, dtype=float)
+    if flex.shape != (n,) or not np.all(np.isfinite(flex)):
+        raise ScenarioError(f"decide: flex_w must be {n} finite values")
+    if price_eur_per_mwh is None:
+        live = ev.connected & (ev.departure_s > t_s)
+        last = float(ev.departure_s[live].max()) if live.any() else t_s + dt_s
+        t_n = max(math.ceil((last - t_s) / dt_s - 1e-9), 1)
+        price = np.zeros(t_n)
+    else:
+        price = np.asarray(price_eur_per_mwh, dtype=float)
+    fc = np.full(len(price), np.nan) if forecast_p_net_w is None else forecast_p_net_w
+    inputs = StrategyInputs(
+        ev=ev,
+        t_s=t_s,
+        dt_s=dt_s,
+        charge_window=bool(charge_window),
+        discharge_window=bool(discharge_window),
+        flex_w=flex,
+        campaign=np.ones(n, dtype=bool) if campaign is None else _as_mask(campaign, n),
+        forecast_p_net_w=np.asarray(fc, dtype=float),
+        price_eur_per_mwh=price,
     )
+    return BuiltinStrategy(strategy).decide(inputs)
 
 
 def _where_raised(exc: BaseException) -> str:
@@ -335,6 +613,7 @@ def _private_copy(inputs: StrategyInputs) -> StrategyInputs:
         inputs,
         ev=ev_copy,
         flex_w=_read_only(inputs.flex_w),
+        flex_horizon_w=None if inputs.flex_horizon_w is None else _read_only(inputs.flex_horizon_w),
         campaign=_read_only(inputs.campaign),
         forecast_p_net_w=_read_only(inputs.forecast_p_net_w),
         price_eur_per_mwh=_read_only(inputs.price_eur_per_mwh),
@@ -410,6 +689,8 @@ def plan(
     price_eur_per_mwh: FloatArray | None = None,
     name: str | None = None,
     where: str = "plan",
+    ev_id: tuple[str, ...] = (),
+    context: str = "plan",
 ) -> tuple[FloatArray, FloatArray]:
     """Forecast of the strategy over ``len(charge_window)`` steps.
 
@@ -417,7 +698,9 @@ def plan(
     :func:`apply_strategy` (``name`` and ``where`` label its errors).  ``flex_w`` (n_ev ×
     n_steps, optional) holds market commitments already awarded; without it the plan has none.
     ``forecast_p_net_w`` and ``price_eur_per_mwh`` (n_steps each, optional, NaN if absent) are
-    what the strategy sees as forecasts from each step on.
+    what the strategy sees as forecasts from each step on; ``flex_w`` is passed on as the
+    commitments ahead (``flex_horizon_w``).  ``ev_id`` and ``context`` are passed on to the
+    strategy (a stateful strategy keeps one schedule per context).
 
     Returns ``(p_w, soc_end)``, each (n_ev × n_steps): the power in each step and the SOC at
     its end.  EVs are taken as connected until their departure.  The EMSP uses the plan as the
@@ -452,6 +735,9 @@ def plan(
             campaign=joined,
             forecast_p_net_w=fc[k:],
             price_eur_per_mwh=price[k:],
+            flex_horizon_w=None if flex_w is None else np.asarray(flex_w[:, k:], dtype=float),
+            ev_id=ev_id,
+            context=context,
         )
         p = apply_strategy(strategy, inputs, name=label, where=f"{where}, for t = {t:g} s")
         soc = np.clip(soc_after(state, p, dt_s), 0.0, 1.0)
@@ -496,9 +782,13 @@ def windows(
 
 
 __all__ = [
+    "RESOLVE_SOC_TOL",
+    "SHORTFALL_EUR_PER_MWH",
     "STRATEGIES",
+    "SURPLUS_EUR_PER_MWH",
     "BuiltinStrategy",
     "ChargingStrategy",
+    "LpStrategy",
     "Strategy",
     "StrategyInputs",
     "apply_strategy",

@@ -40,7 +40,7 @@ from v2xcosim.domain.dso import Dso
 from v2xcosim.domain.emsp import Emsp
 from v2xcosim.domain.lfmp import SETTLEMENT_S
 from v2xcosim.domain.market.cycle import MarketWindow, meter_data, per_interval, step_baseline
-from v2xcosim.domain.provider import StationaryBattery
+from v2xcosim.domain.provider import BatteryPlan, StationaryBattery, battery_schedule
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -218,14 +218,60 @@ class EmspPortfolio:
         return self.emsp.split_revenue(offer_id, amount_eur)
 
 
-class BatteryProvider:
-    """A stationary battery on the market cycle; :meth:`step` once per step."""
+Signals = Callable[[int], tuple[FloatArray, FloatArray]]
+"""``signals(k)`` → (energy price [EUR/MWh], DSO forecast of the zone's net power [W]) per step
+from step ``k`` to the end of the run."""
 
-    def __init__(self, battery: StationaryBattery, grid: StepGrid) -> None:
-        """Wrap ``battery`` on ``grid``; ``p_w`` records the power of every step [W]."""
+
+class BatteryProvider:
+    """A stationary battery on the market cycle; :meth:`step` once per step.
+
+    Without ``signals`` the battery idles and applies its awards (baseline 0).  With them it is
+    *scheduled* (:func:`~v2xcosim.domain.provider.battery_schedule`): re-planned at every
+    market opening and after its awards, its baseline is the schedule and it bids what it can
+    deliver on top of it.
+    """
+
+    def __init__(
+        self,
+        battery: StationaryBattery,
+        grid: StepGrid,
+        signals: Signals | None = None,
+        surplus_eur_per_mwh: float = 50.0,
+    ) -> None:
+        """Wrap ``battery`` on ``grid``; ``p_w`` records the power of every step [W].
+
+        ``surplus_eur_per_mwh``: value of charging in the deepest forecast surplus (assumption,
+        as the EV strategies' :data:`~v2xcosim.domain.strategies.SURPLUS_EUR_PER_MWH`).
+        """
         self.battery = battery
         self.grid = grid
         self.p_w = np.zeros(grid.n_steps)
+        self.signals = signals
+        self.surplus_eur_per_mwh = surplus_eur_per_mwh
+        self.schedule_w = np.zeros(grid.n_steps)
+        self.schedule_soc = np.full(grid.n_steps, battery.soc)
+        self._base_w = np.zeros(grid.n_steps)
+        self._delta_w = np.zeros(grid.n_steps)
+        self._replan_at: int | None = 0 if signals is not None else None
+        self._soc_end = battery.soc  # the day ends where it began (no ratchet across re-plans)
+
+    def _replan(self, k: int) -> None:
+        assert self.signals is not None
+        price, forecast = self.signals(k)
+        out = battery_schedule(
+            self.battery,
+            dt_s=float(self.grid.step_s),
+            price_eur_per_mwh=price,
+            forecast_net_w=forecast,
+            surplus_eur_per_mwh=self.surplus_eur_per_mwh,
+            commitment_base_w=self._base_w[k:],
+            commitment_delta_w=self._delta_w[k:],
+            soc_end=self._soc_end,
+        )
+        self.schedule_w[k:] = out.p_w[0]
+        self.schedule_soc[k:] = out.soc_end[0]
+        self._replan_at = None
 
     @property
     def provider_id(self) -> str:
@@ -235,11 +281,30 @@ class BatteryProvider:
     def offers(
         self, window: MarketWindow, requests: Sequence[FlexibilityRequest]
     ) -> list[FlexibilityOffer]:
-        """Offers of the battery (:meth:`StationaryBattery.build_offers`)."""
-        return self.battery.build_offers(requests, self.grid.utc(window.open_k))
+        """Offers of the battery (:meth:`StationaryBattery.build_offers`), on its schedule."""
+        k = window.open_k
+        if self.signals is None:
+            return self.battery.build_offers(requests, self.grid.utc(k))
+        self._replan(k)
+        plan = BatteryPlan(
+            self.grid.utc(k), float(self.grid.step_s), self.schedule_w[k:], self.schedule_soc[k:]
+        )
+        return self.battery.build_offers(requests, self.grid.utc(k), plan)
 
     def baselines(self, window: MarketWindow) -> list[BaselineDeclaration]:
         """Its schedule with the earlier awards (idle otherwise), per interval to delivery end."""
+        if self.signals is not None:
+            k = window.open_k
+            return [
+                step_baseline(
+                    self.provider_id,
+                    self.battery.zone,
+                    window.market_session_id,
+                    self.schedule_w[k : window.delivery_k1],
+                    self.grid,
+                    k,
+                )
+            ]
         n = per_interval(self.grid)
         starts = self.grid.every(window.open_k, window.delivery_k1, n)
         return [
@@ -254,8 +319,19 @@ class BatteryProvider:
         ]
 
     def accept(self, window: MarketWindow, result: MarketResult) -> None:
-        """Keep the own awards."""
+        """Keep the own awards (a scheduled battery: as commitments, re-planned next step)."""
         self.battery.accept(result.awards)
+        if self.signals is None:
+            return
+        for a in result.awards:
+            if a.provider_id != self.provider_id:
+                continue
+            for k in range(self.grid.n_steps):
+                if a.start_utc <= self.grid.utc(k) < a.end_utc:
+                    if self._delta_w[k] == 0.0:
+                        self._base_w[k] = self.schedule_w[k]
+                    self._delta_w[k] += a.p_mw * 1e6
+        self._replan_at = window.gate_k
 
     def meters(self, window: MarketWindow) -> list[MeterData]:
         """Meter the energy the battery drew per interval."""
@@ -281,9 +357,14 @@ class BatteryProvider:
         }
 
     def step(self, k: int) -> float:
-        """Apply the sum of the active awards in step ``k``; return (and record) the power."""
-        t = self.grid.utc(k)
-        self.p_w[k] = self.battery.step(self.battery.setpoint_w(t), float(self.grid.step_s))
+        """Apply the schedule (or the sum of the active awards) in step ``k``; record the power."""
+        if self.signals is None:
+            p = self.battery.setpoint_w(self.grid.utc(k))
+        else:
+            if self._replan_at is not None:
+                self._replan(k)
+            p = float(self.schedule_w[k])
+        self.p_w[k] = self.battery.step(p, float(self.grid.step_s))
         return float(self.p_w[k])
 
 
@@ -293,5 +374,6 @@ __all__ = [
     "EmspPortfolio",
     "Planner",
     "PortfolioPlan",
+    "Signals",
     "interval_means",
 ]

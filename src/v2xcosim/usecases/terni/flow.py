@@ -81,6 +81,7 @@ from v2xcosim.domain.market.participants import (
 )
 from v2xcosim.domain.sessions import CONNECTED
 from v2xcosim.domain.strategies import (
+    BuiltinStrategy,
     StrategyInputs,
     apply_strategy,
     load_strategy,
@@ -118,6 +119,11 @@ class TerniUseCase:
         self._zone_voltage = dict(zone_voltage or {})
         self.spec, self.s, self.strategy = spec, setup, spec.control.strategy
         self.controller = load_strategy(self.strategy, spec.control.strategy_path)
+        if isinstance(self.controller, BuiltinStrategy) and self.controller.lp is not None:
+            # the LP strategies keep the v2g rule: no EV discharges unless the forecast imports
+            self.controller.lp.min_import_w = spec.control.discharge_min_import_mw * 1e6
+            # the users pay a flat tariff per net kWh: cycle losses are priced at it
+            self.controller.lp.user_tariff_eur_per_mwh = spec.market.tariff_eur_per_kwh * 1e3
         self.bidirectional = self.controller.bidirectional  # the strategy may discharge
         self.dt, self.k_all, self.start = setup.step_s, setup.n_steps, setup.start_utc
         self.n = len(setup.users)
@@ -156,7 +162,7 @@ class TerniUseCase:
         )
         self.flex_w = self.portfolio.flex_w
         self.batteries = {
-            b.provider_id: BatteryProvider(b, self.grid)
+            b.provider_id: BatteryProvider(b, self.grid, self._battery_signals)
             for b in wiring.batteries(self.spec, self.zone_parent)
         }
         self.provider_p_w = {pid: b.p_w for pid, b in self.batteries.items()}
@@ -176,6 +182,10 @@ class TerniUseCase:
             zone_parent=self.zone_parent,
             on_event=self._on_market,
         )
+
+    def _battery_signals(self, k: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Prices and the DSO forecast in force from step ``k`` on (what a battery plans with)."""
+        return self.s.price_eur_per_mwh[k:], self.forecast_p_net_w[k:]
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -368,6 +378,9 @@ class TerniUseCase:
             campaign=self._campaign(rx),
             forecast_p_net_w=self.forecast_p_net_w[k:],
             price_eur_per_mwh=self.s.price_eur_per_mwh[k:],
+            flex_horizon_w=self.flex_w[rx, k:],
+            ev_id=tuple(users.session_id[int(i)] for i in rx),
+            context=f"site {site}",
         )
         where = f"site {site}, step {k} ({t:%Y-%m-%d %H:%M} UTC)"
         p_req = apply_strategy(self.controller, inputs, name=self.strategy, where=where)
@@ -445,6 +458,8 @@ class TerniUseCase:
             price_eur_per_mwh=self.s.price_eur_per_mwh[k:],
             name=self.strategy,
             where=f"the EMSP plan made at step {k}",
+            ev_id=tuple(users.session_id),
+            context="emsp plan",
         )
         return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined)
 
