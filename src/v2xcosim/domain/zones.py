@@ -7,7 +7,7 @@ builds one :class:`ZoneSeries` per zone from its network and profiles; the DSO
 adding noise to the realised values:
 
 * load: ``load_reference_w`` — what the DSO's load model predicts (e.g. the same elements'
-  profile on the same weekday one week earlier: a similar-day forecast);
+  profiles on the same weekday in previous weeks: a similar-day forecast);
 * PV: ``pv_clearsky_w`` × a cloud factor of the DSO's forecast cloud path, which departs from
   the realised ``cloud_oktas`` by a correlated error;
 * dispatchable generation the DSO meters and schedules (e.g. run-of-river hydro): ``gen_w``.

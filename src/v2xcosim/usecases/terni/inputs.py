@@ -63,7 +63,11 @@ ZONE_INTERVAL_S = 900
 PRIMARY = "primary"
 """Zone of the whole MV grid behind the HV/MV transformer."""
 REFERENCE_LAG_S = 7 * 86400
-"""Lag of the DSO's similar-day load reference: the same weekday one week earlier [s]."""
+"""Lag between the similar days of the DSO's load reference: one week [s]."""
+REFERENCE_WEEKS = 4
+"""The DSO's load reference is the mean of the same weekday over this many previous weeks
+(similar-day averaging, a standard short-term load-forecasting baseline; one week alone was
+20 % high on the shipped 15 May: the day-to-day spread of the profiles is ±10 %)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,9 @@ class InputSettings:
 class ElementInputs:
     """Per-step, per-element values (rows = steps; columns = elements in the net's row order).
 
-    ``load_*``: background loads ``tn.load_idx`` [MW, MVAr drawn]; ``load_ref_p_mw`` the same
-    elements one week earlier (similar day); ``sgen_*``: every ``net.sgen`` row [MW injected],
+    ``load_*``: background loads ``tn.load_idx`` [MW, MVAr drawn]; ``load_ref_p_mw`` the mean of
+    the same elements on the same weekday over the :data:`REFERENCE_WEEKS` previous weeks;
+    ``sgen_*``: every ``net.sgen`` row [MW injected],
     ``sgen_clearsky_mw`` the same without clouds (= ``sgen_p_mw`` for non-PV elements);
     ``sgen_is_pv`` marks rooftop PV, ``sgen_zone`` its cloud zone (``""`` for other sgens);
     ``zone_oktas`` the realised cloud cover of each cloud zone per step; ``pv_orientation_mw``
@@ -149,7 +154,10 @@ def element_inputs(tn: TerniNetwork, settings: InputSettings) -> ElementInputs:
     times = step_times(settings.start_utc, settings.n_steps, settings.step_s)
     mid = times + pd.Timedelta(seconds=settings.step_s / 2)
     rows = simbench_rows(times)
-    ref_rows = simbench_rows(times - pd.Timedelta(seconds=REFERENCE_LAG_S))
+    ref_rows = [
+        simbench_rows(times - pd.Timedelta(seconds=w * REFERENCE_LAG_S))
+        for w in range(1, REFERENCE_WEEKS + 1)
+    ]
     n, n_load, n_sgen = len(times), len(tn.load_idx), len(net.sgen)
     load_p = np.zeros((n, n_load))
     load_q = np.zeros((n, n_load))
@@ -162,7 +170,7 @@ def element_inputs(tn: TerniNetwork, settings: InputSettings) -> ElementInputs:
         qload = element_profile(net, prof, "qload")
         p_nom = float(tn.load_p_nom_mw[j])
         load_p[:, j] = p_nom * pload[rows]
-        load_ref[:, j] = p_nom * pload[ref_rows]
+        load_ref[:, j] = p_nom * np.mean([pload[r] for r in ref_rows], axis=0)
         load_q[:, j] = float(tn.load_q_nom_mvar[j]) * qload[rows]
     zone_of_bus = cloud_zones(tn)
     is_pv = net.sgen.index.isin(tn.pv_idx)
@@ -237,7 +245,8 @@ def zone_series(tn: TerniNetwork, inputs: ElementInputs) -> dict[str, ZoneSeries
     """Return the DSO's series of ``primary`` and each ``feeder/<LV feeder>`` (900-s means).
 
     ``load_w``/``load_reference_w``: Σ of the zone's background loads (realised / the same
-    elements one week earlier); ``pv_w``/``pv_clearsky_w``: Σ of its rooftop PV; ``gen_w``:
+    elements on the same weekday, mean of the four previous weeks); ``pv_w``/``pv_clearsky_w``:
+    Σ of its rooftop PV; ``gen_w``:
     its other generators (the hydro plant, in ``primary`` only); ``cloud_oktas``: the cloud
     path of the zone's cloud zone (a feeder lies in one MV feeder), for ``primary`` the
     kWp-weighted mean of the cloud zones' paths (assumption: one number for the whole area).
