@@ -134,10 +134,21 @@ class TerniUseCase:
 
     def describe(self, spec: TerniScenario) -> str:
         """Return the strategy and the chargers."""
+        from v2xcosim.usecases.terni.wiring import site_connectors
+
         t = spec.terni
-        return (
-            f"Terni, strategy {spec.control.strategy}, {t.connectors_per_site} connectors of "
-            f"{t.connector_kw:g} kW per site" + (" [base case: no EVs]" if spec.base_case else "")
+        counts = site_connectors(spec)
+        if len(set(counts.values())) == 1:
+            chargers = f"{t.connectors_per_site} connectors of {t.connector_kw:g} kW per site"
+            if t.placement is not None or t.lv_feeders is not None:
+                n = next(iter(counts.values()))
+                chargers = f"{n} connectors of {t.connector_kw:g} kW at each of {len(counts)} sites"
+        else:
+            chargers = (
+                f"{sum(counts.values())} connectors of {t.connector_kw:g} kW at {len(counts)} sites"
+            )
+        return f"Terni, strategy {spec.control.strategy}, {chargers}" + (
+            " [base case: no EVs]" if spec.base_case else ""
         )
 
     def network(self, spec: TerniScenario) -> NetworkLayout:

@@ -11,10 +11,83 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from v2xcosim.config.actors import ControlSpec, DsoSpec, MarketSpec, UsersSpec, is_import_string
-from v2xcosim.config.base import Fraction, Spec
+from v2xcosim.config.base import Fraction, Identifier, Spec
 from v2xcosim.config.common import ScenarioBase
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.domain.strategies import load_strategy
+
+
+class LvFeederShape(Spec):
+    """Size of a detailed LV feeder at a secondary substation (one per charging zone).
+
+    A radial ``NAYY 4x150 SE`` cable of ``n_nodes`` segments of ``segment_m`` behind a
+    0.63 MVA 20/0.4 kV transformer, a house load peaking at ``node_load_kw`` and
+    ``node_pv_kwp`` of rooftop PV at every node, the charging station at ``charger_node``
+    (:class:`~v2xcosim.usecases.terni.network.LvFeederSpec`).  Defaults (assumption): six
+    nodes of 15 kW / 15 kWp, so one feeder (90 kW, 90 kWp) fits inside the aggregated LV grid
+    of most secondary substations it replaces part of (:mod:`~v2xcosim.usecases.terni.placement`).
+    """
+
+    n_nodes: int = Field(default=6, ge=1, le=50)
+    segment_m: float = Field(default=40.0, gt=0, le=1000.0, description="cable per node [m]")
+    node_load_kw: float = Field(default=15.0, ge=0, le=500.0, description="annual peak per node")
+    node_pv_kwp: float = Field(default=15.0, ge=0, le=500.0, description="rooftop PV per node")
+    charger_node: int = Field(default=3, ge=1, description="node of the charging station")
+
+    @model_validator(mode="after")
+    def _charger_on_feeder(self) -> LvFeederShape:
+        if self.charger_node > self.n_nodes:
+            raise ValueError(
+                f"charger_node {self.charger_node} is beyond the feeder's n_nodes {self.n_nodes}"
+            )
+        return self
+
+
+class PlacementSpec(LvFeederShape):
+    """``[terni.placement]``: charging zones placed automatically over secondary substations.
+
+    ``charging_zones`` LV feeders (one charging site each), spread round-robin over the MV
+    feeders by :func:`~v2xcosim.usecases.terni.placement.place_lv_feeders` (the rule is in that
+    module).  ``charge_points``: the connectors, either a total shared out as evenly as the
+    count allows (the first zones take one more) or one count per zone; default
+    ``terni.connectors_per_site`` in every zone.
+    """
+
+    charging_zones: int = Field(ge=1, le=133, description="LV feeders / charging sites")
+    charge_points: int | list[int] | None = Field(
+        default=None, description="connectors in all (shared out) or one count per zone"
+    )
+
+    @model_validator(mode="after")
+    def _points(self) -> PlacementSpec:
+        cp, z = self.charge_points, self.charging_zones
+        if isinstance(cp, list):
+            if len(cp) != z:
+                raise ValueError(
+                    f"charge_points lists {len(cp)} zones but charging_zones = {z}; "
+                    "give one count per zone or the total as one number"
+                )
+            if any(not 1 <= n <= 64 for n in cp):
+                raise ValueError("charge_points: every zone needs 1 to 64 connectors")
+        elif cp is not None and not z <= cp <= 64 * z:
+            raise ValueError(
+                f"charge_points = {cp} cannot fill {z} charging zones with 1 to 64 connectors each"
+            )
+        return self
+
+
+class LvFeederEntry(LvFeederShape):
+    """One row of ``[[terni.lv_feeders]]``: a charging site's LV feeder, placed by hand.
+
+    ``mv_bus`` names a secondary substation of the network (an MV bus with an aggregated LV
+    grid, e.g. ``"MV3.101 Bus 13"``); ``n_connectors`` defaults to
+    ``terni.connectors_per_site``.
+    """
+
+    name: Identifier
+    site_id: Identifier
+    mv_bus: str = Field(min_length=1)
+    n_connectors: int | None = Field(default=None, ge=1, le=64)
 
 
 class TerniSpec(Spec):
@@ -58,6 +131,12 @@ class TerniSpec(Spec):
         default_factory=dict,
         description="FMU-wide parameters of each site's fleet FMU (solver.rtol, solver.threads)",
     )
+    placement: PlacementSpec | None = Field(
+        default=None, description="charging zones placed automatically (excludes lv_feeders)"
+    )
+    lv_feeders: list[LvFeederEntry] | None = Field(
+        default=None, description="charging zones placed by hand (excludes placement)"
+    )
 
     @model_validator(mode="after")
     def _bands(self) -> TerniSpec:
@@ -65,6 +144,19 @@ class TerniSpec(Spec):
             raise ValueError("oltc_vm_lower_pu must be below oltc_vm_upper_pu")
         if self.fmu_soc_min >= self.fmu_soc_max:
             raise ValueError("fmu_soc_min must be below fmu_soc_max")
+        if self.placement is not None and self.lv_feeders is not None:
+            raise ValueError(
+                "give either [terni.placement] (automatic) or [[terni.lv_feeders]] (by hand), "
+                "not both"
+            )
+        if self.lv_feeders is not None:
+            if not self.lv_feeders:
+                raise ValueError("lv_feeders is empty: list at least one feeder or leave it out")
+            for key in ("name", "site_id"):
+                seen = [getattr(f, key) for f in self.lv_feeders]
+                dup = sorted({v for v in seen if seen.count(v) > 1})
+                if dup:
+                    raise ValueError(f"lv_feeders: duplicate {key} {', '.join(dup)}")
         return self
 
 
@@ -100,12 +192,19 @@ def check(spec: TerniScenario) -> list[tuple[str, str]]:
         problems.append(("time.start", "must be on a quarter hour for terni"))
     if spec.time.duration_s % 900:
         problems.append(("time.duration_s", "must be a multiple of 900 s for terni"))
-    from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS
+    from v2xcosim.usecases.terni.wiring import feeder_problems, network_spec
 
-    known = ["primary", *(f"feeder/{f.name}" for f in DEFAULT_LV_FEEDERS)]
-    for zone in spec.dso.zones:
-        if zone not in known:
-            problems.append((f"dso.zones.{zone}", f"unknown zone; known: {', '.join(known)}"))
+    feeder_errors = feeder_problems(spec)
+    problems.extend(feeder_errors)
+    known: list[str] = []
+    if not feeder_errors:  # the zone names are those of the scenario's LV feeders
+        known = ["primary", *(f"feeder/{f.name}" for f in network_spec(spec).lv_feeders)]
+        listed = ", ".join(known if len(known) <= 6 else [*known[:4], "…", known[-1]])
+        for zone in spec.dso.zones:
+            if zone not in known:
+                problems.append(
+                    (f"dso.zones.{zone}", f"unknown zone; {len(known)} known: {listed}")
+                )
     seen: set[str] = set()
     for j, prov in enumerate(spec.market.providers):
         if prov.provider_id in seen:
@@ -116,5 +215,9 @@ def check(spec: TerniScenario) -> list[tuple[str, str]]:
         if prov.zone != "primary" and not prov.zone.startswith("feeder/"):
             problems.append(
                 (f"market.providers[{j}].zone", "must be 'primary' or 'feeder/<LV feeder name>'")
+            )
+        elif known and prov.zone not in known:
+            problems.append(
+                (f"market.providers[{j}].zone", f"unknown zone {prov.zone!r}; {listed}")
             )
     return problems

@@ -71,7 +71,12 @@ from v2xcosim.domain.users import (
 )
 from v2xcosim.domain.zones import ZoneSeries
 from v2xcosim.usecases.terni.inputs import ElementInputs, InputSettings
-from v2xcosim.usecases.terni.network import DEFAULT_LV_FEEDERS, TerniNetwork, TerniNetworkSpec
+from v2xcosim.usecases.terni.network import (
+    DEFAULT_LV_FEEDERS,
+    LvFeederSpec,
+    TerniNetwork,
+    TerniNetworkSpec,
+)
 from v2xcosim.usecases.terni.schema import TerniScenario
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,14 +101,94 @@ def _shared(section: BaseModel, cls: type) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- before the run
-def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
-    """Return the Terni network parameters of the scenario."""
+def base_network(spec: TerniScenario) -> TerniNetworkSpec:
+    """Return the scenario's network parameters without detailed LV feeders."""
+    shared = _shared(spec.terni, TerniNetworkSpec)
+    shared.pop("lv_feeders", None)  # the schema's table, mapped by _lv_feeders
+    return TerniNetworkSpec(**shared, lv_feeders=())
+
+
+def _shape(t: Any) -> dict[str, Any]:
+    """Return the LV feeder size keys of ``[terni.placement]`` or a ``[[terni.lv_feeders]]`` row."""
+    names = ("n_nodes", "segment_m", "node_load_kw", "node_pv_kwp", "charger_node")
+    return {k: getattr(t, k) for k in names}
+
+
+def _lv_feeders(spec: TerniScenario) -> tuple[LvFeederSpec, ...]:
+    """Return the LV feeders, unchecked: explicit table, automatic placement or default."""
     t = spec.terni
-    feeders = tuple(
+    if t.lv_feeders is not None:
+        return tuple(
+            LvFeederSpec(
+                name=e.name,
+                site_id=e.site_id,
+                mv_bus=e.mv_bus,
+                n_connectors=t.connectors_per_site if e.n_connectors is None else e.n_connectors,
+                connector_kw=t.connector_kw,
+                **_shape(e),
+            )
+            for e in t.lv_feeders
+        )
+    if t.placement is not None:
+        from v2xcosim.usecases.terni.placement import place_lv_feeders, split_points
+
+        p = t.placement
+        cp = p.charge_points
+        if cp is None:
+            connectors = (t.connectors_per_site,) * p.charging_zones
+        elif isinstance(cp, int):
+            connectors = split_points(cp, p.charging_zones)
+        else:
+            connectors = tuple(cp)
+        template = LvFeederSpec(
+            name="", site_id="", mv_bus="", connector_kw=t.connector_kw, **_shape(p)
+        )
+        return place_lv_feeders(base_network(spec), template, connectors)
+    return tuple(
         dataclasses.replace(f, n_connectors=t.connectors_per_site, connector_kw=t.connector_kw)
         for f in DEFAULT_LV_FEEDERS
     )
-    return TerniNetworkSpec(**_shared(t, TerniNetworkSpec), lv_feeders=feeders)
+
+
+def feeder_problems(spec: TerniScenario) -> list[tuple[str, str]]:
+    """Problems of the scenario's charging zones, as ``(key path, message)``.
+
+    ``[terni.placement]``: too many zones for the secondary substations that can hold a feeder
+    (:func:`~v2xcosim.usecases.terni.placement.place_lv_feeders`); ``[[terni.lv_feeders]]``:
+    unknown MV buses and feeders that overload their bus's aggregated LV grid
+    (:func:`~v2xcosim.usecases.terni.placement.feeder_problems`).  The default feeders need no
+    check (nor a network build).
+    """
+    t = spec.terni
+    if t.placement is None and t.lv_feeders is None:
+        return []
+    from v2xcosim.usecases.terni import placement
+
+    try:
+        feeders = _lv_feeders(spec)
+    except ScenarioError as exc:
+        return [("terni.placement", str(exc).removeprefix("terni.placement: "))]
+    if t.lv_feeders is None:
+        return []
+    return placement.feeder_problems(base_network(spec), feeders)
+
+
+def network_spec(spec: TerniScenario) -> TerniNetworkSpec:
+    """Return the Terni network parameters of the scenario, its LV feeders included.
+
+    The feeders: ``[[terni.lv_feeders]]`` (checked by :func:`feeder_problems`), the automatic
+    ``[terni.placement]`` (:mod:`~v2xcosim.usecases.terni.placement`) or, with neither, the
+    three default feeders with ``terni.connectors_per_site`` connectors each.
+    """
+    problems = feeder_problems(spec)
+    if problems:
+        raise ScenarioError("; ".join(f"{k}: {m}" for k, m in problems))
+    return dataclasses.replace(base_network(spec), lv_feeders=_lv_feeders(spec))
+
+
+def site_connectors(spec: TerniScenario) -> dict[str, int]:
+    """Charging-site id → number of connectors (of ``terni.connector_kw`` each)."""
+    return {f.site_id: f.n_connectors for f in network_spec(spec).lv_feeders}
 
 
 def input_settings(spec: TerniScenario) -> InputSettings:
@@ -228,7 +313,7 @@ def terni_setup(
         seed=spec.seed,
         start_utc=start,
         n_days=n_days,
-        sites=[(s, t.connectors_per_site) for s in sites],
+        sites=[(f.site_id, f.n_connectors) for f in net_spec.lv_feeders],
         stream_prefix=USERS_STREAM,
     )
     arr_k_all = np.rint(drawn.arrival_s / dt_s).astype(np.int64)
@@ -268,7 +353,8 @@ def session_book(spec: TerniScenario, setup: TerniSetup) -> SessionBook:
     The book holds when the cars really leave (``leave_k``), not the declared departure.
     """
     t, users = spec.terni, setup.users
-    sites = {s: ChargingSite(s, t.connectors_per_site, t.connector_kw * 1e3) for s in setup.sites}
+    n_conn = site_connectors(spec)
+    sites = {s: ChargingSite(s, n_conn[s], t.connector_kw * 1e3) for s in setup.sites}
     return SessionBook(
         users.session_id,
         users.site_id,
@@ -420,16 +506,19 @@ __all__ = [
     "PRIMARY",
     "USERS_STREAM",
     "TerniSetup",
+    "base_network",
     "batteries",
     "dso",
     "dso_zones",
     "emsp",
     "ev_template",
+    "feeder_problems",
     "input_settings",
     "market_timing",
     "network_spec",
     "population_spec",
     "session_book",
+    "site_connectors",
     "terni_setup",
     "zone_series",
 ]
