@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +173,28 @@ def test_offers_only_from_consented_in_zone_and_priced() -> None:
 
 def test_degradation_cost() -> None:
     assert degradation_cost_eur_per_mwh(120.0, 3000.0) == 20.0
+
+
+def test_billed_energy_credits_v2g_at_the_round_trip() -> None:
+    """The user pays for the SOC gain as without V2G: a kWh fed back is credited at
+    1/(η_c·η_d) kWh (hand calculation); with the default efficiencies 1 it is the net energy."""
+    plain = Emsp(EmspConfig(), dt.datetime(2024, 5, 15, tzinfo=dt.UTC))
+    assert plain.billed_kwh(10.0, 4.0) == 6.0
+    emsp = Emsp(
+        EmspConfig(credit_eta_charge=0.92, credit_eta_discharge=0.9),
+        dt.datetime(2024, 5, 15, tzinfo=dt.UTC),
+    )
+    # 5 kWh into the battery need 5/0.92 kWh; 2 kWh fed back took 2/0.9 from the battery and
+    # 2/(0.9·0.92) kWh to put back: drawn 5/0.92 + 2/(0.828), billed 5/0.92 = no V2G's bill
+    drawn = 5 / 0.92 + 2 / (0.9 * 0.92)
+    assert emsp.billed_kwh(drawn, 2.0) == pytest.approx(5 / 0.92)
+    assert emsp.billed_kwh(1.0, 5.0) == 0.0
+    st_ = emsp.statement(
+        "u",
+        "s",
+        energy_charged_kwh=drawn,
+        energy_discharged_kwh=2.0,
+        soc_departure=0.8,
+        incentive_eur=0.1,
+    )
+    assert st_.energy_cost_eur == pytest.approx(0.45 * 5 / 0.92)

@@ -246,3 +246,22 @@ def test_never_costs_the_user_more_than_uncontrolled_at_the_same_prices(
     bill_unc = (unc.p_w * price).sum(axis=1) * 0.25 / 1e6
     slack = TIE_BREAK_EUR_PER_KWH * np.abs(unc.p_w).sum(axis=1) * 0.25 / 1e3 + 1e-9
     assert np.all(bill <= bill_unc + slack)
+
+
+def test_solve_stats_record_every_solve_without_changing_results() -> None:
+    from v2xcosim.domain.scheduler import SOLVE_STATS
+
+    units = _units([(40.0, 0.3, 0.8, 0, 12, True), (60.0, 0.5, 0.7, 4, 16, False)])
+    price = np.linspace(50.0, 150.0, 24)
+    SOLVE_STATS.reset()
+    a = schedule(units, n_steps=24, dt_s=900.0, price_eur_per_mwh=price)
+    b = schedule(units, n_steps=24, dt_s=900.0, price_eur_per_mwh=price)
+    assert len(SOLVE_STATS) == 2
+    t = SOLVE_STATS.times_s()
+    assert t.shape == (2,) and np.all(t > 0.0)
+    n_vars, n_rows = SOLVE_STATS.sizes()[0]
+    assert n_vars >= 3 * (12 + 12)  # c, d, e per present (unit, step) and more
+    assert n_rows >= 12 + 12  # one SOC equation per present pair at least
+    np.testing.assert_array_equal(a.p_w, b.p_w)
+    SOLVE_STATS.reset()
+    assert len(SOLVE_STATS) == 0 and SOLVE_STATS.times_s().shape == (0,)

@@ -387,3 +387,85 @@ def test_rolling_lp_meets_feasible_wishes_when_the_battery_is_worse_than_modelle
     done = np.isfinite(final)
     assert np.all(final[feasible & done] >= ev.soc_target[feasible & done] - 0.01)
     assert strategy.n_solves > 1  # the drift triggered re-solves
+
+
+def test_each_ev_charges_into_the_surplus_of_its_own_zone() -> None:
+    """Two feeders with surplus at different hours; the primary forecast shows none: each EV
+    charges only where its own feeder's forecast has reverse flow, within that feeder's
+    surplus (an LP site per zone)."""
+    n = 4
+    ev = dataclasses.replace(
+        fleet(n=n),
+        soc=np.full(n, 0.5),
+        soc_target=np.full(n, 0.6),
+        capacity_kwh=np.full(n, 40.0),
+        departure_s=np.full(n, 12 * 3600.0),
+    )
+    steps = 48
+    lv1, lv2 = np.full(steps, 30e3), np.full(steps, 30e3)
+    lv1[8:16] = -6e3  # feeder LV1: 6 kW surplus in the morning
+    lv2[30:40] = -6e3  # feeder LV2: in the afternoon
+    zones = ("feeder/LV1", "feeder/LV1", "feeder/LV2", "feeder/LV2")
+    p, _ = plan(
+        "smart",
+        ev,
+        0.0,
+        DT,
+        np.zeros(steps, bool),
+        np.zeros(steps, bool),
+        forecast_p_net_w=np.full(steps, 2e6),
+        price_eur_per_mwh=np.full(steps, 80.0),
+        ev_zone=zones,
+        zone_forecast_p_net_w={"feeder/LV1": lv1, "feeder/LV2": lv2},
+    )
+    # 4 kWh each, 8 kWh per feeder: 8 and 10 steps of 6 kW surplus (12 and 15 kWh) hold it all
+    outside1 = np.ones(steps, bool)
+    outside1[8:16] = False
+    outside2 = np.ones(steps, bool)
+    outside2[30:40] = False
+    assert p[:2][:, outside1].sum() == pytest.approx(0.0, abs=1.0)
+    assert p[2:][:, outside2].sum() == pytest.approx(0.0, abs=1.0)
+    assert np.all(p[:2].sum(axis=0) <= 6e3 + 1.0)  # never more than the surplus absorbs
+    assert np.all(p[2:].sum(axis=0) <= 6e3 + 1.0)
+    # the same call without zones sees only the primary (no surplus): it charges late instead
+    q, _ = plan(
+        "smart",
+        ev,
+        0.0,
+        DT,
+        np.zeros(steps, bool),
+        np.zeros(steps, bool),
+        forecast_p_net_w=np.full(steps, 2e6),
+        price_eur_per_mwh=np.full(steps, 80.0),
+    )
+    assert q[:, :40].sum() == pytest.approx(0.0, abs=1.0)
+
+
+def test_the_lp_horizon_ends_at_the_last_declared_departure() -> None:
+    from v2xcosim.domain.scheduler import SOLVE_STATS
+
+    n = 3
+    ev = dataclasses.replace(
+        fleet(n=n), soc=np.full(n, 0.5), departure_s=np.array([2.0, 5.0, 3.0]) * 3600
+    )
+    lp = LpStrategy(False, horizon_s=4 * 3600.0)
+    inputs = StrategyInputs(
+        ev=ev,
+        t_s=0.0,
+        dt_s=DT,
+        charge_window=False,
+        discharge_window=False,
+        flex_w=np.zeros(n),
+        campaign=np.ones(n, bool),
+        forecast_p_net_w=np.full(96, np.nan),
+        price_eur_per_mwh=np.full(96, 80.0),
+    )
+    SOLVE_STATS.reset()
+    lp.decide(inputs)
+    assert lp._plans[""].p_w.shape == (n, 16)  # 4 h cap < 5 h last departure < 24 h prices
+    assert len(SOLVE_STATS) == 1 and SOLVE_STATS.times_s()[0] > 0.0
+    lp2 = LpStrategy(False)
+    lp2.decide(inputs)
+    assert lp2._plans[""].p_w.shape == (n, 20)  # the last departure, 5 h
+    ev_none = dataclasses.replace(ev, connected=np.zeros(n, bool))
+    assert np.all(lp2.decide(dataclasses.replace(inputs, ev=ev_none)) == 0.0)

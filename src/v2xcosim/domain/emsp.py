@@ -129,10 +129,16 @@ class EmspConfig:
     emsp_share: float = 0.2
     tariff_eur_per_kwh: float = 0.45
     bidirectional: bool = True
+    credit_eta_charge: float = 1.0
+    credit_eta_discharge: float = 1.0
+    """Efficiencies of the V2G credit (:meth:`Emsp.billed_kwh`): each kWh fed back is credited
+    at ``1/(credit_eta_charge·credit_eta_discharge)`` kWh; 1.0 each: the plain net energy."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.emsp_share <= 1.0:
             raise ScenarioError("emsp.emsp_share must be in [0, 1]")
+        if not (0.0 < self.credit_eta_charge <= 1.0 and 0.0 < self.credit_eta_discharge <= 1.0):
+            raise ScenarioError("emsp: credit_eta_charge and credit_eta_discharge in (0, 1]")
         if self.price_step_eur_per_mwh <= 0 or self.degradation_eur_per_mwh < 0:
             raise ScenarioError("emsp: price_step > 0 and degradation cost >= 0 required")
 
@@ -311,6 +317,19 @@ class Emsp:
             amount_eur - users_part,
         )
 
+    def billed_kwh(self, energy_charged_kwh: float, energy_discharged_kwh: float) -> float:
+        """Energy [kWh] the user pays for: ``(E_ch − E_dis/(η_c·η_d))⁺``.
+
+        The EMSP bears the losses of the V2G cycles it orders (decision for the Terni use
+        case, an assumption: a user who lends the car must not pay for the round trip): each
+        kWh fed back is credited at the ``1/(η_c·η_d)`` kWh that put it back
+        (``credit_eta_charge``, ``credit_eta_discharge``), so a session that only cycles pays
+        what the same SOC gain without V2G costs.  With both at 1 this is the net energy drawn.
+        """
+        c = self.config
+        credit = energy_discharged_kwh / (c.credit_eta_charge * c.credit_eta_discharge)
+        return max(energy_charged_kwh - credit, 0.0)
+
     def statement(
         self,
         user_id: str,
@@ -321,8 +340,10 @@ class Emsp:
         soc_departure: float,
         incentive_eur: float,
     ) -> UserStatement:
-        """Step 12: the user's bill: tariff × net energy drawn, minus the incentive."""
-        cost = self.config.tariff_eur_per_kwh * max(energy_charged_kwh - energy_discharged_kwh, 0.0)
+        """Step 12: the user's bill: tariff × :meth:`billed_kwh`, minus the incentive."""
+        cost = self.config.tariff_eur_per_kwh * self.billed_kwh(
+            energy_charged_kwh, energy_discharged_kwh
+        )
         return UserStatement(
             user_id=user_id,
             session_id=session_id,

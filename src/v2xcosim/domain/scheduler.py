@@ -66,13 +66,16 @@ the pack's current throughput: ``γ = dΔQ/dAh · Ah_cell/kWh_pack · C · pack 
 at the pack's price (BNEF 2024: 115 USD/kWh).
 
 **Size and speed**: variables exist only for steps in which a unit is present; matrices are
-built vectorised as ``scipy.sparse`` COO.  ``bench/bench_scheduler.py`` measures re-solves of
-~30 sessions × 96–288 steps (budget: median ≤ 50 ms, max ≤ 500 ms).
+built vectorised as ``scipy.sparse`` COO.  Budget per re-solve: median ≤ 50 ms, max ≤ 500 ms.
+Every :func:`linprog` call is timed into :data:`SOLVE_STATS` (:class:`SolveStats`: wall-clock
+``time.perf_counter()`` durations with the LP's size; read by the project's benchmark, never
+by the model, so it cannot change a result).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -91,6 +94,46 @@ TIE_BREAK_EUR_PER_KWH = 1e-4
 
 WISH_PENALTY_EUR_PER_KWH = 50.0
 """ρ: cost of a missing kWh at departure (assumption: far above any energy price)."""
+
+
+class SolveStats:
+    """Collector of the LP solves of this process: duration and size of each ``linprog`` call.
+
+    Always on and cheap (one ``time.perf_counter()`` pair and a list append per solve); the
+    durations are wall-clock seconds, so they include what other load on the machine costs.
+    ``reset()`` before a measured run, ``times_s()`` after it.
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._t_s: list[float] = []
+        self._size: list[tuple[int, int]] = []
+
+    def record(self, t_s: float, n_vars: int, n_rows: int) -> None:
+        """Add one solve of ``t_s`` seconds on an LP of ``n_vars`` columns and ``n_rows`` rows."""
+        self._t_s.append(t_s)
+        self._size.append((n_vars, n_rows))
+
+    def reset(self) -> None:
+        """Forget every solve recorded so far."""
+        self._t_s.clear()
+        self._size.clear()
+
+    def times_s(self) -> FloatArray:
+        """Durations [s] of the solves since the last :meth:`reset`, in call order."""
+        return np.array(self._t_s, dtype=float)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """``(variables, constraint rows)`` of each solve, in call order."""
+        return list(self._size)
+
+    def __len__(self) -> int:
+        """Return the number of solves recorded."""
+        return len(self._t_s)
+
+
+SOLVE_STATS = SolveStats()
+"""The process-wide :class:`SolveStats` every :func:`schedule` call records into."""
 
 # --- Schmalstieg et al. 2014 cycle-ageing law (NMC, Sanyo UR18650E) -------------------------
 SCHMALSTIEG_CELL_AH = 2.05
@@ -479,6 +522,7 @@ def schedule(
         b_vec = np.concatenate(b_ub)
     if n_x == 0:
         return Schedule(np.zeros((n_u, t_n)), np.full((n_u, t_n), np.nan), np.zeros(n_u), 0.0)
+    t_start = time.perf_counter()
     res = linprog(
         cost,
         A_ub=a_ub,
@@ -489,6 +533,7 @@ def schedule(
         method="highs-ds",
         options={"presolve": False},  # the model is compact already; presolve costs more
     )
+    SOLVE_STATS.record(time.perf_counter() - t_start, n_x, n_rows + n_p)
     if res.status != 0 or res.x is None:
         raise SimulationError(f"schedule: HiGHS failed: {res.message}")
     x = res.x
@@ -539,11 +584,13 @@ __all__ = [
     "EUR_PER_USD",
     "PACK_COST_USD_PER_KWH_2024",
     "SCHMALSTIEG_CELL_AH",
+    "SOLVE_STATS",
     "TIE_BREAK_EUR_PER_KWH",
     "WISH_PENALTY_EUR_PER_KWH",
     "Commitment",
     "Schedule",
     "Site",
+    "SolveStats",
     "StorageUnit",
     "cycle_wear_eur_per_kwh",
     "reverse_flow_bound",

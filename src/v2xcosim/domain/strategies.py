@@ -41,6 +41,7 @@ import inspect
 import math
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -53,6 +54,7 @@ from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
 from v2xcosim.domain.scheduler import (
     Commitment,
+    Site,
     StorageUnit,
     cycle_wear_eur_per_kwh,
     schedule,
@@ -96,6 +98,13 @@ class StrategyInputs:
     state between calls can tell arrivals and departures apart; ``()`` when not given.
     ``context`` — optional: who calls (e.g. the site, or ``"plan"`` for the EMSP's plan), so a
     strategy with state keeps one per caller.
+    ``ev_zone`` — optional: the DSO zone of each EV's grid connection (e.g. ``"feeder/LV1"``,
+    the LV feeder of its charging site); ``()`` when not given.
+    ``zone_forecast_p_net_w`` — optional: per zone of ``ev_zone`` the DSO forecast in force of
+    the zone's net active power without the EVs [W, load convention: negative = reverse flow
+    through the zone's transformer], one value per step from this step on, like
+    ``forecast_p_net_w`` (NaN before the first forecast); empty when not given.  A site's own
+    feeder is where its EVs relieve reverse flow first (:meth:`ev_forecast_p_net_w`).
     """
 
     ev: EvArrays
@@ -110,11 +119,28 @@ class StrategyInputs:
     flex_horizon_w: FloatArray | None = None
     ev_id: tuple[str, ...] = ()
     context: str = ""
+    ev_zone: tuple[str, ...] = ()
+    zone_forecast_p_net_w: Mapping[str, FloatArray] = dataclasses.field(default_factory=dict)
 
     @property
     def n_ev(self) -> int:
         """Number of EVs (entries of every per-EV array)."""
         return int(self.ev.soc.shape[0])
+
+    def ev_forecast_p_net_w(self) -> FloatArray:
+        """Per EV the forecast of its own zone [W] (n_ev × steps of ``price_eur_per_mwh``).
+
+        An EV without a zone, or whose zone has no forecast, gets ``forecast_p_net_w`` (the
+        primary substation's); steps beyond a forecast are NaN.
+        """
+        t_n = len(self.price_eur_per_mwh)
+        out = np.tile(_pad(self.forecast_p_net_w, t_n), (self.n_ev, 1))
+        if len(self.ev_zone) == self.n_ev:
+            for i, zone in enumerate(self.ev_zone):
+                fc = self.zone_forecast_p_net_w.get(zone)
+                if fc is not None:
+                    out[i] = _pad(fc, t_n)
+        return out
 
 
 class ChargingStrategy(Protocol):
@@ -198,7 +224,8 @@ class _LpPlan:
     p_w: FloatArray  # n × T
     soc_end: FloatArray  # n × T
     flex_w: FloatArray  # n × T, the commitments the schedule keeps
-    forecast_w: FloatArray  # T
+    forecast_w: FloatArray  # T, the primary's (discharge rule)
+    ev_forecast_w: FloatArray  # n × T, each EV's zone (surplus value)
     price: FloatArray  # T
 
 
@@ -212,14 +239,23 @@ class LpStrategy:
     keeps), a new DSO forecast or prices, an SOC off the schedule by more than
     :data:`RESOLVE_SOC_TOL`, or the schedule's end.  The LP per call:
 
+    * horizon: from now to the latest declared departure of the connected EVs, at most
+      ``horizon_s`` (default 24 h) and the end of ``price_eur_per_mwh`` (an EV staying longer
+      is held to what full power after the horizon cannot add, as in the guard);
     * units: the connected EVs with their wish ``soc_target`` (kept: the user leaves with it
       when feasible, never with more — an award's extra energy is delivered by shifting), the
       EV's band and ratings (discharge only if ``bidirectional``), users outside the campaign as
       uncontrolled loads;
-    * price: ``price_eur_per_mwh`` plus the user's flat tariff ``user_tariff_eur_per_mwh``
-      (default 0) minus the surplus value
-      ``surplus_eur_per_mwh·S_k/max S`` with ``S = max(−forecast_p_net_w, 0)`` (charging in the
-      deepest forecast reverse flow first; NaN forecasts count as no surplus);
+    * the own feeder (when the caller gives ``ev_zone`` and ``zone_forecast_p_net_w``): the
+      EVs of each zone form one LP site whose base profile is the zone's forecast ``B_k``
+      (:class:`~v2xcosim.domain.scheduler.Site`); every kWh of the zone's forecast reverse
+      flow ``S_k = max(−B_k, 0)`` the EVs absorb earns ``λ_k = surplus_eur_per_mwh·(½ +
+      ½·S_k/max S)`` (deeper surplus first), and a discharge that would itself push the zone
+      into reverse flow costs the same; steps without a forecast carry no value.  Without
+      zones the primary substation's forecast is a price term instead: ``price −
+      surplus_eur_per_mwh·S_k/max S`` with ``S = max(−forecast_p_net_w, 0)``;
+    * price: ``price_eur_per_mwh`` (what the EMSP pays for energy) plus
+      ``user_tariff_eur_per_mwh`` (default 0; a constant that only prices cycle losses);
     * battery wear ``wear_eur_per_kwh`` per kWh throughput
       (:func:`~v2xcosim.domain.scheduler.cycle_wear_eur_per_kwh`);
     * ``v2g``: no EV discharges where the forecast import is below ``min_import_w`` (as the
@@ -228,11 +264,13 @@ class LpStrategy:
       (baseline: the schedule's power at that step before the award was known), shortfalls at
       ``shortfall_eur_per_mwh``.
 
-    The tariff term changes nothing for a schedule that only shifts charging (the energy to the
-    wish is the same), but prices every kWh lost in a discharge–recharge cycle at what the user
-    pays for it: with a flat retail tariff (the user pays ``tariff × (charged − discharged)``)
-    a V2G cycle then happens only when an award pays for it, so a consenting user's bill is
-    never raised by the EMSP's arbitrage.
+    **Who pays the cycle losses.**  The EMSP buys the energy at ``price_eur_per_mwh`` and bears
+    the losses of the cycles it orders: the user is billed the energy as if no V2G had
+    happened (each kWh fed back is credited at ``1/(η_c·η_d)`` kWh, the energy that puts it
+    back; :meth:`v2xcosim.domain.emsp.Emsp.billed_kwh`), so a round trip is priced at the
+    EMSP's own energy price plus wear, and a discharge happens where a price spread, the
+    surplus value or an award pays for it — never on the user's bill.  A caller whose users pay
+    the losses instead sets ``user_tariff_eur_per_mwh`` to their tariff.
     """
 
     def __init__(
@@ -245,17 +283,22 @@ class LpStrategy:
         shortfall_eur_per_mwh: float = SHORTFALL_EUR_PER_MWH,
         user_tariff_eur_per_mwh: float = 0.0,
         power_headroom: float = 0.05,
+        horizon_s: float = 86400.0,
     ) -> None:
         """LP strategy; ``wear_eur_per_kwh`` default: the Schmalstieg law at its defaults.
 
         ``power_headroom``: the LP plans charging with ``(1 − headroom)`` of each EV's rating
         (assumption: 5 %), so an EV that charges less efficiently than modelled, found at a
         re-solve, still has power in reserve to reach its wish (the guard allows the full
-        rating).
+        rating).  ``horizon_s``: the longest look-ahead [s] (default 24 h: a day's PV and
+        price cycle; it keeps a re-solve within the time budget on runs of a week or more).
         """
         if not 0.0 <= power_headroom < 1.0:
             raise ScenarioError("LpStrategy: power_headroom must be in [0, 1)")
+        if not horizon_s > 0:
+            raise ScenarioError("LpStrategy: horizon_s must be > 0")
         self.power_headroom = power_headroom
+        self.horizon_s = horizon_s
         self.user_tariff_eur_per_mwh = user_tariff_eur_per_mwh
         self.bidirectional = bidirectional
         self.wear_eur_per_kwh = (
@@ -278,16 +321,33 @@ class LpStrategy:
         ids = inputs.ev_id if len(inputs.ev_id) == n else tuple(str(i) for i in range(n))
         k_abs = round(inputs.t_s / inputs.dt_s)
         live = inputs.ev.connected & (inputs.ev.departure_s > inputs.t_s)
-        t_n = max(len(inputs.price_eur_per_mwh), 1)
+        if not live.any():
+            return np.zeros(n)
+        t_n = self._horizon(inputs, live)
         flex = self._flex(inputs, t_n)
         fc = _pad(inputs.forecast_p_net_w, t_n)
+        fc_ev = inputs.ev_forecast_p_net_w()[:, :t_n] if self._zoned(inputs) else None
         price = np.nan_to_num(_pad(inputs.price_eur_per_mwh, t_n), nan=0.0)
         plan = self._plans.get(inputs.context)
-        if plan is None or self._stale(plan, inputs, ids, live, k_abs, flex, fc, price):
-            plan = self._solve(inputs, ids, live, k_abs, flex, fc, price)
+        if plan is None or self._stale(plan, inputs, ids, live, k_abs, flex, fc, fc_ev, price):
+            plan = self._solve(inputs, ids, live, k_abs, flex, fc, fc_ev, price)
             self._plans[inputs.context] = plan
         out: FloatArray = np.where(live, plan.p_w[:, k_abs - plan.k0], 0.0)
         return out
+
+    def _horizon(self, inputs: StrategyInputs, live: BoolArray) -> int:
+        """Return the steps to plan: to the latest declared departure, ≤ ``horizon_s``."""
+        dt_s = inputs.dt_s
+        last = float(inputs.ev.departure_s[live].max()) - inputs.t_s
+        steps = math.ceil(min(last, self.horizon_s) / dt_s - 1e-9)
+        return max(min(steps, len(inputs.price_eur_per_mwh)), 1)
+
+    @staticmethod
+    def _zoned(inputs: StrategyInputs) -> bool:
+        """Tell whether the caller gave each EV's zone and a forecast of one of them."""
+        return len(inputs.ev_zone) == inputs.n_ev and any(
+            z in inputs.zone_forecast_p_net_w for z in inputs.ev_zone
+        )
 
     @staticmethod
     def _flex(inputs: StrategyInputs, t_n: int) -> FloatArray:
@@ -313,6 +373,7 @@ class LpStrategy:
         k_abs: int,
         flex: FloatArray,
         fc: FloatArray,
+        fc_ev: FloatArray | None,
         price: FloatArray,
     ) -> bool:
         j = k_abs - plan.k0
@@ -323,6 +384,12 @@ class LpStrategy:
         if not np.array_equal(plan.flex_w[:, j : j + m], flex[:, :m]):
             return True
         if not np.array_equal(plan.forecast_w[j : j + m], fc[:m], equal_nan=True):
+            return True
+        if (fc_ev is None) != (plan.ev_forecast_w.size == 0):
+            return True
+        if fc_ev is not None and not np.array_equal(
+            plan.ev_forecast_w[:, j : j + m], fc_ev[:, :m], equal_nan=True
+        ):
             return True
         if not np.array_equal(plan.price[j : j + m], price[:m]):
             return True
@@ -341,6 +408,7 @@ class LpStrategy:
         k_abs: int,
         flex: FloatArray,
         fc: FloatArray,
+        fc_ev: FloatArray | None,
         price: FloatArray,
     ) -> _LpPlan:
         ev, dt_s = inputs.ev, inputs.dt_s
@@ -367,10 +435,14 @@ class LpStrategy:
                     wear_eur_per_kwh=self.wear_eur_per_kwh,
                 )
             )
-        surplus = np.maximum(-np.nan_to_num(fc, nan=0.0), 0.0)
         value = np.zeros(t_n)
-        if surplus.max() > 0:
-            value = self.surplus_eur_per_mwh * surplus / surplus.max()
+        sites: list[Site] = []
+        if fc_ev is not None:  # the EVs of each zone relieve their own transformer
+            sites = self._zone_sites(inputs, rows, fc_ev)
+        else:
+            surplus = np.maximum(-np.nan_to_num(fc, nan=0.0), 0.0)
+            if surplus.max() > 0:
+                value = self.surplus_eur_per_mwh * surplus / surplus.max()
         allowed = None
         if self.bidirectional:  # no EV discharges where the forecast imports too little
             allowed = np.nan_to_num(fc, nan=-np.inf) > self.min_import_w
@@ -382,6 +454,7 @@ class LpStrategy:
             dt_s=dt_s,
             price_eur_per_mwh=price + self.user_tariff_eur_per_mwh - value,
             discharge_allowed=allowed,
+            sites=sites,
         )
         if missing.any():  # awards on a schedule never made here: its commitment-free plan
             first = run().p_w
@@ -400,7 +473,31 @@ class LpStrategy:
         soc = np.full((n, t_n), np.nan)
         p_w[rows] = out.p_w
         soc[rows] = out.soc_end
-        return _LpPlan(k_abs, ids, live.copy(), p_w, soc, flex.copy(), fc.copy(), price.copy())
+        fc_kept = np.zeros((0, 0)) if fc_ev is None else fc_ev.copy()
+        return _LpPlan(
+            k_abs, ids, live.copy(), p_w, soc, flex.copy(), fc.copy(), fc_kept, price.copy()
+        )
+
+    def _zone_sites(
+        self, inputs: StrategyInputs, rows: npt.NDArray[np.int64], fc_ev: FloatArray
+    ) -> list[Site]:
+        """One LP site per zone of the live EVs: base = the zone's forecast, value λ_k."""
+        zone_rows: dict[str, list[int]] = {}
+        for u, i in enumerate(map(int, rows)):
+            zone_rows.setdefault(inputs.ev_zone[i], []).append(u)
+        out = []
+        for zone in sorted(zone_rows):
+            members = zone_rows[zone]
+            fc = fc_ev[int(rows[members[0]])]
+            known = np.isfinite(fc)
+            if not known.any():
+                continue
+            base = np.where(known, fc, 0.0)
+            surplus = np.maximum(-base, 0.0)
+            depth = surplus / surplus.max() if surplus.max() > 0 else np.zeros_like(surplus)
+            lam = np.where(known, self.surplus_eur_per_mwh / 1e3 * (0.5 + 0.5 * depth), 0.0)
+            out.append(Site(units=tuple(members), base_net_w=base, reverse_eur_per_kwh=lam))
+        return out
 
     def _baselines(
         self,
@@ -617,6 +714,7 @@ def _private_copy(inputs: StrategyInputs) -> StrategyInputs:
         campaign=_read_only(inputs.campaign),
         forecast_p_net_w=_read_only(inputs.forecast_p_net_w),
         price_eur_per_mwh=_read_only(inputs.price_eur_per_mwh),
+        zone_forecast_p_net_w={z: _read_only(v) for z, v in inputs.zone_forecast_p_net_w.items()},
     )
 
 
@@ -691,6 +789,8 @@ def plan(
     where: str = "plan",
     ev_id: tuple[str, ...] = (),
     context: str = "plan",
+    ev_zone: tuple[str, ...] = (),
+    zone_forecast_p_net_w: Mapping[str, FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Forecast of the strategy over ``len(charge_window)`` steps.
 
@@ -699,8 +799,9 @@ def plan(
     n_steps, optional) holds market commitments already awarded; without it the plan has none.
     ``forecast_p_net_w`` and ``price_eur_per_mwh`` (n_steps each, optional, NaN if absent) are
     what the strategy sees as forecasts from each step on; ``flex_w`` is passed on as the
-    commitments ahead (``flex_horizon_w``).  ``ev_id`` and ``context`` are passed on to the
-    strategy (a stateful strategy keeps one schedule per context).
+    commitments ahead (``flex_horizon_w``).  ``ev_id``, ``context``, ``ev_zone`` and
+    ``zone_forecast_p_net_w`` (per zone n_steps values, sliced from each step on) are passed on
+    to the strategy (a stateful strategy keeps one schedule per context).
 
     Returns ``(p_w, soc_end)``, each (n_ev × n_steps): the power in each step and the SOC at
     its end.  EVs are taken as connected until their departure.  The EMSP uses the plan as the
@@ -714,6 +815,10 @@ def plan(
         raise ScenarioError(f"plan: flex_w must be ({n}, {n_steps})")
     fc = _horizon(forecast_p_net_w, n_steps, "forecast_p_net_w")
     price = _horizon(price_eur_per_mwh, n_steps, "price_eur_per_mwh")
+    zone_fc = {
+        z: _horizon(v, n_steps, f"zone_forecast_p_net_w[{z!r}]")
+        for z, v in (zone_forecast_p_net_w or {}).items()
+    }
     if isinstance(strategy, str):
         name = strategy if name is None else name
         strategy = BuiltinStrategy(strategy)
@@ -738,6 +843,8 @@ def plan(
             flex_horizon_w=None if flex_w is None else np.asarray(flex_w[:, k:], dtype=float),
             ev_id=ev_id,
             context=context,
+            ev_zone=ev_zone,
+            zone_forecast_p_net_w={z: v[k:] for z, v in zone_fc.items()},
         )
         p = apply_strategy(strategy, inputs, name=label, where=f"{where}, for t = {t:g} s")
         soc = np.clip(soc_after(state, p, dt_s), 0.0, 1.0)

@@ -119,6 +119,22 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "MW", "peak over the steps of Σ over the sites' MV/LV transformers of max(−P, 0)"
         ),
         "lv_sites": Kpi("", "per charging site: its MV/LV transformer's flows and LV voltages"),
+        "lv_reverse_flow_bound_smart_mwh": Kpi(
+            "MWh",
+            "perfect-foresight bound: least Σ LV reverse-flow energy the run's sessions (as they "
+            "stayed, wishes kept, non-campaign users uncontrolled) can leave charging only",
+        ),
+        "lv_reverse_flow_bound_v2g_mwh": Kpi(
+            "MWh",
+            "as lv_reverse_flow_bound_smart_mwh with V2G-capable cars discharging too "
+            "(energy-neutral: every wish still kept)",
+        ),
+        "lv_surplus_mwh": Kpi(
+            "MWh", "Σ over the sites' MV/LV transformers of the reverse-flow energy without EVs"
+        ),
+        "lv_session_energy_share_of_surplus": Kpi(
+            "1", "energy the connected sessions need to their wishes (grid side) / lv_surplus_mwh"
+        ),
         "feeder": Kpi("", "name of the site's LV feeder"),
         "vm_charger_min_pu": Kpi("pu", "lowest voltage at the site's charger bus over the steps"),
         "vm_charger_max_pu": Kpi("pu", "highest voltage at the site's charger bus over the steps"),

@@ -122,8 +122,8 @@ class TerniUseCase:
         if isinstance(self.controller, BuiltinStrategy) and self.controller.lp is not None:
             # the LP strategies keep the v2g rule: no EV discharges unless the forecast imports
             self.controller.lp.min_import_w = spec.control.discharge_min_import_mw * 1e6
-            # the users pay a flat tariff per net kWh: cycle losses are priced at it
-            self.controller.lp.user_tariff_eur_per_mwh = spec.market.tariff_eur_per_kwh * 1e3
+            # the EMSP bears the cycle losses (Emsp.billed_kwh): they are priced at the energy
+            # price it pays, not at the users' tariff (LpStrategy: who pays the cycle losses)
         self.bidirectional = self.controller.bidirectional  # the strategy may discharge
         self.dt, self.k_all, self.start = setup.step_s, setup.n_steps, setup.start_utc
         self.n = len(setup.users)
@@ -173,6 +173,10 @@ class TerniUseCase:
         self.charge_window = np.zeros(self.k_all, dtype=bool)
         self.discharge_window = np.zeros(self.k_all, dtype=bool)
         self.forecast_p_net_w = np.full(self.k_all, np.nan)
+        # the forecast in force of each feeder zone (a site's LP relieves its own feeder)
+        self.zone_forecast_w = {
+            z: np.full(self.k_all, np.nan) for z in sorted(self.zone_parent) if z != wiring.PRIMARY
+        }
         buyer = DsoBuyer(self.dso, self.grid, self._on_forecast)
         self.market = MarketCycle(
             self.grid,
@@ -381,6 +385,8 @@ class TerniUseCase:
             flex_horizon_w=self.flex_w[rx, k:],
             ev_id=tuple(users.session_id[int(i)] for i in rx),
             context=f"site {site}",
+            ev_zone=tuple(self.zone_of[int(i)] for i in rx),
+            zone_forecast_p_net_w=self._zone_forecasts(k, {self.zone_of[int(i)] for i in rx}),
         )
         where = f"site {site}, step {k} ({t:%Y-%m-%d %H:%M} UTC)"
         p_req = apply_strategy(self.controller, inputs, name=self.strategy, where=where)
@@ -415,6 +421,10 @@ class TerniUseCase:
             self._rec(k, "D1", "dso_forecast", "dso", f"{f.zone}: reverse flow and voltage", f)
         fc = next(f for f in forecasts if f.zone == wiring.PRIMARY)
         p_step = np.repeat(np.asarray(fc.p_net_w), SETTLEMENT_S // self.dt)[: self.k_all - k]
+        for f in forecasts:
+            if f.zone in self.zone_forecast_w:
+                steps = np.repeat(np.asarray(f.p_net_w), SETTLEMENT_S // self.dt)
+                self.zone_forecast_w[f.zone][k:] = steps[: self.k_all - k]
         c = self.spec.control
         cw, dw = windows(
             p_step,
@@ -460,8 +470,14 @@ class TerniUseCase:
             where=f"the EMSP plan made at step {k}",
             ev_id=tuple(users.session_id),
             context="emsp plan",
+            ev_zone=tuple(self.zone_of),
+            zone_forecast_p_net_w=self._zone_forecasts(k, set(self.zone_forecast_w)),
         )
         return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined)
+
+    def _zone_forecasts(self, k: int, zones: set[str]) -> dict[str, FloatArray]:
+        """Return the forecast in force of each of ``zones`` from step ``k`` on [W]."""
+        return {z: self.zone_forecast_w[z][k:] for z in sorted(zones) if z in self.zone_forecast_w}
 
     def _on_market(self, e: MarketEvent) -> None:
         """Record a market message with its step id (D2, J4/J5, M1–M4, S1–S4)."""
@@ -527,8 +543,9 @@ class TerniUseCase:
     def sessions_frame(self) -> pd.DataFrame:
         """One row per session (``sessions.parquet``; columns in the scenario README).
 
-        Money per session [EUR]: ``bill_eur`` = tariff × net energy drawn (the EMSP's
-        statement), ``incentive_eur`` (S3), ``degradation_eur`` = Δ(q_cal + q_cyc) between
+        Money per session [EUR]: ``bill_eur`` = tariff × the energy billed (the EMSP's
+        statement, :meth:`~v2xcosim.domain.emsp.Emsp.billed_kwh`: drawn less the V2G
+        credit), ``incentive_eur`` (S3), ``degradation_eur`` = Δ(q_cal + q_cyc) between
         arrival and departure (end of the run if still plugged in) × capacity × pack price
         (:func:`~v2xcosim.domain.ageing.degradation_cost_eur`).  ``bill_uncontrolled_eur`` is
         the same session charged uncontrolled, computed here analytically: full power (the
@@ -552,7 +569,8 @@ class TerniUseCase:
         e_ch = np.asarray(b["energy_charged_kwh"], dtype=float)
         e_dis = np.asarray(b["energy_discharged_kwh"], dtype=float)
         tariff = spec.market.tariff_eur_per_kwh
-        bill = tariff * np.maximum(e_ch - e_dis, 0.0)
+        billed = [self.emsp.billed_kwh(c, d) for c, d in zip(e_ch, e_dis, strict=True)]
+        bill = tariff * np.array(billed, dtype=float)
         pack = pack_cost_eur_per_kwh(spec.market.pack_cost_usd_per_kwh, spec.market.usd_per_eur)
         dq = self.q_departure - self.q_arrival
         degradation = degradation_cost_eur(dq.sum(axis=1), cap, pack)

@@ -468,8 +468,17 @@ def dso(
 
 # ---------------------------------------------------------------------- actors
 def emsp(spec: TerniScenario, zone_parent: dict[str, str], *, bidirectional: bool) -> Emsp:
-    """Return the EMSP of ``[market]`` (offering discharge if the strategy is bidirectional)."""
-    cfg = EmspConfig(**_shared(spec.market, EmspConfig), bidirectional=bidirectional)
+    """Return the EMSP of ``[market]`` (offering discharge if the strategy is bidirectional).
+
+    The V2G credit's efficiencies are ``[control]``'s ``eta_charge``/``eta_discharge``: the
+    EMSP bills the users as if their cars had not cycled (:meth:`Emsp.billed_kwh`).
+    """
+    cfg = EmspConfig(
+        **_shared(spec.market, EmspConfig),
+        bidirectional=bidirectional,
+        credit_eta_charge=spec.control.eta_charge,
+        credit_eta_discharge=spec.control.eta_discharge,
+    )
     return Emsp(cfg, spec.time.start_utc, zone_parent=zone_parent)
 
 

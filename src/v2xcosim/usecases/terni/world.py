@@ -43,6 +43,7 @@ from v2xcosim.report.kpis import (
     ten_minute_kpis,
 )
 from v2xcosim.report.results import json_clean
+from v2xcosim.usecases.terni.bound import BOUND_KPI_KEYS, lv_bound_kpis
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
 from v2xcosim.usecases.terni.wiring import input_settings
@@ -70,8 +71,14 @@ KPI_KEYS: tuple[str, ...] = (
 )
 """The KPIs every Terni ``kpis.json`` holds (issue list), besides further details."""
 
-LV_KPI_KEYS: tuple[str, ...] = ("lv_reverse_flow_energy_mwh", "lv_reverse_flow_peak_mw", "lv_sites")
-"""Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`)."""
+LV_KPI_KEYS: tuple[str, ...] = (
+    "lv_reverse_flow_energy_mwh",
+    "lv_reverse_flow_peak_mw",
+    "lv_sites",
+    *BOUND_KPI_KEYS,
+)
+"""Local (LV) KPIs at the charging sites' secondary substations (:func:`lv_site_kpis`) and the
+perfect-foresight bound of their reverse flow (:mod:`v2xcosim.usecases.terni.bound`)."""
 
 
 FLEET_OUTPUTS = {
@@ -467,6 +474,7 @@ def terni_kpis(
         **grid_part,
         **ten_min,
         **lv_site_kpis({s: frames[f"site_{s}"] for s in feeders}, feeders, dt_s),
+        **lv_bound_kpis(spec, {s: frames[f"site_{s}"] for s in feeders}, sessions),
         "flex_requested_mwh": requested,
         "flex_matched_mwh": matched,
         "flex_delivered_mwh": float(actors["flex_delivered_mwh"]),
@@ -529,6 +537,9 @@ def site_feeders(spec: TerniScenario) -> dict[str, str]:
 COMPARE_KEYS: tuple[str, ...] = (
     *KPI_KEYS[:2],
     "lv_reverse_flow_energy_mwh",
+    "lv_reverse_flow_bound_smart_mwh",
+    "lv_reverse_flow_bound_v2g_mwh",
+    "lv_session_energy_share_of_surplus",
     "lv_reverse_flow_peak_mw",
     *KPI_KEYS[2:],
     "ev_energy_charged_kwh",
