@@ -16,7 +16,7 @@ from v2xcosim.config.base import Identifier, Spec
 
 MAX_STEPS_DEFAULT = 1_000_000
 """Default of ``runner.max_steps`` (assumption): ten years of 5-minute steps, far beyond any
-shipped scenario (the Terni week has 2,016), while a mistyped horizon (10^12 s) is refused
+shipped scenario (the week scenario has 2,016), while a mistyped horizon (10^12 s) is refused
 before it fills memory; a run's tables hold one row per step."""
 
 LAST_REPRESENTABLE_UTC = dt.datetime(2262, 4, 11, 23, 47, 16, tzinfo=dt.UTC)

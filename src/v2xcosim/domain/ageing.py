@@ -82,7 +82,7 @@ class AgeingHistory:
     """How the cars were used before the run (every value an **assumption**, README).
 
     ``annual_km`` driven per year at ``kwh_per_km`` (battery side); parked at ``soc_parked``
-    at ``t_k`` (annual mean temperature, Terni ≈ 14.5 °C as the run's temperature profile);
+    at ``t_k`` (the annual mean temperature of the run's profile, e.g. 14.5 °C);
     cycled at ``v_rms_v`` and ``dod`` (the FMU's start values of its V_rms and DOD proxies).
     """
 

@@ -320,8 +320,8 @@ class Emsp:
     def billed_kwh(self, energy_charged_kwh: float, energy_discharged_kwh: float) -> float:
         """Energy [kWh] the user pays for: ``(E_ch − E_dis/(η_c·η_d))⁺``.
 
-        The EMSP bears the losses of the V2G cycles it orders (decision for the Terni use
-        case, an assumption: a user who lends the car must not pay for the round trip): each
+        The EMSP bears the losses of the V2G cycles it orders (a use case's decision,
+        an assumption: a user who lends the car must not pay for the round trip): each
         kWh fed back is credited at the ``1/(η_c·η_d)`` kWh that put it back
         (``credit_eta_charge``, ``credit_eta_discharge``), so a session that only cycles pays
         what the same SOC gain without V2G costs.  With both at 1 this is the net energy drawn.

@@ -70,7 +70,7 @@ ITALY_2024_FLEET: tuple[VehicleModel, ...] = (
     VehicleModel("Renault 5 E-Tech 52 kWh", 52.0, 11_000.0, True, 0.10),
     VehicleModel("Renault ZOE R135 (V2G trial)", 52.0, 11_000.0, True, 0.15),
 )
-"""The cars at Terni's public chargers in 2024 (specifications: makers' data sheets as far as
+"""The cars at Italian public chargers in 2024 (specifications: makers' data sheets as far as
 known here; shares and anything marked below are **assumptions**, scenario README).
 
 Italy's 2023 best-selling BEVs were Tesla Model Y and Model 3, Fiat 500e (42 kWh gross, 11 kW
