@@ -22,8 +22,11 @@ start for :class:`~v2xcosim.domain.market.participants.BatteryProvider`), its aw
 commitments (baseline: the schedule before the award).  So it charges in the forecast surplus
 and discharges later where prices pay for the round trip.  Its baseline is that schedule and it
 bids only what it can deliver on top of it (:meth:`StationaryBattery.capacity_on_plan_w`):
-up ``ΔP ≤ P_max − P_k`` and ``soc_k + ΔP·η·(k−k0+1)·Δt/C ≤ soc_max``, down ``ΔP ≤ P_k + P_max``
-and ``soc_k − ΔP·(k−k0+1)·Δt/(η·C) ≥ soc_min`` for every step ``k`` of the window.
+up ``ΔP ≤ P_max − P_k`` and ``soc_0 + η·(Σ_window P_k⁺·Δt + ΔP·T)/C ≤ soc_max`` with ``soc_0``
+the plan's SOC at the window's start and ``T`` the window (charging planned for later is
+shifted into the window: the battery re-plans after the award with the award as a commitment),
+down ``ΔP ≤ P_k + P_max`` and ``soc_k − ΔP·(k−k0+1)·Δt/(η·C) ≥ soc_min`` for every step ``k``
+of the window.
 """
 
 from __future__ import annotations
@@ -141,8 +144,14 @@ class StationaryBattery:
         steps = np.arange(1, k1 - k0 + 1) * plan.dt_s
         cap_j = self.capacity_kwh * J_PER_KWH
         if direction > 0:
+            # up: charge more in the window and, after the award, re-plan to charge less later
+            # (the plan's charging after the window is shifted into it): from the SOC at the
+            # window's start, the plan's own charging in the window plus ΔP over the window must
+            # stay below soc_max (its discharges in the window are not counted: conservative)
+            soc0 = float(plan.soc_end[k0 - 1]) if k0 > 0 else self.soc
+            planned_j = float(np.clip(p, 0.0, None).sum()) * plan.dt_s
             by_rating = float(np.min(self.p_max_w - p))
-            by_soc = float(np.min((self.soc_max - soc) * cap_j / (self.eta * steps)))
+            by_soc = ((self.soc_max - soc0) * cap_j / self.eta - planned_j) / float(steps[-1])
         else:
             by_rating = float(np.min(p + self.p_max_w))
             by_soc = float(np.min((soc - self.soc_min) * cap_j * self.eta / steps))

@@ -161,8 +161,13 @@ class TerniUseCase:
             planner=self._plan,
         )
         self.flex_w = self.portfolio.flex_w
+        # a merchant battery: it plans on the energy price and its wear only; the DSO's surplus
+        # is worth something to it through the market (awards), not for free, so its capacity
+        # is offered where the DSO asks for it (surplus value 0, a decision)
         self.batteries = {
-            b.provider_id: BatteryProvider(b, self.grid, self._battery_signals)
+            b.provider_id: BatteryProvider(
+                b, self.grid, self._battery_signals, surplus_eur_per_mwh=0.0
+            )
             for b in wiring.batteries(self.spec, self.zone_parent)
         }
         self.provider_p_w = {pid: b.p_w for pid, b in self.batteries.items()}
