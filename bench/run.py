@@ -7,9 +7,12 @@ the same run, so ratios can be compared across machines:
 * cost of one Co-Simulation step of the EV through fmpy's ``FMU2Slave`` with I/O (set the
   setpoint, doStep, get four outputs) with held and with changing setpoints, vs the same calls
   with a zero-length doStep (the calling floor);
-* the fleet FMU per vehicle-step with vector set/get vs separate single-EV instances.
+* the fleet FMU per vehicle-step with vector set/get vs separate single-EV instances;
+* Terni: wall time of the default day and the week under ``v2g`` vs ``uncontrolled``, and the LP
+  scheduler's time per re-solve (median, max) and share of the run.
 
-Run with ``make bench`` (or ``python bench/run.py``).
+Run with ``make bench`` (or ``python bench/run.py``); ``--only NAME`` (``build``, ``single``,
+``each``, ``fleet``, ``terni``) runs one section and rewrites only that section of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -448,11 +451,77 @@ def section_fleet() -> list[str]:
     return lines
 
 
+TERNI_CASES = (
+    ("default day", "scenarios/terni_v2g.toml"),
+    ("week", "scenarios/terni_v2g_week.toml"),
+)
+"""The Terni scenarios of the ``terni`` section (label, scenario file)."""
+
+
+def _terni_run(scenario: str, strategy: str) -> dict[str, float]:
+    """Run a Terni scenario in this process; wall time, steps and the LP's re-solve times."""
+    import tempfile
+
+    from v2xcosim import scenario as sc
+    from v2xcosim.domain import scheduler
+
+    spec = sc.load_scenario(
+        ROOT / scenario, [f"control.strategy={strategy}", "results.plots=false"]
+    )
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "run"
+        out.mkdir()
+        scheduler.SOLVE_STATS.reset()
+        t0 = time.perf_counter()
+        sc.run(spec, out)
+        wall = time.perf_counter() - t0
+    solves = np.asarray(scheduler.SOLVE_STATS.times_s(), dtype=float)
+    return {
+        "wall_s": wall,
+        "steps": float(spec.time.n_steps),
+        "solves": float(solves.size),
+        "median_ms": float(np.median(solves) * 1e3) if solves.size else float("nan"),
+        "max_ms": float(solves.max() * 1e3) if solves.size else float("nan"),
+        "lp_s": float(solves.sum()),
+    }
+
+
+def section_terni() -> list[str]:
+    """Terni: wall time of the default day and the week, the LP's re-solve times and share."""
+    rows = []
+    for label, path in TERNI_CASES:
+        for strategy in ("uncontrolled", "v2g"):
+            rows.append((label, strategy, _terni_run(path, strategy)))
+    lines = [
+        "## Terni: the default day and the week, LP re-solves (one process, in-process runs)",
+        "",
+        "Wall time from the world's set-up to the results written (plots off), the LP scheduler's "
+        "time per re-solve (each `linprog` call of the `v2g` strategies and the stationary "
+        "battery) and its share of the run. Budget per re-solve: median ≤ 50 ms, max ≤ 500 ms. "
+        "Baseline: the same scenario under `uncontrolled`, whose EVs need no LP (its re-solves "
+        "are the battery's).",
+        "",
+        "| scenario | strategy | steps | wall s | ratio to uncontrolled | re-solves | median ms "
+        "| max ms | LP share | budget |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = {label: r["wall_s"] for label, s, r in rows if s == "uncontrolled"}
+    for label, strategy, r in rows:
+        ok = r["median_ms"] <= 50.0 and r["max_ms"] <= 500.0 if r["solves"] else True
+        lines.append(
+            f"| {label} | {strategy} | {r['steps']:.0f} | {r['wall_s']:.1f} | "
+            f"{r['wall_s'] / base[label]:.2f} | {r['solves']:.0f} | {r['median_ms']:.1f} | "
+            f"{r['max_ms']:.1f} | {r['lp_s'] / r['wall_s']:.1%} | {'met' if ok else 'NOT met'} |"
+        )
+    return lines
+
+
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "build": section_builds,
     "single": section_single,
     "each": section_each,
     "fleet": section_fleet,
+    "terni": section_terni,
 }
 """Benchmark sections in the order of bench/RESULTS.md; ``--only NAME`` runs one."""
 
