@@ -5,6 +5,7 @@ import numpy.typing as npt
 import pytest
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.units import J_PER_KWH
 from v2xcosim.domain.cs_ems import ChargingSite, EvArrays, power_bounds
 
 FloatArray = npt.NDArray[np.float64]
@@ -72,3 +73,25 @@ def test_allocation_and_dispatch_within_ratings() -> None:
     assert p.tolist() == [7400.0, -7400.0]
     assert np.all(np.hypot(p, q) <= 8000.0 + 1e-6)
     assert q[0] == pytest.approx(np.sqrt(8000.0**2 - 7400.0**2))
+
+
+def test_guard_never_overfills_an_ev_that_cannot_discharge() -> None:
+    """Unidirectional EV 0.5 % below its target: the guard's upper bound is that energy."""
+
+    ev = EvArrays(
+        soc=np.array([0.80, 0.80]),
+        capacity_kwh=np.array([50.0, 50.0]),
+        departure_s=np.array([36000.0, 36000.0]),
+        soc_target=np.array([0.805, 0.805]),
+        soc_min=np.array([0.2, 0.2]),
+        soc_max=np.array([0.91, 0.91]),
+        p_max_charge_w=np.array([11000.0, 11000.0]),
+        p_max_discharge_w=np.array([0.0, 11000.0]),
+        connected=np.array([True, True]),
+        eta_charge=0.92,
+        eta_discharge=0.9,
+    )
+    _, hi = power_bounds(ev, 0.0, 300.0)
+    need_w = 0.005 * 50.0 * J_PER_KWH / (0.92 * 300.0)  # 0.25 kWh in 300 s at 92 %
+    assert hi[0] == pytest.approx(need_w)
+    assert hi[1] == pytest.approx(11000.0)  # a V2G EV may go above its target mid-stay

@@ -290,10 +290,11 @@ def test_lfmp_settles_availability_and_activation() -> None:
         energy_kwh=(125.0, 50.0),
     )  # fmt: skip
     lines = settle([award], {("bess", "primary"): base}, {("bess", "primary"): meter})
-    # availability 0.5 MW × 0.25 h × 40 = 5 EUR per interval; activation 0.125 / 0.05 MWh × 60
-    assert [ln.availability_eur for ln in lines] == pytest.approx([5.0, 5.0])
+    # availability 0.5 MW × 0.25 h × 40 = 5 EUR per interval, pro rata to delivery (1, 0.4);
+    # activation 0.125 / 0.05 MWh × 60
+    assert [ln.availability_eur for ln in lines] == pytest.approx([5.0, 2.0])
     assert [ln.paid_mwh for ln in lines] == pytest.approx([0.125, 0.05])
-    assert [ln.amount_eur for ln in lines] == pytest.approx([12.5, 8.0])
+    assert [ln.amount_eur for ln in lines] == pytest.approx([12.5, 5.0])
 
 
 def test_dso_spec_zones_old_keys_and_feeder_overrides() -> None:

@@ -221,9 +221,9 @@ def test_battery_and_emsp_share_the_merit_order(root: Path) -> None:
     assert len(bess) > 0
     expect = bess["delivered_mwh"].clip(lower=0.0).combine(bess["promised_mwh"], min)
     assert bess["paid_mwh"].to_numpy() == pytest.approx(expect.to_numpy())
-    # activation at the bid price plus availability on the awarded MW × hours
+    # activation at the bid price plus availability on the awarded MW × hours delivered
     price = awards.set_index("award_id")["availability_price_eur_per_mw_h"]
-    avail = bess["promised_mwh"] * bess["award_id"].map(price)
+    avail = bess["paid_mwh"] * bess["award_id"].map(price)  # pro rata to delivery
     assert (price > 0).all()
     assert bess["availability_eur"].to_numpy() == pytest.approx(avail.to_numpy())
     assert bess["amount_eur"].to_numpy() == pytest.approx(

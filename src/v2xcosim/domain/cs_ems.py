@@ -7,6 +7,8 @@
   ``[soc_min, soc_max]``, (b) the ratings are kept and (c) the wished departure SOC stays
   reachable by charging at full power for the rest of the stay ("must-charge" rule).  If the
   wish is already infeasible, ``p_lo = p_hi = p_max_charge`` (charge as fast as possible).
+  An EV that may not discharge (``p_max_discharge_w = 0``) is never charged above its target
+  (``soc_target``, the wish plus the guard's margin): that would be overfill its user pays for.
 * :meth:`ChargingSite.dispatch` turns requested P/Q per connector (from the EMSP via the
   DriVe2X adapter, or from a strategy) into setpoints for the charger FMUs: P clipped into the
   guard interval, Q limited to the converter's remaining apparent power
@@ -110,6 +112,10 @@ def power_bounds(ev: EvArrays, t_s: float, dt_s: float) -> tuple[FloatArray, Flo
     floor_soc = np.maximum(ev.soc_min, target - later_j / np.where(cap_j > 0, cap_j, 1.0))
     spare_j = np.maximum(ev.soc - floor_soc, 0.0) * cap_j
     p_dis = np.minimum(ev.p_max_discharge_w, spare_j * eta_d / dt_s)
+    # an EV that may not discharge never needs more than its target: above it is overfill the
+    # user pays for (its model efficiency may differ from the vehicle's, so the last step of a
+    # schedule is trimmed here, whatever the strategy)
+    p_hi = np.where(ev.p_max_discharge_w <= 0.0, np.minimum(p_hi, need_j / (eta_c * dt_s)), p_hi)
     p_lo = np.where(p_must > 0.0, np.minimum(p_must, ev.p_max_charge_w), -p_dis)
     # if the wish is infeasible the guard still charges as fast as the battery allows
     p_lo = np.minimum(p_lo, p_hi)

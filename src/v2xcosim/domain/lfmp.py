@@ -23,7 +23,9 @@ baseline being the schedule the provider declared at gate closure.  Paid energy 
 ``clip(delivered, 0, promised)`` — shortfalls are not paid, over-delivery is not paid either —
 times the award price (activation), plus availability: the awarded MW × the interval's
 hours × the request's availability price [€/(MW·h)] (EDGE-like products; 0 when the request
-carries none).  When a provider holds several awards in one zone and interval, the
+carries none), pro rata to the share of the promise delivered (``paid / promised``: a
+provider that was not there is not paid for being available — a decision; EDGE's own
+non-availability penalties are not modelled).  When a provider holds several awards in one zone and interval, the
 delivered energy is assigned to them in award order (merit order of the clearing).
 """
 
@@ -213,7 +215,9 @@ def settle(
             delivered = delivered_total - already
             paid = min(max(delivered, 0.0), promised)
             used[k] = already + paid
-            availability = promised * a.availability_price_eur_per_mw_h
+            # availability pro rata to delivery: capacity that was not there is not paid for
+            ratio = paid / promised if promised > 0 else 0.0
+            availability = promised * ratio * a.availability_price_eur_per_mw_h
             lines.append(
                 SettlementLine(
                     award_id=a.award_id,
