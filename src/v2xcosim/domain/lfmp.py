@@ -25,8 +25,9 @@ times the award price (activation), plus availability: the awarded MW × the int
 hours × the request's availability price [€/(MW·h)] (EDGE-like products; 0 when the request
 carries none), pro rata to the share of the promise delivered (``paid / promised``: a
 provider that was not there is not paid for being available — a decision; EDGE's own
-non-availability penalties are not modelled).  When a provider holds several awards in one zone and interval, the
-delivered energy is assigned to them in award order (merit order of the clearing).
+non-availability penalties are not modelled).  When a provider holds several awards in one
+zone and interval, the delivered energy is assigned to them in award order (merit order of the
+clearing).
 """
 
 from __future__ import annotations

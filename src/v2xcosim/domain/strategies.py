@@ -333,6 +333,17 @@ class LpStrategy:
             plan = self._solve(inputs, ids, live, k_abs, flex, fc, fc_ev, price)
             self._plans[inputs.context] = plan
         out: FloatArray = np.where(live, plan.p_w[:, k_abs - plan.k0], 0.0)
+        if self.bidirectional:
+            # the rule holds at dispatch, whatever the plan's age: no discharge where the
+            # forecast in force imports too little at the primary, nor into a forecast
+            # reverse flow of the EV's own zone
+            now_ok = bool(np.nan_to_num(fc[0], nan=-np.inf) > self.min_import_w)
+            own_ok = (
+                np.nan_to_num(fc_ev[:, 0], nan=-np.inf) >= 0.0
+                if fc_ev is not None
+                else np.ones(n, dtype=bool)
+            )
+            out = np.where((out < 0.0) & ~(now_ok & own_ok), 0.0, out)
         return out
 
     def _horizon(self, inputs: StrategyInputs, live: BoolArray) -> int:

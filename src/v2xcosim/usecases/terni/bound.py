@@ -98,6 +98,8 @@ def lv_bound_kpis(
 ) -> dict[str, float | None]:
     """Return the bound KPIs of :data:`BOUND_KPI_KEYS` [MWh, share] (module docstring).
 
+    All are ``None`` (not assessable) when a step's power flow was flagged as not converged.
+
     ``sites`` maps each charging-site id to its table (``site_<id>.parquet``).
     """
     dt = float(spec.time.step_s)
@@ -106,6 +108,8 @@ def lv_bound_kpis(
     eta = spec.control.eta_charge
     for site, table in sorted(sites.items()):
         base = site_base_w(table)
+        if not np.all(np.isfinite(base)):  # a flagged power flow: no realised day to bound
+            return dict.fromkeys(BOUND_KPI_KEYS)
         surplus_kwh += float(np.clip(-base, 0.0, None).sum()) * dt / 3.6e6
         mine = sessions[sessions["site"] == site]
         for bidir in (False, True):

@@ -39,7 +39,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,7 +77,9 @@ from v2xcosim.usecases.terni.network import (
     TerniNetwork,
     TerniNetworkSpec,
 )
-from v2xcosim.usecases.terni.schema import TerniScenario
+
+if TYPE_CHECKING:  # the schema's check() imports this module
+    from v2xcosim.usecases.terni.schema import TerniScenario
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
