@@ -216,7 +216,7 @@ class _Faulty:
     bidirectional = False
 
     def decide(self, inputs):
-        if inputs.t_s >= 1800 and inputs.n_ev > 0:
+        if inputs.n_ev > 0:  # the first step with a car to decide for
             MARK.write_text(str(int(inputs.t_s)))
             self.fault()
         return np.zeros(inputs.n_ev)
@@ -245,6 +245,7 @@ def test_python_strategy_that_raises_or_hangs_names_simulator_entity_time(
               "--no-progress", *_sets([
                   f"control.strategy=faulty_strategies:{strategy}",
                   f"control.strategy_path='{tmp_path}'", "time.duration_s=7200",
+                  "time.start=2024-05-15T07:00:00+02:00",  # cars arrive for work
                   "results.plots=false", "runner.stall_timeout_s=60"])])
     text = "".join(capfd.readouterr())
     assert rc == 2, text
@@ -260,3 +261,35 @@ def test_python_strategy_that_raises_or_hangs_names_simulator_entity_time(
     assert found.group(2) == "actors" and int(found.group(3)) == t_s, text
     assert not (out / METADATA).exists()
     assert not _children(out)
+
+
+# ------------------------------------------------------------------- validate's own preflight
+def test_validate_stops_an_fmu_that_hangs_while_instantiated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # fmi2Instantiate spins forever; validate loads the FMU in a child bounded by the limit
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setenv("V2XCOSIM_TOY_HANG_IN_INSTANTIATE", "1")
+    argv = ["validate", str(DEMO), *_sets([*toy_overrides(10), "runner.startup_timeout_s=5"])]
+    with monkeypatch.context() as m:
+        m.chdir(tmp_path)
+        assert cli(argv) == 2
+    msg = capsys.readouterr().out
+    assert "the FMU preflight" in msg and "runner.startup_timeout_s = 5 s" in msg, msg
+    assert not list(private_tmp.iterdir()), "temporary files left"
+    ps = subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True).stdout
+    assert not [ln for ln in ps.splitlines() if '"preflight": true' in ln and str(DEMO) in ln
+                and "runner.startup_timeout_s=5" in ln]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # nothing written
+
+
+def test_validate_reports_the_fmu_error_found_in_its_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a bad FMU-wide parameter is the FMU's own error, reported through the child's verdict
+    argv = ["validate", str(DEMO), *_sets([*toy_overrides(10),
+                                           "sites.0.fmu.parameters.no_such_parameter=1"])]
+    assert cli(argv) == 2
+    assert "no_such_parameter" in capsys.readouterr().out

@@ -70,12 +70,18 @@ def register(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate the scenario (keys, references, files, FMU variable names)."""
+    """Validate the scenario (keys, references, files, FMU variable names).
+
+    The FMUs are built, loaded and checked in a child process bounded by
+    ``runner.startup_timeout_s`` (:func:`v2xcosim.runner.preflight_watched`): an FMU that hangs
+    while it is instantiated stops ``validate`` with exit 2 naming the limit.
+    """
     from v2xcosim import usecases
-    from v2xcosim.scenario import load_scenario, preflight
+    from v2xcosim.runner import preflight_watched
+    from v2xcosim.scenario import load_scenario
 
     spec = load_scenario(args.scenario, args.overrides)
-    preflight(spec)
+    preflight_watched(args.scenario, args.overrides, timeout_s=spec.runner.startup_timeout_s)
     case = usecases.get(spec.use_case)
     print(
         f"{args.scenario}: ok — use case {spec.use_case}, {spec.time.n_steps} steps of "

@@ -303,6 +303,68 @@ def run_watched(
     )
 
 
+def preflight_watched(scenario: Path, overrides: Sequence[str], *, timeout_s: float) -> None:
+    """Build, load and check the scenario's FMUs (its preflight) in a child, bounded in time.
+
+    ``v2xcosim validate`` loads and instantiates the FMUs as a run does, and an FMU can hang
+    there (in its C code, which no thread can interrupt); so the preflight runs in a child
+    process of its own session, stopped with its whole process group after ``timeout_s``
+    (the scenario's ``runner.startup_timeout_s``), which raises :class:`SimulationError` (exit
+    2) naming the limit.  The child's temporary files (FMU extraction) are removed.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "v2xcosim.runner",
+        json.dumps(
+            {
+                "scenario": str(scenario),
+                "overrides": list(overrides),
+                "preflight": True,
+                "fd": 1,
+                "parent": os.getpid(),
+            }
+        ),
+    ]
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    clean_stale_run_dirs()
+    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
+    env["TMPDIR"] = child_tmp
+    try:
+        with subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, start_new_session=True, env=env
+        ) as proc:  # the context closes the pipe whatever happens
+            try:
+                stdout, _ = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise SimulationError(
+                    "the FMU preflight (building, loading and instantiating the scenario's "
+                    f"FMUs) did not finish within runner.startup_timeout_s = {timeout_s:g} s "
+                    "and was stopped: an FMU hangs while it is loaded or instantiated — or "
+                    "raise runner.startup_timeout_s if loading is just slow"
+                ) from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+    finally:
+        shutil.rmtree(child_tmp, ignore_errors=True)
+    verdicts = [ln for ln in stdout.decode(errors="replace").splitlines() if ln.startswith("{")]
+    final: dict[str, Any] = json.loads(verdicts[-1]) if verdicts else {}
+    if final.get("event") == "error":
+        cls = ScenarioError if final.get("kind") == "scenario" else SimulationError
+        raise cls(str(final.get("message")))
+    if final.get("event") != "done":
+        rc = proc.returncode
+        how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
+        raise SimulationError(
+            f"the FMU preflight process died ({how}) without reporting: an FMU crashed while it "
+            "was loaded or instantiated"
+        )
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Make this (child) process end with ``parent_pid``, even if the parent gets SIGKILL."""
     if sys.platform.startswith("linux"):
@@ -348,9 +410,13 @@ def _child(arg: str) -> int:
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
-        from v2xcosim.scenario import load_scenario, run
+        from v2xcosim.scenario import load_scenario, preflight, run
 
         spec = load_scenario(opts["scenario"], opts["overrides"])
+        if opts.get("preflight"):
+            preflight(spec)
+            report({"event": "done", "exit_code": 0})
+            return 0
         report_activity(fd)
         result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])
         report(
