@@ -140,7 +140,8 @@ RANGE_CASES = {
     "t_amb in W": ("profiles.t_amb.unit='W'", "needs K or degC"),
     "steps": ("runner.max_steps=100", "288 steps, more than runner.max_steps = 100"),
     "overflow": ("time.start=2262-04-11T00:00:00Z", "the last representable time"),
-    "fleet size": ("sites.0.n_evs=100000", "limit of MAX_SITE_EVS = 10000 per site"),
+    "fleet size": ("sites.0.n_evs=100000", "limit of MAX_SITE_EVS = 2000 per site"),
+    "fleet size + 1": ("sites.0.n_evs=2001", "2001 vehicles exceed the limit of MAX_SITE_EVS"),
 }
 
 

@@ -168,8 +168,9 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
                 (
                     f"sites[{i}].n_evs",
                     f"{site.n_evs} vehicles exceed the limit of MAX_SITE_EVS = {MAX_SITE_EVS} "
-                    "per site (a fleet FMU's model description grows by 32.5 kB per vehicle); "
-                    "split the vehicles over several sites",
+                    "per site (the largest site shown to run in reasonable time and memory: a "
+                    "fleet FMU's model description grows by 32.5 kB per vehicle); split the "
+                    "vehicles over several sites",
                 )
             )
         need_profile(f"sites[{i}].t_amb_profile", site.t_amb_profile, "t_amb")
