@@ -97,7 +97,28 @@ def test_exception_in_fmu_names_simulator_entity_time(
 
 def test_crash_in_c_code_is_caught(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     msg = _fault(tmp_path, capfd, "sites.0.fmu.parameters.crash_at_s=900")
-    assert "SIGABRT" in msg and "t = 600 s" in msg
+    assert "SIGABRT" in msg and "after simulated time t = 600 s" in msg
+    assert "in simulator FMU-0, entity fleet_residential, at simulated time t = 900 s" in msg
+
+
+@pytest.mark.parametrize(
+    ("switch", "signal_name"), [("segv_at_s", "SIGSEGV"), ("kill_at_s", "SIGKILL")]
+)
+def test_segfault_or_kill_of_the_simulation_names_simulator_entity_time(
+    switch: str,
+    signal_name: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a null-pointer write in the FMU's C code, or a SIGKILL as the OOM killer sends it: the
+    # process dies without a word; the watchdog knows which simulator call it was in
+    private_tmp = _private_tmp(tmp_path, monkeypatch)
+    msg = _fault(tmp_path, capfd, f"sites.0.fmu.parameters.{switch}=900")
+    assert f"died (killed by signal {signal_name})" in msg
+    assert "in simulator FMU-0, entity fleet_residential, at simulated time t = 900 s" in msg
+    assert "after simulated time t = 600 s" in msg
+    _assert_run_cleaned_up(tmp_path, private_tmp)
 
 
 def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -128,7 +149,8 @@ def test_hang_in_c_code_is_stopped_by_the_watchdog(
     msg = _fault(
         tmp_path, capfd, "sites.0.fmu.parameters.hang_at_s=900", ["runner.stall_timeout_s=8"]
     )
-    assert "hung after simulated time t = 600 s" in msg and "runner.stall_timeout_s = 8 s" in msg
+    assert "hung in simulator FMU-0, entity fleet_residential, at simulated time t = 900 s" in msg
+    assert "after simulated time t = 600 s" in msg and "runner.stall_timeout_s = 8 s" in msg
     _assert_run_cleaned_up(tmp_path, private_tmp)
 
 
@@ -144,7 +166,8 @@ def test_hang_during_set_up_is_stopped_under_the_startup_timeout(
         "sites.0.fmu.parameters.hang_in_init=1",
         ["runner.startup_timeout_s=5", "runner.stall_timeout_s=3600"],
     )
-    assert "hung during set-up" in msg and "runner.startup_timeout_s = 5 s" in msg
+    # (whether the child got as far as creating the FMU entity within 5 s depends on the load)
+    assert "during set-up" in msg and "runner.startup_timeout_s = 5 s" in msg
     _assert_run_cleaned_up(tmp_path, private_tmp)
 
 
@@ -178,6 +201,23 @@ def test_watchdog_stall_clock_starts_when_stepping_begins() -> None:
     assert "runner.stall_timeout_s = 8 s" in msg
     assert dog.beat("3300", 1500.0)  # the last of 12 steps of 300 s
     assert dog.where() == "after the last step (t = 3300 s), while finishing the run"
+
+
+def test_watchdog_names_the_simulator_call_the_child_is_in() -> None:
+    dog = _dog()
+    dog.enter("FMU-0\tfleet_a\t0")  # creating the entity
+    assert dog.where() == (
+        "in simulator FMU-0, entity fleet_a, at simulated time t = 0 s — during set-up "
+        "(before the first step)"
+    )
+    dog.enter("")  # left the call
+    assert dog.where() == "during set-up (before the first step)"
+    assert dog.beat("0", 1010.0) and dog.beat("300", 1020.0)
+    dog.enter("Grid-0\tgrid\t600")
+    assert not dog.overdue(1028.0)  # entering a call is not progress: the stall clock runs on
+    assert dog.overdue(1028.5)
+    assert "hung in simulator Grid-0, entity grid, at simulated time t = 600 s — after " \
+        "simulated time t = 300 s (step 1)" in dog.hang_message()
 
 
 def test_watchdog_step_beat_without_stepping_beat_ends_set_up() -> None:

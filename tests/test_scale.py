@@ -51,3 +51,27 @@ def test_per_vehicle_allowance_covers_the_measured_description_with_margin() -> 
         archive.description_limit(MAX_SITE_EVS * FLEET_DESCRIPTION_BYTES_PER_EV)
         > MAX_SITE_EVS * 4_157_875 / 128
     )
+
+
+@pytest.mark.slow
+def test_the_largest_site_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # MAX_SITE_EVS is a size shown to run: the demo with that many vehicles in one fleet FMU
+    # (built if needed), three 300-s steps, through the watched child as `v2xcosim run` does
+    import pandas as pd
+
+    from v2x_helpers import DEMO, cli
+    from v2xcosim.report.results import verify_run_folder
+
+    out = tmp_path / "run"
+    argv = ["run", str(DEMO), "--out", str(out), "--no-progress"]
+    for item in (f"sites.0.n_evs={MAX_SITE_EVS}", "time.duration_s=900", "results.plots=false"):
+        argv += ["--set", item]
+    rc = cli(argv)
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert f"site residential: {MAX_SITE_EVS} EVs" in text
+    assert verify_run_folder(out) == []
+    site = pd.read_parquet(out / "site_residential.parquet")
+    assert len(site) == 3
+    soc = site[[f"soc[{i}]" for i in range(MAX_SITE_EVS)]]  # every vehicle recorded
+    assert soc.notna().all().all() and ((soc >= 0) & (soc <= 1)).all().all()

@@ -140,7 +140,8 @@ RANGE_CASES = {
     "t_amb in W": ("profiles.t_amb.unit='W'", "needs K or degC"),
     "steps": ("runner.max_steps=100", "288 steps, more than runner.max_steps = 100"),
     "overflow": ("time.start=2262-04-11T00:00:00Z", "the last representable time"),
-    "fleet size": ("sites.0.n_evs=100000", "limit of MAX_SITE_EVS = 10000 per site"),
+    "fleet size": ("sites.0.n_evs=100000", "limit of MAX_SITE_EVS = 2000 per site"),
+    "fleet size + 1": ("sites.0.n_evs=2001", "2001 vehicles exceed the limit of MAX_SITE_EVS"),
 }
 
 
@@ -189,4 +190,35 @@ def test_the_shipped_demo_and_a_raised_step_limit_validate(
 ) -> None:
     assert _validate(capsys)[0] == 0
     rc, out = _validate(capsys, "runner.max_steps=288")
+    assert rc == 0, out
+
+
+TERNI = DEMO.parent / "terni_v2g.toml"
+TERNI_SOLVER_CASES = {
+    "rtol 0": ('{"solver.rtol"=0}', "solver.rtol = 0: a relative tolerance"),
+    "rtol 1": ('{"solver.rtol"=1.0}', "solver.rtol = 1.0"),
+    "rtol text": ('{"solver.rtol"=true}', "solver.rtol = True"),
+    "threads -1": ('{"solver.threads"=-1}', "solver.threads = -1"),
+    "threads 4097": ('{"solver.threads"=4097}', "solver.threads = 4097"),
+    "threads float": ('{"solver.threads"=1.5}', "solver.threads = 1.5: give a whole number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TERNI_SOLVER_CASES))
+def test_terni_solver_parameters_are_range_checked(
+    case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value, expected = TERNI_SOLVER_CASES[case]
+    rc = cli(["validate", str(TERNI), "--set", f"terni.fmu_instance_parameters={value}"])
+    out = "".join(capsys.readouterr())
+    assert rc == 2, out
+    assert "1 problem(s)" in out and "Traceback" not in out
+    assert re.search(r"terni_v2g\.toml:\d+:\d+: terni\.fmu_instance_parameters: " +
+                     re.escape(expected), out), out
+
+
+def test_terni_solver_parameters_in_range_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli(["validate", str(TERNI), "--set",
+              'terni.fmu_instance_parameters={"solver.rtol"=1e-4, "solver.threads"=4096}'])
+    out = "".join(capsys.readouterr())
     assert rc == 0, out

@@ -8,7 +8,9 @@ Model per vehicle (deliberately simple, exact energy bookkeeping):
     p_loss_battery = r_loss·p_dc²/p_rated; p_chem = p_dc − p_loss_battery;
     soc += p_chem·h/capacity_j; energy meters integrate p_ac, p_dc, p_chem and both losses.
 Fault injection parameters (for failure-path tests): fail_at_s (doStep returns fmi2Error),
-hang_at_s (doStep spins forever inside C), crash_at_s (abort()); negative = off.  hang_in_init
+hang_at_s (doStep spins forever inside C), crash_at_s (abort()), segv_at_s (a write through a
+null pointer: SIGSEGV), kill_at_s (the process sends itself SIGKILL, as the OOM killer would);
+negative = off.  hang_in_init
 > 0: fmi2ExitInitializationMode spins forever (a hang during the run's set-up).  The
 environment variable ``V2XCOSIM_TOY_HANG_IN_INSTANTIATE`` (any value) makes fmi2Instantiate
 spin forever: a hang while the FMU is loaded, before any parameter can be set.
@@ -36,6 +38,8 @@ PARAMS = [
     ("fail_at_s", -1.0),
     ("hang_at_s", -1.0),
     ("crash_at_s", -1.0),
+    ("segv_at_s", -1.0),
+    ("kill_at_s", -1.0),
     ("hang_in_init", 0.0),
 ]
 INPUTS = [("p_set_w", 0.0), ("q_set_var", 0.0), ("vm_pu", 1.0), ("t_amb_k", 293.15)]
@@ -56,7 +60,9 @@ NV = len(NAMES)
 
 C_SOURCE = r"""
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "fmi2Functions.h"
 
@@ -166,6 +172,8 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean nsp) 
         double* v = m->v[i];
         if (v[V_fail_at_s] >= 0 && t >= v[V_fail_at_s]) return fmi2Error;
         if (v[V_crash_at_s] >= 0 && t >= v[V_crash_at_s]) abort();
+        if (v[V_segv_at_s] >= 0 && t >= v[V_segv_at_s]) { volatile int* null = 0; *null = 1; }
+        if (v[V_kill_at_s] >= 0 && t >= v[V_kill_at_s]) kill(getpid(), SIGKILL);
         if (v[V_hang_at_s] >= 0 && t >= v[V_hang_at_s]) { volatile int spin = 1; while (spin) {} }
         double pr = v[V_p_rated_w], cap = v[V_capacity_j], eta = v[V_eta_charger];
         double p = fmax(-pr, fmin(pr, v[V_p_set_w]));

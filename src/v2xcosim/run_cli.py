@@ -5,7 +5,10 @@ abort.  ``--set dotted.key=value`` overrides any scenario key (value parsed as T
 by index: ``--set sites.0.n_evs=20``).  ``--out`` defaults to ``results/<scenario>-<UTC time>``
 and must not be an existing non-empty folder; the run holds its lock (``.v2xcosim.lock``)
 while it runs, so a second run into it is refused naming the first
-(:mod:`v2xcosim.core.runlock`).
+(:mod:`v2xcosim.core.runlock`).  ``v2xcosim run --resume OUT`` restarts a run that died into
+its own folder: the incomplete run's files are removed and the scenario and overrides it
+recorded (``OUT/.v2xcosim-run.json``) run again; a folder holding a completed run, or one a live
+run holds, is refused.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from typing import Any
 from v2xcosim.core.errors import ScenarioError
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", type=Path, help="scenario TOML file")
+def _add_common(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    if optional:
+        p.add_argument("scenario", type=Path, nargs="?", default=None, help="scenario TOML file")
+    else:
+        p.add_argument("scenario", type=Path, help="scenario TOML file")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -39,11 +45,19 @@ def register(sub: Any) -> None:
     _add_common(val)
     val.set_defaults(handler=cmd_validate)
     run = sub.add_parser("run", help="run a scenario co-simulation")
-    _add_common(run)
+    _add_common(run, optional=True)
     run.add_argument(
         "--out", type=Path, default=None, help="run folder (default results/<scenario>-<UTC time>)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="restart the run that died in folder OUT (its scenario and overrides, same "
+        "folder; the incomplete files are removed); refused for a completed run",
+    )
     run.add_argument(
         "--compare",
         metavar="STRATEGY",
@@ -56,12 +70,18 @@ def register(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate the scenario (keys, references, files, FMU variable names)."""
+    """Validate the scenario (keys, references, files, FMU variable names).
+
+    The FMUs are built, loaded and checked in a child process bounded by
+    ``runner.startup_timeout_s`` (:func:`v2xcosim.runner.preflight_watched`): an FMU that hangs
+    while it is instantiated stops ``validate`` with exit 2 naming the limit.
+    """
     from v2xcosim import usecases
-    from v2xcosim.scenario import load_scenario, preflight
+    from v2xcosim.runner import preflight_watched
+    from v2xcosim.scenario import load_scenario
 
     spec = load_scenario(args.scenario, args.overrides)
-    preflight(spec)
+    preflight_watched(args.scenario, args.overrides, timeout_s=spec.runner.startup_timeout_s)
     case = usecases.get(spec.use_case)
     print(
         f"{args.scenario}: ok — use case {spec.use_case}, {spec.time.n_steps} steps of "
@@ -102,15 +122,69 @@ def _compare_out(out: Path, strategy: str) -> Path:
     return out.with_name(f"{out.name}-{_folder_suffix(strategy)}")
 
 
+def _completed(out: Path) -> str | None:
+    """Why ``out`` holds a completed run (a ``metadata.json``), or None: what --resume keeps."""
+    from v2xcosim.report.results import METADATA, verify_run_folder
+
+    if not (out / METADATA).exists():
+        return None
+    problems = verify_run_folder(out)
+    if not problems:
+        return "the folder holds a completed run whose metadata.json verifies"
+    return (
+        f"the folder holds a metadata.json that does not verify ({problems[0]}); it was changed "
+        "after the run completed — inspect it, or run again into another --out"
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Restart the run that died in ``args.resume`` into the same folder."""
+    from v2xcosim import usecases
+    from v2xcosim.core.runlock import read_request, reclaim_run_folder
+    from v2xcosim.runner import run_watched
+    from v2xcosim.scenario import load_scenario
+
+    out: Path = args.resume
+    if args.scenario is not None or args.overrides or args.out is not None or args.compare:
+        raise ScenarioError(
+            "--resume OUT takes the scenario and --set overrides recorded in OUT; give no "
+            "SCENARIO, --set, --out or --compare with it"
+        )
+    if not out.is_dir():
+        raise ScenarioError(f"--resume {out}: no such folder; give the folder of a run")
+    scenario, overrides = read_request(out)
+    spec = load_scenario(scenario, overrides)  # still valid? (refused before removing anything)
+    case = usecases.get(spec.use_case)
+    with reclaim_run_folder(out, _completed):
+        print(f"resuming {out}: a clean restart of {scenario} (the incomplete files removed)")
+        outcome = run_watched(
+            scenario,
+            overrides,
+            out,
+            startup_timeout_s=spec.runner.startup_timeout_s,
+            stall_timeout_s=spec.runner.stall_timeout_s,
+            n_steps=spec.time.n_steps,
+            step_s=spec.time.step_s,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    print(case.summary(outcome.kpis))
+    print(f"results: {out} ({outcome.wall_s:.1f} s)")
+    return outcome.exit_code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim import usecases
     from v2xcosim.core.io import check_writable_dir
-    from v2xcosim.core.runlock import claim_run_folder
+    from v2xcosim.core.runlock import claim_run_folder, write_request
     from v2xcosim.report.compare import comparison_table
     from v2xcosim.runner import run_watched
     from v2xcosim.scenario import load_scenario
 
+    if args.resume is not None:
+        return cmd_resume(args)
+    if args.scenario is None:
+        raise ScenarioError("run: give a SCENARIO file (or --resume OUT for a run that died)")
     spec = load_scenario(args.scenario, args.overrides)
     case = usecases.get(spec.use_case)
     ref_overrides = None if args.compare is None else _compare_overrides(case, spec, args)
@@ -134,12 +208,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     with claim_run_folder(out):
+        write_request(out, args.scenario, args.overrides)
         outcome = watch(args.scenario, args.overrides, out)
     print(case.summary(outcome.kpis))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
     if ref_overrides is None or ref_out is None:
         return outcome.exit_code
     with claim_run_folder(ref_out):
+        write_request(ref_out, args.scenario, ref_overrides)
         ref = watch(args.scenario, ref_overrides, ref_out)
     strategy = outcome.kpis.get("strategy", "run")
     print(f"\ncomparison ({args.compare} → {strategy}):")

@@ -16,6 +16,8 @@ steps and, on a loaded machine, far longer than a step, so the watchdog has two 
   ``runner.stall_timeout_s``; it reports the hang with its phase (set-up, or the last completed
   simulated time);
 * reports a child that dies without a verdict (segfault, ``abort()``, OOM kill) with its signal;
+* names, in a hang or crash message, the simulator, entity and simulated time of the call the
+  child was in (:func:`v2xcosim.cosim.adapters.guarded` announces each call on the pipe);
 * forwards the child's own error message (a :class:`~v2xcosim.core.errors.V2XError`) unchanged.
 
 The child writes result files atomically and ``metadata.json`` last, so a killed run never
@@ -50,6 +52,7 @@ from typing import Any
 
 from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.core.runlock import pid_alive
+from v2xcosim.cosim.adapters import ACTIVITY_PREFIX, report_activity
 from v2xcosim.cosim.store_sim import STEPPING_BEAT
 
 RUN_TMP_PREFIX = "v2xcosim-run-"
@@ -90,6 +93,14 @@ class Watchdog:
     stepping: bool = False
     last_t: int | None = None
     """Simulated time [s] of the latest completed step."""
+    inside: tuple[str, str, str] | None = None
+    """Simulator, entity and simulated time [s] of the call the child is in, if any
+    (:func:`v2xcosim.cosim.adapters.guarded` announces each call on the heartbeat pipe)."""
+
+    def enter(self, text: str) -> None:
+        """Take an activity line without its ``@``: ``sim<TAB>entity<TAB>time``, or empty (left)."""
+        parts = text.split("\t")
+        self.inside = (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
 
     def beat(self, line: str, now: float) -> bool:
         """Take one heartbeat line at clock ``now``; return whether it reports a completed step."""
@@ -110,7 +121,17 @@ class Watchdog:
         return now - self.last_beat > self.timeout_s
 
     def where(self) -> str:
-        """Where the run was at its latest beat, for hang and crash messages."""
+        """Where the run was, for hang and crash messages.
+
+        The simulator call it was in (if any), and its phase at the latest beat.
+        """
+        phase = self._phase()
+        if self.inside is None:
+            return phase
+        sim, entity, t_s = self.inside
+        return f"in simulator {sim}, entity {entity}, at simulated time t = {t_s} s — {phase}"
+
+    def _phase(self) -> str:
         if not self.stepping:
             return "during set-up (before the first step)"
         if self.last_t is None:
@@ -123,7 +144,7 @@ class Watchdog:
         """Describe the hang of a run stopped because :meth:`overdue` became true."""
         if not self.stepping:
             return (
-                "the run hung during set-up: the co-simulation did not start stepping within "
+                f"the run hung {self.where()}: the co-simulation did not start stepping within "
                 f"runner.startup_timeout_s = {self.startup_timeout_s:g} s (imports, FMU loading "
                 "and instantiation, building the mosaik world); the simulation process group was "
                 "stopped. A simulator is stuck while starting — raise runner.startup_timeout_s "
@@ -240,6 +261,8 @@ def run_watched(
                 for line in lines:
                     if line.startswith(b"{"):
                         final = json.loads(line)
+                    elif line.startswith(ACTIVITY_PREFIX.encode()):
+                        dog.enter(line[1:].decode())
                     elif (
                         line.strip()
                         and dog.beat(line.strip().decode(), time.monotonic())
@@ -278,6 +301,68 @@ def run_watched(
         kpis=dict(final.get("kpis", {})),
         wall_s=float(final.get("wall_s", 0.0)),
     )
+
+
+def preflight_watched(scenario: Path, overrides: Sequence[str], *, timeout_s: float) -> None:
+    """Build, load and check the scenario's FMUs (its preflight) in a child, bounded in time.
+
+    ``v2xcosim validate`` loads and instantiates the FMUs as a run does, and an FMU can hang
+    there (in its C code, which no thread can interrupt); so the preflight runs in a child
+    process of its own session, stopped with its whole process group after ``timeout_s``
+    (the scenario's ``runner.startup_timeout_s``), which raises :class:`SimulationError` (exit
+    2) naming the limit.  The child's temporary files (FMU extraction) are removed.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "v2xcosim.runner",
+        json.dumps(
+            {
+                "scenario": str(scenario),
+                "overrides": list(overrides),
+                "preflight": True,
+                "fd": 1,
+                "parent": os.getpid(),
+            }
+        ),
+    ]
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    clean_stale_run_dirs()
+    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
+    env["TMPDIR"] = child_tmp
+    try:
+        with subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, start_new_session=True, env=env
+        ) as proc:  # the context closes the pipe whatever happens
+            try:
+                stdout, _ = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise SimulationError(
+                    "the FMU preflight (building, loading and instantiating the scenario's "
+                    f"FMUs) did not finish within runner.startup_timeout_s = {timeout_s:g} s "
+                    "and was stopped: an FMU hangs while it is loaded or instantiated — or "
+                    "raise runner.startup_timeout_s if loading is just slow"
+                ) from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+    finally:
+        shutil.rmtree(child_tmp, ignore_errors=True)
+    verdicts = [ln for ln in stdout.decode(errors="replace").splitlines() if ln.startswith("{")]
+    final: dict[str, Any] = json.loads(verdicts[-1]) if verdicts else {}
+    if final.get("event") == "error":
+        cls = ScenarioError if final.get("kind") == "scenario" else SimulationError
+        raise cls(str(final.get("message")))
+    if final.get("event") != "done":
+        rc = proc.returncode
+        how = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
+        raise SimulationError(
+            f"the FMU preflight process died ({how}) without reporting: an FMU crashed while it "
+            "was loaded or instantiated"
+        )
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -325,9 +410,14 @@ def _child(arg: str) -> int:
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
-        from v2xcosim.scenario import load_scenario, run
+        from v2xcosim.scenario import load_scenario, preflight, run
 
         spec = load_scenario(opts["scenario"], opts["overrides"])
+        if opts.get("preflight"):
+            preflight(spec)
+            report({"event": "done", "exit_code": 0})
+            return 0
+        report_activity(fd)
         result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])
         report(
             {

@@ -194,6 +194,26 @@ class ScenarioBase(Spec):
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
 
 
+PLACEHOLDER_TIME = TimeSpec(
+    start=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), duration_s=900, step_s=900
+)
+"""Stand-in for a broken ``[time]`` while the other sections' cross-references are checked.
+
+Only :func:`v2xcosim.config.load.validate` puts it in (never into a spec it returns); a check
+that needs the real horizon (profile coverage) skips itself when :func:`is_placeholder` says
+the horizon is this one, and problems reported under ``time`` are dropped."""
+
+PLACEHOLDERS: dict[str, Any] = {"name": "unnamed", "seed": 0, "time": PLACEHOLDER_TIME}
+"""Valid stand-ins for the required keys of :class:`ScenarioBase` (key -> value): a broken
+required key is replaced by its stand-in so that the rest of the scenario is still checked
+(every problem at once); the stand-in's own problems are never reported."""
+
+
+def is_placeholder(value: object) -> bool:
+    """Tell whether ``value`` is one of the stand-ins of :data:`PLACEHOLDERS` (by identity)."""
+    return any(value is v for v in PLACEHOLDERS.values() if isinstance(v, BaseModel))
+
+
 def spec_to_jsonable(spec: BaseModel) -> dict[str, Any]:
     """Return a resolved spec as JSON-compatible data (for ``metadata.json`` and simulators)."""
     out: dict[str, Any] = spec.model_dump(mode="json")

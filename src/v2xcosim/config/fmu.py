@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field, field_validator, model_validator
 
 from v2xcosim.config.base import ParamValue, PathText, Spec, resolve_file
@@ -58,20 +60,9 @@ class FmuSpec(Spec):
     @classmethod
     def _solver_ranges(cls, value: dict[str, float | int | bool]) -> dict[str, float | int | bool]:
         """``solver.rtol`` in (0, 1) and ``solver.threads`` a whole number >= 0 (shell limits)."""
-        rtol = value.get("solver.rtol")
-        if rtol is not None and (isinstance(rtol, bool) or not 0 < rtol < 1):
-            raise ValueError(
-                f"solver.rtol = {rtol!r}: a relative tolerance must be a number in (0, 1), "
-                "e.g. 1e-6 (0 would ask the integrator for exact results)"
-            )
-        threads = value.get("solver.threads")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 4096
-        ):
-            raise ValueError(
-                f"solver.threads = {threads!r}: give a whole number from 0 (automatic: one per "
-                "CPU and per 64 vehicles) to 4096"
-            )
+        problems = solver_parameter_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")
@@ -84,3 +75,33 @@ class FmuSpec(Spec):
                 "model = '' counts as not given"
             )
         return self
+
+
+def solver_parameter_problems(value: Mapping[str, object]) -> list[str]:
+    """Range problems of the FMU-wide solver parameters in ``value`` (one message each).
+
+    ``solver.rtol`` must be a number in (0, 1) (the shell's integrator needs a positive relative
+    tolerance; 1 or more would accept any result); ``solver.threads`` a whole number from 0
+    (automatic) to 4096 (assumption: far beyond a useful thread count, so a larger number
+    is a typo).  Shared by every use case that passes
+    FMU instance parameters (sites: ``fmu.instance_parameters``; Terni:
+    ``terni.fmu_instance_parameters``).
+    """
+    problems: list[str] = []
+    rtol = value.get("solver.rtol")
+    if rtol is not None and (
+        isinstance(rtol, bool) or not isinstance(rtol, int | float) or not 0 < rtol < 1
+    ):
+        problems.append(
+            f"solver.rtol = {rtol!r}: a relative tolerance must be a number in (0, 1), "
+            "e.g. 1e-6 (0 would ask the integrator for exact results)"
+        )
+    threads = value.get("solver.threads")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 4096
+    ):
+        problems.append(
+            f"solver.threads = {threads!r}: give a whole number from 0 (automatic: one per "
+            "CPU and per 64 vehicles) to 4096"
+        )
+    return problems

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from v2xcosim.config.base import Problem
+from v2xcosim.config.common import PLACEHOLDERS
 from v2xcosim.config.profiles import PROFILE_KINDS
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.tomlpos import (
@@ -84,6 +85,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = raw.strip()
     return key.split("."), value
 
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of the raw scenario ``data`` with each ``--set`` override applied."""
     import copy
@@ -113,6 +115,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise ScenarioError(f"--set {item!r}: {where!r} is inside a plain value")
     return out
 
+
 def _delete_at(tree: Any, loc: Sequence[int | str]) -> None:
     """Delete the entry at ``loc`` (a pydantic error location) from nested dicts and lists."""
     node: Any = tree
@@ -130,7 +133,6 @@ def _delete_at(tree: Any, loc: Sequence[int | str]) -> None:
         del node[last]
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
         node[last] = None  # keep the indices of the other items
-
 
 
 def parse_key_path(path: str) -> tuple[str | int, ...]:
@@ -165,6 +167,11 @@ def _compact(tree: Any, prefix: str = "") -> set[str]:
     return shifted
 
 
+def _under(path: str, roots: set[str]) -> bool:
+    """Tell whether key path ``path`` is one of ``roots`` or lies inside one of them."""
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in roots)
+
+
 def _check_without(
     source: ScenarioSource,
     adapter: TypeAdapter[Any],
@@ -177,27 +184,48 @@ def _check_without(
     So that one run of ``v2xcosim validate`` reports the reference problems (unknown profile,
     bus, duplicate id) together with the field problems: the offending entries are dropped —
     the key itself, else its enclosing table — and, once the rest validates, the checks run.
+    A required top-level key that had to be dropped (``seed``, ``[time]``) is replaced by its
+    valid stand-in (:data:`~v2xcosim.config.common.PLACEHOLDERS`), so a broken required key
+    does not switch the checks off; problems under a dropped or replaced key are not reported
+    (they would be about the stand-in, or repeat the field problem).
     """
+
+    def strip(loc: Sequence[int | str]) -> tuple[int | str, ...]:
+        return tuple(loc[1:] if tag is not None and tuple(loc[:1]) == (tag,) else loc)
+
     bad = {_loc_path(loc, tag) for loc in locs}
-    pending = [tuple(loc[1:] if tag is not None and loc[:1] == (tag,) else loc) for loc in locs]
+    pending = [strip(loc) for loc in locs]
     pruned: Any = copy.deepcopy(source.data)
     shifted: set[str] = set()
-    for level in range(4):
+    replaced: set[str] = set()
+    for level in range(6):
         for loc in pending:
             _delete_at(pruned, loc[: max(len(loc) - level, 1)])
         shifted |= _compact(pruned)
         try:
             spec = adapter.validate_python(pruned, context={"base_dir": source.base_dir})
         except ValidationError as exc:
-            pending = [
-                tuple(e["loc"][1:] if tag is not None and e["loc"][:1] == (tag,) else e["loc"])
-                for e in exc.errors()
-            ]
+            pending = []
+            for error in exc.errors():
+                loc = strip(error["loc"])
+                key = loc[0] if len(loc) == 1 else None
+                if (
+                    error["type"] == "missing"
+                    and isinstance(key, str)
+                    and key in PLACEHOLDERS
+                    and isinstance(pruned, dict)
+                    and key not in replaced
+                ):
+                    pruned[key] = PLACEHOLDERS[key]
+                    replaced.add(key)
+                else:
+                    pending.append(loc)
             continue
         return [
             Problem(path, msg)
             for path, msg in check(spec)
-            if path not in bad and not any(path.startswith(s + "[") for s in shifted)
+            if not _under(path, bad | replaced)
+            and not any(path.startswith(s + "[") for s in shifted)
         ]
     return []
 

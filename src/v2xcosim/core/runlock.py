@@ -8,7 +8,10 @@ naming them.  A lock whose holder is a process of this host that no longer exist
 with ``kill -9``, a machine crash) is stale: it is taken over.  A lock of another host cannot be
 judged from here and is always respected (the message says how to remove it by hand).
 
-The lock file is hidden, so the run's manifest (``metadata.json``) never lists it.
+The lock file is hidden, so the run's manifest (``metadata.json``) never lists it.  So is the
+run's request (``.v2xcosim-run.json``: scenario file and ``--set`` overrides), written right
+after the lock is taken, which lets ``v2xcosim run --resume OUT`` restart a run that died
+(:func:`reclaim_run_folder`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,11 @@ from v2xcosim.core.errors import ScenarioError
 
 LOCK_NAME = ".v2xcosim.lock"
 """File name of the lock inside the run folder."""
+
+REQUEST_NAME = ".v2xcosim-run.json"
+"""File name of the run's request inside the run folder: what ``--resume`` runs again."""
+
+_OWN = (LOCK_NAME, REQUEST_NAME)
 
 
 def pid_alive(pid: int) -> bool:
@@ -157,8 +167,8 @@ class RunLock:
 
 
 def _leftovers(folder: Path) -> list[Path]:
-    """Entries of ``folder`` other than its lock (what makes it "not empty")."""
-    return sorted(p for p in folder.iterdir() if p.name != LOCK_NAME)
+    """Entries of ``folder`` other than its lock and request (what makes it "not empty")."""
+    return sorted(p for p in folder.iterdir() if p.name not in _OWN)
 
 
 @dataclass
@@ -174,7 +184,14 @@ class RunFolder:
     created: bool
 
     def release(self, *, failed: bool) -> None:
-        """Release the lock; remove the folder if this run created it and left it empty."""
+        """Release the lock; remove the folder if this run created it and left it empty.
+
+        Empty but for the run's request, which then goes too (nothing written on bad input).
+        """
+        if failed and self.created:
+            with contextlib.suppress(OSError):
+                if not _leftovers(self.path):
+                    (self.path / REQUEST_NAME).unlink(missing_ok=True)
         self.lock.release()
         if failed and self.created:
             with contextlib.suppress(OSError):
@@ -216,10 +233,73 @@ def claim_run_folder(out: Path) -> RunFolder:
                 if dead is not None
                 else "exists and is not empty"
             )
+            resume = (
+                f", or restart the run into it with v2xcosim run --resume {out}"
+                if dead is not None and (out / REQUEST_NAME).is_file()
+                else ""
+            )
             raise ScenarioError(
                 f"output folder {out} {what}: {len(rest)} entries such as {rest[0].name!r}; "
-                "choose another --out or remove it"
+                f"choose another --out or remove it{resume}"
             )
+    except BaseException:
+        folder.release(failed=True)
+        raise
+    return folder
+
+
+def write_request(folder: Path, scenario: Path, overrides: list[str]) -> None:
+    """Record what runs into ``folder`` (scenario file, absolute, and overrides), atomically."""
+    from v2xcosim.core.io import write_json_atomic
+
+    write_json_atomic(
+        {"scenario": str(scenario.resolve()), "overrides": list(overrides)},
+        folder / REQUEST_NAME,
+    )
+
+
+def read_request(folder: Path) -> tuple[Path, list[str]]:
+    """Return the scenario file and overrides recorded in ``folder``; refuse (exit 2) if none."""
+    path = folder / REQUEST_NAME
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        scenario, overrides = Path(str(data["scenario"])), [str(x) for x in data["overrides"]]
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"--resume {folder}: no record of a run in this folder ({REQUEST_NAME} is missing); "
+            "start the run again with v2xcosim run SCENARIO --out FOLDER"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScenarioError(
+            f"--resume {folder}: the run's record {path} is unreadable ({exc}); start the run "
+            "again into a new folder"
+        ) from None
+    return scenario, overrides
+
+
+def reclaim_run_folder(out: Path, completed: Callable[[Path], str | None]) -> RunFolder:
+    """Lock the folder of a run that did not complete and empty it for a clean restart.
+
+    The simplest honest resume: the incomplete run's files are removed and the run starts again
+    into the same folder (a co-simulation has no checkpoint to continue from).  Refused (exit
+    2): a folder that does not exist or holds no run request, a folder a live run holds (its
+    lock names the holder), and a folder ``completed`` describes as holding a completed run
+    (it returns why, e.g. a ``metadata.json`` that verifies; None otherwise) — never removed.
+    """
+    if not out.is_dir():
+        raise ScenarioError(f"--resume {out}: no such folder; give the folder of a run")
+    folder = RunFolder(out, RunLock(out), created=False)
+    folder.lock.acquire()
+    try:
+        why = completed(out)
+        if why is not None:
+            raise ScenarioError(f"--resume {out}: {why}; nothing is removed")
+        read_request(out)
+        for entry in _leftovers(out):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     except BaseException:
         folder.release(failed=True)
         raise
@@ -228,9 +308,13 @@ def claim_run_folder(out: Path) -> RunFolder:
 
 __all__ = [
     "LOCK_NAME",
+    "REQUEST_NAME",
     "LockHolder",
     "RunFolder",
     "RunLock",
     "claim_run_folder",
     "pid_alive",
+    "read_request",
+    "reclaim_run_folder",
+    "write_request",
 ]

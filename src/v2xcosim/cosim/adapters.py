@@ -1,14 +1,22 @@
-"""Thin mosaik (API v3) adapters over the plain-Python domain code.
+r"""Thin mosaik (API v3) adapters over the plain-Python domain code.
 
 Each adapter receives its JSON parameters (``init``/``create``), rebuilds
 its domain object and exchanges only JSON-serialisable attributes (numbers, lists), so any of
 them can be moved to another process or machine with mosaik's ``cmd``/``connect`` sim config.
 Vectors carry one value per EV of a site (a fleet is one entity, not N).  Domain errors are
 re-raised with the simulator, entity and simulated time in the message.
+
+A failure that raises nothing — a segfault or ``abort()`` in an FMU's C code, a kill, a hang in C
+or in Python — cannot name its place from inside the process.  So :func:`guarded`, the one
+door into every simulator's work, also announces it: when the run's watchdog listens
+(:func:`report_activity`), it writes ``"@<simulator>\t<entity>\t<time>"`` to the heartbeat pipe
+before the call and ``"@"`` after it, and the watchdog names the simulator, entity and
+simulated time of a run that died or hung inside (:class:`v2xcosim.runner.Watchdog`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +26,22 @@ from mosaik_api_v3.types import ModelDescription
 from v2xcosim.core.errors import SimulationError, V2XError
 
 T = TypeVar("T")
+
+ACTIVITY_PREFIX = "@"
+"""First character of an activity line on the heartbeat pipe (:func:`guarded`)."""
+
+_activity_fd: list[int] = []
+"""The heartbeat pipe's file descriptor while a watchdog listens (empty: nobody listens)."""
+
+
+def report_activity(fd: int | None) -> None:
+    """Announce every :func:`guarded` call on file descriptor ``fd`` (``None``: stop)."""
+    _activity_fd[:] = [] if fd is None else [fd]
+
+
+def _announce(text: str) -> None:
+    if _activity_fd:
+        os.write(_activity_fd[0], f"{ACTIVITY_PREFIX}{text}\n".encode())
 
 
 class TimeBasedSimulator(mosaik_api_v3.Simulator):
@@ -39,9 +63,14 @@ def first_value(values: Mapping[str, Any]) -> Any:
 
 
 def guarded(sim: str, entity: str, time_s: int, fn: Callable[[], T]) -> T:
-    """Run ``fn``; re-raise any failure naming simulator, entity and simulated time."""
+    """Run ``fn``; re-raise any failure naming simulator, entity and simulated time.
+
+    Announced to a listening watchdog (:func:`report_activity`) before and after, so a crash or
+    hang inside ``fn`` is reported with the same three names.
+    """
+    _announce(f"{sim}\t{entity}\t{time_s}")
     try:
-        return fn()
+        result = fn()
     except V2XError as exc:
         exc.args = (f"simulator {sim}, entity {entity}, t = {time_s} s: {exc}",)
         raise
@@ -49,3 +78,5 @@ def guarded(sim: str, entity: str, time_s: int, fn: Callable[[], T]) -> T:
         raise SimulationError(
             f"simulator {sim}, entity {entity}, t = {time_s} s: {type(exc).__name__}: {exc}"
         ) from exc
+    _announce("")
+    return result

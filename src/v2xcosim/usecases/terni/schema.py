@@ -205,6 +205,10 @@ def check(spec: TerniScenario) -> list[tuple[str, str]]:
                 problems.append(
                     (f"dso.zones.{zone}", f"unknown zone; {len(known)} known: {listed}")
                 )
+    from v2xcosim.config.fmu import solver_parameter_problems
+
+    for msg in solver_parameter_problems(spec.terni.fmu_instance_parameters):
+        problems.append(("terni.fmu_instance_parameters", msg))
     seen: set[str] = set()
     for j, prov in enumerate(spec.market.providers):
         if prov.provider_id in seen:
