@@ -1,7 +1,8 @@
 """Determinism: five reruns give identical result tables (decoded values and dtypes).
 
-The demo (one hour from 17:30, its mean arrival time) and the Terni day shortened to two hours
-(``--set time.duration_s=7200``) each run five times in-process: three with the default solver
+The demo (one hour from 17:30, its mean arrival time), the Terni day shortened to two hours
+(``--set time.duration_s=7200``) and the Terni week shortened to Monday 08:00-10:00 (EVs arrive,
+the market opens) each run five times in-process: three with the default solver
 threads (one from another working directory), then with ``solver.threads`` = 1 and = 2 (the
 fleet FMUs integrate their blocks on that many threads; one more from another working
 directory).  Every parquet table of every run must equal the first run's exactly, column names,
@@ -28,6 +29,11 @@ CASES = {
     "terni": (
         ROOT / "scenarios" / "terni_v2g.toml",
         ["time.duration_s=7200", "results.plots=false"],
+        "terni.fmu_instance_parameters",
+    ),
+    "terni_week": (
+        ROOT / "scenarios" / "terni_v2g_week.toml",
+        ["time.start=2024-05-13T08:00:00+02:00", "time.duration_s=7200", "results.plots=false"],
         "terni.fmu_instance_parameters",
     ),
 }
