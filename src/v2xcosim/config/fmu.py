@@ -83,9 +83,8 @@ def solver_parameter_problems(value: Mapping[str, object]) -> list[str]:
     ``solver.rtol`` must be a number in (0, 1) (the shell's integrator needs a positive relative
     tolerance; 1 or more would accept any result); ``solver.threads`` a whole number from 0
     (automatic) to 4096 (assumption: far beyond a useful thread count, so a larger number
-    is a typo).  Shared by every use case that passes
-    FMU instance parameters (sites: ``fmu.instance_parameters``; Terni:
-    ``terni.fmu_instance_parameters``).
+    is a typo).  Shared by every use case that passes FMU instance parameters (e.g. the sites'
+    ``fmu.instance_parameters``).
     """
     problems: list[str] = []
     rtol = value.get("solver.rtol")
