@@ -184,6 +184,22 @@ def clean_stale_run_dirs(tmp_root: Path | None = None) -> list[Path]:
     return removed
 
 
+def _child_env() -> tuple[dict[str, str], str]:
+    """Environment of a watched child and its private temporary folder.
+
+    The child imports this package (``PYTHONPATH``) and writes its temporary files (FMU
+    extraction folders) into a folder the parent removes afterwards: a child killed by the
+    watchdog or by a crash cannot clean up after itself.  Folders of dead runs go first.
+    """
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    clean_stale_run_dirs()
+    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
+    env["TMPDIR"] = child_tmp
+    return env, child_tmp
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -217,14 +233,7 @@ def run_watched(
             }
         ),
     ]
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    # The child's temporary files (FMU extraction folders) go into a folder the parent removes
-    # afterwards: a child killed by the watchdog or by a crash cannot clean up after itself.
-    clean_stale_run_dirs()
-    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
-    env["TMPDIR"] = child_tmp
+    env, child_tmp = _child_env()
     try:
         proc = subprocess.Popen(cmd, pass_fds=(w_fd,), start_new_session=True, env=env)
     except BaseException:
@@ -326,12 +335,7 @@ def preflight_watched(scenario: Path, overrides: Sequence[str], *, timeout_s: fl
             }
         ),
     ]
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    clean_stale_run_dirs()
-    child_tmp = tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-")
-    env["TMPDIR"] = child_tmp
+    env, child_tmp = _child_env()
     try:
         with subprocess.Popen(
             cmd, stdout=subprocess.PIPE, start_new_session=True, env=env
