@@ -90,11 +90,11 @@ def test_loads_and_hydro_equal_simbench_absolute_values(
     assert not inputs.sgen_is_pv[j]
 
 
-def test_lv_houses_use_simbench_household_profiles(tn: terni.TerniNetwork) -> None:
+def test_lv_buildings_use_simbench_urban_and_commercial_profiles(tn: terni.TerniNetwork) -> None:
     net = tn.net
     rows = net.load.index[net.load["name"].astype(str).str.match(r"LV\d load \d")]
     assert len(rows) == 3 * 8
-    assert set(net.load.loc[rows, "profile"]) == set(terni.HOUSE_PROFILES)
+    assert set(net.load.loc[rows, "profile"]) == set(terni.NODE_PROFILES)
     col = {int(i): j for j, i in enumerate(tn.load_idx)}
     # each house's annual peak is node_load_kw = 15 kW
     for i in rows:

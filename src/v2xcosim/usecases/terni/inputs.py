@@ -6,11 +6,12 @@ spec, so no profile travels per step) and condensed into the DSO's zone series b
 :func:`zone_series`.  Sources and assumptions (also in ``scenarios/terni/README.md``):
 
 * **Loads** (``net.load`` rows ``tn.load_idx``): SimBench's own assignment — each element's
-  ``profile`` (``lv_urban6``, ``G0-A``, …; the LV feeders' houses ``H0-A/B/C``) from the
-  profiles of SimBench ``1-MV-urban--0-sw`` (year 2016, 15 min), ``p = p_mw × <profile>_pload``
-  and ``q = q_mvar × <profile>_qload`` as ``simbench.get_absolute_values`` computes them, at the
-  SimBench row of each step start (:func:`~v2xcosim.usecases.terni.profiles.simbench_rows`:
-  the same day of year with the weekday aligned, the same local quarter hour).  The element
+  ``profile`` (``lv_urban6``, ``G0-A``, …; the LV feeders' buildings ``lv_urban6``,
+  ``G4-A``, ``G1-B``) from the profiles of SimBench ``1-MV-urban--0-sw`` (year 2016, 15 min),
+  ``p = p_mw × <profile>_pload`` and ``q = q_mvar × <profile>_qload`` as
+  ``simbench.get_absolute_values`` computes them, at the SimBench row of each step start
+  (:func:`~v2xcosim.usecases.terni.profiles.simbench_rows`: the same day of year with the
+  weekday aligned, the same local quarter hour).  The element
   magnitudes are those of :func:`~v2xcosim.usecases.terni.network.build_terni_network` (annual
   coincident peak ``peak_load_mw``).
 * **Rooftop PV** (``type`` ``lv_RES`` and the LV feeders' ``PV``): each element's kWp split over

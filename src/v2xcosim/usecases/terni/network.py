@@ -43,11 +43,16 @@ assumption is listed in ``scenarios/terni/README.md``):
   MV feeder), not from SimBench's German PV shapes.  The MV hydro plant (2.9 MW, SimBench
   profile ``Hydro3``) stays as SimBench gives it.
 * **Detailed LV feeders** at named city-centre secondary substations (pandapower standard types
-  ``0.63 MVA 20/0.4 kV`` and ``NAYY 4x150 SE``): a radial cable with a house load and a
+  ``0.63 MVA 20/0.4 kV`` and ``NAYY 4x150 SE``): a radial cable with a building load and a
   rooftop PV system at every node and a public bidirectional charging station at one node.
-  The house loads follow SimBench's standard household profiles ``H0-A``, ``H0-B``, ``H0-C``
-  (node ``k`` takes ``HOUSE_PROFILES[(k − 1) % 3]``), scaled so each node's annual peak is
-  ``node_load_kw``; Q from the profile's ``qload`` with ``q = p·tan φ`` at the profile peak.
+  Every node is a mixed-use city-centre building, not one household: node ``k`` takes
+  ``NODE_PROFILES[(k − 1) % 4]`` — SimBench's aggregated urban LV profile ``lv_urban6`` for a
+  building of flats, and its standard commercial profiles ``G4-A`` (shops) and ``G1-B``
+  (offices, weekdays 8–18) for the ground-floor businesses of a Terni shopping street —
+  scaled so each node's annual peak is ``node_load_kw``; Q from the profile's ``qload`` with
+  ``q = p·tan φ`` at the profile peak.  (A single household's ``H0-*`` profile scaled to a
+  building's peak would understate its mean load by half — load factor 0.09–0.14 against 0.32
+  for the aggregate — and leave the feeder in reverse flow from 07:00 to 19:00.)
   The aggregated load/PV of the MV bus the feeder hangs on is reduced by the feeder's own
   (by peak), so nothing is counted twice.
 
@@ -79,8 +84,9 @@ FloatArray = npt.NDArray[np.float64]
 SIMBENCH_CODE = "1-MV-urban--0-sw"
 """SimBench code of the MV grid the Terni network is derived from."""
 
-HOUSE_PROFILES: tuple[str, ...] = ("H0-A", "H0-B", "H0-C")
-"""SimBench household profiles of the detailed LV feeders' house loads (in node order)."""
+NODE_PROFILES: tuple[str, ...] = ("lv_urban6", "G4-A", "lv_urban6", "G1-B")
+"""SimBench profiles of the detailed LV feeders' building loads, in node order (flats, shops,
+flats, offices): a city-centre mixed-use street (assumption; module docstring)."""
 
 EPS0_F_PER_M = 8.8541878128e-12
 """Vacuum permittivity [F/m] (CODATA 2018)."""
@@ -302,7 +308,7 @@ def element_profile(net: Any, name: Any, kind: str = "pload") -> FloatArray:
     """SimBench load profile ``name`` (``kind`` ``pload``/``qload``): 35136 quarter hours.
 
     Taken from the net's own ``profiles["load"]`` table when it has the column, else from
-    SimBench's complete data set (the ``H0-*`` household profiles of the LV feeders).
+    SimBench's complete data set (the ``G*`` commercial profiles of the LV feeders).
     """
     from v2xcosim.usecases.terni.profiles import simbench_load_profile
 
@@ -437,8 +443,8 @@ def build_terni_network(spec: TerniNetworkSpec | None = None) -> TerniNetwork:
                 std_type=f.cable_std_type,
                 name=f"{f.name} cable {k}",
             )
-            # nominal p so that the house profile's annual peak is node_load_kw
-            prof = HOUSE_PROFILES[(k - 1) % len(HOUSE_PROFILES)]
+            # nominal p so that the node profile's annual peak is node_load_kw
+            prof = NODE_PROFILES[(k - 1) % len(NODE_PROFILES)]
             p_mw = f.node_load_kw / 1000.0 / float(np.max(element_profile(net, prof, "pload")))
             own_peak_mw += f.node_load_kw / 1000.0
             row = pp.create_load(net, b, p_mw=p_mw, q_mvar=p_mw * tan, name=f"{f.name} load {k}")
@@ -805,7 +811,7 @@ def zone_voltage_models(
 
 __all__ = [
     "DEFAULT_LV_FEEDERS",
-    "HOUSE_PROFILES",
+    "NODE_PROFILES",
     "SIMBENCH_CODE",
     "LvFeeder",
     "LvFeederSpec",
