@@ -735,12 +735,15 @@ def test_default_day_lp_strategies_relieve_the_sites_feeders(
 def test_default_day_bound_holds_and_smart_gets_most_of_the_way(
     default_day: dict[str, dict[str, Any]],
 ) -> None:
-    """The perfect-foresight bound (same sessions, same base) lies below every run's LV reverse
-    flow (up to the transformer losses the bound neglects, 0.1 %), bidirectional below
-    unidirectional; smart reaches at least half of the cut its bound allows, v2g 40 %."""
+    """The perfect-foresight bound of what a run may do (same sessions, same base) lies below
+    its LV reverse flow (up to the transformer losses the bound neglects, 0.1 %): the
+    unidirectional bound below uncontrolled and smart, the bidirectional bound below v2g (which
+    may beat the unidirectional one by discharging), bidirectional below unidirectional; smart
+    reaches at least half of the cut its bound allows, v2g 40 %."""
     lv = "lv_reverse_flow_energy_mwh"
-    for k in default_day.values():
-        assert k["lv_reverse_flow_bound_smart_mwh"] <= k[lv] * 1.001
+    for name, k in default_day.items():
+        own = "v2g" if name == "v2g" else "smart"
+        assert k[f"lv_reverse_flow_bound_{own}_mwh"] <= k[lv] * 1.001, name
         assert k["lv_reverse_flow_bound_v2g_mwh"] <= k["lv_reverse_flow_bound_smart_mwh"] + 1e-9
         assert 0.0 < k["lv_session_energy_share_of_surplus"] < 1.0
         assert k["lv_surplus_mwh"] > k[lv]  # the EVs absorb some surplus in every strategy
