@@ -156,6 +156,17 @@ def test_bad_input_is_a_scenario_error(args: tuple[object, ...], fragment: str) 
         w.synthesise_weather(*args)  # type: ignore[arg-type]
 
 
+def test_bad_times_and_seeds_of_the_parts_are_scenario_errors() -> None:
+    naive = pd.date_range("2025-01-01", periods=3, freq="h")
+    with pytest.raises(ScenarioError, match="UTC"):
+        w.temperature_k(naive, 0)
+    utc = naive.tz_localize("UTC")
+    with pytest.raises(ScenarioError, match="seed"):
+        w.temperature_k(utc, -3)
+    with pytest.raises(ScenarioError, match="seed"):
+        w.daily_clearness(naive, -1)
+
+
 def test_bad_plane_is_a_scenario_error() -> None:
     wx = w.synthesise_weather("2025-07-07T00:00Z", 4, 900, 0)
     with pytest.raises(ScenarioError, match="tilt_deg"):

@@ -236,6 +236,7 @@ def daily_clearness(dates: pd.DatetimeIndex, seed: int) -> FloatArray:
     """
     from scipy import stats
 
+    _check_seed(seed)
     z = _ar1_daily_normals(seed, "clearness", dates, CLEARNESS_LAG1)
     mean = np.asarray(monthly_clearness(), dtype=float)[dates.month.to_numpy() - 1]
     nu = CLEARNESS_CONCENTRATION
@@ -297,6 +298,7 @@ def temperature_k(
     normal's smooth curve, for checks).
     """
     _require_utc(times)
+    _check_seed(seed)
     level = _periodic_interp(times, _mean_preserving_nodes(T_MEAN_C))
     ranges = tuple(hi - lo for hi, lo in zip(T_MAX_C, T_MIN_C, strict=True))
     day_range = _periodic_interp(times, ranges)
@@ -313,6 +315,11 @@ def temperature_k(
         anomaly = anomaly_std_k * np.interp(t_s.to_numpy(float), noon_s.to_numpy(float), z)
     out: FloatArray = level + anomaly + 0.5 * day_range * _diurnal_shape(times) + KELVIN_OFFSET
     return out
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ScenarioError(f"porto weather: seed must be an integer >= 0, got {seed!r}")
 
 
 def _require_utc(times: pd.DatetimeIndex) -> None:
@@ -334,8 +341,7 @@ def synthesise_weather(
     """
     import pvlib
 
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ScenarioError(f"porto weather: seed must be an integer >= 0, got {seed!r}")
+    _check_seed(seed)
     index, mid = _sample_times(start_utc, n_steps, step_s)
     loc = pvlib.location.Location(SITE_LAT_DEG, SITE_LON_DEG, "UTC", SITE_ALT_M)
     solpos = loc.get_solarposition(mid)
