@@ -1,0 +1,7 @@
+"""Porto airport, V2B: parked EVs support the terminal's energy balance (issue 14).
+
+Inputs built offline so far: the airport's synthetic weather (:mod:`.weather`) and the
+Portuguese MV time-of-use tariff (:mod:`.tariff`, on the generic engine
+:mod:`v2xcosim.domain.tariff`).  Every assumption and its source is listed in the modules'
+docstrings (and, once the scenario ships, in ``scenarios/porto/README.md``).
+"""
