@@ -42,7 +42,9 @@ LAT_DEG, LON_DEG, ALT_M = 41.248, -8.681, 69.0  # Porto airport (data-facts.md)
 T_MONTH_C = (9.3, 10.1, 11.0, 12.6, 14.7, 17.3, 19.1, 19.0, 18.1, 15.8, 11.7, 9.5)
 DAILY_RANGE_K = 9.6
 CLEARNESS = 0.65
-A_SOL_M2 = 5000.0  # 18,000 m² facade glazing × g 0.4 × shading 0.6 × vertical/horizontal 0.5 + skylights
+A_SOL_M2 = (
+    5000.0  # 18,000 m² facade glazing × g 0.4 × shading 0.6 × vertical/horizontal 0.5 + skylights
+)
 P_BASE_NIGHT_W = 2.2e6
 P_BASE_DAY_W = 6.0e6
 F_BASE_HEAT = 0.9  # share of the base load released as heat inside the zone (assumption)
@@ -143,10 +145,10 @@ def run_year(fmu: Path, start: dict[str, float] | None = None) -> YearResult:
 
 
 if __name__ == "__main__":
-    from v2xcosim.fmu.build import build_fmu
-
     import json
     import sys
+
+    from v2xcosim.fmu.build import build_fmu
 
     res = run_year(build_fmu("Terminal"), json.loads(sys.argv[1]) if len(sys.argv) > 1 else None)
     print(
