@@ -105,6 +105,93 @@ equation
   der(e_heat_j) = q_heat_w;
   der(e_cool_j) = q_cool_w;
   annotation(Documentation(info="<html>
-<p>TODO</p>
+<h4>Purpose</h4>
+<p>The passenger terminal of Porto airport (Francisco S&aacute; Carneiro) as one thermal zone, for
+the Porto V2B use case: the building's electrical load at its MV connection follows from the
+weather, the occupancy and the HVAC's physics. The class is named after the building it stands
+for; nothing in it is specific to Porto except the default parameter values.</p>
+<p>Inputs: outdoor temperature <code>t_out_k</code> (K), transmitted solar gains
+<code>q_sol_w</code> (W), internal heat gains <code>q_int_w</code> (W: occupants, lighting,
+equipment) and the base electrical load <code>p_base_w</code> (W: lighting, equipment, baggage
+handling; passed through to the electrical output). The driver decides how much of the base load
+becomes internal heat. Outputs: air, surface and mass temperatures, HVAC heat
+<code>q_hvac_w</code> (+ heating, - cooling), HVAC electricity <code>p_hvac_w</code>, the
+terminal's electrical load <code>p_el_w</code> = <code>p_hvac_w</code> + <code>p_base_w</code>
+(load convention: + = drawn from the grid) and the meters <code>e_el_j</code>,
+<code>e_hvac_j</code> (electrical) and <code>e_heat_j</code>, <code>e_cool_j</code> (thermal).</p>
+
+<h4>Thermal network: ISO 13790:2008 simple hourly method (5R1C, Annex C)</h4>
+<p>Nodes: air (theta_air), central surface (theta_s) and mass (theta_m, the one thermal state, capacity
+C_m). Conductances: H_ve (air - outdoors, ventilation), H_tr_is = 3.45 A_t (air - surface),
+H_tr_w (surface - outdoors, windows), H_tr_ms = 9.1 A_m (surface - mass), H_tr_em (mass -
+outdoors, from 1/H_tr_em = 1/H_tr_op - 1/H_tr_ms), with A_t = 4.5 A_f. Gains: half the internal
+gains and the fan heat at the air node; f_st (0.5 q_int + q_sol) at the surface node and f_m
+(0.5 q_int + q_sol) at the mass node, f_m = A_m/A_t, f_st = 1 - A_m/A_t - H_tr_w/(9.1 A_t) (eqs.
+C.1-C.3). The supply air is outdoor air (no heat recovery by default). The air and surface nodes
+are massless, so they are solved algebraically each instant: the free-floating air temperature
+theta_air0 (HVAC off, same theta_m) is explicit, and theta_air = theta_air0 + q_hvac/H_a with
+H_a = H_ve + H_tr_is (H_tr_w + H_tr_ms)/(H_tr_is + H_tr_w + H_tr_ms), the conductance the air
+node sees with the mass node held.</p>
+
+<h4>HVAC: ideal thermostat without events</h4>
+<p>As in ISO 13790 section C.4 the HVAC delivers the heat that brings the air to the nearer set
+point when theta_air0 lies outside [t_heat_k, t_cool_k] and nothing inside: demand
+d_heat = H_a (t_heat - theta_air0), d_cool = H_a (theta_air0 - t_cool). Each demand passes a
+smooth positive part pos(x) = (x + sqrt(x^2 + eps^2))/2 with eps = H_a dt_smooth_k (0.05 K), and a
+smooth capacity limit x - pos(x - q_max) with width dq_smooth_w (10 kW). Outside a band of a few
+eps around the set points the law is exact to eps^2/(4|x|), so the air sits on the set point
+whenever the capacity suffices; no <code>if</code>, no events. Electricity:
+p_hvac = q_heat/COP + q_cool/(SHR EER) + p_fan; the latent (dehumidification) part of the
+cooling load, which a sensible-only network cannot compute, is taken as a fixed share of the
+total cooling load: total = sensible/SHR. Fans run at constant power
+p_fan = SFP f_recirc q_out (all hours; an airport terminal operates about 20 h a day, and its
+ventilation is rarely switched off) and their heat enters the supply air. hvac_on = 0 turns the
+thermostat and the fans off (free-floating building; used by the analytic test).</p>
+
+<h4>Parameters (defaults) and sources</h4>
+<ul>
+<li>Floor area A_f = 100,000 m2: <b>assumption</b>, about 80 % of the 128,480 m2 total floor
+area of the 2006 terminal expansion (ANA; data-facts), the rest taken as unconditioned
+(car-park links, plant rooms, baggage hall). Mean clear height 8 m (<b>assumption</b>: check-in
+and departure halls of 10-15 m, offices and piers of 3-4 m), air volume 800,000 m3.</li>
+<li>Envelope (<b>assumptions</b> for a glass-walled terminal of 2006): facade 30,000 m2 of which
+60 % glazing, U = 2.8 W/(m2.K) (double glazing in aluminium frames); opaque facade U = 0.7;
+roof 50,000 m2 (two storeys), U = 0.5. H_tr_w = 50.4 kW/K, H_tr_op = 33.4 kW/K.</li>
+<li>Ventilation: n = 0.6 1/h of outdoor air, 133 m3/s, from EN 16798-1:2019 category II for a
+low-polluting non-residential building (0.7 l/(s.m2) x 100,000 m2 + 7 l/s per person x about
+8,000 people at the daily level = 126 m3/s). Heat capacity of air 1200 J/(m3.K) (ISO 13790 eq.
+21, data-facts). H_ve = 160 kW/K, about twice the transmission conductances (ventilation
+dominates). Heat recovery eta_hr = 0 (<b>assumption</b>).</li>
+<li>Fans: supply air 5 x outdoor air (<b>assumption</b>, an all-air system that cools with
+recirculated air) at SFP 1500 W/(m3/s) (<b>assumption</b>, between EN 16798-3 classes SFP 3 and
+SFP 4): p_fan = 1.0 MW.</li>
+<li>Mass class medium of ISO 13790 Table 12: A_m = 2.5 A_f, C_m = 165,000 J/(m2.K) x A_f =
+1.65e10 J/K.</li>
+<li>Set points 20 degC heating and 24 degC cooling: EN 16798-1 category II (20-24 degC winter,
+23-26 degC summer); the value inside the ranges is an <b>assumption</b>.</li>
+<li>COP 3.5 (data-facts: 3-4), EER 3.0 (data-facts: 3-5.5; the lower end for chillers of 2006),
+SHR 0.7 (<b>assumption</b>, comfort cooling in a humid coastal climate: 0.65-0.8).</li>
+<li>Capacities 6 MW heating, 15 MW cooling (thermal; <b>assumptions</b> above the largest demand of
+the calibration year, so that the limits act only in extreme weather).</li>
+<li>Smoothing widths 0.05 K and 10 kW: numerical choices (<b>assumption</b>).</li>
+</ul>
+
+<h4>Calibration (tests/terminal_year.py, checked by tests/test_terminal.py)</h4>
+<p>A synthetic year of hourly inputs: Porto's monthly normal temperatures (1961-80) with a
+diurnal cycle of Porto's mean daily range 9.6 K; pvlib's Ineichen clear-sky GHI at the airport
+times a clearness of 0.65 and an effective aperture of 5,000 m2 (glazing x g-value x shading x
+vertical/horizontal ratio, plus skylights; <b>assumptions</b>); a weekly and seasonal occupancy
+pattern; base load 2.2 MW at night to 6.0 MW at the daily level (x weekday and season factors),
+90 % of it released inside as heat, plus 8,000 people x 100 W at the daily level
+(<b>assumptions</b>). Result with the defaults above: <b>70.6 GWh per year (4.7 kWh per
+passenger at 15 M passengers), HVAC 26.5 GWh = 37.5 % (cooling 17.7 GWh = 25 %, fans 8.8 GWh
+= 12.4 %), peak 12.3 MW (hourly mean)</b>; 37.2 GWh of sensible cooling and no heating (the
+internal gains of the terminal exceed its losses even on winter nights at Porto's mild
+temperatures); the air stays within 22.9-24.0 degC. Targets: 4-6 kWh per passenger (60-90 GWh),
+HVAC 35-45 % (E Source airport end uses: cooling 31 %, ventilation 12 %), peak 9-15 MW
+(data-facts, issue 14). Not found: Porto's own annual GWh, peak MW and HVAC share; for
+comparison Faro 2.2 kWh per passenger (air conditioning about a third of it) and M&aacute;laga
+92.2 GWh (2011).</p>
 </html>"));
 end Terminal;
+
