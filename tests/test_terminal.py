@@ -260,3 +260,22 @@ def test_calibration_year_stays_in_the_airport_benchmark_bands(fmu: Path) -> Non
     assert 0.35 <= res.hvac_share <= 0.45
     assert 9.0 <= res.peak_mw <= 15.0
     assert res.t_air_min_k >= 293.15 - 0.1 and res.t_air_max_k <= 297.15 + 0.1
+
+
+def test_cosimulation_and_model_exchange_agree(fmu: Path) -> None:
+    """The same day through the FMU's Co-Simulation integrator and fmpy's CVode (Model Exchange)."""
+    start = {
+        "t_out_k": 275.15,
+        "q_sol_w": 1e6,
+        "q_int_w": 2e6,
+        "p_base_w": 4e6,
+        "t_m_start_k": 290.0,
+    }
+    run = {"stop_time": 86400.0, "output_interval": 3600.0, "start_values": start}
+    cs = fmpy.simulate_fmu(str(fmu), fmi_type="CoSimulation", **run)
+    me = fmpy.simulate_fmu(str(fmu), fmi_type="ModelExchange", relative_tolerance=1e-8, **run)
+    assert np.ptp(cs["t_m_k"]) > 0.5 and np.ptp(cs["q_hvac_w"]) > 1e5  # the day moves the state
+    for name in ("t_air_k", "t_m_k", "q_hvac_w", "p_el_w", "e_el_j"):
+        np.testing.assert_allclose(
+            cs[name], me[name], rtol=1e-5, atol=1e-6 * np.max(np.abs(cs[name])), err_msg=name
+        )
