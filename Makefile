@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-REF_MODELS := EV EVDetailed Battery ChargerReduced ChargerDetailed
+REF_MODELS := EV EVDetailed Battery ChargerReduced ChargerDetailed Terminal
 REF_SOURCES := models/V2X models/fmus.toml
 
 .PHONY: help prereqs setup fmus regress references run test lint bench clean

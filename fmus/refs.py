@@ -30,6 +30,9 @@ BATTERY_VARS = {
     "soc": 1e-7, "soh": 1e-8, "v_pack_v": 1e-4, "i_pack_a": 1e-4, "t_cell_k": 1e-5,
     "q_cal": 1e-10, "q_cyc": 1e-10, "e_chem_j": 1.0, "e_loss_j": 1.0,
 }
+TERMINAL_VARS = {
+    "t_air_k": 1e-6, "t_m_k": 1e-6, "q_hvac_w": 1.0, "p_el_w": 1.0, "e_el_j": 1e4, "e_hvac_j": 1e4,
+}
 CHARGER_VARS = {"p_ac_w": 1e-3, "q_ac_var": 1e-3, "p_dc_w": 1e-3, "p_loss_w": 1e-4}
 
 
@@ -51,6 +54,14 @@ def charger_inputs(k: int) -> dict[str, float]:
             "p_lim_charge_w": 1e6, "p_lim_discharge_w": 1e6}
 
 
+def terminal_inputs(k: int) -> dict[str, float]:
+    """Terminal inputs during hour k (the profile of tests/data/oracle/V2X_Oracle_Terminal.mo)."""
+    return {"t_out_k": 285.15 + 12.0 * S[k % 6], "q_sol_w": 1e6 * (1.0 + S[k % 6]),
+            "q_int_w": 2e6 + 1.5e6 * C[k % 6], "p_base_w": 5e6 + 1e6 * S[k % 6]}
+
+
+STEPS_S = {"Terminal": 3600.0}  # step of the inputs when not STEP_S (a building moves in hours)
+
 MODELS = {
     # name: (inputs, variables, stop time s)
     "EV": (ev_inputs, EV_VARS, 3600.0),
@@ -58,26 +69,28 @@ MODELS = {
     "Battery": (battery_inputs, BATTERY_VARS, 3600.0),
     "ChargerReduced": (charger_inputs, CHARGER_VARS, 1200.0),
     "ChargerDetailed": (charger_inputs, CHARGER_VARS, 600.0),
+    "Terminal": (terminal_inputs, TERMINAL_VARS, 86400.0),
 }
 
 
 def write(root: Path, name: str) -> None:
     """Write ``<name>_in.csv``, ``<name>_ref.opt`` and the tolerances of ``<name>``."""
     fn, variables, stop = MODELS[name]
+    step = STEPS_S.get(name, STEP_S)
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     cols = list(fn(0))
     rows = []
-    n = int(stop // STEP_S)
+    n = int(stop // step)
     for k in range(n):
-        t = k * STEP_S
+        t = k * step
         rows.append([t, *fn(k).values()])
-        rows.append([t + STEP_S, *fn(k).values()])
+        rows.append([t + step, *fn(k).values()])
     lines = ['"time",' + ",".join(f'"{c}"' for c in cols)]
     lines += [",".join(repr(float(x)) for x in r) for r in rows]
     (d / f"{name}_in.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (d / f"{name}_ref.opt").write_text(
-        f"StartTime,0.0\nStopTime,{stop}\nStepSize,{STEP_S}\nRelTol,1e-06\n", encoding="utf-8"
+        f"StartTime,0.0\nStopTime,{stop}\nStepSize,{step}\nRelTol,1e-06\n", encoding="utf-8"
     )
     ext_path = d / f"{name}_ref.v2x.json"
     ext = json.loads(ext_path.read_text(encoding="utf-8")) if ext_path.exists() else {

@@ -57,6 +57,17 @@ def charger_inputs(k: int) -> dict[str, float]:
     }
 
 
+def terminal_inputs(k: int) -> dict[str, float]:
+    """Inputs of V2X_Oracle_Terminal during hour k (t in [3600k, 3600k+3600))."""
+    j = k % 6
+    return {
+        "t_out_k": 285.15 + 12.0 * S[j],
+        "q_sol_w": 1e6 * (1.0 + S[j]),
+        "q_int_w": 2e6 + 1.5e6 * C[j],
+        "p_base_w": 5e6 + 1e6 * S[j],
+    }
+
+
 def rumoca_run(harness: str, *, t_end: float = 3600.0, dt: float = 30.0) -> dict[str, np.ndarray]:
     """Simulate a harness with rumoca (rtol 1e-8); one sample per time (the last at events)."""
     session = rumoca.Session(roots=[str(MODELS), str(ORACLE)])
@@ -80,15 +91,16 @@ def fmu_run(
     start: dict[str, float] | None = None,
     rtol: float = 1e-9,
     kind: str = "CoSimulation",
+    step_s: float = 60.0,
 ) -> dict[str, np.ndarray]:
-    """Run an FMU through the Co-Simulation interface with inputs held over 60-s steps."""
+    """Run an FMU through the Co-Simulation interface with inputs held over steps of step_s."""
     n = round(t_end / dt)
     rows = []
     with run_fmu(fmu, kind=kind) as r:
         r.initialize({**(start or {}), "solver.rtol": rtol, **inputs(0)})
         for i in range(n + 1):
             t = i * dt
-            k = min(int(t // 60.0), int(t_end // 60.0) - 1)
+            k = min(int(t // step_s), int(t_end // step_s) - 1)
             u = inputs(k)
             r.set(list(u), list(u.values()))
             rows.append(r.get(list(names)))
