@@ -77,7 +77,7 @@ from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
 
 if TYPE_CHECKING:
-    from v2xcosim.usecases.terni.inputs import ElementInputs
+    from v2xcosim.usecases.terni.inputs import GridInputs
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -861,8 +861,8 @@ class TerniGridModel:
     """The Terni network as a :class:`~v2xcosim.grid.powerflow.GridCase`.
 
     Every background load and sgen takes its own value of the step from ``inputs`` (computed
-    once, deterministically, by :func:`~v2xcosim.usecases.terni.inputs.element_inputs` in the
-    grid process itself: no profile travels per step); one connection per charging site (its
+    once per run by :func:`~v2xcosim.usecases.terni.inputs.element_inputs` and handed over
+    when the model is built: no profile travels per step); one connection per charging site (its
     chargers' P and Q, summed onto the site's load at the charger bus) and per stationary
     battery (a pandapower ``storage``, P only).  Solved by the shared
     :class:`~v2xcosim.grid.powerflow.PowerFlow` (warm start, OLTC control,
@@ -877,7 +877,7 @@ class TerniGridModel:
         self,
         tn: TerniNetwork,
         options: PowerFlowOptions,
-        inputs: ElementInputs,
+        inputs: GridInputs,
         *,
         oltc: bool,
         providers: Sequence[str] = (),
