@@ -2,7 +2,8 @@
 
 Each reuse is compared with what building again gives: the grid simulator fed the plan's
 inputs against the one computing its own, ``network.json``'s network from the plan against the
-one built without a run, the FMU size without the network against the full setup.
+one built without a run, the FMU size without the network against the full setup; and the
+per-step write of every element's value against a pandas write per element.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from v2xcosim.config.common import spec_to_jsonable
+from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.jsondata import from_json, to_json
 from v2xcosim.cosim.grid_sim import GridSim
 from v2xcosim.grid.networks import network_to_json
@@ -95,3 +97,40 @@ def test_fleet_size_without_the_network(spec: TerniScenario) -> None:
     day = load_scenario_as(SCENARIO, TerniScenario, ["control.strategy=v2g"])
     n = fleet_size(day)
     assert n == terni_setup(day).fleet_size and n > fleet_size(spec) >= 1
+
+
+def test_set_element_inputs_equals_writing_each_element(run_plan: TerniPlan) -> None:
+    """The column writes give the network, bit for bit, that a pandas write per element gives."""
+    import copy
+
+    from v2xcosim.usecases.terni.network import set_element_inputs
+
+    fast, slow = copy.deepcopy(run_plan.network), copy.deepcopy(run_plan.network)
+    g = run_plan.grid_inputs
+    sites = sorted(fast.ev_load_idx)
+    for k in (0, g.n_steps - 1):
+        ev_w = {s: 7.4e3 * (j + 1) - 2e4 * k for j, s in enumerate(sites)}
+        ev_var = {sites[0]: -1.5e3 * (k + 1)}
+        set_element_inputs(fast, g.load_p_mw[k], g.load_q_mvar[k], g.sgen_p_mw[k], ev_w, ev_var)
+        net = slow.net  # reference: one .loc write per element
+        for j, row in enumerate(slow.load_idx):
+            net.load.loc[row, "p_mw"] = g.load_p_mw[k, j]
+            net.load.loc[row, "q_mvar"] = g.load_q_mvar[k, j]
+        for j, row in enumerate(net.sgen.index):
+            net.sgen.loc[row, "p_mw"] = g.sgen_p_mw[k, j]
+        for s, p_w in ev_w.items():
+            net.load.loc[slow.ev_load_idx[s], "p_mw"] = p_w / 1e6
+        for s, q_var in ev_var.items():
+            net.load.loc[slow.ev_load_idx[s], "q_mvar"] = q_var / 1e6
+        for table in ("load", "sgen"):
+            a, b = fast.net[table], net[table]
+            assert list(a.dtypes) == list(b.dtypes)
+            for col in ("p_mw", "q_mvar"):
+                assert a[col].to_numpy().tobytes() == b[col].to_numpy().tobytes()
+    assert fast.net.load.loc[fast.ev_load_idx[sites[0]], "q_mvar"] == -1.5e3 * g.n_steps / 1e6
+    with pytest.raises(ScenarioError, match="unknown charging site 'nowhere'"):
+        set_element_inputs(fast, g.load_p_mw[0], g.load_q_mvar[0], g.sgen_p_mw[0], {"nowhere": 1.0})
+    with pytest.raises(ScenarioError, match=r"EV reactive power of .* is not finite"):
+        set_element_inputs(
+            fast, g.load_p_mw[0], g.load_q_mvar[0], g.sgen_p_mw[0], None, {sites[0]: float("nan")}
+        )
