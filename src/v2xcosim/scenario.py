@@ -126,23 +126,25 @@ def run(
     world = case.build_world(spec, plan, out_dir, progress_fd=progress_fd)
     run_world(world, spec.time.duration_s)
     frames = read_tables(out_dir, case.tables(spec, plan), spec.time.n_steps, spec.time.step_s)
-    write_network(spec, out_dir)
+    write_network(spec, out_dir, plan)
     kpis = case.kpis(spec, plan, out_dir, frames)
     if spec.results.plots:
         case.plots(spec, plan, out_dir, frames)
     return finish_run(spec, out_dir, t0, frames, kpis, fmus, case.power_flow_method, scenario_file)
 
 
-def write_network(spec: ScenarioBase, out_dir: Path) -> Path:
+def write_network(spec: ScenarioBase, out_dir: Path, plan: Any = None) -> Path:
     """Write the run's network (``UseCase.network``) as pandapower JSON, ``network.json``.
 
     Every use case's run folder holds it, so grid studies can read the topology, lengths and
-    ratings afterwards (feeder distances).  Written atomically; byte-stable across runs.
+    ratings afterwards (feeder distances).  ``plan`` is the run's plan: the use case takes
+    the network built for it rather than building it again.  Written atomically;
+    byte-stable across runs.
     """
     from v2xcosim.grid.networks import NETWORK_JSON, network_to_json
 
     path = out_dir / NETWORK_JSON
-    net = usecases.get(spec.use_case).network(spec).net
+    net = usecases.get(spec.use_case).network(spec, plan).net
     atomic_write_bytes(path, network_to_json(net).encode("utf-8"))
     return path
 

@@ -172,8 +172,13 @@ class UseCase(Protocol):
         """Return one line for ``v2xcosim validate``: what the scenario holds."""
         ...
 
-    def network(self, spec: Any) -> NetworkLayout:
-        """Return the scenario's network and connection points, without running anything."""
+    def network(self, spec: Any, plan: Any = None) -> NetworkLayout:
+        """Return the scenario's network and connection points, without running anything.
+
+        ``plan``: within a run, the run's plan (:meth:`plan`), so a use case can take the
+        network it built there instead of building it again (``network.json``); ``None``
+        outside a run.  Either way the result is the same.
+        """
         ...
 
 

@@ -134,11 +134,12 @@ class SitesUseCase:
             " [base case: no EVs]" if spec.base_case else ""
         )
 
-    def network(self, spec: SitesScenario) -> NetworkLayout:
+    def network(self, spec: SitesScenario, plan: Any = None) -> NetworkLayout:
         """Return the network with the scenario's PV plants (at peak) and the sites' buses.
 
         Each ``[[grid.pv]]`` plant is a static generator ``PV <k>`` (``type = "PV"``) at its
-        bus with ``p_mw`` = its peak power, so a study sees the PV the scenario adds.
+        bus with ``p_mw`` = its peak power, so a study sees the PV the scenario adds.  The
+        ``plan`` is not needed (reading the network file is cheap).
         """
         import pandapower as pp
 

@@ -151,20 +151,27 @@ class TerniUseCase:
             " [base case: no EVs]" if spec.base_case else ""
         )
 
-    def network(self, spec: TerniScenario) -> NetworkLayout:
+    def network(self, spec: TerniScenario, plan: TerniPlan | None = None) -> NetworkLayout:
         """Return the re-rated network, each site's charger bus and the day's states.
 
         Loads are set to their own annual peak and the PV (``type = "PV"``) to its peak, so the
         states (:func:`~v2xcosim.usecases.net_demand_states` of the primary zone's load and PV,
         900-s means, as fractions of those sums) scale them uniformly; the hydro plant keeps
-        its nominal output.
+        its nominal output.  With the run's ``plan`` its network (a copy) and zone series are
+        taken, nothing is built again.
         """
+        import copy
         import datetime as dt
 
         from v2xcosim.usecases.terni.flow import network_spec, terni_setup
         from v2xcosim.usecases.terni.network import build_terni_network
 
-        tn = build_terni_network(network_spec(spec))
+        if plan is None:
+            tn = build_terni_network(network_spec(spec))
+            zone = terni_setup(spec, tn=tn).zones["primary"]  # reads tn, before it is changed
+        else:
+            tn = copy.deepcopy(plan.network)
+            zone = plan.setup.zones["primary"]
         net = tn.net
         net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_peak_mw
         net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_peak_mvar
@@ -175,7 +182,6 @@ class TerniUseCase:
             site: [str(names.at[int(net.load.at[int(i), "bus"])])]
             for site, i in sorted(tn.ev_load_idx.items())
         }
-        zone = terni_setup(spec).zones["primary"]
         load_mw, pv_mw = float(tn.load_p_peak_mw.sum()), float(tn.pv_peak_mw.sum())
         start = spec.time.start_utc
         times = [

@@ -1,9 +1,10 @@
 """Per-element inputs of the Terni network: every load and generator its own profile.
 
 Computed once per run, deterministically from the scenario and its seed, by
-:func:`element_inputs` (the grid simulator recomputes them in its own process from the same
-spec, so no profile travels per step) and condensed into the DSO's zone series by
-:func:`zone_series`.  Sources and assumptions (also in ``scenarios/terni/README.md``):
+:func:`element_inputs` in the parent (the grid simulator receives its part,
+:class:`GridInputs`, once as JSON data when it starts, so no profile travels per step) and
+condensed into the DSO's zone series by :func:`zone_series`.  Sources and assumptions (also
+in ``scenarios/terni/README.md``):
 
 * **Loads** (``net.load`` rows ``tn.load_idx``): SimBench's own assignment — each element's
   ``profile`` (``lv_urban6``, ``G0-A``, …; the LV feeders' buildings ``lv_urban6``,
@@ -112,6 +113,31 @@ class ElementInputs:
     def n_steps(self) -> int:
         """Number of steps."""
         return int(self.load_p_mw.shape[0])
+
+
+@dataclass(frozen=True)
+class GridInputs:
+    """What the grid simulator takes of :class:`ElementInputs`: each step's element values.
+
+    Rows = steps; ``load_p_mw``/``load_q_mvar`` the background loads ``tn.load_idx`` [MW, MVAr
+    drawn], ``sgen_p_mw`` every ``net.sgen`` row [MW injected].  Computed once in the parent
+    (:func:`grid_inputs`) and handed to the grid simulator as JSON data
+    (:func:`~v2xcosim.core.jsondata.to_json`, bit for bit), so it may run in its own process.
+    """
+
+    load_p_mw: FloatArray
+    load_q_mvar: FloatArray
+    sgen_p_mw: FloatArray
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps."""
+        return int(self.load_p_mw.shape[0])
+
+
+def grid_inputs(inputs: ElementInputs) -> GridInputs:
+    """Return the part of ``inputs`` the grid simulator needs (the same arrays, not copies)."""
+    return GridInputs(inputs.load_p_mw, inputs.load_q_mvar, inputs.sgen_p_mw)
 
 
 def cloud_zones(tn: TerniNetwork) -> dict[int, str]:
@@ -320,9 +346,11 @@ __all__ = [
     "REFERENCE_LAG_S",
     "ZONE_INTERVAL_S",
     "ElementInputs",
+    "GridInputs",
     "InputSettings",
     "cloud_zones",
     "element_inputs",
+    "grid_inputs",
     "primary_net_mw",
     "zone_members",
     "zone_series",

@@ -77,7 +77,7 @@ from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
 
 if TYPE_CHECKING:
-    from v2xcosim.usecases.terni.inputs import ElementInputs
+    from v2xcosim.usecases.terni.inputs import GridInputs
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -553,18 +553,24 @@ def set_operating_point(
         net.load.loc[tn.load_idx, "p_mw"] = tn.load_p_peak_mw * load_pu
         net.load.loc[tn.load_idx, "q_mvar"] = tn.load_q_peak_mvar * load_pu
         net.sgen.loc[tn.pv_idx, "p_mw"] = tn.pv_peak_mw * pv_pu
-    for site, p_w in (ev_site_w or {}).items():
+    for row, p_mw in _ev_site_values(tn, ev_site_w, "power").items():
+        net.load.loc[row, "p_mw"] = p_mw
+    for row, q_mvar in _ev_site_values(tn, ev_site_var, "reactive power").items():
+        net.load.loc[row, "q_mvar"] = q_mvar
+
+
+def _ev_site_values(
+    tn: TerniNetwork, values: Mapping[str, float] | None, what: str
+) -> dict[int, float]:
+    """Check the EV sites' powers [W or var] and return them per load row [MW or MVAr]."""
+    out: dict[int, float] = {}
+    for site, value in (values or {}).items():
         if site not in tn.ev_load_idx:
             raise ScenarioError(f"terni operating point: unknown charging site {site!r}")
-        if not math.isfinite(p_w):
-            raise ScenarioError(f"terni operating point: EV power of {site} is not finite")
-        net.load.loc[tn.ev_load_idx[site], "p_mw"] = p_w / W_PER_MW
-    for site, q_var in (ev_site_var or {}).items():
-        if site not in tn.ev_load_idx:
-            raise ScenarioError(f"terni operating point: unknown charging site {site!r}")
-        if not math.isfinite(q_var):
-            raise ScenarioError(f"terni operating point: EV reactive power of {site} is not finite")
-        net.load.loc[tn.ev_load_idx[site], "q_mvar"] = q_var / W_PER_MW
+        if not math.isfinite(value):
+            raise ScenarioError(f"terni operating point: EV {what} of {site} is not finite")
+        out[tn.ev_load_idx[site]] = value / W_PER_MW
+    return out
 
 
 def set_element_inputs(
@@ -594,10 +600,18 @@ def set_element_inputs(
         )
     if not (np.all(np.isfinite(lp)) and np.all(np.isfinite(lq)) and np.all(np.isfinite(sp))):
         raise ScenarioError("terni operating point: a load or sgen value is not finite")
-    net.load.loc[tn.load_idx, "p_mw"] = lp
-    net.load.loc[tn.load_idx, "q_mvar"] = lq
+    ev_p = _ev_site_values(tn, ev_site_w, "power")
+    ev_q = _ev_site_values(tn, ev_site_var, "reactive power")
+    # once per step: write whole columns built in numpy (a .loc write per element is slow);
+    # the columns are fresh arrays, so nothing aliases the caller's rows
+    rows = net.load.index.get_indexer(tn.load_idx)
+    for col, background, ev in (("p_mw", lp, ev_p), ("q_mvar", lq, ev_q)):
+        values = net.load[col].to_numpy(dtype=float, copy=True)
+        values[rows] = background
+        if ev:
+            values[net.load.index.get_indexer(list(ev))] = list(ev.values())
+        net.load[col] = values
     net.sgen["p_mw"] = sp
-    set_operating_point(tn, 1.0, 1.0, ev_site_w, ev_site_var, background=False)
 
 
 def add_storage(tn: TerniNetwork, provider_id: str, bus_name: str, max_e_kwh: float) -> int:
@@ -861,8 +875,8 @@ class TerniGridModel:
     """The Terni network as a :class:`~v2xcosim.grid.powerflow.GridCase`.
 
     Every background load and sgen takes its own value of the step from ``inputs`` (computed
-    once, deterministically, by :func:`~v2xcosim.usecases.terni.inputs.element_inputs` in the
-    grid process itself: no profile travels per step); one connection per charging site (its
+    once per run by :func:`~v2xcosim.usecases.terni.inputs.element_inputs` and handed over
+    when the model is built: no profile travels per step); one connection per charging site (its
     chargers' P and Q, summed onto the site's load at the charger bus) and per stationary
     battery (a pandapower ``storage``, P only).  Solved by the shared
     :class:`~v2xcosim.grid.powerflow.PowerFlow` (warm start, OLTC control,
@@ -877,7 +891,7 @@ class TerniGridModel:
         self,
         tn: TerniNetwork,
         options: PowerFlowOptions,
-        inputs: ElementInputs,
+        inputs: GridInputs,
         *,
         oltc: bool,
         providers: Sequence[str] = (),

@@ -280,30 +280,23 @@ class TerniSetup:
         return [float(x) for x in out]
 
 
-def terni_setup(
-    spec: TerniScenario, *, tn: TerniNetwork | None = None, inputs: ElementInputs | None = None
-) -> TerniSetup:
-    """Profiles, users and FMU slots of a Terni scenario (see the module docstring).
+@dataclasses.dataclass(frozen=True)
+class _Sessions:
+    """The drawn sessions of a horizon and their FMU slots (the network-free part of a setup)."""
 
-    ``tn`` and ``inputs``, when the caller has built them already, are the scenario's network
-    and its per-element inputs (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
-    """
-    from v2xcosim.usecases.terni.inputs import element_inputs, zone_series
-    from v2xcosim.usecases.terni.network import build_terni_network
-    from v2xcosim.usecases.terni.profiles import ambient_temperature_k, price_eur_per_mwh
+    users: UserTable
+    arr_k: IntArray
+    dep_k: IntArray
+    leave_k: IntArray
+    slot: IntArray
+    fleet_size: int
+    n_parallel: FloatArray
 
+
+def _sessions(spec: TerniScenario, net_spec: TerniNetworkSpec) -> _Sessions:
+    """Draw the users of the horizon and give each session its FMU slot (module docstring)."""
     dt_s, k_all = spec.time.step_s, spec.time.n_steps
     start = spec.time.start_utc
-    times = step_times(spec.time.start_utc, spec.time.n_steps, spec.time.step_s)
-    mid = times + pd.Timedelta(seconds=dt_s / 2)
-    t = spec.terni
-    net_spec = network_spec(spec)
-    if tn is None:
-        tn = build_terni_network(net_spec)
-    if inputs is None:
-        inputs = element_inputs(tn, input_settings(spec))
-    zones = zone_series(tn, inputs)
-    sites = tuple(f.site_id for f in net_spec.lv_feeders)
     pop = population_spec(spec)
     local = pd.Timestamp(start).tz_convert(pop.timezone)
     end_local = (pd.Timestamp(start) + pd.Timedelta(seconds=spec.time.duration_s)).tz_convert(
@@ -326,15 +319,11 @@ def terni_setup(
     arr_k = np.rint(users.arrival_s / dt_s).astype(np.int64)
     dep_k = np.maximum(np.rint(users.departure_s / dt_s).astype(np.int64), arr_k + 1)
     leave_k = np.clip(np.rint(users.departure_actual_s / dt_s).astype(np.int64), arr_k + 1, dep_k)
+    sites = tuple(f.site_id for f in net_spec.lv_feeders)
     slot = assign_slots(users.site_id, sites)
     counts = [int(np.sum(np.array(users.site_id) == s)) for s in sites] if len(users) else [0]
-    n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / t.fmu_reference_capacity_kwh
-    return TerniSetup(
-        start_utc=start,
-        step_s=dt_s,
-        n_steps=k_all,
-        sites=sites,
-        feeder_of={f.site_id: f.name for f in net_spec.lv_feeders},
+    n_par = FMU_REFERENCE_N_PARALLEL * users.capacity_kwh / spec.terni.fmu_reference_capacity_kwh
+    return _Sessions(
         users=users,
         arr_k=arr_k,
         dep_k=dep_k,
@@ -342,6 +331,53 @@ def terni_setup(
         slot=slot,
         fleet_size=max(1, *counts),
         n_parallel=n_par.astype(float),
+    )
+
+
+def fleet_size(spec: TerniScenario) -> int:
+    """Slots of each site's fleet FMU (sessions of the busiest site; without the network).
+
+    Equal to ``terni_setup(spec).fleet_size``; the users are drawn alone, so the FMU can be
+    built and checked before the network and its inputs exist.
+    """
+    return _sessions(spec, network_spec(spec)).fleet_size
+
+
+def terni_setup(
+    spec: TerniScenario, *, tn: TerniNetwork | None = None, inputs: ElementInputs | None = None
+) -> TerniSetup:
+    """Profiles, users and FMU slots of a Terni scenario (see the module docstring).
+
+    ``tn`` and ``inputs``, when the caller has built them already, are the scenario's network
+    and its per-element inputs (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
+    """
+    from v2xcosim.usecases.terni.inputs import element_inputs, zone_series
+    from v2xcosim.usecases.terni.network import build_terni_network
+    from v2xcosim.usecases.terni.profiles import ambient_temperature_k, price_eur_per_mwh
+
+    dt_s, k_all = spec.time.step_s, spec.time.n_steps
+    times = step_times(spec.time.start_utc, k_all, dt_s)
+    mid = times + pd.Timedelta(seconds=dt_s / 2)
+    net_spec = network_spec(spec)
+    if tn is None:
+        tn = build_terni_network(net_spec)
+    if inputs is None:
+        inputs = element_inputs(tn, input_settings(spec))
+    zones = zone_series(tn, inputs)
+    ses = _sessions(spec, net_spec)
+    return TerniSetup(
+        start_utc=spec.time.start_utc,
+        step_s=dt_s,
+        n_steps=k_all,
+        sites=tuple(f.site_id for f in net_spec.lv_feeders),
+        feeder_of={f.site_id: f.name for f in net_spec.lv_feeders},
+        users=ses.users,
+        arr_k=ses.arr_k,
+        dep_k=ses.dep_k,
+        leave_k=ses.leave_k,
+        slot=ses.slot,
+        fleet_size=ses.fleet_size,
+        n_parallel=ses.n_parallel,
         zones=zones,
         t_amb_k=ambient_temperature_k(mid),
         price_eur_per_mwh=price_eur_per_mwh(times),
@@ -524,6 +560,7 @@ __all__ = [
     "emsp",
     "ev_template",
     "feeder_problems",
+    "fleet_size",
     "input_settings",
     "market_timing",
     "network_spec",

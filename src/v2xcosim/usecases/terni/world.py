@@ -20,6 +20,7 @@ plugged in); scalars ``vm_pu`` at the charger bus, ``p_lv_trafo_w``, ``vm_lv_max
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,10 +47,11 @@ from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.terni.bound import BOUND_KPI_KEYS, lv_bound_kpis
 from v2xcosim.usecases.terni.flow import TerniSetup, network_spec, terni_setup
 from v2xcosim.usecases.terni.schema import TerniScenario
-from v2xcosim.usecases.terni.wiring import input_settings
+from v2xcosim.usecases.terni.wiring import fleet_size, input_settings
 
 if TYPE_CHECKING:
-    from v2xcosim.usecases.terni.network import TerniGridModel
+    from v2xcosim.usecases.terni.inputs import GridInputs
+    from v2xcosim.usecases.terni.network import TerniGridModel, TerniNetwork
 
 KPI_KEYS: tuple[str, ...] = (
     "reverse_flow_energy_mwh",
@@ -104,7 +106,10 @@ class TerniPlan:
     """What a Terni run derives once from its spec, before the world is built.
 
     ``setup`` (users, slots, profiles, the DSO's zone series) goes to the simulators as JSON;
-    ``bus_names``, ``line_names`` and ``trafo_names`` label the grid table's vectors.
+    ``bus_names``, ``line_names`` and ``trafo_names`` label the grid table's vectors;
+    ``grid_inputs`` (every load's and generator's values per step) goes to the grid simulator
+    as JSON; ``network`` is the network as built, before any operating point was set (the
+    run's ``network.json``, :meth:`~v2xcosim.usecases.terni.TerniUseCase.network`).
     """
 
     fmu_path: Path
@@ -114,6 +119,8 @@ class TerniPlan:
     trafo_names: tuple[str, ...]
     zone_voltage: dict[str, tuple[float, dict[str, float], float]]
     """Each feeder zone's linear voltage model for the DSO (:func:`zone_voltage_models`)."""
+    grid_inputs: GridInputs
+    network: TerniNetwork
 
 
 def preflight(spec: TerniScenario) -> Path:
@@ -125,7 +132,7 @@ def preflight(spec: TerniScenario) -> Path:
     from v2xcosim.fmu.build import build_fmu
     from v2xcosim.fmu.fleet import FmuFleet
 
-    n = terni_setup(spec).fleet_size
+    n = fleet_size(spec)
     path = Path(build_fmu("EV", fleet=n))
     try:
         FmuFleet(
@@ -145,8 +152,8 @@ def preflight(spec: TerniScenario) -> Path:
 
 
 def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
-    """Compute the setup once, read the network's names and the DSO's voltage models."""
-    from v2xcosim.usecases.terni.inputs import element_inputs
+    """Build the network and its inputs once; compute the setup and the DSO's voltage models."""
+    from v2xcosim.usecases.terni.inputs import element_inputs, grid_inputs
     from v2xcosim.usecases.terni.network import (
         build_terni_network,
         set_element_inputs,
@@ -154,6 +161,7 @@ def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
     )
 
     tn = build_terni_network(network_spec(spec))
+    built = copy.deepcopy(tn)  # as built: the voltage models' power flows below change `tn`
     net = tn.net
     inputs = element_inputs(tn, input_settings(spec))
     setup = terni_setup(spec, tn=tn, inputs=inputs)
@@ -174,6 +182,8 @@ def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
         line_names=tuple(str(n) for n in net.line["name"]),
         trafo_names=tuple(str(n) for n in net.trafo["name"]),
         zone_voltage=zone_voltage,
+        grid_inputs=grid_inputs(inputs),
+        network=built,
     )
 
 
@@ -212,13 +222,17 @@ FLOW = "v2xcosim.usecases.terni.actors:terni_flow"
 
 
 def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
-    """Build the Terni network (storages, OLTC) and its inputs from ``params["scenario"]``.
+    """Build the Terni network (storages, OLTC) of ``params["scenario"]``; ``params["inputs"]``.
 
-    ``params["scenario"]`` is the spec's JSON; the per-element inputs are recomputed here,
-    deterministically (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
+    ``params["scenario"]`` is the spec's JSON, ``params["inputs"]`` the run's
+    :class:`~v2xcosim.usecases.terni.inputs.GridInputs` as JSON (:attr:`TerniPlan.grid_inputs`,
+    computed once in the parent); without it (a grid model on its own, e.g. in a test) they are
+    computed here from the spec, deterministically and equal
+    (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
     """
+    from v2xcosim.core.jsondata import from_json
     from v2xcosim.grid.powerflow import PowerFlowOptions
-    from v2xcosim.usecases.terni.inputs import element_inputs
+    from v2xcosim.usecases.terni.inputs import GridInputs, element_inputs, grid_inputs
     from v2xcosim.usecases.terni.network import (
         TerniGridModel,
         add_oltc_control,
@@ -229,7 +243,10 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     # the JSON form of a validated spec (datetimes and paths as text, tuples as lists)
     spec = TerniScenario.model_validate(params["scenario"], strict=False)
     tn = build_terni_network(network_spec(spec))
-    inputs = element_inputs(tn, input_settings(spec))
+    if "inputs" in params:
+        inputs = from_json(GridInputs, params["inputs"])
+    else:
+        inputs = grid_inputs(element_inputs(tn, input_settings(spec)))
     for prov in spec.market.providers:
         add_storage(tn, prov.provider_id, prov.bus, prov.capacity_kwh)
     if spec.terni.oltc:
@@ -258,7 +275,12 @@ def build_world(
     with stop_all_on_error(world):
         series = {p: [float(x) for x in getattr(setup, p)] for p in PROFILES}
         prof = world.start("Profiles", series=series, step_s=step_s).Profiles()
-        grid_sim = world.start("Grid", model=GRID_MODEL, params={"scenario": js}, step_s=step_s)
+        grid_sim = world.start(
+            "Grid",
+            model=GRID_MODEL,
+            params={"scenario": js, "inputs": to_json(plan.grid_inputs)},
+            step_s=step_s,
+        )
         grid = grid_sim.Grid()
         fmu_sim = world.start("FMU", step_s=step_s, outputs=list(FLEET_OUTPUTS))
         actor_sim = world.start(
