@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,6 +88,49 @@ def test_a_discharge_is_not_recharged_at_a_loss() -> None:
     np.testing.assert_allclose(out.p_w[0], 0.0, atol=1e-6)
     out = schedule([unit], n_steps=3, dt_s=H, price_eur_per_mwh=np.array([150.0, 100.0, 100.0]))
     assert out.p_w[0, 0] < 0 and out.soc_end[0, -1] == pytest.approx(0.6, abs=1e-9)
+
+
+def test_a_per_unit_discharge_mask_forbids_one_unit_and_lets_the_other() -> None:
+    # Two identical lossless units, 100 kWh at 0.5, wish 0.5, 10 kW both ways, leave after
+    # step 1; prices 50 then 300 EUR/MWh, no wear.  Free, each buys 10 kWh at step 0 and sells
+    # them at step 1 (it must end at 0.5: no overfill): 10·(0.05 − 0.30) = −2.5 EUR each, plus
+    # the tie-break ε·10 on the charge (k = 0: weight 1) and ε·10 on the discharge.  With A
+    # barred from discharging at step 1 a charge at step 0 could not be undone, so A stays idle
+    # and only B cycles.
+    units = [ev(100.0, 0.5, 0.5, 2, p_discharge_max_w=10_000.0) for _ in range(2)]
+    price = np.array([50.0, 300.0])
+    eps = TIE_BREAK_EUR_PER_KWH
+    cycle = np.array([10_000.0, -10_000.0])
+    free = schedule(units, n_steps=2, dt_s=H, price_eur_per_mwh=price)
+    np.testing.assert_allclose(free.p_w, [cycle, cycle], atol=1e-6)
+    assert free.cost_eur == pytest.approx(2 * (-2.5 + 20 * eps), abs=1e-9)
+    mask = np.array([[True, False], [True, True]])
+    out = schedule(units, n_steps=2, dt_s=H, price_eur_per_mwh=price, discharge_allowed=mask)
+    np.testing.assert_allclose(out.p_w, np.array([np.zeros(2), cycle]), atol=1e-6)
+    np.testing.assert_allclose(out.soc_end, [[0.5, 0.5], [0.6, 0.5]], atol=1e-9)
+    assert out.cost_eur == pytest.approx(-2.5 + 20 * eps, abs=1e-9)
+    # a 1-D mask holds for every unit: step 1 barred for both, nobody cycles
+    one = schedule(
+        units, n_steps=2, dt_s=H, price_eur_per_mwh=price, discharge_allowed=np.array([True, False])
+    )
+    np.testing.assert_allclose(one.p_w, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mask", "match"),
+    [
+        (np.ones(3, bool), r"shape \(3,\); it needs \(2,\)"),
+        (np.ones((2, 3), bool), r"\(2, 3\).*\(2, 2\) \(per unit and step\)"),
+        (np.ones((1, 2), bool), r"shape \(1, 2\)"),
+        (np.ones((2, 2)), "must be bools"),
+    ],
+)
+def test_a_discharge_mask_of_the_wrong_shape_or_type_is_refused(
+    mask: npt.NDArray[np.generic], match: str
+) -> None:
+    units = [ev(100.0, 0.5, 0.5, 2, p_discharge_max_w=10_000.0) for _ in range(2)]
+    with pytest.raises(ScenarioError, match=match):
+        schedule(units, n_steps=2, dt_s=H, discharge_allowed=mask)
 
 
 def test_infeasible_wish_charges_at_full_power() -> None:

@@ -469,3 +469,103 @@ def test_the_lp_horizon_ends_at_the_last_declared_departure() -> None:
     assert lp2._plans[""].p_w.shape == (n, 20)  # the last departure, 5 h
     ev_none = dataclasses.replace(ev, connected=np.zeros(n, bool))
     assert np.all(lp2.decide(dataclasses.replace(inputs, ev=ev_none)) == 0.0)
+
+
+def _two_feeders(n: int = 4) -> tuple[EvArrays, tuple[str, ...]]:
+    """``n`` EVs of 80 kWh at their wish 0.6, leaving after 12 h, half on each of two feeders:
+    with the prices of :func:`_prices` each would discharge in every one of the 8 expensive
+    steps (32 kWh above the 0.2 floor is more than 8 steps of 11 kW take) and recharge at night.
+    """
+    ev = dataclasses.replace(
+        fleet(n=n),
+        soc=np.full(n, 0.6),
+        soc_target=np.full(n, 0.6),
+        capacity_kwh=np.full(n, 80.0),
+        departure_s=np.full(n, 12 * 3600.0),
+    )
+    return ev, ("feeder/LV1",) * (n // 2) + ("feeder/LV2",) * (n - n // 2)
+
+
+def test_v2g_plans_no_discharge_into_the_reverse_flow_of_the_own_feeder() -> None:
+    """Feeder LV1 is forecast in reverse flow at step 2, LV2 never, the primary imports: the
+    LV1 EVs' schedule has no discharge at step 2 (the LV2 EVs' has), and dispatch follows the
+    schedule step by step without a re-solve (plan and dispatch agree)."""
+    ev, zones = _two_feeders()
+    k, hot = 48, 2
+    lv1, lv2 = np.full(k, 30e3), np.full(k, 30e3)
+    lv1[hot] = -5e3
+    price, fc = _prices(k), np.full(k, 5e6)
+    lp = LpStrategy(bidirectional=True)
+    state = ev
+    on_lv1 = np.array([z == "feeder/LV1" for z in zones])
+    for j in range(6):
+        inputs = _inputs(
+            state,
+            t_s=j * DT,
+            ev_id=("a", "b", "c", "d"),
+            ev_zone=zones,
+            zone_forecast_p_net_w={"feeder/LV1": lv1[j:], "feeder/LV2": lv2[j:]},
+            forecast_p_net_w=fc[j:],
+            price_eur_per_mwh=price[j:],
+        )
+        p = lp.decide(inputs)
+        if j == 0:
+            planned = lp._plans[""].p_w
+            assert np.all(planned[on_lv1, hot] >= 0.0)
+            assert np.all(planned[~on_lv1, hot] < -1e3)  # the other feeder may and does
+            assert np.all(planned[:, :hot] < -1e3)  # every EV discharges where it may
+        np.testing.assert_array_equal(p, planned[:, j])  # dispatch = the plan made at step 0
+        if j == hot:
+            assert np.all(p[on_lv1] >= 0.0) and np.all(p[~on_lv1] < 0.0)
+        state = dataclasses.replace(state, soc=soc_after(state, p, DT))
+    assert lp.n_solves == 1  # the plan was followed: no SOC drift, no re-solve
+
+
+def test_a_forecast_that_forbids_a_planned_discharge_re_solves_the_plan() -> None:
+    """At step 0 every feeder imports and LV1's EVs plan a discharge at step 2; at step 1 a new
+    forecast puts LV1 in reverse flow at step 2: the LP re-solves, the new plan has no LV1
+    discharge at step 2, and none is dispatched there."""
+    ev, zones = _two_feeders()
+    k, hot = 48, 2
+    lv1, lv2 = np.full(k, 30e3), np.full(k, 30e3)
+    price, fc = _prices(k), np.full(k, 5e6)
+    on_lv1 = np.array([z == "feeder/LV1" for z in zones])
+    lp = LpStrategy(bidirectional=True)
+
+    def step(j: int, state: EvArrays, lv1_now: npt.NDArray[np.float64]) -> EvArrays:
+        inputs = _inputs(
+            state,
+            t_s=j * DT,
+            ev_id=("a", "b", "c", "d"),
+            ev_zone=zones,
+            zone_forecast_p_net_w={"feeder/LV1": lv1_now[j:], "feeder/LV2": lv2[j:]},
+            forecast_p_net_w=fc[j:],
+            price_eur_per_mwh=price[j:],
+        )
+        p = lp.decide(inputs)
+        if j == hot:
+            assert np.all(p[on_lv1] >= 0.0)
+        return dataclasses.replace(state, soc=soc_after(state, p, DT))
+
+    state = step(0, ev, lv1)
+    assert lp.n_solves == 1 and np.all(lp._plans[""].p_w[on_lv1, hot] < -1e3)
+    lv1_new = lv1.copy()
+    lv1_new[hot] = -5e3  # the DSO's new forecast: reverse flow on LV1 at step 2
+    state = step(1, state, lv1_new)
+    assert lp.n_solves == 2
+    new = lp._plans[""]
+    assert new.k0 == 1 and np.all(new.p_w[on_lv1, hot - new.k0] >= 0.0)
+    step(hot, state, lv1_new)
+    assert lp.n_solves == 2  # the new plan is followed
+
+
+def test_the_discharge_rule_per_ev_and_step() -> None:
+    """Primary import above the margin AND own zone importing; NaN (no forecast) allows none."""
+    lp = LpStrategy(bidirectional=True, min_import_w=1e6)
+    fc = np.array([2e6, 2e6, 0.5e6, np.nan, 2e6])
+    fc_ev = np.array([[1.0, -1.0, 1.0, 1.0, 0.0], [np.nan, 5.0, 5.0, 5.0, 5.0]])
+    want = np.array([[True, False, False, False, True], [False, True, False, False, True]])
+    np.testing.assert_array_equal(lp.discharge_allowed(fc, fc_ev), want)
+    np.testing.assert_array_equal(
+        lp.discharge_allowed(fc, None), [[True, True, False, False, True]]
+    )

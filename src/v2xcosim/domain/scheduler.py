@@ -19,7 +19,7 @@ commitment a shortfall ``s_jk ≥ 0`` [kW].  The unit's grid power is ``P_uk = c
 * SOC dynamics: ``e_uk = e_u,k−1 + (η_c·c_uk − d_uk/η_d)·Δt`` with ``e_u,a−1 = SOC0·C``.
 * SOC band: ``min(soc_min, SOC0)·C ≤ e_uk ≤ max(soc_max, SOC0)·C`` (an EV arriving outside
   its band is not forced back in at once); ``0 ≤ c ≤ P_ch,max``; ``0 ≤ d ≤ P_dis,max`` (0 for
-  a unidirectional unit; 0 in steps where ``discharge_allowed`` is False).
+  a unidirectional unit; 0 where ``discharge_allowed`` is False for the unit and step).
 * Departure wish (EVs): ``e_u,b−1 + w_u ≥ SOC*·C`` where ``SOC*`` is the wish **pre-clipped to
   what is reachable** by charging at full power from the start (``min(wish, soc_max, SOC0 +
   η_c·P_ch,max·n_steps·Δt/C)``), and ``w_u`` costs ``wish_penalty_eur_per_kwh`` (default
@@ -88,6 +88,7 @@ from v2xcosim.core.errors import ScenarioError, SimulationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 TIE_BREAK_EUR_PER_KWH = 1e-4
 """ε of the tie-break (module docstring): 0.1 EUR/MWh, below any price difference that matters."""
@@ -287,6 +288,25 @@ def _per_step(x: float | FloatArray, n: int, what: str) -> FloatArray:
     return a
 
 
+def _discharge_mask(mask: npt.ArrayLike, n_units: int, n_steps: int) -> BoolArray:
+    """``discharge_allowed`` as ``(n_units, n_steps)`` bools; a 1-D mask holds for every unit."""
+    a = np.asarray(mask)
+    if a.dtype.kind != "b":
+        raise ScenarioError(
+            f"schedule: discharge_allowed must be bools, got dtype {a.dtype}; pass True where "
+            "a unit may discharge"
+        )
+    if a.shape == (n_steps,):
+        a = np.broadcast_to(a, (n_units, n_steps))
+    elif a.shape != (n_units, n_steps):
+        raise ScenarioError(
+            f"schedule: discharge_allowed has shape {a.shape}; it needs ({n_steps},) (one "
+            f"value per step, for every unit) or ({n_units}, {n_steps}) (per unit and step)"
+        )
+    out: BoolArray = np.array(a, dtype=bool)
+    return out
+
+
 def _uncontrolled(u: StorageUnit, k0: int, k1: int, dt_h: float) -> FloatArray:
     """Full power to the wish (or to soc_max without a wish) from arrival [kW per step]."""
     e = u.soc0 * u.capacity_kwh
@@ -309,13 +329,14 @@ def schedule(
     commitments: Sequence[Commitment] = (),
     tie_break_eur_per_kwh: float = TIE_BREAK_EUR_PER_KWH,
     wish_penalty_eur_per_kwh: float = WISH_PENALTY_EUR_PER_KWH,
-    discharge_allowed: npt.NDArray[np.bool_] | None = None,
+    discharge_allowed: npt.ArrayLike | None = None,
 ) -> Schedule:
     """Solve the LP of the module docstring; return per-unit schedules over ``n_steps`` steps.
 
     ``price_eur_per_mwh``: energy price per step (scalar or ``n_steps`` values).
-    ``discharge_allowed`` (``n_steps`` bools, default all): steps in which units may discharge
-    at all (``d_uk = 0`` elsewhere, for every unit).  Raises
+    ``discharge_allowed`` (default: all): where units may discharge at all, either per unit
+    and step (``(len(units), n_steps)`` bools) or per step for every unit (``n_steps`` bools);
+    ``d_uk = 0`` where it is False.  Raises
     :class:`ScenarioError` on bad input and :class:`SimulationError` if HiGHS fails (the LP
     is always feasible: every hard bound is met by staying idle, the wish is soft).
     """
@@ -395,10 +416,8 @@ def schedule(
     ub[ic : ic + n_p] = pc[unit_of]
     ub[id_ : id_ + n_p] = pd_[unit_of]
     if discharge_allowed is not None:
-        allowed = np.asarray(discharge_allowed, dtype=bool)
-        if allowed.shape != (t_n,):
-            raise ScenarioError(f"schedule: discharge_allowed needs {t_n} values")
-        ub[id_ : id_ + n_p] = np.where(allowed[step_of], ub[id_ : id_ + n_p], 0.0)
+        allowed = _discharge_mask(discharge_allowed, n_u, t_n)
+        ub[id_ : id_ + n_p] = np.where(allowed[unit_of, step_of], ub[id_ : id_ + n_p], 0.0)
     lb[ie : ie + n_p] = e_lo[unit_of]
     ub[ie : ie + n_p] = e_hi[unit_of]
     for i, v in final_cap.items():

@@ -16,9 +16,13 @@ wish is feasible.
   schedule.  Guarantees: a consenting user leaves with the wish (``soc_target``) whenever it is
   feasible and never with more (awarded up-flexibility is delivered by shifting charge into the
   window); a discharge is never followed by a recharge that costs more than it earned (losses
-  and wear are priced); in ``v2g`` no EV discharges where the DSO forecast imports less than
-  ``min_import_w`` (``control.discharge_min_import_mw``).  The windows (:func:`windows`) are
-  still passed in :class:`StrategyInputs` for strategies of your own.
+  and wear are priced); in ``v2g`` no EV discharges where the DSO forecast of the primary
+  substation imports ``min_import_w`` or less (``control.discharge_min_import_mw``), nor where
+  the forecast of its own zone (``ev_zone``) is in reverse flow.  The rule is a constraint of
+  the schedule itself (per EV and step, :meth:`LpStrategy.discharge_allowed`), so what is
+  dispatched is what was planned: the plan is re-solved whenever the forecast in force
+  changes, and award baselines come from a plan that is followed.  The windows
+  (:func:`windows`) are still passed in :class:`StrategyInputs` for strategies of your own.
 
 In ``smart`` and ``v2g`` an EV whose user did not join the campaign (``campaign`` False) is
 charged as in ``uncontrolled``: the EMSP controls only consented sessions.
@@ -225,7 +229,7 @@ class _LpPlan:
     soc_end: FloatArray  # n × T
     flex_w: FloatArray  # n × T, the commitments the schedule keeps
     forecast_w: FloatArray  # T, the primary's (discharge rule)
-    ev_forecast_w: FloatArray  # n × T, each EV's zone (surplus value)
+    ev_forecast_w: FloatArray  # n × T, each EV's zone (surplus value, discharge rule)
     price: FloatArray  # T
 
 
@@ -258,8 +262,11 @@ class LpStrategy:
       ``user_tariff_eur_per_mwh`` (default 0; a constant that only prices cycle losses);
     * battery wear ``wear_eur_per_kwh`` per kWh throughput
       (:func:`~v2xcosim.domain.scheduler.cycle_wear_eur_per_kwh`);
-    * ``v2g``: no EV discharges where the forecast import is below ``min_import_w`` (as the
-      windows of :func:`windows`);
+    * ``v2g``: an EV may discharge only in steps where the primary forecast imports more than
+      ``min_import_w`` (as the windows of :func:`windows`) and, with zones, its own zone's
+      forecast imports (``≥ 0``); a step without a forecast allows none
+      (:meth:`discharge_allowed`, passed to the LP per unit and step, so the schedule obeys
+      the rule and dispatch needs no clip of its own);
     * awards: per EV and step with ``flex ≠ 0`` the schedule must reach ``baseline + flex``
       (baseline: the schedule's power at that step before the award was known), shortfalls at
       ``shortfall_eur_per_mwh``.
@@ -332,18 +339,26 @@ class LpStrategy:
         if plan is None or self._stale(plan, inputs, ids, live, k_abs, flex, fc, fc_ev, price):
             plan = self._solve(inputs, ids, live, k_abs, flex, fc, fc_ev, price)
             self._plans[inputs.context] = plan
+        # the discharge rule is in the plan (:meth:`discharge_allowed`), and the plan is the
+        # forecast in force's (``_stale`` re-solves when it changes): dispatch follows the plan
         out: FloatArray = np.where(live, plan.p_w[:, k_abs - plan.k0], 0.0)
-        if self.bidirectional:
-            # the rule holds at dispatch, whatever the plan's age: no discharge where the
-            # forecast in force imports too little at the primary, nor into a forecast
-            # reverse flow of the EV's own zone
-            now_ok = bool(np.nan_to_num(fc[0], nan=-np.inf) > self.min_import_w)
-            own_ok = (
-                np.nan_to_num(fc_ev[:, 0], nan=-np.inf) >= 0.0
-                if fc_ev is not None
-                else np.ones(n, dtype=bool)
-            )
-            out = np.where((out < 0.0) & ~(now_ok & own_ok), 0.0, out)
+        return out
+
+    def discharge_allowed(self, fc: FloatArray, fc_ev: FloatArray | None) -> BoolArray:
+        """Where each EV may discharge (``v2g`` rule): n_ev × steps bools.
+
+        ``fc``: the primary substation's forecast [W] per step; ``fc_ev``: per EV its own
+        zone's forecast [W] (n_ev × steps, :meth:`StrategyInputs.ev_forecast_p_net_w`) or
+        ``None`` without zones.  An EV may discharge in a step where the primary forecast
+        imports more than ``min_import_w`` and, with zones, its own zone's forecast imports
+        (``≥ 0``: a discharge never feeds a transformer that is forecast in reverse flow).  A
+        NaN forecast (none in force) allows nothing.
+        """
+        primary = np.nan_to_num(np.asarray(fc, dtype=float), nan=-np.inf) > self.min_import_w
+        if fc_ev is None:
+            return np.array(primary[None, :], dtype=bool)
+        own = np.nan_to_num(np.asarray(fc_ev, dtype=float), nan=-np.inf) >= 0.0
+        out: BoolArray = primary[None, :] & own
         return out
 
     def _horizon(self, inputs: StrategyInputs, live: BoolArray) -> int:
@@ -455,8 +470,9 @@ class LpStrategy:
             if surplus.max() > 0:
                 value = self.surplus_eur_per_mwh * surplus / surplus.max()
         allowed = None
-        if self.bidirectional:  # no EV discharges where the forecast imports too little
-            allowed = np.nan_to_num(fc, nan=-np.inf) > self.min_import_w
+        if self.bidirectional:  # per unit: the primary imports enough and its own zone imports
+            mask = self.discharge_allowed(fc, fc_ev)
+            allowed = np.broadcast_to(mask, (n, t_n))[rows]
         base, missing = self._baselines(inputs.context, ids, rows, k_abs, flex, t_n)
         run = partial(
             schedule,
