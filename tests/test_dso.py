@@ -175,7 +175,7 @@ def test_voltage_driven_request_from_sensitivities() -> None:
     assert r3[0].p_mw == pytest.approx((1.14 - 1.12) / 4e-7 * 1.1 / 1e6)
 
 
-def test_forecast_never_reads_realised_load_or_pv() -> None:
+def test_forecast_never_reads_realised_pv_nor_load_without_a_metered_past() -> None:
     cfg = ForecastConfig()  # with cloud error
     s = series(oktas=3.0)
     other = dataclasses.replace(s, load_w=s.load_w * 0.1 + 5, pv_w=np.zeros(N))
@@ -324,3 +324,119 @@ def test_bad_zone_inputs_are_refused() -> None:
         VoltageModel(1.0, {"primary": 1e-9}, flex_pu_per_w=1e-9)
     with pytest.raises(ScenarioError, match="limits of"):
         dso([(s, ZoneLimits("feeder/A"))])
+
+
+# ---------------------------------------------------------------- level correction
+def metered(
+    n_past: int, n_run: int, ref_w: float, ratio: float, *, future_w: float | None = None
+) -> ZoneSeries:
+    """A zone whose metered load is ``ratio`` × its reference, no PV; the realised load of the
+    run's intervals from ``n_run // 2`` on is ``future_w`` when given (what a peeking DSO would
+    see)."""
+    load = np.full(n_run, ratio * ref_w)
+    if future_w is not None:
+        load[n_run // 2 :] = future_w
+    return ZoneSeries(
+        zone="primary",
+        interval_s=900,
+        load_w=load,
+        load_reference_w=np.full(n_run, ref_w),
+        pv_w=np.zeros(n_run),
+        pv_clearsky_w=np.zeros(n_run),
+        cloud_oktas=np.zeros(n_run),
+        gen_w=np.zeros(n_run),
+        load_past_w=np.full(n_past, ratio * ref_w),
+        load_reference_past_w=np.full(n_past, ref_w),
+    )
+
+
+def starts(j0: int, n: int) -> list[dt.datetime]:
+    return [T0 + dt.timedelta(minutes=15 * (j0 + k)) for k in range(n)]
+
+
+def test_level_factor_scales_the_reference_by_metered_over_reference() -> None:
+    # 24 h of metered past at 0.8 × the 2 MW reference: forecast = 0.8 × 2 MW = 1.6 MW
+    s = metered(96, 8, 2e6, 0.8)
+    d = dso([(s, ZoneLimits("primary"))])
+    (fc,) = d.forecast(T0, 0, STARTS)
+    assert fc.p_net_w == pytest.approx([1.6e6] * N)
+    assert d.log.level_factor["primary"] == pytest.approx([0.8])
+    # load_scale stays a further factor: 1.1 × 0.8 × 2 MW
+    cfg = dataclasses.replace(EXACT, load_scale=1.1)
+    (fc2,) = dso([(s, ZoneLimits("primary"))], cfg).forecast(T0, 0, STARTS)
+    assert fc2.p_net_w == pytest.approx([1.1 * 1.6e6] * N)
+
+
+def test_level_window_mixes_past_and_run_by_hand() -> None:
+    # window 2 h = 8 intervals, issued at interval 4: 4 past intervals (ratio 0.5, ref 2 MW) and
+    # run intervals 0..3 (realised 3 MW on a 2 MW reference): (4·1 + 4·3) / (8·2) = 1.0;
+    # a shorter past (2 intervals) clips the window: (2·1 + 4·3) / (6·2) = 14/12
+    def zone(n_past: int) -> ZoneSeries:
+        return dataclasses.replace(
+            metered(n_past, N, 2e6, 0.5), load_w=np.full(N, 3e6), zone="primary"
+        )
+
+    cfg = dataclasses.replace(EXACT, level_window_h=2.0)
+    d = dso([(zone(4), ZoneLimits("primary"))], cfg)
+    (fc,) = d.forecast(STARTS[4], 4, STARTS[4:])
+    assert fc.p_net_w == pytest.approx([2e6] * 4)
+    d2 = dso([(zone(2), ZoneLimits("primary"))], cfg)
+    (fc2,) = d2.forecast(STARTS[4], 4, STARTS[4:])
+    assert fc2.p_net_w == pytest.approx([2e6 * 14 / 12] * 4)
+
+
+def test_level_correction_reads_nothing_at_or_after_the_issue_time() -> None:
+    # issued at interval 4 (of 8): intervals 4.. are not metered yet; changing them (and the
+    # realised PV) leaves the forecast as it is, changing interval 3 does not
+    base = metered(96, N, 2e6, 0.8)
+    changed = metered(96, N, 2e6, 0.8, future_w=9e9)
+    changed = dataclasses.replace(changed, pv_w=np.full(N, 5e6))
+    cfg = ForecastConfig()  # with cloud error: same seed, same draws
+    issue = STARTS[4]
+    a = dso([(base, ZoneLimits("primary"))], cfg, seed=4).forecast(issue, 4, STARTS[4:])[0]
+    b = dso([(changed, ZoneLimits("primary"))], cfg, seed=4).forecast(issue, 4, STARTS[4:])[0]
+    assert a.p_net_w == b.p_net_w
+    last = base.load_w.copy()
+    last[3] = 9e9
+    c_zone = dataclasses.replace(base, load_w=last)
+    c = dso([(c_zone, ZoneLimits("primary"))], cfg, seed=4).forecast(issue, 4, STARTS[4:])[0]
+    assert c.p_net_w != a.p_net_w  # interval 3 ended at the issue: metered
+    # an issue 10 min into interval 4 still cannot see interval 4 (not ended)
+    late = issue + dt.timedelta(minutes=10)
+    e = dso([(base, ZoneLimits("primary"))], EXACT).forecast(late, 4, STARTS[4:])[0]
+    f = dso([(changed, ZoneLimits("primary"))], EXACT).forecast(late, 4, STARTS[4:])[0]
+    assert e.p_net_w == f.p_net_w == pytest.approx([1.6e6] * 4)
+
+
+def test_level_window_zero_is_the_similar_day_forecast() -> None:
+    s = metered(96, N, 2e6, 0.8)
+    off = dataclasses.replace(EXACT, level_window_h=0.0)
+    (fc,) = dso([(s, ZoneLimits("primary"))], off).forecast(STARTS[4], 4, STARTS[4:])
+    assert fc.p_net_w == pytest.approx([2e6] * 4)
+    # no metered data at all (no past, issue at the start): factor 1 as well
+    (fc0,) = dso([(series(pv_clear_w=[0] * N), ZoneLimits("primary"))]).forecast(T0, 0, STARTS)
+    assert fc0.p_net_w == pytest.approx([2e6] * N)
+
+
+def test_level_window_is_validated() -> None:
+    for bad in (-1.0, 169.0, math.inf, math.nan):
+        with pytest.raises(ScenarioError, match="level_window_h"):
+            ForecastConfig(level_window_h=bad)
+        with pytest.raises(ValidationError, match="level_window_h"):
+            DsoSpec.model_validate({"level_window_h": bad})
+    assert DsoSpec().level_window_h == ForecastConfig().level_window_h == 24.0
+    with pytest.raises(ScenarioError, match="load_reference_past_w has shape"):
+        dataclasses.replace(metered(4, N, 2e6, 1.0), load_past_w=np.zeros(3))
+
+
+def test_load_bias_compares_the_forecast_in_force_with_the_realised_load() -> None:
+    # reference 2 MW, realised 1.6 MW in the past and run: level-corrected forecast exact;
+    # without the correction the forecast is 2 / 1.6 − 1 = 25 % high
+    s = metered(96, N, 2e6, 0.8)
+    d = dso([(s, ZoneLimits("primary"))])
+    assert math.isnan(d.load_bias("primary"))
+    d.forecast(T0, 0, STARTS)
+    assert d.load_bias("primary") == pytest.approx(0.0, abs=1e-12)
+    off = dso([(s, ZoneLimits("primary"))], dataclasses.replace(EXACT, level_window_h=0.0))
+    off.forecast(STARTS[2], 2, STARTS[2:])
+    assert off.load_bias("primary") == pytest.approx(0.25)

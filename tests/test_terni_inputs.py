@@ -19,6 +19,7 @@ from v2xcosim.usecases.terni.inputs import (
     ElementInputs,
     InputSettings,
     element_inputs,
+    past_loads,
     primary_net_mw,
     zone_series,
     zones_as_pu,
@@ -209,6 +210,22 @@ def test_zone_series(tn: terni.TerniNetwork, inputs: ElementInputs) -> None:
     np.testing.assert_allclose(load_w * load_pu - pv_w * pv_pu - gen_w, prim.p_net_w, atol=1e-3)
 
 
+def test_metered_past_is_the_previous_days_computed_as_a_run(
+    tn: terni.TerniNetwork, inputs: ElementInputs
+) -> None:
+    """The DSO's metered past before 15 May: what a run of 13–14 May computes as its loads."""
+    past = past_loads(tn, settings(), 30.0)  # 30 h = 120 intervals, before the start
+    zones = zone_series(tn, inputs, past)
+    earlier = element_inputs(tn, settings(START - dt.timedelta(hours=30), n_steps=120))
+    by_run = zone_series(tn, earlier)
+    for name, z in zones.items():
+        np.testing.assert_allclose(z.load_past_w, by_run[name].load_w)
+        np.testing.assert_allclose(z.load_reference_past_w, by_run[name].load_reference_w)
+        np.testing.assert_array_equal(z.load_w, zone_series(tn, inputs)[name].load_w)
+    assert zone_series(tn, inputs)["primary"].load_past_w.shape == (0,)  # no past given
+    assert past_loads(tn, settings(), 0.0).load_p_mw.shape == (0, len(tn.load_idx))
+
+
 def test_inputs_are_deterministic_and_travel_as_json(tn: terni.TerniNetwork) -> None:
     a = element_inputs(tn, settings())
     b = element_inputs(tn, settings())
@@ -222,6 +239,9 @@ def test_inputs_are_deterministic_and_travel_as_json(tn: terni.TerniNetwork) -> 
     back = from_json(wiring.TerniSetup, to_json(setup))
     for name, z in setup.zones.items():
         for f in ("load_w", "load_reference_w", "pv_w", "pv_clearsky_w", "cloud_oktas", "gen_w"):
+            np.testing.assert_array_equal(getattr(back.zones[name], f), getattr(z, f))
+        assert z.load_past_w.shape == (96,)  # the default 24 h level window
+        for f in ("load_past_w", "load_reference_past_w"):
             np.testing.assert_array_equal(getattr(back.zones[name], f), getattr(z, f))
 
 

@@ -252,11 +252,11 @@ class DsoZoneSpec(Spec):
 class DsoSpec(Spec):
     """The DSO: its own forecast model, zone limits, request sizing and flexibility product.
 
-    Forecast (:class:`v2xcosim.domain.dso.ForecastConfig`): similar-day load times
-    ``load_scale``; PV = clear sky × Kasten–Czeplak factor of a forecast cloud cover whose
-    error is AR(1) with a std growing from ``cloud_error_std_oktas_0h`` to
-    ``cloud_error_std_oktas_24h`` at 24 h lead.  Zones: ``[dso.zones.primary]``,
-    ``[dso.feeders]`` (default of every ``feeder/<name>`` zone) and
+    Forecast (:class:`v2xcosim.domain.dso.ForecastConfig`): similar-day load levelled by the
+    metered load of the last ``level_window_h`` hours, times ``load_scale``; PV = clear sky ×
+    Kasten–Czeplak factor of a forecast cloud cover whose error is AR(1) with a std growing
+    from ``cloud_error_std_oktas_0h`` to ``cloud_error_std_oktas_24h`` at 24 h lead.  Zones:
+    ``[dso.zones.primary]``, ``[dso.feeders]`` (default of every ``feeder/<name>`` zone) and
     ``[dso.zones."feeder/<name>"]`` overriding it key by key.  Product (EDGE-like):
     ``availability_price_eur_per_mw_h`` on awarded MW × hours and ``price_cap_eur_per_mwh``
     on delivered energy (activation, pay-as-bid up to this cap).
@@ -271,6 +271,14 @@ class DsoSpec(Spec):
     )
     load_scale: float = Field(
         default=1.0, ge=0, description="factor on the similar-day load (1 = as the reference day)"
+    )
+    level_window_h: float = Field(
+        default=24.0,
+        ge=0,
+        le=168,
+        description="metered hours before each forecast issue whose load over its similar-day "
+        "reference levels the forecast load (assumption: the last 24 h of meter values; 0 = no "
+        "level correction; at most a week)",
     )
     cloud_error_std_oktas_0h: float = Field(
         default=0.5,

@@ -7,7 +7,7 @@ one :class:`ZoneLimits` (what the zone tolerates and why).
 **Forecast (step D1)**, issued at each market session for the rest of the horizon, per
 interval of ``interval_s`` (the settlement quarter hour):
 
-    load_fc = load_scale · load_reference_w                   (similar-day load model)
+    load_fc = load_scale · f_level · load_reference_w         (similar-day load, levelled)
     N_fc    = clip(cloud_oktas + e, 0, 8)                     (forecast cloud cover [oktas])
     pv_fc   = pv_clearsky_w · (1 − 0.75·(N_fc/8)^3.4)          (Kasten & Czeplak 1980)
     p_net   = load_fc − pv_fc − gen_w                         [W, + = drawn from upstream]
@@ -18,7 +18,19 @@ The cloud error ``e = σ(lead)·x`` has a unit AR(1) path ``x`` with lag-1 autoc
 ``rng_for(seed, stream)`` and shared by all zones (one weather forecast for the area).  Its
 standard deviation grows linearly with the lead time (interval start − issue time) from
 ``cloud_error_std_oktas_0h`` to ``cloud_error_std_oktas_24h`` at 24 h and stays there.
-The realised ``load_w`` and ``pv_w`` are never read.
+**Level correction.**  The similar days reach back four weeks and more (other lighting and
+heating, another level of activity), so the DSO levels the reference with its own meters: at
+each issue time ``t``, per zone,
+
+    f_level = Σ load_w / Σ load_reference_w     over the intervals of [t − W, t)
+
+with ``W`` = ``level_window_h`` (assumption: 24 h, the last full day of metered values a DSO's
+smart meters deliver; a whole day keeps the daily shape out of the ratio).  Only intervals that
+*ended* by ``t`` are metered: nothing at or after the issue time is read.  Where the window
+reaches before the run's start, the zone's ``load_past_w``/``load_reference_past_w`` (the
+metered past and its reference) serve; a window clipped by the data uses what there is, and
+no data (or a reference summing to ≤ 0) gives ``f_level = 1``.  ``level_window_h = 0``
+switches the correction off.  The realised ``pv_w`` is never read.
 
 **Voltage.**  A zone with a :class:`VoltageModel` forecasts its highest (LV) bus voltage as
 ``vm = vm0 + Σ_j s_j·p_net_j`` over the zones ``j`` named in the model (sensitivities
@@ -65,6 +77,9 @@ FloatArray = npt.NDArray[np.float64]
 
 HOURS_24 = 24.0
 """Lead time [h] at which the cloud-error standard deviation reaches its day-ahead value."""
+LEVEL_WINDOW_MAX_H = 168.0
+"""Longest level-correction window [h]: one week (assumption: older meter values say little
+about today's level, and the use case provides at most a week of metered past)."""
 
 
 def kasten_czeplak_factor(oktas: FloatArray) -> FloatArray:
@@ -129,7 +144,9 @@ class ZoneLimits:
 class ForecastConfig:
     """The DSO's forecast model (module docstring); every number an assumption stated here.
 
-    ``load_scale``: factor on the similar-day load (1 = the reference day as is).
+    ``load_scale``: factor on the similar-day load (1 = the reference day as is);
+    ``level_window_h``: metered hours before each issue that level the reference (module
+    docstring; 0 = no level correction, at most :data:`LEVEL_WINDOW_MAX_H`).
     ``cloud_error_std_oktas_0h``/``_24h``: cloud-cover error std at lead 0 and ≥ 24 h
     [oktas]; ``cloud_error_correlation_h``: its correlation time [h]; ``interval_s``: the
     forecast interval [s].
@@ -140,8 +157,14 @@ class ForecastConfig:
     cloud_error_std_oktas_24h: float = 2.0
     cloud_error_correlation_h: float = 3.0
     interval_s: int = 900
+    level_window_h: float = 24.0
 
     def __post_init__(self) -> None:
+        w = self.level_window_h
+        if not (math.isfinite(w) and 0 <= w <= LEVEL_WINDOW_MAX_H):
+            raise ScenarioError(
+                f"dso forecast: level_window_h = {w} must be within [0, {LEVEL_WINDOW_MAX_H:g}] h"
+            )
         if self.load_scale < 0 or self.cloud_error_std_oktas_0h < 0:
             raise ScenarioError("dso forecast: load_scale and error stds must be >= 0")
         if self.cloud_error_std_oktas_24h < 0 or self.cloud_error_correlation_h <= 0:
@@ -215,6 +238,11 @@ class ForecastLog:
     """Forecast reverse-flow energy per zone over the windows requests were made for [MWh]."""
     requested_mwh: dict[str, float] = field(default_factory=dict)
     """Energy requested per zone [MWh] (up and down)."""
+    level_factor: dict[str, list[float]] = field(default_factory=dict)
+    """Level-correction factor per zone, one per issue (module docstring)."""
+    load_w: dict[str, FloatArray] = field(default_factory=dict)
+    """Forecast load in force per zone and forecast interval [W] (the last issue covering
+    it; NaN before the first)."""
 
 
 class Dso:
@@ -303,16 +331,68 @@ class Dso:
         out: FloatArray = pad.reshape(m, b).mean(axis=1) if m else np.zeros(0)
         return out
 
-    def forecast_p_net_w(self, zone: str, j0: int, error_oktas: FloatArray) -> FloatArray:
-        """Forecast net power [W] of ``zone`` from interval ``j0`` with a given cloud error."""
+    def level_factor(self, zone: str, issue_index: int) -> float:
+        """``f_level`` of ``zone`` (module docstring) for an issue at series index ``issue_index``.
+
+        ``issue_index`` counts series intervals from the run's start: intervals before it are
+        metered (ended by the issue time); none at or after it is read.
+        """
+        z = self._zones[zone]
+        w = math.ceil(self.cfg.level_window_h * 3600.0 / z.series.interval_s - 1e-9)
+        if w <= 0:
+            return 1.0
+        load, ref = z.series.load_window_w(issue_index - w, issue_index)
+        ref_sum = float(np.sum(ref))
+        if len(ref) == 0 or ref_sum <= 0:
+            return 1.0
+        return float(np.sum(load)) / ref_sum
+
+    def forecast_load_w(
+        self, zone: str, j0: int, n: int, issue_index: int | None = None
+    ) -> FloatArray:
+        """Forecast load [W] of ``zone`` over forecast intervals ``j0 … j0+n−1``.
+
+        ``issue_index``: the series interval the forecast is issued at (None: the start of
+        interval ``j0``, i.e. ``j0`` × series intervals per forecast interval).
+        """
+        z = self._zones[zone]
+        i = j0 * z.block if issue_index is None else issue_index
+        f = self.level_factor(zone, i)
+        self.log.level_factor.setdefault(zone, []).append(f)
+        out: FloatArray = self.cfg.load_scale * f * self._block(z, z.series.load_reference_w, j0, n)
+        return out
+
+    def forecast_p_net_w(
+        self, zone: str, j0: int, error_oktas: FloatArray, issue_index: int | None = None
+    ) -> FloatArray:
+        """Forecast net power [W] of ``zone`` from interval ``j0`` with a given cloud error.
+
+        ``issue_index`` as in :meth:`forecast_load_w`.
+        """
         z = self._zones[zone]
         n = len(error_oktas)
         s = z.series
-        load = self.cfg.load_scale * self._block(z, s.load_reference_w, j0, n)
+        load = self.forecast_load_w(zone, j0, n, issue_index)
+        in_force = self.log.load_w.setdefault(zone, np.full(self.n_intervals, math.nan))
+        in_force[j0 : j0 + n] = load
         clouds = np.clip(self._block(z, s.cloud_oktas, j0, n) + error_oktas, 0.0, 8.0)
         pv = self._block(z, s.pv_clearsky_w, j0, n) * kasten_czeplak_factor(clouds)
         out: FloatArray = load - pv - self._block(z, s.gen_w, j0, n)
         return out
+
+    @staticmethod
+    def _issue_index(
+        z: _Zone, issued_utc: dt.datetime, j0: int, interval_start_utc: Sequence[dt.datetime]
+    ) -> int:
+        """Series index of the first interval not yet ended at ``issued_utc``.
+
+        Interval ``j0`` starts at ``interval_start_utc[0]``, series interval ``j0 × block``
+        with it; the intervals before the returned index ended by the issue time.
+        """
+        if not interval_start_utc:
+            return j0 * z.block
+        since = issued_utc - interval_start_utc[0]
+        return j0 * z.block + since // dt.timedelta(seconds=z.series.interval_s)
 
     def forecast(
         self, issued_utc: dt.datetime, j0: int, interval_start_utc: Sequence[dt.datetime]
@@ -325,7 +405,12 @@ class Dso:
             )
         lead_h = np.array([(t - issued_utc).total_seconds() / 3600.0 for t in interval_start_utc])
         err = self.cloud_error_oktas(np.maximum(lead_h, 0.0))
-        p = {name: self.forecast_p_net_w(name, j0, err) for name in self._zones}
+        p = {
+            name: self.forecast_p_net_w(
+                name, j0, err, self._issue_index(z, issued_utc, j0, interval_start_utc)
+            )
+            for name, z in self._zones.items()
+        }
         out = []
         for name, z in self._zones.items():
             v = z.limits.voltage
@@ -346,6 +431,23 @@ class Dso:
                 )
             )
         return out
+
+    def load_bias(self, zone: str) -> float:
+        """Σ forecast load in force / Σ realised ``load_w`` − 1 over the forecast intervals.
+
+        A verification figure (reads the realised load after the fact; no forecast uses it):
+        + = forecast high.  NaN before any forecast or if the realised load sums to ≤ 0.
+        """
+        z = self._zones[zone]
+        fc = self.log.load_w.get(zone)
+        if fc is None:
+            return math.nan
+        real = self._block(z, z.series.load_w, 0, self.n_intervals)
+        seen = np.isfinite(fc)
+        total = float(real[seen].sum())
+        if not seen.any() or total <= 0:
+            return math.nan
+        return float(fc[seen].sum()) / total - 1.0
 
     # ------------------------------------------------------------------ D2 requests
     def flex_sensitivity_pu_per_w(self, zone: str) -> float:
@@ -444,6 +546,7 @@ class Dso:
 
 
 __all__ = [
+    "LEVEL_WINDOW_MAX_H",
     "Dso",
     "ForecastConfig",
     "ForecastLog",

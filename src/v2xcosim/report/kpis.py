@@ -199,6 +199,9 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "1", "matched / requested flexibility (null if none requested)"
         ),
         "dso_payments_eur": Kpi("EUR", "paid by the DSO for delivered flexibility"),
+        "dso_forecast_load_bias": Kpi(
+            "1", "per DSO zone: Σ forecast load in force / Σ realised load − 1 (+ = high)"
+        ),
         "user_revenue_eur": Kpi("EUR", "incentives paid to the EV users"),
         "market": Kpi("", "counts of market sessions, requests, offers and awards"),
         "flex_by_provider": Kpi(

@@ -636,6 +636,7 @@ class TerniUseCase:
             "flex_by_provider": self._by_provider(),
             "dso_forecast_reverse_flow_mwh": dict(self.dso.log.reverse_flow_mwh),
             "dso_requested_mwh": dict(self.dso.log.requested_mwh),
+            "dso_forecast_load_bias": {z: self.dso.load_bias(z) for z in self.dso.zones},
         }
 
     def _by_provider(self) -> dict[str, dict[str, float]]:

@@ -35,6 +35,7 @@ term positive, as :class:`~v2xcosim.domain.zones.ZoneSeries` defines.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -175,17 +176,15 @@ def _renewables_profile(net: Any, name: str) -> FloatArray | None:
     return out
 
 
-def element_inputs(tn: TerniNetwork, settings: InputSettings) -> ElementInputs:
-    """Compute every element's values over the horizon (module docstring)."""
+def _loads(tn: TerniNetwork, times: pd.DatetimeIndex) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Background loads at ``times``: realised P [MW], Q [MVAr] and the similar-day P [MW]."""
     net = tn.net
-    times = step_times(settings.start_utc, settings.n_steps, settings.step_s)
-    mid = times + pd.Timedelta(seconds=settings.step_s / 2)
     rows = simbench_rows(times)
     ref_rows = [
         simbench_rows(times - pd.Timedelta(seconds=w * REFERENCE_LAG_S))
         for w in range(1, REFERENCE_WEEKS + 1)
     ]
-    n, n_load, n_sgen = len(times), len(tn.load_idx), len(net.sgen)
+    n, n_load = len(times), len(tn.load_idx)
     load_p = np.zeros((n, n_load))
     load_q = np.zeros((n, n_load))
     load_ref = np.zeros((n, n_load))
@@ -199,6 +198,47 @@ def element_inputs(tn: TerniNetwork, settings: InputSettings) -> ElementInputs:
         load_p[:, j] = p_nom * pload[rows]
         load_ref[:, j] = p_nom * np.mean([pload[r] for r in ref_rows], axis=0)
         load_q[:, j] = float(tn.load_q_nom_mvar[j]) * qload[rows]
+    return load_p, load_q, load_ref
+
+
+@dataclass(frozen=True)
+class PastLoads:
+    """The background loads of the hours before the run (the DSO's metered past).
+
+    Rows = steps of ``step_s`` before the start, oldest first (whole 900-s intervals);
+    columns as :attr:`ElementInputs.load_p_mw`.  ``load_p_mw``: realised [MW], computed as for
+    the run itself; ``load_ref_p_mw``: the similar-day reference of the same steps [MW].
+    """
+
+    step_s: int
+    load_p_mw: FloatArray
+    load_ref_p_mw: FloatArray
+
+
+def past_loads(tn: TerniNetwork, settings: InputSettings, hours: float) -> PastLoads:
+    """Background loads of the ``hours`` before the run's start (rounded up to 900-s intervals).
+
+    SimBench's profiles cover the whole year, so the days before the run are computed exactly
+    as the run's own (:func:`element_inputs`): deterministic, no draw.
+    """
+    if ZONE_INTERVAL_S % settings.step_s:
+        raise ScenarioError(f"terni zones: time.step_s must divide {ZONE_INTERVAL_S} s")
+    per = ZONE_INTERVAL_S // settings.step_s
+    n_past = math.ceil(hours * 3600.0 / ZONE_INTERVAL_S - 1e-9) * per
+    start = pd.Timestamp(settings.start_utc) - pd.Timedelta(seconds=n_past * settings.step_s)
+    times = step_times(start.to_pydatetime(), n_past, settings.step_s)
+    load_p, _, load_ref = _loads(tn, times)
+    return PastLoads(step_s=settings.step_s, load_p_mw=load_p, load_ref_p_mw=load_ref)
+
+
+def element_inputs(tn: TerniNetwork, settings: InputSettings) -> ElementInputs:
+    """Compute every element's values over the horizon (module docstring)."""
+    net = tn.net
+    times = step_times(settings.start_utc, settings.n_steps, settings.step_s)
+    mid = times + pd.Timedelta(seconds=settings.step_s / 2)
+    rows = simbench_rows(times)
+    n, n_sgen = len(times), len(net.sgen)
+    load_p, load_q, load_ref = _loads(tn, times)
     zone_of_bus = cloud_zones(tn)
     is_pv = net.sgen.index.isin(tn.pv_idx)
     sgen_zone = tuple(
@@ -268,11 +308,15 @@ def zone_members(tn: TerniNetwork) -> dict[str, tuple[BoolArray, BoolArray]]:
     return out
 
 
-def zone_series(tn: TerniNetwork, inputs: ElementInputs) -> dict[str, ZoneSeries]:
+def zone_series(
+    tn: TerniNetwork, inputs: ElementInputs, past: PastLoads | None = None
+) -> dict[str, ZoneSeries]:
     """Return the DSO's series of ``primary`` and each ``feeder/<LV feeder>`` (900-s means).
 
     ``load_w``/``load_reference_w``: Σ of the zone's background loads (realised / the same
-    elements on the same weekday, mean of the four previous weeks); ``pv_w``/``pv_clearsky_w``:
+    elements on the same weekday, mean of the four previous weeks); ``load_past_w``/
+    ``load_reference_past_w``: the same sums over ``past`` (the metered hours before the run,
+    for the DSO's level correction; none without ``past``); ``pv_w``/``pv_clearsky_w``:
     Σ of its rooftop PV; ``gen_w``:
     its other generators (the hydro plant, in ``primary`` only); ``cloud_oktas``: the cloud
     path of the zone's cloud zone (a feeder lies in one MV feeder), for ``primary`` the
@@ -281,6 +325,8 @@ def zone_series(tn: TerniNetwork, inputs: ElementInputs) -> dict[str, ZoneSeries
     if ZONE_INTERVAL_S % inputs.step_s:
         raise ScenarioError(f"terni zones: time.step_s must divide {ZONE_INTERVAL_S} s")
     per = ZONE_INTERVAL_S // inputs.step_s
+    if past is not None and past.step_s != inputs.step_s:
+        raise ScenarioError("terni zones: the past loads must have the run's step_s")
     pv_peak = inputs.sgen_clearsky_mw.max(axis=0) if inputs.n_steps else np.zeros(0)
     out: dict[str, ZoneSeries] = {}
     for zone, (lm, sm) in zone_members(tn).items():
@@ -288,6 +334,11 @@ def zone_series(tn: TerniNetwork, inputs: ElementInputs) -> dict[str, ZoneSeries
         gen_m = np.asarray(sm, dtype=bool) & ~inputs.sgen_is_pv
         load = inputs.load_p_mw[:, lm].sum(axis=1)
         ref = inputs.load_ref_p_mw[:, lm].sum(axis=1)
+        if past is not None:
+            load_past = _interval_means(past.load_p_mw[:, lm].sum(axis=1), per) * 1e6
+            ref_past = _interval_means(past.load_ref_p_mw[:, lm].sum(axis=1), per) * 1e6
+        else:
+            load_past, ref_past = np.zeros(0), np.zeros(0)
         pv = inputs.sgen_p_mw[:, pv_m].sum(axis=1)
         cs = inputs.sgen_clearsky_mw[:, pv_m].sum(axis=1)
         gen = inputs.sgen_p_mw[:, gen_m].sum(axis=1)
@@ -309,6 +360,8 @@ def zone_series(tn: TerniNetwork, inputs: ElementInputs) -> dict[str, ZoneSeries
             pv_clearsky_w=_interval_means(cs, per) * 1e6,
             cloud_oktas=np.clip(_interval_means(np.asarray(oktas, dtype=float), per), 0.0, 8.0),
             gen_w=_interval_means(gen, per) * 1e6,
+            load_past_w=load_past,
+            load_reference_past_w=ref_past,
         )
     return out
 
@@ -348,9 +401,11 @@ __all__ = [
     "ElementInputs",
     "GridInputs",
     "InputSettings",
+    "PastLoads",
     "cloud_zones",
     "element_inputs",
     "grid_inputs",
+    "past_loads",
     "primary_net_mw",
     "zone_members",
     "zone_series",

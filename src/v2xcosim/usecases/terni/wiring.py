@@ -351,7 +351,7 @@ def terni_setup(
     ``tn`` and ``inputs``, when the caller has built them already, are the scenario's network
     and its per-element inputs (:func:`~v2xcosim.usecases.terni.inputs.element_inputs`).
     """
-    from v2xcosim.usecases.terni.inputs import element_inputs, zone_series
+    from v2xcosim.usecases.terni.inputs import element_inputs, past_loads, zone_series
     from v2xcosim.usecases.terni.network import build_terni_network
     from v2xcosim.usecases.terni.profiles import ambient_temperature_k, price_eur_per_mwh
 
@@ -363,7 +363,9 @@ def terni_setup(
         tn = build_terni_network(net_spec)
     if inputs is None:
         inputs = element_inputs(tn, input_settings(spec))
-    zones = zone_series(tn, inputs)
+    # the DSO's metered past before the start: its level-correction window (0 h: none)
+    past = past_loads(tn, input_settings(spec), spec.dso.level_window_h)
+    zones = zone_series(tn, inputs, past)
     ses = _sessions(spec, net_spec)
     return TerniSetup(
         start_utc=spec.time.start_utc,

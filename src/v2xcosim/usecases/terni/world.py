@@ -502,6 +502,7 @@ def terni_kpis(
         "flex_delivered_mwh": float(actors["flex_delivered_mwh"]),
         "market_clearing_rate": None if math.isnan(rate) else rate,
         "dso_payments_eur": float(actors["dso_payments_eur"]),
+        "dso_forecast_load_bias": dict(actors.get("dso_forecast_load_bias", {})),
         "user_revenue_eur": float(actors["user_revenue_eur"]),
         **ses,
         "battery_throughput_kwh": throughput_kwh,
