@@ -1,5 +1,6 @@
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -8,11 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.messages import FlexibilityRequest
 from v2xcosim.domain.cs_ems import EvArrays, power_bounds, soc_after
-from v2xcosim.domain.emsp import Emsp, EmspConfig, degradation_cost_eur_per_mwh, flex_capacity_w
+from v2xcosim.domain.emsp import (
+    DroppedOffer,
+    Emsp,
+    EmspConfig,
+    degradation_cost_eur_per_mwh,
+    flex_capacity_w,
+)
 from v2xcosim.domain.lfmp import MarketSession
-from v2xcosim.domain.strategies import plan
+from v2xcosim.domain.strategies import BuiltinStrategy, LpStrategy, plan, planning_headroom
 
 DT = 900.0
 K = 32  # 8 h plan
@@ -198,3 +206,154 @@ def test_billed_energy_credits_v2g_at_the_round_trip() -> None:
         incentive_eur=0.1,
     )
     assert st_.energy_cost_eur == pytest.approx(0.45 * 5 / 0.92)
+
+
+def _evs(p_max_w: list[float], soc: float = 0.2, wish: float = 0.9) -> EvArrays:
+    """EVs of 60 kWh staying 8 h (the whole plan), far below their wish."""
+    n = len(p_max_w)
+    f: Callable[[float], FloatArray] = lambda x: np.full(n, x, dtype=float)  # noqa: E731
+    return EvArrays(
+        soc=f(soc),
+        capacity_kwh=f(60.0),
+        departure_s=f(K * DT),
+        soc_target=f(wish),
+        soc_min=f(0.1),
+        soc_max=f(1.0),
+        p_max_charge_w=np.array(p_max_w, dtype=float),
+        p_max_discharge_w=np.array(p_max_w, dtype=float),
+        connected=np.ones(n, bool),
+        eta_charge=1.0,
+        eta_discharge=1.0,
+    )
+
+
+def _request(p_mw: float, k0: int = 4, k1: int = 8, rid: str = "r1") -> FlexibilityRequest:
+    return FlexibilityRequest(
+        request_id=rid,
+        dso_id="dso",
+        zone="primary",
+        submitted_utc=T0,
+        start_utc=T0 + dt.timedelta(seconds=k0 * DT),
+        end_utc=T0 + dt.timedelta(seconds=k1 * DT),
+        p_mw=p_mw,
+        price_cap_eur_per_mwh=200.0,
+    )
+
+
+def test_headroom_alone_is_no_flexibility() -> None:
+    """An EV the plan charges at (1 − 5 %) of its 11 kW all along has 550 W of headroom and
+    nothing else: with the planner's headroom given, neither up nor an offer remains."""
+    ev = _evs([11000.0])
+    p_plan = np.full((1, K), 0.95 * 11000.0)
+    # SOC at the end of each step (η = 1): 0.2 + 10.45 kW × 0.25 h × k / 60 kWh
+    soc_plan = 0.2 + 0.95 * 11.0 * 0.25 * np.arange(1, K + 1)[None, :] / 60.0
+    soc_plan = np.minimum(soc_plan, 0.9)
+    p_plan = np.where(np.arange(K)[None, :] < 17, p_plan, 0.0)  # reaches the wish at step 17
+    kw = dict(t0_s=0.0, dt_s=DT, k0=4, k1=8, direction=1, bidirectional=True)
+    naive = flex_capacity_w(ev, p_plan, soc_plan, **kw)  # type: ignore[arg-type]
+    assert naive[0] == pytest.approx(550.0, abs=0.01)  # the headroom, were it sold
+    derated = flex_capacity_w(ev, p_plan, soc_plan, power_headroom=0.05, **kw)  # type: ignore[arg-type]
+    assert derated[0] == 0.0
+    emsp = Emsp(EmspConfig(), T0, zone_parent={"LV1": "primary"})
+    offers = emsp.build_offers(
+        [_request(0.5)],
+        ev,
+        p_plan,
+        soc_plan,
+        plan_t0_s=0.0,
+        dt_s=DT,
+        zones=["LV1"],
+        thresholds_eur_per_mwh=np.array([10.0]),
+        campaign=np.array([True]),
+        now_utc=T0,
+        power_headroom=0.05,
+    )
+    assert offers == [] and emsp.dropped == []
+    with pytest.raises(ScenarioError, match="power_headroom"):
+        flex_capacity_w(ev, p_plan, soc_plan, power_headroom=1.0, **kw)  # type: ignore[arg-type]
+
+
+def test_down_flexibility_keeps_the_wish_reachable_at_the_derated_rating() -> None:
+    """Down: the SOC the EMSP may discharge to leaves the wish reachable by charging at the
+    *derated* rating after the window.
+
+    Hand calculation (η = 1, 60 kWh, 10 kW both ways, plan idle at SOC 0.65, wish 0.9; window
+    one step [1 h, 1 h 15 min), departure 2 h after it):
+    full rating: floor = 0.9 − 10 kW × 2 h / 60 kWh = 0.5667, spare 5 kWh in 0.25 h = 20 kW,
+    capped by the 10 kW rating; headroom 0.2 (8 kW): floor = 0.9 − 16/60 = 0.6333, spare
+    1 kWh in 0.25 h = 4 kW.
+    """
+    ev = dataclasses.replace(_evs([10000.0], soc=0.65), departure_s=np.array([5 * DT + 7200.0]))
+    p_plan = np.zeros((1, K))
+    soc_plan = np.full((1, K), 0.65)
+    kw = dict(t0_s=0.0, dt_s=DT, k0=4, k1=5, direction=-1, bidirectional=True)
+    naive = flex_capacity_w(ev, p_plan, soc_plan, **kw)  # type: ignore[arg-type]
+    derated = flex_capacity_w(ev, p_plan, soc_plan, power_headroom=0.2, **kw)  # type: ignore[arg-type]
+    assert naive[0] == pytest.approx(10000.0, abs=0.05)
+    assert derated[0] == pytest.approx(4000.0, abs=0.05)
+
+
+def test_offers_below_the_minimum_are_dropped_and_their_sessions_stay_free() -> None:
+    """Two idle EVs far below their wish offer their full rating up (hand calculation: the SOC
+    bound, 0.7 × 60 kWh in 1 h, is far above it): 12 kW at 30 EUR/MWh (threshold 10 → wear
+    20 + margin 5, step 10) and 4 kW at 110 EUR/MWh (threshold 100 + 5).  With a 10 kW minimum
+    the 12 kW offer is placed, the 4 kW one is dropped, and its session answers the next
+    request again (dropped once more); without a minimum both are placed."""
+    ev = _evs([12000.0, 4000.0])
+    p_plan = np.zeros((2, K))
+    soc_plan = np.full((2, K), 0.2)
+
+    def offers_of(emsp: Emsp, req: FlexibilityRequest) -> list[tuple[float, float]]:
+        got = emsp.build_offers(
+            [req],
+            ev,
+            p_plan,
+            soc_plan,
+            plan_t0_s=0.0,
+            dt_s=DT,
+            zones=["LV1", "LV1"],
+            thresholds_eur_per_mwh=np.array([10.0, 100.0]),
+            campaign=np.array([True, True]),
+            now_utc=T0,
+            power_headroom=0.0,
+        )
+        return [(o.p_mw, o.price_eur_per_mwh) for o in got]
+
+    emsp = Emsp(EmspConfig(min_offer_kw=10.0), T0, zone_parent={"LV1": "primary"})
+    placed = offers_of(emsp, _request(0.5))
+    assert len(placed) == 1
+    assert placed[0][0] == pytest.approx(0.012, rel=1e-5) and placed[0][1] == 30.0
+    assert len(emsp.dropped) == 1
+    d = emsp.dropped[0]
+    assert isinstance(d, DroppedOffer)
+    assert (d.request_id, d.zone, d.price_eur_per_mwh, d.n_sessions) == ("r1", "LV1", 110.0, 1)
+    assert d.p_mw == pytest.approx(0.004, rel=1e-5) and d.min_offer_kw == 10.0
+    # the same window again: the 12 kW session is taken, the 4 kW one is still free
+    assert offers_of(emsp, _request(0.5, rid="r2")) == []
+    assert [x.request_id for x in emsp.dropped] == ["r1", "r2"]
+
+    free = Emsp(EmspConfig(), T0, zone_parent={"LV1": "primary"})
+    both = offers_of(free, _request(0.5))
+    assert [p for _, p in both] == [30.0, 110.0] and free.dropped == []
+    assert both[1][0] == pytest.approx(0.004, rel=1e-5)
+
+
+def test_min_offer_must_be_finite_and_not_negative() -> None:
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ScenarioError, match="min_offer_kw"):
+            EmspConfig(min_offer_kw=bad)
+
+
+def test_planning_headroom_is_the_lp_reserve() -> None:
+    assert planning_headroom(BuiltinStrategy("v2g")) == 0.05
+    assert planning_headroom(BuiltinStrategy("smart")) == 0.05
+    assert planning_headroom(BuiltinStrategy("uncontrolled")) == 0.0
+    assert planning_headroom(LpStrategy(False, power_headroom=0.1)) == 0.1
+
+    class Own:
+        bidirectional = False
+
+        def decide(self, inputs: object) -> FloatArray:
+            return np.zeros(0)
+
+    assert planning_headroom(Own()) == 0.0

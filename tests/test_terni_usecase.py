@@ -560,8 +560,14 @@ def test_sessions_table_schema_and_bills(root: Path) -> None:
         net = max(row["e_charged_kwh"] - credit, 0.0)
         assert row["bill_eur"] == pytest.approx(net * tariff)
         assert row["departure_utc"] == row["departure_declared_utc"]
-    # the uncontrolled counterfactual: full power from arrival to the CS EMS target (wish +
-    # margin) of the aged pack (hand formula)
+    # the uncontrolled counterfactual: a session outside the campaign was charged uncontrolled,
+    # so it is its own bill; a campaign session's is full power from arrival to the CS EMS
+    # target (wish + margin) of the aged pack (hand formula)
+    free = ses[~ses["campaign"]]
+    assert len(free) > 0
+    assert (free["bill_uncontrolled_eur"] == free["bill_eur"]).all()
+    done = done[done["campaign"]]
+    assert len(done) > 0
     c = spec.control
     target = np.minimum(done["soc_wish"] + c.target_margin_soc, c.soc_max)
     aged = done["capacity_kwh"] * (1.0 - done["q_loss_arrival"])
@@ -663,20 +669,16 @@ def test_ten_minute_kpis_in_a_run(root: Path) -> None:
     assert coarse["vm_max_10min_pu"] is None and "no 10-minute means" in coarse["kpi_notes"][0]
 
 
-def test_analytic_uncontrolled_bill_matches_the_uncontrolled_run(root: Path) -> None:
-    """In an uncontrolled run the counterfactual is the run itself: each session's analytic
-    energy is within the FMU's step granularity of its metered energy."""
+def test_uncontrolled_run_is_its_own_counterfactual(root: Path) -> None:
+    """In an uncontrolled run every session was charged uncontrolled: the counterfactual bill is
+    the session's own bill, exactly, and the net change 0."""
     ses = pd.read_parquet(
         _run(root, [*SHORT, "control.strategy=uncontrolled"]) / "sessions.parquet"
     )
     ses = ses[ses["status"] != "rejected"]
-    assert len(ses) > 3
-    tariff = load_scenario_as(SCENARIO, TerniScenario).market.tariff_eur_per_kwh
-    metered = ses["bill_eur"].to_numpy() / tariff
-    analytic = ses["bill_uncontrolled_eur"].to_numpy() / tariff
-    assert np.abs(metered - analytic).max() < 0.6  # kWh; efficiency and SOC rounding
-    assert metered.sum() == pytest.approx(analytic.sum(), rel=0.02)
-    assert (ses["incentive_eur"] == 0).all()
+    assert len(ses) > 3 and (ses["bill_eur"] > 0).any()
+    assert (ses["bill_uncontrolled_eur"] == ses["bill_eur"]).all()
+    assert (ses["incentive_eur"] == 0).all() and (ses["net_change_eur"] == 0).all()
 
 
 def test_default_day_uncontrolled_reverse_flow_only_under_sun(root: Path) -> None:
@@ -704,17 +706,48 @@ DEFAULT_DAY = ["results.plots=false"]
 
 
 @pytest.fixture(scope="module")
-def default_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """KPIs of the default scenario's day under each built-in strategy (one run each)."""
+def default_day_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Run folders of the default scenario's day under each built-in strategy (one run each)."""
     root = tmp_path_factory.mktemp("terni_day")
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Path] = {}
     for strategy in ("uncontrolled", "smart", "v2g"):
         run_dir = root / strategy
         run_dir.mkdir()
         res = run(load_scenario(SCENARIO, [*DEFAULT_DAY, f"control.strategy={strategy}"]), run_dir)
         assert res.exit_code == 0
-        out[strategy] = kpis(run_dir)
+        out[strategy] = run_dir
     return out
+
+
+@pytest.fixture(scope="module")
+def default_day(default_day_runs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """KPIs of the default scenario's day under each built-in strategy."""
+    return {strategy: kpis(run_dir) for strategy, run_dir in default_day_runs.items()}
+
+
+def test_default_day_counterfactual_bill_against_the_uncontrolled_run(
+    default_day_runs: dict[str, Path],
+) -> None:
+    """Per session (same seed, same sessions), ``bill_uncontrolled_eur`` of the v2g run against
+    ``bill_eur`` of the uncontrolled run: within 0.005 EUR where the v2g run did not control
+    the session (users outside the campaign); for campaign sessions the analytic estimate is
+    within its documented spread (the FMU's effective charging efficiency varies per session:
+    ``TerniUseCase.sessions_frame``), 0.25 EUR per session and 3 % in total."""
+    v2g = pd.read_parquet(default_day_runs["v2g"] / "sessions.parquet")
+    unc = pd.read_parquet(default_day_runs["uncontrolled"] / "sessions.parquet")
+    assert list(v2g["session_id"]) == list(unc["session_id"])
+    assert list(v2g["status"]) == list(unc["status"])
+    gap = (v2g["bill_uncontrolled_eur"] - unc["bill_eur"]).abs()
+    free = ~v2g["campaign"] & (unc["bill_eur"] > 0)
+    assert free.sum() >= 5
+    assert gap[free].max() < 0.005
+    camp = v2g["campaign"] & (unc["bill_eur"] > 0)
+    assert camp.sum() >= 5
+    assert gap[camp].max() < 0.25
+    total = unc.loc[camp, "bill_eur"].sum()
+    assert v2g.loc[camp, "bill_uncontrolled_eur"].sum() == pytest.approx(total, rel=0.03)
+    # the uncontrolled run is its own counterfactual
+    assert (unc["bill_uncontrolled_eur"] == unc["bill_eur"]).all()
 
 
 def test_default_day_lp_strategies_relieve_the_sites_feeders(

@@ -31,6 +31,13 @@ def test_market_timing_and_emsp_come_from_market(spec: TerniScenario) -> None:
     cfg = wiring.emsp(spec, {}, bidirectional=False).config
     assert cfg.emsp_margin_eur_per_mwh == m.emsp_margin_eur_per_mwh
     assert cfg.emsp_share == m.emsp_share and cfg.tariff_eur_per_kwh == m.tariff_eur_per_kwh
+    assert cfg.min_offer_kw == m.min_offer_kw == 10.0  # the shipped scenario's minimum
+
+
+@pytest.mark.parametrize("bad", ["-1.0", "5000.0"])
+def test_min_offer_out_of_range_is_refused_with_its_key(bad: str) -> None:
+    with pytest.raises(ScenarioError, match=r"market\.min_offer_kw"):
+        load_scenario_as(SCENARIO, TerniScenario, [f"market.min_offer_kw={bad}"])
 
 
 def test_battery_units_and_renamed_keys(spec: TerniScenario) -> None:

@@ -199,6 +199,14 @@ class MarketSpec(Spec):
     price_step_eur_per_mwh: float = Field(default=10.0, gt=0)
     emsp_share: Fraction = 0.2
     tariff_eur_per_kwh: float = Field(default=0.45, ge=0)
+    min_offer_kw: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000.0,
+        description="smallest offer the market accepts [kW], 0 = no minimum; the EMSP does "
+        "not submit a smaller one (e.g. 10 kW: UK Power Networks' flexibility services ask "
+        "10 kW+ per location); above 1000 kW is refused as a likely W-for-kW mistake",
+    )
     providers: list[ProviderSpec] = Field(
         default_factory=list, description="other flexibility providers ([[market.providers]])"
     )

@@ -16,6 +16,11 @@ extra power ``ΔP ≥ 0`` in the request's direction, the largest value with
   p_max_charge·η_ch·(t_dep − t_end,k)/C)`` — the minimum SOC holds and the wished departure SOC
   stays reachable by charging at full power after the window.
 
+The ratings are those the plan was made with: a planner that keeps a reserve of each charge
+rating (``power_headroom``, :class:`~v2xcosim.domain.strategies.LpStrategy`: it plans with
+``(1 − headroom)·p_max_charge``) has that reserve for its own SOC corrections, so the bounds
+above use the derated charge rating and the reserve is never sold as flexibility.
+
 Only sessions whose user gave GDPR consent and opted in, whose stay covers the window, whose
 zone lies in the request's zone and whose own price (below) is within the request's cap are
 used; a session sells a window at most once.  Hence an offer never violates a user's departure
@@ -23,7 +28,9 @@ SOC or minimum SOC (property-tested in ``tests/test_emsp.py``).
 
 Prices: each session's price is ``max(user threshold, degradation cost × throughput factor) +
 margin`` [EUR/MWh], rounded up to ``price_step``; sessions of equal zone and price form one
-offer, so the EMSP bids a stepped supply curve.  Degradation cost per MWh of battery
+offer, so the EMSP bids a stepped supply curve.  An offer below the market's minimum bid size
+(``min_offer_kw``) is not submitted: it is kept in :attr:`Emsp.dropped` (the use case reports
+it) and its sessions stay free for later requests.  Degradation cost per MWh of battery
 throughput = pack cost / (2 × equivalent full cycles to end of life) (assumed 120 EUR/kWh and
 3,000 cycles → 20 EUR/MWh; README); throughput factor 1 for up-flexibility, 2 for bidirectional
 down-flexibility (discharge and recharge), 0 for unidirectional deferral.
@@ -79,15 +86,21 @@ def flex_capacity_w(
     k1: int,
     direction: int,
     bidirectional: bool,
+    power_headroom: float = 0.0,
 ) -> FloatArray:
     """Largest constant extra power ΔP ≥ 0 [W] per session for plan intervals ``[k0, k1)``.
 
     ``plan_*`` are (n × K) arrays from :func:`~v2xcosim.domain.strategies.plan` started at
     ``t0_s`` with step ``dt_s``; ``direction`` +1 (consume more) or −1 (consume less).
+    ``power_headroom``: the fraction of each charge rating the planner keeps in reserve
+    (in [0, 1)); the charge bounds use ``(1 − power_headroom)·p_max_charge_w``.
     """
     n, k_all = plan_p_w.shape
     if not 0 <= k0 < k1 <= k_all or direction not in (1, -1):
         raise ScenarioError(f"flex_capacity_w: bad window [{k0}, {k1}) or direction {direction}")
+    if not 0.0 <= power_headroom < 1.0:
+        raise ScenarioError(f"flex_capacity_w: power_headroom {power_headroom} not in [0, 1)")
+    p_charge_w = ev.p_max_charge_w * (1.0 - power_headroom)
     cap_j = (ev.capacity_kwh * J_PER_KWH)[:, None]
     p = plan_p_w[:, k0:k1]
     soc = plan_soc_end[:, k0:k1]
@@ -96,15 +109,13 @@ def flex_capacity_w(
     stays = ev.connected & (ev.departure_s >= t0_s + k1 * dt_s) & (ev.capacity_kwh > 0)
     eta_c, eta_d = ev.eta_charge, ev.eta_discharge
     if direction > 0:
-        by_rating = (ev.p_max_charge_w[:, None] - p).min(axis=1)
+        by_rating = (p_charge_w[:, None] - p).min(axis=1)
         ceiling = np.minimum(ev.soc_max, ev.soc_target)[:, None]
         by_soc = ((ceiling - soc) * cap_j * eta_d / steps).min(axis=1)
     else:
         floor_p = -ev.p_max_discharge_w[:, None] if bidirectional else np.zeros((n, 1))
         by_rating = (p - floor_p).min(axis=1)
-        later_j = (
-            ev.p_max_charge_w[:, None] * eta_c * np.maximum(ev.departure_s[:, None] - t_end, 0.0)
-        )
+        later_j = p_charge_w[:, None] * eta_c * np.maximum(ev.departure_s[:, None] - t_end, 0.0)
         target = np.minimum(ev.soc_target, ev.soc_max)[:, None]
         floor_soc = np.maximum(ev.soc_min[:, None], target - later_j / cap_j)
         by_soc = ((soc - floor_soc) * cap_j * eta_d / steps).min(axis=1)
@@ -116,7 +127,7 @@ def flex_capacity_w(
 
 @dataclass(frozen=True)
 class EmspConfig:
-    """EMSP parameters (EUR, EUR/MWh, EUR/kWh; ``emsp_share`` a fraction).
+    """EMSP parameters (EUR, EUR/MWh, EUR/kWh, kW; ``emsp_share`` a fraction).
 
     Field names are those of the scenarios' ``[market]`` section, so a use case's wiring can
     pass that section's values by name.
@@ -128,6 +139,8 @@ class EmspConfig:
     price_step_eur_per_mwh: float = 10.0
     emsp_share: float = 0.2
     tariff_eur_per_kwh: float = 0.45
+    min_offer_kw: float = 0.0
+    """Smallest offer the market accepts [kW]; smaller offers are not submitted (0: none)."""
     bidirectional: bool = True
     credit_eta_charge: float = 1.0
     credit_eta_discharge: float = 1.0
@@ -141,6 +154,26 @@ class EmspConfig:
             raise ScenarioError("emsp: credit_eta_charge and credit_eta_discharge in (0, 1]")
         if self.price_step_eur_per_mwh <= 0 or self.degradation_eur_per_mwh < 0:
             raise ScenarioError("emsp: price_step > 0 and degradation cost >= 0 required")
+        if not (math.isfinite(self.min_offer_kw) and self.min_offer_kw >= 0.0):
+            raise ScenarioError(
+                f"emsp.min_offer_kw must be finite and >= 0, got {self.min_offer_kw}"
+            )
+
+
+@dataclass(frozen=True)
+class DroppedOffer:
+    """An offer the EMSP sized but did not submit: below the market's ``min_offer_kw``.
+
+    ``p_mw`` is signed like the request; ``n_sessions`` sessions would have made it up.
+    """
+
+    request_id: str
+    zone: str
+    submitted_utc: dt.datetime
+    p_mw: float
+    price_eur_per_mwh: float
+    n_sessions: int
+    min_offer_kw: float
 
 
 @dataclass
@@ -164,6 +197,8 @@ class Emsp:
     _contrib: dict[str, _Contribution] = field(default_factory=dict, repr=False)
     _busy: dict[int, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
     _n_offers: int = 0
+    dropped: list[DroppedOffer] = field(default_factory=list, repr=False)
+    """Every offer not submitted for being below ``min_offer_kw``, in the order sized."""
 
     def campaign_list(self, user_id: str, requests: Sequence[FlexibilityRequest]) -> CampaignList:
         """J1: the open DSO requests shown to a user."""
@@ -191,8 +226,13 @@ class Emsp:
         thresholds_eur_per_mwh: FloatArray,
         campaign: BoolArray,
         now_utc: dt.datetime,
+        power_headroom: float = 0.0,
     ) -> list[FlexibilityOffer]:
-        """J4: offers for ``requests`` from consented sessions (module docstring)."""
+        """J4: offers for ``requests`` from consented sessions (module docstring).
+
+        ``power_headroom``: the charge-rating reserve the plan was made with
+        (:func:`flex_capacity_w`).  Offers below ``min_offer_kw`` go to :attr:`dropped`.
+        """
         cfg = self.config
         n = ev.soc.shape[0]
         if len(zones) != n or thresholds_eur_per_mwh.shape != (n,) or campaign.shape != (n,):
@@ -217,6 +257,7 @@ class Emsp:
                 k1=k1,
                 direction=sign,
                 bidirectional=cfg.bidirectional,
+                power_headroom=power_headroom,
             )
             price = self.session_prices(thresholds_eur_per_mwh, sign)
             tier = np.ceil(price / cfg.price_step_eur_per_mwh - 1e-9) * cfg.price_step_eur_per_mwh
@@ -234,6 +275,19 @@ class Emsp:
                     idx = np.flatnonzero(in_zone & (tier == level)).astype(np.int64)
                     total_mw = float(dp[idx].sum()) / 1e6
                     if total_mw <= 0:
+                        continue
+                    if total_mw * 1e3 < cfg.min_offer_kw:
+                        self.dropped.append(
+                            DroppedOffer(
+                                request_id=r.request_id,
+                                zone=zone,
+                                submitted_utc=now_utc,
+                                p_mw=sign * total_mw,
+                                price_eur_per_mwh=float(level),
+                                n_sessions=len(idx),
+                                min_offer_kw=cfg.min_offer_kw,
+                            )
+                        )
                         continue
                     self._n_offers += 1
                     oid = f"{cfg.provider_id}/o{self._n_offers}"
@@ -356,4 +410,10 @@ class Emsp:
         )
 
 
-__all__ = ["Emsp", "EmspConfig", "degradation_cost_eur_per_mwh", "flex_capacity_w"]
+__all__ = [
+    "DroppedOffer",
+    "Emsp",
+    "EmspConfig",
+    "degradation_cost_eur_per_mwh",
+    "flex_capacity_w",
+]

@@ -205,6 +205,18 @@ class BuiltinStrategy:
         return out
 
 
+def planning_headroom(strategy: ChargingStrategy) -> float:
+    """Fraction of each charge rating ``strategy`` keeps in reserve when it plans.
+
+    A built-in LP strategy's :attr:`LpStrategy.power_headroom` (``smart``, ``v2g``), an
+    :class:`LpStrategy`'s own; 0 for ``uncontrolled`` and strategies of your own (they plan
+    with the full rating, as far as the EMSP knows).  The EMSP sizes its offers against the
+    derated rating (:func:`v2xcosim.domain.emsp.flex_capacity_w`), so the reserve is not sold.
+    """
+    lp = strategy.lp if isinstance(strategy, BuiltinStrategy) else strategy
+    return float(lp.power_headroom) if isinstance(lp, LpStrategy) else 0.0
+
+
 SURPLUS_EUR_PER_MWH = 50.0
 """Value the LP strategies give a MWh charged in the deepest forecast reverse flow of the
 horizon, scaled by the surplus of each step (assumption: of the order of the energy price, so
@@ -929,5 +941,6 @@ __all__ = [
     "decide",
     "load_strategy",
     "plan",
+    "planning_headroom",
     "windows",
 ]

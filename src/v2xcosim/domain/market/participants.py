@@ -6,7 +6,8 @@
 * :class:`EmspPortfolio` — an EMSP selling the flexibility of charging sessions (rows of a
   session table): a *planner* supplied by the caller returns the plan of every session from the
   opening step on (or None: no trade), the EMSP sizes and prices offers on it
-  (:meth:`~v2xcosim.domain.emsp.Emsp.build_offers`); the baseline of a zone is the plan summed
+  (:meth:`~v2xcosim.domain.emsp.Emsp.build_offers`; offers below the market's minimum are
+  handed to ``on_dropped`` instead of the market); the baseline of a zone is the plan summed
   over the sessions of its offers there; awards become per-session commitments ``flex_w``
   [W, sessions × steps] added to the plan in the delivery window; the meter is the sessions'
   metered energy (``energy_kwh``, sessions × steps, filled by the caller); the revenue is split
@@ -37,7 +38,7 @@ from v2xcosim.core.messages import (
 from v2xcosim.core.timegrid import StepGrid
 from v2xcosim.domain.cs_ems import EvArrays
 from v2xcosim.domain.dso import Dso
-from v2xcosim.domain.emsp import Emsp
+from v2xcosim.domain.emsp import DroppedOffer, Emsp
 from v2xcosim.domain.lfmp import SETTLEMENT_S
 from v2xcosim.domain.market.cycle import MarketWindow, meter_data, per_interval, step_baseline
 from v2xcosim.domain.provider import BatteryPlan, StationaryBattery, battery_schedule
@@ -111,6 +112,9 @@ class PortfolioPlan:
     soc_end: FloatArray
     eligible: BoolArray
     """Sessions that may take part in offers (e.g. consented and joined the campaign)."""
+    power_headroom: float = 0.0
+    """Fraction of each charge rating the planner kept in reserve (e.g.
+    :attr:`~v2xcosim.domain.strategies.LpStrategy.power_headroom`): not offered."""
 
 
 Planner = Callable[[MarketWindow, Sequence[FlexibilityRequest]], PortfolioPlan | None]
@@ -128,8 +132,14 @@ class EmspPortfolio:
         thresholds_eur_per_mwh: FloatArray,
         energy_kwh: FloatArray,
         planner: Planner,
+        on_dropped: Callable[[int, DroppedOffer], None] | None = None,
     ) -> None:
-        """Sessions with their DSO ``zones`` and price thresholds; ``energy_kwh`` is metered."""
+        """Sessions with their DSO ``zones`` and price thresholds; ``energy_kwh`` is metered.
+
+        ``on_dropped(k, d)`` sees each offer not submitted at opening step ``k`` (below the
+        market's ``min_offer_kw``).
+        """
+        self.on_dropped = on_dropped
         self.emsp = emsp
         self.grid = grid
         self.zones = list(zones)
@@ -155,7 +165,8 @@ class EmspPortfolio:
             return []
         k = window.open_k
         self._plans[window.market_session_id] = plan.p_w
-        return self.emsp.build_offers(
+        n_dropped = len(self.emsp.dropped)
+        offers = self.emsp.build_offers(
             requests,
             plan.ev,
             plan.p_w,
@@ -166,7 +177,12 @@ class EmspPortfolio:
             thresholds_eur_per_mwh=self.thresholds,
             campaign=plan.eligible,
             now_utc=self.grid.utc(k),
+            power_headroom=plan.power_headroom,
         )
+        if self.on_dropped is not None:
+            for d in self.emsp.dropped[n_dropped:]:
+                self.on_dropped(k, d)
+        return offers
 
     def portfolio(self, window: MarketWindow, zone: str) -> IntArray:
         """Session rows of the EMSP's offers in ``zone`` in the window's session."""

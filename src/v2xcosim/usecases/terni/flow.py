@@ -71,6 +71,7 @@ from v2xcosim.core.timegrid import StepGrid
 from v2xcosim.core.trace import TraceRecorder
 from v2xcosim.domain.ageing import degradation_cost_eur, pack_cost_eur_per_kwh
 from v2xcosim.domain.cs_ems import EvArrays
+from v2xcosim.domain.emsp import DroppedOffer
 from v2xcosim.domain.lfmp import SETTLEMENT_S, MarketSession
 from v2xcosim.domain.market.cycle import MarketCycle, MarketEvent, MarketWindow, RevenueSplit
 from v2xcosim.domain.market.participants import (
@@ -86,6 +87,7 @@ from v2xcosim.domain.strategies import (
     apply_strategy,
     load_strategy,
     plan,
+    planning_headroom,
     windows,
 )
 from v2xcosim.domain.users import preferences, registration
@@ -159,6 +161,7 @@ class TerniUseCase:
             thresholds_eur_per_mwh=self.s.users.price_threshold_eur_per_mwh,
             energy_kwh=self.book.energy_kwh,
             planner=self._plan,
+            on_dropped=self._dropped,
         )
         self.flex_w = self.portfolio.flex_w
         # a merchant battery: it plans on the energy price and its wear only; the DSO's surplus
@@ -478,7 +481,8 @@ class TerniUseCase:
             ev_zone=tuple(self.zone_of),
             zone_forecast_p_net_w=self._zone_forecasts(k, set(self.zone_forecast_w)),
         )
-        return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined)
+        headroom = planning_headroom(self.controller)
+        return PortfolioPlan(ev, p_plan, soc_plan, camp & self.joined, power_headroom=headroom)
 
     def _zone_forecasts(self, k: int, zones: set[str]) -> dict[str, FloatArray]:
         """Return the forecast in force of each of ``zones`` from step ``k`` on [W]."""
@@ -514,6 +518,16 @@ class TerniUseCase:
                 self._rec(k, "S2", pay.payer, pay.payee, f"{msid}: {pay.amount_eur:.2f} EUR", pay)
             case RevenueSplit() as split:
                 self._pay_out(k, msid, split)
+
+    def _dropped(self, k: int, d: DroppedOffer) -> None:
+        """J4 not taken: an offer below the market's minimum bid size stays with the EMSP."""
+        info = (
+            f"request {d.request_id}: offer of {d.p_mw * 1e3:+.2f} kW at "
+            f"{d.price_eur_per_mwh:g} EUR/MWh in {d.zone} ({d.n_sessions} sessions) not placed: "
+            f"below market.min_offer_kw = {d.min_offer_kw:g} kW"
+        )
+        pid = self.emsp.config.provider_id
+        self._rec(k, "J4", pid, pid, info, d)
 
     def _confirm(self, k: int, offer_id: str) -> None:
         """J5: tell each user whose session is in the EMSP's offer."""
@@ -553,12 +567,21 @@ class TerniUseCase:
         credit), ``incentive_eur`` (S3), ``degradation_eur`` = Δ(q_cal + q_cyc) between
         arrival and departure (end of the run if still plugged in) × capacity × pack price
         (:func:`~v2xcosim.domain.ageing.degradation_cost_eur`).  ``bill_uncontrolled_eur`` is
-        the same session charged uncontrolled, computed here analytically: full power (the
-        car's limit) from arrival until the CS EMS target (wish + ``target_margin_soc``, as the
-        ``uncontrolled`` strategy charges) is reached or the car leaves, the energy drawn being
-        min((target − arrival SOC)⁺ × capacity × (1 − q_arrival) / ``control.eta_charge``,
-        P_max × stay) — the FMU's SOC counts the aged capacity; a car arriving at or above its
-        target draws nothing.  ``net_change_eur`` = bill −
+        the same session charged uncontrolled.  A session the run did not control (its user
+        outside the campaign, or every session under ``uncontrolled``) *was* charged
+        uncontrolled — the guard's full power to the target, whatever the strategy — so its
+        counterfactual is its own bill, exactly.  A controlled session's is computed
+        analytically: full power (the car's limit) from arrival until the CS EMS target (wish +
+        ``target_margin_soc``, as the ``uncontrolled`` strategy charges) is reached or the car
+        leaves, the energy drawn being min((target − arrival SOC)⁺ × capacity × (1 −
+        q_arrival) / ``control.eta_charge``, P_max × stay) — the FMU's SOC counts the aged
+        capacity; a car arriving at or above its target draws nothing.  That estimate is off by
+        a few cents per session: the FMU's AC energy per unit of SOC is not ``capacity /
+        eta_charge`` but varies with the SOC window (coulomb counting at an open-circuit
+        voltage that rises with SOC), power and temperature (effective 0.88–0.96 against 0.92
+        on the default day), and the guard, which trims the last step with the nominal
+        capacity, overshoots the target by up to ~0.001 SOC; only a simulation of the car
+        along the uncontrolled path would give those exactly.  ``net_change_eur`` = bill −
         incentive − uncontrolled bill (negative: the user pays less than uncontrolled); the
         degradation is reported apart (the uncontrolled session's own ageing is not simulated).
         """
@@ -586,7 +609,8 @@ class TerniUseCase:
         aged_kwh = cap * (1.0 - self.q_arrival.sum(axis=1))
         to_target_kwh = np.maximum(self.ev.soc_target - users.soc_arrival, 0.0) * aged_kwh
         e_unc = np.minimum(to_target_kwh / spec.control.eta_charge, p_max_kw * stay_h)
-        bill_unc = tariff * e_unc
+        controlled = self._campaign(np.arange(self.n, dtype=np.int64))
+        bill_unc = np.where(controlled, tariff * e_unc, bill)
         soc_dep = np.where(rejected, users.soc_arrival, self.book.soc_departure)
         return pd.DataFrame(
             {
