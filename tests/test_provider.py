@@ -82,3 +82,26 @@ def test_a_scheduled_battery_bids_only_what_its_plan_leaves() -> None:
     assert bat.capacity_on_plan_w(-1, plan, start + H, start + 2 * H) == pytest.approx(500e3)
     assert bat.capacity_on_plan_w(1, plan, start + H, start + 2 * H) == pytest.approx(100e3)
     assert bat.capacity_on_plan_w(1, plan, start + H / 2, start + H) == 0.0  # off the grid
+
+
+def test_windows_offered_at_once_never_share_the_soc_room() -> None:
+    """Four hourly requests in one market session: the offers, sized in time order, add up to
+    the room of the SOC band, not four times it (idle and scheduled battery)."""
+    room_kwh = (0.9 - 0.1) * 1000.0 / 0.93  # charged energy that fills the band
+    reqs = [request(n, T0 + n * H) for n in (3, 0, 2, 1)]  # submitted out of time order
+    bat = StationaryBattery("bess", "primary", soc=0.1, bid_price_eur_per_mwh=55.0)
+    offers = bat.build_offers(reqs, T0 - H)
+    by_start = sorted(offers, key=lambda o: o.start_utc)
+    assert [o.p_mw for o in by_start[:1]] == pytest.approx([0.5], abs=1e-6)  # rating binds
+    assert sum(o.p_mw for o in offers) * 1000.0 == pytest.approx(room_kwh, rel=1e-5)
+    # 500 kWh, then the 360 kWh left; at most rounding crumbs (whole W) for the last two
+    assert [o.start_utc for o in by_start if o.p_mw > 1e-3] == [T0, T0 + H]
+    # scheduled battery idle on its plan: the same room, in the same order
+    bat = StationaryBattery("bess", "primary", soc=0.1, bid_price_eur_per_mwh=55.0)
+    plan = BatteryPlan(T0, 3600.0, np.zeros(6), np.full(6, 0.1))
+    offers = bat.build_offers(reqs, T0 - H, plan)
+    assert sum(o.p_mw for o in offers) * 1000.0 == pytest.approx(room_kwh, rel=1e-5)
+    assert sorted(o.start_utc for o in offers if o.p_mw > 1e-3) == [T0, T0 + H]
+    # delivered as offered: the SOC band never clips an awarded step
+    drawn = [bat.step(o.p_mw * 1e6, 3600.0) for o in sorted(offers, key=lambda o: o.start_utc)]
+    assert drawn == pytest.approx([o.p_mw * 1e6 for o in sorted(offers, key=lambda o: o.start_utc)])

@@ -5,7 +5,9 @@ constant power in the request's direction, the largest value within its rating a
 band over the window: up (charge) ``ΔP ≤ (soc_max − soc)·C/(η·d)``, down (discharge)
 ``ΔP ≤ (soc − soc_min)·C·η/d``, where ``soc`` is the SOC *projected* to the end of the awards
 it already holds (:meth:`StationaryBattery.projected_soc`), so a later offer never counts on
-energy an earlier award still uses.  Price = ``bid_price_eur_per_mwh`` if set, else degradation
+energy an earlier award still uses.  Windows offered at the same time are sized in time order,
+each on the SOC the offers before it leave (idle battery and scheduled battery alike), so they
+never count on the same room twice.  Price = ``bid_price_eur_per_mwh`` if set, else degradation
 cost × throughput factor (2: what is charged is discharged again, and vice versa) + margin
 [EUR/MWh].  A window is sold at most once.  :meth:`StationaryBattery.step` applies a setpoint
 within the SOC band and returns the power actually drawn — the battery's meter.
@@ -169,7 +171,10 @@ class StationaryBattery:
         (:meth:`capacity_on_plan_w`), else on the idle battery and its earlier awards.
         """
         out: list[FlexibilityOffer] = []
-        for r in sorted(requests, key=lambda r: (r.submitted_utc, r.request_id)):
+        # the windows in time order, each offer counted in the state the next one is sized on:
+        # several windows offered at once never count on the same SOC room twice
+        pending_soc = 0.0  # SOC change of this call's offers (idle battery)
+        for r in sorted(requests, key=lambda r: (r.start_utc, r.submitted_utc, r.request_id)):
             if not zone_contains(r.zone, self.zone, self.zone_parent):
                 continue
             if self.price_eur_per_mwh > r.price_cap_eur_per_mwh:
@@ -177,15 +182,22 @@ class StationaryBattery:
             if any(not (b <= r.start_utc or a >= r.end_utc) for a, b in self._sold):
                 continue
             sign = 1 if r.p_mw > 0 else -1
+            duration_s = (r.end_utc - r.start_utc).total_seconds()
             if plan is not None:
                 p = self.capacity_on_plan_w(sign, plan, r.start_utc, r.end_utc)
             else:
-                p = self.capacity_w(
-                    sign, (r.end_utc - r.start_utc).total_seconds(), self.projected_soc(now_utc)
+                soc = min(
+                    max(self.projected_soc(now_utc) + pending_soc, self.soc_min), self.soc_max
                 )
+                p = self.capacity_w(sign, duration_s, soc)
             p = math.floor(p * (1.0 - 1e-6))  # whole W, never above the SOC bound
             if p <= 0:
                 continue
+            if plan is not None:
+                plan = self._plan_with(plan, sign * p, r.start_utc, r.end_utc)
+            else:
+                e_j = (p * self.eta if sign > 0 else -p / self.eta) * duration_s
+                pending_soc += e_j / (self.capacity_kwh * J_PER_KWH)
             self._n += 1
             self._sold.append((r.start_utc, r.end_utc))
             out.append(
@@ -202,6 +214,24 @@ class StationaryBattery:
                 )
             )
         return out
+
+    def _plan_with(
+        self, plan: BatteryPlan, p_w: float, start_utc: dt.datetime, end_utc: dt.datetime
+    ) -> BatteryPlan:
+        """Return ``plan`` with an extra ``p_w`` [W] in ``[start_utc, end_utc)`` (on its grid).
+
+        The SOC follows from it (η on charge, 1/η on discharge) from the window on.
+        """
+        k0 = round((start_utc - plan.start_utc).total_seconds() / plan.dt_s)
+        k1 = round((end_utc - plan.start_utc).total_seconds() / plan.dt_s)
+        p = plan.p_w.copy()
+        p[k0:k1] += p_w
+        d_soc = (p_w * self.eta if p_w >= 0 else p_w / self.eta) * plan.dt_s
+        d_soc /= self.capacity_kwh * J_PER_KWH
+        shift = np.zeros(len(p))
+        shift[k0:k1] = d_soc * np.arange(1, k1 - k0 + 1)
+        shift[k1:] = d_soc * (k1 - k0)
+        return BatteryPlan(plan.start_utc, plan.dt_s, p, plan.soc_end + shift)
 
     def accept(self, awards: Sequence[Award]) -> None:
         """Keep the own awards of a market result."""
