@@ -105,3 +105,17 @@ def test_windows_offered_at_once_never_share_the_soc_room() -> None:
     # delivered as offered: the SOC band never clips an awarded step
     drawn = [bat.step(o.p_mw * 1e6, 3600.0) for o in sorted(offers, key=lambda o: o.start_utc)]
     assert drawn == pytest.approx([o.p_mw * 1e6 for o in sorted(offers, key=lambda o: o.start_utc)])
+
+
+def test_no_battery_offer_below_the_markets_minimum() -> None:
+    """With ``min_offer_w`` the crumbs a nearly full band leaves are not offered."""
+    reqs = [request(n, T0 + n * H) for n in (0, 1, 2)]
+    bat = StationaryBattery("bess", "primary", soc=0.1, min_offer_w=10e3)
+    offers = bat.build_offers(reqs, T0 - H)
+    assert [o.start_utc for o in offers] == [T0, T0 + H]  # 500 kW, then 360 kW; no crumb
+    assert min(o.p_mw for o in offers) * 1e6 >= 10e3
+    # 360 kW of room left in the second hour: a 400 kW minimum leaves only the first offer
+    bat = StationaryBattery("bess", "primary", soc=0.1, min_offer_w=400e3)
+    assert [o.start_utc for o in bat.build_offers(reqs, T0 - H)] == [T0]
+    with pytest.raises(ScenarioError, match="min_offer_w"):
+        StationaryBattery("bess", "primary", min_offer_w=float("nan"))

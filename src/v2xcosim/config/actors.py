@@ -203,9 +203,10 @@ class MarketSpec(Spec):
         default=0.0,
         ge=0,
         le=1000.0,
-        description="smallest offer the market accepts [kW], 0 = no minimum; the EMSP does "
-        "not submit a smaller one (e.g. 10 kW: UK Power Networks' flexibility services ask "
-        "10 kW+ per location); above 1000 kW is refused as a likely W-for-kW mistake",
+        description="smallest offer the market accepts [kW], 0 = no minimum; no provider (the "
+        "EMSP, the stationary batteries) submits a smaller one (e.g. 10 kW: UK Power "
+        "Networks' flexibility services ask 10 kW+ per location); above 1000 kW is refused "
+        "as a likely W-for-kW mistake",
     )
     providers: list[ProviderSpec] = Field(
         default_factory=list, description="other flexibility providers ([[market.providers]])"

@@ -81,6 +81,9 @@ class StationaryBattery:
     degradation_eur_per_mwh: float = 20.0
     margin_eur_per_mwh: float = 10.0
     bid_price_eur_per_mwh: float | None = None
+    min_offer_w: float = 0.0
+    """Smallest offer the market accepts [W] (``market.min_offer_kw``); a window with less
+    room gets no offer (0: whole watts down to 1 W are offered)."""
     zone_parent: Mapping[str, str] = field(default_factory=dict)
     _sold: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list, repr=False)
     _awards: list[Award] = field(default_factory=list, repr=False)
@@ -89,6 +92,8 @@ class StationaryBattery:
     def __post_init__(self) -> None:
         if self.capacity_kwh <= 0 or self.p_max_w <= 0 or not 0 < self.eta <= 1:
             raise ScenarioError(f"battery {self.provider_id}: capacity, power > 0; eta in (0, 1]")
+        if not (math.isfinite(self.min_offer_w) and self.min_offer_w >= 0.0):
+            raise ScenarioError(f"battery {self.provider_id}: min_offer_w must be finite, >= 0")
         if not 0.0 <= self.soc_min <= self.soc <= self.soc_max <= 1.0:
             raise ScenarioError(
                 f"battery {self.provider_id}: need 0 <= soc_min <= soc <= soc_max <= 1"
@@ -191,7 +196,7 @@ class StationaryBattery:
                 )
                 p = self.capacity_w(sign, duration_s, soc)
             p = math.floor(p * (1.0 - 1e-6))  # whole W, never above the SOC bound
-            if p <= 0:
+            if p <= 0 or p < self.min_offer_w:
                 continue
             if plan is not None:
                 plan = self._plan_with(plan, sign * p, r.start_utc, r.end_utc)

@@ -538,6 +538,7 @@ def batteries(spec: TerniScenario, zone_parent: dict[str, str]) -> list[Stationa
                 p_max_w=prov.p_max_kw * 1e3,
                 soc=prov.soc_initial,
                 bid_price_eur_per_mwh=prov.price_eur_per_mwh,
+                min_offer_w=spec.market.min_offer_kw * 1e3,
                 zone_parent=zone_parent,
             )
         )
