@@ -4,7 +4,8 @@ One linear program (LP) over a horizon of ``T`` steps of ``Δt`` hours for a set
 units* — EV sessions (connected now or announced) and stationary batteries — solved with
 :func:`scipy.optimize.linprog` (``method="highs"``, sparse matrices; no integers are needed).
 Used by the ``smart``/``v2g`` strategies (rolling horizon,
-:mod:`v2xcosim.domain.strategies`), the stationary battery (:mod:`v2xcosim.domain.provider`)
+:mod:`v2xcosim.domain.strategies`), the stationary battery (:mod:`v2xcosim.domain.provider`),
+the building energy management (:mod:`v2xcosim.domain.bems`, through the connection terms)
 and, with prices zero, the perfect-foresight bound on reverse flow (:func:`reverse_flow_bound`).
 
 **Variables** (per unit ``u`` and step ``k`` in which it is present, ``a_u ≤ k < b_u``; kW and
