@@ -4,15 +4,17 @@ One linear program (LP) over a horizon of ``T`` steps of ``Δt`` hours for a set
 units* — EV sessions (connected now or announced) and stationary batteries — solved with
 :func:`scipy.optimize.linprog` (``method="highs"``, sparse matrices; no integers are needed).
 Used by the ``smart``/``v2g`` strategies (rolling horizon,
-:mod:`v2xcosim.domain.strategies`), the stationary battery (:mod:`v2xcosim.domain.provider`)
+:mod:`v2xcosim.domain.strategies`), the stationary battery (:mod:`v2xcosim.domain.provider`),
+the building energy management (:mod:`v2xcosim.domain.bems`, through the connection terms)
 and, with prices zero, the perfect-foresight bound on reverse flow (:func:`reverse_flow_bound`).
 
 **Variables** (per unit ``u`` and step ``k`` in which it is present, ``a_u ≤ k < b_u``; kW and
 kWh internally): charge power ``c_uk ≥ 0`` and discharge power ``d_uk ≥ 0`` at the grid side,
 stored energy ``e_uk`` at the end of step ``k``; per unit with a departure wish a slack
 ``w_u ≥ 0`` [kWh]; per site with a base profile a reverse-flow variable ``r_sk ≥ 0`` [kW]; per
-commitment a shortfall ``s_jk ≥ 0`` [kW].  The unit's grid power is ``P_uk = c_uk − d_uk``
-(load convention, + = charging).
+commitment a shortfall ``s_jk ≥ 0`` [kW]; per site with connection terms (below) an import
+``g_sk ≥ 0`` [kW], a peak excess ``z_s ≥ 0`` [kW] and a soft-limit excess ``v_sk ≥ 0`` [kW].
+The unit's grid power is ``P_uk = c_uk − d_uk`` (load convention, + = charging).
 
 **Constraints**
 
@@ -40,6 +42,19 @@ commitment a shortfall ``s_jk ≥ 0`` [kW].  The unit's grid power is ``P_uk = c
 * Commitments (awards): per step a committed delta ``δ_jk`` of a group of units against a
   baseline ``β_jk``: ``s_jk ≥ β_jk + δ_jk − Σ P`` where ``δ > 0`` (consume more),
   ``s_jk ≥ Σ P − β_jk − δ_jk`` where ``δ < 0``.
+* Connection terms of a site (each only where its price is set, so an LP without them is
+  unchanged); ``N_sk = B_sk + Σ_{u∈s} P_uk`` is the connection's net power (``B = 0`` without a
+  base profile):
+
+  - import ``g_sk ≥ N_sk`` (and ``≥ 0``), priced per kWh (``import_eur_per_kwh``, ≥ 0, so
+    ``g = max(N, 0)`` at the optimum: export is not credited) and, for a **mean over a
+    mask** ``M`` (e.g. a tariff's peak hours), ``λ_M/|M|`` per kW in each masked step: the
+    mean import over ``M`` priced at ``λ_M`` EUR/kW;
+  - **peak** epigraph ``z_s ≥ N_sk − F_s`` for every step (``F_s`` a floor such as a
+    contracted power): ``λ_z·z_s`` prices the largest net power above the floor;
+  - **soft per-step upper bound** ``v_sk ≥ N_sk − L_sk`` where ``L_sk`` is finite, priced
+    ``σ_s`` per kWh: a limit such as a DSO event, kept whenever the units can keep it and
+    else exceeded by the least energy.
 
 **Objective** [EUR]::
 
@@ -49,6 +64,9 @@ commitment a shortfall ``s_jk ≥ 0`` [kW].  The unit's grid power is ``P_uk = c
   + Σ_u ρ·w_u                                      wish shortfall (ρ EUR/kWh)
   + Σ_sk λ_sk·r_sk·Δt                               reverse flow (λ EUR/kWh, "surplus value")
   + Σ_jk σ_j·s_jk·Δt                                award shortfall (σ EUR/kWh)
+  + Σ_uk κ_u·d_uk·Δt                                discharge compensation (κ EUR/kWh)
+  + Σ_sk (π^g_sk·Δt + λ_M,s·[k∈M_s]/|M_s|)·g_sk     connection import and its masked mean
+  + Σ_s λ_z,s·z_s + Σ_sk σ_s·v_sk·Δt                peak above the floor, soft-limit excess
 
 The **tie-break** makes the LP charge as late as possible and not cycle when it is otherwise
 indifferent (equal prices, no surplus): a charge one step earlier costs ``ε/T`` more; every
@@ -196,6 +214,8 @@ class StorageUnit:
     horizon's end at least (default ``soc0``).  ``controllable`` False: the unit charges at full
     power to its wish from arrival (a user outside the campaign) and the LP only accounts for it
     in site sums.  ``wear_eur_per_kwh``: γ (:func:`cycle_wear_eur_per_kwh`).
+    ``discharge_eur_per_kwh``: κ, paid per kWh discharged at the grid side (e.g. the user's
+    compensation for V2B energy).
     """
 
     capacity_kwh: float
@@ -212,6 +232,7 @@ class StorageUnit:
     soc_end: float | None = None
     controllable: bool = True
     wear_eur_per_kwh: float = 0.0
+    discharge_eur_per_kwh: float = 0.0
 
     def __post_init__(self) -> None:
         bad = []
@@ -229,6 +250,8 @@ class StorageUnit:
             bad.append("departure_k > arrival_k")
         if not self.wear_eur_per_kwh >= 0:
             bad.append("wear_eur_per_kwh >= 0")
+        if not (math.isfinite(self.discharge_eur_per_kwh) and self.discharge_eur_per_kwh >= 0):
+            bad.append("discharge_eur_per_kwh finite and >= 0")
         if bad:
             raise ScenarioError(f"StorageUnit: need {', '.join(bad)}")
 
@@ -242,6 +265,13 @@ class Site:
     per step, load convention): the connection's net power without the units; with
     ``reverse_eur_per_kwh`` > 0 (scalar or per step) the LP pays that much per kWh of reverse
     flow left, i.e. earns it per kWh of surplus absorbed.
+
+    Connection terms on the net power ``N = base_net_w + Σ P`` (module docstring):
+    ``import_eur_per_kwh`` (≥ 0, scalar or per step) prices the import ``max(N, 0)``;
+    ``mean_mask`` (bools per step) with ``mean_import_eur_per_kw`` (≥ 0) prices the mean
+    import over the masked steps; ``peak_eur_per_kw`` (≥ 0) prices the largest ``N`` above
+    ``peak_floor_w``; ``soft_import_max_w`` (scalar or per step, ``inf`` = none) is a per-step
+    upper bound on ``N`` whose excess costs ``soft_import_eur_per_kwh`` (≥ 0) per kWh.
     """
 
     units: tuple[int, ...]
@@ -249,6 +279,13 @@ class Site:
     p_export_max_w: float | FloatArray = math.inf
     base_net_w: FloatArray | None = None
     reverse_eur_per_kwh: float | FloatArray = 0.0
+    import_eur_per_kwh: float | FloatArray = 0.0
+    mean_mask: BoolArray | None = None
+    mean_import_eur_per_kw: float = 0.0
+    peak_floor_w: float = 0.0
+    peak_eur_per_kw: float = 0.0
+    soft_import_max_w: float | FloatArray = math.inf
+    soft_import_eur_per_kwh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -286,6 +323,73 @@ def _per_step(x: float | FloatArray, n: int, what: str) -> FloatArray:
     if np.any(np.isnan(a)):
         raise ScenarioError(f"schedule: {what} has NaN values")
     return a
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A site's connection terms checked and per step: None / 0 where the term is unused."""
+
+    base_kw: FloatArray
+    import_cost: FloatArray | None  # EUR per kW of g in each step (energy + masked mean)
+    peak_cost: float  # EUR per kW of z
+    peak_floor_kw: float
+    soft_steps: IntArray | None  # steps with a finite soft limit
+    soft_max_kw: FloatArray
+    soft_cost: float  # EUR per kWh of v
+
+
+def _nonneg(x: float | FloatArray, n: int, what: str) -> FloatArray:
+    a = _per_step(x, n, what)
+    if not np.all(np.isfinite(a) & (a >= 0)):
+        bad = int(np.flatnonzero(~(np.isfinite(a) & (a >= 0)))[0])
+        raise ScenarioError(
+            f"schedule: {what} must be finite and >= 0 (a negative price on the import would "
+            f"make it unbounded: export is not credited); step {bad} has {a[bad]}"
+        )
+    return a
+
+
+def _connection_terms(j: int, site: Site, t_n: int, dt_h: float) -> _Terms:
+    """Check site ``j``'s connection terms and bring them to per-step kW / EUR form."""
+    where = f"sites[{j}]"
+    base = (
+        np.zeros(t_n)
+        if site.base_net_w is None
+        else _per_step(site.base_net_w, t_n, f"{where}.base_net_w") / 1e3
+    )
+    if not np.all(np.isfinite(base)):
+        raise ScenarioError(f"schedule: {where}.base_net_w has non-finite values")
+    energy = _nonneg(site.import_eur_per_kwh, t_n, f"{where}.import_eur_per_kwh")
+    lam_m = float(_nonneg(site.mean_import_eur_per_kw, 1, f"{where}.mean_import_eur_per_kw")[0])
+    mean = np.zeros(t_n)
+    if site.mean_mask is not None:
+        mask = np.asarray(site.mean_mask)
+        if mask.dtype.kind != "b" or mask.shape != (t_n,):
+            raise ScenarioError(
+                f"schedule: {where}.mean_mask must be {t_n} bools (one per step), got dtype "
+                f"{mask.dtype} and shape {mask.shape}"
+            )
+        if mask.any():
+            mean = np.where(mask, lam_m / float(mask.sum()), 0.0)
+    import_cost = energy * dt_h + mean
+    peak = float(_nonneg(site.peak_eur_per_kw, 1, f"{where}.peak_eur_per_kw")[0])
+    floor_w = float(site.peak_floor_w)
+    if not math.isfinite(floor_w):
+        raise ScenarioError(f"schedule: {where}.peak_floor_w must be finite, got {floor_w}")
+    soft_max = _per_step(site.soft_import_max_w, t_n, f"{where}.soft_import_max_w") / 1e3
+    if np.any(soft_max == -np.inf):
+        raise ScenarioError(f"schedule: {where}.soft_import_max_w has -inf; give a finite limit")
+    sigma = float(_nonneg(site.soft_import_eur_per_kwh, 1, f"{where}.soft_import_eur_per_kwh")[0])
+    finite = np.flatnonzero(np.isfinite(soft_max)).astype(np.int64)
+    return _Terms(
+        base_kw=base,
+        import_cost=import_cost if np.any(import_cost > 0) else None,
+        peak_cost=peak,
+        peak_floor_kw=floor_w / 1e3,
+        soft_steps=finite if len(finite) and sigma > 0 else None,
+        soft_max_kw=soft_max,
+        soft_cost=sigma,
+    )
 
 
 def _discharge_mask(mask: npt.ArrayLike, n_units: int, n_steps: int) -> BoolArray:
@@ -370,6 +474,7 @@ def schedule(
     pd_ = col("p_discharge_max_w") / 1e3
     etc, etd = col("eta_charge"), col("eta_discharge")
     wear = col("wear_eur_per_kwh")
+    comp = col("discharge_eur_per_kwh")
     e0 = soc0 * cap
     e_lo = np.minimum(col("soc_min"), soc0) * cap
     e_hi = np.maximum(col("soc_max"), soc0) * cap
@@ -408,7 +513,25 @@ def schedule(
     n_r = len(base_sites) * t_n
     is_ = ir + n_r
     n_s = len(commitments) * t_n
-    n_x = is_ + n_s
+    terms = [_connection_terms(j, s, t_n, dt_h) for j, s in enumerate(sites)]
+    # connection blocks after s: g (import) per step, z (peak) one, v (soft excess) per step
+    ig = is_ + n_s
+    n_x = ig
+    cols: list[tuple[IntArray | None, int | None, IntArray | None]] = []
+    for ct in terms:
+        g_col: IntArray | None = None
+        z_col: int | None = None
+        v_col: IntArray | None = None
+        if ct.import_cost is not None:
+            g_col = n_x + np.arange(t_n, dtype=np.int64)
+            n_x += t_n
+        if ct.peak_cost > 0:
+            z_col = n_x
+            n_x += 1
+        if ct.soft_steps is not None:
+            v_col = n_x + np.arange(len(ct.soft_steps), dtype=np.int64)
+            n_x += len(ct.soft_steps)
+        cols.append((g_col, z_col, v_col))
 
     # ---- bounds ------------------------------------------------------------------------------
     lb = np.zeros(n_x)
@@ -437,7 +560,9 @@ def schedule(
     pr = price[step_of]
     late = tie_break_eur_per_kwh * (1.0 - step_of / t_n)
     cost[ic : ic + n_p] = (pr + wear[unit_of] * etc[unit_of] + late) * dt_h
-    cost[id_ : id_ + n_p] = (-pr + wear[unit_of] / etd[unit_of] + tie_break_eur_per_kwh) * dt_h
+    cost[id_ : id_ + n_p] = (
+        -pr + wear[unit_of] / etd[unit_of] + tie_break_eur_per_kwh + comp[unit_of]
+    ) * dt_h
     cost[iw : iw + n_w] = wish_penalty_eur_per_kwh
 
     # ---- equalities: SOC dynamics ------------------------------------------------------------
@@ -512,6 +637,39 @@ def schedule(
                 np.concatenate([cc, rcol]),
                 np.concatenate([-vv, -np.ones(t_n)]),
                 base,
+            )
+    for site, ct, (gc, zc, vc) in zip(sites, terms, cols, strict=True):
+        if gc is None and zc is None and vc is None:
+            continue
+        kk, cc, vv = site_sum(site.units)
+        steps = np.arange(t_n, dtype=np.int64)
+        if gc is not None and ct.import_cost is not None:  # Σ P − g ≤ −B
+            cost[gc] = ct.import_cost
+            add(
+                np.concatenate([kk, steps]),
+                np.concatenate([cc, gc]),
+                np.concatenate([vv, -np.ones(t_n)]),
+                -ct.base_kw,
+            )
+        if zc is not None:  # Σ P − z ≤ F − B, every step
+            cost[zc] = ct.peak_cost
+            add(
+                np.concatenate([kk, steps]),
+                np.concatenate([cc, np.full(t_n, zc, dtype=np.int64)]),
+                np.concatenate([vv, -np.ones(t_n)]),
+                ct.peak_floor_kw - ct.base_kw,
+            )
+        if vc is not None and ct.soft_steps is not None:  # Σ P − v ≤ L − B where L finite
+            cost[vc] = ct.soft_cost * dt_h
+            row = np.full(t_n, -1, dtype=np.int64)
+            row[ct.soft_steps] = np.arange(len(ct.soft_steps))
+            keep = row[kk] >= 0
+            nv = len(ct.soft_steps)
+            add(
+                np.concatenate([row[kk[keep]], np.arange(nv, dtype=np.int64)]),
+                np.concatenate([cc[keep], vc]),
+                np.concatenate([vv[keep], -np.ones(nv)]),
+                ct.soft_max_kw[ct.soft_steps] - ct.base_kw[ct.soft_steps],
             )
     for j, com in enumerate(commitments):
         kk, cc, vv = site_sum(com.units)
