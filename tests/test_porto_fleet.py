@@ -189,6 +189,6 @@ def test_bad_stays_name_the_problem() -> None:
     with pytest.raises(ScenarioError, match=r"lacks columns.*departure_s"):
         fl.draw_fleet(_stays(3).drop(columns="departure_s"), fl.FleetSpec(), seed=0)
     bad = _stays(3)
-    bad.loc[1, "departure_s"] = bad.loc[1, "arrival_s"]
+    bad["departure_s"] = np.where(bad.index == 1, bad["arrival_s"], bad["departure_s"])
     with pytest.raises(ScenarioError, match="departure after arrival"):
         fl.draw_fleet(bad, fl.FleetSpec(), seed=0)
