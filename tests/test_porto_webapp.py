@@ -249,3 +249,57 @@ def test_start_must_be_utc() -> None:
     local = dt.datetime(2025, 7, 7, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     with pytest.raises(ScenarioError, match="start_utc must be UTC"):
         WebApp(WebAppConfig(), start_utc=local, record=lambda *a: None)
+
+
+def test_a_week_of_stays_runs_through_parking_fleet_and_web_app() -> None:
+    """Every accepted stay of a drawn week gets one session; per session the steps ascend."""
+    import pandas as pd
+
+    from v2xcosim.usecases.porto.fleet import FleetSpec, draw_fleet
+    from v2xcosim.usecases.porto.parking import StaySpec, draw_stays
+
+    stays = draw_stays(StaySpec(n_days=2, warmup_days=1), seed=2, start_utc=pd.Timestamp(START))
+    cars = draw_fleet(stays, FleetSpec(), seed=2).set_index("stay_id")
+    trace = TraceRecorder(START, "porto", PORTO_STEPS)
+    parking = ParkingManager([("g0", 20)])
+    app = WebApp(WebAppConfig(), start_utc=START, record=trace.record, parking=parking)
+    events = [(float(r.arrival_s), 1, str(r.stay_id)) for r in stays.itertuples()]
+    events.sort()
+    expected_net = 0.0
+    while events:
+        t, kind, sid = events.pop(0)
+        car = cars.loc[sid]
+        if kind == 1:
+            d = parking.arrive(sid, t, float(car["departure_s"]))
+            if d.accepted:
+                app.plug_in(t, d, {"stay_id": sid, **car.to_dict()})
+                events.append((float(car["departure_s"]), 0, sid))
+                events.sort()
+            continue
+        # charge at full power to the wish (battery = AC energy here), then stay idle
+        e_kwh = max(car["soc_wish"] - car["soc_arrival"], 0.0) * car["capacity_kwh"]
+        req = app.requirements(sid)
+        if not req.managed:
+            e_kwh = (1.0 - car["soc_arrival"]) * car["capacity_kwh"]
+        app.stop(t, sid, 0.5)
+        stats = SessionStatistics(
+            session_id=sid,
+            time_utc=START + dt.timedelta(seconds=t),
+            energy_charged_kwh=e_kwh,
+            energy_discharged_kwh=0.0,
+            soc_arrival=float(car["soc_arrival"]),
+            soc_end=min(float(car["soc_arrival"]) + e_kwh / car["capacity_kwh"], 1.0),
+            plugged_s=t - app.table().set_index("session_id").loc[sid, "plugged_s"],
+        )
+        expected_net += 0.30 * e_kwh
+        app.close(stats)
+    table = app.table()
+    assert len(table) > 20 and (table["state"] == "closed").all()
+    assert table["net_eur"].sum() == pytest.approx(expected_net)
+    df = trace.to_frame()
+    order = {s: k for k, s in enumerate(PORTO_STEPS)}
+    ids = df["info"].str.extract(r"session (P\d+)")[0]
+    for _, rows in df.groupby(ids):
+        pos = rows["step"].map(order).to_numpy()
+        assert (np.diff(pos) > 0).all()
+        assert rows["step"].iloc[0] == "3" and rows["step"].iloc[-1] == "20"
