@@ -259,37 +259,41 @@ def test_a_week_of_stays_runs_through_parking_fleet_and_web_app() -> None:
     from v2xcosim.usecases.porto.parking import StaySpec, draw_stays
 
     stays = draw_stays(StaySpec(n_days=2, warmup_days=1), seed=2, start_utc=pd.Timestamp(START))
-    cars = draw_fleet(stays, FleetSpec(), seed=2).set_index("stay_id")
+    fleet = draw_fleet(stays, FleetSpec(), seed=2)
+    cars = {str(r["stay_id"]): {str(k): v for k, v in r.items()} for r in fleet.to_dict("records")}
     trace = TraceRecorder(START, "porto", PORTO_STEPS)
     parking = ParkingManager([("g0", 20)])
     app = WebApp(WebAppConfig(), start_utc=START, record=trace.record, parking=parking)
-    events = [(float(r.arrival_s), 1, str(r.stay_id)) for r in stays.itertuples()]
-    events.sort()
+    events = sorted((float(r["arrival_s"]), 1, sid) for sid, r in cars.items())
+    plugged: dict[str, float] = {}
     expected_net = 0.0
     while events:
         t, kind, sid = events.pop(0)
-        car = cars.loc[sid]
+        car = cars[sid]
+        dep_s, soc0, cap = (
+            float(car["departure_s"]),
+            float(car["soc_arrival"]),
+            float(car["capacity_kwh"]),
+        )
         if kind == 1:
-            d = parking.arrive(sid, t, float(car["departure_s"]))
+            d = parking.arrive(sid, t, dep_s)
             if d.accepted:
-                app.plug_in(t, d, {"stay_id": sid, **car.to_dict()})
-                events.append((float(car["departure_s"]), 0, sid))
-                events.sort()
+                app.plug_in(t, d, car)
+                plugged[sid] = t
+                events = sorted([*events, (dep_s, 0, sid)])
             continue
-        # charge at full power to the wish (battery = AC energy here), then stay idle
-        e_kwh = max(car["soc_wish"] - car["soc_arrival"], 0.0) * car["capacity_kwh"]
-        req = app.requirements(sid)
-        if not req.managed:
-            e_kwh = (1.0 - car["soc_arrival"]) * car["capacity_kwh"]
-        app.stop(t, sid, 0.5)
+        # charged to the wish (plain charging: to full); AC energy = battery energy here
+        soc_end = float(car["soc_wish"]) if app.requirements(sid).managed else 1.0
+        e_kwh = max(soc_end - soc0, 0.0) * cap
+        app.stop(t, sid, max(soc_end, soc0))
         stats = SessionStatistics(
             session_id=sid,
             time_utc=START + dt.timedelta(seconds=t),
             energy_charged_kwh=e_kwh,
             energy_discharged_kwh=0.0,
-            soc_arrival=float(car["soc_arrival"]),
-            soc_end=min(float(car["soc_arrival"]) + e_kwh / car["capacity_kwh"], 1.0),
-            plugged_s=t - app.table().set_index("session_id").loc[sid, "plugged_s"],
+            soc_arrival=soc0,
+            soc_end=max(soc_end, soc0),
+            plugged_s=t - plugged[sid],
         )
         expected_net += 0.30 * e_kwh
         app.close(stats)
@@ -299,7 +303,7 @@ def test_a_week_of_stays_runs_through_parking_fleet_and_web_app() -> None:
     df = trace.to_frame()
     order = {s: k for k, s in enumerate(PORTO_STEPS)}
     ids = df["info"].str.extract(r"session (P\d+)")[0]
-    for _, rows in df.groupby(ids):
-        pos = rows["step"].map(order).to_numpy()
+    for _, session in df.groupby(ids):
+        pos = session["step"].map(order).to_numpy()
         assert (np.diff(pos) > 0).all()
-        assert rows["step"].iloc[0] == "3" and rows["step"].iloc[-1] == "20"
+        assert session["step"].iloc[0] == "3" and session["step"].iloc[-1] == "20"
