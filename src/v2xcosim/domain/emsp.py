@@ -59,6 +59,7 @@ from v2xcosim.core.messages import (
     UserStatement,
 )
 from v2xcosim.core.units import J_PER_KWH
+from v2xcosim.domain.billing import billed_kwh, user_statement
 from v2xcosim.domain.cs_ems import EvArrays
 from v2xcosim.domain.lfmp import zone_contains
 
@@ -379,10 +380,15 @@ class Emsp:
         kWh fed back is credited at the ``1/(η_c·η_d)`` kWh that put it back
         (``credit_eta_charge``, ``credit_eta_discharge``), so a session that only cycles pays
         what the same SOC gain without V2G costs.  With both at 1 this is the net energy drawn.
+        The rule is :func:`v2xcosim.domain.billing.billed_kwh`, shared with other use cases.
         """
         c = self.config
-        credit = energy_discharged_kwh / (c.credit_eta_charge * c.credit_eta_discharge)
-        return max(energy_charged_kwh - credit, 0.0)
+        return billed_kwh(
+            energy_charged_kwh,
+            energy_discharged_kwh,
+            eta_charge=c.credit_eta_charge,
+            eta_discharge=c.credit_eta_discharge,
+        )
 
     def statement(
         self,
@@ -394,19 +400,21 @@ class Emsp:
         soc_departure: float,
         incentive_eur: float,
     ) -> UserStatement:
-        """Step 12: the user's bill: tariff × :meth:`billed_kwh`, minus the incentive."""
-        cost = self.config.tariff_eur_per_kwh * self.billed_kwh(
-            energy_charged_kwh, energy_discharged_kwh
-        )
-        return UserStatement(
-            user_id=user_id,
-            session_id=session_id,
+        """Step 12: the user's bill: tariff × :meth:`billed_kwh`, minus the incentive.
+
+        Built by :func:`v2xcosim.domain.billing.user_statement`.
+        """
+        c = self.config
+        return user_statement(
+            user_id,
+            session_id,
             energy_charged_kwh=energy_charged_kwh,
             energy_discharged_kwh=energy_discharged_kwh,
             soc_departure=soc_departure,
-            energy_cost_eur=cost,
+            tariff_eur_per_kwh=c.tariff_eur_per_kwh,
             incentive_eur=incentive_eur,
-            net_eur=cost - incentive_eur,
+            eta_charge=c.credit_eta_charge,
+            eta_discharge=c.credit_eta_discharge,
         )
 
 

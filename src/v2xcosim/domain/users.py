@@ -51,13 +51,19 @@ EVNETNL_MEAN_ENERGY_KWH = 8.4
 
 @dataclass(frozen=True)
 class VehicleModel:
-    """A car model: usable capacity [kWh], on-board AC charger limit [W], AC-V2G capable, share."""
+    """A car model: usable capacity [kWh], on-board AC charger limit [W], AC-V2G capable, share.
+
+    ``v2g_dc``: the car can discharge through a bidirectional **DC** charger (CHAdeMO or
+    ISO 15118-20 over CCS); False by default, so tables written before it was added read as
+    before (Terni's chargers are AC: only ``v2g_ac`` matters there).
+    """
 
     name: str
     capacity_kwh: float
     p_ac_max_w: float
     v2g_ac: bool
     share: float
+    v2g_dc: bool = False
 
 
 ITALY_2024_FLEET: tuple[VehicleModel, ...] = (
