@@ -53,8 +53,13 @@ references: fmus
 run: fmus
 	$(VENV)/bin/v2xcosim run scenarios/terni_v2g.toml --compare uncontrolled
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time per worker, so
+# a module's fixtures (e.g. the Terni default day under three strategies) run once;
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: regress lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench examples
