@@ -64,6 +64,7 @@ def machine_info() -> dict[str, str]:
         "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "CPU": cpu,
         "cores": str(os.cpu_count()),
+        "load average (1, 5, 15 min) when written": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "C compiler": ccv,
