@@ -36,6 +36,7 @@ import pandas as pd
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.rng import rng_for
 from v2xcosim.core.units import KELVIN_OFFSET
+from v2xcosim.domain.tariff import gregorian_easter
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -326,26 +327,11 @@ def ambient_temperature_k(
     return out
 
 
-def _easter(year: int) -> dt.date:
-    """Gregorian Easter Sunday (anonymous Gregorian / Meeus–Jones–Butcher algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    el = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * el) // 451
-    month = (h + el - 7 * m + 114) // 31
-    day = (h + el - 7 * m + 114) % 31 + 1
-    return dt.date(year, month, day)
-
-
 def italian_holidays(year: int) -> frozenset[dt.date]:
     """Italian national holidays (F3 all day): fixed dates and Easter Monday."""
     fixed = [(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)]
     days = {dt.date(year, m, d) for m, d in fixed}
-    days.add(_easter(year) + dt.timedelta(days=1))
+    days.add(gregorian_easter(year) + dt.timedelta(days=1))
     return frozenset(days)
 
 
