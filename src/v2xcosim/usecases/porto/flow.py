@@ -32,8 +32,9 @@ period is the simulated horizon: ``price × days/30.4 × n_ponta(horizon ∩ run
 of ``porto.tariff.contracted_kw`` and the largest 15-minute import measured so far, priced at
 the contracted-power price prorated to the run, the import limit once the DSO has announced
 it, the users' V2B compensation (κ) and the wear price (γ).  Each car is a
-:class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its declared departure and
-its target (wish + ``control.target_margin_soc``).
+:class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its capacity less the
+FMU's capacity losses now (the FMU's SOC counts the aged capacity), its declared departure
+and its target (wish + ``control.target_margin_soc``).
 
 **Sessions table** (:meth:`PortoFlow.sessions_frame`): one row per stay, ``completed``
 (left at its declared departure within the run), ``open_at_end`` or ``rejected``.  Energies at
@@ -417,9 +418,11 @@ class PortoFlow:
         s, c = self.s, self.spec.control
         h = s.horizon_steps
         ev = self._ev(rows)
+        # the FMU's SOC counts the aged capacity: the BEMS plans with it (q_cal + q_cyc now)
+        aged = ev.capacity_kwh * (1.0 - self.q_now[s.slot[rows]].sum(axis=1))
         units = [
             StorageUnit(
-                capacity_kwh=float(ev.capacity_kwh[n]),
+                capacity_kwh=float(aged[n]),
                 soc0=float(ev.soc[n]),
                 p_charge_max_w=float(ev.p_max_charge_w[n]),
                 p_discharge_max_w=float(ev.p_max_discharge_w[n]),

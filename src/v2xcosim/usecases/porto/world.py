@@ -34,6 +34,7 @@ from v2xcosim.core.timegrid import step_times
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.domain.ageing import Q_START_MIN
+from v2xcosim.report.kpis import grid_kpis
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.porto.schema import PortoScenario
 from v2xcosim.usecases.porto.wiring import (
@@ -355,6 +356,22 @@ def quarter_hour_peak_kw(p_w: npt.ArrayLike, step_s: int) -> float:
     return float(p[:n].reshape(-1, per).mean(axis=1).max()) / 1e3 if n else math.nan
 
 
+def stored_end_kwh(setup: PortoSetup, park: pd.DataFrame) -> float:
+    """Energy in the cars still plugged in at the last step [kWh]: Σ SOC × nominal capacity.
+
+    Compare strategies with it: a strategy that leaves the cars staying beyond the run
+    emptier buys that energy after the run, outside ``energy_cost_eur``.
+    """
+    if park.empty:
+        return 0.0
+    soc = _vector(park, "soc")[-1]
+    plugged = _vector(park, "plugged")[-1] > 0.5
+    cap = np.zeros(setup.fleet_size)
+    rows = setup.sessions
+    cap[setup.slot[rows]] = setup.capacity_kwh[rows]
+    return float(np.sum(np.where(plugged, soc * cap, 0.0)))
+
+
 def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]:
     """Session KPIs from ``sessions.parquet`` (definitions in ``scenarios/porto/README.md``).
 
@@ -393,6 +410,7 @@ def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]
         "sessions_rejected": int(counts.get("rejected", 0)),
         "sessions_managed": int(served["managed"].sum()),
         "sessions_v2b": int(served["v2b"].sum()),
+        "degradation_eur": float(served["degradation_eur"].sum()),
         "battery_degradation_cost_eur": float(served["degradation_eur"].sum()),
         "ev_user_compensation_eur": float(served["compensation_eur"].sum()),
         "ev_user_bill_eur": float(served["bill_eur"].sum()),
@@ -432,13 +450,12 @@ def porto_kpis(
         ev_max = float(np.max(p_imp[w])) / 1e3
         ev_excess = float(np.maximum(p_imp[w] - setup.event_limit_w, 0.0).sum()) * h / 1e3
     ses = session_kpis(sessions, eta_charge=spec.control.eta_charge)
-    trafo = _vector(grid, "trafo_loading_percent")
-    vm = _vector(grid, "vm_pu")
     checks = evaluate_checks(spec, grid, ses["departure_soc_shortfall_kwh"])
     p_term = grid["p_terminal_w"].to_numpy(dtype=float)
     kpis: dict[str, Any] = {
         "use_case": "porto",
         "strategy": spec.control.strategy,
+        **grid_kpis(grid, step_s=dt_s, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu),
         "building_peak_kw": quarter_hour_peak_kw(p_imp, dt_s),
         "energy_cost_eur": bill["energy_eur"],
         "demand_charge_eur": bill["peak_power_eur"] + bill["contracted_power_eur"],
@@ -449,21 +466,17 @@ def porto_kpis(
         "reactive_energy_eur": bill["reactive_eur"],
         "connection_bill_eur": bill["total_eur"],
         "energy_kwh_by_period": bill["energy_kwh_by_period"],
-        "import_energy_mwh": float(np.nansum(np.maximum(p_imp, 0.0))) * h / 1e6,
         "terminal_energy_mwh": float(p_term.sum()) * h / 1e6,
         "terminal_peak_kw": quarter_hour_peak_kw(p_term, dt_s),
-        "losses_mwh": float(np.nansum(grid["p_loss_w"].to_numpy(dtype=float))) * h / 1e6,
-        "ev_energy_charged_mwh": float(np.maximum(p_ac, 0.0).sum()) * h / 1e6,
+        "ev_energy_charged_kwh": float(np.maximum(p_ac, 0.0).sum()) * h / 1e3,
         "ev_energy_discharged_to_building_mwh": float(np.maximum(-p_ac, 0.0).sum()) * h / 1e6,
         "ev_peak_kw": float(np.max(p_ac.sum(axis=1))) / 1e3 if p_ac.size else 0.0,
+        "ev_stored_energy_end_kwh": stored_end_kwh(setup, park),
         "charger_power_share_of_terminal_peak": charger_power_share(network_spec(spec)),
         **ses,
         "dso_event_limit_kw": None if ev is None else ev.limit_mw * 1e3,
         "dso_event_import_max_kw": ev_max,
         "dso_event_excess_kwh": ev_excess,
-        "max_trafo_loading_pct": float(np.nanmax(trafo)) if trafo.size else None,
-        "vm_min_pu": float(np.nanmin(vm)) if vm.size else None,
-        "vm_max_pu": float(np.nanmax(vm)) if vm.size else None,
         "bems_solves": int(actors.get("bems_solves", 0)),
         "checks": checks,
         "checks_passed": all(c["passed"] for c in checks.values() if c["flagged"]),
