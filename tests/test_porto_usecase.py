@@ -127,9 +127,9 @@ def test_v2b_keeps_the_dso_import_limit(runs: dict[str, Path]) -> None:
     unc, v2b = kpis(runs["uncontrolled"]), kpis(runs["v2b"])
     limit = v2b["dso_event_limit_kw"]
     assert unc["dso_event_import_max_kw"] > limit + 50.0  # the event binds without control
-    # kept up to the BEMS's loss estimate (previous step's losses, a few W per kW)
-    assert v2b["dso_event_import_max_kw"] <= limit + 1.0
-    assert v2b["dso_event_excess_kwh"] < 0.5
+    # the BEMS plans control.import_limit_margin_kw below the limit: kept at every step
+    assert v2b["dso_event_import_max_kw"] <= limit
+    assert v2b["dso_event_excess_kwh"] == 0.0
     trace = pd.read_parquet(runs["v2b"] / "trace.parquet")
     sig = trace[trace["step"] == "10.1"]
     assert list(sig["sender"]) == ["energy_market", "dso"]

@@ -30,8 +30,9 @@ price and ponta mask of the tariff, the peak-hours price prorated to the run (th
 period is the simulated horizon: ``price × days/30.4 × n_ponta(horizon ∩ run)/n_ponta(run)``,
 :func:`~v2xcosim.domain.bems.peak_hours_price_eur_per_kw`), the contracted power = the larger
 of ``porto.tariff.contracted_kw`` and the largest 15-minute import measured so far, priced at
-the contracted-power price prorated to the run, the import limit once the DSO has announced
-it, the users' V2B compensation (κ) and the wear price (γ).  Each car is a
+the contracted-power price prorated to the run, the import limit less
+``control.import_limit_margin_kw`` once the DSO has announced it, the users' V2B
+compensation (κ) and the wear price (γ).  Each car is a
 :class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its capacity less the
 FMU's capacity losses now (the FMU's SOC counts the aged capacity), its declared departure
 and its target (wish + ``control.target_margin_soc``).
@@ -459,7 +460,11 @@ class PortoFlow:
             peak_hours_eur_per_kw=lam,
             contracted_w=max(self.contracted_w, self.measured_max_w),
             exceedance_eur_per_kw=self.exceed_eur_per_kw,
-            import_limit_w=s.import_limit_w(k, h) if announced else None,
+            import_limit_w=(
+                np.maximum(s.import_limit_w(k, h) - c.import_limit_margin_kw * 1e3, 0.0)
+                if announced
+                else None
+            ),
             compensation_eur_per_kwh=self.spec.porto.webapp.v2b_compensation_eur_per_kwh,
             wear_eur_per_kwh=c.wear_eur_per_kwh,
         )

@@ -125,7 +125,9 @@ class PortoControlSpec(Spec):
     The BEMS re-solves on arrivals, departures and DSO signals, and at the latest
     ``replan_h`` after its last plan; each plan covers ``horizon_h``.  ``wear_eur_per_kwh``:
     battery wear per kWh of throughput the BEMS prices (0.02: the 20 EUR/MWh Terni's EMSP
-    uses, assumption).
+    uses, assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
+    DSO limit (100 kW, assumption: about nine plain-charging cars of 11 kW arriving unforeseen
+    in the window, and the FMU's losses beyond the BEMS's linear model).
     """
 
     strategy: PortoStrategy = "v2b"
@@ -136,6 +138,9 @@ class PortoControlSpec(Spec):
     eta_charge: float = Field(default=0.92, gt=0, le=1)
     eta_discharge: float = Field(default=0.92, gt=0, le=1)
     wear_eur_per_kwh: float = Field(default=0.02, ge=0)
+    import_limit_margin_kw: float = Field(
+        default=100.0, ge=0, description="the BEMS plans this far below a DSO import limit"
+    )
 
 
 class DsoEventSpec(Spec):
