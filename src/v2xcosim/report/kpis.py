@@ -179,7 +179,7 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         ),
         "battery_degradation_cost_eur": Kpi(
             "EUR",
-            "Porto: equal to degradation_eur (the issue's name); Terni runs before "
+            "Porto: equal to degradation_eur (the issue's name); V2G runs before "
             "degradation_eur: AC throughput × 20 EUR/MWh of the EMSP's planning wear price",
         ),
         "bill_eur": Kpi("EUR", "Σ over sessions of tariff × net energy drawn"),

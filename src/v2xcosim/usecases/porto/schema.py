@@ -124,7 +124,7 @@ class PortoControlSpec(Spec):
 
     The BEMS re-solves on arrivals, departures and DSO signals, and at the latest
     ``replan_h`` after its last plan; each plan covers ``horizon_h``.  ``wear_eur_per_kwh``:
-    battery wear per kWh of throughput the BEMS prices (0.02: the 20 EUR/MWh Terni's EMSP
+    battery wear per kWh of throughput the BEMS prices (0.02: the 20 EUR/MWh the V2G EMSP
     uses, assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
     DSO limit (100 kW, assumption: about nine plain-charging cars of 11 kW arriving unforeseen
     in the window, and the FMU's losses beyond the BEMS's linear model).

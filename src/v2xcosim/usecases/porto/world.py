@@ -375,8 +375,8 @@ def stored_end_kwh(setup: PortoSetup, park: pd.DataFrame) -> float:
 def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]:
     """Session KPIs from ``sessions.parquet`` (definitions in ``scenarios/porto/README.md``).
 
-    ``departure_soc_shortfall_kwh`` as in Terni: over the sessions that left at their declared
-    departure within the run (``completed``) and whose wish was feasible — (wish − arrival
+    ``departure_soc_shortfall_kwh`` (the vocabulary's): over the sessions that left at their
+    declared departure within the run (``completed``) and whose wish was feasible — (wish − arrival
     SOC) × capacity ≤ P_max × ``eta_charge`` × stay — Σ (wish − SOC at departure)⁺ ×
     capacity, gaps below 1e-4 SOC counted as 0.
     """
