@@ -25,7 +25,7 @@ def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
 
 
 def test_registry_names_and_protocol() -> None:
-    assert usecases.names() == ["sites", "terni"]
+    assert usecases.names() == ["porto", "sites", "terni"]
     for name in usecases.names():
         case = usecases.get(name)
         assert case.name == name
@@ -34,8 +34,9 @@ def test_registry_names_and_protocol() -> None:
         assert not set(case.kpi_keys) - set(KPIS), name  # one vocabulary
     assert usecases.get("terni").strategies == ("uncontrolled", "smart", "v2g")
     assert usecases.get("sites").strategies == ()
-    with pytest.raises(ScenarioError, match="not a use case; known: sites, terni"):
-        usecases.get("porto")
+    assert usecases.get("porto").strategies == ("uncontrolled", "smart", "v2b")
+    with pytest.raises(ScenarioError, match="not a use case; known: porto, sites, terni"):
+        usecases.get("lisbon")
 
 
 def test_union_selects_the_model_and_sites_is_the_default() -> None:
@@ -54,13 +55,13 @@ def test_load_scenario_as_refuses_another_use_case() -> None:
 
 
 def test_unknown_use_case_named_with_its_line(tmp_path: Path) -> None:
-    text = DEMO.read_text(encoding="utf-8").replace('use_case = "sites"', 'use_case = "porto"')
+    text = DEMO.read_text(encoding="utf-8").replace('use_case = "sites"', 'use_case = "lisbon"')
     path = _write(tmp_path, text)
-    line = 1 + text.splitlines().index(next(ln for ln in text.splitlines() if "porto" in ln))
+    line = 1 + text.splitlines().index(next(ln for ln in text.splitlines() if "lisbon" in ln))
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
     msg = str(err.value)
-    want = "use_case: 'porto' is not a use case; choose one of sites, terni"
+    want = "use_case: 'lisbon' is not a use case; choose one of porto, sites, terni"
     assert f"{path}:{line}:1: {want}" in msg
     assert "1 problem(s)" in msg  # nothing else: every other finding would follow from it
 

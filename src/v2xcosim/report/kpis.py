@@ -179,8 +179,8 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         ),
         "battery_degradation_cost_eur": Kpi(
             "EUR",
-            "retired (runs before degradation_eur): AC throughput × 20 EUR/MWh of the EMSP's "
-            "planning wear price",
+            "Porto: equal to degradation_eur (the issue's name); V2G runs before "
+            "degradation_eur: AC throughput × 20 EUR/MWh of the EMSP's planning wear price",
         ),
         "bill_eur": Kpi("EUR", "Σ over sessions of tariff × net energy drawn"),
         "bill_uncontrolled_eur": Kpi(
@@ -189,6 +189,44 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "net_change_eur": Kpi(
             "EUR", "Σ over sessions of bill − incentive − uncontrolled bill (− = users gain)"
         ),
+        # a building's MV connection and its tariff (Porto)
+        "building_peak_kw": Kpi(
+            "kW", "largest 15-minute mean import at the building's MV connection, EVs included"
+        ),
+        "energy_cost_eur": Kpi(
+            "EUR", "the connection's import priced by tariff period (no power charges)"
+        ),
+        "demand_charge_eur": Kpi(
+            "EUR", "peak-hours power + contracted power charges, prorated to the simulated days"
+        ),
+        "peak_hours_kw": Kpi("kW", "mean import in the tariff's peak hours (ponta)"),
+        "peak_power_eur": Kpi("EUR", "peak-hours power charge (prorated)"),
+        "contracted_kw": Kpi(
+            "kW", "contracted power billed: max(declared, largest 15-minute mean import)"
+        ),
+        "contracted_power_eur": Kpi("EUR", "contracted-power charge (prorated)"),
+        "reactive_energy_eur": Kpi("EUR", "reactive energy beyond the tariff's tan φ threshold"),
+        "connection_bill_eur": Kpi("EUR", "the connection's whole tariff bill"),
+        "energy_kwh_by_period": Kpi("kWh", "the connection's import per tariff period"),
+        "terminal_energy_mwh": Kpi("MWh", "electricity of the terminal (building) alone"),
+        "terminal_peak_kw": Kpi("kW", "largest 15-minute mean load of the terminal alone"),
+        "ev_energy_discharged_to_building_mwh": Kpi(
+            "MWh", "Σ over the cars of the AC energy discharged (V2B) into the building"
+        ),
+        "ev_stored_energy_end_kwh": Kpi(
+            "kWh", "Σ SOC × capacity of the cars still plugged in after the last step"
+        ),
+        "charger_power_share_of_terminal_peak": Kpi(
+            "1", "the chargers' aggregate rating / the terminal's design peak"
+        ),
+        "sessions_managed": Kpi("sessions", "sessions whose user consented to the energy manager"),
+        "sessions_v2b": Kpi("sessions", "sessions whose car may discharge (v2b strategy)"),
+        "ev_user_compensation_eur": Kpi("EUR", "paid to the users per kWh their cars discharged"),
+        "ev_user_bill_eur": Kpi("EUR", "Σ over sessions of the users' net bills"),
+        "dso_event_limit_kw": Kpi("kW", "the DSO's import limit in its event window"),
+        "dso_event_import_max_kw": Kpi("kW", "largest import in the DSO's event window"),
+        "dso_event_excess_kwh": Kpi("kWh", "energy imported above the limit in the event window"),
+        "bems_solves": Kpi("solves", "BEMS re-solves of the run"),
         # flexibility market
         "flex_requested_mwh": Kpi("MWh", "flexibility requested by the DSO"),
         "flex_matched_mwh": Kpi("MWh", "flexibility matched by the market (awarded to providers)"),

@@ -27,6 +27,7 @@ from v2xcosim.core.errors import ScenarioError
 
 REGISTRY: dict[str, str] = {
     "sites": "v2xcosim.usecases.sites:USE_CASE",
+    "porto": "v2xcosim.usecases.porto:USE_CASE",
     "terni": "v2xcosim.usecases.terni:USE_CASE",
 }
 """Use-case name (the scenario's ``use_case``) -> import string of its :class:`UseCase`."""

@@ -1,0 +1,222 @@
+"""Scenario schema of the Porto airport V2B use case (``use_case = "porto"``).
+
+Network, weather, terminal, car park, cars, tariff and actors are built in; the scenario file
+sets them through ``[porto.*]``, ``[control]`` and ``[dso_event]``.  Every default is the one of
+the module that uses it (:mod:`.parking`, :mod:`.fleet`, :mod:`.network`, :mod:`.tariff`,
+:mod:`.terminal`, :mod:`.webapp`), so a file that leaves a key out runs those modules' stated
+assumptions; ``scenarios/porto/README.md`` lists every assumption and its source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from v2xcosim.config.base import Fraction, Spec
+from v2xcosim.config.common import ScenarioBase
+
+PortoStrategy = Literal["uncontrolled", "smart", "v2b"]
+"""``uncontrolled``: full power from arrival to the wish; ``smart``: the BEMS without
+discharge; ``v2b``: the BEMS with discharge (vehicle-to-building)."""
+
+
+class ParkingSection(Spec):
+    """``[porto.parking]``: the long-term stays (:class:`~.parking.StaySpec`)."""
+
+    arrivals_per_day: float = Field(default=45.0, ge=0, le=2000, description="EV stays per day")
+    reservation_share: Fraction = Field(default=0.6, description="booked online ahead (step 1)")
+    warmup_days: int = Field(
+        default=7, ge=0, le=30, description="days drawn before the start (cars parked at start)"
+    )
+
+
+class FleetSection(Spec):
+    """``[porto.fleet]``: the cars and their users' choices (:class:`~.fleet.FleetSpec`)."""
+
+    p_consent: Fraction = Field(default=0.7, description="users accepting GDPR terms and V2B")
+    soc_wish_min: Fraction = 0.6
+    soc_wish_max: Fraction = 0.9
+    soc_min_min: Fraction = 0.2
+    soc_min_max: Fraction = 0.4
+    vehicle_age_max_years: float = Field(default=5.0, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FleetSection:
+        if not self.soc_wish_min <= self.soc_wish_max:
+            raise ValueError("soc_wish_min must not exceed soc_wish_max")
+        if not self.soc_min_min <= self.soc_min_max <= self.soc_wish_min:
+            raise ValueError("need soc_min_min <= soc_min_max <= soc_wish_min")
+        return self
+
+
+class NetworkSection(Spec):
+    """``[porto.network]``: the car park's chargers (:class:`~.network.PortoNetworkSpec`)."""
+
+    charger_groups: int = Field(default=10, ge=1, le=50, description="LV cables of chargers")
+    chargers_per_group: int = Field(default=20, ge=1, le=60)
+    charger_kw: float = Field(default=11.0, gt=0, le=50.0, description="rating, both ways")
+    terminal_cos_phi: float = Field(default=0.95, gt=0, le=1)
+
+
+class TariffSection(Spec):
+    """``[porto.tariff]``: the MV time-of-use tariff (:func:`~.tariff.mv_tariff`), EUR.
+
+    ``contracted_kw``: the declared contracted power (0: the measured 15-minute maximum of the
+    simulated period is billed, as :meth:`~v2xcosim.domain.tariff.TouTariff.bill` does).
+    """
+
+    ponta_eur_per_kwh: float = Field(default=0.19, ge=0)
+    cheias_eur_per_kwh: float = Field(default=0.15, ge=0)
+    vazio_normal_eur_per_kwh: float = Field(default=0.11, ge=0)
+    super_vazio_eur_per_kwh: float = Field(default=0.10, ge=0)
+    peak_power_eur_per_kw_month: float = Field(default=9.0, ge=0)
+    contracted_power_eur_per_kw_month: float = Field(default=1.2, ge=0)
+    contracted_kw: float = Field(default=0.0, ge=0)
+
+
+class TerminalSection(Spec):
+    """``[porto.terminal]``: the terminal's use (:mod:`.terminal`; its FMU keeps its defaults)."""
+
+    p_base_day_kw: float = Field(default=6000.0, ge=0, description="base load, day level")
+    p_base_night_kw: float = Field(default=2200.0, ge=0, description="base load, night floor")
+    people_day: float = Field(default=8000.0, ge=0, description="people in the terminal by day")
+    solar_aperture_m2: float = Field(default=5000.0, ge=0, description="effective glazing")
+    base_heat_share: Fraction = Field(default=0.9, description="base load released as heat")
+    warmup_days: int = Field(default=14, ge=0, le=60, description="thermal warm-up before start")
+
+
+class WebAppSection(Spec):
+    """``[porto.webapp]``: what users pay and get (:class:`~.webapp.WebAppConfig`), EUR/kWh."""
+
+    tariff_eur_per_kwh: float = Field(default=0.30, ge=0)
+    v2b_compensation_eur_per_kwh: float = Field(default=0.10, ge=0)
+
+
+class PortoSpec(Spec):
+    """``[porto]``: the built-in airport; sub-tables per module; EV FMU settings here."""
+
+    parking: ParkingSection = Field(default_factory=ParkingSection)
+    fleet: FleetSection = Field(default_factory=FleetSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    tariff: TariffSection = Field(default_factory=TariffSection)
+    terminal: TerminalSection = Field(default_factory=TerminalSection)
+    webapp: WebAppSection = Field(default_factory=WebAppSection)
+    fmu_soc_min: Fraction = Field(default=0.05, description="EV FMU BMS lower SOC limit")
+    fmu_soc_max: Fraction = Field(default=0.95, description="EV FMU BMS upper SOC limit")
+    fmu_reference_capacity_kwh: float = Field(
+        default=59.0, gt=0, description="capacity of the EV FMU at n_parallel = 80"
+    )
+    fmu_instance_parameters: dict[str, float | int | bool] = Field(
+        default_factory=dict, description="FMU-wide parameters of the fleet FMU (solver.*)"
+    )
+
+    @model_validator(mode="after")
+    def _fmu_band(self) -> PortoSpec:
+        if self.fmu_soc_min >= self.fmu_soc_max:
+            raise ValueError("fmu_soc_min must be below fmu_soc_max")
+        return self
+
+
+class PortoControlSpec(Spec):
+    """``[control]``: the strategy, the BEMS's rolling horizon and the CS EMS guard.
+
+    The BEMS re-solves on arrivals, departures and DSO signals, and at the latest
+    ``replan_h`` after its last plan; each plan covers ``horizon_h``.  ``wear_eur_per_kwh``:
+    battery wear per kWh of throughput the BEMS prices (0.02: the 20 EUR/MWh the V2G EMSP
+    uses, assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
+    DSO limit (100 kW, assumption: about nine plain-charging cars of 11 kW arriving unforeseen
+    in the window, and the FMU's losses beyond the BEMS's linear model).
+    """
+
+    strategy: PortoStrategy = "v2b"
+    horizon_h: float = Field(default=24.0, gt=0, le=168)
+    replan_h: float = Field(default=4.0, gt=0, le=168)
+    soc_max: Fraction = Field(default=0.92, description="upper SOC the BEMS/CS EMS charge to")
+    target_margin_soc: float = Field(default=0.005, ge=0, le=0.1)
+    eta_charge: float = Field(default=0.92, gt=0, le=1)
+    eta_discharge: float = Field(default=0.92, gt=0, le=1)
+    wear_eur_per_kwh: float = Field(default=0.02, ge=0)
+    import_limit_margin_kw: float = Field(
+        default=100.0, ge=0, description="the BEMS plans this far below a DSO import limit"
+    )
+
+
+class DsoEventSpec(Spec):
+    """``[dso_event]``: an OpenADR-like import limit at the airport's MV connection.
+
+    ``start``/``end`` (ISO 8601 with offset) bound the window, ``limit_mw`` the import allowed
+    in it; the BEMS learns of it ``notice_h`` before ``start`` (step 10.1).
+    """
+
+    start: AwareDatetime
+    end: AwareDatetime
+    limit_mw: float = Field(gt=0)
+    notice_h: float = Field(default=24.0, ge=0, le=168)
+
+    @model_validator(mode="after")
+    def _window(self) -> DsoEventSpec:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        """Window start in UTC."""
+        return self.start.astimezone(dt.UTC)
+
+    @property
+    def end_utc(self) -> dt.datetime:
+        """Window end in UTC."""
+        return self.end.astimezone(dt.UTC)
+
+
+class PortoScenario(ScenarioBase):
+    """A complete Porto scenario (``scenarios/porto_v2b.toml`` shows every key)."""
+
+    use_case: Literal["porto"] = "porto"
+    porto: PortoSpec = Field(default_factory=PortoSpec)
+    control: PortoControlSpec = Field(default_factory=PortoControlSpec)
+    dso_event: DsoEventSpec | None = None
+
+
+def check(spec: PortoScenario) -> list[tuple[str, str]]:
+    """Check the quarter-hour grid the tariff and the BEMS work on, and the event window."""
+    problems: list[tuple[str, str]] = []
+    if 900 % spec.time.step_s:
+        problems.append(("time.step_s", "must divide 900 s (the tariff's quarter hour) for porto"))
+    start = spec.time.start_utc
+    if (start.minute * 60 + start.second) % 900 or start.microsecond:
+        problems.append(("time.start", "must be on a quarter hour for porto"))
+    if spec.time.duration_s % 900:
+        problems.append(("time.duration_s", "must be a multiple of 900 s for porto"))
+    ev = spec.dso_event
+    if ev is not None:
+        end = start + dt.timedelta(seconds=spec.time.duration_s)
+        if ev.end_utc <= start or ev.start_utc >= end:
+            problems.append(("dso_event.start", "the event window lies outside the horizon"))
+    if spec.porto.fleet.soc_wish_max + spec.control.target_margin_soc > spec.control.soc_max:
+        problems.append(
+            (
+                "control.soc_max",
+                "must be at least porto.fleet.soc_wish_max + control.target_margin_soc",
+            )
+        )
+    if spec.control.soc_max > spec.porto.fmu_soc_max:
+        problems.append(("control.soc_max", "must not exceed porto.fmu_soc_max"))
+    from v2xcosim.config.fmu import solver_parameter_problems
+
+    for msg in solver_parameter_problems(spec.porto.fmu_instance_parameters):
+        problems.append(("porto.fmu_instance_parameters", msg))
+    return problems
+
+
+__all__ = [
+    "DsoEventSpec",
+    "PortoControlSpec",
+    "PortoScenario",
+    "PortoSpec",
+    "PortoStrategy",
+    "check",
+]

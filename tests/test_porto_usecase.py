@@ -1,0 +1,204 @@
+"""Porto V2B use case end to end: strategies, energy balance, DSO event, trace, KPIs by hand.
+
+Short horizon: Tuesday and Wednesday of the shipped July week (two days, the DSO's import
+limit on Wednesday afternoon inside), every strategy run once per module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.trace import TRACE_COLUMNS
+from v2xcosim.domain.ageing import pack_cost_eur_per_kwh
+from v2xcosim.domain.tariff import DAYS_PER_MONTH
+from v2xcosim.scenario import load_scenario, load_scenario_as, run
+from v2xcosim.usecases.porto.schema import PortoScenario
+from v2xcosim.usecases.porto.steps import PORTO_STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "porto_v2b.toml"
+WINTER = ROOT / "scenarios" / "porto_v2b_winter.toml"
+SHORT = [
+    "time.start=2025-07-08T00:00:00+01:00",
+    "time.duration_s=172800",
+    "results.plots=false",
+]
+STRATEGIES = ("uncontrolled", "smart", "v2b")
+_CACHE: dict[tuple[str, ...], Path] = {}
+
+
+def _run(root: Path, scenario: Path, overrides: list[str]) -> Path:
+    key = (str(scenario), *overrides)
+    if key not in _CACHE:
+        out = root / f"run{len(_CACHE)}"
+        out.mkdir()
+        res = run(load_scenario(scenario, overrides), out)
+        assert res.exit_code == 0, res.kpis.get("checks")
+        _CACHE[key] = out
+    return _CACHE[key]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("porto")
+
+
+@pytest.fixture(scope="module")
+def runs(root: Path) -> dict[str, Path]:
+    return {s: _run(root, SCENARIO, [*SHORT, f"control.strategy={s}"]) for s in STRATEGIES}
+
+
+def kpis(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "kpis.json").read_text())
+    return data
+
+
+def test_scenarios_validate_and_bad_keys_name_their_path() -> None:
+    spec = load_scenario_as(SCENARIO, PortoScenario)
+    assert spec.control.strategy == "v2b"
+    assert spec.dso_event is not None and spec.time.n_steps == 672
+    assert load_scenario_as(WINTER, PortoScenario).time.start_utc.month == 1
+    assert load_scenario_as(SCENARIO, PortoScenario, ["control.strategy=smart"]).control.strategy
+    with pytest.raises(ScenarioError, match=r"porto\.parking\.bogus"):
+        load_scenario(SCENARIO, ["porto.parking.bogus=1"])
+    with pytest.raises(ScenarioError, match=r"control\.strategy"):
+        load_scenario(SCENARIO, ["control.strategy=v2g"])
+    with pytest.raises(ScenarioError, match=r"dso_event\.start"):
+        load_scenario(SCENARIO, ["time.duration_s=86400"])  # Monday only: the event is later
+
+
+def test_strategies_see_identical_sessions(runs: dict[str, Path]) -> None:
+    cols = [
+        "session_id",
+        "user_id",
+        "charger",
+        "group",
+        "arrival_utc",
+        "departure_declared_utc",
+        "soc_arrival",
+        "soc_wish",
+        "capacity_kwh",
+        "status",
+        "managed",
+    ]
+    frames = [pd.read_parquet(runs[s] / "sessions.parquet")[cols] for s in STRATEGIES]
+    assert len(frames[0]) > 100
+    for f in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], f)
+    assert set(frames[0]["status"]) <= {"completed", "open_at_end", "rejected"}
+    assert (frames[0]["status"] == "completed").sum() > 50
+
+
+def test_connection_energy_balance_each_step(runs: dict[str, Path]) -> None:
+    for s in STRATEGIES:
+        grid = pd.read_parquet(runs[s] / "grid.parquet")
+        park = pd.read_parquet(runs[s] / "carpark.parquet")
+        p_ac = park[[c for c in park.columns if c.startswith("p_ac_w[")]].to_numpy(float)
+        ev = p_ac.sum(axis=1)
+        np.testing.assert_allclose(grid["p_ev_w"], ev, atol=1e-6)
+        # pandapower's slack import = terminal + chargers + its own line and transformer losses
+        expected = grid["p_terminal_w"] + ev + grid["p_loss_w"]
+        np.testing.assert_allclose(grid["p_slack_w"], expected, rtol=0, atol=1.0)
+        assert (grid["p_loss_w"] > 0).all()
+        assert (grid["converged"] == 1.0).all()
+
+
+def test_v2b_lowers_peak_and_cost_without_shortfall(runs: dict[str, Path]) -> None:
+    unc, smart, v2b = (kpis(runs[s]) for s in STRATEGIES)
+    assert v2b["building_peak_kw"] < unc["building_peak_kw"]
+    assert v2b["energy_cost_eur"] < unc["energy_cost_eur"]
+    for k in (unc, smart, v2b):
+        assert k["departure_soc_shortfall_kwh"] == 0.0
+        assert k["checks_passed"]
+    assert v2b["ev_energy_discharged_to_building_mwh"] > 0.0
+    assert smart["ev_energy_discharged_to_building_mwh"] == pytest.approx(0.0, abs=1e-6)
+    assert unc["ev_energy_discharged_to_building_mwh"] == pytest.approx(0.0, abs=1e-6)
+    assert unc["ev_user_compensation_eur"] == 0.0 < v2b["ev_user_compensation_eur"]
+
+
+def test_v2b_keeps_the_dso_import_limit(runs: dict[str, Path]) -> None:
+    unc, v2b = kpis(runs["uncontrolled"]), kpis(runs["v2b"])
+    limit = v2b["dso_event_limit_kw"]
+    assert unc["dso_event_import_max_kw"] > limit + 50.0  # the event binds without control
+    # the BEMS plans control.import_limit_margin_kw below the limit: kept at every step
+    assert v2b["dso_event_import_max_kw"] <= limit
+    assert v2b["dso_event_excess_kwh"] == 0.0
+    trace = pd.read_parquet(runs["v2b"] / "trace.parquet")
+    sig = trace[trace["step"] == "10.1"]
+    assert list(sig["sender"]) == ["energy_market", "dso"]
+    assert list(sig["payload_type"]) == ["TariffSignal", "ImportLimitEvent"]
+
+
+def test_trace_of_one_session_follows_the_use_case(runs: dict[str, Path]) -> None:
+    out = runs["v2b"]
+    trace = pd.read_parquet(out / "trace.parquet")
+    assert list(trace.columns) == list(TRACE_COLUMNS)
+    assert set(trace["step"]) <= set(PORTO_STEPS)
+    assert (trace["use_case"] == "porto").all()
+    assert trace["t_s"].is_monotonic_increasing
+    ses = pd.read_parquet(out / "sessions.parquet")
+    booked = set(trace.loc[trace["step"] == "1", "info"].str.split(":").str[0])
+    pick = ses[
+        (ses["status"] == "completed") & ses["managed"] & ses["session_id"].isin(booked)
+    ].iloc[0]
+    sid = pick["session_id"]
+    rows = trace[trace["info"].str.contains(sid, regex=False)]
+    expected = ["1", "2", "3", "3.1", "4", "5", "6", "7", "8", "9", "10"]
+    expected += [str(k) for k in range(11, 21)]
+    assert list(rows["step"]) == expected
+    order = list(PORTO_STEPS)
+    assert [order.index(s) for s in rows["step"]] == sorted(order.index(s) for s in rows["step"])
+    assert rows.iloc[0]["sender"] == pick["user_id"] and rows.iloc[0]["receiver"] == "parking"
+    assert rows.iloc[-1]["step"] == "20"
+    # the departure happens at the declared departure
+    t_dep = (pick["departure_utc"] - pd.Timestamp("2025-07-07T23:00:00Z")).total_seconds()
+    assert rows.iloc[-1]["t_s"] == pytest.approx(t_dep)
+
+
+def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
+    out = runs["v2b"]
+    k = kpis(out)
+    grid = pd.read_parquet(out / "grid.parquet")
+    prof = pd.read_parquet(out / "profiles.parquet")
+    park = pd.read_parquet(out / "carpark.parquet")
+    ses = pd.read_parquet(out / "sessions.parquet")
+    p = grid["p_slack_w"].to_numpy(float)  # 900-s steps: each value is a 15-minute mean
+    h = 0.25
+    assert k["building_peak_kw"] == pytest.approx(p.max() / 1e3)
+    price = prof["price_eur_per_mwh"].to_numpy(float)
+    assert k["energy_cost_eur"] == pytest.approx(float((np.maximum(p, 0) * h / 1e6 * price).sum()))
+    ponta = np.isclose(price, 190.0)  # the ponta price of the scenario (EUR/MWh)
+    months = 2.0 / DAYS_PER_MONTH
+    demand = p[ponta].mean() / 1e3 * 9.0 * months + p.max() / 1e3 * 1.2 * months
+    assert k["demand_charge_eur"] == pytest.approx(demand)
+    p_ac = park[[c for c in park.columns if c.startswith("p_ac_w[")]].to_numpy(float)
+    assert k["ev_energy_discharged_to_building_mwh"] == pytest.approx(
+        float(np.maximum(-p_ac, 0).sum()) * h / 1e6
+    )
+    served = ses[ses["status"] != "rejected"]
+    assert k["ev_user_compensation_eur"] == pytest.approx(0.10 * served["e_discharged_kwh"].sum())
+    deg = ((served["dq_cal"] + served["dq_cyc"]) * served["capacity_kwh"]).sum()
+    assert k["battery_degradation_cost_eur"] == pytest.approx(deg * pack_cost_eur_per_kwh())
+    assert k["sessions_rejected"] == int((ses["status"] == "rejected").sum())
+    done = ses[ses["status"] == "completed"]
+    need_kwh = (done["soc_wish"] - done["soc_arrival"]) * done["capacity_kwh"]
+    stay_h = (done["departure_s"] - done["arrival_s"]) / 3600.0
+    feasible = need_kwh <= done["p_max_kw"] * 0.92 * stay_h
+    gap = (done["soc_wish"] - done["soc_departure"]).clip(lower=0)[feasible]
+    assert k["departure_soc_shortfall_kwh"] == 0.0 and (gap < 1e-4).all()
+    assert k["infeasible_sessions"] == int((~feasible).sum())
+
+
+@pytest.mark.slow
+def test_winter_week_runs_under_every_strategy(root: Path) -> None:
+    short = ["time.start=2025-01-14T00:00:00+00:00", "time.duration_s=172800"]
+    for s in STRATEGIES:
+        k = kpis(_run(root, WINTER, [*short, "results.plots=false", f"control.strategy={s}"]))
+        assert k["checks_passed"] and k["departure_soc_shortfall_kwh"] == 0.0
