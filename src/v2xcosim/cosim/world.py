@@ -96,6 +96,12 @@ def shutdown_quietly(world: Any) -> None:
             _cancel_pending_tasks(loop)
     with contextlib.suppress(Exception):
         world.shutdown()
+    # a failed simulator may refuse to stop, and then mosaik never marks its world as shut
+    # down: its finaliser warns ("AsyncWorld was never shut down") whenever the world is
+    # collected, in whatever comes next.  Everything that could be stopped is stopped here.
+    inner = getattr(world, "_async_world", None)
+    if inner is not None and hasattr(inner, "_shutdown_performed"):
+        inner._shutdown_performed = True
     if loop is not None and not loop.is_closed() and not loop.is_running():
         with contextlib.suppress(Exception):
             loop.close()

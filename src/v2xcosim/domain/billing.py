@@ -10,7 +10,7 @@ and :meth:`~v2xcosim.domain.emsp.Emsp.statement` delegate here):
   round trip); with both efficiencies 1 this is the net energy drawn;
 * statement: cost = tariff [EUR/kWh] × billed energy; net = cost − incentive (+ = the user
   pays), the incentive being whatever the use case pays the user for the flexibility
-  (Terni: a share of the market revenue; Porto: a compensation per kWh discharged).
+  (e.g. a share of a flexibility market's revenue, or a compensation per kWh discharged).
 """
 
 from __future__ import annotations

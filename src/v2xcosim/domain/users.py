@@ -55,7 +55,7 @@ class VehicleModel:
 
     ``v2g_dc``: the car can discharge through a bidirectional **DC** charger (CHAdeMO or
     ISO 15118-20 over CCS); False by default, so tables written before it was added read as
-    before (Terni's chargers are AC: only ``v2g_ac`` matters there).
+    before (behind AC chargers only ``v2g_ac`` matters).
     """
 
     name: str

@@ -33,12 +33,13 @@ Figures (sources or **assumptions**; :class:`FleetSpec`):
   assumption); a car that would arrive below ``soc_arrival_floor`` (0.1) charged on the way
   and arrives at the floor.
 * **user choices** (step 3.1, 4): ``p_consent`` = 0.7 of the users accept the GDPR terms and
-  let the car park's energy manager use their car (assumption; Terni assumes 0.9 × 0.7 = 0.63
-  for a public street charger; an airport programme that pays for V2B — drive2x.eu — recruits
-  a little more).  Step 4's "minimum SOC at departure" is ``soc_wish`` U(0.6, 0.9) (assumption:
-  enough for the drive home and a margin; the energy manager guarantees it where feasible);
-  ``soc_min`` U(0.2, 0.4) is the floor V2B never discharges below during the stay (as Terni's
-  ``soc_min``, assumption), entered with it.
+  let the car park's energy manager use their car (assumption; the street-charging use case
+  assumes 0.9 × 0.7 = 0.63 for a public street charger; an airport programme that pays for
+  V2B — drive2x.eu — recruits a little more).  Step 4's "minimum SOC at departure" is
+  ``soc_wish`` U(0.6, 0.9) (assumption: enough for the drive home and a margin; the energy
+  manager guarantees it where feasible); ``soc_min`` U(0.2, 0.4) is the floor V2B never
+  discharges below during the stay (as the street-charging use case's ``soc_min``,
+  assumption), entered with it.
 * **age**: U(0, ``vehicle_age_max_years`` = 5) years (assumption: cars of 2020–2025); initial
   capacity losses by :func:`v2xcosim.domain.ageing.initial_losses`, parked at Porto's annual
   mean 14.0 °C (the mean of the 1961–80 monthly normals, data-facts).

@@ -24,16 +24,17 @@ Every exchange goes through the ``record`` callback with the signature of
 payload)``, the payload being the message (its class name is the trace's ``payload_type``), so a
 use case passes ``TraceRecorder(start, "porto", PORTO_STEPS).record``.
 
-**Bill** (:meth:`WebApp.bill`; the rule of :mod:`v2xcosim.domain.billing`, shared with Terni's
-EMSP): the user pays ``tariff_eur_per_kwh`` × ``(E_ch − E_dis/(η_c·η_d))⁺`` — the energy
-the BEMS borrowed is returned to him at the tariff, so V2B never costs him the round trip — and
+**Bill** (:meth:`WebApp.bill`; the rule of :mod:`v2xcosim.domain.billing`, shared with the
+street-charging use case's EMSP): the user pays ``tariff_eur_per_kwh`` ×
+``(E_ch − E_dis/(η_c·η_d))⁺`` — the energy the BEMS borrowed is returned to him at the
+tariff, so V2B never costs him the round trip — and
 receives ``v2b_compensation_eur_per_kwh`` × ``E_dis`` for lending the car (wear and service);
 net = cost − compensation.  ``E_ch``, ``E_dis``: energies charged and discharged at the charger
 (AC meter) [kWh].  Defaults (**assumptions**, :class:`WebAppConfig`): tariff 0.30 EUR/kWh (the
 order of a Portuguese public AC charge with network access and the Mobi.E fee; no official
 figure used) and compensation 0.10 EUR/kWh discharged (five times the 20 EUR/MWh battery
-degradation cost Terni's EMSP prices a kWh of throughput at — so lending pays).  The DriVe2X
-Porto demo compensates owners (drive2x.eu) without a published rate.
+degradation cost the street-charging EMSP prices a kWh of throughput at — so lending
+pays).  The DriVe2X Porto demo compensates owners (drive2x.eu) without a published rate.
 """
 
 from __future__ import annotations
