@@ -27,11 +27,22 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 GOLDENS = Path(__file__).with_name("goldens.json")
 
+PORTO_DAY = ["time.start=2025-07-09T00:00:00+01:00", "time.duration_s=86400"]
+"""Porto's golden horizon: the July week's Wednesday, which holds the DSO import-limit event
+(14:00-17:00) and both ponta periods; a whole week costs minutes per strategy."""
+
 CASES: dict[str, tuple[str, list[str]]] = {
     "demo": ("scenarios/demo.toml", []),
     "terni_v2g": ("scenarios/terni_v2g.toml", ["control.strategy=v2g"]),
     "terni_smart": ("scenarios/terni_v2g.toml", ["control.strategy=smart"]),
     "terni_uncontrolled": ("scenarios/terni_v2g.toml", ["control.strategy=uncontrolled"]),
+    **{
+        f"porto_{strategy}": (
+            "scenarios/porto_v2b.toml",
+            [*PORTO_DAY, f"control.strategy={strategy}"],
+        )
+        for strategy in ("v2b", "smart", "uncontrolled")
+    },
 }
 """Golden case -> (scenario file relative to the repository, ``--set`` overrides)."""
 
@@ -101,10 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     """Print or (``--write``) store the goldens of every case."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true", help="overwrite tests/goldens/goldens.json")
+    ap.add_argument(
+        "--case",
+        action="append",
+        choices=sorted(CASES),
+        help="only this case (repeatable); with --write the other cases keep their goldens",
+    )
     args = ap.parse_args(argv)
+    cases = args.case or list(CASES)
     result: dict[str, Any] = {}
+    if args.write and args.case and GOLDENS.exists():
+        result = {k: v for k, v in json.loads(GOLDENS.read_text()).items() if k in CASES}
     with tempfile.TemporaryDirectory() as tmp:
-        for case in CASES:
+        for case in cases:
             result[case] = run_case(case, Path(tmp) / case)
     text = json.dumps(result, indent=1, sort_keys=True) + "\n"
     if args.write:
