@@ -59,7 +59,7 @@ run: fmus
 TEST_WORKERS ?= 2
 
 test: regress lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench examples
