@@ -111,7 +111,11 @@ class PortoUseCase:
     def plots(
         self, spec: PortoScenario, plan: Any, out_dir: Path, frames: Mapping[str, pd.DataFrame]
     ) -> None:
-        """No plots of its own yet besides the generic ones."""
+        """Write the Porto plots (:mod:`.plots`): connection, car park, SOC bands, departures."""
+        from v2xcosim.usecases.porto.plots import make_porto_plots
+
+        sessions = pd.read_parquet(out_dir / "sessions.parquet")
+        make_porto_plots(spec, plan.setup, frames, sessions, out_dir)
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the headline KPIs as a one-column table."""
