@@ -7,7 +7,8 @@ and the long-term car park's chargers (:mod:`.network`), the car park's stays an
 manager (:mod:`.parking`), the EVs and their users' choices (:mod:`.fleet`), the smart-charging
 web app's backend (:mod:`.webapp`), the step vocabulary of the trace (:mod:`.steps`), the
 mapping from the scenario (:mod:`.schema`, :mod:`.wiring`), the step order of the actors with
-the BEMS (:mod:`.flow`, :mod:`.actors`) and the world and KPIs (:mod:`.world`).  Every
+the BEMS (:mod:`.flow`, :mod:`.actors`), the world and KPIs (:mod:`.world`) and its own
+plots (:mod:`.plots`).  Every
 assumption and its source is listed in ``scenarios/porto/README.md``.  This ``__init__`` stays
 light; the network, weather and actors load when a run needs them.
 """
