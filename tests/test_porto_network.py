@@ -9,6 +9,7 @@ import pytest
 
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.usecases.porto.network import (
+    CARPARK_DESIGN_SHARE,
     LV_KV,
     PortoNetwork,
     PortoNetworkSpec,
@@ -16,6 +17,10 @@ from v2xcosim.usecases.porto.network import (
     charger_power_p_max_w,
     charger_power_share,
     n_minus_1_loading,
+    open_point_segment,
+    ring_design_loads_mva,
+    ring_head_limit_w,
+    ring_n_minus_1,
     run_power_flow,
     set_operating_point,
 )
@@ -191,3 +196,69 @@ def test_bad_spec_is_refused_naming_the_key(change: dict[str, object], key: str)
     spec = dataclasses.replace(PortoNetworkSpec(), **change)  # type: ignore[arg-type]
     with pytest.raises(ScenarioError, match=f"porto network: .*{key}"):
         build_porto_network(spec)
+
+
+def _head_loadings(pn: PortoNetwork) -> tuple[float, float]:
+    load = pn.net.res_line.loading_percent
+    return float(load.at[pn.ring_line_idx[0]]) / 100, float(load.at[pn.ring_line_idx[-1]]) / 100
+
+
+def _ring_capacity_mva(pn: PortoNetwork) -> float:
+    """√3 × U × I_rated of the ring cable at the switchboard (1.0 pu) [MVA]."""
+    i_ka = float(pn.net.line.max_i_ka.at[pn.ring_line_idx[0]])
+    return math.sqrt(3.0) * pn.spec.mv_kv * i_ka
+
+
+def test_open_point_splits_the_terminal_3_3_and_beats_every_other_place(pn: PortoNetwork) -> None:
+    """The open point's half-rings: T1–T3 | T4–T6 + car park; no other segment does better."""
+    assert open_point_segment(pn.spec) == 3
+    assert ring_design_loads_mva(pn.spec)[:6] == pytest.approx([12.3 / 0.95 / 6] * 6)
+    sw = pn.net.switch.loc[pn.open_switch_idx]
+    assert not sw.closed and int(sw.element) == pn.ring_line_idx[3]
+    assert pn.net.line.name.at[pn.ring_line_idx[3]] == "ring 3"  # T3 -> T4
+    # design point: terminal at its peak, car park at half its chargers' rating
+    cp = {g.name: CARPARK_DESIGN_SHARE * g.p_max_w for g in pn.spec.charger_groups}
+    set_operating_point(pn, p_terminal_w=PEAK_W, p_group_w=cp)
+    larger: dict[int, float] = {}
+    for k, line in enumerate(pn.ring_line_idx):
+        pn.net.switch.at[pn.open_switch_idx, "element"] = line
+        assert run_power_flow(pn).converged
+        larger[k] = max(_head_loadings(pn))
+    assert min(larger, key=lambda k: larger[k]) == 3
+    # hand calculation, chargers off: each head carries 3 substations' share, S / (√3 U I_r)
+    pn.net.switch.at[pn.open_switch_idx, "element"] = pn.ring_line_idx[3]
+    set_operating_point(pn, p_terminal_w=PEAK_W, p_group_w=_full_chargers(pn, 0.0))
+    assert run_power_flow(pn).converged
+    hand = PEAK_W / 2 / 0.95 / 1e6 / _ring_capacity_mva(pn)
+    assert _head_loadings(pn) == pytest.approx((hand, hand), rel=0.03)
+
+
+def test_ring_n_minus_1_loads_the_other_head_with_the_whole_airport(pn: PortoNetwork) -> None:
+    """Fault on a ring-head segment, open point closed: the other head carries the import."""
+    set_operating_point(pn, p_terminal_w=PEAK_W, p_group_w=_full_chargers(pn, 0.1))
+    res = run_power_flow(pn)
+    s_import_mva = math.hypot(res.p_import_w, res.q_import_var) / 1e6
+    before = pn.net.line.in_service.copy(), pn.net.switch.closed.copy()
+    c = ring_n_minus_1(pn)
+    assert set(c.faulted) == {"ring 0", "ring 7"}
+    assert c.worst == max(c.faulted.values())
+    # the surviving head leaves the switchboard (1.0 pu): I = |S| / (√3 U); the path is longer
+    # than in normal operation, so the losses (and |S|) grow a little: 1 %
+    hand = s_import_mva / _ring_capacity_mva(pn)
+    assert c.faulted["ring 0"] == pytest.approx(hand, rel=0.01)
+    assert c.faulted["ring 7"] == pytest.approx(hand, rel=0.01)
+    assert c.worst_segment in {"ring 0", "ring 7"} and c.worst_segment != c.worst_fault
+    # README: at the terminal's design peak the 240 mm² ring is NOT N-1 secure (≈ 120 %)
+    assert c.worst > 1.0
+    assert max(c.normal.values()) < 0.7  # normal operation: halves of ≈ 60 %
+    # the study worked on a copy
+    assert pn.net.line.in_service.equals(before[0]) and pn.net.switch.closed.equals(before[1])
+
+
+def test_ring_n_minus_1_holds_below_the_head_segment_limit(pn: PortoNetwork) -> None:
+    """N-1 holds up to √3 U I_r cos φ of import (10.4 MW) and fails above it."""
+    limit_w = ring_head_limit_w(pn.spec)
+    assert limit_w == pytest.approx(math.sqrt(3) * 15.0 * 0.421 * 0.95 * 1e6)
+    for share, secure in ((0.96, True), (1.04, False)):
+        set_operating_point(pn, p_terminal_w=share * limit_w, p_group_w=_full_chargers(pn, 0.0))
+        assert (ring_n_minus_1(pn).worst <= 1.0) is secure

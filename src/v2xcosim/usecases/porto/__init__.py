@@ -7,7 +7,8 @@ and the long-term car park's chargers (:mod:`.network`), the car park's stays an
 manager (:mod:`.parking`), the EVs and their users' choices (:mod:`.fleet`), the smart-charging
 web app's backend (:mod:`.webapp`), the step vocabulary of the trace (:mod:`.steps`), the
 mapping from the scenario (:mod:`.schema`, :mod:`.wiring`), the step order of the actors with
-the BEMS (:mod:`.flow`, :mod:`.actors`) and the world and KPIs (:mod:`.world`).  Every
+the BEMS (:mod:`.flow`, :mod:`.actors`), the world and KPIs (:mod:`.world`) and its own
+plots (:mod:`.plots`).  Every
 assumption and its source is listed in ``scenarios/porto/README.md``.  This ``__init__`` stays
 light; the network, weather and actors load when a run needs them.
 """
@@ -111,7 +112,11 @@ class PortoUseCase:
     def plots(
         self, spec: PortoScenario, plan: Any, out_dir: Path, frames: Mapping[str, pd.DataFrame]
     ) -> None:
-        """No plots of its own yet besides the generic ones."""
+        """Write the Porto plots (:mod:`.plots`): connection, car park, SOC bands, departures."""
+        from v2xcosim.usecases.porto.plots import make_porto_plots
+
+        sessions = pd.read_parquet(out_dir / "sessions.parquet")
+        make_porto_plots(spec, plan.setup, frames, sessions, out_dir)
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the headline KPIs as a one-column table."""

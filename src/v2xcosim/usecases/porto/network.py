@@ -11,7 +11,18 @@ sourced or an **assumption**, listed again in :class:`PortoNetworkSpec` and its 
 * **Airport MV ring**: the switchboard, ``n_terminal_substations`` terminal substations and the
   car-park substation on a ring of 12/20 kV XLPE cable (pandapower standard type ``NA2XS2Y
   1x240 RM/25 12/20 kV``, operated at 15 kV; segments of 400 m — assumptions), run open at one
-  normally-open point in the middle, as MV rings are (two radial half-rings).
+  normally-open point, as MV rings are (two radial half-rings).  Ring order: switchboard, T1 …
+  T6, car park, switchboard.  The open point is the segment that minimises the larger half's
+  load at the design point (:func:`open_point_segment`): every terminal substation at its share
+  of the terminal's peak, the car park at half its chargers' rating (diversified demand,
+  **assumption**).  By default that is the segment T3–T4: T1–T3 on one half, T4–T6 and the
+  car park on the other (3/3); the choice stays the same for any car-park load below one
+  terminal substation's share (2.16 MVA).
+* **N-1 of the ring** (:func:`ring_n_minus_1`): a fault on a ring-head segment is cleared and
+  the open point closed, so the other head segment carries the whole airport.  At 15 kV the
+  240 mm² cable (421 A) then carries at most √3 × 15 kV × 0.421 kA × cos φ 0.95 = 10.4 MW
+  (:func:`ring_head_limit_w`): **at the terminal's 12.3 MW peak the ring is not N-1 secure**
+  (≈ 120 % loading; ``scenarios/porto/README.md`` gives the July week's value).
 * **Terminal substations**: the terminal's load (``Terminal.mo``: peak 12.3 MW hourly mean,
   70.6 GWh/a, its calibration) split equally over six substations, each with **two 2.5 MVA
   15/0.4 kV transformers** in parallel on one LV busbar.  Sizing rule (assumption): **N-1 per
@@ -159,6 +170,65 @@ def n_minus_1_loading(spec: PortoNetworkSpec) -> float:
     return s_sub_mva / (spare * spec.terminal_trafo.sn_mva)
 
 
+CARPARK_DESIGN_SHARE = 0.5
+"""Car park's demand at the terminal's peak as a share of its chargers' rating, used only to
+place the ring's open point (diversified demand, **assumption**; the shipped week runs' largest
+car-park draw is 1.58 MW = 72 %, at the start of the uncontrolled run)."""
+
+
+def ring_design_loads_mva(spec: PortoNetworkSpec) -> list[float]:
+    """Design loads of the ring's substations in ring order (T1 … Tn, car park) [MVA].
+
+    Each terminal substation: ``terminal_peak_mw / terminal_cos_phi / n`` (its equal share of
+    the peak); the car park: :data:`CARPARK_DESIGN_SHARE` × its chargers' rating (cos φ 1).
+    """
+    n = spec.n_terminal_substations
+    s_sub = spec.terminal_peak_mw / spec.terminal_cos_phi / n
+    s_cp = CARPARK_DESIGN_SHARE * charger_power_p_max_w(spec) / W_PER_MW
+    return [s_sub] * n + [s_cp]
+
+
+def open_point_segment(spec: PortoNetworkSpec) -> int:
+    """Return the ring segment run open: the one minimising the larger half's design load.
+
+    Segment ``k`` joins the ``k``-th and ``k+1``-th ring bus (0 = the switchboard, then T1 …
+    Tn, the car park, and the switchboard again); opening it feeds the substations before it
+    through segment 0 and those after it through the last segment.  Loads: each substation's
+    :func:`ring_design_loads_mva` summed arithmetically (losses and angle differences
+    neglected).  Ties go to the lower ``k``.  Default network: 3 (T3–T4), halves of 6.47 and
+    6.47 + 1.1 MVA.
+    """
+    loads = ring_design_loads_mva(spec)
+    total = sum(loads)
+    best_k, best = 1, math.inf
+    for k in range(1, len(loads) + 1):  # open segment k: loads[:k] on the first half
+        first = sum(loads[:k])
+        larger = max(first, total - first)
+        if larger < best - 1e-12:
+            best_k, best = k, larger
+    return best_k
+
+
+def ring_head_limit_w(spec: PortoNetworkSpec, cos_phi: float | None = None) -> float:
+    """Active power one ring-head segment carries at its rated current [W].
+
+    ``√3 × mv_kv × max_i_ka × cos φ`` at 1.0 pu (cos φ default ``terminal_cos_phi``): the
+    airport's import up to which the ring stays N-1 secure (all of it then flows through one
+    head segment); the rated current is pandapower's ``max_i_ka`` of ``ring_cable_std_type``.
+    """
+    import pandapower as pp
+
+    types = pp.available_std_types(pp.create_empty_network(), "line")
+    if spec.ring_cable_std_type not in types.index:
+        raise ScenarioError(
+            f"porto network: ring_cable_std_type {spec.ring_cable_std_type!r} is not a "
+            "pandapower standard line type; name one of pandapower.available_std_types"
+        )
+    i_ka = float(types.at[spec.ring_cable_std_type, "max_i_ka"])
+    cos = spec.terminal_cos_phi if cos_phi is None else cos_phi
+    return math.sqrt(3.0) * spec.mv_kv * i_ka * cos * W_PER_MW
+
+
 def charger_power_p_max_w(spec: PortoNetworkSpec) -> float:
     """Aggregate rating of the car park's chargers [W]."""
     return sum(g.p_max_w for g in spec.charger_groups)
@@ -210,7 +280,9 @@ class PortoNetwork:
     equally); ``charger_load_idx``: group name -> the load row of its chargers;
     ``pv_sgen_idx``: the PV sgens (empty without PV); ``group_line_idx`` / ``group_bus_idx``:
     each group's LV cable and far-end bus; ``power_flow``: the project's one power-flow wrapper
-    on ``net``.
+    on ``net``; ``ring_line_idx``: the MV ring's segments in ring order (``ring 0`` leaves the
+    switchboard towards T1, the last one returns from the car park); ``open_switch_idx``: the
+    switch of the normally-open point.
     """
 
     net: Any
@@ -226,6 +298,8 @@ class PortoNetwork:
     carpark_lv_bus: int
     pv_sgen_idx: tuple[int, ...]
     power_flow: PowerFlow
+    ring_line_idx: tuple[int, ...] = ()
+    open_switch_idx: int = -1
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -283,7 +357,7 @@ def build_porto_network(
     ring += [int(pp.create_bus(net, vn_kv=mv, name=f"T{k + 1} MV", type="b")) for k in range(n_sub)]
     carpark_mv = int(pp.create_bus(net, vn_kv=mv, name="car park MV", type="b"))
     ring += [carpark_mv, switchboard]
-    open_segment = (len(ring) - 1) // 2
+    open_segment = open_point_segment(spec)
     for k in range(len(ring) - 1):
         line = pp.create_line(
             net,
@@ -295,6 +369,8 @@ def build_porto_network(
         )
         if k == open_segment:  # the normally-open point
             pp.create_switch(net, ring[k + 1], line, et="l", closed=False, name="ring NOP")
+    ring_lines = tuple(int(i) for i in net.line.index)
+    nop = int(net.switch.index[-1])
     loads: list[int] = []
     trafos: list[int] = []
     pv: list[int] = []
@@ -354,6 +430,8 @@ def build_porto_network(
         carpark_lv_bus=cp_lv,
         pv_sgen_idx=tuple(pv),
         power_flow=PowerFlow(net, options or PowerFlowOptions(), name="porto grid"),
+        ring_line_idx=ring_lines,
+        open_switch_idx=nop,
     )
 
 
@@ -479,18 +557,81 @@ def run_power_flow(pn: PortoNetwork, step: int = 0, time_s: int = 0) -> PortoFlo
     )
 
 
+@dataclass(frozen=True)
+class RingContingency:
+    """The ring's loadings with one head segment out and the open point closed (fractions).
+
+    ``normal``: each ring segment's loading in normal operation (by line name);
+    ``faulted``: segment name -> the largest loading of the other ring segments with that
+    segment out of service and the open point closed; ``worst``: the largest of those;
+    ``worst_segment``: the segment carrying it and ``worst_fault``: the fault causing it.
+    """
+
+    normal: dict[str, float]
+    faulted: dict[str, float]
+    worst: float
+    worst_segment: str
+    worst_fault: str
+
+
+def ring_n_minus_1(pn: PortoNetwork) -> RingContingency:
+    """N-1 of the MV ring at the present operating point (pandapower, on a copy of ``net``).
+
+    For each ring-head segment (the first and the last of ``ring_line_idx``): take it out of
+    service, close the normally-open point and solve; ``pn.net`` itself is left untouched.
+    Loadings are pandapower's ``loading_percent`` / 100 (current over the cable's
+    ``max_i_ka``).  Raises :class:`~v2xcosim.grid.powerflow.LoadFlowError` if a case does not
+    converge.
+    """
+    import copy
+
+    lines = list(pn.ring_line_idx)
+    if len(lines) < 2 or pn.open_switch_idx < 0:
+        raise ScenarioError(
+            "porto network: no MV ring to study (build it with build_porto_network)"
+        )
+    names = {i: str(pn.net.line.at[i, "name"]) for i in lines}
+
+    def solve(net: Any) -> dict[str, float]:
+        PowerFlow(net, PowerFlowOptions(on_nonconvergence="abort"), name="porto ring N-1").solve(
+            0, 0
+        )
+        load = net.res_line.loading_percent
+        return {names[i]: float(load.at[i]) / 100.0 for i in lines if net.line.at[i, "in_service"]}
+
+    normal = solve(copy.deepcopy(pn.net))
+    faulted: dict[str, float] = {}
+    worst, worst_seg, worst_fault = -math.inf, "", ""
+    for head in (lines[0], lines[-1]):
+        net = copy.deepcopy(pn.net)
+        net.line.at[head, "in_service"] = False
+        net.switch.at[pn.open_switch_idx, "closed"] = True
+        res = solve(net)
+        seg = max(res, key=lambda k: res[k])
+        faulted[names[head]] = res[seg]
+        if res[seg] > worst:
+            worst, worst_seg, worst_fault = res[seg], seg, names[head]
+    return RingContingency(normal, faulted, worst, worst_seg, worst_fault)
+
+
 __all__ = [
+    "CARPARK_DESIGN_SHARE",
     "DEFAULT_CHARGER_GROUPS",
     "LV_KV",
     "ChargerGroupSpec",
     "PortoFlowResult",
     "PortoNetwork",
     "PortoNetworkSpec",
+    "RingContingency",
     "TransformerSpec",
     "build_porto_network",
     "charger_power_p_max_w",
     "charger_power_share",
     "n_minus_1_loading",
+    "open_point_segment",
+    "ring_design_loads_mva",
+    "ring_head_limit_w",
+    "ring_n_minus_1",
     "run_power_flow",
     "set_operating_point",
 ]
