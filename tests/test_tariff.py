@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -13,6 +14,7 @@ from v2xcosim.domain.tariff import (
     DAYS_PER_MONTH,
     TouSchedule,
     TouTariff,
+    contracted_excess_eur_per_kw,
     day_periods,
     gregorian_easter,
     quarter_hour_means_w,
@@ -171,6 +173,38 @@ def test_bill_of_a_small_profile_by_hand() -> None:
     # a declared contracted power above the measured maximum is billed instead
     declared = pt.mv_tariff().bill(p_w, q_var, times, contracted_kw=1500.0)
     assert declared["contracted_kw"] == 1500.0
+
+
+def test_contracted_ratchet_bills_a_new_maximum_for_the_months_left() -> None:
+    # the winter day of the test above: measured 15-minute maximum 1000 kW (19:00-19:15)
+    times, p_w, q_var = _winter_day_profile()
+    tariff = dataclasses.replace(pt.mv_tariff(), contracted_ratchet_months=12.0)
+    months = 1.0 / 30.4375
+    plain = pt.mv_tariff().bill(p_w, q_var, times, contracted_kw=800.0)
+    bill = tariff.bill(p_w, q_var, times, contracted_kw=800.0)
+    # this day's charge on max(800, 1000) = 1000 kW; the 200 kW above the carried-in 800 kW
+    # stay billed for the 12 months less the day already charged: 200 × 1.2 × (12 − 1/30.4375)
+    assert bill["contracted_kw"] == pytest.approx(1000.0)
+    assert bill["contracted_power_eur"] == pytest.approx(1000.0 * 1.2 * months)
+    assert bill["contracted_ratchet_excess_kw"] == pytest.approx(200.0)
+    assert bill["contracted_ratchet_months"] == pytest.approx(12.0 - months)
+    assert bill["contracted_ratchet_eur"] == pytest.approx(200.0 * 1.2 * (12.0 - months))
+    assert bill["contracted_ratchet_eur"] == pytest.approx(2872.115, abs=1e-3)
+    assert bill["total_eur"] == pytest.approx(plain["total_eur"] + 2872.115, abs=1e-3)
+    # in all, one kW of new maximum costs the price over the 12 months
+    per_kw = contracted_excess_eur_per_kw(1.2, period_days=1.0, ratchet_months=12.0)
+    assert per_kw == pytest.approx(14.4)
+    extra = (bill["contracted_power_eur"] - 800.0 * 1.2 * months) + bill["contracted_ratchet_eur"]
+    assert extra == pytest.approx(200.0 * per_kw)
+    # no ratchet term without a ratchet, nor below the carried-in power
+    assert plain["contracted_ratchet_eur"] == 0.0
+    below = tariff.bill(p_w, q_var, times, contracted_kw=1500.0)
+    assert below["contracted_ratchet_excess_kw"] == 0.0 and below["contracted_ratchet_eur"] == 0.0
+    assert contracted_excess_eur_per_kw(1.2, period_days=7.0, ratchet_months=0.0) == (
+        pytest.approx(1.2 * 7.0 / 30.4375)
+    )
+    with pytest.raises(ScenarioError, match="contracted_ratchet_months"):
+        dataclasses.replace(pt.mv_tariff(), contracted_ratchet_months=-1.0)
 
 
 def test_per_step_prices_follow_the_labels() -> None:
