@@ -232,9 +232,10 @@ class TouTariff:
     ``energy_eur_per_kwh`` per period label; ``peak_period`` the label whose mean power is
     billed (``None``: no such term); ``peak_power_eur_per_kw_month`` and
     ``contracted_power_eur_per_kw_month`` [EUR/(kW·month)]; ``contracted_ratchet_months`` the
-    months a new contracted-power maximum stays billed (0: no ratchet); ``reactive_tan_phi_max`` the free
-    ratio of inductive reactive to active energy; ``reactive_eur_per_kvarh`` the price beyond
-    it; ``reactive_periods`` the labels in which reactive energy counts (``None``: all).
+    months a new contracted-power maximum stays billed (0: no ratchet);
+    ``reactive_tan_phi_max`` the free ratio of inductive reactive to active energy;
+    ``reactive_eur_per_kvarh`` the price beyond it; ``reactive_periods`` the labels in which
+    reactive energy counts (``None``: all).
     """
 
     schedule: TouSchedule
