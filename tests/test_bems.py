@@ -375,3 +375,61 @@ def test_scheduler_rejects_a_negative_import_price() -> None:
     site = Site(units=(0,), import_eur_per_kwh=np.array([0.1, -0.1]))
     with pytest.raises(ScenarioError, match=r"sites\[0\].import_eur_per_kwh"):
         schedule([_ev(departure_k=2)], n_steps=2, dt_s=H, sites=[site])
+
+
+# ---- (7) a 15-minute peak worth shaving only because of the contracted-power ratchet -----------
+# 24 quarter hours: a 3-h plateau of 120 kW (steps 0–11), then 90 kW (steps 12–23); 110 kW is
+# the contracted power carried in (or the maximum measured so far).  One EV, η = 1, must leave
+# with its arrival SOC.  Shaving the plateau to 110 kW takes 10 kW × 3 h = 30 kWh discharged
+# and 30 kWh recharged in the 90-kW steps (100 kW ≤ 110): compensation 0.10 × 30 + wear 0.02 ×
+# 60 = 4.2 EUR, i.e. 0.42 EUR per kW shaved (energy at one price costs nothing extra).  A kW of
+# new maximum costs 1.2 EUR/(kW·month) × 7/30.4375 = 0.276 EUR when the week is the billing
+# period (no ratchet: not worth 0.42 EUR, the EV stays idle) and 1.2 × 12 = 14.4 EUR when it is
+# billed for 12 months (worth it: the plateau is cut to exactly 110 kW).
+def test_ratchet_price_makes_shaving_a_peak_pay() -> None:
+    from v2xcosim.domain.tariff import contracted_excess_eur_per_kw
+
+    base_kw = np.array([120.0] * 12 + [90.0] * 12)
+    ev = _ev(
+        capacity_kwh=60.0,
+        soc0=0.75,
+        soc_min=0.2,
+        soc_wish=0.75,
+        eta_charge=1.0,
+        eta_discharge=1.0,
+        departure_k=24,
+    )
+
+    def run(ratchet_months: float) -> Any:
+        lam_c = contracted_excess_eur_per_kw(1.2, period_days=7.0, ratchet_months=ratchet_months)
+        return lam_c, plan(
+            [ev],
+            dt_s=900.0,
+            base_load_w=base_kw * KW,
+            price_eur_per_mwh=100.0,
+            contracted_w=110.0 * KW,
+            exceedance_eur_per_kw=lam_c,
+            compensation_eur_per_kwh=0.10,
+            wear_eur_per_kwh=0.02,
+        )
+
+    energy_eur = float(base_kw.sum()) * 0.25 * 0.1  # 63.0 EUR, the same in both
+    lam_week, week = run(0.0)
+    assert lam_week == pytest.approx(0.27598, abs=1e-5)
+    assert week.discharged_kwh[0] == pytest.approx(0.0, abs=1e-6)
+    assert week.import_w.max() / KW == pytest.approx(120.0, abs=1e-6)
+    assert week.exceedance_eur == pytest.approx(10.0 * lam_week)
+    assert week.total_eur == pytest.approx(energy_eur + 10.0 * lam_week, abs=1e-6)
+
+    lam_year, year = run(12.0)
+    assert lam_year == pytest.approx(14.4)
+    assert year.import_w.max() / KW == pytest.approx(110.0, abs=1e-6)
+    assert year.discharged_kwh[0] == pytest.approx(30.0, abs=1e-6)
+    assert year.exceedance_eur == pytest.approx(0.0, abs=1e-6)
+    assert year.compensation_eur == pytest.approx(3.0, abs=1e-6)
+    assert year.wear_eur == pytest.approx(1.2, abs=1e-6)
+    assert year.energy_eur == pytest.approx(energy_eur, abs=1e-6)
+    assert year.soc_ev[0, -1] == pytest.approx(0.75, abs=1e-9)
+    # against the idle plan priced at the ratchet: 144 EUR of new maximum avoided for 4.2 EUR
+    assert year.total_eur == pytest.approx(energy_eur + 4.2, abs=1e-6)
+    assert year.total_eur < energy_eur + 10.0 * lam_year

@@ -176,8 +176,18 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
     assert k["energy_cost_eur"] == pytest.approx(float((np.maximum(p, 0) * h / 1e6 * price).sum()))
     ponta = np.isclose(price, 190.0)  # the ponta price of the scenario (EUR/MWh)
     months = 2.0 / DAYS_PER_MONTH
-    demand = p[ponta].mean() / 1e3 * 9.0 * months + p.max() / 1e3 * 1.2 * months
-    assert k["demand_charge_eur"] == pytest.approx(demand)
+    # contracted power: the 12,500 kW carried in or the run's maximum if larger; a maximum
+    # above it is billed for the 12 months less the two days already charged
+    carried_kw, peak_kw = 12500.0, p.max() / 1e3
+    ratchet = max(peak_kw - carried_kw, 0.0) * 1.2 * (12.0 - months)
+    demand = p[ponta].mean() / 1e3 * 9.0 * months + max(peak_kw, carried_kw) * 1.2 * months
+    assert k["contracted_kw"] == pytest.approx(max(peak_kw, carried_kw))
+    assert k["contracted_ratchet_eur"] == pytest.approx(ratchet)
+    assert k["demand_charge_eur"] == pytest.approx(demand + ratchet)
+    # the airport as operator: bill + compensation − what the users are charged
+    charged = ses.loc[ses["status"] != "rejected", "energy_cost_eur"].sum()
+    paid = 0.10 * ses.loc[ses["status"] != "rejected", "e_discharged_kwh"].sum()
+    assert k["operator_net_cost_eur"] == pytest.approx(k["connection_bill_eur"] + paid - charged)
     p_ac = park[[c for c in park.columns if c.startswith("p_ac_w[")]].to_numpy(float)
     assert k["ev_energy_discharged_to_building_mwh"] == pytest.approx(
         float(np.maximum(-p_ac, 0).sum()) * h / 1e6
@@ -194,6 +204,36 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
     gap = (done["soc_wish"] - done["soc_departure"]).clip(lower=0)[feasible]
     assert k["departure_soc_shortfall_kwh"] == 0.0 and (gap < 1e-4).all()
     assert k["infeasible_sessions"] == int((~feasible).sum())
+
+
+# Thursday and Friday of the July week: Friday afternoon holds the week's 15-minute maximum
+# uncontrolled (above the 12,500 kW carried in); the DSO event is moved to Friday evening and
+# set far above the load, so it never binds and the peak alone drives the BEMS.
+PEAK_DAYS = [
+    "time.start=2025-07-10T00:00:00+01:00",
+    "time.duration_s=172800",
+    "dso_event.start=2025-07-11T20:00:00+01:00",
+    "dso_event.end=2025-07-11T21:00:00+01:00",
+    "dso_event.limit_mw=20.0",
+    "results.plots=false",
+]
+
+
+@pytest.mark.slow
+def test_v2b_shaves_the_ratcheted_peak_against_uncontrolled_and_smart(root: Path) -> None:
+    unc, smart, v2b = (
+        kpis(_run(root, SCENARIO, [*PEAK_DAYS, f"control.strategy={s}"])) for s in STRATEGIES
+    )
+    carried_kw = 12500.0
+    assert unc["building_peak_kw"] > carried_kw + 50.0  # a new maximum without control
+    assert unc["contracted_ratchet_eur"] > 0.0
+    # v2b discharges into the plateau: clearly below both (each kW saves 14.4 EUR)
+    assert v2b["building_peak_kw"] < unc["building_peak_kw"] - 50.0
+    assert v2b["building_peak_kw"] < smart["building_peak_kw"] - 25.0
+    assert v2b["contracted_ratchet_eur"] < smart["contracted_ratchet_eur"]
+    assert v2b["contracted_ratchet_eur"] < unc["contracted_ratchet_eur"]
+    for k in (unc, smart, v2b):
+        assert k["departure_soc_shortfall_kwh"] == 0.0 and k["checks_passed"]
 
 
 @pytest.mark.slow

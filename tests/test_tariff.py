@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -13,6 +14,7 @@ from v2xcosim.domain.tariff import (
     DAYS_PER_MONTH,
     TouSchedule,
     TouTariff,
+    contracted_excess_eur_per_kw,
     day_periods,
     gregorian_easter,
     quarter_hour_means_w,
@@ -146,7 +148,8 @@ def _winter_day_profile() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
 
 def test_bill_of_a_small_profile_by_hand() -> None:
     times, p_w, q_var = _winter_day_profile()
-    bill = pt.mv_tariff().bill(p_w, q_var, times)
+    # 900 kW carried in: the day's 1000-kW maximum is billed, its 100 kW above for 12 months
+    bill = pt.mv_tariff().bill(p_w, q_var, times, contracted_kw=900.0)
     # energy by period: vazio normal 3 h × 100; super vazio 4 h × 100 − 0.25 h × 100;
     # cheias 12 h × 100; ponta 5 h × 100 + 0.25 × 900 + 1 × 100
     assert bill["energy_kwh_by_period"] == pytest.approx(
@@ -165,12 +168,48 @@ def test_bill_of_a_small_profile_by_hand() -> None:
     # free 0.3 × (1200 + 825) = 607.5 -> 230 kvarh × 0.025 EUR
     assert bill["reactive_kvarh_billed"] == pytest.approx(230.0)
     assert bill["reactive_eur"] == pytest.approx(5.75)
+    ratchet = 100.0 * 1.2 * (12.0 - months)
+    assert bill["contracted_ratchet_eur"] == pytest.approx(ratchet)
     assert bill["total_eur"] == pytest.approx(
-        407.25 + 165.0 * 9.0 * months + 1000.0 * 1.2 * months + 5.75
+        407.25 + 165.0 * 9.0 * months + 1000.0 * 1.2 * months + 5.75 + ratchet
     )
     # a declared contracted power above the measured maximum is billed instead
     declared = pt.mv_tariff().bill(p_w, q_var, times, contracted_kw=1500.0)
     assert declared["contracted_kw"] == 1500.0
+
+
+def test_contracted_ratchet_bills_a_new_maximum_for_the_months_left() -> None:
+    # the winter day of the test above: measured 15-minute maximum 1000 kW (19:00-19:15)
+    times, p_w, q_var = _winter_day_profile()
+    tariff = pt.mv_tariff()
+    assert tariff.contracted_ratchet_months == 12.0
+    months = 1.0 / 30.4375
+    no_ratchet = dataclasses.replace(tariff, contracted_ratchet_months=0.0)
+    plain = no_ratchet.bill(p_w, q_var, times, contracted_kw=800.0)
+    bill = tariff.bill(p_w, q_var, times, contracted_kw=800.0)
+    # this day's charge on max(800, 1000) = 1000 kW; the 200 kW above the carried-in 800 kW
+    # stay billed for the 12 months less the day already charged: 200 × 1.2 × (12 − 1/30.4375)
+    assert bill["contracted_kw"] == pytest.approx(1000.0)
+    assert bill["contracted_power_eur"] == pytest.approx(1000.0 * 1.2 * months)
+    assert bill["contracted_ratchet_excess_kw"] == pytest.approx(200.0)
+    assert bill["contracted_ratchet_months"] == pytest.approx(12.0 - months)
+    assert bill["contracted_ratchet_eur"] == pytest.approx(200.0 * 1.2 * (12.0 - months))
+    assert bill["contracted_ratchet_eur"] == pytest.approx(2872.115, abs=1e-3)
+    assert bill["total_eur"] == pytest.approx(plain["total_eur"] + 2872.115, abs=1e-3)
+    # in all, one kW of new maximum costs the price over the 12 months
+    per_kw = contracted_excess_eur_per_kw(1.2, period_days=1.0, ratchet_months=12.0)
+    assert per_kw == pytest.approx(14.4)
+    extra = (bill["contracted_power_eur"] - 800.0 * 1.2 * months) + bill["contracted_ratchet_eur"]
+    assert extra == pytest.approx(200.0 * per_kw)
+    # no ratchet term without a ratchet, nor below the carried-in power
+    assert plain["contracted_ratchet_eur"] == 0.0
+    below = tariff.bill(p_w, q_var, times, contracted_kw=1500.0)
+    assert below["contracted_ratchet_excess_kw"] == 0.0 and below["contracted_ratchet_eur"] == 0.0
+    assert contracted_excess_eur_per_kw(1.2, period_days=7.0, ratchet_months=0.0) == (
+        pytest.approx(1.2 * 7.0 / 30.4375)
+    )
+    with pytest.raises(ScenarioError, match="contracted_ratchet_months"):
+        dataclasses.replace(pt.mv_tariff(), contracted_ratchet_months=-1.0)
 
 
 def test_per_step_prices_follow_the_labels() -> None:

@@ -50,8 +50,11 @@ horizon's peak-hour steps add ``mean_horizon × n_horizon / n_period`` to the pe
 :func:`peak_hours_price_eur_per_kw` = ``price × months billed × n_horizon / n_period``.  The
 contracted power is a maximum: in a rolling horizon pass ``contracted_w`` = the larger of the
 declared power and the largest 15-minute import already measured in the billing period (only
-an excess over that costs more), with ``exceedance_eur_per_kw`` the price per kW for the
-billing period (prorated by the caller like the tariff's bill).  The exceedance is taken per
+an excess over that costs more), with ``exceedance_eur_per_kw`` what one kW of new maximum
+costs in all: the billing period's prorated charge and, under a contracted-power ratchet, the
+months the new maximum stays billed after it
+(:func:`~v2xcosim.domain.tariff.contracted_excess_eur_per_kw`: ``price × max(R, months)``; a
+caller without a ratchet passes the prorated price alone).  The exceedance is taken per
 step: with 15-minute steps that is the tariff's 15-minute mean; with shorter steps it is an
 upper bound of it.
 

@@ -20,8 +20,15 @@ all in EUR, for a power series in the load convention (W, + = drawn from the gri
   × price [EUR/(kW·month)] × the months simulated.
 * **contracted power** — the largest 15-minute mean import [kW] over the billing period (or a
   declared contracted power, whichever is larger) × price [EUR/(kW·month)] × the months
-  simulated.  Real contracts ratchet over 12 months; a simulation of days can only see its own
-  maximum, and the charge is **prorated to the days simulated** (months = days / 30.4375).
+  simulated: the charge is **prorated to the days simulated** (months = days / 30.4375).
+* **contracted-power ratchet** — with ``contracted_ratchet_months`` ``R`` > 0 the declared
+  contracted power is the one carried in from the previous ``R`` months (a ratchet: the largest
+  15-minute mean of the last ``R`` months), and a new maximum above it stays billed for ``R``
+  months.  The bill reports that consequence apart: excess kW (measured maximum − declared,
+  ≥ 0) × price × the months of the ratchet not already in the period's prorated charge
+  (``max(R − months simulated, 0)``), so a kW of new maximum costs in all
+  ``price × max(R, months simulated)`` (:func:`contracted_excess_eur_per_kw`).  ``R = 0``: no
+  ratchet, the period's own maximum only.
 * **reactive energy** — inductive reactive energy (q > 0, load convention) in the chargeable
   periods beyond ``tan φ_max`` × the active energy imported in those periods, over the
   billing period, × price [EUR/kvarh]; capacitive energy is not charged (a simplification).
@@ -210,6 +217,9 @@ class Bill(TypedDict):
     peak_power_eur: float
     contracted_kw: float
     contracted_power_eur: float
+    contracted_ratchet_excess_kw: float
+    contracted_ratchet_months: float
+    contracted_ratchet_eur: float
     reactive_kvarh_billed: float
     reactive_eur: float
     total_eur: float
@@ -221,9 +231,11 @@ class TouTariff:
 
     ``energy_eur_per_kwh`` per period label; ``peak_period`` the label whose mean power is
     billed (``None``: no such term); ``peak_power_eur_per_kw_month`` and
-    ``contracted_power_eur_per_kw_month`` [EUR/(kW·month)]; ``reactive_tan_phi_max`` the free
-    ratio of inductive reactive to active energy; ``reactive_eur_per_kvarh`` the price beyond
-    it; ``reactive_periods`` the labels in which reactive energy counts (``None``: all).
+    ``contracted_power_eur_per_kw_month`` [EUR/(kW·month)]; ``contracted_ratchet_months`` the
+    months a new contracted-power maximum stays billed (0: no ratchet);
+    ``reactive_tan_phi_max`` the free ratio of inductive reactive to active energy;
+    ``reactive_eur_per_kvarh`` the price beyond it; ``reactive_periods`` the labels in which
+    reactive energy counts (``None``: all).
     """
 
     schedule: TouSchedule
@@ -231,6 +243,7 @@ class TouTariff:
     peak_period: str | None = None
     peak_power_eur_per_kw_month: float = 0.0
     contracted_power_eur_per_kw_month: float = 0.0
+    contracted_ratchet_months: float = 0.0
     reactive_tan_phi_max: float = 0.3
     reactive_eur_per_kvarh: float = 0.0
     reactive_periods: frozenset[str] | None = None
@@ -245,6 +258,7 @@ class TouTariff:
             *((f"energy_eur_per_kwh.{k}", v) for k, v in self.energy_eur_per_kwh.items()),
             ("peak_power_eur_per_kw_month", self.peak_power_eur_per_kw_month),
             ("contracted_power_eur_per_kw_month", self.contracted_power_eur_per_kw_month),
+            ("contracted_ratchet_months", self.contracted_ratchet_months),
             ("reactive_tan_phi_max", self.reactive_tan_phi_max),
             ("reactive_eur_per_kvarh", self.reactive_eur_per_kvarh),
         ]:
@@ -282,7 +296,9 @@ class TouTariff:
 
         ``times`` are the steps' start times (UTC, uniformly spaced); ``step_s`` their length
         (read from ``times`` when omitted; needed for a single step); ``contracted_kw`` a
-        declared contracted power billed when larger than the measured 15-minute maximum.
+        declared contracted power billed when larger than the measured 15-minute maximum (with
+        a ratchet: the power carried in from the previous ``contracted_ratchet_months``).
+        ``total_eur`` includes the ratchet term: the whole cost the period's operation commits.
         """
         times = _check_times(times)
         p = np.asarray(p_w, dtype=float)
@@ -319,6 +335,9 @@ class TouTariff:
         measured_kw = max(float(quarter_hour_means_w(p, times, step).max()) / 1000.0, 0.0)
         contracted = max(measured_kw, contracted_kw)
         contracted_eur = contracted * self.contracted_power_eur_per_kw_month * months
+        ratchet_kw = max(measured_kw - contracted_kw, 0.0)
+        ratchet_months = max(self.contracted_ratchet_months - months, 0.0)
+        ratchet_eur = ratchet_kw * self.contracted_power_eur_per_kw_month * ratchet_months
 
         counts = (
             np.ones(n, dtype=bool)
@@ -341,10 +360,33 @@ class TouTariff:
             peak_power_eur=peak_eur,
             contracted_kw=contracted,
             contracted_power_eur=contracted_eur,
+            contracted_ratchet_excess_kw=ratchet_kw,
+            contracted_ratchet_months=ratchet_months,
+            contracted_ratchet_eur=ratchet_eur,
             reactive_kvarh_billed=reactive_kvarh,
             reactive_eur=reactive_eur,
-            total_eur=energy_eur + peak_eur + contracted_eur + reactive_eur,
+            total_eur=energy_eur + peak_eur + contracted_eur + reactive_eur + ratchet_eur,
         )
+
+
+def contracted_excess_eur_per_kw(
+    price_eur_per_kw_month: float, *, period_days: float, ratchet_months: float
+) -> float:
+    """Cost of 1 kW of new 15-minute maximum above the declared contracted power [EUR/kW].
+
+    The billing period's prorated charge (``period_days`` / :data:`DAYS_PER_MONTH` months) plus
+    the ratchet's remaining months (:meth:`TouTariff.bill`): ``price × max(ratchet_months,
+    months)``; with ``ratchet_months = 0`` only the period's own prorated charge.
+    """
+    for name, value in (
+        ("price_eur_per_kw_month", price_eur_per_kw_month),
+        ("ratchet_months", ratchet_months),
+    ):
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ScenarioError(f"tariff.{name}: must be a finite number >= 0, got {value}")
+    if not (math.isfinite(period_days) and period_days > 0.0):
+        raise ScenarioError(f"tariff: period_days must be > 0, got {period_days}")
+    return price_eur_per_kw_month * max(ratchet_months, period_days / DAYS_PER_MONTH)
 
 
 def _step_s(times: pd.DatetimeIndex, step_s: float | None) -> float:
@@ -413,6 +455,7 @@ __all__ = [
     "DayClass",
     "TouSchedule",
     "TouTariff",
+    "contracted_excess_eur_per_kw",
     "day_periods",
     "gregorian_easter",
     "quarter_hour_means_w",

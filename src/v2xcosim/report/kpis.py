@@ -197,16 +197,33 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "EUR", "the connection's import priced by tariff period (no power charges)"
         ),
         "demand_charge_eur": Kpi(
-            "EUR", "peak-hours power + contracted power charges, prorated to the simulated days"
+            "EUR",
+            "peak-hours power + contracted power charges, prorated to the simulated days, + the "
+            "contracted-power ratchet term",
         ),
         "peak_hours_kw": Kpi("kW", "mean import in the tariff's peak hours (ponta)"),
         "peak_power_eur": Kpi("EUR", "peak-hours power charge (prorated)"),
         "contracted_kw": Kpi(
-            "kW", "contracted power billed: max(declared, largest 15-minute mean import)"
+            "kW", "contracted power billed: max(carried in, largest 15-minute mean import)"
         ),
         "contracted_power_eur": Kpi("EUR", "contracted-power charge (prorated)"),
+        "contracted_ratchet_excess_kw": Kpi(
+            "kW", "largest 15-minute mean import above the contracted power carried in (≥ 0)"
+        ),
+        "contracted_ratchet_eur": Kpi(
+            "EUR",
+            "ratchet term: that excess × contracted-power price × the ratchet's months not in "
+            "the prorated charge",
+        ),
         "reactive_energy_eur": Kpi("EUR", "reactive energy beyond the tariff's tan φ threshold"),
-        "connection_bill_eur": Kpi("EUR", "the connection's whole tariff bill"),
+        "connection_bill_eur": Kpi(
+            "EUR", "the connection's whole tariff bill, the contracted-power ratchet term included"
+        ),
+        "operator_net_cost_eur": Kpi(
+            "EUR",
+            "building owner running the charging service: connection bill + V2B compensation "
+            "− users' charges (= bill − Σ users' net bills)",
+        ),
         "energy_kwh_by_period": Kpi("kWh", "the connection's import per tariff period"),
         "terminal_energy_mwh": Kpi("MWh", "electricity of the terminal (building) alone"),
         "terminal_peak_kw": Kpi("kW", "largest 15-minute mean load of the terminal alone"),

@@ -29,8 +29,11 @@ measured in the previous step (:meth:`PortoFlow._estimate_losses`) as base load 
 price and ponta mask of the tariff, the peak-hours price prorated to the run (the billing
 period is the simulated horizon: ``price × days/30.4 × n_ponta(horizon ∩ run)/n_ponta(run)``,
 :func:`~v2xcosim.domain.bems.peak_hours_price_eur_per_kw`), the contracted power = the larger
-of ``porto.tariff.contracted_kw`` and the largest 15-minute import measured so far, priced at
-the contracted-power price prorated to the run, the import limit less
+of ``porto.tariff.contracted_kw`` (carried in from the ratchet's months before) and the largest
+15-minute import measured so far, each kW above it priced at what a new maximum costs in all:
+the run's prorated charge plus the ratchet's remaining months
+(:func:`~v2xcosim.domain.tariff.contracted_excess_eur_per_kw`, ``price × max(12, months)``),
+the import limit less
 ``control.import_limit_margin_kw`` once the DSO has announced it, the users' V2B
 compensation (κ) and the wear price (γ).  Each car is a
 :class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its capacity less the
@@ -66,7 +69,7 @@ from v2xcosim.domain.bems import peak_hours_price_eur_per_kw
 from v2xcosim.domain.bems import plan as bems_plan
 from v2xcosim.domain.cs_ems import EvArrays, power_bounds
 from v2xcosim.domain.scheduler import StorageUnit
-from v2xcosim.domain.tariff import DAYS_PER_MONTH
+from v2xcosim.domain.tariff import DAYS_PER_MONTH, contracted_excess_eur_per_kw
 from v2xcosim.usecases.porto import wiring
 from v2xcosim.usecases.porto.parking import ParkingManager
 from v2xcosim.usecases.porto.schema import PortoScenario
@@ -162,7 +165,11 @@ class PortoFlow:
         self.months = days / DAYS_PER_MONTH
         self.run_peak_steps = int(setup.peak_hours[: self.k_all].sum())
         self.peak_price_month = t.peak_power_eur_per_kw_month
-        self.exceed_eur_per_kw = t.contracted_power_eur_per_kw_month * self.months
+        self.exceed_eur_per_kw = contracted_excess_eur_per_kw(
+            t.contracted_power_eur_per_kw_month,
+            period_days=days,
+            ratchet_months=t.contracted_ratchet_months,
+        )
         self.contracted_w = t.contracted_kw * 1e3
         self.replan_steps = max(1, math.ceil(spec.control.replan_h * 3600.0 / self.dt))
         self.pack_eur_per_kwh = pack_cost_eur_per_kwh()

@@ -63,8 +63,12 @@ class NetworkSection(Spec):
 class TariffSection(Spec):
     """``[porto.tariff]``: the MV time-of-use tariff (:func:`~.tariff.mv_tariff`), EUR.
 
-    ``contracted_kw``: the declared contracted power (0: the measured 15-minute maximum of the
-    simulated period is billed, as :meth:`~v2xcosim.domain.tariff.TouTariff.bill` does).
+    ``contracted_kw`` (required, > 0): the contracted power ("potência contratada") carried in
+    from the ``contracted_ratchet_months`` before the start — the largest 15-minute mean import
+    of that time; a new maximum above it is billed in the run's prorated charge and, as the
+    ratchet term, for the remaining months (:meth:`~v2xcosim.domain.tariff.TouTariff.bill`).
+    ``contracted_ratchet_months``: how long a new maximum stays billed (12: the Portuguese MV
+    rule as data-facts gives it, unverified — an assumption; 0: no ratchet).
     """
 
     ponta_eur_per_kwh: float = Field(default=0.19, ge=0)
@@ -73,7 +77,12 @@ class TariffSection(Spec):
     super_vazio_eur_per_kwh: float = Field(default=0.10, ge=0)
     peak_power_eur_per_kw_month: float = Field(default=9.0, ge=0)
     contracted_power_eur_per_kw_month: float = Field(default=1.2, ge=0)
-    contracted_kw: float = Field(default=0.0, ge=0)
+    contracted_kw: float = Field(
+        gt=0, description="contracted power carried in from the ratchet's months before [kW]"
+    )
+    contracted_ratchet_months: float = Field(
+        default=12.0, ge=0, le=36, description="months a new 15-minute maximum stays billed"
+    )
 
 
 class TerminalSection(Spec):
@@ -100,7 +109,7 @@ class PortoSpec(Spec):
     parking: ParkingSection = Field(default_factory=ParkingSection)
     fleet: FleetSection = Field(default_factory=FleetSection)
     network: NetworkSection = Field(default_factory=NetworkSection)
-    tariff: TariffSection = Field(default_factory=TariffSection)
+    tariff: TariffSection
     terminal: TerminalSection = Field(default_factory=TerminalSection)
     webapp: WebAppSection = Field(default_factory=WebAppSection)
     fmu_soc_min: Fraction = Field(default=0.05, description="EV FMU BMS lower SOC limit")
@@ -176,7 +185,7 @@ class PortoScenario(ScenarioBase):
     """A complete Porto scenario (``scenarios/porto_v2b.toml`` shows every key)."""
 
     use_case: Literal["porto"] = "porto"
-    porto: PortoSpec = Field(default_factory=PortoSpec)
+    porto: PortoSpec
     control: PortoControlSpec = Field(default_factory=PortoControlSpec)
     dso_event: DsoEventSpec | None = None
 

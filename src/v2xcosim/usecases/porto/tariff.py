@@ -28,9 +28,12 @@ all-in MV supply prices, energy + network access, for a large consumer):
 * energy [EUR/kWh]: ponta 0.19, cheias 0.15, vazio normal 0.11, super vazio 0.10;
 * peak-hours power ("potência em horas de ponta" = energy in ponta ÷ ponta hours):
   9.0 EUR/(kW·month) (≈ 0.30 EUR/(kW·day));
-* contracted power ("potência contratada", the largest 15-minute mean; a 12-month ratchet in
-  reality, the simulated period's maximum here, prorated to the days simulated):
-  1.2 EUR/(kW·month) (≈ 0.04 EUR/(kW·day));
+* contracted power ("potência contratada", the largest 15-minute mean of the last 12 months):
+  1.2 EUR/(kW·month) (≈ 0.04 EUR/(kW·day)), prorated to the days simulated on the larger of
+  the power carried in (the scenario's ``porto.tariff.contracted_kw``) and the simulated
+  maximum; a new maximum stays billed for 12 months (the ratchet: data-facts gives the rule
+  and flags it "verify", so an **assumption**), its remaining months reported as the bill's
+  ratchet term (:meth:`~v2xcosim.domain.tariff.TouTariff.bill`);
 * reactive energy: inductive energy outside vazio (ponta + cheias) beyond tan φ = 0.3 of the
   active energy (Portugal's threshold as data-facts and the brief give it; the graded
   multipliers above 0.4 and 0.5 are not modelled), 0.025 EUR/kvarh.
@@ -69,6 +72,8 @@ PEAK_POWER_EUR_PER_KW_MONTH = 9.0
 """Peak-hours power price [EUR/(kW·month)] (assumption)."""
 CONTRACTED_POWER_EUR_PER_KW_MONTH = 1.2
 """Contracted power price [EUR/(kW·month)] (assumption)."""
+CONTRACTED_RATCHET_MONTHS = 12.0
+"""Months a new contracted-power maximum stays billed (data-facts, unverified: assumption)."""
 REACTIVE_TAN_PHI_MAX = 0.3
 """Free inductive reactive energy as a share of active energy outside vazio."""
 REACTIVE_EUR_PER_KVARH = 0.025
@@ -175,6 +180,7 @@ def mv_tariff(
         peak_period=PONTA,
         peak_power_eur_per_kw_month=PEAK_POWER_EUR_PER_KW_MONTH,
         contracted_power_eur_per_kw_month=CONTRACTED_POWER_EUR_PER_KW_MONTH,
+        contracted_ratchet_months=CONTRACTED_RATCHET_MONTHS,
         reactive_tan_phi_max=REACTIVE_TAN_PHI_MAX,
         reactive_eur_per_kvarh=REACTIVE_EUR_PER_KVARH,
         reactive_periods=frozenset({PONTA, CHEIAS}),
@@ -183,6 +189,7 @@ def mv_tariff(
 
 __all__ = [
     "CHEIAS",
+    "CONTRACTED_RATCHET_MONTHS",
     "ENERGY_EUR_PER_KWH",
     "LOCAL_TZ",
     "PERIODS",

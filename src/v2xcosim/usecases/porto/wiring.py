@@ -122,6 +122,7 @@ def tariff(spec: PortoScenario) -> TouTariff:
         },
         peak_power_eur_per_kw_month=t.peak_power_eur_per_kw_month,
         contracted_power_eur_per_kw_month=t.contracted_power_eur_per_kw_month,
+        contracted_ratchet_months=t.contracted_ratchet_months,
     )
 
 

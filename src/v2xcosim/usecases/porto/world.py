@@ -458,11 +458,15 @@ def porto_kpis(
         **grid_kpis(grid, step_s=dt_s, v_min_pu=spec.grid.v_min_pu, v_max_pu=spec.grid.v_max_pu),
         "building_peak_kw": quarter_hour_peak_kw(p_imp, dt_s),
         "energy_cost_eur": bill["energy_eur"],
-        "demand_charge_eur": bill["peak_power_eur"] + bill["contracted_power_eur"],
+        "demand_charge_eur": (
+            bill["peak_power_eur"] + bill["contracted_power_eur"] + bill["contracted_ratchet_eur"]
+        ),
         "peak_hours_kw": bill["peak_hours_kw"],
         "peak_power_eur": bill["peak_power_eur"],
         "contracted_kw": bill["contracted_kw"],
         "contracted_power_eur": bill["contracted_power_eur"],
+        "contracted_ratchet_excess_kw": bill["contracted_ratchet_excess_kw"],
+        "contracted_ratchet_eur": bill["contracted_ratchet_eur"],
         "reactive_energy_eur": bill["reactive_eur"],
         "connection_bill_eur": bill["total_eur"],
         "energy_kwh_by_period": bill["energy_kwh_by_period"],
@@ -481,8 +485,27 @@ def porto_kpis(
         "checks": checks,
         "checks_passed": all(c["passed"] for c in checks.values() if c["flagged"]),
     }
+    kpis["operator_net_cost_eur"] = operator_net_cost_eur(
+        bill["total_eur"], ses["ev_user_compensation_eur"], ses["ev_user_bill_eur"]
+    )
     cleaned: dict[str, Any] = json_clean(kpis)
     return cleaned
+
+
+def operator_net_cost_eur(
+    connection_bill_eur: float, compensation_eur: float, user_net_bills_eur: float
+) -> float:
+    """Net cost of the airport as owner of terminal, car park and charging service [EUR].
+
+    It pays the connection's bill (ratchet term included) and the users' V2B compensation, and
+    receives what the users are charged for their energy.  The users' net bills
+    (``user_net_bills_eur``, Σ ``bill_eur``) are that charge less the compensation, so
+    ``connection bill + compensation − (net bills + compensation)`` = ``connection bill − net
+    bills``: the compensation is a transfer inside that sum and is not counted twice.  The cars'
+    ageing is the users' (``battery_degradation_cost_eur``), not in this cost.
+    """
+    gross_income_eur = user_net_bills_eur + compensation_eur
+    return connection_bill_eur + compensation_eur - gross_income_eur
 
 
 def evaluate_checks(
@@ -522,6 +545,7 @@ __all__ = [
     "build_world",
     "evaluate_checks",
     "grid_model",
+    "operator_net_cost_eur",
     "plan",
     "porto_kpis",
     "preflight",
