@@ -190,3 +190,24 @@ def test_a_resumed_sweep_runs_no_complete_variant_again(
     pd.testing.assert_series_equal(
         again["kpi:losses_mwh"], first["kpi:losses_mwh"], check_names=True
     )
+
+
+@pytest.mark.slow
+def test_sweep_uses_an_existing_cluster_and_leaves_it_running(tmp_path: Path) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    out = tmp_path / "sweep"
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        args = ["sweep", str(DEMO), *SHORT, "--param", "grid.load_scaling=3.0", "--no-progress"]
+        assert main([*args, "--scheduler", cluster.scheduler_address, "--out", str(out)]) == 0
+        answers = client.run(lambda: "alive")
+        assert list(answers.values()) == ["alive"]
+    frame = pd.read_parquet(out / SUMMARY)
+    assert frame["variant"].tolist() == ["grid.load_scaling=3.0"]
+    assert frame["status"].tolist() == ["ok"]
+    assert verify_run_folder(out / "grid.load_scaling=3.0") == []
