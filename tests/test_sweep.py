@@ -194,14 +194,15 @@ def test_a_resumed_sweep_runs_no_complete_variant_again(
 
 @pytest.mark.slow
 def test_sweep_uses_an_existing_cluster_and_leaves_it_running(tmp_path: Path) -> None:
-    from dask.distributed import Client, LocalCluster
+    import importlib
 
+    dd: Any = importlib.import_module("dask.distributed")  # untyped: used through Any
     out = tmp_path / "sweep"
     with (
-        LocalCluster(
+        dd.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        Client(cluster) as client,
+        dd.Client(cluster) as client,
     ):
         args = ["sweep", str(DEMO), *SHORT, "--param", "grid.load_scaling=3.0", "--no-progress"]
         assert main([*args, "--scheduler", cluster.scheduler_address, "--out", str(out)]) == 0
