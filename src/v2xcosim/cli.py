@@ -59,9 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from v2xcosim.fmu import cli as fmu_cli
 
     fmu_cli.register(sub)
-    from v2xcosim import demo, run_cli, studies
+    from v2xcosim import demo, run_cli, studies, sweep
 
     run_cli.register(sub)
+    sweep.register(sub)
     studies.register(sub)
     demo.register(sub)
     return parser

@@ -2,9 +2,10 @@
 
 Exit codes: 0 ok; 1 the run completed but a flagged check failed; 2 bad input, crash, hang or
 abort.  ``--set dotted.key=value`` overrides any scenario key (value parsed as TOML; list items
-by index: ``--set sites.0.n_evs=20``).  ``--out`` defaults to ``results/<scenario>-<UTC time>``
-and must not be an existing non-empty folder; the run holds its lock (``.v2xcosim.lock``)
-while it runs, so a second run into it is refused naming the first
+by index: ``--set sites.0.n_evs=20``; a key part holding dots is quoted, as in TOML:
+``--set 'sites.0.fmu.instance_parameters."solver.rtol"=1e-7'``).  ``--out`` defaults to
+``results/<scenario>-<UTC time>`` and must not be an existing non-empty folder; the run holds
+its lock (``.v2xcosim.lock``) while it runs, so a second run into it is refused naming the first
 (:mod:`v2xcosim.core.runlock`).  ``v2xcosim run --resume OUT`` restarts a run that died into
 its own folder: the incomplete run's files are removed and the scenario and overrides it
 recorded (``OUT/.v2xcosim-run.json``) run again; a folder holding a completed run, or one a live
@@ -35,7 +36,8 @@ def _add_common(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a scenario key, e.g. --set time.step_s=60 (repeatable)",
+        help="override a scenario key, e.g. --set time.step_s=60; quote a dotted name: "
+        "'sites.0.fmu.instance_parameters.\"solver.rtol\"=1e-7' (repeatable)",
     )
 
 

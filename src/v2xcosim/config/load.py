@@ -66,24 +66,66 @@ def read_scenario(path: str | Path, overrides: Sequence[str] = ()) -> ScenarioSo
     )
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """Parse ``dotted.key=value``; the value is read as TOML (a bare word falls back to text)."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise ScenarioError(
-            f"--set {item!r}: expected dotted.key=value, e.g. --set time.step_s=60 "
-            "or --set sites.0.n_evs=20"
-        )
+def split_key(item: str, *, what: str = "--set") -> tuple[list[str], str, str]:
+    """Split ``dotted.key=rest`` into its key parts, the text after ``=`` and the key as written.
+
+    A key part may be quoted, as in TOML, to hold dots or ``=``: ``fmu.instance_parameters.
+    "solver.rtol"=1e-7`` addresses the FMU-wide parameter named ``solver.rtol`` (double or
+    single quotes; no escapes).  ``what`` names the flag in messages (``--set``, ``--param``).
+    """
+    parts: list[str] = []
+    current = ""
+    quoted = False
+    i = 0
+    example = (
+        f"e.g. {what} time.step_s=60 or "
+        f"{what} 'sites.0.fmu.instance_parameters.\"solver.rtol\"=1e-7'"
+    )
+    while i < len(item):
+        ch = item[i]
+        if ch in "\"'" and not current.strip():
+            end = item.find(ch, i + 1)
+            if end < 0:
+                raise ScenarioError(f"{what} {item!r}: the quote {ch} is not closed; {example}")
+            current, quoted = item[i + 1 : end], True
+            i = end + 1
+            continue
+        if ch in ".=":
+            if not quoted:
+                current = current.strip()
+            if not current:
+                break
+            parts.append(current)
+            current, quoted = "", False
+            if ch == "=":
+                return parts, item[i + 1 :], item[:i].strip()
+        elif quoted and not ch.isspace():
+            break  # text after a closing quote
+        else:
+            current += ch
+        i += 1
+    raise ScenarioError(f"{what} {item!r}: expected dotted.key=value, {example}")
+
+
+def parse_override(item: str, *, what: str = "--set") -> tuple[list[str], Any]:
+    """Parse ``dotted.key=value``; the value is read as TOML (a bare word falls back to text).
+
+    Key parts holding dots are quoted (:func:`split_key`).
+    """
+    keys, raw, _ = split_key(item, what=what)
+    return keys, parse_value(raw, item, what=what)
+
+
+def parse_value(raw: str, item: str, *, what: str = "--set") -> Any:
+    """Read one override value ``raw`` as TOML; a bare word (``smart``, ``a/b.csv``) is text."""
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         if re.fullmatch(r"[A-Za-z0-9_./:\-+]*", raw.strip()) is None:
             raise ScenarioError(
-                f"--set {item!r}: the value is not valid TOML (quote text: key='some text')"
+                f"{what} {item!r}: the value is not valid TOML (quote text: key='some text')"
             ) from None
-        value = raw.strip()
-    return key.split("."), value
+        return raw.strip()
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
