@@ -9,10 +9,13 @@ the same run, so ratios can be compared across machines:
   with a zero-length doStep (the calling floor);
 * the fleet FMU per vehicle-step with vector set/get vs separate single-EV instances;
 * Terni: wall time of the default day and the week under ``v2g`` vs ``uncontrolled``, and the LP
-  scheduler's time per re-solve (median, max) and share of the run.
+  scheduler's time per re-solve (median, max) and share of the run;
+* sweep: ``v2xcosim sweep`` throughput on the demo scenario (variants per minute with 1 and 2
+  Dask workers) vs the same variants run one after another in one process.
 
 Run with ``make bench`` (or ``python bench/run.py``); ``--only NAME`` (``build``, ``single``,
-``each``, ``fleet``, ``terni``) runs one section and rewrites only that section of RESULTS.md.
+``each``, ``fleet``, ``terni``, ``sweep``) runs one section and rewrites only that section of
+RESULTS.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from v2xcosim.fmu.build import build_one
 from v2xcosim.fmu.registry import fmus_dir
 from v2xcosim.fmu.runtime import FmuRunner, run_fmu
 from v2xcosim.fmu.toolchain import find_compiler
+from v2xcosim.sweep import Variant
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_MODELS = ROOT / "tests" / "data" / "models"
@@ -521,12 +525,84 @@ def section_terni() -> list[str]:
     return lines
 
 
+SWEEP_SEEDS = 6
+SWEEP_OVERRIDES = ("results.plots=false",)
+"""The ``sweep`` section's variants: the demo day under ``SWEEP_SEEDS`` seeds, plots off."""
+
+
+def _sweep_sequential(variants: Sequence[Variant], out: Path) -> float:
+    """Run the variants one after another in this process (``scenario.run``); wall time [s]."""
+    from v2xcosim import scenario as sc
+
+    t0 = time.perf_counter()
+    for v in variants:
+        spec = sc.load_scenario(ROOT / "scenarios" / "demo.toml", list(v.overrides))
+        folder = out / v.name
+        folder.mkdir(parents=True)
+        sc.run(spec, folder)
+    return time.perf_counter() - t0
+
+
+def section_sweep() -> list[str]:
+    """``v2xcosim sweep`` throughput with 1 and 2 Dask workers vs one process, same variants."""
+    import contextlib
+    import io
+    import tempfile
+
+    from v2xcosim.sweep import plan_variants, run_sweep
+
+    demo = ROOT / "scenarios" / "demo.toml"
+    variants = plan_variants(demo, list(SWEEP_OVERRIDES), [], SWEEP_SEEDS)
+    with tempfile.TemporaryDirectory() as td:
+        # warm-up, not reported: imports, FMU extraction and the first power flow in this process
+        warm = plan_variants(demo, [*SWEEP_OVERRIDES, "time.duration_s=3600"], [], 0)
+        _sweep_sequential(warm, Path(td) / "warm")
+        seq_s = _sweep_sequential(variants, Path(td) / "seq")
+        dask_s: dict[int, float] = {}
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                outcomes = run_sweep(demo, variants, Path(td) / f"dask{workers}", workers=workers)
+            dask_s[workers] = time.perf_counter() - t0
+            bad = [o["error"] for o in outcomes if o["status"] != "ok"]
+            if bad:
+                raise RuntimeError(f"sweep bench: a variant failed: {bad[0]}")
+    n = len(variants)
+    lines = [
+        "## Sweep: `v2xcosim sweep` on Dask, the demo day (one process per variant's run)",
+        "",
+        f"{n} variants (the demo scenario's day at 300-s steps under {n} seeds, plots off). "
+        "Baseline: the same variants run one after another in one process (`scenario.run`, no "
+        "Dask, no run process), after a warm-up run. The sweep's time includes starting and "
+        "stopping the local cluster; each variant runs as `v2xcosim run` does (a watched child "
+        "process: interpreter start, imports, FMU extraction, first power flow every time).",
+        "",
+        "| how | wall s | variants per minute | ratio to one process |",
+        "|---|---|---|---|",
+        f"| one process, one after another (baseline) | {seq_s:.1f} | {n / seq_s * 60:.1f} "
+        "| 1.00 |",
+    ]
+    for workers, wall in dask_s.items():
+        lines.append(
+            f"| sweep, {workers} Dask worker{'s' if workers > 1 else ''} | {wall:.1f} | "
+            f"{n / wall * 60:.1f} | {wall / seq_s:.2f} |"
+        )
+    lines += [
+        "",
+        f"Overhead of the sweep against one process: {dask_s[1] / seq_s - 1:+.0%} with 1 worker; "
+        f"2 workers give {dask_s[1] / dask_s[2]:.2f}× the throughput of 1 on this machine "
+        f"({os.cpu_count()} cores).",
+    ]
+    return lines
+
+
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "build": section_builds,
     "single": section_single,
     "each": section_each,
     "fleet": section_fleet,
     "terni": section_terni,
+    "sweep": section_sweep,
 }
 """Benchmark sections in the order of bench/RESULTS.md; ``--only NAME`` runs one."""
 
