@@ -50,7 +50,7 @@ def test_degradation_cost_is_loss_times_capacity_times_price() -> None:
 
 
 def test_marginal_cycle_wear_by_hand_and_scaling() -> None:
-    # beta at V_rms 3.7 V, DOD 0.3; dq/dAh = beta^2 / (2 q); Q_cell 2.05 Ah per (kWh / C) x C x price
+    # beta at V_rms 3.7 V, DOD 0.3; dq/dAh = beta^2/(2 q); Q_cell 2.05 Ah per (kWh / C) x C x price
     beta = 7.348e-3 * (3.7 - 3.667) ** 2 + 7.6e-4 + 4.081e-3 * 0.3
     got = marginal_cycle_wear_eur_per_kwh([0.02, 0.04], pack_eur_per_kwh=100.0)
     np.testing.assert_allclose(got, beta**2 / (2 * np.array([0.02, 0.04])) * 2.05 * 100.0)
