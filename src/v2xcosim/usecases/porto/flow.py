@@ -44,7 +44,11 @@ and its target (wish + ``control.target_margin_soc``).
 the AC meter from the metered power; the bill and compensation by the web app's rule;
 ``degradation_eur`` = Δ(q_cal + q_cyc) of the car's FMU slot between arrival and departure
 (end of the run if still parked) × capacity × pack price
-(:func:`~v2xcosim.domain.ageing.degradation_cost_eur`, BNEF 2024 at the ECB 2024 rate).
+(:func:`~v2xcosim.domain.ageing.degradation_cost_eur`, BNEF 2024 at the ECB 2024 rate);
+``soc_min`` the user's V2B floor and ``soc_min_reached`` the lowest FMU SOC at a step start
+while plugged in (departure included); ``soc_arrival`` of a car parked before the start is its
+SOC at the start (:func:`~.fleet.soc_at_start`), ``e_charged_before_start_kwh`` the AC energy
+that pre-start charging took (``(soc_start − soc_arrival) × aged capacity / η_c``).
 """
 
 from __future__ import annotations
