@@ -10,6 +10,7 @@ from v2xcosim.domain.ageing import (
     OCV_MEAN_CELL_V,
     Q_CELL_AH,
     AgeingHistory,
+    band_cycling_proxies,
     degradation_cost_eur,
     initial_losses,
     marginal_cycle_wear_eur_per_kwh,
@@ -100,3 +101,18 @@ def test_marginal_cycle_wear_against_a_battery_fmu_run() -> None:
     fmu_eur = (q - q0) * cap_kwh * price
     assert q - q0 > 1e-6  # the law was exercised
     assert fmu_eur == pytest.approx(expected_eur, rel=2e-5)
+
+
+def test_band_cycling_proxies_by_hand() -> None:
+    # within one segment of the OCV table (SOC 0.5..0.6: 3.697..3.775 V) the OCV is linear:
+    # RMS of a linear a..b is sqrt((a² + ab + b²) / 3)
+    a, b = 3.697, 3.775
+    v_rms, dod = band_cycling_proxies(0.5, 0.6)
+    assert v_rms == pytest.approx(math.sqrt((a * a + a * b + b * b) / 3.0), rel=1e-9)
+    assert dod == pytest.approx(0.1)
+    v_point, dod_point = band_cycling_proxies(0.5, 0.5)
+    assert v_point == pytest.approx(3.697) and dod_point == 0.0
+    v_wide, _ = band_cycling_proxies(0.3, 0.9)
+    assert 3.627 < v_wide < 4.073
+    with pytest.raises(ScenarioError, match="soc_lo"):
+        band_cycling_proxies(0.6, 0.5)

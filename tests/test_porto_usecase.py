@@ -279,19 +279,22 @@ def test_degradation_split_into_calendar_and_cycle(runs: dict[str, Path]) -> Non
 
 
 def test_bems_wear_price_comes_from_the_fmu_ageing_law(runs: dict[str, Path]) -> None:
-    from v2xcosim.domain.ageing import marginal_cycle_wear_eur_per_kwh
+    from v2xcosim.domain.ageing import band_cycling_proxies, marginal_cycle_wear_eur_per_kwh
     from v2xcosim.usecases.porto.wiring import bems_wear_eur_per_kwh, sessions_draw
 
-    assert bems_wear_eur_per_kwh([0.01, 0.03, 0.02]) == pytest.approx(
-        float(marginal_cycle_wear_eur_per_kwh([0.02])[0])
-    )
-    assert bems_wear_eur_per_kwh([]) == 0.0
+    # the median car: q_cyc 0.02, cycled daily between its floor 0.3 and its wish 0.7
+    v_rms, dod = band_cycling_proxies(0.3, 0.7)
+    expected = float(marginal_cycle_wear_eur_per_kwh([0.02], v_rms_v=v_rms, dod=dod)[0])
+    got = bems_wear_eur_per_kwh([0.01, 0.03, 0.02], [0.2, 0.3, 0.4], [0.6, 0.7, 0.9])
+    assert got == pytest.approx(expected)
+    assert bems_wear_eur_per_kwh([], [], []) == 0.0
     spec = load_scenario_as(SCENARIO, PortoScenario, [*SHORT, "control.strategy=v2b"])
     assert spec.control.wear_eur_per_kwh is None  # the shipped scenario derives it
     _, cars, log = sessions_draw(spec)
-    q = cars["q_cyc_start"].to_numpy(float)[log["accepted"].to_numpy(bool)]
+    acc = log["accepted"].to_numpy(bool)
+    cols = [cars[c].to_numpy(float)[acc] for c in ("q_cyc_start", "soc_min", "soc_wish")]
     used = json.loads((runs["v2b"] / "porto_actors.json").read_text())["bems_wear_eur_per_kwh"]
-    assert used == pytest.approx(bems_wear_eur_per_kwh(q))
-    assert 0.001 < used < 0.1  # EUR/kWh: the order of the assumption it replaces (0.02)
+    assert used == pytest.approx(bems_wear_eur_per_kwh(*cols))
+    assert 0.005 < used < 0.05  # EUR/kWh: the order of the assumption it replaces (0.02)
     fixed = load_scenario_as(SCENARIO, PortoScenario, ["control.wear_eur_per_kwh=0.02"])
     assert fixed.control.wear_eur_per_kwh == 0.02

@@ -163,6 +163,24 @@ def marginal_cycle_wear_eur_per_kwh(
     return out
 
 
+def band_cycling_proxies(soc_lo: float, soc_hi: float) -> tuple[float, float]:
+    """Return the FMU's V_rms [V] and DOD proxies of a battery cycled daily through a SOC band.
+
+    V_rms = the RMS cell OCV over ``[soc_lo, soc_hi]`` (uniform in SOC, as the throughput is;
+    the FMU's ``v_rms_v`` is a throughput-weighted low-pass of ``v_cell²``, here without the
+    resistive drop); DOD = ``soc_hi − soc_lo`` (the FMU's ``dod`` = half its low-passed daily
+    SOC throughput: one discharge and one recharge through the band a day).
+    """
+    if not 0.0 <= soc_lo <= soc_hi <= 1.0:
+        raise ScenarioError(f"band cycling: need 0 <= soc_lo <= soc_hi <= 1, got {soc_lo, soc_hi}")
+    if soc_hi == soc_lo:
+        return float(ocv_cell_v(soc_lo)), 0.0
+    soc = np.linspace(soc_lo, soc_hi, 2001)
+    v2 = ocv_cell_v(soc) ** 2
+    mean_v2 = float(np.sum((v2[1:] + v2[:-1]) / 2.0) / (len(soc) - 1))
+    return float(np.sqrt(mean_v2)), float(soc_hi - soc_lo)
+
+
 def degradation_cost_eur(
     dq: npt.ArrayLike, capacity_kwh: npt.ArrayLike, pack_eur_per_kwh: float
 ) -> FloatArray:
@@ -186,6 +204,7 @@ __all__ = [
     "Q_CELL_AH",
     "Q_START_MIN",
     "AgeingHistory",
+    "band_cycling_proxies",
     "calendar_alpha",
     "cycle_beta",
     "degradation_cost_eur",

@@ -125,8 +125,8 @@ class PortoControlSpec(Spec):
     The BEMS re-solves on arrivals, departures and DSO signals, and at the latest
     ``replan_h`` after its last plan; each plan covers ``horizon_h``.  ``wear_eur_per_kwh``:
     battery wear per kWh of throughput the BEMS prices; unset (default), the marginal cycle
-    ageing of the EV FMU's own law at the fleet's median car
-    (:func:`~v2xcosim.usecases.porto.wiring.bems_wear_eur_per_kwh`).
+    ageing of the EV FMU's own law for the fleet's median car cycled daily between its V2B floor
+    and its wish (:func:`~v2xcosim.usecases.porto.wiring.bems_wear_eur_per_kwh`).
     ``guard_eta_discharge``: the discharge efficiency the CS EMS guard assumes when it keeps a
     car above its V2B floor — a lower bound of the FMU's (setpoint to SOC energy 0.89–1.0 at
     discharges above 1 kW in the July week's Tuesday and Wednesday; 0.88 with a margin,

@@ -28,7 +28,8 @@ never depend on ``control.strategy``):
   temperature, the tariff's energy price and peak-hours mask (:mod:`.tariff`);
 * **the DSO event** as step indices (``event_notice_k`` when the BEMS is told);
 * **the BEMS's wear price** ``wear_eur_per_kwh``: ``control.wear_eur_per_kwh`` if set, else
-  :func:`bems_wear_eur_per_kwh` — the EV FMU's marginal cycle ageing at the fleet's median car.
+  :func:`bems_wear_eur_per_kwh` — the EV FMU's marginal cycle ageing of the fleet's median car
+  cycled daily between its V2B floor and its wish.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from v2xcosim.core.timegrid import step_times
-from v2xcosim.domain.ageing import marginal_cycle_wear_eur_per_kwh
+from v2xcosim.domain.ageing import band_cycling_proxies, marginal_cycle_wear_eur_per_kwh
 from v2xcosim.domain.tariff import TouTariff
 from v2xcosim.usecases.porto.fleet import FleetSpec, draw_fleet, soc_at_start
 from v2xcosim.usecases.porto.network import ChargerGroupSpec, PortoNetworkSpec
@@ -279,19 +280,25 @@ def fleet_size(spec: PortoScenario) -> int:
     return max(1, int(log["accepted"].sum()))
 
 
-def bems_wear_eur_per_kwh(q_cyc_start: npt.ArrayLike) -> float:
+def bems_wear_eur_per_kwh(
+    q_cyc_start: npt.ArrayLike, soc_min: npt.ArrayLike, soc_wish: npt.ArrayLike
+) -> float:
     """Return the BEMS's wear price γ [EUR per kWh of battery throughput] from the FMU's ageing.
 
-    :func:`~v2xcosim.domain.ageing.marginal_cycle_wear_eur_per_kwh` at the median of the cars'
-    cycle losses at the start (``q_cyc_start``, one per accepted stay: the fleet's
-    representative car) and at the FMU's start values of its V_rms (3.7 V) and DOD (0.3)
-    proxies, priced at BNEF 2024's pack price — the price per kWh the FMU's own
-    ``q_cyc`` gives ``battery_degradation_cost_eur`` for a car of that age.  No car: 0.
+    :func:`~v2xcosim.domain.ageing.marginal_cycle_wear_eur_per_kwh` for the fleet's median car
+    (one value per accepted stay): its cycle loss ``q_cyc_start`` at the start, and the FMU's
+    V_rms and DOD proxies of a car that V2B cycles once a day between its V2B floor and its
+    wish (:func:`~v2xcosim.domain.ageing.band_cycling_proxies` over the medians of ``soc_min``
+    and ``soc_wish``), priced at BNEF 2024's pack price.  **Assumption**: one median car and
+    one daily cycle through the band stand for the fleet.  No car: 0.
     """
     q = np.asarray(q_cyc_start, dtype=float)
     if q.size == 0:
         return 0.0
-    return float(marginal_cycle_wear_eur_per_kwh(float(np.median(q))))
+    lo = float(np.median(np.asarray(soc_min, dtype=float)))
+    hi = max(float(np.median(np.asarray(soc_wish, dtype=float))), lo)
+    v_rms_v, dod = band_cycling_proxies(lo, hi)
+    return float(marginal_cycle_wear_eur_per_kwh(float(np.median(q)), v_rms_v=v_rms_v, dod=dod)[()])
 
 
 def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
@@ -399,7 +406,11 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         event_end_k=int(end_k),
         event_limit_w=float(limit),
         wear_eur_per_kwh=(
-            bems_wear_eur_per_kwh(cars["q_cyc_start"].to_numpy(float)[accepted])
+            bems_wear_eur_per_kwh(
+                cars["q_cyc_start"].to_numpy(float)[accepted],
+                cars["soc_min"].to_numpy(float)[accepted],
+                cars["soc_wish"].to_numpy(float)[accepted],
+            )
             if c.wear_eur_per_kwh is None
             else c.wear_eur_per_kwh
         ),
