@@ -192,3 +192,23 @@ def test_bad_stays_name_the_problem() -> None:
     bad["departure_s"] = np.where(bad.index == 1, bad["arrival_s"], bad["departure_s"])
     with pytest.raises(ScenarioError, match="departure after arrival"):
         fl.draw_fleet(bad, fl.FleetSpec(), seed=0)
+
+
+def test_soc_at_start_by_hand() -> None:
+    """Cars parked before the start charged at their limit × η since arrival, up to the target."""
+    soc = fl.soc_at_start(
+        [0.30, 0.30, 0.70, 0.50, 0.95],
+        [0.80, 0.80, 0.80, 0.80, 0.80],
+        [11.0, 11.0, 7.4, 11.0, 11.0],
+        [50.0, 50.0, 40.0, 50.0, 50.0],
+        [3600.0, 36_000.0, 1800.0, 0.0, 7200.0],
+        eta_charge=0.9,
+    )
+    # 1 h x 11 kW x 0.9 = 9.9 kWh of 50 kWh = +0.198; 10 h would be +1.98: capped at 0.80;
+    # 0.5 h x 7.4 kW x 0.9 = 3.33 kWh of 40 kWh = +0.08325 but capped at 0.80 (+0.10 allowed);
+    # not parked before the start: unchanged; above its target on arrival: unchanged
+    np.testing.assert_allclose(soc, [0.498, 0.80, 0.78325, 0.50, 0.95], rtol=0, atol=1e-12)
+    with pytest.raises(ScenarioError, match="eta_charge"):
+        fl.soc_at_start([0.3], [0.8], [11.0], [50.0], [0.0], eta_charge=0.0)
+    with pytest.raises(ScenarioError, match="parked_s"):
+        fl.soc_at_start([0.3], [0.8], [11.0], [50.0], [-1.0], eta_charge=0.9)

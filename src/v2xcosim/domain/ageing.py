@@ -16,6 +16,10 @@ and back into its pack, so its cells see ``2 × annual_kwh / capacity_kwh × q_c
 year.  Every default below is an **assumption** (scenario README) except the laws, the cell
 capacity and the OCV table (Schmalstieg et al. 2014, as in the FMU).
 
+Marginal cycle wear (:func:`marginal_cycle_wear_eur_per_kwh`): the FMU integrates the cycle
+law in its rate form ``dq_cyc/dAh = β²/(2·q_cyc)`` (the derivative of ``q = β·√Ah`` written with
+``q``), so the cost of one more kWh of throughput follows from the pack's loss now.
+
 Cost: :func:`degradation_cost_eur` prices an incremental loss Δq of a pack of nominal capacity
 C at the replacement price per kWh (BloombergNEF battery price survey 2024: volume-weighted
 average pack price **115 USD/kWh**, :data:`BNEF_2024_PACK_USD_PER_KWH`), converted at the ECB
@@ -119,6 +123,64 @@ def initial_losses(
     return np.maximum(q_cal, Q_START_MIN), np.maximum(q_cyc, Q_START_MIN)
 
 
+OCV_MEAN_CELL_V = float((OCV_CELL_V.sum() - 0.5 * (OCV_CELL_V[0] + OCV_CELL_V[-1])) / 10.0)
+"""Mean cell OCV over SOC 0..1 [V] (trapezoid; the FMU's ``ocv_mean_cell_v``): the FMU's
+nominal pack energy is ``n_series·n_parallel·q_cell_ah·OCV_MEAN_CELL_V``."""
+
+
+def marginal_cycle_wear_eur_per_kwh(
+    q_cyc: npt.ArrayLike,
+    *,
+    v_rms_v: float = 3.7,
+    dod: float = 0.3,
+    pack_eur_per_kwh: float | None = None,
+    v_cell_v: float = OCV_MEAN_CELL_V,
+) -> FloatArray:
+    """Cost [EUR per kWh of battery throughput] of the cycle ageing one more kWh causes.
+
+    The FMU's law (``models/V2X/Battery.mo``): ``dq_cyc/dAh_cell = β²/(2·q_cyc)`` with
+    ``β`` of :func:`cycle_beta` at its V_rms and DOD proxies (defaults: the FMU's start values
+    ``v_rms_start_v`` = 3.7 V and ``dod_start`` = 0.3).  One kWh through a pack of ``C`` kWh
+    (``C = n_s·n_p·Q_cell·V_mean``) at cell voltage ``v_cell_v`` moves
+    ``Q_cell/C · V_mean/v_cell_v`` Ah through each cell, and a loss ``Δq`` costs
+    ``Δq·C·pack price`` (:func:`degradation_cost_eur`), so::
+
+        γ = β²/(2·q_cyc) · Q_cell · V_mean/v_cell_v · pack price
+
+    independent of the pack's size.  Throughput counts both directions (the FMU integrates
+    ``|I|``), as the BEMS's wear term does (``γ·(η_c·c + d/η_d)``, battery side).  Pack price
+    default :func:`pack_cost_eur_per_kwh` (BNEF 2024).  ``q_cyc`` at least :data:`Q_START_MIN`.
+    """
+    q = np.asarray(q_cyc, dtype=float)
+    price = pack_cost_eur_per_kwh() if pack_eur_per_kwh is None else pack_eur_per_kwh
+    if np.any(~np.isfinite(q)) or np.any(q <= 0) or price < 0 or v_cell_v <= 0:
+        raise ScenarioError(
+            "marginal cycle wear: q_cyc finite and > 0, pack price >= 0, v_cell_v > 0 required"
+        )
+    beta = cycle_beta(v_rms_v, dod)
+    slope_per_ah = beta**2 / (2.0 * np.maximum(q, Q_START_MIN))
+    out: FloatArray = slope_per_ah * Q_CELL_AH * (OCV_MEAN_CELL_V / v_cell_v) * price
+    return out
+
+
+def band_cycling_proxies(soc_lo: float, soc_hi: float) -> tuple[float, float]:
+    """Return the FMU's V_rms [V] and DOD proxies of a battery cycled daily through a SOC band.
+
+    V_rms = the RMS cell OCV over ``[soc_lo, soc_hi]`` (uniform in SOC, as the throughput is;
+    the FMU's ``v_rms_v`` is a throughput-weighted low-pass of ``v_cell²``, here without the
+    resistive drop); DOD = ``soc_hi − soc_lo`` (the FMU's ``dod`` = half its low-passed daily
+    SOC throughput: one discharge and one recharge through the band a day).
+    """
+    if not 0.0 <= soc_lo <= soc_hi <= 1.0:
+        raise ScenarioError(f"band cycling: need 0 <= soc_lo <= soc_hi <= 1, got {soc_lo, soc_hi}")
+    if soc_hi == soc_lo:
+        return float(ocv_cell_v(soc_lo)), 0.0
+    soc = np.linspace(soc_lo, soc_hi, 2001)
+    v2 = ocv_cell_v(soc) ** 2
+    mean_v2 = float(np.sum((v2[1:] + v2[:-1]) / 2.0) / (len(soc) - 1))
+    return float(np.sqrt(mean_v2)), float(soc_hi - soc_lo)
+
+
 def degradation_cost_eur(
     dq: npt.ArrayLike, capacity_kwh: npt.ArrayLike, pack_eur_per_kwh: float
 ) -> FloatArray:
@@ -138,13 +200,16 @@ __all__ = [
     "BNEF_2024_PACK_USD_PER_KWH",
     "ECB_2024_USD_PER_EUR",
     "OCV_CELL_V",
+    "OCV_MEAN_CELL_V",
     "Q_CELL_AH",
     "Q_START_MIN",
     "AgeingHistory",
+    "band_cycling_proxies",
     "calendar_alpha",
     "cycle_beta",
     "degradation_cost_eur",
     "initial_losses",
+    "marginal_cycle_wear_eur_per_kwh",
     "ocv_cell_v",
     "pack_cost_eur_per_kwh",
 ]

@@ -182,6 +182,12 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
             "Porto: equal to degradation_eur (the issue's name); V2G runs before "
             "degradation_eur: AC throughput × 20 EUR/MWh of the EMSP's planning wear price",
         ),
+        "degradation_calendar_eur": Kpi(
+            "EUR", "Porto: the calendar part of degradation_eur, Δq_cal × capacity × pack price"
+        ),
+        "degradation_cycle_eur": Kpi(
+            "EUR", "Porto: the cycle part of degradation_eur, Δq_cyc × capacity × pack price"
+        ),
         "bill_eur": Kpi("EUR", "Σ over sessions of tariff × net energy drawn"),
         "bill_uncontrolled_eur": Kpi(
             "EUR", "Σ over sessions of the bill had each been charged uncontrolled (analytic)"

@@ -40,6 +40,8 @@ KPI_KEYS: tuple[str, ...] = (
     "ev_stored_energy_end_kwh",
     "departure_soc_shortfall_kwh",
     "battery_degradation_cost_eur",
+    "degradation_calendar_eur",
+    "degradation_cycle_eur",
     "ev_user_compensation_eur",
     "ev_user_bill_eur",
     "sessions_rejected",

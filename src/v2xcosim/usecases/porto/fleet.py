@@ -243,6 +243,39 @@ def draw_fleet(stays: pd.DataFrame, spec: FleetSpec, *, seed: int) -> pd.DataFra
     )
 
 
+def soc_at_start(
+    soc_arrival: npt.ArrayLike,
+    soc_target: npt.ArrayLike,
+    p_charge_kw: npt.ArrayLike,
+    capacity_kwh: npt.ArrayLike,
+    parked_s: npt.ArrayLike,
+    *,
+    eta_charge: float,
+) -> FloatArray:
+    """SOC at the run's start of cars plugged in ``parked_s`` [s] before it (0: not parked).
+
+    A car parked before the start has been on its charger since it arrived: it charged as a
+    plain charger does (the ``uncontrolled`` rule) at ``p_charge_kw`` [kW, the car's limit at the
+    car park's charger] with battery-side efficiency ``eta_charge`` into ``capacity_kwh`` [kWh,
+    the capacity the FMU's SOC counts], up to ``soc_target``; a car that arrived at or above its
+    target keeps its arrival SOC.  **Assumption**: the same start state under every strategy
+    (so the strategies stay comparable), no management before the start, no ageing from it.
+    ``soc_start = soc_arr + min(η·P·t / C, (target − soc_arr)⁺)``.
+    """
+    soc0 = np.asarray(soc_arrival, dtype=float)
+    target = np.asarray(soc_target, dtype=float)
+    p_kw = np.asarray(p_charge_kw, dtype=float)
+    cap = np.asarray(capacity_kwh, dtype=float)
+    t_s = np.asarray(parked_s, dtype=float)
+    if not 0.0 < eta_charge <= 1.0:
+        raise ScenarioError(f"porto fleet: eta_charge must be in (0, 1], got {eta_charge}")
+    if np.any(cap <= 0) or np.any(p_kw < 0) or np.any(t_s < 0):
+        raise ScenarioError("porto fleet: need capacity_kwh > 0, p_charge_kw >= 0, parked_s >= 0")
+    gain = eta_charge * p_kw * t_s / 3600.0 / cap
+    out: FloatArray = soc0 + np.minimum(gain, np.maximum(target - soc0, 0.0))
+    return out
+
+
 def ev_arrays(
     fleet: pd.DataFrame,
     soc: npt.ArrayLike,
@@ -288,5 +321,6 @@ __all__ = [
     "FleetSpec",
     "draw_fleet",
     "ev_arrays",
+    "soc_at_start",
     "v2b_share",
 ]

@@ -35,7 +35,9 @@ the run's prorated charge plus the ratchet's remaining months
 (:func:`~v2xcosim.domain.tariff.contracted_excess_eur_per_kw`, ``price × max(12, months)``),
 the import limit less
 ``control.import_limit_margin_kw`` once the DSO has announced it, the users' V2B
-compensation (κ) and the wear price (γ).  Each car is a
+compensation (κ) and the wear price (γ: ``control.wear_eur_per_kwh`` or, unset, the EV
+FMU's marginal cycle ageing at the fleet's median car, :func:`~.wiring.bems_wear_eur_per_kwh`).
+Each car is a
 :class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its capacity less the
 FMU's capacity losses now (the FMU's SOC counts the aged capacity), its declared departure
 and its target (wish + ``control.target_margin_soc``).
@@ -45,11 +47,16 @@ and its target (wish + ``control.target_margin_soc``).
 the AC meter from the metered power; the bill and compensation by the web app's rule;
 ``degradation_eur`` = Δ(q_cal + q_cyc) of the car's FMU slot between arrival and departure
 (end of the run if still parked) × capacity × pack price
-(:func:`~v2xcosim.domain.ageing.degradation_cost_eur`, BNEF 2024 at the ECB 2024 rate).
+(:func:`~v2xcosim.domain.ageing.degradation_cost_eur`, BNEF 2024 at the ECB 2024 rate);
+``soc_min`` the user's V2B floor and ``soc_min_reached`` the lowest FMU SOC at a step start
+while plugged in (departure included); ``soc_arrival`` of a car parked before the start is its
+SOC at the start (:func:`~.fleet.soc_at_start`), ``e_charged_before_start_kwh`` the AC energy
+that pre-start charging took (``(soc_start − soc_arrival) × aged capacity / η_c``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -147,6 +154,7 @@ class PortoFlow:
         self.status[~setup.accepted] = "rejected"
         self.soc_arr = setup.soc_arrival.copy()
         self.soc_dep = np.full(n, np.nan)
+        self.soc_low = np.full(n, np.nan)
         self.q_arr = np.stack([setup.q_cal_start, setup.q_cyc_start], axis=1)
         self.q_dep = self.q_arr.copy()
         self.p_hist = np.zeros((m, self.k_all))
@@ -237,6 +245,7 @@ class PortoFlow:
         rows = self.connected()
         for i in rows:
             self.q_dep[int(i)] = self.q_now[int(self.s.slot[i])]
+        self._track_low(rows)
         out = np.zeros(self.s.fleet_size)
         if len(rows) == 0:
             return [0.0] * self.s.fleet_size
@@ -252,9 +261,32 @@ class PortoFlow:
                 r = self._plan_rows.get(int(i))
                 if r is not None and self.req[int(i)].managed and j < self._plan_p.shape[1]:
                     request[n] = self._plan_p[r, j]
-        lo, hi = power_bounds(ev, float(k * self.dt), float(self.dt))
+        lo, hi = power_bounds(self._guard(ev, rows), float(k * self.dt), float(self.dt))
         out[self.s.slot[rows]] = np.clip(request, lo, hi)
         return [float(x) for x in out]
+
+    def _guard(self, ev: EvArrays, rows: IntArray) -> EvArrays:
+        """Return the guard's view of ``ev``: the FMU's aged capacity, the floor's efficiency.
+
+        The FMU's SOC counts the capacity less its losses ``q_cal + q_cyc`` now, and its
+        discharge takes more from the battery per kWh at the charger than the BEMS's
+        ``η_d``: the guard limits a step's discharge with that capacity and
+        ``control.guard_eta_discharge`` (a lower bound of the FMU's discharge efficiency,
+        charger and cells), so the measured SOC minus one step's discharge stays above the
+        floor.  Charging bounds use the same capacity with ``control.eta_charge``.
+        """
+        aged = ev.capacity_kwh * (1.0 - self.q_now[self.s.slot[rows]].sum(axis=1))
+        return dataclasses.replace(
+            ev,
+            capacity_kwh=aged,
+            eta_discharge=min(self.spec.control.guard_eta_discharge, ev.eta_discharge),
+        )
+
+    def _track_low(self, rows: IntArray) -> None:
+        """Lowest SOC of each plugged-in session so far (the FMU's SOC at step starts)."""
+        if len(rows):
+            soc = self.soc_now[self.s.slot[rows]]
+            self.soc_low[rows] = np.fmin(self.soc_low[rows], soc)
 
     def _meter_import(self, k: int, p_w: float) -> None:
         """Book step ``k−1``'s import; at a quarter hour's end, its mean sets the measured max."""
@@ -303,6 +335,7 @@ class PortoFlow:
             )
             self.webapp.close(stats)
             self.soc_dep[i] = soc
+            self._track_low(np.array([i], dtype=np.int64))
             self.q_dep[i] = self.q_now[slot]
             self.status[i] = "completed"
         return bool(rows)
@@ -473,7 +506,7 @@ class PortoFlow:
                 else None
             ),
             compensation_eur_per_kwh=self.spec.porto.webapp.v2b_compensation_eur_per_kwh,
-            wear_eur_per_kwh=c.wear_eur_per_kwh,
+            wear_eur_per_kwh=s.wear_eur_per_kwh,
         )
         self._plan_k = k
         self._plan_rows = {int(i): n for n, i in enumerate(rows)}
@@ -520,6 +553,8 @@ class PortoFlow:
         dq = self.q_dep - self.q_arr
         degradation = degradation_cost_eur(dq.sum(axis=1), s.capacity_kwh, self.pack_eur_per_kwh)
         rejected = status == "rejected"
+        aged = s.capacity_kwh * (1.0 - s.q_cal_start - s.q_cyc_start)
+        e_pre = (s.soc_start - s.soc_arrival) * aged / self.spec.control.eta_charge
         dep = pd.Series(t0 + step * s.dep_k).where(status == "completed")
         return pd.DataFrame(
             {
@@ -533,6 +568,8 @@ class PortoFlow:
                 "soc_arrival": self.soc_arr,
                 "soc_wish": wish,
                 "soc_departure": np.where(rejected, s.soc_arrival, self.soc_dep),
+                "soc_min": s.soc_min,
+                "soc_min_reached": self.soc_low,
                 "e_charged_kwh": e_ch,
                 "e_discharged_kwh": e_dis,
                 "energy_cost_eur": cost,
@@ -552,6 +589,8 @@ class PortoFlow:
                 "departure_s": (s.dep_k * dt_s).astype(float),
                 "dq_cal": dq[:, 0],
                 "dq_cyc": dq[:, 1],
+                "parked_before_s": s.parked_before_s,
+                "e_charged_before_start_kwh": np.where(rejected, 0.0, e_pre),
                 "unserved_energy_kwh": np.where(
                     rejected, np.maximum(s.soc_wish - s.soc_arrival, 0.0) * s.capacity_kwh, 0.0
                 ),
@@ -559,10 +598,11 @@ class PortoFlow:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Totals of the actors: BEMS solves and the measured contracted power."""
+        """Totals of the actors: BEMS solves, the measured contracted power, the wear price."""
         return {
             "bems_solves": self.n_solves,
             "measured_max_15min_kw": self.measured_max_w / 1e3,
+            "bems_wear_eur_per_kwh": self.s.wear_eur_per_kwh,
         }
 
 

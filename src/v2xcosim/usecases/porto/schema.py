@@ -133,8 +133,13 @@ class PortoControlSpec(Spec):
 
     The BEMS re-solves on arrivals, departures and DSO signals, and at the latest
     ``replan_h`` after its last plan; each plan covers ``horizon_h``.  ``wear_eur_per_kwh``:
-    battery wear per kWh of throughput the BEMS prices (0.02: the 20 EUR/MWh the V2G EMSP
-    uses, assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
+    battery wear per kWh of throughput the BEMS prices; unset (default), the marginal cycle
+    ageing of the EV FMU's own law for the fleet's median car cycled daily between its V2B floor
+    and its wish (:func:`~v2xcosim.usecases.porto.wiring.bems_wear_eur_per_kwh`).
+    ``guard_eta_discharge``: the discharge efficiency the CS EMS guard assumes when it keeps a
+    car above its V2B floor — a lower bound of the FMU's (setpoint to SOC energy 0.89–1.0 at
+    discharges above 1 kW in the July week's Tuesday and Wednesday; 0.88 with a margin,
+    assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
     DSO limit (100 kW, assumption: about nine plain-charging cars of 11 kW arriving unforeseen
     in the window, and the FMU's losses beyond the BEMS's linear model).
     """
@@ -146,7 +151,8 @@ class PortoControlSpec(Spec):
     target_margin_soc: float = Field(default=0.005, ge=0, le=0.1)
     eta_charge: float = Field(default=0.92, gt=0, le=1)
     eta_discharge: float = Field(default=0.92, gt=0, le=1)
-    wear_eur_per_kwh: float = Field(default=0.02, ge=0)
+    wear_eur_per_kwh: float | None = Field(default=None, ge=0)
+    guard_eta_discharge: float = Field(default=0.88, gt=0, le=1)
     import_limit_margin_kw: float = Field(
         default=100.0, ge=0, description="the BEMS plans this far below a DSO import limit"
     )

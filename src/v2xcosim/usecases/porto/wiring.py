@@ -6,12 +6,17 @@ never depend on ``control.strategy``):
 
 * **stays** (:func:`~.parking.draw_stays`) over the local days the horizon touches, with
   ``porto.parking.warmup_days`` drawn before the start; **times on the step grid**: arrival
-  ``arr_k`` = the nearest step (cars parked before the start arrive at step 0, with the SOC
-  they arrived with — they have not charged before the run: **simplification**), departure
+  ``arr_k`` = the nearest step (cars parked before the start arrive at step 0), departure
   ``dep_k`` = the nearest step after it (≥ ``arr_k + 1``), booking ``booked_k`` = the nearest
   step, not after the arrival (bookings made before the start are made at step 0); stays
   arriving at or after the end are dropped;
 * **cars** (:func:`~.fleet.draw_fleet`), one per stay;
+* **the start state**: a car parked before the start has charged since it arrived, as a plain
+  charger does (:func:`~.fleet.soc_at_start`: its charge limit, ``control.eta_charge``, its
+  capacity less its capacity losses — the capacity the FMU's SOC counts — up to the target the
+  run's guard charges it to: ``min(wish + control.target_margin_soc, control.soc_max)`` if its
+  user consented, else ``control.soc_max``); ``soc_start`` is the SOC it enters the run with
+  (``soc_arrival`` for the others), the same under every strategy (**assumption**);
 * **parking decisions** by :func:`~.parking.simulate` on the stays at those step times: the
   run's parking manager, replaying the same events in the same order, decides the same
   (:class:`~.flow.PortoFlow` checks it);
@@ -21,7 +26,10 @@ never depend on ``control.strategy``):
 * **profiles** on the step grid, for the horizon and ``control.horizon_h`` beyond it (the
   BEMS's look-ahead): the terminal's electrical load (:mod:`.terminal`), the outdoor
   temperature, the tariff's energy price and peak-hours mask (:mod:`.tariff`);
-* **the DSO event** as step indices (``event_notice_k`` when the BEMS is told).
+* **the DSO event** as step indices (``event_notice_k`` when the BEMS is told);
+* **the BEMS's wear price** ``wear_eur_per_kwh``: ``control.wear_eur_per_kwh`` if set, else
+  :func:`bems_wear_eur_per_kwh` — the EV FMU's marginal cycle ageing of the fleet's median car
+  cycled daily between its V2B floor and its wish.
 """
 
 from __future__ import annotations
@@ -37,8 +45,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from v2xcosim.core.timegrid import step_times
+from v2xcosim.domain.ageing import band_cycling_proxies, marginal_cycle_wear_eur_per_kwh
 from v2xcosim.domain.tariff import TouTariff
-from v2xcosim.usecases.porto.fleet import FleetSpec, draw_fleet
+from v2xcosim.usecases.porto.fleet import FleetSpec, draw_fleet, soc_at_start
 from v2xcosim.usecases.porto.network import ChargerGroupSpec, PortoNetworkSpec
 from v2xcosim.usecases.porto.parking import ParkingManager, StaySpec, draw_stays, simulate
 from v2xcosim.usecases.porto.webapp import WebAppConfig
@@ -173,6 +182,8 @@ class PortoSetup:
     fleet_size: int
     capacity_kwh: FloatArray
     soc_arrival: FloatArray
+    soc_start: FloatArray
+    parked_before_s: FloatArray
     soc_min: FloatArray
     soc_wish: FloatArray
     p_max_charge_kw: FloatArray
@@ -193,6 +204,7 @@ class PortoSetup:
     event_start_k: int
     event_end_k: int
     event_limit_w: float
+    wear_eur_per_kwh: float
 
     @property
     def sessions(self) -> IntArray:
@@ -246,6 +258,7 @@ def _rounded_stays(spec: PortoScenario, stays: pd.DataFrame) -> pd.DataFrame:
             "booked_s": np.where(booked_k >= 0, booked_k * float(dt_s), np.nan)[keep],
             "arrival_s": (arr_k * float(dt_s))[keep],
             "departure_s": (dep_k * float(dt_s))[keep],
+            "parked_before_s": np.maximum(-stays["arrival_s"].to_numpy(float), 0.0)[keep],
         }
     )
     return out.reset_index(drop=True)
@@ -266,6 +279,27 @@ def fleet_size(spec: PortoScenario) -> int:
     """Slots of the fleet FMU: the accepted stays (at least 1), without profiles."""
     _, _, log = sessions_draw(spec)
     return max(1, int(log["accepted"].sum()))
+
+
+def bems_wear_eur_per_kwh(
+    q_cyc_start: npt.ArrayLike, soc_min: npt.ArrayLike, soc_wish: npt.ArrayLike
+) -> float:
+    """Return the BEMS's wear price γ [EUR per kWh of battery throughput] from the FMU's ageing.
+
+    :func:`~v2xcosim.domain.ageing.marginal_cycle_wear_eur_per_kwh` for the fleet's median car
+    (one value per accepted stay): its cycle loss ``q_cyc_start`` at the start, and the FMU's
+    V_rms and DOD proxies of a car that V2B cycles once a day between its V2B floor and its
+    wish (:func:`~v2xcosim.domain.ageing.band_cycling_proxies` over the medians of ``soc_min``
+    and ``soc_wish``), priced at BNEF 2024's pack price.  **Assumption**: one median car and
+    one daily cycle through the band stand for the fleet.  No car: 0.
+    """
+    q = np.asarray(q_cyc_start, dtype=float)
+    if q.size == 0:
+        return 0.0
+    lo = float(np.median(np.asarray(soc_min, dtype=float)))
+    hi = max(float(np.median(np.asarray(soc_wish, dtype=float))), lo)
+    v_rms_v, dod = band_cycling_proxies(lo, hi)
+    return float(marginal_cycle_wear_eur_per_kwh(float(np.median(q)), v_rms_v=v_rms_v, dod=dod)[()])
 
 
 def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
@@ -309,6 +343,23 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         limit = ev.limit_mw * 1e6
     ref = spec.porto.fmu_reference_capacity_kwh
     cap = cars["capacity_kwh"].to_numpy(float)
+    c = spec.control
+    soc_arrival = cars["soc_arrival"].to_numpy(float)
+    parked_s = stays["parked_before_s"].to_numpy(float)
+    target = np.where(
+        cars["consent"].to_numpy(bool),
+        np.minimum(cars["soc_wish"].to_numpy(float) + c.target_margin_soc, c.soc_max),
+        c.soc_max,
+    )
+    aged = cap * (1.0 - cars["q_cal_start"].to_numpy(float) - cars["q_cyc_start"].to_numpy(float))
+    soc_start = soc_at_start(
+        soc_arrival,
+        target,
+        cars["p_max_charge_kw"].to_numpy(float),
+        aged,
+        parked_s,
+        eta_charge=c.eta_charge,
+    )
     return PortoSetup(
         start_utc=spec.time.start_utc,
         step_s=dt_s,
@@ -332,7 +383,9 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         slot=slot,
         fleet_size=max(1, int(accepted.sum())),
         capacity_kwh=cap,
-        soc_arrival=cars["soc_arrival"].to_numpy(float),
+        soc_arrival=soc_arrival,
+        soc_start=soc_start,
+        parked_before_s=parked_s,
         soc_min=cars["soc_min"].to_numpy(float),
         soc_wish=cars["soc_wish"].to_numpy(float),
         p_max_charge_kw=cars["p_max_charge_kw"].to_numpy(float),
@@ -353,6 +406,15 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         event_start_k=int(start_k),
         event_end_k=int(end_k),
         event_limit_w=float(limit),
+        wear_eur_per_kwh=(
+            bems_wear_eur_per_kwh(
+                cars["q_cyc_start"].to_numpy(float)[accepted],
+                cars["soc_min"].to_numpy(float)[accepted],
+                cars["soc_wish"].to_numpy(float)[accepted],
+            )
+            if c.wear_eur_per_kwh is None
+            else c.wear_eur_per_kwh
+        ),
     )
 
 
@@ -360,6 +422,7 @@ __all__ = [
     "FMU_REFERENCE_N_PARALLEL",
     "NO_EVENT",
     "PortoSetup",
+    "bems_wear_eur_per_kwh",
     "charger_groups",
     "fleet_size",
     "fleet_spec",

@@ -146,7 +146,7 @@ def fleet(spec: PortoScenario, plan: PortoPlan) -> dict[str, Any]:
             "soc_max": p.fmu_soc_max,
         },
         start={
-            "soc_start": s.slot_vector(s.soc_arrival, 0.5),
+            "soc_start": s.slot_vector(s.soc_start, 0.5),
             "q_cal_start": s.slot_vector(s.q_cal_start, Q_START_MIN),
             "q_cyc_start": s.slot_vector(s.q_cyc_start, Q_START_MIN),
         },
@@ -307,7 +307,7 @@ def build_world(
             *ACTOR_FEEDBACK,
             time_shifted=True,
             initial_data={
-                "soc": s.slot_vector(s.soc_arrival, 0.5),
+                "soc": s.slot_vector(s.soc_start, 0.5),
                 "p_ac_w": [0.0] * s.fleet_size,
                 "q_cal": s.slot_vector(s.q_cal_start, Q_START_MIN),
                 "q_cyc": s.slot_vector(s.q_cyc_start, Q_START_MIN),
@@ -378,8 +378,11 @@ def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]
     ``departure_soc_shortfall_kwh`` (the vocabulary's): over the sessions that left at their
     declared departure within the run (``completed``) and whose wish was feasible — (wish − arrival
     SOC) × capacity ≤ P_max × ``eta_charge`` × stay — Σ (wish − SOC at departure)⁺ ×
-    capacity, gaps below 1e-4 SOC counted as 0.
+    capacity, gaps below 1e-4 SOC counted as 0.  ``degradation_calendar_eur`` /
+    ``degradation_cycle_eur``: Σ ``dq_cal`` / ``dq_cyc`` × capacity × pack price over the
+    served sessions (their sum is ``battery_degradation_cost_eur``).
     """
+    from v2xcosim.domain.ageing import degradation_cost_eur, pack_cost_eur_per_kwh
     from v2xcosim.domain.kpis import departure_soc_shortfall_kwh, feasible_sessions
 
     status = sessions["status"]
@@ -401,6 +404,9 @@ def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]
     )
     served = sessions[status != "rejected"]
     counts = status.value_counts()
+    cap, price = served["capacity_kwh"].to_numpy(dtype=float), pack_cost_eur_per_kwh()
+    calendar = degradation_cost_eur(served["dq_cal"].to_numpy(dtype=float), cap, price)
+    cycle = degradation_cost_eur(served["dq_cyc"].to_numpy(dtype=float), cap, price)
     return {
         "departure_soc_shortfall_kwh": shortfall,
         "infeasible_sessions": int(np.sum(~feasible)),
@@ -412,6 +418,8 @@ def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]
         "sessions_v2b": int(served["v2b"].sum()),
         "degradation_eur": float(served["degradation_eur"].sum()),
         "battery_degradation_cost_eur": float(served["degradation_eur"].sum()),
+        "degradation_calendar_eur": float(calendar.sum()),
+        "degradation_cycle_eur": float(cycle.sum()),
         "ev_user_compensation_eur": float(served["compensation_eur"].sum()),
         "ev_user_bill_eur": float(served["bill_eur"].sum()),
         "unserved_energy_kwh": float(sessions["unserved_energy_kwh"].sum()),
