@@ -29,7 +29,7 @@ SHORT = [
     "users.sessions_per_connector_per_day=1.5",
     "results.plots=false",
 ]
-CHROMIUM = os.environ.get("V2X_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("V2X_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 """The system Chromium the browser test drives (Debian package ``chromium``)."""
 
 
@@ -264,6 +264,8 @@ def test_report_in_the_run_folder_and_again(runs: dict[str, Path], tmp_path: Pat
     assert (folder / "report.html").is_file()
     assert main(["report", str(folder)]) == 0  # its own report does not make it incomplete
     assert not [p for p in folder.iterdir() if p.name.startswith(".report.html")]
+    # the voltage study still reads a run folder holding its report
+    assert main(["study", "voltage", str(folder), "--out", str(tmp_path / "study")]) == 0
 
 
 # ------------------------------------------------------------------ in a real browser
