@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 REF_MODELS := EV EVDetailed Battery ChargerReduced ChargerDetailed Terminal
 REF_SOURCES := models/V2X models/fmus.toml
 
-.PHONY: help prereqs setup fmus regress references run test lint bench clean
+.PHONY: help prereqs setup fmus regress references run browser test lint bench clean
 
 help:
 	@echo "make run    set up .venv, build the FMUs, run the default scenario"
@@ -50,15 +50,33 @@ references: fmus
 	  $(VENV)/bin/v2xcosim fmu regress fmus/$$m.fmu fmus/$$m --update --reason "$(REASON)" --sources $(REF_SOURCES) || exit $$?; \
 	done
 
+# The run, its uncontrolled comparison beside it (<RUN_OUT>-uncontrolled), and an HTML report of
+# each (the run's against the comparison); `v2xcosim report` prints each report's path.
+RUN_OUT := results/terni_v2g-$(shell date -u +%Y%m%dT%H%M%SZ)
+
 run: fmus
-	$(VENV)/bin/v2xcosim run scenarios/terni_v2g.toml --compare uncontrolled
+	$(VENV)/bin/v2xcosim run scenarios/terni_v2g.toml --compare uncontrolled --out $(RUN_OUT)
+	$(VENV)/bin/v2xcosim report $(RUN_OUT) --baseline $(RUN_OUT)-uncontrolled
+	$(VENV)/bin/v2xcosim report $(RUN_OUT)-uncontrolled
+
+# The report's browser test (tests/test_report_html.py) drives Debian's chromium: installed here
+# when it is missing and make runs as root with apt-get; otherwise nothing happens and the test
+# skips, saying what to install.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the report's browser test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+	  || echo "chromium could not be installed; the browser test will be skipped"; \
+	fi
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file at a time per worker, so
 # a module's fixtures (e.g. the Terni default day under three strategies) run once;
 # TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 
-test: regress lint
+test: regress lint browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: setup

@@ -53,6 +53,18 @@ def test_manifest_verifies_and_detects_tampering(tmp_path: Path) -> None:
     assert any("a.parquet" in p for p in problems) and any("extra.json" in p for p in problems)
 
 
+def test_a_report_written_after_the_run_keeps_the_folder_complete(tmp_path: Path) -> None:
+    """``v2xcosim report`` writes report.html into a finished folder: resume and sweeps must
+    still see it complete; any other unlisted file, or a report in a subfolder, is a problem."""
+    (tmp_path / "a.parquet").write_bytes(b"1")
+    write_metadata(tmp_path, {"seed": 1})
+    (tmp_path / "report.html").write_text("<html></html>")
+    assert verify_run_folder(tmp_path) == []
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "report.html").write_text("<html></html>")
+    assert verify_run_folder(tmp_path) == ["sub/report.html: not listed in the manifest"]
+
+
 def test_kpis_energy_and_checks() -> None:
     t = pd.date_range("2024-01-01", periods=4, freq="15min", tz="UTC")
     grid = pd.DataFrame(

@@ -65,6 +65,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.register(sub)
     studies.register(sub)
     demo.register(sub)
+    from v2xcosim import report_cli
+
+    report_cli.register(sub)
     return parser
 
 

@@ -31,14 +31,21 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str])
         vals = [runs[n].get(key) for n in names]
         row = f"{key:<30}" + "".join(f"{fmt(v):>{w}}" for v, w in zip(vals, widths, strict=True))
         if len(names) > 1 and vals[0] is not None and vals[1] is not None:
-            a, b = float(vals[0]), float(vals[1])
-            # a change below the 4th significant digit of the values is shown as 0
-            scale = max(abs(a), abs(b))
-            step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
-            delta = b - a if abs(b - a) >= 0.5 * step else 0.0
-            row += f"{delta:>+{dw}.4g}"
+            row += f"{rounded_delta(float(vals[0]), float(vals[1])):>+{dw}.4g}"
         lines.append(row)
     return "\n".join(lines)
+
+
+def rounded_delta(a: float, b: float) -> float:
+    """Return ``b − a``, or 0 when the change is below the 4th significant digit of the values.
+
+    The values are shown with 4 significant digits; a smaller change would be rounding residue.
+    """
+    scale = max(abs(a), abs(b))
+    if not math.isfinite(scale):
+        return b - a
+    step = 10.0 ** (math.floor(math.log10(scale)) - 3) if scale > 0 else 0.0
+    return b - a if abs(b - a) >= 0.5 * step else 0.0
 
 
 def checks_line(kpis: Mapping[str, Any]) -> str:

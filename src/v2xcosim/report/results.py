@@ -102,8 +102,19 @@ def write_metadata(out_dir: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+REPORT_NAME = "report.html"
+"""The HTML report ``v2xcosim report`` writes into a finished run folder by default."""
+
+DERIVED_FILES = frozenset({REPORT_NAME})
+"""Files that commands write into a run folder after the run (derived from its results): not in
+the run's manifest, and their presence does not make a complete folder look incomplete."""
+
+
 def verify_run_folder(out_dir: Path) -> list[str]:
-    """Problems with a run folder's manifest (empty list = complete and intact)."""
+    """Problems with a run folder's manifest (empty list = complete and intact).
+
+    A file of :data:`DERIVED_FILES` written after the run (the HTML report) is not a problem.
+    """
     meta_path = out_dir / METADATA
     if not meta_path.is_file():
         return [f"{meta_path}: missing (the run did not complete)"]
@@ -119,6 +130,6 @@ def verify_run_folder(out_dir: Path) -> list[str]:
             problems.append(f"{rel}: listed in the manifest but missing")
         elif sha256_file(path) != digest:
             problems.append(f"{rel}: SHA-256 differs from the manifest")
-    for rel in sorted(set(manifest(out_dir)) - set(listed)):
+    for rel in sorted(set(manifest(out_dir)) - set(listed) - DERIVED_FILES):
         problems.append(f"{rel}: not listed in the manifest")
     return problems

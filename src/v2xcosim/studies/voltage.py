@@ -89,7 +89,12 @@ class RunData:
 
 
 def _study_outputs(problems: Sequence[str], run_dir: Path, out: Path | None) -> list[str]:
-    """``problems`` of ``verify_run_folder`` less the files studies wrote into the run folder."""
+    """``problems`` of ``verify_run_folder`` less the files studies and reports wrote there.
+
+    ``v2xcosim report`` writes ``report.html`` into the run folder by default (``make run``).
+    """
+    from v2xcosim.report.html import REPORT_NAME
+
     inside = None
     if out is not None:
         try:
@@ -100,8 +105,10 @@ def _study_outputs(problems: Sequence[str], run_dir: Path, out: Path | None) -> 
     for p in problems:
         rel, _, what = p.partition(": ")
         top = rel.split("/", 1)[0]
-        ours = top.startswith(STUDY_PREFIX) or (
-            inside is not None and (rel == inside or rel.startswith(inside + "/"))
+        ours = (
+            top.startswith(STUDY_PREFIX)
+            or rel == REPORT_NAME
+            or (inside is not None and (rel == inside or rel.startswith(inside + "/")))
         )
         if not (ours and what == "not listed in the manifest"):
             kept.append(p)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from v2xcosim.config.common import ScenarioBase
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.report.html import RunView, Section
 
 REGISTRY: dict[str, str] = {
     "sites": "v2xcosim.usecases.sites:USE_CASE",
@@ -114,6 +115,9 @@ class UseCase(Protocol):
     """Headline KPIs, in the order of the summary and comparison tables."""
     power_flow_method: str
     """How the power flow is solved (recorded in ``metadata.json``)."""
+    sgam_places: Mapping[str, tuple[str, str]]
+    """Trace role (an actor's name before ``/``) -> (EMSA domain, zone) for the report's
+    EMSA/SGAM plane (:data:`v2xcosim.report.html.DOMAINS`, ``ZONES``); empty: no plane."""
 
     @property
     def schema(self) -> type[ScenarioBase]:
@@ -167,6 +171,14 @@ class UseCase(Protocol):
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the KPI summary the CLI prints after a run."""
+        ...
+
+    def report_sections(self, run: RunView, baseline: RunView | None) -> list[Section]:
+        """Return this use case's own sections of the HTML report (``v2xcosim report``).
+
+        A section whose ``key`` is a generic one (``ev``, ``sites``, ...) replaces it; others
+        are added before the trace sections (:func:`v2xcosim.report.html.merge_sections`).
+        """
         ...
 
     def describe(self, spec: Any) -> str:

@@ -23,7 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from v2xcosim.report.html import RunView, Section
 from v2xcosim.usecases import NetworkLayout
+from v2xcosim.usecases.porto.report import SGAM_PLACES
 from v2xcosim.usecases.porto.schema import PortoScenario, PortoStrategy, check
 from v2xcosim.usecases.porto.steps import PORTO_STEPS
 
@@ -60,6 +62,7 @@ class PortoUseCase:
     trace_steps: Mapping[str, str] = PORTO_STEPS
     kpi_keys = KPI_KEYS
     power_flow_method = "pandapower runpp, Newton-Raphson, numba off"
+    sgam_places: Mapping[str, tuple[str, str]] = SGAM_PLACES
 
     @property
     def schema(self) -> type[PortoScenario]:
@@ -121,6 +124,12 @@ class PortoUseCase:
 
         sessions = pd.read_parquet(out_dir / "sessions.parquet")
         make_porto_plots(spec, plan.setup, frames, sessions, out_dir)
+
+    def report_sections(self, run: RunView, baseline: RunView | None) -> list[Section]:
+        """Return the sections of :mod:`.report` for the HTML report."""
+        from v2xcosim.usecases.porto.report import report_sections
+
+        return report_sections(run, baseline)
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the headline KPIs as a one-column table."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from v2xcosim.report.html import RunView, Section
 from v2xcosim.usecases import NetworkLayout, OperatingState, net_demand_states
 from v2xcosim.usecases.sites.schema import SitesScenario, check
 
@@ -40,6 +41,8 @@ class SitesUseCase:
         "nonconverged_steps",
     )
     power_flow_method = "pandapower runpp, Newton-Raphson, numba off"
+    sgam_places: Mapping[str, tuple[str, str]] = {}
+    """No trace, so no EMSA/SGAM plane."""
 
     @property
     def schema(self) -> type[SitesScenario]:
@@ -120,6 +123,10 @@ class SitesUseCase:
         frames: Mapping[str, pd.DataFrame],
     ) -> None:
         """Write nothing besides the generic plots."""
+
+    def report_sections(self, run: RunView, baseline: RunView | None) -> list[Section]:
+        """No sections of its own: the generic report covers a file-configured case."""
+        return []
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the substation, voltage, loading and per-site summary."""

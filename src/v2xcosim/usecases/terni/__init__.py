@@ -18,7 +18,9 @@ from typing import Any
 import pandas as pd
 
 from v2xcosim.config.actors import Strategy
+from v2xcosim.report.html import RunView, Section
 from v2xcosim.usecases import NetworkLayout, net_demand_states
+from v2xcosim.usecases.terni.report import SGAM_PLACES
 from v2xcosim.usecases.terni.schema import TerniScenario, check
 from v2xcosim.usecases.terni.steps import TERNI_STEPS
 from v2xcosim.usecases.terni.world import COMPARE_KEYS, TerniPlan
@@ -31,6 +33,7 @@ class TerniUseCase:
     trace_steps: Mapping[str, str] = TERNI_STEPS
     kpi_keys = COMPARE_KEYS
     power_flow_method = "pandapower runpp, Newton-Raphson, numba off, OLTC control"
+    sgam_places: Mapping[str, tuple[str, str]] = SGAM_PLACES
 
     @property
     def schema(self) -> type[TerniScenario]:
@@ -124,6 +127,12 @@ class TerniUseCase:
             v_max_pu=spec.grid.v_max_pu,
             tz=spec.time.tzinfo,
         )
+
+    def report_sections(self, run: RunView, baseline: RunView | None) -> list[Section]:
+        """Return the sections of :mod:`.report` for the HTML report."""
+        from v2xcosim.usecases.terni.report import report_sections
+
+        return report_sections(run, baseline)
 
     def summary(self, kpis: Mapping[str, Any]) -> str:
         """Return the headline KPIs as a one-column table."""
