@@ -26,10 +26,12 @@ from v2xcosim.scenario import load_scenario
 from v2xcosim.sweep import (
     SUMMARY,
     SUMMARY_PLOT,
+    SUMMARY_REPORT,
     folder_name,
     parse_param,
     seed_spread,
     split_values,
+    summary_report,
     sweep_seeds,
 )
 
@@ -160,6 +162,31 @@ def test_sweep_records_the_failing_variants_and_completes_the_others(
     # the seeds draw different sessions: the KPIs of the seeds differ
     assert ok["kpi:import_energy_mwh"].nunique() == 3
     assert (out / SUMMARY_PLOT).stat().st_size > 0
+    page = (out / SUMMARY_REPORT).read_text()
+    assert "chart-losses_mwh--param_grid_load_scaling" in page
+    assert page.count("<tr>") == 1 + len(frame)  # header + one row per variant
+    assert "Variants (3 of 6 ok)" in page and "did not converge" in page
+
+
+def test_summary_report_draws_the_seed_spread() -> None:
+    frame = pd.DataFrame(
+        {
+            "param:x": [1, 1, 2, 2],
+            "seed": [5, 6, 5, 6],
+            "status": ["ok", "ok", "ok", "error"],
+            "error": ["", "", "", "boom"],
+            "run_dir": ["a", "b", "c", "d"],
+            "kpi:losses_mwh": [1.0, 3.0, 4.0, None],
+        }
+    )
+    page = summary_report(frame, ["kpi:losses_mwh", "kpi:absent"], "t")
+    assert "losses_mwh [MWh]" in page and "absent" not in page
+    assert page.count('id="chart-') == 1 and "Variants (3 of 4 ok)" in page
+    # the mean and the t band of x = 1: mean 2, half width t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706
+    spread = seed_spread(frame, "param:x", "kpi:losses_mwh")
+    assert spread["mean"].tolist() == [2.0, 4.0]
+    assert spread["hi"].iloc[0] == pytest.approx(2.0 + 12.7062047, rel=1e-6)
+    assert "src=" not in page.split("<body>", 1)[1]  # nothing loaded from outside
 
 
 @pytest.mark.slow

@@ -44,7 +44,11 @@ SUMMARY = "summary.parquet"
 """The sweep's table: one row per variant."""
 
 SUMMARY_PLOT = "summary.png"
-"""The sweep's plot: KPIs against parameters."""
+"""The sweep's plot: KPIs against parameters (static, for papers)."""
+
+SUMMARY_REPORT = "summary.html"
+"""The sweep's report: the variants' table and interactive charts of every KPI against every
+parameter (mean over seeds, confidence band, each run), one self-contained file."""
 
 SEED_STREAM = "sweep/seeds"
 """Random stream (:func:`v2xcosim.core.rng.rng_for`) the Monte Carlo seeds are drawn from."""
@@ -383,6 +387,77 @@ def plot_summary(frame: pd.DataFrame, kpi_cols: Sequence[str], path: Path) -> No
     atomic_write_bytes(path, buf.getvalue())
 
 
+def summary_report(frame: pd.DataFrame, kpi_cols: Sequence[str], title: str) -> str:
+    """Return the sweep's HTML report (self-contained, as ``v2xcosim report``'s pages).
+
+    One chart per (KPI, parameter) with a KPI that has data: the mean over seeds per parameter
+    value, its :data:`CONFIDENCE` band (:func:`seed_spread`) and every run as a point; the y
+    axis names the KPI's unit from the KPI vocabulary.  Then the variants' table: parameters,
+    seed, status, error and run folder.
+    """
+    import html
+
+    from v2xcosim.report.html import Panel, Section, render
+    from v2xcosim.report.kpis import KPIS
+
+    go: Any = __import__("plotly.graph_objects", fromlist=["Figure"])
+    params = [c for c in frame.columns if c.startswith("param:")] or ["seed"]
+    kpis = [c for c in kpi_cols if c in frame.columns and frame[c].notna().any()]
+    panels: list[Panel] = []
+    for kpi in kpis:
+        name = kpi.removeprefix("kpi:")
+        unit = KPIS[name].unit if name in KPIS else ""
+        for param in params:
+            spread = seed_spread(frame, param, kpi)
+            labels = [str(v) for v in spread["value"]]
+            pts = frame[[param, kpi]].dropna()
+            fig = go.Figure()
+            fig.add_trace(
+                go.Scatter(
+                    x=labels + labels[::-1],
+                    y=list(spread["hi"]) + list(spread["lo"])[::-1],
+                    fill="toself",
+                    line={"width": 0},
+                    opacity=0.3,
+                    name=f"{CONFIDENCE:.0%} CI of the mean (seeds)",
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(go.Scatter(x=labels, y=spread["mean"], mode="lines+markers", name="mean"))
+            fig.add_trace(
+                go.Scatter(
+                    x=[str(v) for v in pts[param]],
+                    y=pts[kpi],
+                    mode="markers",
+                    marker={"size": 6, "color": "black", "opacity": 0.5},
+                    name="runs",
+                )
+            )
+            fig.update_layout(
+                title=f"{name} against {param.removeprefix('param:')}",
+                xaxis_title=param.removeprefix("param:"),
+                yaxis_title=f"{name} [{unit}]" if unit else name,
+                height=340,
+                margin={"l": 60, "r": 20, "t": 50, "b": 50},
+            )
+            key = re.sub(r"[^A-Za-z0-9_-]", "_", f"{name}--{param}")
+            panels.append(Panel(key=key, title="", figure=fig))
+    cols = [*params, *(["seed"] if "seed" not in params else []), "status", "error", "run_dir"]
+    cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
+    head = "".join(f"<th>{html.escape(c.removeprefix('param:'))}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in cols) + "</tr>"
+        for _, row in frame.iterrows()
+    )
+    table = Panel(key="variants", title="", html=f"<table><tr>{head}</tr>{body}</table>")
+    ok = int((frame["status"] == "ok").sum()) if "status" in frame.columns else len(frame)
+    sections = [
+        Section("kpis", "KPIs against the parameters", tuple(panels)),
+        Section("variants", f"Variants ({ok} of {len(frame)} ok)", (table,)),
+    ]
+    return render(title, sections, subtitle=f"{len(frame)} variants; {SUMMARY} holds the table")
+
+
 def run_sweep(
     scenario: Path,
     variants: Sequence[Variant],
@@ -461,7 +536,7 @@ def run_sweep(
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate every variant, run them on Dask, write the summary table and plot."""
     from v2xcosim import usecases
-    from v2xcosim.core.io import check_writable_dir, write_parquet_atomic
+    from v2xcosim.core.io import atomic_write_bytes, check_writable_dir, write_parquet_atomic
     from v2xcosim.scenario import load_scenario
 
     if not args.params and not args.seeds:
@@ -485,11 +560,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     frame = summary_frame(variants, outcomes, out)
     write_parquet_atomic(frame, out / SUMMARY)
     case = usecases.get(spec.use_case)
-    plot_summary(frame, [f"kpi:{k}" for k in case.kpi_keys], out / SUMMARY_PLOT)
+    kpi_cols = [f"kpi:{k}" for k in case.kpi_keys]
+    plot_summary(frame, kpi_cols, out / SUMMARY_PLOT)
+    page = summary_report(frame, kpi_cols, f"Sweep of {spec.name}")
+    atomic_write_bytes(out / SUMMARY_REPORT, page.encode("utf-8"))
     failed = [o for o in outcomes if o["status"] != "ok"]
     print(
         f"sweep: {len(outcomes) - len(failed)} of {len(outcomes)} variants ok; "
-        f"summary {out / SUMMARY}, plot {out / SUMMARY_PLOT}"
+        f"summary {out / SUMMARY}, report {out / SUMMARY_REPORT}, plot {out / SUMMARY_PLOT}"
     )
     return 1 if failed else 0
 
