@@ -411,6 +411,12 @@ def test_comparison_table_hides_rounding_residue() -> None:
     assert rows["reverse_flow_energy_mwh"] == ["58.1", "58", "-0.09709"]
     assert rows["reverse_flow_peak_mw"] == ["9.411", "9.411", "+0"]
     assert rows["ev_energy_discharged_kwh"] == ["0", "33.33", "+33.33"]
+    # two values that both show as 0 (solver round-off in both runs) differ by 0, not by 1e-16
+    both = comparison_table(
+        {"u": {"ev_energy_discharged_kwh": 7.6e-17}, "v": {"ev_energy_discharged_kwh": -8e-16}},
+        ["ev_energy_discharged_kwh"],
+    )
+    assert both.splitlines()[-1].split()[1:] == ["0", "0", "+0"]
 
 
 def test_a_failing_check_exits_1(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+RESIDUE = 1e-9
+"""Magnitude below which a KPI value is rounding residue, shown as 0 (in the KPIs' units)."""
+
 
 def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str]) -> str:
     """Format the KPIs ``keys`` of the runs (name → KPIs) as a table; the first is the reference.
@@ -25,7 +28,7 @@ def comparison_table(runs: Mapping[str, Mapping[str, Any]], keys: Sequence[str])
 
     def fmt(v: Any) -> str:
         # 4 significant digits; rounding residue (|v| < 1e-9 in the KPIs' units) shows as 0
-        return "n/a" if v is None else f"{float(v) if abs(float(v)) >= 1e-9 else 0.0:.4g}"
+        return "n/a" if v is None else f"{float(v) if abs(float(v)) >= RESIDUE else 0.0:.4g}"
 
     for key in keys:
         vals = [runs[n].get(key) for n in names]
@@ -40,7 +43,11 @@ def rounded_delta(a: float, b: float) -> float:
     """Return ``b − a``, or 0 when the change is below the 4th significant digit of the values.
 
     The values are shown with 4 significant digits; a smaller change would be rounding residue.
+    A value below :data:`RESIDUE` is shown as 0 and counts as 0 here too (e.g. 1e-16 MWh of
+    discharge summed from a solver's round-off), so two runs both showing 0 differ by 0.
     """
+    a = 0.0 if abs(a) < RESIDUE else a
+    b = 0.0 if abs(b) < RESIDUE else b
     scale = max(abs(a), abs(b))
     if not math.isfinite(scale):
         return b - a

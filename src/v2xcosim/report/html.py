@@ -41,7 +41,7 @@ import pandas as pd
 from v2xcosim.config.common import TimeSpec
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.io import atomic_write_bytes
-from v2xcosim.report.compare import rounded_delta
+from v2xcosim.report.compare import RESIDUE, rounded_delta
 from v2xcosim.report.kpis import KPIS
 from v2xcosim.report.plots import local_axis, masked_soc
 from v2xcosim.report.results import METADATA, REPORT_NAME, vector_columns, verify_run_folder
@@ -863,7 +863,7 @@ def sgam_figure(
 def _fmt(v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
-    return f"{v if abs(v) >= 1e-9 else 0.0:.4g}"
+    return f"{v if abs(v) >= RESIDUE else 0.0:.4g}"
 
 
 def kpi_table_html(rows: Sequence[KpiRow], *, label: str, base_label: str | None) -> str:
