@@ -192,6 +192,11 @@ class ScenarioBase(Spec):
     results: ResultsSpec = Field(default_factory=ResultsSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    placement: dict[str, str] = Field(
+        default_factory=dict,
+        description='simulator name -> "in-process" (default), "process" (a child process) or '
+        '"host:port" (a running `v2xcosim serve`); checked by the scenario loader',
+    )
 
 
 PLACEHOLDER_TIME = TimeSpec(

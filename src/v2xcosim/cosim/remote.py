@@ -1,0 +1,186 @@
+"""mosaik starters for simulators in a child process or on another machine, watched for loss.
+
+mosaik's own ``cmd`` and ``connect`` starters (``mosaik/starters.py``: ``CmdStarter``,
+``ConnectStarter``) are what the ``sim_config`` entries ``{"cmd": ...}`` and
+``{"connect": "host:port"}`` become.  :class:`ProcessStarter` and :class:`ConnectStarter` are
+those two, with two differences that make a run with remote simulators end like one without:
+
+* **A lost simulator stops the run, named.**  mosaik notices a broken connection only for a
+  request already waiting for its answer.  A simulator that dies between two requests (killed
+  while another simulator steps) leaves the next request waiting forever — the reader of its
+  connection has ended and nothing answers.  :class:`WatchedProxy` refuses to send on a
+  connection whose far end has closed and raises :class:`RemoteSimulatorLost` naming the
+  simulator and what it was asked to do.
+* **A remote simulator's error is the error of the run.**  mosaik logs an exception raised in a
+  remote simulator and returns from ``World.run`` as if the run had ended
+  (``AsyncWorld.run`` catches ``RemoteException``).  :class:`WatchedProxy` raises it instead as
+  the project's own :class:`~v2xcosim.core.errors.ScenarioError` or
+  :class:`~v2xcosim.core.errors.SimulationError` with the remote message — which already names
+  simulator, entity and simulated time (:func:`v2xcosim.cosim.adapters.guarded`).
+
+A child process (:class:`ProcessStarter`) is not killed 0.1 s after it was asked to stop, as
+mosaik's ``CmdStarter`` does with ``auto_terminate``: it is given :data:`STOP_WAIT_S` to run its
+``finalize`` (freeing FMUs and their extraction folders) and end by itself, and only then
+terminated, so no process outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+from mosaik.exceptions import ConnectionClosedError
+from mosaik.proxies import RemoteProxy
+from mosaik.starters import Starter
+from mosaik_api_v3.connection import Channel, RemoteException
+
+from v2xcosim.core.errors import ScenarioError, SimulationError
+
+STOP_WAIT_S = 30.0
+"""How long [s] a child process may take to end by itself after the run stopped it
+(assumption: its ``finalize`` frees FMUs, well under a second on an idle machine)."""
+
+
+class RemoteSimulatorLost(SimulationError):
+    """The connection to a simulator in another process or on another machine broke."""
+
+    def __init__(self, name: str, where: str, method: str) -> None:
+        """Create the error: simulator ``name``, placed ``where``, lost at its ``method`` call."""
+        self.name = name
+        super().__init__(
+            f"lost the remote simulator {name} ({where}) at its {method!r} call: its process "
+            "ended or its connection broke, and the run was stopped. Look at that process (its "
+            "messages; was it killed?) and run again"
+        )
+
+
+class WatchedProxy(RemoteProxy):
+    """mosaik's proxy of a remote simulator that refuses to wait on a closed connection."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        mosaik_remote: Any,
+        reader: asyncio.StreamReader,
+        *,
+        name: str,
+        where: str,
+        process: subprocess.Popen[str] | None = None,
+    ) -> None:
+        """Wrap ``channel`` (read through ``reader``) to simulator ``name`` placed ``where``."""
+        super().__init__(channel, mosaik_remote)
+        self._reader = reader
+        self._name = name
+        self._where = where
+        self._proc = process
+
+    async def send(self, request: Any) -> Any:
+        """Send ``request``; raise :class:`RemoteSimulatorLost` or the simulator's own error."""
+        method = str(request[0])
+        if self._reader.at_eof():  # the far end closed: nothing would ever answer
+            raise RemoteSimulatorLost(self._name, self._where, method)
+        try:
+            return await super().send(request)
+        except ConnectionClosedError:
+            raise RemoteSimulatorLost(self._name, self._where, method) from None
+        except RemoteException as exc:
+            cls = ScenarioError if exc.remote_type == "ScenarioError" else SimulationError
+            raise cls(str(exc.remote_msg)) from None
+
+    async def stop(self) -> None:
+        """Stop the simulator; a child process gets :data:`STOP_WAIT_S` to end by itself."""
+        await super().stop()
+        proc = self._proc
+        if proc is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, proc.wait), STOP_WAIT_S)
+        except TimeoutError:
+            proc.kill()
+            await loop.run_in_executor(None, proc.wait)
+
+
+class ProcessStarter(Starter):
+    """Start a simulator as a child process that connects back to mosaik (mosaik's ``cmd``)."""
+
+    def __init__(self, name: str, cmd: str, *, connect_timeout_s: float) -> None:
+        """Start simulator ``name`` with ``cmd`` (``%(python)s``, ``%(addr)s`` as in mosaik)."""
+        self.name = name
+        self.cmd = cmd
+        self.connect_timeout_s = connect_timeout_s
+        self.api_version = None
+
+    async def start(self, sim_id: str, mosaik_remote: Any, mosaik_config: Any) -> WatchedProxy:
+        """Listen on a free loopback port, start the child, wait for its connection."""
+        connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        connected = asyncio.get_running_loop().create_future()
+
+        async def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            if not connected.done():
+                connected.set_result((r, w))
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        try:
+            host, port = server.sockets[0].getsockname()[:2]
+            cmd = self.cmd % {"addr": f"{host}:{port}", "python": sys.executable}
+            try:
+                proc = subprocess.Popen(shlex.split(cmd), text=True)
+            except OSError as exc:
+                raise SimulationError(
+                    f"simulator {self.name} could not be started in a child process ({cmd}): {exc}"
+                ) from None
+            try:
+                reader, writer = await asyncio.wait_for(connected, self.connect_timeout_s)
+            except TimeoutError:
+                proc.kill()
+                proc.wait()
+                raise SimulationError(
+                    f"simulator {self.name} in a child process ({cmd}) did not connect within "
+                    f"{self.connect_timeout_s:g} s"
+                ) from None
+        finally:
+            server.close()
+        channel = Channel(reader, writer, name=sim_id)
+        where = f'placement.{self.name} = "process", pid {proc.pid}'
+        return WatchedProxy(
+            channel, mosaik_remote, reader, name=self.name, where=where, process=proc
+        )
+
+    @classmethod
+    def from_starter_config(cls, starter_config: Any) -> None:
+        """Not read from dict entries: the project builds this starter itself."""
+        return None
+
+
+class ConnectStarter(Starter):
+    """Connect to a simulator listening at ``host:port`` (mosaik's ``connect``)."""
+
+    def __init__(self, name: str, host: str, port: int) -> None:
+        """Connect simulator ``name`` to ``host:port`` (a running ``v2xcosim serve``)."""
+        self.name = name
+        self.host = host
+        self.port = port
+        self.api_version = None
+
+    async def start(self, sim_id: str, mosaik_remote: Any, mosaik_config: Any) -> WatchedProxy:
+        """Open the connection; a refused or unreachable address is a :class:`SimulationError`."""
+        addr = f"{self.host}:{self.port}"
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError as exc:
+            raise SimulationError(
+                f"simulator {self.name}: could not connect to placement.{self.name} = "
+                f'"{addr}" ({exc}); start it there first: v2xcosim serve {self.name} --addr {addr}'
+            ) from None
+        channel = Channel(reader, writer, name=sim_id)
+        where = f'placement.{self.name} = "{addr}"'
+        return WatchedProxy(channel, mosaik_remote, reader, name=self.name, where=where)
+
+    @classmethod
+    def from_starter_config(cls, starter_config: Any) -> None:
+        """Not read from dict entries: the project builds this starter itself."""
+        return None
