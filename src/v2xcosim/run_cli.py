@@ -102,7 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve one simulator on ``--addr`` for one run (``v2xcosim serve``).
 
     Prints ``serving SIMULATOR on HOST:PORT`` once it listens (the port it got when 0 was
-    asked for); exit 0 when the run has ended, 2 for a bad address, a port it cannot bind or
+    asked for) and ``a run connected from HOST:PORT`` when the run has connected; exit 0 when
+    the run has ended, 2 for a bad address, a port it cannot bind or
     no run within ``--timeout``.
     """
     from v2xcosim.cosim.placement import parse_address, serve
@@ -118,8 +119,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def listening(bound_host: str, bound_port: int) -> None:
         print(f"serving {args.simulator} on {bound_host}:{bound_port}", flush=True)
 
+    def connected(peer: str) -> None:
+        print(f"a run connected from {peer}", flush=True)
+
     try:
-        serve(args.simulator, host, port, timeout_s=args.timeout, on_listen=listening)
+        serve(
+            args.simulator,
+            host,
+            port,
+            timeout_s=args.timeout,
+            on_listen=listening,
+            on_connect=connected,
+        )
     except OSError as exc:
         raise ScenarioError(
             f"serve --addr {addr}: cannot listen there ({exc}); choose another port or host"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, to_wire
 
 
 class Flow(Protocol):
@@ -110,7 +110,9 @@ class FlowSim(TimeBasedSimulator):
 
     def get_data(self, outputs: Any) -> Any:
         """Return the requested outputs of each actor."""
-        return {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        return to_wire(
+            {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        )
 
     def finalize(self) -> None:
         """Let the flow write its tables, unless it did at the last step."""

@@ -167,17 +167,19 @@ def serve(
     *,
     timeout_s: float = CONNECT_TIMEOUT_S,
     on_listen: Callable[[str, int], None] | None = None,
+    on_connect: Callable[[str], None] | None = None,
 ) -> None:
     """Listen on ``host:port`` for one mosaik connection and run simulator ``name`` for it.
 
     ``port`` 0 picks a free port; ``on_listen(host, port)`` is called once the socket listens
-    (with the real port).  Returns when mosaik stops the simulator or closes the connection,
+    (with the real port), ``on_connect(peer)`` when the run has connected (``"host:port"``).
+    Returns when mosaik stops the simulator or closes the connection,
     after the simulator's ``finalize``.  A second connection while one is served is closed at
     once.  Raises ``OSError`` when the address cannot be bound and :class:`ScenarioError` when
     no connection arrives within ``timeout_s`` seconds.
     """
     sim = simulator(name)
-    asyncio.run(_serve(sim, name, host, port, timeout_s, on_listen))
+    asyncio.run(_serve(sim, name, host, port, timeout_s, on_listen, on_connect))
 
 
 async def _serve(
@@ -187,18 +189,19 @@ async def _serve(
     port: int,
     timeout_s: float,
     on_listen: Callable[[str, int], None] | None,
+    on_connect: Callable[[str], None] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
     connected = loop.create_future()
 
-    async def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         if connected.done():  # one run per serve: refuse the others
             w.close()
             return
         connected.set_result((r, w))
 
-    server = await asyncio.start_server(on_connect, host, port)
+    server = await asyncio.start_server(accept, host, port)
     try:
         bound = server.sockets[0].getsockname()
         if on_listen is not None:
@@ -213,6 +216,9 @@ async def _serve(
             ) from None
     finally:
         server.close()
+    if on_connect is not None:
+        peer = writer.get_extra_info("peername")
+        on_connect(f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer))
     channel = Channel(reader, writer, name=name)
     try:
         await mosaik_api_v3.run_simulator(channel, sim, api_compliant=True)

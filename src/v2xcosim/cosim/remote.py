@@ -27,6 +27,7 @@ terminated, so no process outlives the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import subprocess
 import sys
@@ -38,6 +39,10 @@ from mosaik.starters import Starter
 from mosaik_api_v3.connection import Channel, RemoteException
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
+
+WATCH_S = 0.25
+"""How often [s] a connection is looked at while an answer is awaited (assumption: a loss is
+noticed within a quarter second; the look costs microseconds)."""
 
 STOP_WAIT_S = 30.0
 """How long [s] a child process may take to end by itself after the run stopped it
@@ -78,21 +83,54 @@ class WatchedProxy(RemoteProxy):
         self._proc = process
 
     async def send(self, request: Any) -> Any:
-        """Send ``request``; raise :class:`RemoteSimulatorLost` or the simulator's own error."""
+        """Send ``request``; raise :class:`RemoteSimulatorLost` or the simulator's own error.
+
+        While the answer is awaited, the connection is looked at every :data:`WATCH_S`
+        seconds: a far end that closed (EOF) or reset it ends the wait.
+        """
         method = str(request[0])
-        if self._reader.at_eof():  # the far end closed: nothing would ever answer
+        if self._broken():  # nothing would ever answer
             raise RemoteSimulatorLost(self._name, self._where, method)
+        answer = asyncio.ensure_future(super().send(request))
         try:
-            return await super().send(request)
-        except ConnectionClosedError:
+            while True:
+                done, _ = await asyncio.wait({answer}, timeout=WATCH_S)
+                if done:
+                    return answer.result()
+                if self._broken():
+                    raise RemoteSimulatorLost(self._name, self._where, method)
+        except (ConnectionClosedError, ConnectionError):
             raise RemoteSimulatorLost(self._name, self._where, method) from None
         except RemoteException as exc:
             cls = ScenarioError if exc.remote_type == "ScenarioError" else SimulationError
             raise cls(str(exc.remote_msg)) from None
+        finally:
+            if not answer.done():
+                answer.cancel()
+
+    def _broken(self) -> bool:
+        """Whether the far end closed the connection (EOF) or it broke (reset)."""
+        return self._reader.at_eof() or self._reader.exception() is not None
 
     async def stop(self) -> None:
-        """Stop the simulator; a child process gets :data:`STOP_WAIT_S` to end by itself."""
-        await super().stop()
+        """Stop the simulator; a child process gets :data:`STOP_WAIT_S` to end by itself.
+
+        On a broken connection mosaik's own ``stop`` would wait forever for the end of the
+        requests from the simulator (the channel's reader died with the reset and never says
+        so); here the request handler is cancelled and the connection closed instead.
+        """
+        if not self._broken():
+            try:
+                await super().stop()
+            except ConnectionError:
+                await self._abandon()
+            except asyncio.CancelledError:
+                # after a failure the run cancels every pending task (the request handler
+                # too, whose end mosaik's stop awaits): the connection is closed by then
+                if not self._reader_task.cancelled():
+                    raise
+        else:
+            await self._abandon()
         proc = self._proc
         if proc is None:
             return
@@ -102,6 +140,20 @@ class WatchedProxy(RemoteProxy):
         except TimeoutError:
             proc.kill()
             await loop.run_in_executor(None, proc.wait)
+
+    async def _abandon(self) -> None:
+        """Close a broken connection without waiting for anything from its far end."""
+        handler: asyncio.Task[None] = self._reader_task
+        handler.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await handler
+        with contextlib.suppress(Exception):
+            await self._channel.close()  # type: ignore[no-untyped-call]
+        # the channel's reader task ended with the reset; take its exception so that asyncio
+        # does not report it as never retrieved (it is the loss already reported)
+        receiver = getattr(self._channel, "_receiver_task", None)
+        if isinstance(receiver, asyncio.Task) and receiver.done() and not receiver.cancelled():
+            receiver.exception()
 
 
 class ProcessStarter(Starter):

@@ -24,6 +24,12 @@ SIM_CONFIG: dict[str, Any] = sim_config()
 ``sim_config``; :mod:`v2xcosim.cosim.placement` moves any but ``Store`` elsewhere)."""
 
 
+START_TIMEOUT_S = 3600.0
+"""mosaik's limit [s] on a remote simulator's ``init`` call (its default, 10 s, is shorter than
+building a large network on a loaded machine).  A run's set-up is bounded by the watchdog
+instead (``runner.startup_timeout_s``)."""
+
+
 def new_world(placement: Mapping[str, str] | None = None) -> Any:
     """Return a mosaik world (1-s time resolution, quiet start-up) with its simulators placed.
 
@@ -33,7 +39,11 @@ def new_world(placement: Mapping[str, str] | None = None) -> Any:
     import mosaik
 
     return mosaik.World(
-        sim_config(placement), time_resolution=1.0, skip_greetings=True, configure_logging=False
+        sim_config(placement),
+        mosaik_config={"start_timeout": START_TIMEOUT_S},
+        time_resolution=1.0,
+        skip_greetings=True,
+        configure_logging=False,
     )
 
 
