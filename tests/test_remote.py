@@ -123,6 +123,31 @@ def test_scenario_file_placement_problems_have_line_and_key(tmp_path: Path) -> N
     assert load_scenario(scenario).placement == {"Grid": "process"}
 
 
+def test_remote_simulator_error_stops_the_run_naming_it(tmp_path: Path, served: Any) -> None:
+    """mosaik alone logs a remote simulator's exception and returns as if the run had ended."""
+    from v2xcosim.core.errors import SimulationError
+    from v2xcosim.cosim.world import new_world, run_world
+
+    server = served("Profiles")
+    world = new_world({"Profiles": server.addr})
+    prof = world.start("Profiles", series={"x": [1.0, 2.0]}, step_s=1).Profiles()
+    store = world.start("Store").Store(
+        labels={},
+        vector_labels={},
+        out_dir=str(tmp_path),
+        start_utc="2024-01-01T00:00:00+00:00",
+        step_s=1,
+        progress_fd=None,
+    )
+    world.connect(prof, store, "x")
+    with pytest.raises(SimulationError) as err:
+        run_world(world, 3)  # two values, three steps: the third get_data fails remotely
+    assert str(err.value).startswith(
+        f'simulator Profiles (placement.Profiles = "{server.addr}"), get_data: IndexError'
+    )
+    assert server.end() == 0  # stopped by the shut-down of the run, not killed
+
+
 # --- v2xcosim serve: bad input ---------------------------------------------------------------
 
 

@@ -5,23 +5,24 @@ mosaik's own ``cmd`` and ``connect`` starters (``mosaik/starters.py``: ``CmdStar
 ``{"connect": "host:port"}`` become.  :class:`ProcessStarter` and :class:`ConnectStarter` are
 those two, with two differences that make a run with remote simulators end like one without:
 
-* **A lost simulator stops the run, named.**  mosaik notices a broken connection only for a
-  request already waiting for its answer.  A simulator that dies between two requests (killed
-  while another simulator steps) leaves the next request waiting forever — the reader of its
-  connection has ended and nothing answers.  :class:`WatchedProxy` refuses to send on a
-  connection whose far end has closed and raises :class:`RemoteSimulatorLost` naming the
-  simulator and what it was asked to do.
+* **A lost simulator stops the run, named.**  mosaik notices a broken connection only when the
+  far end closed it cleanly while a request waited.  A reset connection (a killed process, a
+  dropped network link) ends the channel's reader with an exception that answers no request,
+  and a request sent after the far end has gone is never answered: mosaik would wait forever.
+  :class:`WatchedProxy` looks at the connection every :data:`WATCH_S` seconds while it waits and
+  raises :class:`RemoteSimulatorLost` naming the simulator, where it was placed and the call.
 * **A remote simulator's error is the error of the run.**  mosaik logs an exception raised in a
   remote simulator and returns from ``World.run`` as if the run had ended
   (``AsyncWorld.run`` catches ``RemoteException``).  :class:`WatchedProxy` raises it instead as
   the project's own :class:`~v2xcosim.core.errors.ScenarioError` or
-  :class:`~v2xcosim.core.errors.SimulationError` with the remote message — which already names
-  simulator, entity and simulated time (:func:`v2xcosim.cosim.adapters.guarded`).
+  :class:`~v2xcosim.core.errors.SimulationError` with the remote message, which names simulator,
+  entity and simulated time when the failure was inside a guarded call
+  (:func:`v2xcosim.cosim.adapters.guarded`); otherwise the simulator and the call are added.
 
 A child process (:class:`ProcessStarter`) is not killed 0.1 s after it was asked to stop, as
 mosaik's ``CmdStarter`` does with ``auto_terminate``: it is given :data:`STOP_WAIT_S` to run its
-``finalize`` (freeing FMUs and their extraction folders) and end by itself, and only then
-terminated, so no process outlives the run.
+``finalize`` (freeing FMUs and their extraction folders) and end by itself, and is killed only
+after that, so no process outlives the run.
 """
 
 from __future__ import annotations
@@ -103,7 +104,12 @@ class WatchedProxy(RemoteProxy):
             raise RemoteSimulatorLost(self._name, self._where, method) from None
         except RemoteException as exc:
             cls = ScenarioError if exc.remote_type == "ScenarioError" else SimulationError
-            raise cls(str(exc.remote_msg)) from None
+            text = str(exc.remote_msg)
+            if not text.startswith("simulator "):  # guarded() names simulator, entity, time
+                text = (
+                    f"simulator {self._name} ({self._where}), {method}: {exc.remote_type}: {text}"
+                )
+            raise cls(text) from None
         finally:
             if not answer.done():
                 answer.cancel()
