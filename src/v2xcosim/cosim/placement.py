@@ -17,7 +17,7 @@ port and refuse a second connection; ``start_simulation`` reads ``sys.argv`` thr
 it cannot sit under the project's own command line).
 
 What a remote simulator needs: the same project version, the FMU files and, for ``Actors``
-of a use case that writes tables (Terni, Porto), the run folder at the same paths (one machine,
+of a use case that writes its own tables, the run folder at the same paths (one machine,
 or a shared file system) — its parameters carry absolute paths.  ``Store`` always runs in the
 process of the run: it writes the run folder and is the heartbeat the run's watchdog listens to
 (a pipe that does not cross processes).
