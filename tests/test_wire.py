@@ -76,6 +76,8 @@ def test_to_wire_turns_numpy_into_plain_json() -> None:
 def test_to_wire_refuses_what_json_cannot_carry() -> None:
     with pytest.raises(TypeError, match="set"):
         to_wire({"x": {1, 2}})
+    with pytest.raises(TypeError, match="keys must be strings"):
+        to_wire({"x": {3: 1.0}})  # JSON would hand the key over as "3"
 
 
 @pytest.mark.slow

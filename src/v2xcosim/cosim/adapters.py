@@ -60,10 +60,11 @@ def to_wire(value: Any) -> Any:
     """Return ``value`` as plain JSON data: what a simulator in another process receives.
 
     numpy arrays become (nested) lists, numpy scalars Python numbers or booleans (a float32 is
-    widened to the float64 of the same value), tuples lists; dicts and lists are converted
-    element by element.  NaN stays NaN (JSON's ``NaN`` token, as mosaik encodes it).  Every
-    adapter's ``get_data`` passes its result through here, so in-process and remote simulators
-    receive the same values of the same types.  Raises ``TypeError`` naming anything else.
+    widened to the float64 of the same value), tuples lists; dicts (string keys only) and lists
+    are converted element by element.  NaN stays NaN (JSON's ``NaN`` token, as mosaik encodes
+    it).  Every adapter's ``get_data`` passes its result through here, so in-process and remote
+    simulators receive the same values of the same types.  Raises ``TypeError`` naming anything
+    else.
     """
     if value is None or isinstance(value, str | bool | int | float):
         if isinstance(value, np.generic):  # np.float64 subclasses float
@@ -74,7 +75,10 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Mapping):
-        return {str(k) if isinstance(k, np.str_) else k: to_wire(v) for k, v in value.items()}
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:  # JSON would turn them into strings: a remote receiver would see other keys
+            raise TypeError(f"mapping keys must be strings for JSON, got {bad[0]!r}")
+        return {str(k): to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_wire(v) for v in value]
     raise TypeError(f"{type(value).__name__} is not JSON data: {value!r}")
