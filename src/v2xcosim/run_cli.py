@@ -1,4 +1,4 @@
-"""``v2xcosim validate SCENARIO`` and ``v2xcosim run SCENARIO [--out DIR] [--set k=v ...]``.
+"""``v2xcosim validate SCENARIO``, ``v2xcosim run SCENARIO [--out DIR] [--set k=v ...]``, ``serve``.
 
 Exit codes: 0 ok; 1 the run completed but a flagged check failed; 2 bad input, crash, hang or
 abort.  ``--set dotted.key=value`` overrides any scenario key (value parsed as TOML; list items
@@ -9,7 +9,8 @@ its lock (``.v2xcosim.lock``) while it runs, so a second run into it is refused 
 (:mod:`v2xcosim.core.runlock`).  ``v2xcosim run --resume OUT`` restarts a run that died into
 its own folder: the incomplete run's files are removed and the scenario and overrides it
 recorded (``OUT/.v2xcosim-run.json``) run again; a folder holding a completed run, or one a live
-run holds, is refused.
+run holds, is refused.  ``v2xcosim serve SIMULATOR --addr HOST:PORT`` runs one simulator for a
+run whose scenario places it there (:mod:`v2xcosim.cosim.placement`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,74 @@ def register(sub: Any) -> None:
         "comparison table",
     )
     run.set_defaults(handler=cmd_run)
+    _register_serve(sub)
+
+
+def _register_serve(sub: Any) -> None:
+    from v2xcosim.cosim.placement import CONNECT_TIMEOUT_S, LOCAL_ONLY, SIMULATORS
+
+    serve = sub.add_parser(
+        "serve",
+        help="run one simulator for a run on another machine or process (mosaik connect)",
+        description="Listen on HOST:PORT for one run whose scenario says "
+        'placement.SIMULATOR = "HOST:PORT", serve it, and exit when the run ends.',
+    )
+    servable = [name for name in SIMULATORS if name not in LOCAL_ONLY]
+    serve.add_argument("simulator", choices=servable, help="the simulator to serve")
+    serve.add_argument(
+        "--addr",
+        required=True,
+        metavar="HOST:PORT",
+        help="address to listen on, e.g. 127.0.0.1:5678 or 0.0.0.0:5678 (port 0: a free one)",
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        default=float(CONNECT_TIMEOUT_S),
+        metavar="S",
+        help=f"seconds to wait for the run to connect (default {CONNECT_TIMEOUT_S})",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one simulator on ``--addr`` for one run (``v2xcosim serve``).
+
+    Prints ``serving SIMULATOR on HOST:PORT`` once it listens (the port it got when 0 was
+    asked for) and ``a run connected from HOST:PORT`` when the run has connected; exit 0 when
+    the run has ended, 2 for a bad address, a port it cannot bind or
+    no run within ``--timeout``.
+    """
+    from v2xcosim.cosim.placement import parse_address, serve
+
+    addr = str(args.addr)
+    try:
+        host, port = parse_address(addr, any_port=True)
+    except ValueError as exc:
+        raise ScenarioError(f"serve --addr: {exc}") from None
+    if not args.timeout > 0:
+        raise ScenarioError(f"serve --timeout: {args.timeout:g} is not a positive duration [s]")
+
+    def listening(bound_host: str, bound_port: int) -> None:
+        print(f"serving {args.simulator} on {bound_host}:{bound_port}", flush=True)
+
+    def connected(peer: str) -> None:
+        print(f"a run connected from {peer}", flush=True)
+
+    try:
+        serve(
+            args.simulator,
+            host,
+            port,
+            timeout_s=args.timeout,
+            on_listen=listening,
+            on_connect=connected,
+        )
+    except OSError as exc:
+        raise ScenarioError(
+            f"serve --addr {addr}: cannot listen there ({exc}); choose another port or host"
+        ) from None
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

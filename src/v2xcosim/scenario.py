@@ -23,6 +23,7 @@ from v2xcosim.config.common import ScenarioBase, horizon_problems, spec_to_jsona
 from v2xcosim.config.load import ScenarioSource, format_problems, read_scenario, validate
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.io import atomic_write_bytes, write_json_atomic
+from v2xcosim.cosim.placement import placement_problems
 from v2xcosim.cosim.world import read_tables, run_world
 from v2xcosim.fmu.archive import sha256_file
 from v2xcosim.report.results import versions, write_metadata
@@ -58,7 +59,11 @@ def spec_from_source(source: ScenarioSource) -> ScenarioBase:
     case = usecases.get(tag)
 
     def check(spec: Any) -> list[tuple[str, str]]:
-        return [*horizon_problems(spec.time, spec.runner), *case.check(spec)]
+        return [
+            *horizon_problems(spec.time, spec.runner),
+            *placement_problems(spec.placement),
+            *case.check(spec),
+        ]
 
     spec: ScenarioBase = validate(
         ScenarioSource(data, source.name, source.base_dir, source.positions),

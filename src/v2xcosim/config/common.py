@@ -179,7 +179,9 @@ class ScenarioBase(Spec):
     """What every scenario has, whatever its use case.
 
     ``use_case`` selects the use case (default ``"sites"``); ``base_case = true`` (or
-    ``--set base_case=true``) runs the same scenario without any EV.
+    ``--set base_case=true``) runs the same scenario without any EV.  ``[placement]`` runs
+    simulators in a child process or behind ``v2xcosim serve`` (the scenario loader checks it
+    against the simulators of :mod:`v2xcosim.cosim.placement`).
     """
 
     use_case: str
@@ -192,6 +194,11 @@ class ScenarioBase(Spec):
     results: ResultsSpec = Field(default_factory=ResultsSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    placement: dict[str, str] = Field(
+        default_factory=dict,
+        description='simulator name -> "in-process" (default), "process" (a child process) or '
+        '"host:port" (a running `v2xcosim serve`); checked by the scenario loader',
+    )
 
 
 PLACEHOLDER_TIME = TimeSpec(

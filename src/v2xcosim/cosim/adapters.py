@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import mosaik_api_v3
+import numpy as np
 from mosaik_api_v3.types import ModelDescription
 
 from v2xcosim.core.errors import SimulationError, V2XError
@@ -53,6 +54,34 @@ class TimeBasedSimulator(mosaik_api_v3.Simulator):
         super().__init__(  # type: ignore[no-untyped-call]
             {"api_version": "3.0", "type": "time-based", "models": dict(models or {})}
         )
+
+
+def to_wire(value: Any) -> Any:
+    """Return ``value`` as plain JSON data: what a simulator in another process receives.
+
+    numpy arrays become (nested) lists, numpy scalars Python numbers or booleans (a float32 is
+    widened to the float64 of the same value), tuples lists; dicts (string keys only) and lists
+    are converted element by element.  NaN stays NaN (JSON's ``NaN`` token, as mosaik encodes
+    it).  Every adapter's ``get_data`` passes its result through here, so in-process and remote
+    simulators receive the same values of the same types.  Raises ``TypeError`` naming anything
+    else.
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        if isinstance(value, np.generic):  # np.float64 subclasses float
+            return value.item()
+        return value
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:  # JSON would turn them into strings: a remote receiver would see other keys
+            raise TypeError(f"mapping keys must be strings for JSON, got {bad[0]!r}")
+        return {str(k): to_wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_wire(v) for v in value]
+    raise TypeError(f"{type(value).__name__} is not JSON data: {value!r}")
 
 
 def first_value(values: Mapping[str, Any]) -> Any:

@@ -3,8 +3,11 @@
 The actors' step logic is plain Python (a *flow*, see :class:`Flow`) built in ``init`` from an
 import string (``model = "package.module:factory"``, mosaik's own convention) called with the
 JSON ``params``; the adapter only moves values in and out, so it serves every use case and can
-run in another process.  ``finalize`` lets the flow write its own tables (trace, sessions,
-settlement) into the run folder ``out_dir``.
+run in another process.  The flow writes its own tables (trace, sessions, settlement) into the
+run folder ``out_dir`` at the end of the step that reaches ``until_s`` when that is given, else in
+``finalize``.  A simulator in another process must have written them before the run reads them:
+mosaik returns from the run before a remote ``finalize`` has ended (it stops a child process
+0.1 s after asking it to stop), while every step has completed by then.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, to_wire
 
 
 class Flow(Protocol):
@@ -59,14 +62,20 @@ class FlowSim(TimeBasedSimulator):
         self._out_dir: Path | None = None
         self._sid = "Actors"
         self._step_s = 1
+        self._until_s: int | None = None
+        self._written = False
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
         """Build the flow: ``model`` (factory import string), ``params`` (its JSON data).
 
-        ``step_s`` [s]; ``out_dir`` (optional) is where ``finalize`` writes the flow's tables.
+        ``step_s`` [s]; ``out_dir`` (optional) is where the flow's tables are written, at the end
+        of the last step before ``until_s`` [s] (optional: the run's end, mosaik's ``until``) or
+        else in ``finalize``.
         """
         self._sid = sid
         self._step_s = int(sim_params["step_s"])
+        until = sim_params.get("until_s")
+        self._until_s = None if until is None else int(until)
         out = sim_params.get("out_dir")
         self._out_dir = None if out is None else Path(out)
         factory = load_flow(str(sim_params["model"]))
@@ -92,18 +101,24 @@ class FlowSim(TimeBasedSimulator):
         """Run the flow for step ``time // step_s``."""
         flow = self._flow
         assert flow is not None
-        data = {
-            eid: {a: first_value(v) for a, v in attrs.items()} for eid, attrs in inputs.items()
-        }
+        data = {eid: {a: first_value(v) for a, v in attrs.items()} for eid, attrs in inputs.items()}
         k = time // self._step_s
         self._out = guarded(self._sid, "actors", time, lambda: flow.step(k, data))
+        if self._until_s is not None and time + self._step_s >= self._until_s:
+            self._write_tables()
         return time + self._step_s
 
     def get_data(self, outputs: Any) -> Any:
         """Return the requested outputs of each actor."""
-        return {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        return to_wire(
+            {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        )
 
     def finalize(self) -> None:
-        """Let the flow write its tables."""
-        if self._flow is not None:
+        """Let the flow write its tables, unless it did at the last step."""
+        self._write_tables()
+
+    def _write_tables(self) -> None:
+        if self._flow is not None and not self._written:
+            self._written = True
             self._flow.finalize(self._out_dir)

@@ -17,26 +17,33 @@ import pandas as pd
 
 from v2xcosim.config.common import TimeSpec
 from v2xcosim.core.errors import SimulationError, V2XError
+from v2xcosim.cosim.placement import sim_config
 
-SIM_CONFIG: dict[str, dict[str, str]] = {
-    "Profiles": {"python": "v2xcosim.cosim.profile_sim:ProfileSim"},
-    "Grid": {"python": "v2xcosim.cosim.grid_sim:GridSim"},
-    "FMU": {"python": "v2xcosim.cosim.fleet_sim:FmuSim"},
-    "Actors": {"python": "v2xcosim.cosim.flow_sim:FlowSim"},
-    "Store": {"python": "v2xcosim.cosim.store_sim:StoreSim"},
-}
-"""The simulators every use case's world uses, one of each kind (mosaik ``sim_config``).
-
-All run in-process; their parameters and attributes are JSON data, so an entry can be switched
-to mosaik's ``cmd``/``connect`` to move a simulator to another process or machine."""
+SIM_CONFIG: dict[str, Any] = sim_config()
+"""The simulators every use case's world uses, one of each kind, all in-process (mosaik
+``sim_config``; :mod:`v2xcosim.cosim.placement` moves any but ``Store`` elsewhere)."""
 
 
-def new_world(sim_config: Mapping[str, Any] = SIM_CONFIG) -> Any:
-    """Return a mosaik world over ``sim_config`` (1-s time resolution, quiet start-up)."""
+START_TIMEOUT_S = 3600.0
+"""mosaik's limit [s] on a remote simulator's ``init`` call (its default, 10 s, is shorter than
+building a large network on a loaded machine).  A run's set-up is bounded by the watchdog
+instead (``runner.startup_timeout_s``)."""
+
+
+def new_world(placement: Mapping[str, str] | None = None) -> Any:
+    """Return a mosaik world (1-s time resolution, quiet start-up) with its simulators placed.
+
+    ``placement``: the scenario's ``[placement]`` table, simulator name -> ``"in-process"``,
+    ``"process"`` or ``"host:port"`` (:func:`v2xcosim.cosim.placement.sim_config`).
+    """
     import mosaik
 
     return mosaik.World(
-        dict(sim_config), time_resolution=1.0, skip_greetings=True, configure_logging=False
+        sim_config(placement),
+        mosaik_config={"start_timeout": START_TIMEOUT_S},
+        time_resolution=1.0,
+        skip_greetings=True,
+        configure_logging=False,
     )
 
 

@@ -267,7 +267,7 @@ def build_world(
     s = plan.setup
     step_s = spec.time.step_s
     n = s.n_steps
-    world = new_world()
+    world = new_world(spec.placement)
     with stop_all_on_error(world):
         series = {p: [float(x) for x in getattr(s, p)[:n]] for p in PROFILES}
         prof = world.start("Profiles", series=series, step_s=step_s).Profiles()
@@ -285,6 +285,7 @@ def build_world(
             params={"scenario": js, "setup": to_json(s)},
             step_s=step_s,
             out_dir=str(out_dir),
+            until_s=spec.time.duration_s,
         )
         ev = fmu_sim.Fleet(**fleet(spec, plan))
         conn = grid_sim.Connection(conn_id=CARPARK)

@@ -135,7 +135,7 @@ def build_world(
     """Create the mosaik world with every simulator, entity and connection of ``spec``."""
     from v2xcosim.grid.sources import load_source
 
-    world = new_world()
+    world = new_world(spec.placement)
     with stop_all_on_error(world):
         labels: dict[str, str] = {}
         vector_labels: dict[str, list[str]] = {}

@@ -271,7 +271,7 @@ def build_world(
     js = spec_to_jsonable(spec)
     setup = plan.setup
     step_s = spec.time.step_s
-    world = new_world()
+    world = new_world(spec.placement)
     with stop_all_on_error(world):
         series = {p: [float(x) for x in getattr(setup, p)] for p in PROFILES}
         prof = world.start("Profiles", series=series, step_s=step_s).Profiles()
@@ -293,6 +293,7 @@ def build_world(
             },
             step_s=step_s,
             out_dir=str(out_dir),
+            until_s=spec.time.duration_s,
         )
         labels = {prof.full_id: "profiles", grid.full_id: "grid"}
         vector_labels = {
