@@ -92,9 +92,7 @@ class FlowSim(TimeBasedSimulator):
         """Run the flow for step ``time // step_s``."""
         flow = self._flow
         assert flow is not None
-        data = {
-            eid: {a: first_value(v) for a, v in attrs.items()} for eid, attrs in inputs.items()
-        }
+        data = {eid: {a: first_value(v) for a, v in attrs.items()} for eid, attrs in inputs.items()}
         k = time // self._step_s
         self._out = guarded(self._sid, "actors", time, lambda: flow.step(k, data))
         return time + self._step_s
