@@ -24,8 +24,8 @@ Model mapping (pandapower 3 element model → power-grid-model):
   ideal slack like pandapower's, within numerical precision);
 * ``line`` → ``line``: r, x per km × length / parallel, c × length × parallel,
   ``tan1`` = g / (ω c); rated current ``max_i_ka × df × parallel``;
-* ``trafo`` (two-winding, pandapower's default T model) → ``transformer``: ``uk`` =
-  ``vk_percent``/100, ``pk`` = ``vkr_percent``/100 × sn, ``i0``, ``p0`` = ``pfe_kw``,
+* ``trafo`` (two-winding, pandapower's default T model) → ``transformer`` (a pi) with the
+  T's exact pi equivalent (:func:`t_model_as_pi`),
   ``clock`` = ``shift_degree``/30 (wye-wye for even clocks, delta-wye for odd; only the clock
   matters in a balanced flow), ratio tap in volts (``tap_step_percent`` of the tapped side's
   rated voltage) when ``tap_changer_type`` is set, no tap otherwise (as pandapower 3 does);
@@ -126,6 +126,12 @@ def check_supported(net: Any) -> None:
             raise ScenarioError(
                 f"grid.solver = 'pgm': trafo {idx} shift_degree {shift} is not a multiple of 30"
             )
+    for col in ("leakage_resistance_ratio_hv", "leakage_reactance_ratio_hv"):
+        if col in trafo and bool((trafo[col].fillna(0.5) != 0.5).any()):
+            raise ScenarioError(
+                f"grid.solver = 'pgm': a transformer has {col} other than 0.5 (an asymmetric T "
+                "model); not converted"
+            )
     if "tap_dependency_table" in trafo and bool(trafo["tap_dependency_table"].fillna(False).any()):
         raise ScenarioError(
             "grid.solver = 'pgm': a transformer has a tap dependency table; not converted"
@@ -138,6 +144,40 @@ def _tap_active(trafo: Any, idx: Any) -> bool:
         return False
     step = trafo.at[idx, "tap_step_percent"]
     return bool(np.isfinite(float(step)))
+
+
+def t_model_as_pi(
+    vk_percent: FloatArray,
+    vkr_percent: FloatArray,
+    i0_percent: FloatArray,
+    pfe_kw: FloatArray,
+    sn_va: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Return power-grid-model's ``uk``, ``pk`` [W], ``i0``, ``p0`` [W] for pandapower's T model.
+
+    pandapower's default transformer model is a T: half the short-circuit impedance z on each
+    side of the magnetising admittance y (both in pu of the rating; ``b`` inductive, negative,
+    as pandapower's ``_calc_y_from_dataframe``).  power-grid-model's transformer is a pi with
+    the magnetising admittance split over both ends (equal to pandapower's ``trafo_model =
+    "pi"``, checked to 1e-15 pu).  The star-delta transform of the T (pandapower's
+    ``_wye_delta`` with equal halves) is a symmetric pi with series z' = z (1 + z y / 4) and
+    total shunt y' = y / (1 + z y / 4); the returned parameters give that pi.
+    """
+    z_abs = vk_percent / 100.0
+    r = vkr_percent / 100.0
+    z = r + 1j * np.sqrt(np.maximum(z_abs**2 - r**2, 0.0))
+    g = pfe_kw * 1e3 / sn_va
+    y_abs = i0_percent / 100.0
+    y = g - 1j * np.sqrt(np.maximum(y_abs**2 - g**2, 0.0))
+    k = 1.0 + z * y / 4.0
+    z_pi = z * k
+    y_pi = y / k
+    return (
+        np.abs(z_pi).astype(float),
+        (z_pi.real * sn_va).astype(float),
+        np.abs(y_pi).astype(float),
+        (y_pi.real * sn_va).astype(float),
+    )
 
 
 class _UnionFind:
@@ -292,10 +332,17 @@ class PgmSolver:
         trafo["u1"] = tr["vn_hv_kv"].to_numpy(dtype=float) * 1e3
         trafo["u2"] = tr["vn_lv_kv"].to_numpy(dtype=float) * 1e3
         trafo["sn"] = sn_va
-        trafo["uk"] = tr["vk_percent"].to_numpy(dtype=float) / 100.0
-        trafo["pk"] = tr["vkr_percent"].to_numpy(dtype=float) / 100.0 * sn_va
-        trafo["i0"] = tr["i0_percent"].to_numpy(dtype=float) / 100.0
-        trafo["p0"] = tr["pfe_kw"].to_numpy(dtype=float) * 1e3 * tpar
+        uk, pk, i0, p0 = t_model_as_pi(
+            tr["vk_percent"].to_numpy(dtype=float),
+            tr["vkr_percent"].to_numpy(dtype=float),
+            tr["i0_percent"].to_numpy(dtype=float),
+            tr["pfe_kw"].to_numpy(dtype=float) * tpar,
+            sn_va,
+        )
+        trafo["uk"] = uk
+        trafo["pk"] = pk
+        trafo["i0"] = i0
+        trafo["p0"] = p0
         clock = np.rint(tr["shift_degree"].to_numpy(dtype=float) / 30.0).astype(np.int64) % 12
         trafo["clock"] = clock
         trafo["winding_from"] = np.where(clock % 2 == 1, 2, 1)  # delta : wye_n
