@@ -387,6 +387,7 @@ class PgmSolver:
         source["z01_ratio"] = 1.0
         # appliances: loads and storages (load convention), sgens (generator convention)
         self._appl: dict[str, tuple[str, IntArray]] = {}
+        self._rows: dict[tuple[str, bool], tuple[IntArray, npt.NDArray[np.bool_]]] = {}
         loads: list[Any] = []
         for table in ("load", "storage"):
             df = net.get(table, None)
@@ -456,13 +457,21 @@ class PgmSolver:
         return np.where(self._tap, np.rint(pos), self._tap_neutral).astype(np.int64)
 
     def _fill(self, data: dict[Any, Any], table: str, id_arr: IntArray, *, update: bool) -> None:
-        """Write the powers and status of pandapower ``table`` into ``data`` (W/var)."""
+        """Write the powers and status of pandapower ``table`` into ``data`` (W/var).
+
+        The rows in ``data`` and each element's bus status are computed once per table (the
+        topology is fixed at conversion); per call only whole columns are read.
+        """
         from power_grid_model import ComponentType as CT
 
         df = self.net[table]
         kind = CT.sym_gen if table == "sgen" else CT.sym_load
         arr = data[kind]
-        rows = np.searchsorted(arr["id"], id_arr)
+        key = (table, update)
+        if key not in self._rows:
+            pos = np.array([self._bus_pos[int(b)] for b in df["bus"]], dtype=np.int64)
+            self._rows[key] = (np.searchsorted(arr["id"], id_arr), self._bus_ok[pos])
+        rows, bus_ok = self._rows[key]
         scale = df["scaling"].to_numpy(dtype=float) if "scaling" in df else 1.0
         p = df["p_mw"].to_numpy(dtype=float) * scale * 1e6
         q = df["q_mvar"].to_numpy(dtype=float) * scale * 1e6
@@ -470,8 +479,7 @@ class PgmSolver:
             raise ScenarioError(f"grid (pgm): a {table} power is not finite")
         arr["p_specified"][rows] = p
         arr["q_specified"][rows] = q
-        pos = np.array([self._bus_pos[int(b)] for b in df["bus"]], dtype=np.int64)
-        arr["status"][rows] = df["in_service"].to_numpy(dtype=bool) & self._bus_ok[pos]
+        arr["status"][rows] = df["in_service"].to_numpy(dtype=bool) & bus_ok
 
     def update(self) -> None:
         """Copy the element powers, status and tap positions of the pandapower tables."""

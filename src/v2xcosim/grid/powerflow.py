@@ -237,6 +237,11 @@ class PowerFlow:
         self._warm = converged and self.warm_start
         return self._outcome(converged, step, time_s)
 
+    @property
+    def pgm_solver(self) -> Any:
+        """The :class:`~v2xcosim.grid.pgm.PgmSolver` once converted (``pgm`` only), else None."""
+        return self._pgm
+
     def _solve_pgm(self, step: int, time_s: int) -> bool:
         from v2xcosim.grid.pgm import PgmSolver
 
