@@ -57,6 +57,7 @@ def _agree(ref: Mapping[str, Any], got: Mapping[str, Any], where: str) -> None:
     assert dv <= VM_TOL_PU, f"{where}: vm_pu differs by {dv:.3g} pu"
     for key in ("line_loading_percent", "trafo_loading_percent"):
         a, b = np.asarray(ref[key], float), np.asarray(got[key], float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f"{where}: {key} NaN where not"
         d = float(np.nanmax(np.abs(a - b)))
         assert d <= LOADING_TOL, f"{where}: {key} differs by {d:.3g} percentage points"
     s_w = math.hypot(ref["p_slack_w"], ref["q_slack_var"])
@@ -185,6 +186,50 @@ def test_a_diverging_flow_is_flagged_by_pgm_too() -> None:
 
     with pytest.raises(LoadFlowError, match="did not converge"):
         model.solve(0, 0, dict.fromkeys(model.grid_inputs, 1.0), {})
+
+
+# ------------------------------------------------------------- whole result tables
+def test_result_tables_equal_pandapowers_with_an_isolated_part_and_an_open_switch() -> None:
+    """Every column of the result tables, NaN where pandapower has NaN: a line out of service
+    cuts a feeder's end off (NaN voltages, currents NaN where a bus is not supplied), a line
+    switch opened at one end leaves the line charged from the other (the open end's voltage)."""
+    import copy
+
+    import pandapower as pp
+
+    from v2xcosim.grid.networks import build
+    from v2xcosim.grid.pgm import PgmSolver
+
+    net = build("cigre_lv")
+    net.line.at[3, "in_service"] = False
+    probe = copy.deepcopy(net)
+    pp.runpp(probe, numba=False)
+    ends = net.line["to_bus"].tolist() + net.line["from_bus"].tolist()
+    line = next(  # a line to a leaf bus that is still supplied: its end is left open
+        int(i)
+        for i, b in zip(net.line.index, net.line["to_bus"], strict=True)
+        if ends.count(b) == 1 and not np.isnan(probe.res_bus.at[b, "vm_pu"])
+    )
+    leaf = int(net.line.at[line, "to_bus"])
+    pp.create_switch(net, leaf, line, et="l", closed=False)
+    net.line["c_nf_per_km"] = 200.0  # a charged open line end differs from its bus
+    pp.create_shunt(net, int(net.bus.index[5]), q_mvar=0.01, p_mw=0.001)
+    pp.create_storage(net, int(net.bus.index[20]), p_mw=-0.02, max_e_mwh=0.1, q_mvar=0.003)
+    ref, got = net, copy.deepcopy(net)
+    pp.runpp(ref, algorithm="nr", numba=False, tolerance_mva=1e-10)
+    PgmSolver(got).run()
+    assert ref.res_bus["vm_pu"].isna().sum() > 1  # the cut-off part and the open leaf
+    assert np.isnan(ref.res_bus.at[leaf, "vm_pu"]) and not np.isnan(
+        ref.res_line.at[line, "vm_to_pu"]
+    )
+    for table in ("res_bus", "res_line", "res_trafo", "res_ext_grid", "res_load", "res_sgen"):
+        for col in ref[table].columns:
+            a = ref[table][col].to_numpy(float)
+            b = got[table][col].to_numpy(float)
+            assert np.array_equal(np.isnan(a), np.isnan(b)), f"{table}.{col}"
+            assert np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True), f"{table}.{col}"
+    for col in ("p_mw", "q_mvar"):
+        assert got.res_storage[col].to_numpy(float) == pytest.approx(ref.res_storage[col])
 
 
 # ------------------------------------------------------------------ refused elements

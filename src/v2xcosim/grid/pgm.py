@@ -241,6 +241,9 @@ class PgmSolver:
             pos = np.array([bus_pos[int(b)] for b in buses], dtype=np.int64)
             return self._node_ids[self._node_of_bus[pos]]
 
+        def bus_positions(buses: Any) -> IntArray:
+            return np.array([bus_pos[int(b)] for b in buses], dtype=np.int64)
+
         def bus_in_service(buses: Any) -> npt.NDArray[np.bool_]:
             return np.array([bus_ok[bus_pos[int(b)]] for b in buses], dtype=bool)
 
@@ -432,6 +435,23 @@ class PgmSolver:
             data[CT.shunt] = sh
         for table, (_, id_arr) in self._appl.items():
             self._fill(data, table, id_arr, update=False)
+        self._line_bus_pos = (bus_positions(ln["from_bus"]), bus_positions(ln["to_bus"]))
+        # ends opened by a switch: pandapower puts an auxiliary bus there, whose voltage is the
+        # open line end's, V_closed / (1 + Z Y/2) (series Z, half the shunt Y at the open end)
+        self._line_open = (
+            ln_ok & ~np.asarray(line["from_status"], dtype=bool) & bus_in_service(ln["from_bus"]),
+            ln_ok & ~np.asarray(line["to_status"], dtype=bool) & bus_in_service(ln["to_bus"]),
+        )
+        omega = 2 * math.pi * f_hz
+        z = line["r1"] + 1j * line["x1"]
+        half_y = 0.5 * (g_s + 1j * omega * c_f)
+        self._line_open_ratio = 1.0 / (1.0 + z * half_y)
+        self._trafo_bus_pos = (bus_positions(tr["hv_bus"]), bus_positions(tr["lv_bus"]))
+        self._src_bus_pos = bus_positions(eg["bus"])
+        self._shunt_bus_pos = (
+            bus_positions(shunts["bus"]) if shunts is not None else bus_positions([])
+        )
+        self._appl_bus_pos = {t: bus_positions(net[t]["bus"]) for t in self._appl}
         self._input = data
         self._line = line
         self._trafo = trafo
@@ -517,6 +537,15 @@ class PgmSolver:
         self.net["converged"] = True
 
     def _write(self, out: Any) -> None:
+        """Write pandapower's result tables from power-grid-model's output, with its NaN rules.
+
+        As pandapower: a bus that is not supplied has NaN voltages; a branch's end voltages are
+        its buses' (whatever the branch's status), at a line end opened by a switch the open
+        end's; its current at an end is NaN where that bus
+        is not supplied, else 0 when the branch is off; loading is NaN where a current is; the
+        powers of a branch that is off are 0; ``res_bus`` p/q are the sums of the elements'
+        powers at the bus, load convention.
+        """
         import pandas as pd
         from power_grid_model import ComponentType as CT
 
@@ -527,87 +556,108 @@ class PgmSolver:
         energized = nd["energized"][node_of_bus].astype(bool) & self._bus_ok
         vm = np.where(energized, nd["u_pu"][node_of_bus], nan)
         va = np.where(energized, np.rad2deg(nd["u_angle"][node_of_bus]), nan)
-        # bus injections: pgm gives the node's total injection; pandapower's res_bus is the load
-        # convention per bus; fused buses share one node, so the total goes to the first bus
-        p_node = -nd["p"] / 1e6
-        q_node = -nd["q"] / 1e6
-        first = np.zeros(len(node_of_bus), dtype=bool)
-        _, first_pos = np.unique(node_of_bus, return_index=True)
-        first[first_pos] = True
+        n_bus = len(vm)
+        p_bus = np.zeros(n_bus)
+        q_bus = np.zeros(n_bus)
+        appliance: dict[str, tuple[FloatArray, FloatArray]] = {}
+        for table, (kind, id_arr) in self._appl.items():
+            res = out[CT.sym_gen if kind == "sym_gen" else CT.sym_load]
+            rows = np.searchsorted(res["id"], id_arr)
+            p_w, q_var = res["p"][rows].astype(float), res["q"][rows].astype(float)
+            appliance[table] = (p_w, q_var)
+            sign = -1.0 if table == "sgen" else 1.0
+            pos = self._appl_bus_pos[table]
+            p_bus += sign * np.bincount(pos, weights=p_w, minlength=n_bus) / 1e6
+            q_bus += sign * np.bincount(pos, weights=q_var, minlength=n_bus) / 1e6
+        src = out[CT.source]
+        p_bus -= np.bincount(self._src_bus_pos, weights=src["p"], minlength=n_bus) / 1e6
+        q_bus -= np.bincount(self._src_bus_pos, weights=src["q"], minlength=n_bus) / 1e6
+        if CT.shunt in out:
+            sh = out[CT.shunt]
+            p_bus += np.bincount(self._shunt_bus_pos, weights=sh["p"], minlength=n_bus) / 1e6
+            q_bus += np.bincount(self._shunt_bus_pos, weights=sh["q"], minlength=n_bus) / 1e6
         net["res_bus"] = pd.DataFrame(
             {
                 "vm_pu": vm,
                 "va_degree": va,
-                "p_mw": np.where(first & energized, p_node[node_of_bus], 0.0),
-                "q_mvar": np.where(first & energized, q_node[node_of_bus], 0.0),
+                "p_mw": p_bus,
+                "q_mvar": q_bus,
             },
             index=net.bus.index,
         )
-        pos_from = self._node_pos(self._line["from_node"])
-        pos_to = self._node_pos(self._line["to_node"])
-        ln = out[CT.line]
-        on = ln["energized"].astype(bool)
-        i_from_ka = ln["i_from"] / 1e3
-        i_to_ka = ln["i_to"] / 1e3
-        i_ka = np.maximum(i_from_ka, i_to_ka)
-        net["res_line"] = pd.DataFrame(
-            {
-                "p_from_mw": ln["p_from"] / 1e6,
-                "q_from_mvar": ln["q_from"] / 1e6,
-                "p_to_mw": ln["p_to"] / 1e6,
-                "q_to_mvar": ln["q_to"] / 1e6,
-                "pl_mw": (ln["p_from"] + ln["p_to"]) / 1e6,
-                "ql_mvar": (ln["q_from"] + ln["q_to"]) / 1e6,
-                "i_from_ka": i_from_ka,
-                "i_to_ka": i_to_ka,
-                "i_ka": i_ka,
-                "vm_from_pu": np.where(on, nd["u_pu"][pos_from], nan),
-                "va_from_degree": np.where(on, np.rad2deg(nd["u_angle"][pos_from]), nan),
-                "vm_to_pu": np.where(on, nd["u_pu"][pos_to], nan),
-                "va_to_degree": np.where(on, np.rad2deg(nd["u_angle"][pos_to]), nan),
-                "loading_percent": i_ka / self._line_i_rated_ka * 100.0,
-            },
-            index=net.line.index,
-        )
-        tr = out[CT.transformer]
-        ton = tr["energized"].astype(bool)
-        hv = self._node_pos(self._trafo["from_node"])
-        lv = self._node_pos(self._trafo["to_node"])
-        i_hv_ka = tr["i_from"] / 1e3
-        i_lv_ka = tr["i_to"] / 1e3
-        ld = (
-            np.maximum(i_hv_ka * self._trafo_vn_kv[:, 0], i_lv_ka * self._trafo_vn_kv[:, 1])
-            * math.sqrt(3)
-            / self._trafo_sn_par_df
-            * 100.0
-        )
-        net["res_trafo"] = pd.DataFrame(
-            {
-                "p_hv_mw": tr["p_from"] / 1e6,
-                "q_hv_mvar": tr["q_from"] / 1e6,
-                "p_lv_mw": tr["p_to"] / 1e6,
-                "q_lv_mvar": tr["q_to"] / 1e6,
-                "pl_mw": (tr["p_from"] + tr["p_to"]) / 1e6,
-                "ql_mvar": (tr["q_from"] + tr["q_to"]) / 1e6,
-                "i_hv_ka": i_hv_ka,
-                "i_lv_ka": i_lv_ka,
-                "vm_hv_pu": np.where(ton, nd["u_pu"][hv], nan),
-                "va_hv_degree": np.where(ton, np.rad2deg(nd["u_angle"][hv]), nan),
-                "vm_lv_pu": np.where(ton, nd["u_pu"][lv], nan),
-                "va_lv_degree": np.where(ton, np.rad2deg(nd["u_angle"][lv]), nan),
-                "loading_percent": ld,
-            },
-            index=net.trafo.index,
-        )
-        src = out[CT.source]
+        f, t = self._line_bus_pos
+        vm_f, va_f, vm_t, va_t = vm[f].copy(), va[f].copy(), vm[t].copy(), va[t].copy()
+        ratio = self._line_open_ratio
+        open_f, open_t = self._line_open
+        for opened, vm_o, va_o, vm_c, va_c in (
+            (open_f, vm_f, va_f, vm[t], va[t]),
+            (open_t, vm_t, va_t, vm[f], va[f]),
+        ):
+            u = vm_c[opened] * np.exp(1j * np.deg2rad(va_c[opened])) * ratio[opened]
+            vm_o[opened] = np.abs(u)
+            va_o[opened] = np.rad2deg(np.angle(u))
+        net["res_line"] = self._branch_frame(
+            out[CT.line], (vm_f, va_f, vm_t, va_t), ("from", "to"), self._line_i_rated_ka, None
+        ).set_axis(net.line.index)
+        f, t = self._trafo_bus_pos
+        net["res_trafo"] = self._branch_frame(
+            out[CT.transformer], (vm[f], va[f], vm[t], va[t]), ("hv", "lv"), None, self._trafo_vn_kv
+        ).set_axis(net.trafo.index)
         net["res_ext_grid"] = pd.DataFrame(
             {"p_mw": src["p"] / 1e6, "q_mvar": src["q"] / 1e6}, index=net.ext_grid.index
         )
-        for table, (kind, id_arr) in self._appl.items():
-            res = out[CT.sym_gen if kind == "sym_gen" else CT.sym_load]
-            rows = np.searchsorted(res["id"], id_arr)
-            cols = {"p_mw": res["p"][rows] / 1e6, "q_mvar": res["q"][rows] / 1e6}
-            net[f"res_{table}"] = pd.DataFrame(cols, index=net[table].index)
+        for table, (p_w, q_var) in appliance.items():
+            net[f"res_{table}"] = pd.DataFrame(
+                {"p_mw": p_w / 1e6, "q_mvar": q_var / 1e6}, index=net[table].index
+            )
+
+    def _branch_frame(
+        self,
+        br: Any,
+        end_v: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+        ends: tuple[str, str],
+        i_rated_ka: FloatArray | None,
+        trafo_vn_kv: FloatArray | None,
+    ) -> Any:
+        import pandas as pd
+
+        vm_a, va_a, vm_b, va_b = end_v
+        a, b = ends
+        i_a = np.where(np.isnan(vm_a), np.nan, br["i_from"] / 1e3)
+        i_b = np.where(np.isnan(vm_b), np.nan, br["i_to"] / 1e3)
+        if trafo_vn_kv is None:
+            assert i_rated_ka is not None
+            loading = np.maximum(i_a, i_b) / i_rated_ka * 100.0
+        else:
+            loading = (
+                np.maximum(i_a * trafo_vn_kv[:, 0], i_b * trafo_vn_kv[:, 1])
+                * math.sqrt(3)
+                / self._trafo_sn_par_df
+                * 100.0
+            )
+        p = "p_hv_mw" if a == "hv" else "p_from_mw"
+        cols: dict[str, Any] = {
+            p: br["p_from"] / 1e6,
+            f"q_{a}_mvar": br["q_from"] / 1e6,
+            f"p_{b}_mw": br["p_to"] / 1e6,
+            f"q_{b}_mvar": br["q_to"] / 1e6,
+            "pl_mw": (br["p_from"] + br["p_to"]) / 1e6,
+            "ql_mvar": (br["q_from"] + br["q_to"]) / 1e6,
+            f"i_{a}_ka": i_a,
+            f"i_{b}_ka": i_b,
+        }
+        if trafo_vn_kv is None:
+            cols["i_ka"] = np.maximum(i_a, i_b)
+        cols.update(
+            {
+                f"vm_{a}_pu": vm_a,
+                f"va_{a}_degree": va_a,
+                f"vm_{b}_pu": vm_b,
+                f"va_{b}_degree": va_b,
+                "loading_percent": loading,
+            }
+        )
+        return pd.DataFrame(cols)
 
     def _node_pos(self, node_ids: Any) -> IntArray:
         return np.searchsorted(self._node_ids, np.asarray(node_ids, dtype=np.int64)).astype(
