@@ -257,6 +257,13 @@ def test_an_unsupported_element_is_refused_naming_it(
     assert cli(argv) == 2
     out = "".join(capsys.readouterr())
     assert "'gen'" in out and "G1" in out and "grid.solver" in out
+    assert not (tmp_path / "out").exists()  # refused before anything ran
+    # the grid model refuses it too when built without the scenario check (another use case)
+    from v2xcosim.core.errors import ScenarioError
+    from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
+
+    with pytest.raises(ScenarioError, match=r"'gen'.*G1"):
+        PowerFlow(net, PowerFlowOptions(solver="pgm"))
     # the same network with pandapower runs
     assert cli([*argv[:-2], "--set", "grid.solver='pandapower'"]) in (0, 1)
 
