@@ -11,11 +11,13 @@ the same run, so ratios can be compared across machines:
 * Terni: wall time of the default day and the week under ``v2g`` vs ``uncontrolled``, and the LP
   scheduler's time per re-solve (median, max) and share of the run;
 * sweep: ``v2xcosim sweep`` throughput on the demo scenario (variants per minute with 1 and 2
-  Dask workers) vs the same variants run one after another in one process.
+  Dask workers) vs the same variants run one after another in one process;
+* grid: power flow per call on the Terni network, pandapower ``runpp`` vs power-grid-model
+  (``grid.solver = "pgm"``: bare, through the wrapper, with the OLTC loop, a run's whole step).
 
 Run with ``make bench`` (or ``python bench/run.py``); ``--only NAME`` (``build``, ``single``,
-``each``, ``fleet``, ``terni``, ``sweep``) runs one section and rewrites only that section of
-RESULTS.md.
+``each``, ``fleet``, ``terni``, ``sweep``, ``grid``) runs one section and rewrites only that
+section of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -596,6 +599,120 @@ def section_sweep() -> list[str]:
     return lines
 
 
+GRID_STEPS = 96
+"""Operating points of the ``grid`` section: the Terni day's first 96 steps (8 h at 300 s)."""
+
+
+def bench_grid(n_steps: int = GRID_STEPS) -> dict[str, float]:
+    """Per-call cost [ms, median over ``n_steps`` operating points] of each power-flow path.
+
+    On the Terni day's network built as its use case builds it (``terni.world.grid_model``:
+    SimBench 1-MV-urban re-rated, LV feeders, the battery, the OLTC controller), each step's
+    background loads and sgens (the run's own inputs) and 20 kW per charging site:
+
+    * ``pp``: pandapower ``runpp`` as :class:`~v2xcosim.grid.powerflow.PowerFlow` calls it
+      (Newton-Raphson, numba off, warm start), without and with the OLTC controller loop;
+    * ``pgm_bare``: power-grid-model's ``update`` + Newton-Raphson ``calculate_power_flow``
+      alone (the update dataset filled from the pandapower tables);
+    * ``pgm``: the same through ``PowerFlow`` (results written into pandapower's tables),
+      without and with the OLTC loop;
+    * ``step_*``: the whole grid-model step of a run (inputs set, solved, results collected).
+    """
+    from power_grid_model import CalculationMethod
+
+    from v2xcosim.config.common import spec_to_jsonable
+    from v2xcosim.core.jsondata import to_json
+    from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
+    from v2xcosim.scenario import load_scenario
+    from v2xcosim.usecases.terni.network import set_element_inputs
+    from v2xcosim.usecases.terni.world import grid_model
+
+    path = ROOT / "scenarios" / "terni_v2g.toml"
+    ref = grid_model({"scenario": spec_to_jsonable(load_scenario(path))})
+    spec = load_scenario(path, ["grid.solver='pgm'"])
+    pgm = grid_model({"scenario": spec_to_jsonable(spec), "inputs": to_json(ref.inputs)})
+    inputs = ref.inputs
+    steps = range(min(n_steps, inputs.n_steps))
+    conn = {s: {"p_w": [20e3], "q_var": [0.0]} for s in ref.sites}
+    ev_w = {s: 20e3 for s in ref.sites}
+
+    def per_call(model: Any, fn: Callable[[], object]) -> float:
+        times = []
+        for k in steps:
+            set_element_inputs(
+                model.tn, inputs.load_p_mw[k], inputs.load_q_mvar[k], inputs.sgen_p_mw[k], ev_w, {}
+            )
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e3)
+
+    out: dict[str, float] = {}
+    models: tuple[tuple[str, Any], ...] = (("pp", ref), ("pgm", pgm))
+    for label, model in models:
+        opts = model.flow.options
+        plain = PowerFlow(
+            model.tn.net,
+            PowerFlowOptions(opts.max_iteration, opts.tolerance_mva, "abort", opts.solver),
+        )
+        plain.solve(0, 0)  # warm-up: first call (conversion for pgm, cold start for pandapower)
+        out[label] = per_call(model, partial(plain.solve, 1, 0))
+        model.flow.solve(0, 0)
+        out[f"{label}_oltc"] = per_call(model, partial(model.flow.solve, 1, 0))
+        solver = plain.pgm_solver
+        if solver is not None:
+
+            def bare(s: Any = solver) -> object:
+                s.update()
+                return s.model.calculate_power_flow(
+                    calculation_method=CalculationMethod.newton_raphson, error_tolerance=1e-10
+                )
+
+            out["pgm_bare"] = per_call(model, bare)
+        times = []
+        for k in steps:
+            t0 = time.perf_counter()
+            model.solve(k, k * spec.time.step_s, {}, conn)
+            times.append(time.perf_counter() - t0)
+        out[f"step_{label}"] = float(np.median(times) * 1e3)
+    out["buses"] = float(len(ref.tn.net.bus))
+    out["steps"] = float(len(steps))
+    return out
+
+
+def section_grid() -> list[str]:
+    """Power flow per call on the Terni network: pandapower ``runpp`` vs power-grid-model."""
+    r = bench_grid()
+    pp_ms = r["pp"]
+    rows = [
+        ("pandapower `runpp` as the project calls it (NR, numba off, warm start)", "pp"),
+        ("pandapower, with the OLTC controller loop (`run_control`)", "pp_oltc"),
+        ("power-grid-model update + Newton-Raphson (bare library calls)", "pgm_bare"),
+        ("power-grid-model through `PowerFlow` (results into pandapower's tables)", "pgm"),
+        (
+            "power-grid-model, with the OLTC controller loop (pandapower's `run_control`)",
+            "pgm_oltc",
+        ),
+        ("a run's whole grid step, pandapower (inputs, solve with OLTC, results)", "step_pp"),
+        ('a run\'s whole grid step, `grid.solver = "pgm"`', "step_pgm"),
+    ]
+    lines = [
+        "## Grid: power flow per call, pandapower vs power-grid-model (Terni day's network)",
+        "",
+        f"The Terni day's network as its use case builds it ({r['buses']:.0f} buses), median "
+        f"over {r['steps']:.0f} operating points (the run's background loads and PV of each "
+        "step, 20 kW per charging site), after a first call that is not counted (pgm: the "
+        "conversion). Baseline: pandapower `runpp` as `PowerFlow` calls it. Both solvers agree "
+        "to 1e-12 pu on this network (tests/test_pgm.py).",
+        "",
+        "| path | ms per call | ratio to pandapower |",
+        "|---|---|---|",
+    ]
+    for text, key in rows:
+        lines.append(f"| {text} | {r[key]:.2f} | {r[key] / pp_ms:.3f} |")
+    return lines
+
+
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "build": section_builds,
     "single": section_single,
@@ -603,6 +720,7 @@ SECTIONS: dict[str, Callable[[], list[str]]] = {
     "fleet": section_fleet,
     "terni": section_terni,
     "sweep": section_sweep,
+    "grid": section_grid,
 }
 """Benchmark sections in the order of bench/RESULTS.md; ``--only NAME`` runs one."""
 

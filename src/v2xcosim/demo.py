@@ -25,8 +25,20 @@ from v2xcosim.fmu.registry import project_root
 from v2xcosim.fmu.runtime import run_fmu
 
 OUTPUTS = (
-    "p_ac_w", "q_ac_var", "p_dc_w", "soc", "soh", "v_pack_v", "i_pack_a", "t_cell_k",
-    "p_loss_charger_w", "p_loss_battery_w", "e_ac_j", "e_chem_j", "e_loss_j", "e_rc_j",
+    "p_ac_w",
+    "q_ac_var",
+    "p_dc_w",
+    "soc",
+    "soh",
+    "v_pack_v",
+    "i_pack_a",
+    "t_cell_k",
+    "p_loss_charger_w",
+    "p_loss_battery_w",
+    "e_ac_j",
+    "e_chem_j",
+    "e_loss_j",
+    "e_rc_j",
 )
 
 
@@ -41,8 +53,14 @@ def profile_w(t_s: float, p_rated_w: float) -> float:
     return 0.0
 
 
-def simulate_one_ev(fmu: Path, *, p_rated_w: float = 11000.0, soc_start: float = 0.3,
-                    step_s: float = 60.0, horizon_s: float = 12600.0) -> dict[str, Any]:
+def simulate_one_ev(
+    fmu: Path,
+    *,
+    p_rated_w: float = 11000.0,
+    soc_start: float = 0.3,
+    step_s: float = 60.0,
+    horizon_s: float = 12600.0,
+) -> dict[str, Any]:
     """Run the EV FMU over the demo profile; returns columns as numpy arrays."""
     n = round(horizon_s / step_s)
     cols: dict[str, Any] = {"t_s": np.arange(n + 1) * step_s, "p_set_w": np.zeros(n + 1)}

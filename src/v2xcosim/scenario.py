@@ -135,7 +135,24 @@ def run(
     kpis = case.kpis(spec, plan, out_dir, frames)
     if spec.results.plots:
         case.plots(spec, plan, out_dir, frames)
-    return finish_run(spec, out_dir, t0, frames, kpis, fmus, case.power_flow_method, scenario_file)
+    method = power_flow_method(spec.grid.solver, case.power_flow_method)
+    return finish_run(spec, out_dir, t0, frames, kpis, fmus, method, scenario_file)
+
+
+def power_flow_method(solver: str, use_case_method: str) -> str:
+    """How the power flow of a run was solved, for ``metadata.json`` (``grid.solver``).
+
+    ``use_case_method`` describes the use case's pandapower set-up; with ``pgm`` the same network
+    and controllers are solved by power-grid-model (:mod:`v2xcosim.grid.pgm`).
+    """
+    if solver == "pandapower":
+        return use_case_method
+    from importlib.metadata import version
+
+    return (
+        f"power-grid-model {version('power-grid-model')} Newton-Raphson, converted once from "
+        f"the pandapower network (in place of: {use_case_method})"
+    )
 
 
 def write_network(spec: ScenarioBase, out_dir: Path, plan: Any = None) -> Path:
@@ -188,7 +205,7 @@ def finish_run(
             "fmus": {
                 sid: {"file": p.name, "sha256": sha256_file(p)} for sid, p in fmu_paths.items()
             },
-            "solver": {"power_flow": solver},
+            "solver": {"power_flow": solver, "grid_solver": spec.grid.solver},
             "wall_s": wall_s,
             "steps": spec.time.n_steps,
             "exit_code": exit_code,

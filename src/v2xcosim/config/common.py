@@ -89,6 +89,9 @@ class GridOptions(Spec):
     ``v_min_pu``/``v_max_pu`` are the voltage band of the ``voltage_band`` check; the loading
     limits that of ``loading``; ``on_nonconvergence`` = ``abort`` stops the run at a power flow
     that does not converge, ``flag`` records the step as not converged (NaN results) and goes on.
+    ``solver`` picks the power-flow backend: ``pandapower`` (``runpp``, the reference and the
+    default) or ``pgm`` (power-grid-model, converted once from the same pandapower network and
+    agreeing with it to 1e-6 pu; :mod:`v2xcosim.grid.pgm`).
     """
 
     v_min_pu: float = Field(default=0.9, gt=0)
@@ -98,6 +101,10 @@ class GridOptions(Spec):
     on_nonconvergence: Literal["abort", "flag"] = "abort"
     max_iteration: int = Field(default=30, gt=0)
     tolerance_mva: float = Field(default=1e-8, gt=0)
+    solver: Literal["pandapower", "pgm"] = Field(
+        default="pandapower",
+        description="power-flow backend: pandapower (runpp, reference) or pgm (power-grid-model)",
+    )
 
     @model_validator(mode="after")
     def _band(self) -> GridOptions:

@@ -28,6 +28,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "payload_type",
 )
 
+
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 

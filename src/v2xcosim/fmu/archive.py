@@ -211,8 +211,13 @@ def _check_entries(
     return checked
 
 
-def _extract(path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]],
-             root: Path, description_bytes: int = MAX_ENTRY_BYTES) -> None:
+def _extract(
+    path: Path,
+    zf: zipfile.ZipFile,
+    entries: list[tuple[zipfile.ZipInfo, str]],
+    root: Path,
+    description_bytes: int = MAX_ENTRY_BYTES,
+) -> None:
     """Extract the checked entries below ``root``, counting the bytes actually written."""
     fix = "The archive is damaged or not a valid FMU; rebuild or download it again."
     root_resolved = root.resolve()
@@ -233,8 +238,9 @@ def _extract(path: Path, zf: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInf
                 if written > info.file_size or written > _entry_limit(norm, description_bytes):
                     raise _bad(path, f"entry {info.filename!r} is larger than declared", fix)
                 if total > MAX_TOTAL_BYTES + description_bytes - MAX_ENTRY_BYTES:
-                    raise _bad(path, f"the entries expand to more than {MAX_TOTAL_BYTES} bytes",
-                               fix)
+                    raise _bad(
+                        path, f"the entries expand to more than {MAX_TOTAL_BYTES} bytes", fix
+                    )
                 dst.write(chunk)
 
 
@@ -311,8 +317,11 @@ def open_fmu(
         )
     size = fmu_path.stat().st_size
     if size > MAX_ARCHIVE_BYTES:
-        raise _bad(fmu_path, f"{size} bytes, larger than the limit of {MAX_ARCHIVE_BYTES}",
-                   "Check that this is really an FMU.")
+        raise _bad(
+            fmu_path,
+            f"{size} bytes, larger than the limit of {MAX_ARCHIVE_BYTES}",
+            "Check that this is really an FMU.",
+        )
     cwd = Path.cwd()
     tmp = Path(tempfile.mkdtemp(prefix="v2xcosim-fmu-"))
     try:
@@ -324,8 +333,15 @@ def open_fmu(
                 unzipdir = tmp / "fmu"
                 unzipdir.mkdir()
                 _extract(fmu_path, zf, entries, unzipdir, limit)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
-                NotImplementedError, ValueError, OSError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            ValueError,
+            OSError,
+        ) as exc:
             raise _bad(
                 fmu_path,
                 f"not a readable zip archive or cannot be extracted (truncated or damaged?): {exc}",

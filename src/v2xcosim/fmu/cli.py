@@ -14,5 +14,3 @@ def register(sub: Any) -> None:
 
     build.register(fmu_sub)
     regress.register(fmu_sub)
-
-

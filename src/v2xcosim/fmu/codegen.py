@@ -158,10 +158,16 @@ def config_header(info: ModelInfo, entry: ModelEntry, fleet: int | None, guid: s
         arr("double", "v2x_p_default", [_c_double(x) for x in info.p_default]),
         arr("double", "v2x_x_nominal", [_c_double(x) for x in info.x_nominal]),
         # declared ranges (none: unbounded)
-        arr("double", "v2x_p_min", [_c_double(-inf if v.minimum is None else v.minimum)
-                                    for v in info.p_vars]),
-        arr("double", "v2x_p_max", [_c_double(inf if v.maximum is None else v.maximum)
-                                    for v in info.p_vars]),
+        arr(
+            "double",
+            "v2x_p_min",
+            [_c_double(-inf if v.minimum is None else v.minimum) for v in info.p_vars],
+        ),
+        arr(
+            "double",
+            "v2x_p_max",
+            [_c_double(inf if v.maximum is None else v.maximum) for v in info.p_vars],
+        ),
         arr("int", "v2x_p_kind", [k.c_name for k in info.p_kind]),
         arr("int", "v2x_y_settable", [str(k) for k in info.y_settable]),
         arr("char *", "v2x_y_names", [_c_str(v.name) for v in info.y_vars]),

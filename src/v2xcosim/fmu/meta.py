@@ -148,24 +148,48 @@ def parse_meta(meta: dict[str, Any]) -> ModelInfo:
                 k = int(b["P"]["index"])
                 if role == "input":
                     p_kind[k] = ParamKind.INPUT
-                    sv = ScalarVar(space="P", index=k, causality="input", variability="continuous",
-                                   initial=None, start=start if start is not None else 0.0,
-                                   **common)
+                    sv = ScalarVar(
+                        space="P",
+                        index=k,
+                        causality="input",
+                        variability="continuous",
+                        initial=None,
+                        start=start if start is not None else 0.0,
+                        **common,
+                    )
                 elif k in dep_p:
                     p_kind[k] = ParamKind.CALCULATED
-                    sv = ScalarVar(space="P", index=k, causality="calculatedParameter",
-                                   variability="fixed", initial="calculated",
-                                   start=start if start is not None else 0.0, **common)
+                    sv = ScalarVar(
+                        space="P",
+                        index=k,
+                        causality="calculatedParameter",
+                        variability="fixed",
+                        initial="calculated",
+                        start=start if start is not None else 0.0,
+                        **common,
+                    )
                 elif attrs.get("tunable") is False or v.get("variability") == "constant":
                     p_kind[k] = ParamKind.CONSTANT
-                    sv = ScalarVar(space="P", index=k, causality="local", variability="constant",
-                                   initial="exact", start=start if start is not None else 0.0,
-                                   **common)
+                    sv = ScalarVar(
+                        space="P",
+                        index=k,
+                        causality="local",
+                        variability="constant",
+                        initial="exact",
+                        start=start if start is not None else 0.0,
+                        **common,
+                    )
                 else:
                     p_kind[k] = ParamKind.PARAMETER
-                    sv = ScalarVar(space="P", index=k, causality="parameter", variability="fixed",
-                                   initial="exact", start=start if start is not None else 0.0,
-                                   **common)
+                    sv = ScalarVar(
+                        space="P",
+                        index=k,
+                        causality="parameter",
+                        variability="fixed",
+                        initial="exact",
+                        start=start if start is not None else 0.0,
+                        **common,
+                    )
                 p_vars[k] = sv
     missing = [i for i, v in enumerate(y_vars) if v is None]
     missing += [i for i, v in enumerate(p_vars) if v is None]

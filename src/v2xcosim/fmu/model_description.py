@@ -192,7 +192,7 @@ def _shell_parameters(entry: ModelEntry, fleet: int | None, first_vr: int) -> _V
     for j, (nm, desc, start, unit) in enumerate(extra):
         out.units.add(unit)
         out.rows.append(
-            f"    <ScalarVariable name={quoteattr(nm)} valueReference=\"{first_vr + j}\" "
+            f'    <ScalarVariable name={quoteattr(nm)} valueReference="{first_vr + j}" '
             f"description={quoteattr(desc)} "
             'causality="parameter" variability="tunable" initial="exact">\n'
             f'      <Real unit={quoteattr(unit)} start="{_fmt(start)}"/>\n'

@@ -84,8 +84,14 @@ INTEGER_RANGES: dict[str, tuple[int, int]] = {
 COMPARED_TYPES = (*FLOAT_TYPES, *INTEGER_RANGES)
 """Every variable type ``fmu regress`` compares (scalars only; not String, Binary, Clock)."""
 _EXTENSION_KEYS = {
-    "format", "format_version", "tolerances", "fmi_type", "fmu_sha256",
-    "model_sources_sha256", "tools", "history",
+    "format",
+    "format_version",
+    "tolerances",
+    "fmi_type",
+    "fmu_sha256",
+    "model_sources_sha256",
+    "tools",
+    "history",
 }
 
 
@@ -243,9 +249,7 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
         raise ScenarioError(f"{path}: the file is empty; it needs a header line and data.")
     header = [h.strip() for h in rows[0]]
     if header[0].lower() != "time":
-        raise ScenarioError(
-            f"{path}, line 1: the first column must be 'time', not {header[0]!r}."
-        )
+        raise ScenarioError(f"{path}, line 1: the first column must be 'time', not {header[0]!r}.")
     names = header[1:]
     if len(names) < min_columns:
         raise ScenarioError(f"{path}, line 1: no variable columns after 'time'.")
@@ -263,8 +267,7 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
         line = i + 2
         if len(row) != len(header):
             raise ScenarioError(
-                f"{path}, line {line}: {len(row)} values, but the header has {len(header)} "
-                "columns."
+                f"{path}, line {line}: {len(row)} values, but the header has {len(header)} columns."
             )
         for j, cell in enumerate(row):
             data[i, j] = _parse_number(cell, path, line, header[j])
@@ -277,8 +280,12 @@ def read_table(path: Path, *, min_columns: int = 1) -> Table:
             f"{path}, line {line}: time {time[back[0] + 1]!r} is before the previous time "
             f"{time[back[0]]!r}; times must not decrease."
         )
-    return Table(path=path, time=time,
-                 columns={n: data[:, j + 1].copy() for j, n in enumerate(names)}, text=text)
+    return Table(
+        path=path,
+        time=time,
+        columns={n: data[:, j + 1].copy() for j, n in enumerate(names)},
+        text=text,
+    )
 
 
 def _exact_integer(cell: str) -> int | None:
@@ -323,10 +330,20 @@ def exact_column(table: Table, name: str, kind: str) -> npt.NDArray[Any]:
 def numpy_dtype(kind: str) -> Any:
     """Return the numpy dtype of FMI variable type ``kind`` (as fmpy sets and gets it)."""
     return {
-        "Real": np.float64, "Float64": np.float64, "Float32": np.float32,
-        "Boolean": np.bool_, "Integer": np.int32, "Enumeration": np.int64,
-        "Int8": np.int8, "UInt8": np.uint8, "Int16": np.int16, "UInt16": np.uint16,
-        "Int32": np.int32, "UInt32": np.uint32, "Int64": np.int64, "UInt64": np.uint64,
+        "Real": np.float64,
+        "Float64": np.float64,
+        "Float32": np.float32,
+        "Boolean": np.bool_,
+        "Integer": np.int32,
+        "Enumeration": np.int64,
+        "Int8": np.int8,
+        "UInt8": np.uint8,
+        "Int16": np.int16,
+        "UInt16": np.uint16,
+        "Int32": np.int32,
+        "UInt32": np.uint32,
+        "Int64": np.int64,
+        "UInt64": np.uint64,
     }[kind]
 
 
@@ -393,8 +410,12 @@ def _read_tolerance(obj: Any, where: str) -> Tolerance:
         )
     values: dict[str, float] = {}
     for key, value in obj.items():
-        if (not isinstance(value, int | float) or isinstance(value, bool)
-                or not math.isfinite(value) or value < 0):
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise ScenarioError(f"{where}.{key}: must be a finite number >= 0, not {value!r}.")
         values[key] = float(value)
     return Tolerance(**values)
@@ -416,9 +437,10 @@ def read_extension(path: Path) -> Extension:
             f"{path}: unknown key(s) {', '.join(unknown)}; allowed: "
             f"{', '.join(sorted(_EXTENSION_KEYS))}."
         )
-    if obj.get("format", EXTENSION_FORMAT) != EXTENSION_FORMAT or obj.get(
-        "format_version", EXTENSION_VERSION
-    ) != EXTENSION_VERSION:
+    if (
+        obj.get("format", EXTENSION_FORMAT) != EXTENSION_FORMAT
+        or obj.get("format_version", EXTENSION_VERSION) != EXTENSION_VERSION
+    ):
         raise ScenarioError(
             f"{path}: format must be {EXTENSION_FORMAT!r} version {EXTENSION_VERSION}."
         )
@@ -560,16 +582,21 @@ def format_table(time: FloatArray, columns: Mapping[str, npt.NDArray[Any]]) -> s
     return "\n".join(lines) + "\n"
 
 
-def write_reference(ref_dir: Path, model: str, experiment: Experiment, time: FloatArray,
-                    columns: Mapping[str, npt.NDArray[Any]], extension: Extension) -> None:
+def write_reference(
+    ref_dir: Path,
+    model: str,
+    experiment: Experiment,
+    time: FloatArray,
+    columns: Mapping[str, npt.NDArray[Any]],
+    extension: Extension,
+) -> None:
     """Write ``_ref.csv``, ``_ref.opt`` and the extension file atomically (``_in.csv`` kept)."""
     paths = ref_paths(ref_dir, model)
     opt = "".join(
         f"{k}, {v!r}\n"
         for k, v in zip(
             OPT_KEYS,
-            (experiment.start_time, experiment.stop_time, experiment.step_size,
-             experiment.rel_tol),
+            (experiment.start_time, experiment.stop_time, experiment.step_size, experiment.rel_tol),
             strict=True,
         )
     )

@@ -160,9 +160,7 @@ class RegressionResult:
 
     def summary(self) -> str:
         """Return a human-readable multi-line summary."""
-        lines = [
-            f"FMU {self.fmu_path} ({self.fmi_type}) against reference {self.model!r}:"
-        ]
+        lines = [f"FMU {self.fmu_path} ({self.fmi_type}) against reference {self.model!r}:"]
         width = max((len(v.name) for v in self.variables), default=1)
         for v in self.variables:
             d = v.verdict
@@ -315,10 +313,16 @@ def check_output_points(experiment: Experiment, max_points: int) -> None:
         )
 
 
-def simulate(opened: OpenedFmu, experiment: Experiment, variables: Sequence[str], *,
-             inputs: Reference | None = None, fmi_type: str | None = None,
-             max_points: int = MAX_OUTPUT_POINTS,
-             timeout_s: float = DEFAULT_TIMEOUT_S) -> SimulationOutput:
+def simulate(
+    opened: OpenedFmu,
+    experiment: Experiment,
+    variables: Sequence[str],
+    *,
+    inputs: Reference | None = None,
+    fmi_type: str | None = None,
+    max_points: int = MAX_OUTPUT_POINTS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> SimulationOutput:
     """Run an opened FMU over ``experiment`` and record ``variables`` every ``StepSize``.
 
     The run happens in a child process stopped after ``timeout_s`` seconds; more than
@@ -355,13 +359,12 @@ def simulate(opened: OpenedFmu, experiment: Experiment, variables: Sequence[str]
         "remote_platform": None,
         "timeout": None,
     }
-    what = (
-        f"FMU {opened.path} ({kind}) from t={experiment.start_time} to t={experiment.stop_time}"
-    )
+    what = f"FMU {opened.path} ({kind}) from t={experiment.start_time} to t={experiment.stop_time}"
     result = _run_isolated(kwargs, timeout_s, what)
     time = np.asarray(result["time"], dtype=np.float64)
     values = {
-        n: np.asarray(result[n]) if opened.variables[n].type in INTEGER_RANGES
+        n: np.asarray(result[n])
+        if opened.variables[n].type in INTEGER_RANGES
         else np.asarray(result[n], dtype=np.float64)
         for n in variables
     }
@@ -385,19 +388,26 @@ def _notes(reference: Reference, opened: OpenedFmu, sources_hash: str | None) ->
         )
     now = tool_versions(opened)
     changed = [
-        f"{k} {ext.tools[k]} -> {now[k]}" for k in sorted(ext.tools) if k in now
-        and ext.tools[k] != now[k]
+        f"{k} {ext.tools[k]} -> {now[k]}"
+        for k in sorted(ext.tools)
+        if k in now and ext.tools[k] != now[k]
     ]
     if changed:
         notes.append("tool versions differ from the recorded ones: " + ", ".join(changed))
     return notes
 
 
-def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
-          report_dir: str | Path | None = None, *, fmi_type: str | None = None,
-          model_sources: Sequence[str | Path] | None = None,
-          max_points: int = MAX_OUTPUT_POINTS,
-          timeout_s: float = DEFAULT_TIMEOUT_S) -> RegressionResult:
+def check(
+    fmu_path: str | Path,
+    ref_dir: str | Path,
+    model: str | None = None,
+    report_dir: str | Path | None = None,
+    *,
+    fmi_type: str | None = None,
+    model_sources: Sequence[str | Path] | None = None,
+    max_points: int = MAX_OUTPUT_POINTS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> RegressionResult:
     """Run the FMU against the reference in ``ref_dir`` and compare every variable.
 
     Args:
@@ -426,22 +436,37 @@ def check(fmu_path: str | Path, ref_dir: str | Path, model: str | None = None,
         validate_against_fmu(reference, opened.variables)
         kind = _choose_fmi_type(opened, fmi_type or reference.extension.fmi_type)
         kinds = {n: str(opened.variables[n].type) for n in reference.variables}
-        output = simulate(opened, reference.experiment, reference.variables,
-                          inputs=reference, fmi_type=kind, max_points=max_points,
-                          timeout_s=timeout_s)
+        output = simulate(
+            opened,
+            reference.experiment,
+            reference.variables,
+            inputs=reference,
+            fmi_type=kind,
+            max_points=max_points,
+            timeout_s=timeout_s,
+        )
         notes = _notes(reference, opened, sources_hash)
         sha = opened.sha256
     results = []
     for n in reference.variables:
         discrete = kinds[n] in INTEGER_RANGES
-        y_ref = (exact_column(reference.result, n, kinds[n]) if discrete
-                 else reference.result.columns[n])
-        results.append(VariableResult(
-            n,
-            compare(reference.result.time, y_ref, output.time, output.values[n],
-                    reference.extension.tolerance_for(n), reference.experiment.span,
-                    discrete=discrete),
-        ))
+        y_ref = (
+            exact_column(reference.result, n, kinds[n]) if discrete else reference.result.columns[n]
+        )
+        results.append(
+            VariableResult(
+                n,
+                compare(
+                    reference.result.time,
+                    y_ref,
+                    output.time,
+                    output.values[n],
+                    reference.extension.tolerance_for(n),
+                    reference.experiment.span,
+                    discrete=discrete,
+                ),
+            )
+        )
     result = RegressionResult(name, Path(fmu_path), sha, kind, results, notes)
     if report_dir is not None:
         write_report(result, reference, output, Path(report_dir))
@@ -454,19 +479,26 @@ def _default_experiment(opened: OpenedFmu) -> Experiment:
     start = float(exp.startTime) if exp is not None and exp.startTime is not None else 0.0
     stop = float(exp.stopTime) if exp is not None and exp.stopTime is not None else start + 1.0
     step = (
-        float(exp.stepSize) if exp is not None and exp.stepSize is not None
+        float(exp.stepSize)
+        if exp is not None and exp.stepSize is not None
         else (stop - start) / DEFAULT_OUTPUT_POINTS
     )
     tol = float(exp.tolerance) if exp is not None and exp.tolerance is not None else None
     return Experiment(start, stop, step, tol if tol else DEFAULT_REL_TOL)
 
 
-def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
-                     model: str | None = None, variables: Sequence[str] | None = None,
-                     fmi_type: str | None = None,
-                     model_sources: Sequence[str | Path] | None = None,
-                     max_points: int = MAX_OUTPUT_POINTS,
-                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
+def update_reference(
+    fmu_path: str | Path,
+    ref_dir: str | Path,
+    reason: str,
+    *,
+    model: str | None = None,
+    variables: Sequence[str] | None = None,
+    fmi_type: str | None = None,
+    model_sources: Sequence[str | Path] | None = None,
+    max_points: int = MAX_OUTPUT_POINTS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Path:
     """Regenerate the reference of ``model`` in ``ref_dir`` by running the FMU.
 
     The experiment comes from an existing ``_ref.opt`` (else the FMU's default experiment with
@@ -481,7 +513,7 @@ def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
 
     """
     if not reason or not reason.strip():
-        raise ScenarioError("--update needs --reason \"...\" saying why the reference changes.")
+        raise ScenarioError('--update needs --reason "..." saying why the reference changes.')
     ref_root = Path(ref_dir)
     ref_root.mkdir(parents=True, exist_ok=True)
     sources_hash = sources_sha256(model_sources) if model_sources else None
@@ -491,20 +523,21 @@ def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
             raise ScenarioError(f"model name {name!r}: use letters, digits, '_', '.', '+', '-'.")
         paths = ref_paths(ref_root, name)
-        experiment = read_opt(paths["opt"]) if paths["opt"].exists() else _default_experiment(
-            opened)
+        experiment = (
+            read_opt(paths["opt"]) if paths["opt"].exists() else _default_experiment(opened)
+        )
         extension = read_extension(paths["ext"])
         if variables:
             names = list(variables)
         elif paths["ref"].exists():
             names = list(read_table(paths["ref"]).columns)
         else:
-            names = [v.name for v in opened.model_description.modelVariables
-                     if v.causality == "output"]
+            names = [
+                v.name for v in opened.model_description.modelVariables if v.causality == "output"
+            ]
         if not names:
             raise ScenarioError(
-                f"FMU {opened.path} has no outputs; name the variables to record with "
-                "--variables."
+                f"FMU {opened.path} has no outputs; name the variables to record with --variables."
             )
         inputs = read_table(paths["in"]) if paths["in"].exists() else None
         # the new reference's names and range, validated before the run
@@ -513,10 +546,20 @@ def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
         probe = Reference(name, ref_root, experiment, planned, inputs, extension)
         validate_against_fmu(probe, opened.variables)
         kind = _choose_fmi_type(opened, fmi_type or extension.fmi_type)
-        output = simulate(opened, experiment, names, inputs=probe, fmi_type=kind,
-                          max_points=max_points, timeout_s=timeout_s)
-        bad = [n for n, v in output.values.items()
-               if v.dtype.kind == "f" and not np.all(np.isfinite(v))]
+        output = simulate(
+            opened,
+            experiment,
+            names,
+            inputs=probe,
+            fmi_type=kind,
+            max_points=max_points,
+            timeout_s=timeout_s,
+        )
+        bad = [
+            n
+            for n, v in output.values.items()
+            if v.dtype.kind == "f" and not np.all(np.isfinite(v))
+        ]
         if bad:
             raise SimulationError(
                 f"FMU {opened.path} produced NaN/inf for {', '.join(bad)}; a reference must be "
@@ -531,13 +574,16 @@ def update_reference(fmu_path: str | Path, ref_dir: str | Path, reason: str, *,
             fmu_sha256=opened.sha256,
             model_sources_sha256=sources_hash or extension.model_sources_sha256,
             tools=tools,
-            history=[*extension.history, {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "reason": reason.strip(),
-                "fmu_sha256": opened.sha256,
-                "model_sources_sha256": sources_hash,
-                "tools": tools,
-            }],
+            history=[
+                *extension.history,
+                {
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "reason": reason.strip(),
+                    "fmu_sha256": opened.sha256,
+                    "model_sources_sha256": sources_hash,
+                    "tools": tools,
+                },
+            ],
         )
     write_reference(ref_root, name, experiment, output.time, output.values, extension)
     return paths["ref"]
@@ -554,8 +600,9 @@ def _safe_file_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def write_report(result: RegressionResult, reference: Reference, output: SimulationOutput,
-                 report_dir: Path) -> None:
+def write_report(
+    result: RegressionResult, reference: Reference, output: SimulationOutput, report_dir: Path
+) -> None:
     """Write ``summary.csv``, ``summary.md`` and a PNG per failing variable to ``report_dir``.
 
     Each plot shows the reference, the tolerance tube and the actual signal, with the first
@@ -581,15 +628,24 @@ def write_report(result: RegressionResult, reference: Reference, output: Simulat
         fig = Figure(figsize=(8, 4.5))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        ax.fill_between(grid, tube.lower, tube.upper, color="tab:green", alpha=0.25,
-                        label="tolerance tube")
+        ax.fill_between(
+            grid, tube.lower, tube.upper, color="tab:green", alpha=0.25, label="tolerance tube"
+        )
         ax.plot(t_ref, y_ref, color="tab:green", label="reference")
-        ax.plot(output.time, output.values[v.name].astype(np.float64), color="tab:red",
-                linestyle="--",
-                label="actual")
+        ax.plot(
+            output.time,
+            output.values[v.name].astype(np.float64),
+            color="tab:red",
+            linestyle="--",
+            label="actual",
+        )
         if d.first_failure_time is not None:
-            ax.axvline(d.first_failure_time, color="k", linewidth=0.8,
-                       label=f"first outside t={d.first_failure_time:.6g}")
+            ax.axvline(
+                d.first_failure_time,
+                color="k",
+                linewidth=0.8,
+                label=f"first outside t={d.first_failure_time:.6g}",
+            )
         ax.set_xlabel("time [s]")
         ax.set_ylabel(v.name)
         ax.set_title(f"{result.model}: {v.name} (FAIL)")
@@ -599,19 +655,39 @@ def write_report(result: RegressionResult, reference: Reference, output: Simulat
         file = _safe_file_name(v.name, used) + ".png"
         fig.savefig(report_dir / file, dpi=100)
         plots[v.name] = file
-    header = ["variable", "verdict", "first_failure_time", "max_deviation",
-              "max_deviation_time", "max_outside", "points_outside", "points", "abs_tol",
-              "rel_tol", "time_tol", "plot"]
+    header = [
+        "variable",
+        "verdict",
+        "first_failure_time",
+        "max_deviation",
+        "max_deviation_time",
+        "max_outside",
+        "points_outside",
+        "points",
+        "abs_tol",
+        "rel_tol",
+        "time_tol",
+        "plot",
+    ]
     rows = []
     for v in result.variables:
         d = v.verdict
-        rows.append([
-            v.name, "pass" if d.passed else "fail",
-            "" if d.first_failure_time is None else repr(d.first_failure_time),
-            repr(d.max_deviation), repr(d.max_deviation_time), repr(d.max_outside),
-            str(d.n_failed), str(d.n_points), repr(d.abs_tol), repr(d.rel_tol),
-            repr(d.time_tol), plots.get(v.name, ""),
-        ])
+        rows.append(
+            [
+                v.name,
+                "pass" if d.passed else "fail",
+                "" if d.first_failure_time is None else repr(d.first_failure_time),
+                repr(d.max_deviation),
+                repr(d.max_deviation_time),
+                repr(d.max_outside),
+                str(d.n_failed),
+                str(d.n_points),
+                repr(d.abs_tol),
+                repr(d.rel_tol),
+                repr(d.time_tol),
+                plots.get(v.name, ""),
+            ]
+        )
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -628,10 +704,11 @@ def write_report(result: RegressionResult, reference: Reference, output: Simulat
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
         *[
-            "| " + " | ".join(
-                c if i != len(header) - 1 or not c else f"![{r[0]}]({c})"
-                for i, c in enumerate(r)
-            ) + " |"
+            "| "
+            + " | ".join(
+                c if i != len(header) - 1 or not c else f"![{r[0]}]({c})" for i, c in enumerate(r)
+            )
+            + " |"
             for r in rows
         ],
         "",
@@ -647,17 +724,33 @@ def _handle(args: argparse.Namespace) -> int:
             raise ScenarioError("--report cannot be combined with --update.")
         check_writable_dir(args.ref_dir, "REF_DIR (written by --update)")
         variables = [v.strip() for v in args.variables.split(",")] if args.variables else None
-        path = update_reference(args.fmu, args.ref_dir, args.reason or "", model=args.model,
-                                variables=variables, fmi_type=fmi_type, model_sources=sources,
-                                max_points=args.max_points, timeout_s=args.timeout_s)
+        path = update_reference(
+            args.fmu,
+            args.ref_dir,
+            args.reason or "",
+            model=args.model,
+            variables=variables,
+            fmi_type=fmi_type,
+            model_sources=sources,
+            max_points=args.max_points,
+            timeout_s=args.timeout_s,
+        )
         print(f"reference written: {path}")
         return 0
     if args.reason is not None or args.variables is not None:
         raise ScenarioError("--reason and --variables are only used with --update.")
     if args.report is not None:
         check_writable_dir(args.report, "--report")
-    result = check(args.fmu, args.ref_dir, args.model, args.report, fmi_type=fmi_type,
-                   model_sources=sources, max_points=args.max_points, timeout_s=args.timeout_s)
+    result = check(
+        args.fmu,
+        args.ref_dir,
+        args.model,
+        args.report,
+        fmi_type=fmi_type,
+        model_sources=sources,
+        max_points=args.max_points,
+        timeout_s=args.timeout_s,
+    )
     print(result.summary())
     return result.exit_code
 
@@ -676,23 +769,43 @@ def register(fmu_sub: Any) -> None:
     parser.add_argument("fmu", type=Path, help="the FMU file")
     parser.add_argument("ref_dir", type=Path, help="the reference folder")
     parser.add_argument("--model", help="the model name of the reference (default: detected)")
-    parser.add_argument("--report", type=Path, metavar="DIR",
-                        help="write plots of failing variables and a summary table to DIR")
-    parser.add_argument("--fmi-type", choices=("cs", "me"),
-                        help="interface to run (default: recorded, else Co-Simulation)")
-    parser.add_argument("--sources", nargs="+", type=Path, metavar="PATH",
-                        help="model sources to hash and compare with (or record in) the reference")
-    parser.add_argument("--update", action="store_true",
-                        help="regenerate the reference instead of checking it")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="write plots of failing variables and a summary table to DIR",
+    )
+    parser.add_argument(
+        "--fmi-type",
+        choices=("cs", "me"),
+        help="interface to run (default: recorded, else Co-Simulation)",
+    )
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="model sources to hash and compare with (or record in) the reference",
+    )
+    parser.add_argument(
+        "--update", action="store_true", help="regenerate the reference instead of checking it"
+    )
     parser.add_argument("--reason", help="why the reference is regenerated (with --update)")
     parser.add_argument("--variables", help="comma-separated variables to record (with --update)")
-    parser.add_argument("--max-points", type=_positive_int, default=MAX_OUTPUT_POINTS,
-                        metavar="N",
-                        help=f"refuse runs with more output points (default {MAX_OUTPUT_POINTS})")
-    parser.add_argument("--timeout-s", type=_positive_float, default=DEFAULT_TIMEOUT_S,
-                        metavar="S",
-                        help="stop an FMU run after S seconds of wall-clock time "
-                        f"(default {DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument(
+        "--max-points",
+        type=_positive_int,
+        default=MAX_OUTPUT_POINTS,
+        metavar="N",
+        help=f"refuse runs with more output points (default {MAX_OUTPUT_POINTS})",
+    )
+    parser.add_argument(
+        "--timeout-s",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"stop an FMU run after S seconds of wall-clock time (default {DEFAULT_TIMEOUT_S:g})",
+    )
     parser.set_defaults(handler=_handle)
 
 

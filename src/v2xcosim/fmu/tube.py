@@ -159,8 +159,9 @@ class TubeVerdict:
     time_tol: float
 
 
-def _range_extreme(values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp],
-                   *, maximum: bool) -> FloatArray:
+def _range_extreme(
+    values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp], *, maximum: bool
+) -> FloatArray:
     """Max (or min) of ``values[lo:hi]`` for each pair; ±inf for empty ranges (sparse table)."""
     n = values.size
     op = np.maximum if maximum else np.minimum
@@ -188,8 +189,9 @@ def _range_extreme(values: FloatArray, lo: npt.NDArray[np.intp], hi: npt.NDArray
     return out
 
 
-def jump_segments(t_ref: FloatArray, y_ref: FloatArray, half: FloatArray, *,
-                  discrete: bool) -> npt.NDArray[np.bool_]:
+def jump_segments(
+    t_ref: FloatArray, y_ref: FloatArray, half: FloatArray, *, discrete: bool
+) -> npt.NDArray[np.bool_]:
     """Return, per reference segment ``(t_i, t_{i+1})``, whether it holds an unsampled event."""
     dy = np.abs(np.diff(y_ref))
     wide = np.diff(t_ref) > 0
@@ -200,15 +202,15 @@ def jump_segments(t_ref: FloatArray, y_ref: FloatArray, half: FloatArray, *,
     nxt = np.concatenate([dy[1:], [-np.inf]])
     neighbour = np.maximum(prev, nxt)
     big = dy > 2.0 * np.maximum(half[:-1], half[1:])
-    jumps: npt.NDArray[np.bool_] = wide & big & np.isfinite(neighbour) & (
-        dy > JUMP_RATIO * neighbour
+    jumps: npt.NDArray[np.bool_] = (
+        wide & big & np.isfinite(neighbour) & (dy > JUMP_RATIO * neighbour)
     )
     return jumps
 
 
-def _envelope_knots(t_ref: FloatArray, up: FloatArray, low: FloatArray,
-                    jumps: npt.NDArray[np.bool_] | None
-                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _envelope_knots(
+    t_ref: FloatArray, up: FloatArray, low: FloatArray, jumps: npt.NDArray[np.bool_] | None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Insert knots so that ``U0``/``L0`` are the envelope of both ends on jump segments."""
     if jumps is None or not np.any(jumps):
         return t_ref, up, low
@@ -228,8 +230,15 @@ def _envelope_knots(t_ref: FloatArray, up: FloatArray, low: FloatArray,
     return np.asarray(t_out), np.asarray(up_out), np.asarray(low_out)
 
 
-def tube_at(t_ref: FloatArray, y_ref: FloatArray, times: FloatArray, abs_tol: float,
-            rel_tol: float, dt: float, jumps: npt.NDArray[np.bool_] | None = None) -> Tube:
+def tube_at(
+    t_ref: FloatArray,
+    y_ref: FloatArray,
+    times: FloatArray,
+    abs_tol: float,
+    rel_tol: float,
+    dt: float,
+    jumps: npt.NDArray[np.bool_] | None = None,
+) -> Tube:
     """Evaluate the tube (see the module docstring) around the reference at ``times``.
 
     ``jumps`` marks the reference segments that hold an unsampled event
@@ -241,16 +250,20 @@ def tube_at(t_ref: FloatArray, y_ref: FloatArray, times: FloatArray, abs_tol: fl
     b = np.clip(times + dt, t_ref[0], t_ref[-1])
     lo = np.searchsorted(t_ref, a, side="left")
     hi = np.searchsorted(t_ref, b, side="right")
-    upper = np.maximum.reduce([
-        np.interp(a, t_ref, up),
-        np.interp(b, t_ref, up),
-        _range_extreme(up, lo, hi, maximum=True),
-    ])
-    lower = np.minimum.reduce([
-        np.interp(a, t_ref, low),
-        np.interp(b, t_ref, low),
-        _range_extreme(low, lo, hi, maximum=False),
-    ])
+    upper = np.maximum.reduce(
+        [
+            np.interp(a, t_ref, up),
+            np.interp(b, t_ref, up),
+            _range_extreme(up, lo, hi, maximum=True),
+        ]
+    )
+    lower = np.minimum.reduce(
+        [
+            np.interp(a, t_ref, low),
+            np.interp(b, t_ref, low),
+            _range_extreme(low, lo, hi, maximum=False),
+        ]
+    )
     return Tube(time=times, lower=lower, upper=upper)
 
 
@@ -260,8 +273,9 @@ def _held(t_act: FloatArray, y_act: FloatArray, times: FloatArray) -> FloatArray
     return y_act[idx]
 
 
-def evaluation_points(t_ref: FloatArray, t_act: FloatArray, y_act: FloatArray, *,
-                      hold: bool = False) -> tuple[FloatArray, FloatArray]:
+def evaluation_points(
+    t_ref: FloatArray, t_act: FloatArray, y_act: FloatArray, *, hold: bool = False
+) -> tuple[FloatArray, FloatArray]:
     """Return the evaluation times and the actual values there (see the module docstring).
 
     ``hold``: the actual value at a reference knot is held from the previous sample (discrete
@@ -275,19 +289,31 @@ def evaluation_points(t_ref: FloatArray, t_act: FloatArray, y_act: FloatArray, *
     return times[order], values[order]
 
 
-def _ranks(y_ref: npt.NDArray[Any], y_act: npt.NDArray[Any]
-           ) -> tuple[FloatArray, FloatArray, list[int]]:
+def _ranks(
+    y_ref: npt.NDArray[Any], y_act: npt.NDArray[Any]
+) -> tuple[FloatArray, FloatArray, list[int]]:
     """Replace exact integer values by their rank among the distinct values of both signals."""
     ref = [int(v) for v in y_ref.tolist()]
     act = [int(v) for v in y_act.tolist()]
     levels = sorted(set(ref) | set(act))
     rank = {v: float(i) for i, v in enumerate(levels)}
-    return (np.asarray([rank[v] for v in ref], dtype=np.float64),
-            np.asarray([rank[v] for v in act], dtype=np.float64), levels)
+    return (
+        np.asarray([rank[v] for v in ref], dtype=np.float64),
+        np.asarray([rank[v] for v in act], dtype=np.float64),
+        levels,
+    )
 
 
-def compare(t_ref: FloatArray, y_ref: npt.ArrayLike, t_act: FloatArray, y_act: npt.ArrayLike,
-            tolerance: Tolerance, span: float, *, discrete: bool = False) -> TubeVerdict:
+def compare(
+    t_ref: FloatArray,
+    y_ref: npt.ArrayLike,
+    t_act: FloatArray,
+    y_act: npt.ArrayLike,
+    tolerance: Tolerance,
+    span: float,
+    *,
+    discrete: bool = False,
+) -> TubeVerdict:
     """Compare the actual signal with the reference inside the tolerance tube.
 
     Args:
@@ -343,8 +369,11 @@ def compare(t_ref: FloatArray, y_ref: npt.ArrayLike, t_act: FloatArray, y_act: n
         max_deviation=float(dev[k]),
         max_deviation_time=float(times[k]),
         max_outside=(
-            float(np.max(excess)) if levels is None and excess.size
-            else float(np.max(dev)) if not passed else 0.0
+            float(np.max(excess))
+            if levels is None and excess.size
+            else float(np.max(dev))
+            if not passed
+            else 0.0
         ),
         n_points=int(times.size),
         n_failed=int(np.count_nonzero(failed)) + int(np.count_nonzero(uncovered)),
@@ -357,8 +386,9 @@ def compare(t_ref: FloatArray, y_ref: npt.ArrayLike, t_act: FloatArray, y_act: n
 def _exact_distance(ranks: FloatArray, band: Tube, levels: list[int]) -> FloatArray:
     """Distance (in the variable's unit, exact integers) of ranked values from a ranked band."""
     out = np.empty(ranks.size, dtype=np.float64)
-    for j, (r, lo, hi) in enumerate(zip(ranks.tolist(), band.lower.tolist(),
-                                        band.upper.tolist(), strict=True)):
+    for j, (r, lo, hi) in enumerate(
+        zip(ranks.tolist(), band.lower.tolist(), band.upper.tolist(), strict=True)
+    ):
         value = levels[round(r)]
         upper = levels[math.floor(hi + 1e-9)]
         lower = levels[math.ceil(lo - 1e-9)]

@@ -70,6 +70,8 @@ class GridSetup(Protocol):
     def max_iteration(self) -> int: ...  # noqa: D102
     @property
     def tolerance_mva(self) -> float: ...  # noqa: D102
+    @property
+    def solver(self) -> str: ...  # noqa: D102
 
 
 class LoadFlowError(SimulationError):
@@ -122,12 +124,18 @@ class PowerFlowOptions:
     """Newton-Raphson options and the non-convergence policy (``grid`` section of a scenario).
 
     ``on_nonconvergence``: ``"abort"`` stops the run with :class:`LoadFlowError`; ``"flag"``
-    records the step as not converged and goes on.
+    records the step as not converged and goes on.  ``solver``: ``"pandapower"`` (``runpp``,
+    the reference) or ``"pgm"`` (power-grid-model, :mod:`v2xcosim.grid.pgm`).
     """
 
     max_iteration: int = 30
     tolerance_mva: float = 1e-8
     on_nonconvergence: str = "abort"
+    solver: str = "pandapower"
+
+
+SOLVERS = ("pandapower", "pgm")
+"""The power-flow backends (``grid.solver``)."""
 
 
 class PowerFlow:
@@ -138,6 +146,12 @@ class PowerFlow:
     (pandapower's ``"auto"``: a DC power flow where transformers shift the phase, as SimBench's
     Dyn5 MV/LV transformers do — a flat start does not converge there).
     ``control = True`` runs the network's controllers (an OLTC's ``DiscreteTapControl``).
+
+    With ``options.solver = "pgm"`` the network is converted to power-grid-model at the first
+    solve (its topology, switch states and branch parameters are fixed from then on; element
+    powers, their status and tap positions are read at every solve) and pandapower's own
+    controller loop (``run_control``) drives the same controllers with power-grid-model as its
+    power flow, so the tap logic is pandapower's.  The result tables are pandapower's.
     """
 
     def __init__(
@@ -164,7 +178,30 @@ class PowerFlow:
         self.name = name
         self.warm_start = warm_start
         self._warm = False
-        self.info: dict[str, Any] = {
+        if options.solver not in SOLVERS:
+            raise ScenarioError(
+                f"grid.solver: {options.solver!r} is not one of {', '.join(SOLVERS)}"
+            )
+        self._pgm: Any = None
+        self.info: dict[str, Any]
+        if options.solver == "pgm":
+            from importlib.metadata import version
+
+            from v2xcosim.grid import pgm
+
+            pgm.check_supported(net)
+            self.info = {
+                "library": "power-grid-model",
+                "version": version("power-grid-model"),
+                "algorithm": "newton_raphson",
+                "error_tolerance_pu": pgm.ERROR_TOLERANCE_PU,
+                "source_sk_va": pgm.SK_SOURCE_VA,
+                "max_iteration": options.max_iteration,
+                "control": control,
+                "converted_from": f"pandapower {pp.__version__}",
+            }
+            return
+        self.info = {
             "library": "pandapower",
             "version": str(pp.__version__),
             "algorithm": "nr",
@@ -181,6 +218,8 @@ class PowerFlow:
         A flow that does not converge raises :class:`LoadFlowError` under ``"abort"``.
         """
         opt = self.options
+        if opt.solver == "pgm":
+            return self._solve_pgm(step, time_s)
         try:
             self._pp.runpp(
                 self.net,
@@ -196,6 +235,33 @@ class PowerFlow:
         except self._pp.powerflow.LoadflowNotConverged:
             converged = False
         self._warm = converged and self.warm_start
+        return self._outcome(converged, step, time_s)
+
+    @property
+    def pgm_solver(self) -> Any:
+        """The :class:`~v2xcosim.grid.pgm.PgmSolver` once converted (``pgm`` only), else None."""
+        return self._pgm
+
+    def _solve_pgm(self, step: int, time_s: int) -> bool:
+        from v2xcosim.grid.pgm import PgmSolver
+
+        if self._pgm is None:
+            self._pgm = PgmSolver(self.net, max_iteration=self.options.max_iteration)
+        net = self.net
+        try:
+            if self.control and "controller" in net and bool(net.controller.in_service.any()):
+                from pandapower.control import run_control
+
+                run_control(net, run=self._pgm.run)
+            else:
+                self._pgm.run()
+            converged = bool(net.converged)
+        except self._pp.powerflow.LoadflowNotConverged:
+            converged = False
+        return self._outcome(converged, step, time_s)
+
+    def _outcome(self, converged: bool, step: int, time_s: int) -> bool:
+        opt = self.options
         if not converged and opt.on_nonconvergence == "abort":
             raise LoadFlowError(
                 f"{self.name}: power flow did not converge at step {step} (t = {time_s} s, "
@@ -309,7 +375,9 @@ class GridModel:
         }
         self.flow = PowerFlow(
             net,
-            PowerFlowOptions(spec.max_iteration, spec.tolerance_mva, spec.on_nonconvergence),
+            PowerFlowOptions(
+                spec.max_iteration, spec.tolerance_mva, spec.on_nonconvergence, spec.solver
+            ),
             name=f"grid (network {spec.network})",
         )
         self.solver_info = self.flow.info

@@ -219,8 +219,6 @@ def _element_name(table: Any, idx: Any, kind: str) -> str:
     return str(name)
 
 
-
-
 __all__ = [
     "FILE_SUFFIXES",
     "SOURCES",

@@ -68,6 +68,7 @@ def versions() -> dict[str, str]:
         "mosaik",
         "mosaik-api-v3",
         "pandapower",
+        "power-grid-model",
         "fmpy",
         "numpy",
         "pandas",

@@ -36,8 +36,16 @@ from v2xcosim.core.errors import ScenarioError
 from v2xcosim.studies import add_common
 
 COLUMNS = (
-    "bus", "direction", "state", "hosting_kw", "chargers", "criterion", "element",
-    "value_at_hosting", "value_above", "limit",
+    "bus",
+    "direction",
+    "state",
+    "hosting_kw",
+    "chargers",
+    "criterion",
+    "element",
+    "value_at_hosting",
+    "value_above",
+    "limit",
 )
 """Columns of ``hosting.csv``."""
 
@@ -51,27 +59,57 @@ def register(studies: Any) -> None:
     )
     p.add_argument("source", help="scenario (.toml) or network (.json, .m, SimBench code, ...)")
     p.add_argument(
-        "--bus", action="append", required=True, metavar="BUS",
+        "--bus",
+        action="append",
+        required=True,
+        metavar="BUS",
         help="bus name to study (repeatable)",
     )
     add_common(p)
-    p.add_argument("--step-kw", type=float, default=11.0,
-                   help="search step [kW] before bisecting to 1 kW (default 11, one charger)")
-    p.add_argument("--charger-kw", type=float, default=11.0,
-                   help="rating of one charger [kW], to count chargers (default 11)")
+    p.add_argument(
+        "--step-kw",
+        type=float,
+        default=11.0,
+        help="search step [kW] before bisecting to 1 kW (default 11, one charger)",
+    )
+    p.add_argument(
+        "--charger-kw",
+        type=float,
+        default=11.0,
+        help="rating of one charger [kW], to count chargers (default 11)",
+    )
     p.add_argument("--v-min-pu", type=float, default=0.9, help="lowest bus voltage (default 0.9)")
     p.add_argument("--v-max-pu", type=float, default=1.1, help="highest bus voltage (default 1.1)")
-    p.add_argument("--max-loading-pct", type=float, default=100.0,
-                   help="largest line/transformer loading [%%] (default 100)")
-    p.add_argument("--peak-load-scale", type=float, default=1.0,
-                   help="load scale of the evening-peak state, PV off (default 1.0)")
-    p.add_argument("--noon-load-scale", type=float, default=0.3,
-                   help="load scale of the noon-surplus state, sgens at p_mw (default 0.3)")
-    p.add_argument("--max-kw", type=float, default=5000.0,
-                   help="search limit [kW] per bus and direction (default 5000)")
-    p.add_argument("--k", type=float, default=None,
-                   help="charger fault current / rated current for the protection criterion "
-                   "(default 1.5)")
+    p.add_argument(
+        "--max-loading-pct",
+        type=float,
+        default=100.0,
+        help="largest line/transformer loading [%%] (default 100)",
+    )
+    p.add_argument(
+        "--peak-load-scale",
+        type=float,
+        default=1.0,
+        help="load scale of the evening-peak state, PV off (default 1.0)",
+    )
+    p.add_argument(
+        "--noon-load-scale",
+        type=float,
+        default=0.3,
+        help="load scale of the noon-surplus state, sgens at p_mw (default 0.3)",
+    )
+    p.add_argument(
+        "--max-kw",
+        type=float,
+        default=5000.0,
+        help="search limit [kW] per bus and direction (default 5000)",
+    )
+    p.add_argument(
+        "--k",
+        type=float,
+        default=None,
+        help="charger fault current / rated current for the protection criterion (default 1.5)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -160,10 +198,15 @@ def run(args: argparse.Namespace) -> int:
         for direction in hc.DIRECTIONS:
             results.append(
                 hc.hosting_capacity(
-                    net, index[name], direction, limits,
-                    step_kw=args.step_kw, max_kw=args.max_kw,
+                    net,
+                    index[name],
+                    direction,
+                    limits,
+                    step_kw=args.step_kw,
+                    max_kw=args.max_kw,
                     peak_load_scale=args.peak_load_scale,
-                    noon_load_scale=args.noon_load_scale, k=args.k,
+                    noon_load_scale=args.noon_load_scale,
+                    k=args.k,
                     scales=_scales(layout, hc.DIRECTIONS[direction]),
                 )
             )
@@ -182,11 +225,16 @@ def run(args: argparse.Namespace) -> int:
         )
     rows = [
         {
-            "bus": r.bus_name, "direction": r.direction, "state": r.state,
+            "bus": r.bus_name,
+            "direction": r.direction,
+            "state": r.state,
             "hosting_kw": r.hosting_kw,
             "chargers": math.floor(r.hosting_kw / args.charger_kw + 1e-9),
-            "criterion": r.criterion, "element": r.element,
-            "value_at_hosting": r.value, "value_above": r.value_over, "limit": r.limit,
+            "criterion": r.criterion,
+            "element": r.element,
+            "value_at_hosting": r.value,
+            "value_above": r.value_over,
+            "limit": r.limit,
         }
         for r in results
     ]
@@ -207,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         "method": "AC power flow (pandapower runpp) per added power; steps of step_kw, then "
         "bisection to 1 kW; protection: IEC 60909 max Ik'' with chargers as current sources",
         "limits": {
-            "v_min_pu": limits.v_min_pu, "v_max_pu": limits.v_max_pu,
+            "v_min_pu": limits.v_min_pu,
+            "v_max_pu": limits.v_max_pu,
             "max_loading_pct": limits.max_loading_pct,
         },
         "states": {
@@ -223,7 +272,9 @@ def run(args: argparse.Namespace) -> int:
             "noon_surplus": f"loads x {args.noon_load_scale}, sgens at p_mw; studied for "
             "discharging",
         },
-        "step_kw": args.step_kw, "charger_kw": args.charger_kw, "max_kw": args.max_kw,
+        "step_kw": args.step_kw,
+        "charger_kw": args.charger_kw,
+        "max_kw": args.max_kw,
         "results": rows,
         "base_violations": [f"{r.bus_name} {r.direction}" for r in violated],
         "violation": bool(violated),
@@ -243,8 +294,10 @@ def run(args: argparse.Namespace) -> int:
             f"= {row['chargers']} chargers; limited by {what}"
         )
     for r in violated:
-        print(f"  violation: {r.bus_name} {r.direction}: the {r.state} state already violates "
-              f"{r.criterion} ({r.element})")
+        print(
+            f"  violation: {r.bus_name} {r.direction}: the {r.state} state already violates "
+            f"{r.criterion} ({r.element})"
+        )
     for note in notes:
         print(f"  note: {note}")
     print(f"  wrote {out}/: {', '.join(written)}")

@@ -290,7 +290,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if violated and args.fail_on_violation else 0
 
 
-
 def _print_summary(
     source: Path,
     net: Any,

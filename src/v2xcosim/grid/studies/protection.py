@@ -255,9 +255,7 @@ def find_feeders(net: Any) -> list[Feeder]:
                     continue
                 buses = frozenset(_reach(adj, nxt, set(on_bar)))
                 name = str(net.line.at[line, "name"]) if pd.notna(net.line.at[line, "name"]) else ""
-                feeders.append(
-                    Feeder(name or f"line {line}", line, bus, bar, buses)
-                )
+                feeders.append(Feeder(name or f"line {line}", line, bus, bar, buses))
     return feeders
 
 
@@ -284,7 +282,12 @@ def add_default_relays(net: Any, feeders: Sequence[Feeder]) -> list[str]:
         if sw is None:
             sw = int(
                 pp.create_switch(
-                    net, f.head_bus, f.line, et="l", closed=True, type="CB",
+                    net,
+                    f.head_bus,
+                    f.line,
+                    et="l",
+                    closed=True,
+                    type="CB",
                     name=f"study CB {f.name}",
                 )
             )
@@ -340,12 +343,17 @@ def devices(net: Any, feeders: Sequence[Feeder]) -> tuple[list[Device], list[str
             skipped.append(name)
             continue
         line, bus = int(net.switch.at[sw, "element"]), int(net.switch.at[sw, "bus"])
-        far = int(net.line.at[line, "to_bus"] if net.line.at[line, "from_bus"] == bus
-                  else net.line.at[line, "from_bus"])
+        far = int(
+            net.line.at[line, "to_bus"]
+            if net.line.at[line, "from_bus"] == bus
+            else net.line.at[line, "from_bus"]
+        )
         zone = _reach(adj, far, {bus} | (on_bar - {far}))
         if zone & on_bar:
-            notes.append(f"{name}: the zone beyond the device is meshed with a busbar; "
-                         "only the next bus is taken as its own zone")
+            notes.append(
+                f"{name}: the zone beyond the device is meshed with a busbar; "
+                "only the next bus is taken as its own zone"
+            )
             zone = {far}
         feeder = by_line.get(line) or next((f for f in feeders if far in f.buses), None)
         neighbours: set[int] = set()
@@ -447,16 +455,32 @@ def protection_study(
                             "t_trip_s_v2g": tv,
                             "reach_reduction_pct": (
                                 (abs(ib) - abs(iv)) / abs(ib) * 100.0
-                                if own and abs(ib) > MIN_CURRENT_KA else math.nan
+                                if own and abs(ib) > MIN_CURRENT_KA
+                                else math.nan
                             ),
                             "blinded": own and math.isfinite(tb) and not math.isfinite(tv),
                             "sympathetic_trip": not own and math.isfinite(tv),
                         }
                     )
     columns = [
-        "device", "device_type", "switch", "feeder", "fault_bus", "fault_bus_name", "location",
-        "pickup_ka", "i_ka_base", "i_ka_v2g", "deg_base", "deg_v2g", "direction_base",
-        "direction_v2g", "t_trip_s_base", "t_trip_s_v2g", "reach_reduction_pct", "blinded",
+        "device",
+        "device_type",
+        "switch",
+        "feeder",
+        "fault_bus",
+        "fault_bus_name",
+        "location",
+        "pickup_ka",
+        "i_ka_base",
+        "i_ka_v2g",
+        "deg_base",
+        "deg_v2g",
+        "direction_base",
+        "direction_v2g",
+        "t_trip_s_base",
+        "t_trip_s_v2g",
+        "reach_reduction_pct",
+        "blinded",
         "sympathetic_trip",
     ]
     table = pd.DataFrame(rows, columns=columns)
@@ -479,7 +503,8 @@ def _device_summary(devs: Iterable[Device], table: pd.DataFrame) -> pd.DataFrame
                 "pickup_ka": d.pickup_ka,
                 "own_faults": len(own),
                 "max_reach_reduction_pct": float(red.max()) if len(red) else math.nan,
-                "worst_fault_bus": int(own.loc[red.index[worst], "fault_bus"]) if worst >= 0
+                "worst_fault_bus": int(own.loc[red.index[worst], "fault_bus"])
+                if worst >= 0
                 else -1,
                 "blinded_faults": int(own["blinded"].sum()),
                 "neighbour_faults": len(nb),
@@ -500,12 +525,15 @@ def topology(net: Any) -> dict[str, Any]:
         ]
 
     sw = net.switch
-    closed_couplers = names(sw, (sw["et"] == "b") & sw["closed"].astype(bool), "switch") \
-        if len(sw) else []
-    open_couplers = names(sw, (sw["et"] == "b") & ~sw["closed"].astype(bool), "switch") \
-        if len(sw) else []
-    open_line = names(sw, (sw["et"] != "b") & ~sw["closed"].astype(bool), "switch") \
-        if len(sw) else []
+    closed_couplers = (
+        names(sw, (sw["et"] == "b") & sw["closed"].astype(bool), "switch") if len(sw) else []
+    )
+    open_couplers = (
+        names(sw, (sw["et"] == "b") & ~sw["closed"].astype(bool), "switch") if len(sw) else []
+    )
+    open_line = (
+        names(sw, (sw["et"] != "b") & ~sw["closed"].astype(bool), "switch") if len(sw) else []
+    )
     out_of_service: list[str] = []
     for table in ("line", "trafo", "trafo3w", "ext_grid", "gen"):
         frame = net[table]

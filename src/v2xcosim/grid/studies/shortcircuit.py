@@ -401,9 +401,7 @@ def _line_currents(net: Any, buses: Sequence[int]) -> LineCurrents:
     def phasor(mag: str, deg: str) -> ComplexArray:
         m = res[mag].to_numpy(dtype=float).reshape(n_l, n_f)
         a = np.deg2rad(res[deg].to_numpy(dtype=float).reshape(n_l, n_f))
-        out: ComplexArray = (np.nan_to_num(m) * np.exp(1j * np.nan_to_num(a))).astype(
-            np.complex128
-        )
+        out: ComplexArray = (np.nan_to_num(m) * np.exp(1j * np.nan_to_num(a))).astype(np.complex128)
         return out
 
     expected = pd.MultiIndex.from_product([list(lines), list(buses)])
@@ -423,9 +421,7 @@ def _column(fault: str, case: str, scenario: str) -> str:
     return f"ikss{kind}{minimum}_ka_{scenario}"
 
 
-def short_circuit_study(
-    sn: StudyNet, buses: Sequence[int] | None = None
-) -> ShortCircuitResult:
+def short_circuit_study(sn: StudyNet, buses: Sequence[int] | None = None) -> ShortCircuitResult:
     """Compute Ik'' at ``buses`` (default: every supplied bus) for base and V2G cases.
 
     Columns of the table: ``bus``, ``bus_name``, ``vn_kv``, ``v2g_sn_kva`` (chargers at the
@@ -499,9 +495,7 @@ def short_circuit_study(
             if (fault, case) != ("3ph", "max"):
                 order += [_column(fault, case, "base"), _column(fault, case, "v2g")]
     table = table[[*order, "rk_ohm", "xk_ohm"]]
-    return ShortCircuitResult(
-        table, currents["base"], currents["v2g"], tuple(faults), notes
-    )
+    return ShortCircuitResult(table, currents["base"], currents["v2g"], tuple(faults), notes)
 
 
 def branch_table(net: Any, result: ShortCircuitResult) -> pd.DataFrame:

@@ -252,7 +252,8 @@ def grid_model(params: Mapping[str, Any]) -> PortoGridModel:
     spec = PortoScenario.model_validate(params["scenario"], strict=False)
     g = spec.grid
     pn = build_porto_network(
-        network_spec(spec), PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence)
+        network_spec(spec),
+        PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence, g.solver),
     )
     return PortoGridModel(pn, [str(x) for x in params["slot_groups"]])
 

@@ -194,6 +194,12 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
     except ScenarioError as exc:
         problems.append(("grid.network", str(exc)))
         buses = {pv.bus for pv in spec.grid.pv} | {b for s in spec.sites for b in s.buses}
+    else:
+        if spec.grid.solver == "pgm":
+            try:
+                pgm_convertible(spec.grid.network)
+            except ScenarioError as exc:
+                problems.append(("grid.solver", str(exc)))
     for i, pv in enumerate(spec.grid.pv):
         if pv.bus not in buses:
             problems.append((f"grid.pv[{i}].bus", f"no bus {pv.bus!r} in {spec.grid.network}"))
@@ -277,6 +283,13 @@ def _entity_attrs(spec: SitesScenario, entity: str) -> list[str] | None:
             {*SITE_REQUIRED_FMU, *site.fmu.outputs.extra, *SITE_REQUIRED_CTL, *SITE_OPTIONAL_CTL}
         )
     return None
+
+
+def pgm_convertible(source: str) -> None:
+    """Raise :class:`ScenarioError` naming an element of ``source`` pgm does not convert."""
+    from v2xcosim.grid.pgm import check_supported
+
+    check_supported(load_source(source)[0])
 
 
 def network_buses(source: str) -> tuple[str, ...]:

@@ -254,7 +254,7 @@ def grid_model(params: Mapping[str, Any]) -> TerniGridModel:
     g = spec.grid
     return TerniGridModel(
         tn,
-        PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence),
+        PowerFlowOptions(g.max_iteration, g.tolerance_mva, g.on_nonconvergence, g.solver),
         inputs,
         oltc=spec.terni.oltc,
         providers=[p.provider_id for p in spec.market.providers],
