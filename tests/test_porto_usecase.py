@@ -176,9 +176,9 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
     assert k["energy_cost_eur"] == pytest.approx(float((np.maximum(p, 0) * h / 1e6 * price).sum()))
     ponta = np.isclose(price, 190.0)  # the ponta price of the scenario (EUR/MWh)
     months = 2.0 / DAYS_PER_MONTH
-    # contracted power: the 12,500 kW carried in or the run's maximum if larger; a maximum
-    # above it is billed for the 12 months less the two days already charged
-    carried_kw, peak_kw = 12500.0, p.max() / 1e3
+    # contracted power: the 13,260 kW carried in (the scenario) or the run's maximum if larger;
+    # a maximum above it is billed for the 12 months less the two days already charged
+    carried_kw, peak_kw = 13260.0, p.max() / 1e3
     ratchet = max(peak_kw - carried_kw, 0.0) * 1.2 * (12.0 - months)
     demand = p[ponta].mean() / 1e3 * 9.0 * months + max(peak_kw, carried_kw) * 1.2 * months
     assert k["contracted_kw"] == pytest.approx(max(peak_kw, carried_kw))
@@ -207,11 +207,14 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
 
 
 # Thursday and Friday of the July week: Friday afternoon holds the week's 15-minute maximum
-# uncontrolled (above the 12,500 kW carried in); the DSO event is moved to Friday evening and
-# set far above the load, so it never binds and the peak alone drives the BEMS.
+# uncontrolled.  The shipped contracted power (the past year's maximum, 13,260 kW) is above it,
+# so the ratchet never binds in the shipped week; here a lower carried-in power (12,500 kW, a
+# year without August's clear days) makes Friday a new maximum, to test the mechanism.  The DSO
+# event is moved to Friday evening and set far above the load, so the peak alone drives the BEMS.
 PEAK_DAYS = [
     "time.start=2025-07-10T00:00:00+01:00",
     "time.duration_s=172800",
+    "porto.tariff.contracted_kw=12500.0",
     "dso_event.start=2025-07-11T20:00:00+01:00",
     "dso_event.end=2025-07-11T21:00:00+01:00",
     "dso_event.limit_mw=20.0",
@@ -234,6 +237,31 @@ def test_v2b_shaves_the_ratcheted_peak_against_uncontrolled_and_smart(root: Path
     assert v2b["contracted_ratchet_eur"] < unc["contracted_ratchet_eur"]
     for k in (unc, smart, v2b):
         assert k["departure_soc_shortfall_kwh"] == 0.0 and k["checks_passed"]
+
+
+LOSS_AT_TERMINAL_PEAK_KW = (117.0, 12483.0)
+"""The airport network's losses at the July week's terminal peak (README, pandapower) [kW]."""
+CARPARK_ALLOWANCE_KW = 60.0
+"""What the car park adds to the past year's maximum (README, assumption) [kW]."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", [SCENARIO, WINTER], ids=["july", "january"])
+def test_contracted_power_is_the_past_years_maximum(scenario: Path) -> None:
+    """``porto.tariff.contracted_kw`` = the terminal's maximum of the 12 months before the run
+    (same FMU, use and weather generator) + the network's losses at that load (I² scaling of
+    the measured point) + the car park's allowance, to the 10 kW the scenario rounds to; and the
+    shipped week's own terminal peak stays below that maximum."""
+    from v2xcosim.fmu.registry import fmus_dir
+    from v2xcosim.usecases.porto.wiring import terminal_max_before
+
+    spec = load_scenario_as(scenario, PortoScenario, [])
+    p_max_kw, when = terminal_max_before(spec, fmus_dir() / "Terminal.fmu")
+    loss_kw = LOSS_AT_TERMINAL_PEAK_KW[0] * (p_max_kw / LOSS_AT_TERMINAL_PEAK_KW[1]) ** 2
+    expected = p_max_kw + loss_kw + CARPARK_ALLOWANCE_KW
+    assert spec.porto.tariff.contracted_kw == pytest.approx(expected, abs=10.0)
+    assert when < spec.time.start_utc
+    assert p_max_kw > 12483.0  # the July week's terminal peak (README)
 
 
 @pytest.mark.slow

@@ -54,6 +54,7 @@ from v2xcosim.usecases.porto.webapp import WebAppConfig
 
 if TYPE_CHECKING:
     from v2xcosim.usecases.porto.schema import PortoScenario
+    from v2xcosim.usecases.porto.terminal import TerminalUse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -302,9 +303,51 @@ def bems_wear_eur_per_kwh(
     return float(marginal_cycle_wear_eur_per_kwh(float(np.median(q)), v_rms_v=v_rms_v, dod=dod)[()])
 
 
+def terminal_use(spec: PortoScenario) -> TerminalUse:
+    """Return the terminal's use of ``[porto.terminal]`` (base load W, people, aperture m²)."""
+    from v2xcosim.usecases.porto.terminal import TerminalUse
+
+    tu = spec.porto.terminal
+    return TerminalUse(
+        p_base_day_w=tu.p_base_day_kw * 1e3,
+        p_base_night_w=tu.p_base_night_kw * 1e3,
+        people_day=tu.people_day,
+        solar_aperture_m2=tu.solar_aperture_m2,
+        base_heat_share=tu.base_heat_share,
+    )
+
+
+def terminal_max_before(
+    spec: PortoScenario, terminal_fmu: Path, *, days: float = 365.0
+) -> tuple[float, pd.Timestamp]:
+    """Return the terminal's largest step-mean load [kW] over the ``days`` before the run, and when.
+
+    The same terminal FMU, use and weather generator (``synthesise_weather`` with the scenario's
+    seed) as the run, over the ``days`` (default 12 months) that end at the run's start, after
+    the same thermal warm-up; at 15-minute steps the step mean is the tariff's 15-minute mean.
+    This is where the contracted power a Portuguese MV customer carries into the simulated week
+    comes from (the 12-month ratchet, ``porto.tariff.contracted_kw``): the terminal's own maximum
+    of the past year, which a run's week may or may not exceed.
+    """
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
+    from v2xcosim.usecases.porto.weather import synthesise_weather
+
+    dt_s = spec.time.step_s
+    warm = math.ceil(spec.porto.terminal.warmup_days * 86400 / dt_s)
+    n = math.ceil(days * 86400 / dt_s)
+    t0 = pd.Timestamp(spec.time.start_utc) - pd.Timedelta(seconds=(warm + n) * dt_s)
+    weather = synthesise_weather(t0, warm + n, dt_s, spec.seed)
+    term = run_terminal(
+        terminal_fmu, terminal_inputs(weather, terminal_use(spec)), dt_s, warmup_steps=warm
+    )
+    p_kw = term["p_el_w"].to_numpy(dtype=float) / 1e3
+    k = int(np.argmax(p_kw))
+    return float(p_kw[k]), pd.Timestamp(weather.index[warm + k])
+
+
 def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
     """Compute the setup of ``spec`` (module docstring); runs the terminal FMU once."""
-    from v2xcosim.usecases.porto.terminal import TerminalUse, run_terminal, terminal_inputs
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
     from v2xcosim.usecases.porto.weather import synthesise_weather
 
     dt_s, n_steps = spec.time.step_s, spec.time.n_steps
@@ -320,13 +363,7 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
     n_prof = n_steps + horizon
     t0 = pd.Timestamp(spec.time.start_utc) - pd.Timedelta(seconds=warm * dt_s)
     weather = synthesise_weather(t0, warm + n_prof, dt_s, spec.seed)
-    use = TerminalUse(
-        p_base_day_w=tu.p_base_day_kw * 1e3,
-        p_base_night_w=tu.p_base_night_kw * 1e3,
-        people_day=tu.people_day,
-        solar_aperture_m2=tu.solar_aperture_m2,
-        base_heat_share=tu.base_heat_share,
-    )
+    use = terminal_use(spec)
     term = run_terminal(terminal_fmu, terminal_inputs(weather, use), dt_s, warmup_steps=warm)
     times = step_times(spec.time.start_utc, n_prof, dt_s)
     tar = tariff(spec)
