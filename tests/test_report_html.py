@@ -269,9 +269,8 @@ def test_report_in_the_run_folder_and_again(runs: dict[str, Path], tmp_path: Pat
 
 
 # ------------------------------------------------------------------ in a real browser
-def test_report_in_headless_chromium(
-    report: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def _in_chromium(path: Path, shot: Path) -> tuple[list[str], list[str], list[Any]]:
+    """Open ``path`` in headless Chromium: console errors, requests made, (chart id, points)."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(
             f"no system Chromium at {CHROMIUM}: install the Debian package chromium "
@@ -296,7 +295,7 @@ def test_report_in_headless_chromium(
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.route("**/*", route)
-            page.goto(report.as_uri())
+            page.goto(path.as_uri())
             page.wait_for_function(
                 "document.querySelectorAll('.js-plotly-plot').length"
                 " === document.querySelectorAll('[id^=chart-]').length"
@@ -310,13 +309,58 @@ def test_report_in_headless_chromium(
                     })
                 ])"""
             )
-            shot = tmp_path_factory.mktemp("report-screenshot") / "report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
+    return errors, requests, charts
+
+
+def test_report_in_headless_chromium(
+    report: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shot = tmp_path_factory.mktemp("report-screenshot") / "report.png"
+    errors, requests, charts = _in_chromium(report, shot)
     assert errors == []
     assert requests == []
     assert len(charts) >= 10
     for chart_id, points in charts:
         assert points and max(points) > 0, f"{chart_id}: no trace with points"
     assert shot.stat().st_size > 10_000
+
+
+PORTO = Path(__file__).resolve().parents[1] / "scenarios" / "porto_v2b.toml"
+PORTO_SHORT = [
+    "time.start=2025-07-09T06:00:00+01:00",
+    "time.duration_s=43200",  # 06:00-18:00 local: the morning ponta and the DSO event 14-17 h
+    "results.plots=false",
+]
+
+
+@pytest.mark.slow
+def test_porto_report_draws_its_building_car_park_and_evs(tmp_path: Path) -> None:
+    """Porto's own panels: the building against its tariff, the car park, the EVs; their data
+    equal the run's tables and KPIs, and the page renders in Chromium with data in every chart."""
+    from v2xcosim.usecases.porto.report import connection
+
+    folder = tmp_path / "porto"
+    folder.mkdir()
+    assert run(load_scenario(PORTO, PORTO_SHORT), folder).exit_code == 0
+    assert main(["report", str(folder)]) == 0
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    for key in ("summary", "kpis", "building", "sites", "ev", "sequence", "sgam"):
+        assert f'<section id="{key}">' in page, key
+    assert '<section id="market">' not in page  # a Terni section
+    assert page.replace("\\u002f", "/").count("time [Europe/Lisbon, UTC+01:00]") >= 3
+    kpis = json.loads((folder / "kpis.json").read_text())
+    d = connection(rh.read_view(folder))
+    assert d.p_import_kw.max() == pytest.approx(kpis["building_peak_kw"])
+    assert d.contracted_kw == pytest.approx(kpis["contracted_kw"])
+    assert d.event_limit_kw == pytest.approx(kpis["dso_event_limit_kw"])
+    assert d.event_end_k - d.event_start_k == 12  # 14:00-17:00 in 15-minute steps
+    assert "ponta" in d.period and "cheias" in d.period
+    errors, requests, charts = _in_chromium(folder / "report.html", tmp_path / "porto.png")
+    assert errors == [] and requests == []
+    ids = {c[0] for c in charts}
+    assert {"chart-connection", "chart-carpark-power", "chart-soc-bands"} <= ids, ids
+    for chart_id, points in charts:
+        assert points and max(points) > 0, f"{chart_id}: no trace with points"
