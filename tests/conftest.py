@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import pytest
 
+from shared_runs import SharedRuns
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move the files that hold a ``slow``-marked test before the others (stable)."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SharedRuns:
+    """The session's shared run folders (one root for all xdist workers)."""
+    base = tmp_path_factory.getbasetemp()
+    return SharedRuns((base if worker_id == "master" else base.parent) / "shared-runs")

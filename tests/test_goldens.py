@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from goldens.digest import CASES, GOLDENS, ROOT, run_case
+from goldens.digest import CASES, GOLDENS, ROOT, folder_golden
+from shared_runs import SharedRuns
 from v2xcosim.report.kpis import grid_kpis
 from v2xcosim.report.results import json_clean
 from v2xcosim.scenario import load_scenario
@@ -35,12 +36,14 @@ def _diff(want: Any, got: Any, path: str = "") -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_golden(case: str, tmp_path: Path) -> None:
+def test_golden(case: str, shared_runs: SharedRuns) -> None:
     want = json.loads(GOLDENS.read_text())[case]
-    got = run_case(case, tmp_path / case)
+    scenario, overrides = CASES[case]
+    out = shared_runs.folder(ROOT / scenario, overrides)  # the use-case tests read it too
+    got = folder_golden(out)
     problems = _diff(want, got)
     assert not problems, "\n".join(problems[:40])
-    _check_shared_grid_kpis(case, tmp_path / case, got["kpis"])
+    _check_shared_grid_kpis(case, out, got["kpis"])
 
 
 def _check_shared_grid_kpis(case: str, out: Path, kpis: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared_runs import SharedRuns
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.trace import TRACE_COLUMNS
 from v2xcosim.scenario import load_scenario, load_scenario_as, preflight, run
@@ -687,13 +688,15 @@ def test_uncontrolled_run_is_its_own_counterfactual(root: Path) -> None:
     assert (ses["incentive_eur"] == 0).all() and (ses["net_change_eur"] == 0).all()
 
 
-def test_default_day_uncontrolled_reverse_flow_only_under_sun(root: Path) -> None:
+def test_default_day_uncontrolled_reverse_flow_only_under_sun(
+    default_day_runs: dict[str, Path],
+) -> None:
     """Default day, uncontrolled: the primary imports whenever the PV is zero (the hydro plant
     never exceeds the night load) and feeds back into HV around noon (issue #12)."""
     from v2xcosim.usecases.terni.wiring import terni_setup
 
-    overrides = ["control.strategy=uncontrolled", "results.plots=false"]
-    out = _run(root, overrides)
+    overrides = [*DEFAULT_DAY, "control.strategy=uncontrolled"]
+    out = default_day_runs["uncontrolled"]
     grid = pd.read_parquet(out / "grid.parquet")
     p = grid["p_slack_w"].to_numpy(dtype=float)
     zone = terni_setup(load_scenario_as(SCENARIO, TerniScenario, overrides)).zones["primary"]
@@ -712,17 +715,13 @@ DEFAULT_DAY = ["results.plots=false"]
 
 
 @pytest.fixture(scope="module")
-def default_day_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Run folders of the default scenario's day under each built-in strategy (one run each)."""
-    root = tmp_path_factory.mktemp("terni_day")
-    out: dict[str, Path] = {}
-    for strategy in ("uncontrolled", "smart", "v2g"):
-        run_dir = root / strategy
-        run_dir.mkdir()
-        res = run(load_scenario(SCENARIO, [*DEFAULT_DAY, f"control.strategy={strategy}"]), run_dir)
-        assert res.exit_code == 0
-        out[strategy] = run_dir
-    return out
+def default_day_runs(shared_runs: SharedRuns) -> dict[str, Path]:
+    """Run folders of the default scenario's day under each built-in strategy (one run each,
+    shared with the goldens of ``tests/goldens``)."""
+    return {
+        strategy: shared_runs.folder(SCENARIO, [*DEFAULT_DAY, f"control.strategy={strategy}"])
+        for strategy in ("uncontrolled", "smart", "v2g")
+    }
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,13 @@ PORTO_DAY = ["time.start=2025-07-09T00:00:00+01:00", "time.duration_s=86400"]
 
 CASES: dict[str, tuple[str, list[str]]] = {
     "demo": ("scenarios/demo.toml", []),
-    "terni_v2g": ("scenarios/terni_v2g.toml", ["control.strategy=v2g"]),
-    "terni_smart": ("scenarios/terni_v2g.toml", ["control.strategy=smart"]),
-    "terni_uncontrolled": ("scenarios/terni_v2g.toml", ["control.strategy=uncontrolled"]),
+    **{
+        f"terni_{strategy}": (
+            "scenarios/terni_v2g.toml",
+            ["results.plots=false", f"control.strategy={strategy}"],
+        )
+        for strategy in ("v2g", "smart", "uncontrolled")
+    },
     **{
         f"porto_{strategy}": (
             "scenarios/porto_v2b.toml",
@@ -44,7 +48,10 @@ CASES: dict[str, tuple[str, list[str]]] = {
         for strategy in ("v2b", "smart", "uncontrolled")
     },
 }
-"""Golden case -> (scenario file relative to the repository, ``--set`` overrides)."""
+"""Golden case -> (scenario file relative to the repository, ``--set`` overrides).
+
+The Terni cases are the default day exactly as ``tests/test_terni_usecase.py`` runs it (plots
+off: the PNGs are not part of a golden), so both files read one shared run folder."""
 
 
 def column_bytes(col: pd.Series[Any]) -> bytes:
