@@ -8,7 +8,9 @@ without any EV: the charging sites are left out entirely, profiles, PV and loads
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -19,7 +21,7 @@ from v2xcosim.config.fmu import FmuSpec
 from v2xcosim.config.grid import GridSpec
 from v2xcosim.config.profiles import ProfileSpec
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.grid.sources import check_network, load_source
+from v2xcosim.grid.sources import FILE_SUFFIXES, check_network, load_source
 
 T_AMB_MIN_K = 173.15
 """Lowest ambient temperature [K] accepted (−100 °C), below the lowest ever measured on Earth,
@@ -293,7 +295,28 @@ def pgm_convertible(source: str) -> None:
 
 
 def network_buses(source: str) -> tuple[str, ...]:
-    """Load and check the network ``source`` (:mod:`v2xcosim.grid.sources`); its bus names."""
+    """Load and check the network ``source`` (:mod:`v2xcosim.grid.sources`); its bus names.
+
+    Remembered per process: building a network costs about a second (pandapower's CIGRE LV net
+    1-4 s), and ``validate``, a sweep's up-front check and every variant ask for the same one.
+    A network file is known by its resolved path, size and modification time, so an edited file
+    is read again; a source that fails is not remembered.
+    """
+    return _network_buses(source, _file_identity(source))
+
+
+def _file_identity(source: str) -> tuple[str, int, int] | None:
+    """Return the resolved path, size [bytes] and mtime [ns] of a network file (None: a name)."""
+    path = Path(source)
+    if path.suffix.lower() not in FILE_SUFFIXES or not path.is_file():
+        return None
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _network_buses(source: str, identity: tuple[str, int, int] | None) -> tuple[str, ...]:
+    del identity  # part of the cache key only
     net, where = load_source(source)
     check_network(net, where)
     return tuple(str(n) for n in net.bus["name"].tolist())
