@@ -77,7 +77,7 @@ browser:
 TEST_WORKERS ?= 2
 
 test: regress lint browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=40
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench examples
