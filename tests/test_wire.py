@@ -2,9 +2,11 @@
 
 A simulator in another process or on another machine receives its inputs as JSON
 (``mosaik_api_v3.connection.encode``), so every value an adapter's ``get_data`` returns must be
-plain JSON data: dicts with string keys, lists, strings, numbers, booleans and ``None``.  A
-numpy array or scalar would be refused by mosaik only when the receiver happens to be remote;
-here every output of every adapter in a real run is checked, whichever simulator receives it.
+plain JSON data once :func:`to_wire` has converted it: dicts with string keys, lists, strings,
+numbers, booleans and ``None``.  A numpy array or scalar would be refused by mosaik only when
+the receiver happens to be remote; here every output of every adapter in a real run is checked,
+whichever simulator receives it.  The conversion is made only where data leaves a process: in a
+placed simulator's process (its answers) and in the remote proxy (what the run sends to it).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from mosaik_api_v3.connection import encode
 
-from v2xcosim.cosim.adapters import to_wire
+from v2xcosim.cosim.adapters import TimeBasedSimulator, to_wire
 from v2xcosim.cosim.fleet_sim import FmuSim
 from v2xcosim.cosim.flow_sim import FlowSim
 from v2xcosim.cosim.grid_sim import GridSim
@@ -52,8 +56,6 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def test_to_wire_turns_numpy_into_plain_json() -> None:
-    import numpy as np
-
     raw = {
         "v": np.array([0.1, np.nan, 1 / 3]),
         "m": np.arange(4, dtype=np.int64).reshape(2, 2),
@@ -78,6 +80,80 @@ def test_to_wire_refuses_what_json_cannot_carry() -> None:
         to_wire({"x": {1, 2}})
     with pytest.raises(TypeError, match="keys must be strings"):
         to_wire({"x": {3: 1.0}})  # JSON would hand the key over as "3"
+
+
+class NumpySim(TimeBasedSimulator):
+    """A simulator answering with numpy values, as a fleet's vectors could be."""
+
+    def get_data(self, outputs: Any) -> Any:
+        return {
+            eid: {a: np.array([0.5, np.nan]) if a == "v" else np.int64(3) for a in attrs}
+            for eid, attrs in outputs.items()
+        }
+
+
+def test_placed_simulator_answers_plain_json_and_in_process_one_is_not_converted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from v2xcosim.cosim import placement
+
+    monkeypatch.setitem(placement.SIMULATORS, "Numpy", f"{__name__}:NumpySim")
+    request = {"e": ["v", "n"]}
+    raw = NumpySim().get_data(request)  # in-process: handed over as it is, no per-step work
+    assert isinstance(raw["e"]["v"], np.ndarray) and isinstance(raw["e"]["n"], np.int64)
+    placed = placement.simulator("Numpy").get_data(request)
+    assert _not_plain(placed) == []
+    assert placed["e"]["v"][0] == 0.5 and math.isnan(placed["e"]["v"][1])
+    assert placed["e"]["n"] == 3
+    assert _same(json.loads(json.dumps(placed)), placed)
+
+
+def test_remote_proxy_sends_plain_json() -> None:
+    """What an in-process simulator hands to a placed one goes over the wire as plain JSON."""
+    import asyncio
+
+    from v2xcosim.cosim.remote import WatchedProxy
+
+    class Channel:
+        """Encodes as mosaik's channel does and answers with the request it received."""
+
+        def __init__(self) -> None:
+            self.sent: list[Any] = []
+            self._name = "Numpy-0"
+
+        async def send(self, request: Any) -> Any:
+            encode(request)  # TypeError on anything JSON cannot carry
+            self.sent.append(request)
+            return json.loads(json.dumps(request))
+
+        async def next_request(self) -> Any:
+            await asyncio.Event().wait()  # mosaik never asks anything here
+
+    class Remote:
+        sid = "Numpy-0"
+
+    async def step() -> Any:
+        channel = Channel()
+        proxy = WatchedProxy(
+            channel,  # type: ignore[arg-type]
+            Remote(),
+            asyncio.StreamReader(),
+            name="Numpy",
+            where="test",
+        )
+        inputs = {"e": {"v": {"FMU-0.site": np.array([1.5, np.nan])}}}
+        try:
+            return await proxy.send(["step", (0, inputs, 3600), {}])
+        finally:
+            proxy._reader_task.cancel()
+
+    with pytest.raises(TypeError):
+        encode({"v": np.array([1.5])})  # what the proxy has to prevent
+    sent = asyncio.run(step())
+    assert _not_plain(sent) == []
+    assert sent[0] == "step" and sent[1][0] == 0 and sent[1][2] == 3600
+    v = sent[1][1]["e"]["v"]["FMU-0.site"]
+    assert v[0] == 1.5 and math.isnan(v[1])
 
 
 @pytest.mark.slow
@@ -116,5 +192,6 @@ def test_every_adapter_output_of_a_real_run_is_plain_json(
     for name, batches in sent.items():
         assert batches, f"{name} sent nothing in the run"
         for data in batches:
-            assert _not_plain(data) == [], name
-            assert _same(json.loads(json.dumps(data)), data), name
+            wire = to_wire(data)  # what leaves the process of a placed simulator
+            assert _not_plain(wire) == [], name
+            assert _same(json.loads(json.dumps(wire)), wire), name

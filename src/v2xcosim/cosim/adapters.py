@@ -1,8 +1,11 @@
 r"""Thin mosaik (API v3) adapters over the plain-Python domain code.
 
 Each adapter receives its JSON parameters (``init``/``create``), rebuilds
-its domain object and exchanges only JSON-serialisable attributes (numbers, lists), so any of
-them can be moved to another process or machine with mosaik's ``cmd``/``connect`` sim config.
+its domain object and exchanges attributes that :func:`to_wire` turns into plain JSON data
+(numbers, lists), so any of them can be moved to another process or machine with mosaik's
+``cmd``/``connect`` sim config.  The conversion happens only where data crosses a process
+(:func:`on_wire` in a placed simulator's process, the remote proxy for what is sent to it):
+in-process, mosaik hands Python objects over unserialised, and nothing is converted each step.
 Vectors carry one value per EV of a site (a fleet is one entity, not N).  Domain errors are
 re-raised with the simulator, entity and simulated time in the message.
 
@@ -62,9 +65,11 @@ def to_wire(value: Any) -> Any:
     numpy arrays become (nested) lists, numpy scalars Python numbers or booleans (a float32 is
     widened to the float64 of the same value), tuples lists; dicts (string keys only) and lists
     are converted element by element.  NaN stays NaN (JSON's ``NaN`` token, as mosaik encodes
-    it).  Every adapter's ``get_data`` passes its result through here, so in-process and remote
-    simulators receive the same values of the same types.  Raises ``TypeError`` naming anything
-    else.
+    it).  Applied only at a process boundary: to a placed simulator's ``get_data`` answer
+    (:func:`on_wire`) and to what the run sends to a placed simulator
+    (:class:`v2xcosim.cosim.remote.WatchedProxy`); a receiver therefore gets the same values
+    in-process and remote (a numpy array there, its list here).  Raises ``TypeError`` naming
+    anything else.
     """
     if value is None or isinstance(value, str | bool | int | float):
         if isinstance(value, np.generic):  # np.float64 subclasses float
@@ -82,6 +87,24 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_wire(v) for v in value]
     raise TypeError(f"{type(value).__name__} is not JSON data: {value!r}")
+
+
+S = TypeVar("S", bound=mosaik_api_v3.Simulator)
+
+
+def on_wire(sim: S) -> S:
+    """Return ``sim`` with its ``get_data`` answers passed through :func:`to_wire`.
+
+    For a simulator placed out of the run's process (``v2xcosim.cosim.placement``): its answers
+    leave the process as JSON, which refuses numpy values; in-process simulators are not wrapped.
+    """
+    get_data = sim.get_data
+
+    def get_data_on_wire(outputs: Any) -> Any:
+        return to_wire(get_data(outputs))
+
+    sim.get_data = get_data_on_wire  # type: ignore[method-assign]
+    return sim
 
 
 def first_value(values: Mapping[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, to_wire
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.fmu.fleet import FmuFleet, ParamValue
 
 INPUT_START: dict[str, float] = {
@@ -173,12 +173,9 @@ class FmuSim(TimeBasedSimulator):
 
     def get_data(self, outputs: Any) -> Any:
         """Return the requested output vectors."""
-        return to_wire(
-            {
-                eid: {a: self._fleets[eid].outputs[a] for a in attrs}
-                for eid, attrs in outputs.items()
-            }
-        )
+        return {
+            eid: {a: self._fleets[eid].outputs[a] for a in attrs} for eid, attrs in outputs.items()
+        }
 
     def finalize(self) -> None:
         """Free every FMU instance and extraction folder."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, to_wire
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 
 
 class Flow(Protocol):
@@ -110,9 +110,7 @@ class FlowSim(TimeBasedSimulator):
 
     def get_data(self, outputs: Any) -> Any:
         """Return the requested outputs of each actor."""
-        return to_wire(
-            {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
-        )
+        return {eid: {a: self._out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
 
     def finalize(self) -> None:
         """Let the flow write its tables, unless it did at the last step."""

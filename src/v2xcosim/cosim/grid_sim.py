@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded, to_wire
+from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.grid.powerflow import GridCase
 
 CONNECTION_INPUTS = ["p_w", "q_var"]
@@ -106,4 +106,4 @@ class GridSim(TimeBasedSimulator):
                 else model.connection_result(eid[len("conn_") :])
             )
             out[eid] = {a: res[a] for a in attrs}
-        return to_wire(out)
+        return out

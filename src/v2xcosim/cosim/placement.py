@@ -36,6 +36,7 @@ import mosaik_api_v3
 from mosaik_api_v3.connection import Channel
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.cosim.adapters import on_wire
 
 SIMULATORS: dict[str, str] = {
     "Profiles": "v2xcosim.cosim.profile_sim:ProfileSim",
@@ -152,12 +153,17 @@ def remote_names(placement: Mapping[str, str] | None) -> list[str]:
 
 
 def simulator(name: str) -> mosaik_api_v3.Simulator:
-    """Return a new instance of the project's simulator ``name`` (:data:`SIMULATORS`)."""
+    """Return a new instance of the project's simulator ``name`` (:data:`SIMULATORS`), placed.
+
+    For a process of its own (:func:`serve`, :func:`main`): its ``get_data`` answers leave the
+    process as JSON, so they pass through :func:`~v2xcosim.cosim.adapters.to_wire`
+    (:func:`~v2xcosim.cosim.adapters.on_wire`).
+    """
     if name not in SIMULATORS:
         raise KeyError(name)
     module, _, cls = SIMULATORS[name].partition(":")
     sim: mosaik_api_v3.Simulator = getattr(importlib.import_module(module), cls)()
-    return sim
+    return on_wire(sim)
 
 
 def serve(

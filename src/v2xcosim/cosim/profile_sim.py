@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from v2xcosim.core.errors import SimulationError
-from v2xcosim.cosim.adapters import TimeBasedSimulator, to_wire
+from v2xcosim.cosim.adapters import TimeBasedSimulator
 
 
 def check_series(series: Mapping[str, Sequence[float]], n_steps: int) -> None:
@@ -60,6 +60,4 @@ class ProfileSim(TimeBasedSimulator):
     def get_data(self, outputs: Any) -> Any:
         """Values of the requested profiles at the current step."""
         k = self._t // self._step_s
-        return to_wire(
-            {eid: {a: self._series[a][k] for a in attrs} for eid, attrs in outputs.items()}
-        )
+        return {eid: {a: self._series[a][k] for a in attrs} for eid, attrs in outputs.items()}

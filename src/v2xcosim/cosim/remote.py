@@ -40,6 +40,7 @@ from mosaik.starters import Starter
 from mosaik_api_v3.connection import Channel, RemoteException
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
+from v2xcosim.cosim.adapters import to_wire
 
 WATCH_S = 0.25
 """How often [s] a connection is looked at while an answer is awaited (assumption: a loss is
@@ -84,7 +85,9 @@ class WatchedProxy(RemoteProxy):
         self._proc = process
 
     async def send(self, request: Any) -> Any:
-        """Send ``request``; raise :class:`RemoteSimulatorLost` or the simulator's own error.
+        """Send ``request`` as plain JSON data (:func:`~v2xcosim.cosim.adapters.to_wire`).
+
+        Raises :class:`RemoteSimulatorLost` or the simulator's own error.
 
         While the answer is awaited, the connection is looked at every :data:`WATCH_S`
         seconds: a far end that closed (EOF) or reset it ends the wait.
@@ -92,6 +95,9 @@ class WatchedProxy(RemoteProxy):
         method = str(request[0])
         if self._broken():  # nothing would ever answer
             raise RemoteSimulatorLost(self._name, self._where, method)
+        # in-process simulators hand over Python objects (numpy values among them): made plain
+        # JSON data here, where they leave the process, as a placed simulator's answers are
+        request = to_wire(request)
         answer = asyncio.ensure_future(super().send(request))
         try:
             while True:
