@@ -63,6 +63,30 @@ def test_a_report_written_after_the_run_keeps_the_folder_complete(tmp_path: Path
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "report.html").write_text("<html></html>")
     assert verify_run_folder(tmp_path) == ["sub/report.html: not listed in the manifest"]
+    assert verify_run_folder(tmp_path, derived=["sub/report.html"]) == []  # a report's --out
+    assert verify_run_folder(tmp_path, derived=["sub"]) == []  # a study's --out folder
+    assert verify_run_folder(tmp_path, derived=["su"]) != []  # a folder, not a name's prefix
+
+
+def test_study_folders_and_hidden_files_are_derived_outputs(tmp_path: Path) -> None:
+    """Grid studies write into ``study-<name>/`` of a finished folder (one rule for report,
+    studies, resume and sweeps); a file the run listed is still checked there."""
+    (tmp_path / "study-voltage").mkdir()
+    (tmp_path / "study-voltage" / "listed.csv").write_text("1")
+    write_metadata(tmp_path, {"seed": 1})
+    (tmp_path / "study-voltage" / "bus_voltage.csv").write_text("v")
+    (tmp_path / "study-hosting" / "deep").mkdir(parents=True)
+    (tmp_path / "study-hosting" / "deep" / "x.png").write_bytes(b"1")
+    (tmp_path / ".partial").mkdir()
+    (tmp_path / ".partial" / "x.parquet").write_bytes(b"1")
+    assert verify_run_folder(tmp_path) == []
+    (tmp_path / "study-voltage" / "listed.csv").unlink()
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "a.csv").write_text("1")
+    assert verify_run_folder(tmp_path) == [
+        "study-voltage/listed.csv: listed in the manifest but missing",
+        "studies/a.csv: not listed in the manifest",
+    ]
 
 
 def test_kpis_energy_and_checks() -> None:

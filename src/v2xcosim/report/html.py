@@ -48,9 +48,6 @@ from v2xcosim.report.results import METADATA, REPORT_NAME, vector_columns, verif
 
 FloatArray = npt.NDArray[np.float64]
 
-"""Default file name of the report inside the run folder."""
-STUDY_PREFIX = "study-"
-"""Folders grid studies write into a run folder (not the run's own files)."""
 SOC_PERCENTILES: tuple[float, ...] = (5.0, 25.0, 50.0, 75.0, 95.0)
 """Percentiles of the SOC band chart [%]."""
 TOP_LINES = 5
@@ -138,32 +135,18 @@ class RunView:
         return local_axis(time, self.tz)
 
 
-def _report_outputs(problems: Sequence[str], ignore: Iterable[str]) -> list[str]:
-    """``problems`` less the files a report or a study wrote into the run folder."""
-    names = set(ignore)
-    kept = []
-    for p in problems:
-        rel, _, what = p.partition(": ")
-        top = rel.split("/", 1)[0]
-        if what == "not listed in the manifest" and (
-            rel in names or top.startswith(STUDY_PREFIX) or rel.startswith(".")
-        ):
-            continue
-        kept.append(p)
-    return kept
-
-
-def read_view(folder: Path, *, ignore: Iterable[str] = (REPORT_NAME,)) -> RunView:
+def read_view(folder: Path, *, ignore: Iterable[str] = ()) -> RunView:
     """Read a complete run folder; anything else is a :class:`ScenarioError` saying what to do.
 
     ``ignore``: files (relative to the folder) that may exist without being in the manifest
-    (the report itself when it is written into the folder).
+    besides those :func:`~v2xcosim.report.results.is_derived` names (a report written into
+    the folder under another name).
     """
     if not folder.exists():
         raise ScenarioError(f"{folder}: no such run folder; give the folder a run wrote (--out)")
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: not a folder; give the folder a run wrote (--out)")
-    problems = _report_outputs(verify_run_folder(folder), ignore)
+    problems = verify_run_folder(folder, derived=ignore)
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise ScenarioError(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +106,30 @@ def write_metadata(out_dir: Path, data: Mapping[str, Any]) -> Path:
 REPORT_NAME = "report.html"
 """The HTML report ``v2xcosim report`` writes into a finished run folder by default."""
 
-DERIVED_FILES = frozenset({REPORT_NAME})
-"""Files that commands write into a run folder after the run (derived from its results): not in
-the run's manifest, and their presence does not make a complete folder look incomplete."""
+STUDY_PREFIX = "study-"
+"""Grid studies write into ``<run folder>/study-<name>/`` (``v2xcosim study``)."""
 
 
-def verify_run_folder(out_dir: Path) -> list[str]:
+def is_derived(rel: str, extra: Iterable[str] = ()) -> bool:
+    """Whether ``rel`` (relative to a run folder, ``/``-separated) was written after the run.
+
+    The one rule for outputs derived from a finished run's results, which are not in its
+    manifest and do not make a complete folder look incomplete: the report (:data:`REPORT_NAME`),
+    anything in a study folder (:data:`STUDY_PREFIX`), a hidden path (a temporary of an atomic
+    write), and ``extra`` files or folders (a report or study written elsewhere in the folder
+    by ``--out``).
+    """
+    top = rel.split("/", 1)[0]
+    if rel == REPORT_NAME or top.startswith(STUDY_PREFIX) or rel.startswith("."):
+        return True
+    return any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in extra)
+
+
+def verify_run_folder(out_dir: Path, *, derived: Iterable[str] = ()) -> list[str]:
     """Problems with a run folder's manifest (empty list = complete and intact).
 
-    A file of :data:`DERIVED_FILES` written after the run (the HTML report) is not a problem.
+    A file written after the run (:func:`is_derived`, with ``derived`` as its ``extra``:
+    the report, a study's output) is not a problem.
     """
     meta_path = out_dir / METADATA
     if not meta_path.is_file():
@@ -131,6 +146,8 @@ def verify_run_folder(out_dir: Path) -> list[str]:
             problems.append(f"{rel}: listed in the manifest but missing")
         elif sha256_file(path) != digest:
             problems.append(f"{rel}: SHA-256 differs from the manifest")
-    for rel in sorted(set(manifest(out_dir)) - set(listed) - DERIVED_FILES):
-        problems.append(f"{rel}: not listed in the manifest")
+    extra = list(derived)
+    for rel in sorted(set(manifest(out_dir)) - set(listed)):
+        if not is_derived(rel, extra):
+            problems.append(f"{rel}: not listed in the manifest")
     return problems

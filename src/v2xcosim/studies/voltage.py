@@ -43,8 +43,6 @@ OUT_NAME = "study-voltage"
 """Default output folder inside the run folder."""
 MARKER = "study.json"
 """The file that marks a folder as a voltage study's output (and lists its files)."""
-STUDY_PREFIX = "study-"
-"""Studies write into ``<RUN_DIR>/study-<name>``: files there are not the run's own."""
 TOP_LINES = 10
 """Lines drawn in the loading duration plot (the most loaded ones)."""
 
@@ -88,31 +86,14 @@ class RunData:
     trafo_limit_pct: float
 
 
-def _study_outputs(problems: Sequence[str], run_dir: Path, out: Path | None) -> list[str]:
-    """``problems`` of ``verify_run_folder`` less the files studies and reports wrote there.
-
-    ``v2xcosim report`` writes ``report.html`` into the run folder by default (``make run``).
-    """
-    from v2xcosim.report.html import REPORT_NAME
-
-    inside = None
-    if out is not None:
-        try:
-            inside = out.resolve().relative_to(run_dir.resolve()).as_posix()
-        except ValueError:
-            inside = None
-    kept = []
-    for p in problems:
-        rel, _, what = p.partition(": ")
-        top = rel.split("/", 1)[0]
-        ours = (
-            top.startswith(STUDY_PREFIX)
-            or rel == REPORT_NAME
-            or (inside is not None and (rel == inside or rel.startswith(inside + "/")))
-        )
-        if not (ours and what == "not listed in the manifest"):
-            kept.append(p)
-    return kept
+def _inside(out: Path | None, run_dir: Path) -> list[str]:
+    """``out`` relative to ``run_dir`` when the study writes inside the run folder, else ``[]``."""
+    if out is None:
+        return []
+    try:
+        return [out.resolve().relative_to(run_dir.resolve()).as_posix()]
+    except ValueError:
+        return []
 
 
 def read_run(folder: Path, *, out: Path | None = None) -> RunData:
@@ -123,7 +104,7 @@ def read_run(folder: Path, *, out: Path | None = None) -> RunData:
 
     if not folder.is_dir():
         raise ScenarioError(f"{folder}: no such run folder")
-    problems = _study_outputs(verify_run_folder(folder), folder, out)
+    problems = verify_run_folder(folder, derived=_inside(out, folder))
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         shown = "; ".join(problems[:3]) + more
