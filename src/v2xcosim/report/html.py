@@ -459,18 +459,48 @@ def _go() -> Any:
     return go
 
 
-def _layout(fig: Any, title: str, x_label: str, y_label: str) -> Any:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
-        xaxis_title=x_label,
-        yaxis_title=y_label,
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
-        height=360,
-        legend={"font": {"size": 10}},
-        hovermode="x unified",
-        template="plotly_white",
-    )
+def figure_layout(fig: Any, title: str, x_label: str, y_label: str, **changes: Any) -> Any:
+    """Give ``fig`` the report's layout: title, axis labels, size, margins, legend, hover.
+
+    ``changes`` are plotly layout properties that replace the defaults (``height``,
+    ``hovermode``, ``margin``) or add to them (``yaxis2``, ``barmode``).  Returns ``fig``.
+    """
+    layout: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 14}},
+        "xaxis_title": x_label,
+        "yaxis_title": y_label,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "height": 360,
+        "legend": {"font": {"size": 10}},
+        "hovermode": "x unified",
+        "template": "plotly_white",
+    }
+    fig.update_layout(**{**layout, **changes})
     return fig
+
+
+def _arrow(
+    fig: Any, x0: float, y0: float, x1: float, y1: float, *, width: float, colour: str = ""
+) -> None:
+    """Draw an arrow from ``(x0, y0)`` to ``(x1, y1)`` in data coordinates.
+
+    The sequence chart's messages and the SGAM plane's flows; plotly's colour unless ``colour``.
+    """
+    fig.add_annotation(
+        x=x1,
+        y=y1,
+        ax=x0,
+        ay=y0,
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        showarrow=True,
+        arrowhead=2,
+        arrowwidth=width,
+        text="",
+        **({"arrowcolor": colour} if colour else {}),
+    )
 
 
 def _edges(t: pd.Series, step_s: int) -> list[pd.Timestamp]:
@@ -501,7 +531,7 @@ def substation_figure(
         )
     fig.add_hline(y=0.0, line={"color": "black", "width": 0.6})
     hours = sum(k1 - k0 for k0, k1 in data.reverse) * run.step_s / 3600.0
-    return _layout(
+    return figure_layout(
         fig,
         f"Substation power (+ import, − reverse flow; shaded: reverse flow, {hours:g} h)",
         label,
@@ -540,7 +570,9 @@ def envelope_figure(
         )
     for v in (v_min, v_max):
         fig.add_hline(y=v, line={"color": "red", "dash": "dash", "width": 0.8})
-    return _layout(fig, "Voltage envelope per feeder (min–max over its buses)", label, "V [pu]")
+    return figure_layout(
+        fig, "Voltage envelope per feeder (min–max over its buses)", label, "V [pu]"
+    )
 
 
 def loading_figure(
@@ -557,7 +589,7 @@ def loading_figure(
     fig.add_hline(y=line_limit, line={"color": "red", "dash": "dash", "width": 0.8})
     if trafo_limit != line_limit:
         fig.add_hline(y=trafo_limit, line={"color": "darkred", "dash": "dash", "width": 0.8})
-    return _layout(fig, "Line and transformer loading", label, "loading [%]")
+    return figure_layout(fig, "Line and transformer loading", label, "loading [%]")
 
 
 def soc_band_figure(run: RunView, time: pd.Series, bands: Mapping[float, FloatArray]) -> Any:
@@ -582,7 +614,7 @@ def soc_band_figure(run: RunView, time: pd.Series, bands: Mapping[float, FloatAr
     if 50.0 in bands:
         fig.add_trace(go.Scatter(x=t, y=bands[50.0], name="median", line={"color": "#1f77b4"}))
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, "EV state of charge over the EVs plugged in", label, "SOC [-]")
+    return figure_layout(fig, "EV state of charge over the EVs plugged in", label, "SOC [-]")
 
 
 def departure_figure(d: pd.DataFrame) -> Any:
@@ -603,14 +635,13 @@ def departure_figure(d: pd.DataFrame) -> Any:
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="departure = wish", line={"dash": "dash"})
     )
     short = int((d["soc_departure"] < d["soc_wish"] - 1e-4).sum())
-    fig = _layout(
+    return figure_layout(
         fig,
         f"Departure SOC against the wish: {len(d)} completed, {short} below",
         "SOC wished at departure [-]",
         "SOC at departure [-]",
+        hovermode="closest",
     )
-    fig.update_layout(hovermode="closest")
-    return fig
 
 
 def lines_figure(
@@ -631,7 +662,7 @@ def lines_figure(
         fig.add_trace(
             go.Scatter(x=t, y=values, name=f"{name} (baseline)", line={"dash": "dash", "width": 1})
         )
-    return _layout(fig, title, label, y_label)
+    return figure_layout(fig, title, label, y_label)
 
 
 def sequence_figure(run: RunView, messages: pd.DataFrame, session_id: str) -> Any:
@@ -659,20 +690,7 @@ def sequence_figure(run: RunView, messages: pd.DataFrame, session_id: str) -> An
         times = "" if m.n == 1 else f" ×{m.n}"
         if x0 == x1:  # a message to itself: a small loop
             x1 = x0 + 0.3
-        fig.add_annotation(
-            x=x1,
-            y=y,
-            ax=x0,
-            ay=y,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=2,
-            arrowwidth=1.2,
-            text="",
-        )
+        _arrow(fig, x0, y, x1, y, width=1.2)
         fig.add_annotation(
             x=(x0 + x1) / 2,
             y=y,
@@ -751,21 +769,7 @@ def sgam_figure(
         width = 1.0 + math.log10(max(n, 1))
         if s == r:
             x1, y1 = x0 + 0.12, y0 + 0.25
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=2,
-            arrowwidth=width,
-            arrowcolor="rgba(31,119,180,0.6)",
-            text="",
-        )
+        _arrow(fig, x0, y0, x1, y1, width=width, colour="rgba(31,119,180,0.6)")
         mx.append((x0 + x1) / 2)
         my.append((y0 + y1) / 2)
         mt.append(f"{s} → {r}: {n} messages (steps {f.steps})")
@@ -1197,6 +1201,7 @@ __all__ = [
     "default_session",
     "departure_data",
     "feeder_envelopes",
+    "figure_layout",
     "generic_sections",
     "kpi_rows",
     "kpi_table_html",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from v2xcosim.report.html import Panel, RunView, Section
+from v2xcosim.report.html import Panel, RunView, Section, figure_layout
 from v2xcosim.usecases.porto.plots import (
     DEPARTURE_STYLE,
     PERIOD_COLOURS,
@@ -134,16 +134,13 @@ def _connection_figure(run: RunView, d: ConnectionData) -> Any:
                 line={"color": "red"},
             )
         )
-    fig.update_layout(
-        title={"text": f"Building load against its peak ({peak:,.0f} kW) and the tariff periods"},
-        xaxis_title=label,
-        yaxis_title="P [kW]",
+    return figure_layout(
+        fig,
+        f"Building load against its peak ({peak:,.0f} kW) and the tariff periods",
+        label,
+        "P [kW]",
         height=380,
-        template="plotly_white",
-        hovermode="x unified",
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
     )
-    return fig
 
 
 def _carpark_figure(run: RunView, d: CarparkData) -> Any:
@@ -163,10 +160,11 @@ def _carpark_figure(run: RunView, d: CarparkData) -> Any:
             line={"color": "grey", "dash": "dot"},
         )
     )
-    fig.update_layout(
-        title={"text": "Car park: charging-site power (+ charging, − V2B)"},
-        xaxis_title=label,
-        yaxis_title="P [kW]",
+    return figure_layout(
+        fig,
+        "Car park: charging-site power (+ charging, − V2B)",
+        label,
+        "P [kW]",
         yaxis2={
             "title": "cars plugged in",
             "overlaying": "y",
@@ -176,12 +174,8 @@ def _carpark_figure(run: RunView, d: CarparkData) -> Any:
             "tickmode": "auto",
             "tickformat": "d",
         },
-        height=360,
-        template="plotly_white",
-        hovermode="x unified",
         margin={"l": 60, "r": 60, "t": 40, "b": 50},
     )
-    return fig
 
 
 def _soc_figure(run: RunView, d: SocBandData) -> Any:
@@ -212,16 +206,7 @@ def _soc_figure(run: RunView, d: SocBandData) -> Any:
             )
         )
     fig.update_yaxes(range=[0, 1])
-    fig.update_layout(
-        title={"text": "EV state of charge over the cars plugged in"},
-        xaxis_title=label,
-        yaxis_title="SOC [-]",
-        height=360,
-        template="plotly_white",
-        hovermode="x unified",
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
-    )
-    return fig
+    return figure_layout(fig, "EV state of charge over the cars plugged in", label, "SOC [-]")
 
 
 def _departure_figure(d: DepartureData) -> Any:
@@ -250,18 +235,14 @@ def _departure_figure(d: DepartureData) -> Any:
         )
     )
     short = int(np.sum(d.soc_departure < d.soc_wish - 1e-4))
-    fig.update_layout(
-        title={
-            "text": f"Departure SOC against the wish: {len(d.soc_wish)} completed, {short} below"
-        },
-        xaxis_title="SOC wished at departure [-]",
-        yaxis_title="SOC at departure [-]",
+    return figure_layout(
+        fig,
+        f"Departure SOC against the wish: {len(d.soc_wish)} completed, {short} below",
+        "SOC wished at departure [-]",
+        "SOC at departure [-]",
         height=420,
-        template="plotly_white",
         hovermode="closest",
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
     )
-    return fig
 
 
 def report_sections(run: RunView, baseline: RunView | None) -> list[Section]:
