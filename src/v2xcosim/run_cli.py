@@ -212,7 +212,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """Restart the run that died in ``args.resume`` into the same folder."""
     from v2xcosim import usecases
     from v2xcosim.core.runlock import read_request, reclaim_run_folder
-    from v2xcosim.runner import run_watched
+    from v2xcosim.runner import run_watched_spec
     from v2xcosim.scenario import load_scenario
 
     out: Path = args.resume
@@ -228,15 +228,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     case = usecases.get(spec.use_case)
     with reclaim_run_folder(out, _completed):
         print(f"resuming {out}: a clean restart of {scenario} (the incomplete files removed)")
-        outcome = run_watched(
-            scenario,
-            overrides,
-            out,
-            startup_timeout_s=spec.runner.startup_timeout_s,
-            stall_timeout_s=spec.runner.stall_timeout_s,
-            n_steps=spec.time.n_steps,
-            step_s=spec.time.step_s,
-            progress=not args.no_progress and sys.stderr.isatty(),
+        outcome = run_watched_spec(
+            spec, scenario, overrides, out, progress=not args.no_progress and sys.stderr.isatty()
         )
     print(case.summary(outcome.kpis))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
@@ -249,7 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from v2xcosim.core.io import check_writable_dir
     from v2xcosim.core.runlock import claim_run_folder, write_request
     from v2xcosim.report.compare import comparison_table
-    from v2xcosim.runner import run_watched
+    from v2xcosim.runner import run_watched_spec
     from v2xcosim.scenario import load_scenario
 
     if args.resume is not None:
@@ -271,12 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # loading or instantiating an FMU can hang, and only the watchdog can stop that.  A run
     # that fails there leaves nothing: the folder it created is removed again.
     watch = functools.partial(
-        run_watched,
-        startup_timeout_s=spec.runner.startup_timeout_s,
-        stall_timeout_s=spec.runner.stall_timeout_s,
-        n_steps=spec.time.n_steps,
-        step_s=spec.time.step_s,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        run_watched_spec, spec, progress=not args.no_progress and sys.stderr.isatty()
     )
     with claim_run_folder(out):
         write_request(out, args.scenario, args.overrides)

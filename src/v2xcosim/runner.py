@@ -48,12 +48,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from v2xcosim.core.errors import ScenarioError, SimulationError, V2XError
 from v2xcosim.core.runlock import pid_alive
 from v2xcosim.cosim.adapters import ACTIVITY_PREFIX, report_activity
 from v2xcosim.cosim.store_sim import STEPPING_BEAT
+
+if TYPE_CHECKING:
+    from v2xcosim.config.common import ScenarioBase
 
 RUN_TMP_PREFIX = "v2xcosim-run-"
 """Prefix of a run's temporary folder, followed by the parent's pid and ``-``."""
@@ -204,6 +207,31 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def run_watched_spec(
+    spec: ScenarioBase,
+    scenario: Path,
+    overrides: Sequence[str],
+    out_dir: Path,
+    *,
+    progress: bool = True,
+) -> ChildOutcome:
+    """:func:`run_watched` under the limits and horizon of ``spec``.
+
+    ``spec`` is the scenario file ``scenario`` loaded with ``overrides`` (the child loads it
+    again): its ``runner`` timeouts [s] watch the child, its ``time`` gives steps and step [s].
+    """
+    return run_watched(
+        scenario,
+        overrides,
+        out_dir,
+        startup_timeout_s=spec.runner.startup_timeout_s,
+        stall_timeout_s=spec.runner.stall_timeout_s,
+        n_steps=spec.time.n_steps,
+        step_s=spec.time.step_s,
+        progress=progress,
+    )
 
 
 def run_watched(

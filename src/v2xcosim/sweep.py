@@ -223,7 +223,7 @@ def run_variant(scenario: str, overrides: list[str], out: str) -> dict[str, Any]
         write_request,
     )
     from v2xcosim.run_cli import _completed
-    from v2xcosim.runner import run_watched
+    from v2xcosim.runner import run_watched_spec
     from v2xcosim.scenario import load_scenario
 
     t0 = time.monotonic()
@@ -236,16 +236,7 @@ def run_variant(scenario: str, overrides: list[str], out: str) -> dict[str, Any]
             claim = claim_run_folder(folder)
         with claim:
             write_request(folder, Path(scenario), overrides)
-            outcome = run_watched(
-                Path(scenario),
-                overrides,
-                folder,
-                startup_timeout_s=spec.runner.startup_timeout_s,
-                stall_timeout_s=spec.runner.stall_timeout_s,
-                n_steps=spec.time.n_steps,
-                step_s=spec.time.step_s,
-                progress=False,
-            )
+            outcome = run_watched_spec(spec, Path(scenario), overrides, folder, progress=False)
     except V2XError as exc:
         return _outcome("error", 2, {}, plain_message(str(exc)), t0)
     except Exception as exc:  # a crash of our own code: recorded, the sweep goes on
