@@ -364,3 +364,55 @@ def test_porto_report_draws_its_building_car_park_and_evs(tmp_path: Path) -> Non
     assert {"chart-connection", "chart-carpark-power", "chart-soc-bands"} <= ids, ids
     for chart_id, points in charts:
         assert points and max(points) > 0, f"{chart_id}: no trace with points"
+    assert "V2B floor (range over plugged-in V2B cars)" in page
+
+
+@pytest.mark.slow
+def test_porto_report_soc_bands_carry_the_v2b_floors_of_the_png(tmp_path: Path) -> None:
+    """The report's SOC band panel draws the V2B floors from ``sessions.parquet``: the same
+    numbers as ``soc.png`` (its own data path from the setup), and by hand the lowest and
+    highest floor of the V2B stays plugged in at each step."""
+    from v2xcosim.scenario import load_scenario_as
+    from v2xcosim.usecases.porto.plots import make_porto_plots, soc_band_data
+    from v2xcosim.usecases.porto.report import report_sections, v2b_floors
+    from v2xcosim.usecases.porto.schema import PortoScenario
+    from v2xcosim.usecases.porto.world import plan, preflight
+
+    spec = load_scenario_as(PORTO, PortoScenario, PORTO_SHORT)
+    folder = tmp_path / "porto"
+    folder.mkdir()
+    assert run(spec, folder).exit_code == 0
+    view = rh.read_view(folder)
+    grid, park, sessions = view.table("grid"), view.table("carpark"), view.table("sessions")
+    assert grid is not None and park is not None and sessions is not None
+    floors = v2b_floors(sessions)
+    assert floors and all(0.0 <= f <= 1.0 for f in floors.values())
+    d = soc_band_data(park, floors)
+    png_dir = tmp_path / "png"
+    png_dir.mkdir()
+    frames = {"grid": grid, "carpark": park}
+    png = make_porto_plots(spec, plan(spec, preflight(spec)).setup, frames, sessions, png_dir)
+    np.testing.assert_array_equal(d.floor_min, png["soc"].floor_min)
+    np.testing.assert_array_equal(d.floor_max, png["soc"].floor_max)
+    drawn = 0
+    for k in range(len(park)):
+        here = [
+            f
+            for slot, f in floors.items()
+            if park[f"plugged[{slot}]"].iloc[k] > 0.5 and np.isfinite(park[f"soc[{slot}]"].iloc[k])
+        ]
+        if here:
+            drawn += 1
+            assert (d.floor_min[k], d.floor_max[k]) == (min(here), max(here)), k
+        else:
+            assert np.isnan(d.floor_min[k]) and np.isnan(d.floor_max[k]), k
+    assert drawn > 0
+    fig = next(
+        panel.figure
+        for section in report_sections(view, None)
+        for panel in section.panels
+        if panel.key == "soc-bands"
+    )
+    by_name = {t.name: t for t in fig.data}
+    floor = by_name["V2B floor (range over plugged-in V2B cars)"]
+    np.testing.assert_array_equal(np.asarray(floor.y, dtype=float), d.floor_min)

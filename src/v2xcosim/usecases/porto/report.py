@@ -3,7 +3,8 @@
 Built from the same data objects as Porto's PNG plots (:mod:`.plots`: ``connection_data``,
 ``carpark_data``, ``soc_band_data``, ``departure_data``), so the report and the PNGs show the
 same numbers.  The scenario is read back from ``metadata.json`` to rebuild the tariff's periods
-(:func:`.wiring.tariff`) and the DSO event's window.
+(:func:`.wiring.tariff`) and the DSO event's window; the V2B floors come from
+``sessions.parquet`` (:func:`v2b_floors`).
 """
 
 from __future__ import annotations
@@ -178,6 +179,16 @@ def _carpark_figure(run: RunView, d: CarparkData) -> Any:
     )
 
 
+def _band(fig: Any, t: pd.Series, lo: Any, hi: Any, colour: str, name: str) -> None:
+    """Fill between the series ``lo`` and ``hi`` over ``t`` (one legend entry, ``name``)."""
+    import plotly.graph_objects as go
+
+    fig.add_trace(go.Scatter(x=t, y=hi, line={"width": 0}, showlegend=False))
+    fig.add_trace(
+        go.Scatter(x=t, y=lo, fill="tonexty", fillcolor=colour, line={"width": 0}, name=name)
+    )
+
+
 def _soc_figure(run: RunView, d: SocBandData) -> Any:
     import plotly.graph_objects as go
 
@@ -187,17 +198,7 @@ def _soc_figure(run: RunView, d: SocBandData) -> Any:
         (5.0, 95.0, "rgba(31,119,180,0.15)"),
         (25.0, 75.0, "rgba(31,119,180,0.35)"),
     ):
-        fig.add_trace(go.Scatter(x=t, y=d.bands[hi], line={"width": 0}, showlegend=False))
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=d.bands[lo],
-                fill="tonexty",
-                fillcolor=colour,
-                line={"width": 0},
-                name=f"p{lo:g}–p{hi:g}",
-            )
-        )
+        _band(fig, t, d.bands[lo], d.bands[hi], colour, f"p{lo:g}–p{hi:g}")
     fig.add_trace(go.Scatter(x=t, y=d.bands[50.0], name="median", line={"color": "#1f77b4"}))
     if np.isfinite(d.v2b_median).any():
         fig.add_trace(
@@ -205,8 +206,33 @@ def _soc_figure(run: RunView, d: SocBandData) -> Any:
                 x=t, y=d.v2b_median, name="median of the V2B cars", line={"color": "#ff7f0e"}
             )
         )
+        # the floors' range over the plugged-in V2B cars, as soc.png draws it
+        _band(
+            fig,
+            t,
+            d.floor_min,
+            d.floor_max,
+            "rgba(214,39,40,0.25)",
+            "V2B floor (range over plugged-in V2B cars)",
+        )
     fig.update_yaxes(range=[0, 1])
     return figure_layout(fig, "EV state of charge over the cars plugged in", label, "SOC [-]")
+
+
+def v2b_floors(sessions: pd.DataFrame | None) -> dict[int, float]:
+    """Return FMU slot -> V2B floor (``soc_min``, SOC [-]) of each served V2B stay.
+
+    From ``sessions.parquet`` (one slot per stay), the floors :func:`.plots.make_porto_plots`
+    gives ``soc.png``: stays not rejected whose car can discharge (``v2b``).  Empty without the
+    table or its ``soc_min`` column (a run recorded by an older version).
+    """
+    if sessions is None or not {"status", "v2b", "slot", "soc_min"} <= set(sessions.columns):
+        return {}
+    served = sessions[(sessions["status"] != "rejected") & sessions["v2b"].astype(bool)]
+    return {
+        int(slot): float(floor)
+        for slot, floor in zip(served["slot"], served["soc_min"], strict=True)
+    }
 
 
 def _departure_figure(d: DepartureData) -> Any:
@@ -266,8 +292,9 @@ def report_sections(run: RunView, baseline: RunView | None) -> list[Section]:
                 (Panel("carpark-power", "", _carpark_figure(run, carpark_data(park))),),
             )
         )
-        ev = [Panel("soc-bands", "", _soc_figure(run, soc_band_data(park, {})))]
         sessions = run.table("sessions")
+        bands = soc_band_data(park, v2b_floors(sessions))
+        ev = [Panel("soc-bands", "", _soc_figure(run, bands))]
         if sessions is not None:
             dep = departure_data(sessions)
             if len(dep.soc_wish):
@@ -276,4 +303,4 @@ def report_sections(run: RunView, baseline: RunView | None) -> list[Section]:
     return out
 
 
-__all__ = ["SGAM_PLACES", "connection", "report_sections"]
+__all__ = ["SGAM_PLACES", "connection", "report_sections", "v2b_floors"]
