@@ -72,6 +72,7 @@ class ChildOutcome:
     exit_code: int
     kpis: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    profile: dict[str, Any] | None = None
 
 
 @dataclass
@@ -216,8 +217,13 @@ def run_watched(
     n_steps: int,
     step_s: int,
     progress: bool = True,
+    profile: bool = False,
 ) -> ChildOutcome:
-    """Run the scenario in a watched child process; raise on hang, crash or error."""
+    """Run the scenario in a watched child process; raise on hang, crash or error.
+
+    ``profile``: the child also writes ``profile.json`` (the wall time's split) into the run
+    folder; the split comes back in :attr:`ChildOutcome.profile` either way.
+    """
     r_fd, w_fd = os.pipe()
     cmd = [
         sys.executable,
@@ -230,6 +236,7 @@ def run_watched(
                 "out": str(out_dir),
                 "fd": w_fd,
                 "parent": os.getpid(),
+                "profile": profile,
             }
         ),
     ]
@@ -309,6 +316,7 @@ def run_watched(
         exit_code=int(final["exit_code"]),
         kpis=dict(final.get("kpis", {})),
         wall_s=float(final.get("wall_s", 0.0)),
+        profile=final.get("profile"),
     )
 
 
@@ -422,13 +430,20 @@ def _child(arg: str) -> int:
             report({"event": "done", "exit_code": 0})
             return 0
         report_activity(fd)
-        result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])
+        result = run(
+            spec,
+            Path(opts["out"]),
+            progress_fd=fd,
+            scenario_file=opts["scenario"],
+            profile=bool(opts.get("profile", False)),
+        )
         report(
             {
                 "event": "done",
                 "exit_code": result.exit_code,
                 "kpis": result.kpis,
                 "wall_s": result.wall_s,
+                "profile": result.profile,
             }
         )
         return result.exit_code
