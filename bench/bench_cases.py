@@ -167,17 +167,28 @@ def groups(case: Case, tn: Any) -> dict[str, tuple[int, list[int]]]:
     return out
 
 
-def schedule(n_evs: int, n_steps: int, step_s: int, seed: int = SEED) -> np.ndarray:
-    """Setpoints [W, load convention], shape (n_steps, n_evs): the fixed V2G schedule."""
+def schedule(
+    n_evs: int, n_steps: int, step_s: int, offset_s: int = 0, seed: int = SEED
+) -> np.ndarray:
+    """Setpoints [W, load convention], shape (n_steps, n_evs): the fixed V2G schedule.
+
+    ``offset_s``: the run's start as seconds after local midnight (arrivals are local hours).
+    """
     rng = rng_for(seed, "bench/schedule")
     arrive_s = rng.uniform(*ARRIVAL_H, n_evs) * 3600.0
     stay_s = rng.uniform(*STAY_H, n_evs) * 3600.0
-    tod = (np.arange(n_steps) * step_s % 86400.0)[:, None]
+    tod = ((offset_s + np.arange(n_steps) * step_s) % 86400.0)[:, None]
     rel = tod - arrive_s[None, :]
     out = np.zeros((n_steps, n_evs))
     out[(rel >= 0) & (rel < stay_s / 2)] = P_EV_W
     out[(rel >= stay_s / 2) & (rel < stay_s)] = -P_EV_W
     return out
+
+
+def local_offset_s(spec: Any) -> int:
+    """Seconds after local midnight at the run's start (``time.timezone``)."""
+    local = spec.time.start_utc.astimezone(spec.time.tzinfo)
+    return int(local.hour * 3600 + local.minute * 60 + local.second)
 
 
 def soc_start(n_evs: int, seed: int = SEED) -> np.ndarray:
@@ -200,9 +211,14 @@ class ScheduleSim(TimeBasedSimulator):
         self._k = 0
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """``n_evs``, ``n_steps``, ``step_s``: the schedule is computed here, once."""
+        """``n_evs``, ``n_steps``, ``step_s``, ``offset_s``: the schedule, computed once."""
         self._step_s = int(sim_params["step_s"])
-        self._table = schedule(int(sim_params["n_evs"]), int(sim_params["n_steps"]), self._step_s)
+        self._table = schedule(
+            int(sim_params["n_evs"]),
+            int(sim_params["n_steps"]),
+            self._step_s,
+            int(sim_params.get("offset_s", 0)),
+        )
         return self.meta
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
@@ -364,9 +380,10 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     from v2xcosim.cosim.placement import sim_config
     from v2xcosim.cosim.world import START_TIMEOUT_S, add_store, run_world
     from v2xcosim.fmu.build import build_fmu
+    from v2xcosim.usecases.terni.flow import network_spec
     from v2xcosim.usecases.terni.inputs import element_inputs, grid_inputs
     from v2xcosim.usecases.terni.network import build_terni_network
-    from v2xcosim.usecases.terni.world import input_settings, network_spec
+    from v2xcosim.usecases.terni.wiring import input_settings
 
     naive = side == "naive"
     solver = "pandapower" if naive else "pgm"
@@ -387,10 +404,15 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         "soc_max": spec.terni.fmu_soc_max,
     }
     if naive:  # warm-up, untimed: pandapower's numba compilation on a tiny network
+        import logging
+
         import pandapower as pp
         import pandapower.networks as pn
 
         pp.runpp(pn.example_simple())
+        # without numba installed, every runpp call logs that numba is missing: keep the log
+        # readable (the solve is the same)
+        logging.getLogger("pandapower").setLevel(logging.ERROR)
     else:
         import power_grid_model  # noqa: F401  (import, untimed)
     js = spec_to_jsonable(spec)
@@ -425,7 +447,13 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
             step_s=step_s,
         )
         grid = gsim.Grid()
-        sched_sim = world.start("Schedule", n_evs=case.evs, n_steps=n_steps, step_s=step_s)
+        sched_sim = world.start(
+            "Schedule",
+            n_evs=case.evs,
+            n_steps=n_steps,
+            step_s=step_s,
+            offset_s=local_offset_s(spec),
+        )
         labels = {grid.full_id: "grid"}
         links: list[tuple[Any, list[str]]] = [(grid, list(GRID_OUT))]
         ev_out = ["soc"] if case.record_soc else []

@@ -12,6 +12,7 @@ FMU steps and the grid solves are timed like the project's adapters
 
 from __future__ import annotations
 
+import functools
 import time as _time
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,11 @@ class NaiveEvSim(TimeBasedSimulator):
                 "NaiveEV",
                 eid,
                 time,
-                lambda f=fleet, e=eid: f.step(
-                    float(time), float(self._step_s), {"p_set_w": np.array([self._p_set[e]])}
+                functools.partial(
+                    fleet.step,
+                    float(time),
+                    float(self._step_s),
+                    {"p_set_w": np.array([self._p_set[eid]])},
                 ),
             )
             STEP_TIMERS.add("fmu", _time.perf_counter() - t0)

@@ -797,6 +797,30 @@ def bench_cases(keys: Sequence[str], b_days: float | None) -> list[dict[str, Any
     return rows
 
 
+def case_verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The issue's targets against the rows: ratio >= 20 on (a); (b) <= 120 s and <= 2 GB;
+    framework <= 30 % of the wall time on every case."""
+
+    def ok(flag: bool) -> str:
+        return "met" if flag else "NOT met"
+
+    out = ["Targets (2 cores):"]
+    for row in rows:
+        share = row["framework_s"] / row["ours_s"]
+        key = row["case"][1]
+        if key == "a":
+            out.append(
+                f"- (a) ratio naive/ours >= 20: {row['ratio']:.1f}, {ok(row['ratio'] >= 20)}."
+            )
+        else:
+            out.append(
+                f"- (b) <= 120 s: {row['ours_s']:.0f} s, {ok(row['ours_s'] <= 120)}; <= 2 GB: "
+                f"{row['peak_rss_mb']:.0f} MB, {ok(row['peak_rss_mb'] <= 2048)}."
+            )
+        out.append(f"- ({key}) framework <= 30 %: {share:.0%}, {ok(share <= 0.30)}.")
+    return out
+
+
 def section_cases() -> list[str]:
     """Ours vs the naive baseline on the Terni network (cases a and, in full mode, b)."""
     import bench_cases as bc
@@ -853,6 +877,7 @@ def section_cases() -> list[str]:
                 f"{m['wall_s']:.1f} | {m['fmu_s']:.1f} | {m['grid_s']:.1f} | "
                 f"{m['framework_s']:.1f} | {m['entities']} | {m['peak_rss_mb']:.0f} |"
             )
+    lines += ["", *case_verdicts([r["row"] for r in results])]
     tol = ", ".join(f"{k} {kind} {t:g}" for k, (kind, t) in bc.KPI_TOLERANCE.items())
     lines += ["", f"KPIs agree within: {tol}."]
     for r in results:

@@ -1,4 +1,4 @@
-"""The machinery of ``bench/run.py --only cases`` on a tiny case (6 EVs, 10 one-minute steps).
+"""The machinery of ``bench/run.py --only cases`` on a tiny case (6 EVs, 15 one-minute steps).
 
 Runs both sides through the same functions the benchmark uses (``bench_cases.run_side``) and
 checks what does not depend on the machine: both give the same KPIs within the benchmark's
@@ -29,7 +29,7 @@ TINY = dataclasses.replace(
     overrides=(
         *bc.CASES["a"].overrides,
         "time.start=2024-05-15T12:00:00+02:00",  # EVs plugged in around noon
-        "time.duration_s=600",
+        "time.duration_s=900",  # terni: whole 15-min intervals
         "market.providers=[]",
     ),
 )
@@ -45,8 +45,10 @@ def test_both_sides_agree_and_follow_the_schedule(sides: dict[str, dict[str, obj
     assert isinstance(ours["kpis"], dict) and isinstance(naive["kpis"], dict)
     assert bc.compare_kpis(ours["kpis"], naive["kpis"]) == []
     spec = bc.load_spec(TINY)
-    sched = bc.schedule(TINY.evs, spec.time.n_steps + 720, 60)[720:]  # from noon, 1-min steps
-    e_sched_mwh = float(sched[: spec.time.n_steps].sum()) * 60 / 3.6e9
+    assert bc.local_offset_s(spec) == 12 * 3600
+    sched = bc.schedule(TINY.evs, spec.time.n_steps, 60, 12 * 3600)
+    assert np.array_equal(sched, bc.schedule(TINY.evs, 720 + 15, 60)[720:])  # noon on
+    e_sched_mwh = float(sched.sum()) * 60 / 3.6e9
     assert abs(e_sched_mwh) > 1e-4  # the window holds charging or discharging
     assert ours["kpis"]["e_ev_mwh"] == pytest.approx(e_sched_mwh, rel=0.02)
 
@@ -55,10 +57,10 @@ def test_split_entities_and_extrapolation(sides: dict[str, dict[str, object]]) -
     for m in sides.values():
         parts = float(m["fmu_s"]) + float(m["grid_s"]) + float(m["framework_s"])  # type: ignore[arg-type]
         assert parts == pytest.approx(float(m["wall_s"]), abs=1e-9)  # type: ignore[arg-type]
-        assert m["steps"] == 10 and m["grid_calls"] == 10
+        assert m["steps"] == 15 and m["grid_calls"] == 15
     assert sides["naive"]["entities"] == TINY.evs
-    assert sides["naive"]["fmu_calls"] == TINY.evs * 10
-    assert sides["ours"]["fmu_calls"] == 3 * 10  # one fleet per LV site of the Terni day
+    assert sides["naive"]["fmu_calls"] == TINY.evs * 15
+    assert sides["ours"]["fmu_calls"] == 3 * 15  # one fleet per LV site of the Terni day
     sys.path.insert(0, str(BENCH))
     import run as bench_run
 
