@@ -69,6 +69,13 @@ def register(sub: Any) -> None:
         "built-in name or a module:Class of your own) into <out>-STRATEGY and print a KPI "
         "comparison table",
     )
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the split of the wall time into FMU steps, grid solve and framework "
+        "(mosaik, actors, store, I/O), timed around the simulators' calls, and write it into "
+        "the run folder (profile.json)",
+    )
     run.set_defaults(handler=cmd_run)
     _register_serve(sub)
 
@@ -236,6 +243,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _profile_text(split: dict[str, Any]) -> str:
+    """Return the ``--profile`` printout: the table and the framework's share in %."""
+    from v2xcosim.core.timers import profile_table
+
+    share = 100.0 * float(split["framework_share"])
+    return (
+        "profile (timers around the simulators' step calls; framework = the rest of the wall "
+        f"time):\n{profile_table(split)}\nframework share: {share:.1f} %"
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, then run in a watched child process; print the KPI summary."""
     from v2xcosim import usecases
@@ -264,12 +282,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # loading or instantiating an FMU can hang, and only the watchdog can stop that.  A run
     # that fails there leaves nothing: the folder it created is removed again.
     watch = functools.partial(
-        run_watched_spec, spec, progress=not args.no_progress and sys.stderr.isatty()
+        run_watched_spec,
+        spec,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        profile=bool(getattr(args, "profile", False)),
     )
     with claim_run_folder(out):
         write_request(out, args.scenario, args.overrides)
         outcome = watch(args.scenario, args.overrides, out)
     print(case.summary(outcome.kpis))
+    if getattr(args, "profile", False) and outcome.profile is not None:
+        print(_profile_text(outcome.profile))
     print(f"results: {out} ({outcome.wall_s:.1f} s)")
     if ref_overrides is None or ref_out is None:
         return outcome.exit_code

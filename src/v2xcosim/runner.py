@@ -75,6 +75,7 @@ class ChildOutcome:
     exit_code: int
     kpis: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    profile: dict[str, Any] | None = None
 
 
 @dataclass
@@ -216,8 +217,9 @@ def run_watched_spec(
     out_dir: Path,
     *,
     progress: bool = True,
+    profile: bool = False,
 ) -> ChildOutcome:
-    """:func:`run_watched` under the limits and horizon of ``spec``.
+    """:func:`run_watched` under the limits and horizon of ``spec`` (``profile`` as there).
 
     ``spec`` is the scenario file ``scenario`` loaded with ``overrides`` (the child loads it
     again): its ``runner`` timeouts [s] watch the child, its ``time`` gives steps and step [s].
@@ -231,6 +233,7 @@ def run_watched_spec(
         n_steps=spec.time.n_steps,
         step_s=spec.time.step_s,
         progress=progress,
+        profile=profile,
     )
 
 
@@ -244,8 +247,13 @@ def run_watched(
     n_steps: int,
     step_s: int,
     progress: bool = True,
+    profile: bool = False,
 ) -> ChildOutcome:
-    """Run the scenario in a watched child process; raise on hang, crash or error."""
+    """Run the scenario in a watched child process; raise on hang, crash or error.
+
+    ``profile``: the child also writes ``profile.json`` (the wall time's split) into the run
+    folder; the split comes back in :attr:`ChildOutcome.profile` either way.
+    """
     r_fd, w_fd = os.pipe()
     cmd = [
         sys.executable,
@@ -258,6 +266,7 @@ def run_watched(
                 "out": str(out_dir),
                 "fd": w_fd,
                 "parent": os.getpid(),
+                "profile": profile,
             }
         ),
     ]
@@ -337,6 +346,7 @@ def run_watched(
         exit_code=int(final["exit_code"]),
         kpis=dict(final.get("kpis", {})),
         wall_s=float(final.get("wall_s", 0.0)),
+        profile=final.get("profile"),
     )
 
 
@@ -450,13 +460,20 @@ def _child(arg: str) -> int:
             report({"event": "done", "exit_code": 0})
             return 0
         report_activity(fd)
-        result = run(spec, Path(opts["out"]), progress_fd=fd, scenario_file=opts["scenario"])
+        result = run(
+            spec,
+            Path(opts["out"]),
+            progress_fd=fd,
+            scenario_file=opts["scenario"],
+            profile=bool(opts.get("profile", False)),
+        )
         report(
             {
                 "event": "done",
                 "exit_code": result.exit_code,
                 "kpis": result.kpis,
                 "wall_s": result.wall_s,
+                "profile": result.profile,
             }
         )
         return result.exit_code

@@ -23,6 +23,7 @@ from v2xcosim.config.common import ScenarioBase, horizon_problems, spec_to_jsona
 from v2xcosim.config.load import ScenarioSource, format_problems, read_scenario, validate
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.io import atomic_write_bytes, write_json_atomic
+from v2xcosim.core.timers import STEP_TIMERS, profile_split
 from v2xcosim.cosim.placement import placement_problems
 from v2xcosim.cosim.world import read_tables, run_world
 from v2xcosim.fmu.archive import sha256_file
@@ -109,6 +110,12 @@ class RunResult:
     kpis: dict[str, Any]
     out_dir: Path
     wall_s: float
+    profile: dict[str, float | int] | None = None
+    """The wall time's split (:func:`v2xcosim.core.timers.profile_split`) when profiled."""
+
+
+PROFILE_JSON = "profile.json"
+"""The file ``v2xcosim run --profile`` writes into the run folder (the wall time's split)."""
 
 
 def run(
@@ -117,14 +124,18 @@ def run(
     *,
     progress_fd: int | None = None,
     scenario_file: str | None = None,
+    profile: bool = False,
 ) -> RunResult:
     """Run ``spec`` into the (existing, empty) folder ``out_dir``.
 
     preflight -> plan (computed once) -> world -> mosaik -> tables (every step checked) ->
     ``network.json`` -> KPIs -> plots -> ``kpis.json`` and ``metadata.json`` (last, with the
-    manifest).
+    manifest).  ``profile``: also write ``profile.json`` (before ``metadata.json``, so it is in
+    the manifest), the split of the wall time into FMU steps, grid solves and framework
+    (:mod:`v2xcosim.core.timers`); it is returned in :attr:`RunResult.profile` either way.
     """
     case = usecases.get(spec.use_case)
+    STEP_TIMERS.reset()
     t0 = _time.perf_counter()
     fmus = case.preflight(spec)
     plan = case.plan(spec, fmus)
@@ -136,7 +147,7 @@ def run(
     if spec.results.plots:
         case.plots(spec, plan, out_dir, frames)
     method = power_flow_method(spec.grid.solver, case.power_flow_method)
-    return finish_run(spec, out_dir, t0, frames, kpis, fmus, method, scenario_file)
+    return finish_run(spec, out_dir, t0, frames, kpis, fmus, method, scenario_file, profile=profile)
 
 
 def power_flow_method(solver: str, use_case_method: str) -> str:
@@ -180,8 +191,10 @@ def finish_run(
     fmu_paths: Mapping[str, Path],
     solver: str,
     scenario_file: str | None,
+    *,
+    profile: bool = False,
 ) -> RunResult:
-    """Write ``kpis.json``, the generic plots and ``metadata.json`` (last) of a run."""
+    """Write ``kpis.json``, the plots, ``profile.json`` (if ``profile``), ``metadata.json``."""
     write_json_atomic(kpis, out_dir / "kpis.json")
     if spec.results.plots:
         from v2xcosim.report.plots import make_plots
@@ -194,6 +207,9 @@ def finish_run(
             tz=spec.time.tzinfo,
         )
     wall_s = _time.perf_counter() - t0
+    split = profile_split(wall_s, STEP_TIMERS)
+    if profile:
+        write_json_atomic(split, out_dir / PROFILE_JSON)
     exit_code = 0 if kpis["checks_passed"] else 1
     write_metadata(
         out_dir,
@@ -211,7 +227,7 @@ def finish_run(
             "exit_code": exit_code,
         },
     )
-    return RunResult(exit_code=exit_code, kpis=kpis, out_dir=out_dir, wall_s=wall_s)
+    return RunResult(exit_code=exit_code, kpis=kpis, out_dir=out_dir, wall_s=wall_s, profile=split)
 
 
 __all__ = [

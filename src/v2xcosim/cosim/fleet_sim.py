@@ -11,12 +11,14 @@ voltage), ``t_amb_k`` and ``f_hz``.  Inputs keep their last value when not sent.
 from __future__ import annotations
 
 import functools
+import time as _time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from v2xcosim.core.timers import STEP_TIMERS
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.fmu.fleet import FmuFleet, ParamValue
 
@@ -162,12 +164,14 @@ class FmuSim(TimeBasedSimulator):
                 else:
                     site.inputs[attr][:] = value
             fmu_in = {name: site.inputs[role] for role, name in site.in_map.items()}
+            t0 = _time.perf_counter()
             res = guarded(
                 self._sid,
                 eid,
                 time,
                 functools.partial(site.fleet.step, float(time), float(self._step_s), fmu_in),
             )
+            STEP_TIMERS.add("fmu", _time.perf_counter() - t0)
             site.outputs = {attr: res[name].tolist() for attr, name in site.out_map.items()}
         return time + self._step_s
 

@@ -12,10 +12,12 @@ model's ``connection_outputs``, e.g. the charger voltages fed back time-shifted 
 from __future__ import annotations
 
 import importlib
+import time as _time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.core.timers import STEP_TIMERS
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
 from v2xcosim.grid.powerflow import GridCase
 
@@ -91,7 +93,9 @@ class GridSim(TimeBasedSimulator):
             if eid.startswith("conn_")
         }
         k = time // self._step_s
+        t0 = _time.perf_counter()
         guarded(self._sid, "grid", time, lambda: model.solve(k, time, grid_in, conn_in))
+        STEP_TIMERS.add("grid", _time.perf_counter() - t0)
         return time + self._step_s
 
     def get_data(self, outputs: Any) -> Any:
