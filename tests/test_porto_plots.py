@@ -215,7 +215,15 @@ def test_a_short_run_writes_the_four_plots_from_its_tables(tmp_path: Path) -> No
     spec = load_scenario_as(
         ROOT / "scenarios" / "porto_v2b.toml",
         PortoScenario,
-        ["time.start=2025-07-09T12:00:00+01:00", "time.duration_s=21600", "results.plots=true"],
+        [
+            "time.start=2025-07-09T12:00:00+01:00",
+            "time.duration_s=21600",
+            "results.plots=true",
+            "dso_event.mode=fixed",  # a hand-placed window inside the six hours
+            "dso_event.start=2025-07-09T14:00:00+01:00",
+            "dso_event.end=2025-07-09T17:00:00+01:00",
+            "dso_event.limit_mw=11.7",
+        ],
     )
     out = tmp_path / "run"
     out.mkdir()

@@ -333,6 +333,10 @@ PORTO_SHORT = [
     "time.start=2025-07-09T06:00:00+01:00",
     "time.duration_s=43200",  # 06:00-18:00 local: the morning ponta and the DSO event 14-17 h
     "results.plots=false",
+    "dso_event.mode=fixed",  # a hand-placed window (the report reads it from the scenario)
+    "dso_event.start=2025-07-09T14:00:00+01:00",
+    "dso_event.end=2025-07-09T17:00:00+01:00",
+    "dso_event.limit_mw=11.7",
 ]
 
 

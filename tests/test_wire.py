@@ -164,7 +164,14 @@ def test_remote_proxy_sends_plain_json() -> None:
         ("terni_v2g.toml", ["time.duration_s=3600"]),
         (
             "porto_v2b.toml",
-            ["time.start=2025-07-09T14:00:00+01:00", "time.duration_s=3600"],
+            [
+                "time.start=2025-07-09T14:00:00+01:00",
+                "time.duration_s=3600",
+                "dso_event.mode=fixed",  # an event inside the hour (step 10.1's payload)
+                "dso_event.start=2025-07-09T14:00:00+01:00",
+                "dso_event.end=2025-07-09T17:00:00+01:00",
+                "dso_event.limit_mw=11.7",
+            ],
         ),
     ],
 )

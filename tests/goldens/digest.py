@@ -27,9 +27,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 GOLDENS = Path(__file__).with_name("goldens.json")
 
-PORTO_DAY = ["time.start=2025-07-09T00:00:00+01:00", "time.duration_s=86400"]
-"""Porto's golden horizon: the July week's Wednesday, which holds the DSO import-limit event
-(14:00-17:00) and both ponta periods; a whole week costs minutes per strategy."""
+PORTO_DAY = [
+    "time.start=2025-07-09T00:00:00+01:00",
+    "time.duration_s=86400",
+    "dso_event.mode=fixed",
+    "dso_event.start=2025-07-09T14:00:00+01:00",
+    "dso_event.end=2025-07-09T17:00:00+01:00",
+    "dso_event.limit_mw=11.7",
+]
+"""Porto's golden horizon: the July week's Wednesday with a hand-placed DSO import-limit event
+(14:00-17:00, 11.7 MW; the shipped file's DSO calls Friday and Sunday) and both ponta periods;
+a whole week costs minutes per strategy."""
 
 CASES: dict[str, tuple[str, list[str]]] = {
     "demo": ("scenarios/demo.toml", []),

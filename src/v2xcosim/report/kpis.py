@@ -246,9 +246,29 @@ KPIS: Mapping[str, Kpi] = MappingProxyType(
         "sessions_v2b": Kpi("sessions", "sessions whose car may discharge (v2b strategy)"),
         "ev_user_compensation_eur": Kpi("EUR", "paid to the users per kWh their cars discharged"),
         "ev_user_bill_eur": Kpi("EUR", "Σ over sessions of the users' net bills"),
-        "dso_event_limit_kw": Kpi("kW", "the DSO's import limit in its event window"),
-        "dso_event_import_max_kw": Kpi("kW", "largest import in the DSO's event window"),
-        "dso_event_excess_kwh": Kpi("kWh", "energy imported above the limit in the event window"),
+        "ev_stock_change_kwh": Kpi(
+            "kWh", "net energy stored in the run in the cars still plugged in at its end"
+        ),
+        "mean_import_price_eur_per_kwh": Kpi(
+            "EUR/kWh", "the connection's energy cost / its import energy"
+        ),
+        "ev_user_bill_stock_adjusted_eur": Kpi(
+            "EUR", "users' bills less the stock change at their price (/η_c)"
+        ),
+        "operator_net_cost_stock_adjusted_eur": Kpi(
+            "EUR",
+            "operator's net cost with the stock change neither bought (mean import price) "
+            "nor sold (users' price)",
+        ),
+        "dso_events": Kpi("events", "the DSO's import-limit events in the run"),
+        "dso_event_windows": Kpi(
+            "steps, kW", "each DSO event as [start step, end step (exclusive), limit kW]"
+        ),
+        "dso_event_limit_kw": Kpi("kW", "the DSO's import limit in its event windows (lowest)"),
+        "dso_event_import_max_kw": Kpi("kW", "largest import in the DSO's event windows"),
+        "dso_event_excess_kwh": Kpi(
+            "kWh", "energy imported above each window's limit, summed over the event windows"
+        ),
         "bems_solves": Kpi("solves", "BEMS re-solves of the run"),
         # flexibility market
         "flex_requested_mwh": Kpi("MWh", "flexibility requested by the DSO"),

@@ -37,6 +37,7 @@ KPI_KEYS: tuple[str, ...] = (
     "reactive_energy_eur",
     "connection_bill_eur",
     "operator_net_cost_eur",
+    "operator_net_cost_stock_adjusted_eur",
     "ev_energy_charged_kwh",
     "ev_energy_discharged_to_building_mwh",
     "ev_stored_energy_end_kwh",
@@ -46,7 +47,11 @@ KPI_KEYS: tuple[str, ...] = (
     "degradation_cycle_eur",
     "ev_user_compensation_eur",
     "ev_user_bill_eur",
+    "ev_stock_change_kwh",
+    "ev_user_bill_stock_adjusted_eur",
     "sessions_rejected",
+    "dso_events",
+    "dso_event_limit_kw",
     "dso_event_import_max_kw",
     "dso_event_excess_kwh",
     "max_trafo_loading_pct",
@@ -142,7 +147,12 @@ class PortoUseCase:
         """Return the strategy, the chargers and the DSO event."""
         n = spec.porto.network
         ev = spec.dso_event
-        event = "" if ev is None else f", DSO import limit {ev.limit_mw:g} MW"
+        if ev is None:
+            event = ""
+        elif ev.mode == "fixed":
+            event = f", DSO import limit {ev.limit_mw:g} MW"
+        else:
+            event = f", DSO events at its forecast peak less {ev.shave_kw:g} kW"
         return (
             f"Porto airport, strategy {spec.control.strategy}, "
             f"{n.charger_groups * n.chargers_per_group} chargers of {n.charger_kw:g} kW{event}"

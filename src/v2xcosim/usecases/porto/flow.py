@@ -35,8 +35,8 @@ the run's prorated charge plus the ratchet's remaining months
 (:func:`~v2xcosim.domain.tariff.contracted_excess_eur_per_kw`, ``price × max(12, months)``),
 the import limit less
 ``control.import_limit_margin_kw`` once the DSO has announced it, the users' V2B
-compensation (κ) and the wear price (γ: ``control.wear_eur_per_kwh`` or, unset, the EV
-FMU's marginal cycle ageing at the fleet's median car, :func:`~.wiring.bems_wear_eur_per_kwh`).
+compensation (κ) and each car's wear price (γ: ``control.wear_eur_per_kwh`` or, unset, the EV
+FMU's marginal cycle ageing of that car in its own band, :func:`~.wiring.car_wear_eur_per_kwh`).
 Each car is a
 :class:`~v2xcosim.domain.scheduler.StorageUnit` with its SOC now, its capacity less the
 FMU's capacity losses now (the FMU's SOC counts the aged capacity), its declared departure
@@ -88,7 +88,7 @@ from v2xcosim.usecases.porto.webapp import (
     WebApp,
     session_statistics,
 )
-from v2xcosim.usecases.porto.wiring import NO_EVENT, PortoSetup
+from v2xcosim.usecases.porto.wiring import PortoSetup
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -129,6 +129,23 @@ class BemsSchedule:
     horizon_steps: int
     import_w_now: float
     cost_eur: float
+
+
+def discharge_floor(p_w: FloatArray, lo_w: FloatArray, p_min_w: float) -> FloatArray:
+    """Return the setpoints ``p_w`` [W] with no discharge weaker than ``p_min_w``.
+
+    A charger cannot discharge below a minimum current (``control.min_discharge_kw``): a
+    discharge setpoint in ``(−p_min_w, 0)`` becomes ``−p_min_w`` if it is at least half of it
+    and the guard's lower bound ``lo_w`` allows it, else 0 (no discharge; always within the
+    guard's bounds, which contain the clipped setpoint and the zero a discharge may fall to).
+    Charging setpoints are kept.
+    """
+    out = p_w.copy()
+    weak = (out < 0.0) & (out > -p_min_w)
+    up = weak & (out <= -0.5 * p_min_w) & (lo_w <= -p_min_w)
+    out[weak] = 0.0
+    out[up] = -p_min_w
+    return out
 
 
 class PortoFlow:
@@ -262,7 +279,8 @@ class PortoFlow:
                 if r is not None and self.req[int(i)].managed and j < self._plan_p.shape[1]:
                     request[n] = self._plan_p[r, j]
         lo, hi = power_bounds(self._guard(ev, rows), float(k * self.dt), float(self.dt))
-        out[self.s.slot[rows]] = np.clip(request, lo, hi)
+        p_w = np.clip(request, lo, hi)
+        out[self.s.slot[rows]] = discharge_floor(p_w, lo, self.spec.control.min_discharge_kw * 1e3)
         return [float(x) for x in out]
 
     def _guard(self, ev: EvArrays, rows: IntArray) -> EvArrays:
@@ -440,16 +458,17 @@ class PortoFlow:
             )
             self._rec(k, "10.1", MARKET, BEMS, "time-of-use prices and ponta hours", sig)
             new = True
-        if s.event_start_k != NO_EVENT and k == s.event_notice_k:
+        for n_ev, e in enumerate(s.events, start=1):
+            if k != e.notice_k:
+                continue
             ev = ImportLimitEvent(
-                event_id="dso-event-1",
+                event_id=f"dso-event-{n_ev}",
                 issued_utc=self._t(k),
-                start_utc=self._t(s.event_start_k),
-                end_utc=self._t(s.event_end_k),
-                limit_w=s.event_limit_w,
+                start_utc=self._t(e.start_k),
+                end_utc=self._t(e.end_k),
+                limit_w=e.limit_w,
             )
-            mw = s.event_limit_w / 1e6
-            info = f"import limit {mw:.2f} MW from {ev.start_utc:%Y-%m-%d %H:%M}Z"
+            info = f"import limit {e.limit_w / 1e6:.2f} MW from {ev.start_utc:%Y-%m-%d %H:%M}Z"
             self._rec(k, "10.1", DSO, BEMS, info, ev)
             new = True
         return new
@@ -474,6 +493,7 @@ class PortoFlow:
                 departure_k=max(int(s.dep_k[i]) - k, 1),
                 soc_wish=float(ev.soc_target[n]),
                 controllable=bool(self.req[int(i)].managed),
+                wear_eur_per_kwh=float(s.wear_car_eur_per_kwh[i]),
             )
             for n, i in enumerate(rows)
         ]
@@ -490,23 +510,27 @@ class PortoFlow:
                 period_days=self.k_all * self.dt / 86400.0,
             )
         )
-        announced = s.event_start_k != NO_EVENT and k >= s.event_notice_k
+        # the DSO's limits the BEMS knows of: the limit less the margin in the windows; on
+        # their shoulders the limit, or the building's own forecast where that is higher (no
+        # charging may lift the import above the limit there; no discharge is owed for it)
+        base_w = s.p_terminal_w[k : k + h] * (1.0 + self.loss_share)
+        window_w = s.import_limit_w(k, h, announced_k=k, margin_w=c.import_limit_margin_kw * 1e3)
+        shoulder_w = s.import_limit_w(
+            k, h, announced_k=k, shoulder_steps=round(c.dso_shoulder_h * 3600.0 / self.dt)
+        )
+        limit_w = np.where(np.isfinite(window_w), window_w, np.maximum(shoulder_w, base_w))
         res = bems_plan(
             units,
             dt_s=float(self.dt),
-            base_load_w=s.p_terminal_w[k : k + h] * (1.0 + self.loss_share),
+            base_load_w=base_w,
             price_eur_per_mwh=s.price_eur_per_mwh[k : k + h],
             peak_hours=mask,
             peak_hours_eur_per_kw=lam,
             contracted_w=max(self.contracted_w, self.measured_max_w),
             exceedance_eur_per_kw=self.exceed_eur_per_kw,
-            import_limit_w=(
-                np.maximum(s.import_limit_w(k, h) - c.import_limit_margin_kw * 1e3, 0.0)
-                if announced
-                else None
-            ),
+            import_limit_w=limit_w if np.isfinite(limit_w).any() else None,
             compensation_eur_per_kwh=self.spec.porto.webapp.v2b_compensation_eur_per_kwh,
-            wear_eur_per_kwh=s.wear_eur_per_kwh,
+            wear_eur_per_kwh=None,  # each car's own (StorageUnit.wear_eur_per_kwh)
         )
         self._plan_k = k
         self._plan_rows = {int(i): n for n, i in enumerate(rows)}
@@ -598,12 +622,17 @@ class PortoFlow:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Totals of the actors: BEMS solves, the measured contracted power, the wear price."""
+        """Totals of the actors: BEMS solves, the measured contracted power, the wear prices.
+
+        ``bems_wear_eur_per_kwh``: the median car's; ``bems_wear_car_eur_per_kwh``: each slot's
+        (the prices the BEMS uses).
+        """
         return {
             "bems_solves": self.n_solves,
             "measured_max_15min_kw": self.measured_max_w / 1e3,
             "bems_wear_eur_per_kwh": self.s.wear_eur_per_kwh,
+            "bems_wear_car_eur_per_kwh": self.s.slot_vector(self.s.wear_car_eur_per_kwh, 0.0),
         }
 
 
-__all__ = ["BemsSchedule", "ImportLimitEvent", "PortoFlow", "TariffSignal"]
+__all__ = ["BemsSchedule", "ImportLimitEvent", "PortoFlow", "TariffSignal", "discharge_floor"]

@@ -83,8 +83,9 @@ class ConnectionData:
     """Series of ``porto_connection.png`` (kW, load convention; times UTC, one per step).
 
     ``period``: the tariff period of each step; ``contracted_kw``: the contracted power
-    billed; ``event_start_k``/``event_end_k``: the DSO event's steps ``[start, end)`` (−1 without
-    an event in the run) and ``event_limit_kw`` its import limit.
+    billed; ``event_start_k``/``event_end_k``: the first DSO event's steps ``[start, end)`` (−1
+    without an event in the run) and ``event_limit_kw`` its import limit; ``more_events``: the
+    run's other events as ``(start, end, limit kW)``.
     """
 
     time: pd.Series
@@ -97,6 +98,7 @@ class ConnectionData:
     event_start_k: int = -1
     event_end_k: int = -1
     event_limit_kw: float = float("nan")
+    more_events: tuple[tuple[int, int, float], ...] = ()
 
 
 def connection_data(
@@ -107,10 +109,12 @@ def connection_data(
     contracted_kw: float,
     contracted_is_peak: bool,
     event: tuple[int, int, float] | None = None,
+    more_events: Sequence[tuple[int, int, float]] = (),
 ) -> ConnectionData:
     """Collect the connection plot's series from ``grid.parquet`` (``p_slack_w``, W).
 
-    ``period``: one tariff period per row; ``event``: ``(start step, end step, limit W)``.
+    ``period``: one tariff period per row; ``event``: ``(start step, end step, limit W)``;
+    ``more_events``: further events in the same form.
     """
     n = len(grid)
     if len(period) != n:
@@ -129,6 +133,9 @@ def connection_data(
         event_start_k=int(start),
         event_end_k=int(min(end, n)) if start >= 0 else -1,
         event_limit_kw=float(limit_w) / 1e3,
+        more_events=tuple(
+            (int(a), int(min(b, n)), float(lw) / 1e3) for a, b, lw in more_events if a < n
+        ),
     )
 
 
@@ -203,6 +210,10 @@ def connection_figure(d: ConnectionData, tz: dt.tzinfo | None) -> Any:
             label=f"DSO event: import limit {d.event_limit_kw:,.0f} kW",
         )
         handles.append(limit)
+        for a, b, lim_kw in d.more_events:
+            x0, x1 = edges.iloc[a], edges.iloc[b]
+            ax.axvspan(x0, x1, fill=False, hatch="//", ec="tab:red", lw=0.8, gid="dso_event")
+            ax.plot([x0, x1], [lim_kw, lim_kw], color="tab:red", lw=1.6)
     present = [p for p in PERIOD_COLOURS if p in set(d.period)]
     handles += [Patch(color=PERIOD_COLOURS[p], alpha=0.3, label=PERIOD_NAMES[p]) for p in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
@@ -480,8 +491,10 @@ def make_porto_plots(
         np.where(ok, p, 0.0), np.where(ok, q, 0.0), times, step_s=step_s, contracted_kw=contracted
     )
     event = None
-    if spec.dso_event is not None and setup.event_start_k >= 0:
+    more: list[tuple[int, int, float]] = []
+    if setup.events:
         event = (int(setup.event_start_k), int(setup.event_end_k), float(setup.event_limit_w))
+        more = [(e.start_k, e.end_k, e.limit_w) for e in setup.events[1:]]
     data: dict[str, Any] = {
         "connection": connection_data(
             grid,
@@ -490,6 +503,7 @@ def make_porto_plots(
             contracted_kw=float(bill["contracted_kw"]),
             contracted_is_peak=contracted <= 0.0,
             event=event,
+            more_events=more,
         ),
         "carpark": carpark_data(park),
     }

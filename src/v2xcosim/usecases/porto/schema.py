@@ -141,7 +141,17 @@ class PortoControlSpec(Spec):
     discharges above 1 kW in the July week's Tuesday and Wednesday; 0.88 with a margin,
     assumption).  ``import_limit_margin_kw``: the BEMS plans the import this far below a
     DSO limit (100 kW, assumption: about nine plain-charging cars of 11 kW arriving unforeseen
-    in the window, and the FMU's losses beyond the BEMS's linear model).
+    in the window, and the FMU's losses beyond the BEMS's linear model).  ``dso_shoulder_h``:
+    over this time before and after each DSO window the BEMS plans the import at most at the
+    limit itself (without the margin), or at the building's own forecast where that is higher
+    (the cars may not lift the import above the limit there, and owe no discharge): what it
+    sheds in the window must not come back as a new maximum at the window's edges, where the
+    terminal's afternoon plateau is still within a few hundred kW of the peak (2 h,
+    assumption: the terminal's load falls below the July limit about 2 h either side of its
+    16:00 maximum).  ``min_discharge_kw``: the weakest discharge a charger delivers; a weaker
+    discharge setpoint becomes that or 0 (:func:`~.flow.discharge_floor`; 4.1 kW = IEC
+    61851-1's 6-A minimum current × 3 phases × 230 V, **assumption** for the DC chargers of the
+    DC V2B cars too).
     """
 
     strategy: PortoStrategy = "v2b"
@@ -156,34 +166,76 @@ class PortoControlSpec(Spec):
     import_limit_margin_kw: float = Field(
         default=100.0, ge=0, description="the BEMS plans this far below a DSO import limit"
     )
+    min_discharge_kw: float = Field(
+        default=4.1, ge=0, le=50, description="smallest discharge a charger delivers [kW]"
+    )
+    dso_shoulder_h: float = Field(
+        default=2.0, ge=0, le=24, description="the DSO limit also holds this long either side"
+    )
+
+
+DsoEventMode = Literal["forecast_peak", "fixed"]
+"""``forecast_peak``: the DSO calls its events at its own forecast of the week's largest import
+(:mod:`~v2xcosim.usecases.porto.dso`); ``fixed``: one hand-placed window."""
 
 
 class DsoEventSpec(Spec):
-    """``[dso_event]``: an OpenADR-like import limit at the airport's MV connection.
+    """``[dso_event]``: OpenADR-like import limits at the airport's MV connection.
 
-    ``start``/``end`` (ISO 8601 with offset) bound the window, ``limit_mw`` the import allowed
-    in it; the BEMS learns of it ``notice_h`` before ``start`` (step 10.1).
+    ``mode = "forecast_peak"`` (default): the DSO's rule of :mod:`~v2xcosim.usecases.porto.dso`
+    — per local week, a window of ``window_h`` centred on each day's forecast maximum within
+    ``band_kw`` of the week's forecast maximum, limit = that maximum − ``shave_kw``.
+    ``mode = "fixed"``: ``start``/``end`` (ISO 8601 with offset) bound one window and
+    ``limit_mw`` is the import allowed in it (all three required, only in this mode).  The BEMS
+    learns of each event ``notice_h`` before its start (step 10.1).
     """
 
-    start: AwareDatetime
-    end: AwareDatetime
-    limit_mw: float = Field(gt=0)
+    mode: DsoEventMode = "forecast_peak"
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    limit_mw: float | None = Field(default=None, gt=0)
     notice_h: float = Field(default=24.0, ge=0, le=168)
+    window_h: float = Field(default=3.0, gt=0, le=24, description="forecast_peak: window [h]")
+    band_kw: float = Field(
+        default=250.0, ge=0, description="forecast_peak: days within this of the week's max [kW]"
+    )
+    shave_kw: float = Field(
+        default=200.0, ge=0, description="forecast_peak: limit below the forecast max [kW]"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> DsoEventSpec:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
+        fixed = {"start": self.start, "end": self.end, "limit_mw": self.limit_mw}
+        if self.mode == "fixed":
+            missing = [k for k, v in fixed.items() if v is None]
+            if missing:
+                raise ValueError(
+                    f'mode = "fixed" needs {", ".join(missing)} (or use mode = "forecast_peak")'
+                )
+            assert self.start is not None and self.end is not None
+            if self.end <= self.start:
+                raise ValueError("end must be after start")
+        else:
+            given = [k for k, v in fixed.items() if v is not None]
+            if given:
+                raise ValueError(
+                    f'{", ".join(given)} only with mode = "fixed"; mode "forecast_peak" places '
+                    "the window and limit itself (window_h, band_kw, shave_kw)"
+                )
         return self
 
     @property
     def start_utc(self) -> dt.datetime:
-        """Window start in UTC."""
+        """Window start in UTC (``fixed`` mode)."""
+        if self.start is None:
+            raise ValueError("dso_event.start: only in mode fixed")
         return self.start.astimezone(dt.UTC)
 
     @property
     def end_utc(self) -> dt.datetime:
-        """Window end in UTC."""
+        """Window end in UTC (``fixed`` mode)."""
+        if self.end is None:
+            raise ValueError("dso_event.end: only in mode fixed")
         return self.end.astimezone(dt.UTC)
 
 
@@ -207,7 +259,7 @@ def check(spec: PortoScenario) -> list[tuple[str, str]]:
     if spec.time.duration_s % 900:
         problems.append(("time.duration_s", "must be a multiple of 900 s for porto"))
     ev = spec.dso_event
-    if ev is not None:
+    if ev is not None and ev.mode == "fixed":
         end = start + dt.timedelta(seconds=spec.time.duration_s)
         if ev.end_utc <= start or ev.start_utc >= end:
             problems.append(("dso_event.start", "the event window lies outside the horizon"))
@@ -228,6 +280,7 @@ def check(spec: PortoScenario) -> list[tuple[str, str]]:
 
 
 __all__ = [
+    "DsoEventMode",
     "DsoEventSpec",
     "PortoControlSpec",
     "PortoScenario",

@@ -365,6 +365,43 @@ def synthesise_weather(
     )
 
 
+def climate_normal_weather(
+    start_utc: pd.Timestamp | dt.datetime | str, n_steps: int, step_s: float
+) -> pd.DataFrame:
+    """Return the climate normal at Porto airport: :func:`synthesise_weather`'s columns, no chance.
+
+    Temperature: :func:`temperature_k` without its day-to-day anomaly (the monthly normals'
+    level and diurnal cycle); irradiance: the clear sky × the month's mean clear-sky index
+    (:func:`monthly_clearness`, the same for every day of a month), split by Erbs.  No seed: a
+    forecaster who knows the climate and not the week's weather (the DSO's week-ahead forecast,
+    :mod:`v2xcosim.usecases.porto.dso`).  ``clearness`` holds the monthly mean index.
+    """
+    import pvlib
+
+    index, mid = _sample_times(start_utc, n_steps, step_s)
+    loc = pvlib.location.Location(SITE_LAT_DEG, SITE_LON_DEG, "UTC", SITE_ALT_M)
+    solpos = loc.get_solarposition(mid)
+    cs = loc.get_clearsky(mid, model="ineichen", solar_position=solpos)
+    ghi_cs = np.clip(np.nan_to_num(cs["ghi"].to_numpy(dtype=float), nan=0.0), 0.0, None)
+    months = _local_dates(mid).month.to_numpy() - 1
+    kc = np.asarray(monthly_clearness(), dtype=float)[months]
+    ghi = kc * ghi_cs
+    split = pvlib.irradiance.erbs(pd.Series(ghi, index=mid), solpos["zenith"], mid)
+    dhi = np.clip(np.nan_to_num(np.asarray(split["dhi"], dtype=float), nan=0.0), 0.0, ghi)
+    dni = np.clip(np.nan_to_num(np.asarray(split["dni"], dtype=float), nan=0.0), 0.0, None)
+    return pd.DataFrame(
+        {
+            "t_out_k": temperature_k(mid, 0, anomaly_std_k=0.0),
+            "ghi_w_m2": ghi,
+            "dni_w_m2": dni,
+            "dhi_w_m2": dhi,
+            "ghi_clearsky_w_m2": ghi_cs,
+            "clearness": kc,
+        },
+        index=index,
+    )
+
+
 def poa_w_m2(
     weather: pd.DataFrame, *, tilt_deg: float, azimuth_deg: float, albedo: float = GROUND_ALBEDO
 ) -> pd.Series[float]:
@@ -421,6 +458,7 @@ __all__ = [
     "T_MEAN_C",
     "T_MIN_C",
     "WEATHER_COLUMNS",
+    "climate_normal_weather",
     "daily_clearness",
     "monthly_clearness",
     "poa_w_m2",

@@ -26,10 +26,12 @@ never depend on ``control.strategy``):
 * **profiles** on the step grid, for the horizon and ``control.horizon_h`` beyond it (the
   BEMS's look-ahead): the terminal's electrical load (:mod:`.terminal`), the outdoor
   temperature, the tariff's energy price and peak-hours mask (:mod:`.tariff`);
-* **the DSO event** as step indices (``event_notice_k`` when the BEMS is told);
-* **the BEMS's wear price** ``wear_eur_per_kwh``: ``control.wear_eur_per_kwh`` if set, else
-  :func:`bems_wear_eur_per_kwh` — the EV FMU's marginal cycle ageing of the fleet's median car
-  cycled daily between its V2B floor and its wish.
+* **the DSO's events** (:func:`~.dso.dso_events`: the DSO's rule on its own forecast, or the
+  hand-placed window) as step indices (``notice_k`` when the BEMS is told);
+* **the BEMS's wear prices** ``wear_car_eur_per_kwh`` (one per stay): ``control.wear_eur_per_kwh``
+  for every car if set, else :func:`car_wear_eur_per_kwh` — the EV FMU's marginal cycle ageing of
+  each car cycled daily between its own V2B floor and its wish; ``wear_eur_per_kwh`` is the
+  median car's (:func:`bems_wear_eur_per_kwh`, reported).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import pandas as pd
 from v2xcosim.core.timegrid import step_times
 from v2xcosim.domain.ageing import band_cycling_proxies, marginal_cycle_wear_eur_per_kwh
 from v2xcosim.domain.tariff import TouTariff
+from v2xcosim.usecases.porto.dso import DsoEvent, dso_events
 from v2xcosim.usecases.porto.fleet import FleetSpec, draw_fleet, soc_at_start
 from v2xcosim.usecases.porto.network import ChargerGroupSpec, PortoNetworkSpec
 from v2xcosim.usecases.porto.parking import ParkingManager, StaySpec, draw_stays, simulate
@@ -201,11 +204,49 @@ class PortoSetup:
     peak_hours: BoolArray
     t_air_k: FloatArray
     p_hvac_w: FloatArray
-    event_notice_k: int
-    event_start_k: int
-    event_end_k: int
-    event_limit_w: float
+    ev_notice_k: IntArray
+    ev_start_k: IntArray
+    ev_end_k: IntArray
+    ev_limit_w: FloatArray
     wear_eur_per_kwh: float
+    wear_car_eur_per_kwh: FloatArray
+
+    @property
+    def events(self) -> tuple[DsoEvent, ...]:
+        """The run's DSO events (:func:`~.dso.dso_events`), in start order."""
+        return tuple(
+            DsoEvent(notice_k=int(a), start_k=int(b), end_k=int(c), limit_w=float(d))
+            for a, b, c, d in zip(
+                self.ev_notice_k, self.ev_start_k, self.ev_end_k, self.ev_limit_w, strict=True
+            )
+        )
+
+    @property
+    def event_start_k(self) -> int:
+        """First DSO event's start step (:data:`NO_EVENT` without one)."""
+        return self.events[0].start_k if self.events else NO_EVENT
+
+    @property
+    def event_end_k(self) -> int:
+        """First DSO event's end step, exclusive (:data:`NO_EVENT` without one)."""
+        return self.events[0].end_k if self.events else NO_EVENT
+
+    @property
+    def event_notice_k(self) -> int:
+        """First DSO event's notice step (:data:`NO_EVENT` without one)."""
+        return self.events[0].notice_k if self.events else NO_EVENT
+
+    @property
+    def event_limit_w(self) -> float:
+        """First DSO event's import limit [W] (0 without one)."""
+        return self.events[0].limit_w if self.events else 0.0
+
+    def event_mask(self) -> BoolArray:
+        """Return the run's steps inside any DSO event window."""
+        out = np.zeros(self.n_steps, dtype=bool)
+        for e in self.events:
+            out[e.start_k : min(e.end_k, self.n_steps)] = True
+        return out
 
     @property
     def sessions(self) -> IntArray:
@@ -229,14 +270,35 @@ class PortoSetup:
             out[int(self.slot[i])] = self.group[int(i)]
         return out
 
-    def import_limit_w(self, k0: int, n: int) -> FloatArray:
-        """Return the DSO's import limit over steps ``k0 … k0+n−1`` [W] (``inf`` outside it)."""
+    def import_limit_w(
+        self,
+        k0: int,
+        n: int,
+        *,
+        announced_k: int | None = None,
+        margin_w: float = 0.0,
+        shoulder_steps: int = 0,
+    ) -> FloatArray:
+        """Return the DSO's import limit over steps ``k0 … k0+n−1`` [W] (``inf`` outside).
+
+        ``announced_k``: only the events told by that step (``notice_k ≤ announced_k``; None:
+        all).  ``margin_w``: subtracted inside the windows (the BEMS's planning margin).
+        ``shoulder_steps``: the limit itself (without the margin) also holds that many steps
+        before and after each window — the BEMS must not move what it sheds in the window
+        into a new peak at its edges.
+        """
         out = np.full(n, math.inf)
-        if self.event_start_k != NO_EVENT:
-            lo = max(self.event_start_k - k0, 0)
-            hi = min(self.event_end_k - k0, n)
-            if hi > lo:
-                out[lo:hi] = self.event_limit_w
+        for e in self.events:
+            if announced_k is not None and e.notice_k > announced_k:
+                continue
+            for lo_k, hi_k, level in (
+                (e.start_k - shoulder_steps, e.start_k, e.limit_w),
+                (e.end_k, e.end_k + shoulder_steps, e.limit_w),
+                (e.start_k, e.end_k, max(e.limit_w - margin_w, 0.0)),
+            ):
+                lo, hi = max(lo_k - k0, 0), min(hi_k - k0, n)
+                if hi > lo:
+                    out[lo:hi] = np.minimum(out[lo:hi], level)
         return out
 
 
@@ -301,6 +363,26 @@ def bems_wear_eur_per_kwh(
     hi = max(float(np.median(np.asarray(soc_wish, dtype=float))), lo)
     v_rms_v, dod = band_cycling_proxies(lo, hi)
     return float(marginal_cycle_wear_eur_per_kwh(float(np.median(q)), v_rms_v=v_rms_v, dod=dod)[()])
+
+
+def car_wear_eur_per_kwh(
+    q_cyc_start: npt.ArrayLike, soc_min: npt.ArrayLike, soc_wish: npt.ArrayLike
+) -> FloatArray:
+    """Return each car's own wear price γ [EUR per kWh of battery throughput] (one per car).
+
+    The law of :func:`bems_wear_eur_per_kwh` for each car instead of the median one: its cycle
+    loss ``q_cyc_start`` at the start and the V_rms and DOD proxies of a daily cycle between its
+    own V2B floor and its wish (a wish below the floor: the floor).  A young car (small
+    ``q_cyc``) ages fastest per kWh (the law's slope ∝ 1/q_cyc) and so is the dearest to cycle.
+    """
+    q = np.asarray(q_cyc_start, dtype=float)
+    lo = np.asarray(soc_min, dtype=float)
+    hi = np.maximum(np.asarray(soc_wish, dtype=float), lo)
+    out = np.empty(q.size)
+    for n in range(q.size):
+        v_rms_v, dod = band_cycling_proxies(float(lo[n]), float(hi[n]))
+        out[n] = marginal_cycle_wear_eur_per_kwh(float(q[n]), v_rms_v=v_rms_v, dod=dod)[()]
+    return out
 
 
 def terminal_use(spec: PortoScenario) -> TerminalUse:
@@ -369,15 +451,6 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
     tar = tariff(spec)
     price = tar.energy_prices_at(times) * 1000.0
     peak = tar.labels_at(times) == tar.peak_period
-    ev = spec.dso_event
-    notice = start_k = end_k = NO_EVENT
-    limit = 0.0
-    if ev is not None:
-        rel = (ev.start_utc - spec.time.start_utc).total_seconds()
-        start_k = max(math.floor(rel / dt_s), 0)
-        end_k = math.ceil((ev.end_utc - spec.time.start_utc).total_seconds() / dt_s)
-        notice = max(math.floor((rel - ev.notice_h * 3600.0) / dt_s), 0)
-        limit = ev.limit_mw * 1e6
     ref = spec.porto.fmu_reference_capacity_kwh
     cap = cars["capacity_kwh"].to_numpy(float)
     c = spec.control
@@ -397,6 +470,7 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         parked_s,
         eta_charge=c.eta_charge,
     )
+    events = dso_events(spec, terminal_fmu)
     return PortoSetup(
         start_utc=spec.time.start_utc,
         step_s=dt_s,
@@ -439,10 +513,10 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
         peak_hours=np.asarray(peak, dtype=bool),
         t_air_k=term["t_air_k"].to_numpy(float),
         p_hvac_w=term["p_hvac_w"].to_numpy(float),
-        event_notice_k=int(notice),
-        event_start_k=int(start_k),
-        event_end_k=int(end_k),
-        event_limit_w=float(limit),
+        ev_notice_k=np.array([e.notice_k for e in events], dtype=np.int64),
+        ev_start_k=np.array([e.start_k for e in events], dtype=np.int64),
+        ev_end_k=np.array([e.end_k for e in events], dtype=np.int64),
+        ev_limit_w=np.array([e.limit_w for e in events], dtype=float),
         wear_eur_per_kwh=(
             bems_wear_eur_per_kwh(
                 cars["q_cyc_start"].to_numpy(float)[accepted],
@@ -452,6 +526,15 @@ def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
             if c.wear_eur_per_kwh is None
             else c.wear_eur_per_kwh
         ),
+        wear_car_eur_per_kwh=(
+            car_wear_eur_per_kwh(
+                cars["q_cyc_start"].to_numpy(float),
+                cars["soc_min"].to_numpy(float),
+                cars["soc_wish"].to_numpy(float),
+            )
+            if c.wear_eur_per_kwh is None
+            else np.full(len(cars), c.wear_eur_per_kwh)
+        ),
     )
 
 
@@ -460,6 +543,7 @@ __all__ = [
     "NO_EVENT",
     "PortoSetup",
     "bems_wear_eur_per_kwh",
+    "car_wear_eur_per_kwh",
     "charger_groups",
     "fleet_size",
     "fleet_spec",

@@ -374,6 +374,49 @@ def stored_end_kwh(setup: PortoSetup, park: pd.DataFrame) -> float:
     return float(np.sum(np.where(plugged, soc * cap, 0.0)))
 
 
+def stock_change_kwh(setup: PortoSetup, park: pd.DataFrame) -> float:
+    """Net energy stored during the run in the cars still plugged in at its end [kWh].
+
+    Σ over those cars of (SOC after the last step − the SOC they entered the run with,
+    ``soc_start``) × nominal capacity (as :func:`stored_end_kwh`).  Their users are billed for
+    what was charged within the run; what they will still take after it (up to their wish) is
+    neither bought nor sold in the run, so strategies that leave them at different SOCs are
+    compared on :func:`stock_adjusted_eur`.
+    """
+    if park.empty:
+        return 0.0
+    soc = _vector(park, "soc")[-1]
+    plugged = _vector(park, "plugged")[-1] > 0.5
+    cap = np.asarray(setup.slot_vector(setup.capacity_kwh, 0.0))
+    soc0 = np.asarray(setup.slot_vector(setup.soc_start, 0.0))
+    return float(np.sum(np.where(plugged, (soc - soc0) * cap, 0.0)))
+
+
+def stock_adjusted_eur(
+    *,
+    user_bill_eur: float,
+    connection_bill_eur: float,
+    stock_change_kwh: float,
+    eta_charge: float,
+    user_price_eur_per_kwh: float,
+    import_price_eur_per_kwh: float,
+) -> tuple[float, float]:
+    """Return the users' bill and the operator's net cost with the end-of-run stock taken out.
+
+    The stock change ``ΔE`` (:func:`stock_change_kwh`) took ``ΔE/η_c`` kWh at the chargers.  The
+    users' bill less that energy at their price, ``bill − ΔE/η_c × p_user``; the connection's
+    bill less it at the run's mean import price ``p_import`` (energy cost / import energy); the
+    operator's net cost = adjusted connection bill − adjusted users' bill = ``operator_net_cost
+    + ΔE/η_c × (p_user − p_import)``.  A stock drawn down (``ΔE < 0``) is added back the same
+    way.  **Assumption**: the stock is valued at the run's prices (the users' flat tariff, the
+    connection's mean energy price), not at the hour it will be charged.
+    """
+    e_ac_kwh = stock_change_kwh / eta_charge
+    user = user_bill_eur - e_ac_kwh * user_price_eur_per_kwh
+    connection = connection_bill_eur - e_ac_kwh * import_price_eur_per_kwh
+    return user, connection - user
+
+
 def session_kpis(sessions: pd.DataFrame, *, eta_charge: float) -> dict[str, Any]:
     """Session KPIs from ``sessions.parquet`` (definitions in ``scenarios/porto/README.md``).
 
@@ -453,12 +496,14 @@ def porto_kpis(
         contracted_kw=spec.porto.tariff.contracted_kw,
     )
     h = dt_s / 3600.0
-    ev = spec.dso_event
-    ev_max = ev_excess = None
-    if ev is not None and setup.event_start_k >= 0:
-        w = slice(setup.event_start_k, min(setup.event_end_k, setup.n_steps))
+    ev_max = ev_excess = ev_limit = None
+    if setup.events:
+        # every window of the run: its largest import and the energy above its own limit
+        limit_w = setup.import_limit_w(0, setup.n_steps)
+        w = setup.event_mask()
         ev_max = float(np.max(p_imp[w])) / 1e3
-        ev_excess = float(np.maximum(p_imp[w] - setup.event_limit_w, 0.0).sum()) * h / 1e3
+        ev_excess = float(np.maximum(p_imp[w] - limit_w[w], 0.0).sum()) * h / 1e3
+        ev_limit = min(e.limit_w for e in setup.events) / 1e3
     ses = session_kpis(sessions, eta_charge=spec.control.eta_charge)
     checks = evaluate_checks(spec, grid, ses["departure_soc_shortfall_kwh"])
     p_term = grid["p_terminal_w"].to_numpy(dtype=float)
@@ -488,7 +533,9 @@ def porto_kpis(
         "ev_stored_energy_end_kwh": stored_end_kwh(setup, park),
         "charger_power_share_of_terminal_peak": charger_power_share(network_spec(spec)),
         **ses,
-        "dso_event_limit_kw": None if ev is None else ev.limit_mw * 1e3,
+        "dso_events": len(setup.events),
+        "dso_event_windows": [[e.start_k, e.end_k, e.limit_w / 1e3] for e in setup.events],
+        "dso_event_limit_kw": ev_limit,
         "dso_event_import_max_kw": ev_max,
         "dso_event_excess_kwh": ev_excess,
         "bems_solves": int(actors.get("bems_solves", 0)),
@@ -498,6 +545,21 @@ def porto_kpis(
     kpis["operator_net_cost_eur"] = operator_net_cost_eur(
         bill["total_eur"], ses["ev_user_compensation_eur"], ses["ev_user_bill_eur"]
     )
+    stock = stock_change_kwh(setup, park)
+    e_imp_kwh = float(np.maximum(np.where(finite, p_imp, 0.0), 0.0).sum()) * h / 1e3
+    p_import = bill["energy_eur"] / e_imp_kwh if e_imp_kwh > 0 else 0.0
+    user_adj, operator_adj = stock_adjusted_eur(
+        user_bill_eur=ses["ev_user_bill_eur"],
+        connection_bill_eur=bill["total_eur"],
+        stock_change_kwh=stock,
+        eta_charge=spec.control.eta_charge,
+        user_price_eur_per_kwh=spec.porto.webapp.tariff_eur_per_kwh,
+        import_price_eur_per_kwh=p_import,
+    )
+    kpis["ev_stock_change_kwh"] = stock
+    kpis["mean_import_price_eur_per_kwh"] = p_import
+    kpis["ev_user_bill_stock_adjusted_eur"] = user_adj
+    kpis["operator_net_cost_stock_adjusted_eur"] = operator_adj
     cleaned: dict[str, Any] = json_clean(kpis)
     return cleaned
 
