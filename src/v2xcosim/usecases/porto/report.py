@@ -61,13 +61,7 @@ def connection(run: RunView) -> ConnectionData:
     grid = run.table("grid")
     assert grid is not None
     times = step_times(spec.time.start_utc, len(grid), run.step_s)
-    event = None
-    ev = spec.dso_event
-    if ev is not None:
-        k0 = int((ev.start - spec.time.start).total_seconds() // run.step_s)
-        k1 = int((ev.end - spec.time.start).total_seconds() // run.step_s)
-        if k1 > 0 and k0 < len(grid):
-            event = (max(k0, 0), k1, ev.limit_mw * 1e6)
+    events = _event_windows(run, spec, len(grid))
     contracted = float(run.kpis.get("contracted_kw") or spec.porto.tariff.contracted_kw)
     return connection_data(
         grid,
@@ -75,8 +69,27 @@ def connection(run: RunView) -> ConnectionData:
         step_s=run.step_s,
         contracted_kw=contracted,
         contracted_is_peak=float(spec.porto.tariff.contracted_kw) <= 0.0,
-        event=event,
+        event=events[0] if events else None,
+        more_events=events[1:],
     )
+
+
+def _event_windows(run: RunView, spec: Any, n: int) -> list[tuple[int, int, float]]:
+    """Return the run's DSO events as ``(start step, end step, limit W)``.
+
+    The run's own record (``kpis.json`` ``dso_event_windows``: steps and kW, the windows the
+    DSO called, forecast or fixed) when present; otherwise (a run from before that key) the
+    scenario's fixed window.
+    """
+    windows = run.kpis.get("dso_event_windows")
+    if isinstance(windows, list):
+        return [(int(k0), int(k1), float(lim_kw) * 1e3) for k0, k1, lim_kw in windows if k0 < n]
+    ev = spec.dso_event
+    if ev is None or ev.start is None or ev.end is None or ev.limit_mw is None:
+        return []
+    k0 = int((ev.start - spec.time.start).total_seconds() // run.step_s)
+    k1 = int((ev.end - spec.time.start).total_seconds() // run.step_s)
+    return [(max(k0, 0), k1, ev.limit_mw * 1e6)] if k1 > 0 and k0 < n else []
 
 
 def _connection_figure(run: RunView, d: ConnectionData) -> Any:
@@ -118,20 +131,19 @@ def _connection_figure(run: RunView, d: ConnectionData) -> Any:
                     marker={"color": PERIOD_COLOURS.get(period, "#999999"), "symbol": "square"},
                 )
             )
-    if d.event_start_k >= 0:
+    events = [(d.event_start_k, d.event_end_k, d.event_limit_kw)] if d.event_start_k >= 0 else []
+    for i, (k0, k1, limit_kw) in enumerate([*events, *d.more_events]):
         fig.add_vrect(
-            x0=edges[d.event_start_k],
-            x1=edges[d.event_end_k],
-            line_width=1,
-            line_color="red",
-            fillcolor="rgba(0,0,0,0)",
+            x0=edges[k0], x1=edges[k1], line_width=1, line_color="red", fillcolor="rgba(0,0,0,0)"
         )
         fig.add_trace(
             go.Scatter(
-                x=[edges[d.event_start_k], edges[d.event_end_k]],
-                y=[d.event_limit_kw, d.event_limit_kw],
+                x=[edges[k0], edges[k1]],
+                y=[limit_kw, limit_kw],
                 mode="lines",
-                name=f"DSO event limit {d.event_limit_kw:,.0f} kW",
+                name=f"DSO event limit {limit_kw:,.0f} kW",
+                legendgroup="dso",
+                showlegend=i == 0,
                 line={"color": "red"},
             )
         )
