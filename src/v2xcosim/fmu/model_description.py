@@ -208,16 +208,6 @@ def _shell_parameters(entry: ModelEntry, fleet: int | None, first_vr: int) -> _V
             '      <Integer start="0"/>\n'
             "    </ScalarVariable>"
         )
-    out.rows.append(
-        f'    <ScalarVariable name="solver.method" valueReference="{first_vr + 3}" '
-        'description="error weighting of the Co-Simulation integrator: 0 = tight (default, every '
-        "state to solver.rtol), 1 = cosim (opt-in: a state with time constant tau_i much shorter "
-        "than the communication step T may carry T/tau_i times the error, as its effect on the "
-        'meters and the SOC is error x tau_i; faster after setpoint changes, see models/README.md)" '
-        'causality="parameter" variability="tunable" initial="exact">\n'
-        '      <Integer start="0"/>\n'
-        "    </ScalarVariable>"
-    )
     return out
 
 

@@ -7,7 +7,7 @@
  *                          k in [NY, NY+NP)        -> p[k-NY] (parameters, inputs)
  *                          k in [NY+NP, STRIDE)    -> dx[..]  (state derivatives)
  * followed by the shell's own parameters (solver.rtol, solver.max_step_s, solver.threads; 0 threads =
- * automatic, see v2x_auto_threads; solver.method, V2X_METHOD_* in v2x_shell.h).
+ * automatic, see v2x_auto_threads).
  *
  * Co-Simulation integrates each block separately with error control and sub-steps (SDIRK or
  * Dormand-Prince, V2X_SOLVER); algebraic blocks are solved before every right-hand side
@@ -53,7 +53,6 @@
 #define VR_RTOL ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_RTOL))
 #define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_MAX_STEP))
 #define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_THREADS))
-#define VR_METHOD ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_METHOD))
 #define V2X_MAX_THREADS 64
 /* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  The helper
  * threads are started once per instance and kept (v2x_pool_*): waking them costs a few us per
@@ -83,7 +82,6 @@ typedef struct {
     double rtol;
     double max_step;
     double threads;        /* solver.threads: threads integrating the blocks in fmi2DoStep, 0 = automatic */
-    double method;         /* solver.method: V2X_METHOD_* (error weighting of the SDIRK integrator) */
     int threads_auto;      /* what 0 means on this machine for this fleet (v2x_auto_threads) */
     int *rc, *fy;          /* per block: integrator result (V2X_STEP_*) and failing variable of the last step */
     int state;
@@ -255,7 +253,6 @@ static void v2x_defaults(v2x_inst *m) {
     m->rtol = V2X_RTOL_DEFAULT;
     m->max_step = 0.0;
     m->threads = 0.0;
-    m->method = V2X_METHOD_TIGHT;
     m->need_update = 1;
     m->state = ST_INSTANTIATED;
 }
@@ -385,7 +382,6 @@ static double *v2x_ref(v2x_inst *m, fmi2ValueReference vr, int *blk, int *kind, 
     if (vr == VR_RTOL) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_RTOL; return &m->rtol; }
     if (vr == VR_MAXSTEP) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_MAX_STEP; return &m->max_step; }
     if (vr == VR_THREADS) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_THREADS; return &m->threads; }
-    if (vr == VR_METHOD) { *kind = V2X_VR_SHELL; *blk = 0; *k = V2X_SHELL_METHOD; return &m->method; }
     if (vr >= (fmi2ValueReference)(V2X_NBLK * STRIDE)) return NULL;
     *blk = (int)(vr / STRIDE);
     *k = (int)(vr % STRIDE);
@@ -425,15 +421,10 @@ fmi2Status fmi2SetReal(fmi2Component c, const fmi2ValueReference vr[], size_t n,
             return fmi2Error;
         }
         if (kind == V2X_VR_SHELL) {
-            static const char *const shell_names[V2X_SHELL_N_PARAMS] = {"solver.rtol", "solver.max_step_s", "solver.threads", "solver.method"};
+            static const char *const shell_names[V2X_SHELL_N_PARAMS] = {"solver.rtol", "solver.max_step_s", "solver.threads"};
             if (k == V2X_SHELL_THREADS && !(v[i] >= 0.0 && v[i] <= V2X_MAX_THREADS && v[i] == floor(v[i]))) {
                 v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.threads must be a whole number from 0 (automatic) to %d, got %g",
                         V2X_MAX_THREADS, v[i]);
-                return fmi2Error;
-            }
-            if (k == V2X_SHELL_METHOD && !(v[i] == V2X_METHOD_TIGHT || v[i] == V2X_METHOD_COSIM)) {
-                v2x_log(m, fmi2Error, "logStatusError", "fmi2SetReal: solver.method must be %d (tight, the default) or %d (cosim), got %g",
-                        V2X_METHOD_TIGHT, V2X_METHOD_COSIM, v[i]);
                 return fmi2Error;
             }
             if (!(v[i] >= 0.0) || !isfinite(v[i])) {
@@ -534,7 +525,7 @@ fmi2Status fmi2SetString(fmi2Component c, const fmi2ValueReference vr[], size_t 
 typedef struct {
     unsigned magic;
     int nblk;
-    double time, rtol, max_step, method;
+    double time, rtol, max_step;
     int state, need_update;
 } v2x_hdr;
 
@@ -542,7 +533,7 @@ typedef struct {
 #define V2X_STATE_BYTES (sizeof(v2x_hdr) + sizeof(v2x_blk) * (size_t)V2X_NBLK)
 
 static void v2x_pack(v2x_inst *m, char *buf) {
-    v2x_hdr h = {V2X_MAGIC, V2X_NBLK, m->time, m->rtol, m->max_step, m->method, m->state, m->need_update};
+    v2x_hdr h = {V2X_MAGIC, V2X_NBLK, m->time, m->rtol, m->max_step, m->state, m->need_update};
     memcpy(buf, &h, sizeof h);
     memcpy(buf + sizeof h, m->blk, sizeof(v2x_blk) * (size_t)V2X_NBLK);
 }
@@ -558,7 +549,7 @@ static fmi2Status v2x_unpack(v2x_inst *m, const char *buf, size_t size) {
         v2x_log(m, fmi2Error, "logStatusError", "FMU state was not saved by this FMU");
         return fmi2Error;
     }
-    m->time = h.time; m->rtol = h.rtol; m->max_step = h.max_step; m->method = h.method;
+    m->time = h.time; m->rtol = h.rtol; m->max_step = h.max_step;
     m->state = h.state; m->need_update = h.need_update;
     memcpy(m->blk, buf + sizeof h, sizeof(v2x_blk) * (size_t)V2X_NBLK);
     return fmi2OK;

@@ -34,16 +34,7 @@ enum {
     V2X_SHELL_RTOL = 0,      /* solver.rtol */
     V2X_SHELL_MAX_STEP = 1,  /* solver.max_step_s */
     V2X_SHELL_THREADS = 2,   /* solver.threads (listed by fleet FMUs) */
-    V2X_SHELL_METHOD = 3,    /* solver.method: V2X_METHOD_* below */
-    V2X_SHELL_N_PARAMS = 4
-};
-
-/* solver.method: how the SDIRK integrator weighs its error (v2x_integrate_sdirk). */
-enum {
-    V2X_METHOD_TIGHT = 0, /* default: every state to rtol*(nominal + |x|) */
-    V2X_METHOD_COSIM = 1  /* opt-in: a state that forgets an error within tau_i = 1/|J_ii| may
-                             carry T/tau_i times that (T: the communication step), since its
-                             error's effect on the step's integrals is error x tau_i */
+    V2X_SHELL_N_PARAMS = 3
 };
 
 /* v2x_blk.jac_state: the finite-difference Jacobian of a block's right-hand side. */

@@ -115,35 +115,14 @@ static int v2x_rhs(v2x_blk *b, double t, const double *x, double *f, int *fail_y
     return 0;
 }
 
-/* RMS of the error e in units of the tolerance rtol*(nominal + |x|)*wf (wf = 1 by default; see
- * v2x_error_weights). */
-static double v2x_err_norm(const double *e, const double *y0, const double *y1, double rtol,
-                           const double *wf) {
+static double v2x_err_norm(const double *e, const double *y0, const double *y1, double rtol) {
     double s = 0.0;
     for (int i = 0; i < NX; ++i) {
-        double sc = (rtol * v2x_x_nominal[i] + rtol * fmax(fabs(y0[i]), fabs(y1[i]))) * wf[i];
+        double sc = rtol * v2x_x_nominal[i] + rtol * fmax(fabs(y0[i]), fabs(y1[i]));
         double q = e[i] / sc;
         s += q * q;
     }
     return NX > 0 ? sqrt(s / NX) : 0.0;
-}
-
-/* Error weights of solver.method (v2x_shell.h).  V2X_METHOD_TIGHT: 1 for every state.
- * V2X_METHOD_COSIM: wf_i = max(1, T |J_ii|), T = t1 - t0 the communication step and J the block's
- * Jacobian (as last computed).  A state with a time constant tau_i = 1/|J_ii| much shorter than
- * the step forgets an error within about tau_i, so an error d in it changes the step's integrals
- * (energy meters, SOC) by about d*tau_i: it may carry T/tau_i times the error of a state that keeps
- * it (meters, SOC: J_ii = 0, wf = 1), which is what the co-simulation reads.  The charger's
- * first-order response (tau = 1 s) and the battery's fast RC pair (20 s) then need far fewer
- * sub-steps after a setpoint change.  The accuracy of the meters and the SOC against the tight
- * solution is measured in tests/test_models.py and bench/run.py (fleet_setpoints). */
-static void v2x_error_weights(const v2x_inst *m, const v2x_blk *b, double T, double *wf) {
-    for (int i = 0; i < NX; ++i) {
-        double w = 1.0;
-        if (m->method == V2X_METHOD_COSIM && b->jac_state != V2X_JAC_NONE)
-            w = fmax(1.0, T * fabs(b->jac[i * NX + i]));
-        wf[i] = w;
-    }
 }
 
 static int v2x_jacobian(v2x_blk *b, double t, const double *x, const double *f0, int *fail_y) {
@@ -261,8 +240,7 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
     const double w = (1.0 - 2.0 * g) / (1.0 - g);
     const double c2 = (1.0 + g) / 2.0;
     double x0[NXA], f0[NXA], Y1[NXA], F1[NXA], Y2[NXA], F2[NXA], Y3[NXA], F3[NXA], z[NXA], e[NXA],
-        wt[NXA], wf[NXA];
-    const double facmax = (m->method == V2X_METHOD_COSIM) ? 10.0 : 4.0; /* largest growth per step */
+        wt[NXA];
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
     int last_rc = V2X_STAGE_OK;
@@ -273,9 +251,8 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
          * size from scratch (Hairer, Norsett & Wanner I, sec. II.4) instead of reusing the last */
         if (v2x_rhs(b, t, x0, f0, fail_y) != 0) return V2X_STEP_FAILED;
         double x1[NXA], f1[NXA], sc[NXA], d0 = 0.0, d1 = 0.0, d2 = 0.0;
-        v2x_error_weights(m, b, t1 - t0, wf);
         for (int i = 0; i < NX; ++i) {
-            sc[i] = m->rtol * (v2x_x_nominal[i] + fabs(x0[i])) * wf[i];
+            sc[i] = m->rtol * (v2x_x_nominal[i] + fabs(x0[i]));
             d0 += (x0[i] / sc[i]) * (x0[i] / sc[i]);
             d1 += (f0[i] / sc[i]) * (f0[i] / sc[i]);
         }
@@ -310,8 +287,7 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
             if (v2x_factor(b, h) != 0) return V2X_STEP_FAILED;
         }
         int rc;
-        v2x_error_weights(m, b, t1 - t0, wf);
-        for (int i = 0; i < NX; ++i) wt[i] = 1.0 / (m->rtol * (v2x_x_nominal[i] + fabs(x0[i])) * wf[i]);
+        for (int i = 0; i < NX; ++i) wt[i] = 1.0 / (m->rtol * (v2x_x_nominal[i] + fabs(x0[i])));
         for (int i = 0; i < NX; ++i) Y1[i] = x0[i] + g * h * f0[i];
         rc = v2x_stage(b, t + g * h, h, x0, Y1, F1, wt, fail_y, &eta);
         if (rc == V2X_STAGE_OK) {
@@ -347,9 +323,9 @@ static int v2x_integrate_sdirk(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         /* y1 - y^ = h [(b1 - 1 + w) F1 + (b2 - w) F2 + g F3] */
         for (int i = 0; i < NX; ++i) e[i] = h * ((b1 - 1.0 + w) * F1[i] + (b2 - w) * F2[i] + g * F3[i]);
         v2x_newton_solve(b, e);
-        double err = v2x_err_norm(e, x0, Y3, m->rtol, wf);
-        double fac = (err > 0.0) ? 0.9 * pow(err, -1.0 / 3.0) : facmax;
-        if (fac > facmax) fac = facmax;
+        double err = v2x_err_norm(e, x0, Y3, m->rtol);
+        double fac = (err > 0.0) ? 0.9 * pow(err, -1.0 / 3.0) : 4.0;
+        if (fac > 4.0) fac = 4.0;
         if (fac < 0.2) fac = 0.2;
         if (err <= 1.0) {
             t = last ? t1 : t + h;
@@ -388,8 +364,7 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
     static const double e1 = 71.0 / 57600, e3 = -71.0 / 16695, e4 = 71.0 / 1920,
                         e5 = -17253.0 / 339200, e6 = 22.0 / 525, e7 = -1.0 / 40;
     double x[NXA], k1[NXA], k2[NXA], k3[NXA], k4[NXA], k5[NXA], k6[NXA], k7[NXA], xt[NXA],
-        xn[NXA], e[NXA], ones[NXA];
-    for (int i = 0; i < NXA; ++i) ones[i] = 1.0;
+        xn[NXA], e[NXA];
     double t = t0;
     double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
     memcpy(x, b->y, sizeof(double) * NX);
@@ -413,7 +388,7 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         if (v2x_rhs(b, t + h, xn, k7, fail_y) != 0) return V2X_STEP_FAILED;
         for (int i = 0; i < NX; ++i)
             e[i] = h * (e1 * k1[i] + e3 * k3[i] + e4 * k4[i] + e5 * k5[i] + e6 * k6[i] + e7 * k7[i]);
-        double err = v2x_err_norm(e, x, xn, m->rtol, ones);
+        double err = v2x_err_norm(e, x, xn, m->rtol);
         double fac = (err > 0.0) ? 0.9 * pow(err, -0.2) : 5.0;
         if (fac > 5.0) fac = 5.0;
         if (fac < 0.2) fac = 0.2;
