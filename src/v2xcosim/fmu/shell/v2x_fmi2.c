@@ -54,10 +54,11 @@
 #define VR_MAXSTEP ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_MAX_STEP))
 #define VR_THREADS ((fmi2ValueReference)(V2X_NBLK * STRIDE + V2X_SHELL_THREADS))
 #define V2X_MAX_THREADS 64
-/* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  Threads are
- * started and joined in every fmi2DoStep (50-65 us per thread measured on the 2-core benchmark
- * machine); a held 60-s step costs about 2.3 us per vehicle (bench/RESULTS.md), so 64 vehicles
- * (~150 us) is the smallest share for which a thread clearly pays for itself. */
+/* solver.threads = 0 (automatic) gives each thread at least this many vehicles.  The helper
+ * threads are started once per instance and kept (v2x_pool_*): waking them costs a few us per
+ * fmi2DoStep, where starting and joining them cost 50-65 us per thread and step on the 2-core
+ * benchmark machine; a held 60-s step costs about 2.3 us per vehicle (bench/RESULTS.md), so 64
+ * vehicles (~150 us) remain a share for which a thread clearly pays for itself. */
 #define V2X_MIN_BLOCKS_PER_THREAD 64
 
 typedef struct {
@@ -89,7 +90,26 @@ typedef struct {
     int need_update;
     fmi2CallbackFunctions cb;
     char *name;
+#if V2X_THREADS
+    /* persistent helper threads (v2x_pool_*): started on the first fmi2DoStep that needs them,
+     * woken by a new generation number, joined in fmi2FreeInstance */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_go, pool_done;
+    pthread_t pool_tid[V2X_MAX_THREADS];
+    int pool_n;              /* helper threads running */
+    int pool_active;         /* helpers taking part in the current step (the others only report) */
+    int pool_pending;        /* helpers not yet done with the current generation */
+    int pool_quit;
+    unsigned long pool_gen;  /* generation: incremented per step handed to the helpers */
+    struct v2x_job_s *pool_job;
+    pid_t pool_pid;          /* process that started the helpers (a forked child has none) */
+#endif
 } v2x_inst;
+
+#if V2X_THREADS
+static void v2x_pool_init(v2x_inst *m);
+static void v2x_pool_stop(v2x_inst *m);
+#endif
 
 /* ------------------------------------------------------------------------------------------ */
 static void v2x_log(v2x_inst *m, fmi2Status st, const char *cat, const char *fmt, ...) {
@@ -289,6 +309,9 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
     m->logging = logging ? 1 : 0;
     v2x_defaults(m);
     m->threads_auto = v2x_auto_threads();
+#if V2X_THREADS
+    v2x_pool_init(m);
+#endif
     return m;
 }
 
@@ -300,6 +323,9 @@ void fmi2FreeInstance(fmi2Component c) {
             fprintf(stderr, "v2x block %d: %ld steps, %ld rejected, %ld rhs evaluations\n", k + 1,
                     m->blk[k].n_steps, m->blk[k].n_rejected, m->blk[k].n_rhs);
     }
+#if V2X_THREADS
+    v2x_pool_stop(m);
+#endif
     free(m->blk);
     free(m->rc);
     free(m->fy);
@@ -691,7 +717,7 @@ fmi2Status fmi2GetRealOutputDerivatives(fmi2Component c, const fmi2ValueReferenc
  * block's result does not depend on which thread integrated it: a fleet FMU gives the same bits
  * with any solver.threads.  Results go to m->rc / m->fy; messages are written afterwards by the
  * calling thread. */
-typedef struct {
+typedef struct v2x_job_s {
     v2x_inst *m;
     double t0, t1;
     int chunk; /* blocks taken at a time: about 8 chunks per thread, for load balance */
@@ -719,6 +745,90 @@ static void *v2x_worker(void *arg) {
     return NULL;
 }
 
+#if V2X_THREADS
+typedef struct {
+    v2x_inst *m;
+    int idx;
+    unsigned long gen; /* generation at start: the helper waits for the next one */
+} v2x_pool_arg;
+
+/* A helper thread: waits for a new generation, integrates its share of the blocks (when its
+ * index is below pool_active), reports done; leaves when pool_quit is set. */
+static void *v2x_pool_main(void *arg) {
+    v2x_pool_arg a = *(v2x_pool_arg *)arg;
+    free(arg);
+    v2x_inst *m = a.m;
+    unsigned long seen = a.gen;
+    pthread_mutex_lock(&m->pool_mu);
+    for (;;) {
+        while (m->pool_gen == seen && !m->pool_quit) pthread_cond_wait(&m->pool_go, &m->pool_mu);
+        if (m->pool_quit) break;
+        seen = m->pool_gen;
+        v2x_job *job = m->pool_job;
+        int work = a.idx < m->pool_active;
+        pthread_mutex_unlock(&m->pool_mu);
+        if (work) v2x_worker(job);
+        pthread_mutex_lock(&m->pool_mu);
+        if (--m->pool_pending == 0) pthread_cond_signal(&m->pool_done);
+    }
+    pthread_mutex_unlock(&m->pool_mu);
+    return NULL;
+}
+
+static void v2x_pool_init(v2x_inst *m) {
+    pthread_mutex_init(&m->pool_mu, NULL);
+    pthread_cond_init(&m->pool_go, NULL);
+    pthread_cond_init(&m->pool_done, NULL);
+    m->pool_n = 0;
+    m->pool_quit = 0;
+    m->pool_gen = 0;
+    m->pool_pid = getpid();
+}
+
+/* Stop and join the helpers (fmi2FreeInstance).  In a forked child the helpers do not exist. */
+static void v2x_pool_stop(v2x_inst *m) {
+    if (m->pool_pid != getpid()) return;
+    pthread_mutex_lock(&m->pool_mu);
+    m->pool_quit = 1;
+    pthread_cond_broadcast(&m->pool_go);
+    pthread_mutex_unlock(&m->pool_mu);
+    for (int i = 0; i < m->pool_n; ++i) pthread_join(m->pool_tid[i], NULL);
+    m->pool_n = 0;
+    pthread_cond_destroy(&m->pool_go);
+    pthread_cond_destroy(&m->pool_done);
+    pthread_mutex_destroy(&m->pool_mu);
+}
+
+/* Integrate the blocks of job on the calling thread and nhelp helpers (started when missing; fewer
+ * when the system refuses a thread).  Each block is integrated by exactly one thread, so the
+ * result does not depend on the number of threads. */
+static void v2x_pool_run(v2x_inst *m, v2x_job *job, int nhelp) {
+    if (m->pool_pid != getpid()) v2x_pool_init(m); /* forked child: the helpers stayed behind */
+    while (m->pool_n < nhelp) {
+        v2x_pool_arg *a = (v2x_pool_arg *)malloc(sizeof *a);
+        if (!a) break;
+        a->m = m;
+        a->idx = m->pool_n;
+        a->gen = m->pool_gen; /* only this thread changes pool_gen */
+        if (pthread_create(&m->pool_tid[m->pool_n], NULL, v2x_pool_main, a) != 0) { free(a); break; }
+        m->pool_n++;
+    }
+    if (nhelp > m->pool_n) nhelp = m->pool_n;
+    if (nhelp <= 0) { v2x_worker(job); return; }
+    pthread_mutex_lock(&m->pool_mu);
+    m->pool_job = job;
+    m->pool_active = nhelp;
+    m->pool_pending = m->pool_n;
+    m->pool_gen++;
+    pthread_cond_broadcast(&m->pool_go);
+    pthread_mutex_unlock(&m->pool_mu);
+    v2x_worker(job);
+    pthread_mutex_lock(&m->pool_mu);
+    while (m->pool_pending > 0) pthread_cond_wait(&m->pool_done, &m->pool_mu);
+    pthread_mutex_unlock(&m->pool_mu);
+}
+#endif
+
 fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSetPrior) {
     (void)noSetPrior;
     v2x_inst *m = INST(c);
@@ -741,12 +851,8 @@ fmi2Status fmi2DoStep(fmi2Component c, fmi2Real t, fmi2Real h, fmi2Boolean noSet
         int chunk = V2X_NBLK / (8 * nth);
         v2x_job job = {m, t, t1, chunk > 0 ? chunk : 1, 0};
 #if V2X_THREADS
-        pthread_t tid[V2X_MAX_THREADS];
-        int started = 0;
-        for (; started < nth - 1; ++started)
-            if (pthread_create(&tid[started], NULL, v2x_worker, &job) != 0) break; /* fewer threads */
-        v2x_worker(&job);
-        for (int i = 0; i < started; ++i) pthread_join(tid[i], NULL);
+        if (nth > 1) v2x_pool_run(m, &job, nth - 1);
+        else v2x_worker(&job);
 #else
         (void)nth;
         v2x_worker(&job);
