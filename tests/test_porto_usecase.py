@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from goldens.digest import PORTO_DAY
+from shared_runs import SharedRuns
 from v2xcosim.core.errors import ScenarioError
 from v2xcosim.core.trace import TRACE_COLUMNS
 from v2xcosim.domain.ageing import pack_cost_eur_per_kwh
@@ -305,15 +307,17 @@ def test_v2b_shaves_the_ratcheted_peak_against_uncontrolled_and_smart(root: Path
 # Friday of the shipped July week as shipped: the DSO calls its events at its forecast's
 # Friday and Sunday maxima (14:30-17:30 local, limit = the week's forecast maximum - 200 kW);
 # Friday 16:00 holds the week's largest import uncontrolled (12,631 kW, README).
-FRIDAY = ["time.start=2025-07-11T00:00:00+01:00", "time.duration_s=86400", "results.plots=false"]
+# The goldens hold the same runs (tests/goldens/digest.py PORTO_DAY): one shared folder each.
+FRIDAY = PORTO_DAY
 
 
 @pytest.mark.slow
-def test_v2b_lowers_the_weeks_peak_at_the_dso_forecast_peak(root: Path) -> None:
-    unc, v2b = (
-        kpis(_run(root, SCENARIO, [*FRIDAY, f"control.strategy={s}"]))
+def test_v2b_lowers_the_weeks_peak_at_the_dso_forecast_peak(shared_runs: SharedRuns) -> None:
+    unc_dir, v2b_dir = (
+        shared_runs.folder(SCENARIO, [*FRIDAY, f"control.strategy={s}"])
         for s in ("uncontrolled", "v2b")
     )
+    unc, v2b = kpis(unc_dir), kpis(v2b_dir)
     limit = v2b["dso_event_limit_kw"]
     assert v2b["dso_events"] == unc["dso_events"] == 1
     assert unc["dso_event_import_max_kw"] > limit + 100.0  # the event binds uncontrolled
@@ -326,7 +330,7 @@ def test_v2b_lowers_the_weeks_peak_at_the_dso_forecast_peak(root: Path) -> None:
     # the limit or, where the building alone (terminal + losses) is above it, above that;
     # 20 kW for plain-charging cars arriving unforeseen.  The week's maximum is among them.
     ((k0, k1, limit_kw),) = v2b["dso_event_windows"]
-    grid = pd.read_parquet(_run(root, SCENARIO, [*FRIDAY, "control.strategy=v2b"]) / "grid.parquet")
+    grid = pd.read_parquet(v2b_dir / "grid.parquet")
     p_kw = grid["p_slack_w"].to_numpy(float) / 1e3
     alone_kw = (grid["p_terminal_w"] + grid["p_loss_w"]).to_numpy(float) / 1e3
     near = slice(k0 - 8, k1 + 8)

@@ -27,17 +27,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 GOLDENS = Path(__file__).with_name("goldens.json")
 
-PORTO_DAY = [
-    "time.start=2025-07-09T00:00:00+01:00",
-    "time.duration_s=86400",
-    "dso_event.mode=fixed",
-    "dso_event.start=2025-07-09T14:00:00+01:00",
-    "dso_event.end=2025-07-09T17:00:00+01:00",
-    "dso_event.limit_mw=11.7",
-]
-"""Porto's golden horizon: the July week's Wednesday with a hand-placed DSO import-limit event
-(14:00-17:00, 11.7 MW; the shipped file's DSO calls Friday and Sunday) and both ponta periods;
-a whole week costs minutes per strategy."""
+PORTO_DAY = ["time.start=2025-07-11T00:00:00+01:00", "time.duration_s=86400", "results.plots=false"]
+"""Porto's golden horizon: the shipped July week's Friday, as shipped: the DSO calls its event at
+its forecast's Friday maximum (14:30-17:30 local), and Friday 16:00 holds the week's largest
+import uncontrolled; both ponta periods.  ``tests/test_porto_usecase.py`` reads the same runs
+(a whole week costs minutes per strategy)."""
 
 CASES: dict[str, tuple[str, list[str]]] = {
     "demo": ("scenarios/demo.toml", []),
