@@ -339,22 +339,41 @@ def synthesise_weather(
     [W/m²] and ``clearness`` (daily clear-sky index, [0, 1]); values are taken at each step's
     middle.  Same ``seed`` → the same frame.  Bad input → :class:`ScenarioError`.
     """
-    import pvlib
-
     _check_seed(seed)
     index, mid = _sample_times(start_utc, n_steps, step_s)
+    return _weather_frame(
+        index,
+        mid,
+        daily_clearness(_local_dates(mid), int(seed)),
+        temperature_k(mid, int(seed)),
+    )
+
+
+def _weather_frame(
+    index: pd.DatetimeIndex,
+    mid: pd.DatetimeIndex,
+    kc: FloatArray,
+    t_out_k: FloatArray,
+) -> pd.DataFrame:
+    """Return the weather frame indexed by the steps' starts ``index``.
+
+    Ineichen clear sky at the steps' middles ``mid`` × the clear-sky index ``kc`` [-], split
+    into DNI and DHI by Erbs [W/m²]; the outdoor temperature ``t_out_k`` [K] as given (each
+    quantity draws from its own seeded stream, so the order of the draws does not matter).
+    """
+    import pvlib
+
     loc = pvlib.location.Location(SITE_LAT_DEG, SITE_LON_DEG, "UTC", SITE_ALT_M)
     solpos = loc.get_solarposition(mid)
     cs = loc.get_clearsky(mid, model="ineichen", solar_position=solpos)
     ghi_cs = np.clip(np.nan_to_num(cs["ghi"].to_numpy(dtype=float), nan=0.0), 0.0, None)
-    kc = daily_clearness(_local_dates(mid), int(seed))
     ghi = kc * ghi_cs
     split = pvlib.irradiance.erbs(pd.Series(ghi, index=mid), solpos["zenith"], mid)
     dhi = np.clip(np.nan_to_num(np.asarray(split["dhi"], dtype=float), nan=0.0), 0.0, ghi)
     dni = np.clip(np.nan_to_num(np.asarray(split["dni"], dtype=float), nan=0.0), 0.0, None)
     return pd.DataFrame(
         {
-            "t_out_k": temperature_k(mid, int(seed)),
+            "t_out_k": t_out_k,
             "ghi_w_m2": ghi,
             "dni_w_m2": dni,
             "dhi_w_m2": dhi,
@@ -376,29 +395,13 @@ def climate_normal_weather(
     forecaster who knows the climate and not the week's weather (the DSO's week-ahead forecast,
     :mod:`v2xcosim.usecases.porto.dso`).  ``clearness`` holds the monthly mean index.
     """
-    import pvlib
-
     index, mid = _sample_times(start_utc, n_steps, step_s)
-    loc = pvlib.location.Location(SITE_LAT_DEG, SITE_LON_DEG, "UTC", SITE_ALT_M)
-    solpos = loc.get_solarposition(mid)
-    cs = loc.get_clearsky(mid, model="ineichen", solar_position=solpos)
-    ghi_cs = np.clip(np.nan_to_num(cs["ghi"].to_numpy(dtype=float), nan=0.0), 0.0, None)
     months = _local_dates(mid).month.to_numpy() - 1
-    kc = np.asarray(monthly_clearness(), dtype=float)[months]
-    ghi = kc * ghi_cs
-    split = pvlib.irradiance.erbs(pd.Series(ghi, index=mid), solpos["zenith"], mid)
-    dhi = np.clip(np.nan_to_num(np.asarray(split["dhi"], dtype=float), nan=0.0), 0.0, ghi)
-    dni = np.clip(np.nan_to_num(np.asarray(split["dni"], dtype=float), nan=0.0), 0.0, None)
-    return pd.DataFrame(
-        {
-            "t_out_k": temperature_k(mid, 0, anomaly_std_k=0.0),
-            "ghi_w_m2": ghi,
-            "dni_w_m2": dni,
-            "dhi_w_m2": dhi,
-            "ghi_clearsky_w_m2": ghi_cs,
-            "clearness": kc,
-        },
-        index=index,
+    return _weather_frame(
+        index,
+        mid,
+        np.asarray(monthly_clearness(), dtype=float)[months],
+        temperature_k(mid, 0, anomaly_std_k=0.0),
     )
 
 
