@@ -92,8 +92,7 @@ def _terminal_fmu() -> Path:
 
 @pytest.mark.parametrize("scenario", [SCENARIO, WINTER], ids=["july", "january"])
 def test_windows_come_from_the_forecast_not_the_realised_weather(scenario: Path) -> None:
-    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
-    from v2xcosim.usecases.porto.wiring import terminal_use
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs, terminal_use
 
     fmu = _terminal_fmu()
     spec = load_scenario_as(scenario, PortoScenario)

@@ -141,9 +141,8 @@ def forecast_import_w(spec: PortoScenario, terminal_fmu: Path) -> pd.Series[floa
     warm-up, with the scenario's terminal use, + losses ``LOSS_REF_KW[0]·(P/LOSS_REF_KW[1])²``.
     Independent of ``seed``: the realised weather never enters it.
     """
-    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs, terminal_use
     from v2xcosim.usecases.porto.weather import climate_normal_weather
-    from v2xcosim.usecases.porto.wiring import terminal_use
 
     dt_s = spec.time.step_s
     monday, n_weeks = forecast_weeks(pd.Timestamp(spec.time.start_utc), spec.time.duration_s)

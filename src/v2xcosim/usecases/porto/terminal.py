@@ -37,12 +37,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from v2xcosim.core.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from v2xcosim.usecases.porto.schema import PortoScenario
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -147,3 +151,15 @@ __all__ = [
     "run_terminal",
     "terminal_inputs",
 ]
+
+
+def terminal_use(spec: PortoScenario) -> TerminalUse:
+    """Return the terminal's use of ``[porto.terminal]`` (base load W, people, aperture m²)."""
+    tu = spec.porto.terminal
+    return TerminalUse(
+        p_base_day_w=tu.p_base_day_kw * 1e3,
+        p_base_night_w=tu.p_base_night_kw * 1e3,
+        people_day=tu.people_day,
+        solar_aperture_m2=tu.solar_aperture_m2,
+        base_heat_share=tu.base_heat_share,
+    )

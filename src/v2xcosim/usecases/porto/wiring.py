@@ -57,7 +57,6 @@ from v2xcosim.usecases.porto.webapp import WebAppConfig
 
 if TYPE_CHECKING:
     from v2xcosim.usecases.porto.schema import PortoScenario
-    from v2xcosim.usecases.porto.terminal import TerminalUse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -385,20 +384,6 @@ def car_wear_eur_per_kwh(
     return out
 
 
-def terminal_use(spec: PortoScenario) -> TerminalUse:
-    """Return the terminal's use of ``[porto.terminal]`` (base load W, people, aperture m²)."""
-    from v2xcosim.usecases.porto.terminal import TerminalUse
-
-    tu = spec.porto.terminal
-    return TerminalUse(
-        p_base_day_w=tu.p_base_day_kw * 1e3,
-        p_base_night_w=tu.p_base_night_kw * 1e3,
-        people_day=tu.people_day,
-        solar_aperture_m2=tu.solar_aperture_m2,
-        base_heat_share=tu.base_heat_share,
-    )
-
-
 def terminal_max_before(
     spec: PortoScenario, terminal_fmu: Path, *, days: float = 365.0
 ) -> tuple[float, pd.Timestamp]:
@@ -411,7 +396,7 @@ def terminal_max_before(
     comes from (the 12-month ratchet, ``porto.tariff.contracted_kw``): the terminal's own maximum
     of the past year, which a run's week may or may not exceed.
     """
-    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs, terminal_use
     from v2xcosim.usecases.porto.weather import synthesise_weather
 
     dt_s = spec.time.step_s
@@ -429,7 +414,7 @@ def terminal_max_before(
 
 def porto_setup(spec: PortoScenario, terminal_fmu: Path) -> PortoSetup:
     """Compute the setup of ``spec`` (module docstring); runs the terminal FMU once."""
-    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs
+    from v2xcosim.usecases.porto.terminal import run_terminal, terminal_inputs, terminal_use
     from v2xcosim.usecases.porto.weather import synthesise_weather
 
     dt_s, n_steps = spec.time.step_s, spec.time.n_steps
