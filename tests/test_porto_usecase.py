@@ -229,6 +229,23 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
     assert k["operator_net_cost_stock_adjusted_eur"] == pytest.approx(operator)
 
 
+def test_no_managed_charging_weaker_than_the_pilots_minimum() -> None:
+    from v2xcosim.usecases.porto.flow import charge_floor
+
+    # setpoints after the guard; the 4th car is not managed, the 5th must charge (lo > 0),
+    # the 6th must charge its last 1.5 kW and is 2 kW from its top (hi = 2 kW)
+    p = np.array([1000.0, 2500.0, 4100.0, 1000.0, 1000.0, 1500.0, 9000.0, -3000.0])
+    lo = np.array([0.0, 0.0, 0.0, 0.0, 500.0, 1500.0, 0.0, -11e3])
+    hi = np.array([11e3, 11e3, 11e3, 11e3, 11e3, 2000.0, 11e3, 11e3])
+    managed = np.array([True, True, True, False, True, True, True, True])
+    # below half of 4.1 kW: 0; at least half or owed: 4.1 kW (at most hi); unmanaged,
+    # stronger charging and discharge kept
+    expected = [0.0, 4100.0, 4100.0, 1000.0, 4100.0, 2000.0, 9000.0, -3000.0]
+    got = charge_floor(p, lo, hi, 4100.0, managed)
+    np.testing.assert_array_equal(got, expected)
+    assert np.all((got >= lo) & (got <= hi))
+
+
 def test_no_discharge_weaker_than_the_chargers_minimum(runs: dict[str, Path]) -> None:
     from v2xcosim.usecases.porto.flow import discharge_floor
 
