@@ -162,7 +162,7 @@ def test_bems_limit_has_the_margin_in_the_window_and_the_limit_on_its_shoulders(
     )
     setup = porto_setup(spec, _terminal_fmu())
     (ev,) = setup.events  # Friday's; Sunday's lies beyond the run
-    assert (ev.start_k, ev.end_k) == (57, 73)  # 14:15-18:00 local: the forecast above the limit
+    assert (ev.start_k, ev.end_k) == (57, 73)  # 14:15-18:15 local: the forecast above the limit
     lim = ev.limit_w
     got = setup.import_limit_w(50, 30, announced_k=0, margin_w=100e3, shoulder_steps=8)
     expected = np.full(30, math.inf)

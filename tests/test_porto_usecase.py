@@ -322,7 +322,8 @@ def test_v2b_shaves_the_ratcheted_peak_against_uncontrolled_and_smart(root: Path
 
 
 # Friday of the shipped July week as shipped: the DSO calls its events at its forecast's
-# Friday and Sunday maxima (14:30-17:30 local, limit = the week's forecast maximum - 200 kW);
+# Friday and Sunday maxima (Friday 14:15-18:15 local, the forecast's span above the limit =
+# the week's forecast maximum - 200 kW);
 # Friday 16:00 holds the week's largest import uncontrolled (12,631 kW, README).
 # The goldens hold the same runs (tests/goldens/digest.py PORTO_DAY): one shared folder each.
 FRIDAY = PORTO_DAY
@@ -338,7 +339,7 @@ def test_v2b_lowers_the_weeks_peak_at_the_dso_forecast_peak(shared_runs: SharedR
     limit = v2b["dso_event_limit_kw"]
     assert v2b["dso_events"] == unc["dso_events"] == 1
     assert unc["dso_event_import_max_kw"] > limit + 100.0  # the event binds uncontrolled
-    # kept but for a remainder when the V2B cars run short (the week: 15 of 891 kWh)
+    # kept, but for a remainder should the V2B cars run short (the week: 0 of 1,002 kWh)
     assert v2b["dso_event_excess_kwh"] < 0.05 * unc["dso_event_excess_kwh"]
     # the peak falls (held at the limit on the window's shoulders, below it inside) and the
     # energy cost with it, every car leaving with its wish

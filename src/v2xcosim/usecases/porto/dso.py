@@ -26,7 +26,7 @@ a run of a few days sees the events of its week, not events of its own horizon.
   forecast exceeds the limit (the whole time the DSO expects the ring above the level it
   accepts; a fixed-length window left the building's own import above the limit just after
   it), at most ``max_window_h`` (**assumption** 6 h, longer than any afternoon plateau of the
-  shipped weeks: July 3.75-4.25 h, January 5 h; a longer run keeps the ``max_window_h`` of it
+  shipped weeks: July 4-4.25 h, January 5.25 h; a longer run keeps the ``max_window_h`` of it
   with the largest forecast energy above the limit), announced ``notice_h`` before its start;
 * the **limit**: the week's forecast maximum less ``shave_kw`` (**assumption** 200 kW: about
   half the ≈ 0.4 MW the V2B cars plugged in can discharge, so that the fleet can hold it over
