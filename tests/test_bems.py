@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from v2xcosim.core.errors import ScenarioError
-from v2xcosim.domain.bems import IMPORT_LIMIT_EUR_PER_KWH, peak_hours_price_eur_per_kw, plan
+from v2xcosim.domain.bems import (
+    IMPORT_LIMIT_EUR_PER_KWH,
+    IMPORT_LIMIT_PEAK_EUR_PER_KW,
+    peak_hours_price_eur_per_kw,
+    plan,
+)
 from v2xcosim.domain.scheduler import TIE_BREAK_EUR_PER_KWH, Site, StorageUnit, schedule
 from v2xcosim.domain.tariff import DAYS_PER_MONTH
 from v2xcosim.usecases.porto.tariff import PEAK_POWER_EUR_PER_KW_MONTH, PONTA, mv_tariff
@@ -238,8 +243,40 @@ def test_import_limit_violation_reported_when_infeasible() -> None:
     assert out.p_ev_w[0, 2] == pytest.approx(-11 * KW)
     np.testing.assert_allclose(out.import_limit_excess_w / KW, [0, 0, 39, 0], atol=1e-6)
     assert out.import_limit_excess_kwh == pytest.approx(39.0)
-    assert out.import_limit_eur == pytest.approx(IMPORT_LIMIT_EUR_PER_KWH * 39.0)
+    # σ per kWh above the limit and τ per kW of the largest step above it
+    assert out.import_limit_eur == pytest.approx(
+        IMPORT_LIMIT_EUR_PER_KWH * 39.0 + IMPORT_LIMIT_PEAK_EUR_PER_KW * 39.0
+    )
     assert out.soc_ev[0, 3] >= 0.5 - 1e-9  # recharged to the wish around the event
+
+
+def test_unavoidable_excess_is_spread_evenly_over_the_limited_steps() -> None:
+    # two 1-h steps, base 120 and 110 kW, limit 100 kW in both: 30 kWh above it.  The EV
+    # leaves after step 1 and can give E = 10 kWh at the grid side (its band 0.5 -> 0.5 −
+    # 10/0.9/50).  The energy above the limit is 20 kWh whatever it does; the largest step
+    # above it is min over d1 + d2 = 10 of max(20 − d1, 10 − d2) = 10 kW, only at d = (10, 0).
+    e_kwh = 10.0
+    soc_low = 0.5 - e_kwh / 0.9 / 50.0
+    ev = _ev(departure_k=2, soc_wish=soc_low, soc_min=soc_low)
+    base = np.array([120.0, 110.0]) * KW
+    price = np.array([100.0, 200.0])  # step 2 dearer: σ alone discharges there
+    limit = np.full(2, 100.0 * KW)
+    out = plan([ev], dt_s=H, base_load_w=base, price_eur_per_mwh=price, import_limit_w=limit)
+    np.testing.assert_allclose(out.import_limit_excess_w / KW, [10.0, 10.0], atol=1e-6)
+    np.testing.assert_allclose(out.p_ev_w[0] / KW, [-10.0, 0.0], atol=1e-6)
+    assert out.import_limit_excess_kwh == pytest.approx(20.0)
+    # without τ the same energy above the limit, but all of it in step 1 (the dear step 2
+    # takes the discharge): 20 kW there
+    flat = plan(
+        [ev],
+        dt_s=H,
+        base_load_w=base,
+        price_eur_per_mwh=price,
+        import_limit_w=limit,
+        import_limit_peak_eur_per_kw=0.0,
+    )
+    assert flat.import_limit_excess_kwh == pytest.approx(20.0)
+    np.testing.assert_allclose(flat.import_limit_excess_w / KW, [20.0, 0.0], atol=1e-6)
 
 
 def test_import_limit_moves_charging_out_of_the_window() -> None:
@@ -358,6 +395,7 @@ GOOD: dict[str, object] = {
         ({"import_limit_w": np.full(5, KW)}, "import_limit_w"),
         ({"import_limit_w": np.array([-1.0, 1.0, 1.0, 1.0])}, "import_limit_w"),
         ({"peak_hours_eur_per_kw": -1.0}, "peak_hours_eur_per_kw"),
+        ({"import_limit_peak_eur_per_kw": -1.0}, "import_limit_peak_eur_per_kw"),
         ({"exceedance_eur_per_kw": math.nan}, "exceedance_eur_per_kw"),
         ({"contracted_w": -1.0}, "contracted_w"),
         ({"export_limit_w": math.nan}, "export_limit_w"),

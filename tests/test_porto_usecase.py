@@ -229,6 +229,23 @@ def test_kpis_by_hand_from_the_tables(runs: dict[str, Path]) -> None:
     assert k["operator_net_cost_stock_adjusted_eur"] == pytest.approx(operator)
 
 
+def test_no_managed_charging_weaker_than_the_pilots_minimum() -> None:
+    from v2xcosim.usecases.porto.flow import charge_floor
+
+    # setpoints after the guard; the 4th car is not managed, the 5th must charge (lo > 0),
+    # the 6th must charge its last 1.5 kW and is 2 kW from its top (hi = 2 kW)
+    p = np.array([1000.0, 2500.0, 4100.0, 1000.0, 1000.0, 1500.0, 9000.0, -3000.0])
+    lo = np.array([0.0, 0.0, 0.0, 0.0, 500.0, 1500.0, 0.0, -11e3])
+    hi = np.array([11e3, 11e3, 11e3, 11e3, 11e3, 2000.0, 11e3, 11e3])
+    managed = np.array([True, True, True, False, True, True, True, True])
+    # below half of 4.1 kW: 0; at least half or owed: 4.1 kW (at most hi); unmanaged,
+    # stronger charging and discharge kept
+    expected = [0.0, 4100.0, 4100.0, 1000.0, 4100.0, 2000.0, 9000.0, -3000.0]
+    got = charge_floor(p, lo, hi, 4100.0, managed)
+    np.testing.assert_array_equal(got, expected)
+    assert np.all((got >= lo) & (got <= hi))
+
+
 def test_no_discharge_weaker_than_the_chargers_minimum(runs: dict[str, Path]) -> None:
     from v2xcosim.usecases.porto.flow import discharge_floor
 
@@ -305,7 +322,8 @@ def test_v2b_shaves_the_ratcheted_peak_against_uncontrolled_and_smart(root: Path
 
 
 # Friday of the shipped July week as shipped: the DSO calls its events at its forecast's
-# Friday and Sunday maxima (14:30-17:30 local, limit = the week's forecast maximum - 200 kW);
+# Friday and Sunday maxima (Friday 14:15-18:15 local, the forecast's span above the limit =
+# the week's forecast maximum - 200 kW);
 # Friday 16:00 holds the week's largest import uncontrolled (12,631 kW, README).
 # The goldens hold the same runs (tests/goldens/digest.py PORTO_DAY): one shared folder each.
 FRIDAY = PORTO_DAY
@@ -321,7 +339,7 @@ def test_v2b_lowers_the_weeks_peak_at_the_dso_forecast_peak(shared_runs: SharedR
     limit = v2b["dso_event_limit_kw"]
     assert v2b["dso_events"] == unc["dso_events"] == 1
     assert unc["dso_event_import_max_kw"] > limit + 100.0  # the event binds uncontrolled
-    # kept but for a remainder when the V2B cars run short (the week: 15 of 891 kWh)
+    # kept, but for a remainder should the V2B cars run short (the week: 0 of 1,002 kWh)
     assert v2b["dso_event_excess_kwh"] < 0.05 * unc["dso_event_excess_kwh"]
     # the peak falls (held at the limit on the window's shoulders, below it inside) and the
     # energy cost with it, every car leaving with its wish

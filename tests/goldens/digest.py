@@ -29,9 +29,9 @@ GOLDENS = Path(__file__).with_name("goldens.json")
 
 PORTO_DAY = ["time.start=2025-07-11T00:00:00+01:00", "time.duration_s=86400", "results.plots=false"]
 """Porto's golden horizon: the shipped July week's Friday, as shipped: the DSO calls its event at
-its forecast's Friday maximum (14:30-17:30 local), and Friday 16:00 holds the week's largest
-import uncontrolled; both ponta periods.  ``tests/test_porto_usecase.py`` reads the same runs
-(a whole week costs minutes per strategy)."""
+its forecast's Friday maximum (14:15-18:15 local, its span above the limit), and Friday 16:00
+holds the week's largest import uncontrolled; both ponta periods.
+``tests/test_porto_usecase.py`` reads the same runs (a whole week costs minutes per strategy)."""
 
 CASES: dict[str, tuple[str, list[str]]] = {
     "demo": ("scenarios/demo.toml", []),

@@ -22,6 +22,7 @@ power (load convention, + = import).  Minimised [EUR]::
   + Σ_uk γ_u·(η_c·c_uk + d_uk/η_d)·Δt          battery wear (γ: cycle_wear_eur_per_kwh)
   + Σ_uk κ·d_uk·Δt                             user compensation per kWh discharged (grid side)
   + Σ_k σ·max(N_k − L_k, 0)·Δt                 import-limit excess (soft, reported)
+  + τ·max_k max(N_k − L_k, 0)                   the largest excess (one epigraph variable)
   + ρ·Σ_u w_u                                  departure-wish shortfall (as in the scheduler)
   + tie-break (scheduler, ≤ 0.1 EUR/MWh)
 
@@ -42,6 +43,11 @@ scheduler's 50 EUR/kWh; so a kWh stored is always worth more than any term it ra
 **Priorities** (defaults, assumptions): ``σ`` = :data:`IMPORT_LIMIT_EUR_PER_KWH` (10 EUR/kWh,
 fifty times the dearest energy price of a supply tariff): the limit is kept whenever the EVs
 can keep it; when they cannot, :attr:`BemsPlan.import_limit_excess_w` reports by how much.
+``τ`` = :data:`IMPORT_LIMIT_PEAK_EUR_PER_KW` (10 EUR/kW): σ alone prices the kWh above the
+limit wherever they fall, so with too little energy in the EVs the excess could land in a
+few steps at any level; τ makes the LP spread the unavoidable excess evenly over the limited
+steps (each kW of the horizon's largest excess costs as much as one hour of it at σ).
+In a rolling horizon the term sees the steps still ahead only: what is past is metered.
 
 **Prorating the power charges**: a tariff bills the peak-hours mean and the contracted power per
 billing period (e.g. EUR/(kW·month)).  Over a horizon that is part of the billing period, the
@@ -87,6 +93,11 @@ BoolArray = npt.NDArray[np.bool_]
 
 IMPORT_LIMIT_EUR_PER_KWH = 10.0
 """σ: penalty per kWh of import above a DSO limit (assumption: far above any energy price)."""
+
+IMPORT_LIMIT_PEAK_EUR_PER_KW = 10.0
+"""τ: penalty per kW of the horizon's largest import above a DSO limit (assumption: σ × 1 h;
+any τ > 0 flattens an unavoidable excess, its size only weighs flattening against the other
+terms)."""
 
 
 def peak_hours_price_eur_per_kw(
@@ -209,6 +220,7 @@ def plan(
     exceedance_eur_per_kw: float = 0.0,
     import_limit_w: npt.ArrayLike | None = None,
     import_limit_eur_per_kwh: float = IMPORT_LIMIT_EUR_PER_KWH,
+    import_limit_peak_eur_per_kw: float = IMPORT_LIMIT_PEAK_EUR_PER_KW,
     export_limit_w: float = 0.0,
     compensation_eur_per_kwh: float = 0.0,
     wear_eur_per_kwh: float | None = None,
@@ -222,10 +234,12 @@ def plan(
     import over those steps, prorated (:func:`peak_hours_price_eur_per_kw`).
     ``contracted_w`` / ``exceedance_eur_per_kw``: contracted power and the price of each kW of
     the largest import above it.  ``import_limit_w``: maximum import per step (``inf`` = no
-    limit), soft at ``import_limit_eur_per_kwh``.  ``export_limit_w``: export the EVs may cause
-    (default 0 W).  ``compensation_eur_per_kwh``: paid to users per kWh discharged (grid side;
-    assumption of the caller).  ``wear_eur_per_kwh``: γ for every EV (``None``: each unit's
-    own ``wear_eur_per_kwh``).  ``wish_penalty_eur_per_kwh``: ρ (``None``: automatic, module
+    limit), soft at ``import_limit_eur_per_kwh`` per kWh above it and
+    ``import_limit_peak_eur_per_kw`` per kW of the largest step above it.
+    ``export_limit_w``: export the EVs may cause (default 0 W).  ``compensation_eur_per_kwh``:
+    paid to users per kWh discharged (grid side; assumption of the caller).
+    ``wear_eur_per_kwh``: γ for every EV (``None``: each unit's own ``wear_eur_per_kwh``).
+    ``wish_penalty_eur_per_kwh``: ρ (``None``: automatic, module
     docstring).  Bad input → :class:`ScenarioError` naming the argument.
     """
     if not (math.isfinite(dt_s) and dt_s > 0):
@@ -261,6 +275,7 @@ def plan(
         else _series(import_limit_w, t_n, "import_limit_w")
     )
     sigma = _scalar(import_limit_eur_per_kwh, "import_limit_eur_per_kwh")
+    tau = _scalar(import_limit_peak_eur_per_kw, "import_limit_peak_eur_per_kw")
     x_exp = _scalar(export_limit_w, "export_limit_w", allow_inf=True)
     kappa = _scalar(compensation_eur_per_kwh, "compensation_eur_per_kwh")
     units = list(evs)
@@ -279,6 +294,7 @@ def plan(
             + lam_m / (n_m * dt_h)
             + lam_c / dt_h
             + sigma
+            + tau / dt_h
             + max((u.wear_eur_per_kwh * u.eta_charge for u in units), default=0.0)
             + TIE_BREAK_EUR_PER_KWH
         )
@@ -299,6 +315,7 @@ def plan(
         peak_eur_per_kw=0.0 if math.isinf(p_c) else lam_c,
         soft_import_max_w=limit,
         soft_import_eur_per_kwh=sigma,
+        soft_peak_eur_per_kw=tau,
     )
     out = schedule(
         units,
@@ -330,7 +347,8 @@ def plan(
         exceedance_eur=exceed_eur,
         wear_eur=float(np.sum(gam * (etc * c_kw + d_kw / etd)) * dt_h),
         compensation_eur=kappa * float(d_kw.sum()) * dt_h,
-        import_limit_eur=sigma * float(excess_w.sum()) / 1e3 * dt_h,
+        import_limit_eur=sigma * float(excess_w.sum()) / 1e3 * dt_h
+        + tau * float(excess_w.max(initial=0.0)) / 1e3,
         wish_penalty_eur=rho * float(out.wish_shortfall_kwh.sum()),
         objective_eur=out.cost_eur,
         dt_s=float(dt_s),
@@ -339,6 +357,7 @@ def plan(
 
 __all__ = [
     "IMPORT_LIMIT_EUR_PER_KWH",
+    "IMPORT_LIMIT_PEAK_EUR_PER_KW",
     "BemsPlan",
     "peak_hours_price_eur_per_kw",
     "plan",

@@ -54,7 +54,10 @@ The unit's grid power is ``P_uk = c_uk − d_uk`` (load convention, + = charging
     contracted power): ``λ_z·z_s`` prices the largest net power above the floor;
   - **soft per-step upper bound** ``v_sk ≥ N_sk − L_sk`` where ``L_sk`` is finite, priced
     ``σ_s`` per kWh: a limit such as a DSO event, kept whenever the units can keep it and
-    else exceeded by the least energy.
+    else exceeded by the least energy; and its **largest excess** ``y_s ≥ N_sk − L_sk``
+    (``y_s ≥ 0``, one epigraph variable over the finite-limit steps), priced ``τ_s`` per kW:
+    when the energy above the limit cannot be avoided it is spread evenly rather than left
+    in a few steps.
 
 **Objective** [EUR]::
 
@@ -67,6 +70,7 @@ The unit's grid power is ``P_uk = c_uk − d_uk`` (load convention, + = charging
   + Σ_uk κ_u·d_uk·Δt                                discharge compensation (κ EUR/kWh)
   + Σ_sk (π^g_sk·Δt + λ_M,s·[k∈M_s]/|M_s|)·g_sk     connection import and its masked mean
   + Σ_s λ_z,s·z_s + Σ_sk σ_s·v_sk·Δt                peak above the floor, soft-limit excess
+  + Σ_s τ_s·y_s                                     largest soft-limit excess
 
 The **tie-break** makes the LP charge as late as possible and not cycle when it is otherwise
 indifferent (equal prices, no surplus): a charge one step earlier costs ``ε/T`` more; every
@@ -271,7 +275,8 @@ class Site:
     ``mean_mask`` (bools per step) with ``mean_import_eur_per_kw`` (≥ 0) prices the mean
     import over the masked steps; ``peak_eur_per_kw`` (≥ 0) prices the largest ``N`` above
     ``peak_floor_w``; ``soft_import_max_w`` (scalar or per step, ``inf`` = none) is a per-step
-    upper bound on ``N`` whose excess costs ``soft_import_eur_per_kwh`` (≥ 0) per kWh.
+    upper bound on ``N`` whose excess costs ``soft_import_eur_per_kwh`` (≥ 0) per kWh, and
+    whose largest excess over the horizon costs ``soft_peak_eur_per_kw`` (≥ 0) per kW.
     """
 
     units: tuple[int, ...]
@@ -286,6 +291,7 @@ class Site:
     peak_eur_per_kw: float = 0.0
     soft_import_max_w: float | FloatArray = math.inf
     soft_import_eur_per_kwh: float = 0.0
+    soft_peak_eur_per_kw: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -336,6 +342,8 @@ class _Terms:
     soft_steps: IntArray | None  # steps with a finite soft limit
     soft_max_kw: FloatArray
     soft_cost: float  # EUR per kWh of v
+    soft_peak_cost: float  # EUR per kW of y (the largest excess)
+    soft_peak_steps: IntArray | None  # steps with a finite soft limit, when y is priced
 
 
 def _nonneg(x: float | FloatArray, n: int, what: str) -> FloatArray:
@@ -380,6 +388,7 @@ def _connection_terms(j: int, site: Site, t_n: int, dt_h: float) -> _Terms:
     if np.any(soft_max == -np.inf):
         raise ScenarioError(f"schedule: {where}.soft_import_max_w has -inf; give a finite limit")
     sigma = float(_nonneg(site.soft_import_eur_per_kwh, 1, f"{where}.soft_import_eur_per_kwh")[0])
+    tau = float(_nonneg(site.soft_peak_eur_per_kw, 1, f"{where}.soft_peak_eur_per_kw")[0])
     finite = np.flatnonzero(np.isfinite(soft_max)).astype(np.int64)
     return _Terms(
         base_kw=base,
@@ -389,6 +398,8 @@ def _connection_terms(j: int, site: Site, t_n: int, dt_h: float) -> _Terms:
         soft_steps=finite if len(finite) and sigma > 0 else None,
         soft_max_kw=soft_max,
         soft_cost=sigma,
+        soft_peak_cost=tau,
+        soft_peak_steps=finite if len(finite) and tau > 0 else None,
     )
 
 
@@ -517,11 +528,12 @@ def schedule(
     # connection blocks after s: g (import) per step, z (peak) one, v (soft excess) per step
     ig = is_ + n_s
     n_x = ig
-    cols: list[tuple[IntArray | None, int | None, IntArray | None]] = []
+    cols: list[tuple[IntArray | None, int | None, IntArray | None, int | None]] = []
     for ct in terms:
         g_col: IntArray | None = None
         z_col: int | None = None
         v_col: IntArray | None = None
+        y_col: int | None = None
         if ct.import_cost is not None:
             g_col = n_x + np.arange(t_n, dtype=np.int64)
             n_x += t_n
@@ -531,7 +543,10 @@ def schedule(
         if ct.soft_steps is not None:
             v_col = n_x + np.arange(len(ct.soft_steps), dtype=np.int64)
             n_x += len(ct.soft_steps)
-        cols.append((g_col, z_col, v_col))
+        if ct.soft_peak_steps is not None:
+            y_col = n_x
+            n_x += 1
+        cols.append((g_col, z_col, v_col, y_col))
 
     # ---- bounds ------------------------------------------------------------------------------
     lb = np.zeros(n_x)
@@ -638,8 +653,8 @@ def schedule(
                 np.concatenate([-vv, -np.ones(t_n)]),
                 base,
             )
-    for site, ct, (gc, zc, vc) in zip(sites, terms, cols, strict=True):
-        if gc is None and zc is None and vc is None:
+    for site, ct, (gc, zc, vc, yc) in zip(sites, terms, cols, strict=True):
+        if gc is None and zc is None and vc is None and yc is None:
             continue
         kk, cc, vv = site_sum(site.units)
         steps = np.arange(t_n, dtype=np.int64)
@@ -670,6 +685,18 @@ def schedule(
                 np.concatenate([cc[keep], vc]),
                 np.concatenate([vv[keep], -np.ones(nv)]),
                 ct.soft_max_kw[ct.soft_steps] - ct.base_kw[ct.soft_steps],
+            )
+        if yc is not None and ct.soft_peak_steps is not None:  # Σ P − y ≤ L − B, L finite
+            cost[yc] = ct.soft_peak_cost
+            row = np.full(t_n, -1, dtype=np.int64)
+            row[ct.soft_peak_steps] = np.arange(len(ct.soft_peak_steps))
+            keep = row[kk] >= 0
+            ny = len(ct.soft_peak_steps)
+            add(
+                np.concatenate([row[kk[keep]], np.arange(ny, dtype=np.int64)]),
+                np.concatenate([cc[keep], np.full(ny, yc, dtype=np.int64)]),
+                np.concatenate([vv[keep], -np.ones(ny)]),
+                ct.soft_max_kw[ct.soft_peak_steps] - ct.base_kw[ct.soft_peak_steps],
             )
     for j, com in enumerate(commitments):
         kk, cc, vv = site_sum(com.units)

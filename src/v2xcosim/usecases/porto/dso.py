@@ -22,11 +22,15 @@ a run of a few days sees the events of its week, not events of its own horizon.
   of the week's forecast maximum (**assumption** 250 kW ≈ 2 % of the peak, the order of a
   week-ahead forecast's error of a daily maximum: days closer than that cannot be told apart,
   and a DSO that called only one of them would leave the other's equal peak);
-* the **window**: ``window_h`` centred on the day's forecast maximum (start on the step grid,
-  the maximum's step at its middle), announced ``notice_h`` before its start;
+* the **window**: the contiguous run of steps around the day's forecast maximum where the
+  forecast exceeds the limit (the whole time the DSO expects the ring above the level it
+  accepts; a fixed-length window left the building's own import above the limit just after
+  it), at most ``max_window_h`` (**assumption** 6 h, longer than any afternoon plateau of the
+  shipped weeks: July 4-4.25 h, January 5.25 h; a longer run keeps the ``max_window_h`` of it
+  with the largest forecast energy above the limit), announced ``notice_h`` before its start;
 * the **limit**: the week's forecast maximum less ``shave_kw`` (**assumption** 200 kW: about
-  half the ≈ 0.4 MW the V2B cars plugged in can discharge, so that the fleet can hold it for
-  the 3 h with the terminal's afternoon plateau; a DSO contracts the flexibility the customer
+  half the ≈ 0.4 MW the V2B cars plugged in can discharge, so that the fleet can hold it over
+  the terminal's afternoon plateau; a DSO contracts the flexibility the customer
   can deliver, and one limit per week is one level of ring loading it accepts).
 
 Plain Python, no mosaik.  Everything in W and steps of the caller's grid.
@@ -52,8 +56,9 @@ FloatArray = npt.NDArray[np.float64]
 
 LOCAL_TZ = "Europe/Lisbon"
 LOSS_REF_KW: tuple[float, float] = (117.0, 12483.0)
-"""The airport network's losses [kW] at the terminal's load [kW] of the July week's peak
-(pandapower on the run's operating point, README "Network"); the DSO scales them with I²."""
+"""The airport network's losses [kW] at the terminal's load [kW] of the July week's peak:
+a **calibration value** read from the model's own uncontrolled July run (pandapower on that
+operating point, README "Network"), not a measurement; the DSO scales them with I²."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +88,7 @@ class ForecastWindow:
 def forecast_peak_windows(
     p_forecast_w: pd.Series[float],
     *,
-    window_h: float,
+    max_window_h: float,
     band_kw: float,
     shave_kw: float,
 ) -> list[ForecastWindow]:
@@ -91,18 +96,20 @@ def forecast_peak_windows(
 
     ``p_forecast_w`` is indexed by step start times (UTC, regular steps) and covers whole local
     weeks; per local week (Monday 00:00): the days whose daily maximum is within ``band_kw`` of
-    the week's maximum, one window of ``window_h`` each centred on that day's maximum, limit =
-    the week's maximum − ``shave_kw``.  Sorted by start.
+    the week's maximum, limit = the week's maximum − ``shave_kw``, and one window each: the
+    contiguous steps around that day's maximum whose forecast exceeds the limit (at least the
+    maximum's step), cut to the ``max_window_h`` of them with the most forecast energy above the
+    limit.  Sorted by start.
     """
     if len(p_forecast_w) < 2:
         raise ScenarioError("porto dso: the forecast needs at least two steps")
     idx = pd.DatetimeIndex(p_forecast_w.index)
     step = idx[1] - idx[0]
-    n_win = max(1, round(window_h * 3600.0 / step.total_seconds()))
+    n_max = max(1, round(max_window_h * 3600.0 / step.total_seconds()))
     local = idx.tz_convert(LOCAL_TZ)
     day = local.normalize()
     week = (day - pd.to_timedelta(local.dayofweek, unit="D")).normalize()
-    values = p_forecast_w.to_numpy(dtype=float)
+    values = np.asarray(p_forecast_w.to_numpy(dtype=np.float64), dtype=np.float64)
     out: list[ForecastWindow] = []
     for w in pd.unique(week):
         in_week = np.flatnonzero(week == w)
@@ -113,16 +120,35 @@ def forecast_peak_windows(
             k = int(rows[int(np.argmax(values[rows]))])
             if values[k] < week_max - band_kw * 1e3:
                 continue
-            start = idx[k] - step * (n_win // 2)
+            a, b = _run_above(values, k, limit, n_max)
             out.append(
                 ForecastWindow(
-                    start_utc=pd.Timestamp(start),
-                    end_utc=pd.Timestamp(start + step * n_win),
+                    start_utc=pd.Timestamp(idx[a]),
+                    end_utc=pd.Timestamp(idx[b - 1] + step),
                     limit_w=limit,
                     forecast_max_w=float(values[k]),
                 )
             )
     return sorted(out, key=lambda x: x.start_utc)
+
+
+def _run_above(values: FloatArray, k: int, limit_w: float, n_max: int) -> tuple[int, int]:
+    """Return steps ``[a, b)``: the run around ``k`` with ``values > limit_w``.
+
+    ``k`` is always in it; a run longer than ``n_max`` is cut to the ``n_max`` consecutive
+    steps of it with the largest ``Σ (values − limit_w)``.
+    """
+    a, b = k, k + 1
+    while a > 0 and values[a - 1] > limit_w:
+        a -= 1
+    while b < len(values) and values[b] > limit_w:
+        b += 1
+    if b - a <= n_max:
+        return a, b
+    excess = np.cumsum(np.concatenate([[0.0], np.maximum(values[a:b] - limit_w, 0.0)]))
+    sums = excess[n_max:] - excess[:-n_max]
+    best = a + int(np.argmax(sums))
+    return best, best + n_max
 
 
 def forecast_weeks(start_utc: pd.Timestamp, duration_s: float) -> tuple[pd.Timestamp, int]:
@@ -178,7 +204,7 @@ def dso_events(spec: PortoScenario, terminal_fmu: Path) -> tuple[DsoEvent, ...]:
         windows = [
             (w.start_utc, w.end_utc, w.limit_w)
             for w in forecast_peak_windows(
-                fc, window_h=ev.window_h, band_kw=ev.band_kw, shave_kw=ev.shave_kw
+                fc, max_window_h=ev.max_window_h, band_kw=ev.band_kw, shave_kw=ev.shave_kw
             )
         ]
     out = []

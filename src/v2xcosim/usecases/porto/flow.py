@@ -92,6 +92,7 @@ from v2xcosim.usecases.porto.wiring import PortoSetup
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 BEMS = "bems"
 CS_CONTROLLER = "cs_controller"
@@ -145,6 +146,27 @@ def discharge_floor(p_w: FloatArray, lo_w: FloatArray, p_min_w: float) -> FloatA
     up = weak & (out <= -0.5 * p_min_w) & (lo_w <= -p_min_w)
     out[weak] = 0.0
     out[up] = -p_min_w
+    return out
+
+
+def charge_floor(
+    p_w: FloatArray, lo_w: FloatArray, hi_w: FloatArray, p_min_w: float, managed: BoolArray
+) -> FloatArray:
+    """Return the setpoints ``p_w`` [W] with no managed charging weaker than ``p_min_w``.
+
+    IEC 61851-1's control pilot offers no less than 6 A (``control.min_charge_kw`` = 6 A × 3
+    × 230 V = 4.1 kW): a managed car's charging setpoint in ``(0, p_min_w)`` becomes
+    ``p_min_w`` if it is at least half of it or the guard must charge (``lo_w > 0``), else 0
+    (the guard then allows 0).  Where the guard's upper bound ``hi_w`` is below ``p_min_w``
+    (the car's top is less than one step at the minimum away) the setpoint is ``hi_w``: the
+    charger offers 6 A and the car's BMS takes less as it tapers (**assumption**).
+    Unmanaged cars (plain charging) and discharge setpoints are kept.
+    """
+    out = p_w.copy()
+    weak = managed & (out > 0.0) & (out < p_min_w)
+    up = weak & ((out >= 0.5 * p_min_w) | (lo_w > 0.0))
+    out[weak] = 0.0
+    out[up] = np.minimum(p_min_w, hi_w[up])
     return out
 
 
@@ -280,6 +302,9 @@ class PortoFlow:
                     request[n] = self._plan_p[r, j]
         lo, hi = power_bounds(self._guard(ev, rows), float(k * self.dt), float(self.dt))
         p_w = np.clip(request, lo, hi)
+        if self.strategy != "uncontrolled":
+            managed = np.array([self.req[int(i)].managed for i in rows], dtype=bool)
+            p_w = charge_floor(p_w, lo, hi, self.spec.control.min_charge_kw * 1e3, managed)
         out[self.s.slot[rows]] = discharge_floor(p_w, lo, self.spec.control.min_discharge_kw * 1e3)
         return [float(x) for x in out]
 

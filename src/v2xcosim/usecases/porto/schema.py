@@ -151,7 +151,9 @@ class PortoControlSpec(Spec):
     16:00 maximum).  ``min_discharge_kw``: the weakest discharge a charger delivers; a weaker
     discharge setpoint becomes that or 0 (:func:`~.flow.discharge_floor`; 4.1 kW = IEC
     61851-1's 6-A minimum current × 3 phases × 230 V, **assumption** for the DC chargers of the
-    DC V2B cars too).
+    DC V2B cars too).  ``min_charge_kw``: the weakest charging a managed car's charger
+    delivers (the same 6 A; :func:`~.flow.charge_floor`): a weaker setpoint becomes that or 0,
+    or the guard's upper bound where the car's top is nearer.
     """
 
     strategy: PortoStrategy = "v2b"
@@ -169,6 +171,9 @@ class PortoControlSpec(Spec):
     min_discharge_kw: float = Field(
         default=4.1, ge=0, le=50, description="smallest discharge a charger delivers [kW]"
     )
+    min_charge_kw: float = Field(
+        default=4.1, ge=0, le=50, description="smallest charging of a managed car [kW]"
+    )
     dso_shoulder_h: float = Field(
         default=2.0, ge=0, le=24, description="the DSO limit also holds this long either side"
     )
@@ -183,8 +188,9 @@ class DsoEventSpec(Spec):
     """``[dso_event]``: OpenADR-like import limits at the airport's MV connection.
 
     ``mode = "forecast_peak"`` (default): the DSO's rule of :mod:`~v2xcosim.usecases.porto.dso`
-    — per local week, a window of ``window_h`` centred on each day's forecast maximum within
-    ``band_kw`` of the week's forecast maximum, limit = that maximum − ``shave_kw``.
+    — per local week, limit = the week's forecast maximum − ``shave_kw``, and on each day whose
+    forecast maximum is within ``band_kw`` of it a window: the contiguous span around that
+    day's maximum where the forecast exceeds the limit, at most ``max_window_h``.
     ``mode = "fixed"``: ``start``/``end`` (ISO 8601 with offset) bound one window and
     ``limit_mw`` is the import allowed in it (all three required, only in this mode).  The BEMS
     learns of each event ``notice_h`` before its start (step 10.1).
@@ -195,7 +201,9 @@ class DsoEventSpec(Spec):
     end: AwareDatetime | None = None
     limit_mw: float | None = Field(default=None, gt=0)
     notice_h: float = Field(default=24.0, ge=0, le=168)
-    window_h: float = Field(default=3.0, gt=0, le=24, description="forecast_peak: window [h]")
+    max_window_h: float = Field(
+        default=6.0, gt=0, le=24, description="forecast_peak: longest window [h]"
+    )
     band_kw: float = Field(
         default=250.0, ge=0, description="forecast_peak: days within this of the week's max [kW]"
     )
@@ -220,7 +228,7 @@ class DsoEventSpec(Spec):
             if given:
                 raise ValueError(
                     f'{", ".join(given)} only with mode = "fixed"; mode "forecast_peak" places '
-                    "the window and limit itself (window_h, band_kw, shave_kw)"
+                    "the window and limit itself (max_window_h, band_kw, shave_kw)"
                 )
         return self
 
