@@ -204,11 +204,13 @@ def test_voltage_window_is_the_step_when_the_step_is_longer() -> None:
 def test_kpi_names_carry_their_unit() -> None:
     suffix_unit = {"_mwh": "MWh", "_mw": "MW", "_kwh": "kWh", "_kw": "kW", "_pct": "%"}
     suffix_unit |= {"_pu": "pu", "_eur": "EUR", "_mvar": "Mvar", "_bus_hours": "bus·h"}
+    suffix_unit |= {"_eur_per_kwh": "EUR/kWh"}
     for name, kpi in KPIS.items():
         assert kpi.definition, name
-        for suffix, unit in suffix_unit.items():
+        for suffix in sorted(suffix_unit, key=len, reverse=True):  # the longest unit first
             if name.endswith(suffix):
-                assert kpi.unit == unit, name
+                assert kpi.unit == suffix_unit[suffix], name
+                break
         if name.endswith("_steps"):
             assert kpi.unit.endswith("steps"), name
 
