@@ -674,30 +674,13 @@ def schedule(
                 np.concatenate([vv, -np.ones(t_n)]),
                 ct.peak_floor_kw - ct.base_kw,
             )
-        if vc is not None and ct.soft_steps is not None:  # Σ P − v ≤ L − B where L finite
+        if vc is not None and ct.soft_steps is not None:  # one excess v per step
             cost[vc] = ct.soft_cost * dt_h
-            row = np.full(t_n, -1, dtype=np.int64)
-            row[ct.soft_steps] = np.arange(len(ct.soft_steps))
-            keep = row[kk] >= 0
-            nv = len(ct.soft_steps)
-            add(
-                np.concatenate([row[kk[keep]], np.arange(nv, dtype=np.int64)]),
-                np.concatenate([cc[keep], vc]),
-                np.concatenate([vv[keep], -np.ones(nv)]),
-                ct.soft_max_kw[ct.soft_steps] - ct.base_kw[ct.soft_steps],
-            )
-        if yc is not None and ct.soft_peak_steps is not None:  # Σ P − y ≤ L − B, L finite
+            add(*_over_limit_rows(kk, cc, vv, ct.soft_steps, vc, ct.soft_max_kw - ct.base_kw))
+        if yc is not None and ct.soft_peak_steps is not None:  # one largest excess y
             cost[yc] = ct.soft_peak_cost
-            row = np.full(t_n, -1, dtype=np.int64)
-            row[ct.soft_peak_steps] = np.arange(len(ct.soft_peak_steps))
-            keep = row[kk] >= 0
-            ny = len(ct.soft_peak_steps)
-            add(
-                np.concatenate([row[kk[keep]], np.arange(ny, dtype=np.int64)]),
-                np.concatenate([cc[keep], np.full(ny, yc, dtype=np.int64)]),
-                np.concatenate([vv[keep], -np.ones(ny)]),
-                ct.soft_max_kw[ct.soft_peak_steps] - ct.base_kw[ct.soft_peak_steps],
-            )
+            ys = np.full(len(ct.soft_peak_steps), yc, dtype=np.int64)
+            add(*_over_limit_rows(kk, cc, vv, ct.soft_peak_steps, ys, ct.soft_max_kw - ct.base_kw))
     for j, com in enumerate(commitments):
         kk, cc, vv = site_sum(com.units)
         delta = _per_step(com.delta_w, t_n, f"commitments[{j}].delta_w") / 1e3
@@ -801,3 +784,28 @@ __all__ = [
     "schedule",
     "schmalstieg_beta",
 ]
+
+
+def _over_limit_rows(
+    kk: IntArray,
+    cc: IntArray,
+    vv: FloatArray,
+    steps: IntArray,
+    extra: IntArray,
+    room_kw: FloatArray,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Return the rows Σ P − x ≤ L − B [kW], one per step of ``steps`` (where L is finite).
+
+    ``kk``, ``cc``, ``vv``: the site's power terms (step, column, coefficient); ``extra``: the
+    column x subtracted in each row (an excess per step, or one largest excess); ``room_kw``:
+    L − B per step of the horizon.
+    """
+    row = np.full(len(room_kw), -1, dtype=np.int64)
+    row[steps] = np.arange(len(steps))
+    keep = row[kk] >= 0
+    return (
+        np.concatenate([row[kk[keep]], np.arange(len(steps), dtype=np.int64)]),
+        np.concatenate([cc[keep], extra]),
+        np.concatenate([vv[keep], -np.ones(len(steps))]),
+        room_kw[steps],
+    )
