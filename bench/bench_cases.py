@@ -311,10 +311,13 @@ class BenchGrid:
             pp.runpp(net)
         else:
             self.inner.solve(step, time_s, grid_in, sites)
-        vm = net.res_bus["vm_pu"].to_numpy(dtype=float)
+        from v2xcosim.grid.flow_arrays import FlowArrays
+
+        res = FlowArrays.from_tables(net) if self.naive else self.inner.flow.arrays()
+        vm = res.vm_pu
         self._out = {
-            "p_slack_w": float(net.res_ext_grid["p_mw"].sum()) * 1e6,
-            "p_loss_w": float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1e6,
+            "p_slack_w": res.p_slack_w,
+            "p_loss_w": res.p_loss_w,
             "p_ev_w": p_ev_w,
             "vm_min_pu": float(np.nanmin(vm)),
             "vm_max_pu": float(np.nanmax(vm)),

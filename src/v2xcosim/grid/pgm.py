@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError
+from v2xcosim.grid.flow_arrays import FlowArrays
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -469,6 +470,7 @@ class PgmSolver:
             upd[CT.transformer] = initialize_array("update", CT.transformer, len(trafo))
             upd[CT.transformer]["id"] = trafo["id"]
         self._update = upd
+        self._arrays: FlowArrays | None = None
 
     # ------------------------------------------------------------------ per step
     def _tap_positions(self) -> IntArray:
@@ -511,11 +513,13 @@ class PgmSolver:
             self._update[CT.transformer]["tap_pos"] = self._tap_positions()
         self.model.update(update_data=self._update)
 
-    def run(self, net: Any = None, **_: Any) -> None:
+    def run(self, net: Any = None, *, tables: bool = True, **_: Any) -> None:
         """Update, solve and write the pandapower result tables (pandapower's ``run`` hook).
 
         Raises pandapower's ``LoadflowNotConverged`` when Newton-Raphson does not converge, as
         ``runpp`` does, so pandapower's controller loop (``run_control``) can drive it.
+        ``tables = False`` keeps the results as :attr:`arrays` only (the tables are left as
+        they were: a caller that reads them must not pass it).
         """
         import pandapower as pp
         from power_grid_model import CalculationMethod
@@ -533,12 +537,20 @@ class PgmSolver:
         except PowerGridError as err:
             self.net["converged"] = False
             raise pp.powerflow.LoadflowNotConverged(f"power-grid-model: {err}") from err
-        self._write(out)
+        self._results(out, tables=tables)
         self.net["converged"] = True
 
-    def _write(self, out: Any) -> None:
-        """Write pandapower's result tables from power-grid-model's output, with its NaN rules.
+    @property
+    def arrays(self) -> FlowArrays:
+        """The last converged solve's results (:class:`~v2xcosim.grid.flow_arrays.FlowArrays`)."""
+        if self._arrays is None:
+            raise RuntimeError("power-grid-model: no converged solve yet")
+        return self._arrays
 
+    def _results(self, out: Any, *, tables: bool) -> None:
+        """Keep the results as arrays and, with ``tables``, write pandapower's result tables.
+
+        The arrays and the tables hold the same values, with pandapower's NaN rules.
         As pandapower: a bus that is not supplied has NaN voltages; a branch's end voltages are
         its buses' (whatever the branch's status), at a line end opened by a switch the open
         end's; its current at an end is NaN where that bus
@@ -556,6 +568,39 @@ class PgmSolver:
         energized = nd["energized"][node_of_bus].astype(bool) & self._bus_ok
         vm = np.where(energized, nd["u_pu"][node_of_bus], nan)
         va = np.where(energized, np.rad2deg(nd["u_angle"][node_of_bus]), nan)
+        src = out[CT.source]
+        f, t = self._line_bus_pos
+        vm_f, va_f, vm_t, va_t = vm[f].copy(), va[f].copy(), vm[t].copy(), va[t].copy()
+        ratio = self._line_open_ratio
+        open_f, open_t = self._line_open
+        for opened, vm_o, va_o, vm_c, va_c in (
+            (open_f, vm_f, va_f, vm[t], va[t]),
+            (open_t, vm_t, va_t, vm[f], va[f]),
+        ):
+            u = vm_c[opened] * np.exp(1j * np.deg2rad(va_c[opened])) * ratio[opened]
+            vm_o[opened] = np.abs(u)
+            va_o[opened] = np.rad2deg(np.angle(u))
+        line = self._branch_columns(
+            out[CT.line], (vm_f, va_f, vm_t, va_t), ("from", "to"), self._line_i_rated_ka, None
+        )
+        f, t = self._trafo_bus_pos
+        trafo = self._branch_columns(
+            out[CT.transformer], (vm[f], va[f], vm[t], va[t]), ("hv", "lv"), None, self._trafo_vn_kv
+        )
+        ext_p_mw, ext_q_mvar = src["p"] / 1e6, src["q"] / 1e6
+        self._arrays = FlowArrays.from_mw(
+            vm_pu=vm,
+            line_pl_mw=line["pl_mw"],
+            line_loading_percent=line["loading_percent"],
+            trafo_pl_mw=trafo["pl_mw"],
+            trafo_loading_percent=trafo["loading_percent"],
+            trafo_p_hv_mw=trafo["p_hv_mw"],
+            trafo_q_hv_mvar=trafo["q_hv_mvar"],
+            ext_grid_p_mw=ext_p_mw,
+            ext_grid_q_mvar=ext_q_mvar,
+        )
+        if not tables:
+            return
         n_bus = len(vm)
         p_bus = np.zeros(n_bus)
         q_bus = np.zeros(n_bus)
@@ -569,7 +614,6 @@ class PgmSolver:
             pos = self._appl_bus_pos[table]
             p_bus += sign * np.bincount(pos, weights=p_w, minlength=n_bus) / 1e6
             q_bus += sign * np.bincount(pos, weights=q_var, minlength=n_bus) / 1e6
-        src = out[CT.source]
         p_bus -= np.bincount(self._src_bus_pos, weights=src["p"], minlength=n_bus) / 1e6
         q_bus -= np.bincount(self._src_bus_pos, weights=src["q"], minlength=n_bus) / 1e6
         if CT.shunt in out:
@@ -585,42 +629,25 @@ class PgmSolver:
             },
             index=net.bus.index,
         )
-        f, t = self._line_bus_pos
-        vm_f, va_f, vm_t, va_t = vm[f].copy(), va[f].copy(), vm[t].copy(), va[t].copy()
-        ratio = self._line_open_ratio
-        open_f, open_t = self._line_open
-        for opened, vm_o, va_o, vm_c, va_c in (
-            (open_f, vm_f, va_f, vm[t], va[t]),
-            (open_t, vm_t, va_t, vm[f], va[f]),
-        ):
-            u = vm_c[opened] * np.exp(1j * np.deg2rad(va_c[opened])) * ratio[opened]
-            vm_o[opened] = np.abs(u)
-            va_o[opened] = np.rad2deg(np.angle(u))
-        net["res_line"] = self._branch_frame(
-            out[CT.line], (vm_f, va_f, vm_t, va_t), ("from", "to"), self._line_i_rated_ka, None
-        ).set_axis(net.line.index)
-        f, t = self._trafo_bus_pos
-        net["res_trafo"] = self._branch_frame(
-            out[CT.transformer], (vm[f], va[f], vm[t], va[t]), ("hv", "lv"), None, self._trafo_vn_kv
-        ).set_axis(net.trafo.index)
+        net["res_line"] = pd.DataFrame(line).set_axis(net.line.index)
+        net["res_trafo"] = pd.DataFrame(trafo).set_axis(net.trafo.index)
         net["res_ext_grid"] = pd.DataFrame(
-            {"p_mw": src["p"] / 1e6, "q_mvar": src["q"] / 1e6}, index=net.ext_grid.index
+            {"p_mw": ext_p_mw, "q_mvar": ext_q_mvar}, index=net.ext_grid.index
         )
         for table, (p_w, q_var) in appliance.items():
             net[f"res_{table}"] = pd.DataFrame(
                 {"p_mw": p_w / 1e6, "q_mvar": q_var / 1e6}, index=net[table].index
             )
 
-    def _branch_frame(
+    def _branch_columns(
         self,
         br: Any,
         end_v: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
         ends: tuple[str, str],
         i_rated_ka: FloatArray | None,
         trafo_vn_kv: FloatArray | None,
-    ) -> Any:
-        import pandas as pd
-
+    ) -> dict[str, Any]:
+        """Return a branch table's result columns (pandapower's names and order)."""
         vm_a, va_a, vm_b, va_b = end_v
         a, b = ends
         i_a = np.where(np.isnan(vm_a), np.nan, br["i_from"] / 1e3)
@@ -657,7 +684,7 @@ class PgmSolver:
                 "loading_percent": loading,
             }
         )
-        return pd.DataFrame(cols)
+        return cols
 
     def _node_pos(self, node_ids: Any) -> IntArray:
         return np.searchsorted(self._node_ids, np.asarray(node_ids, dtype=np.int64)).astype(

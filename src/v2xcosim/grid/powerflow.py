@@ -29,6 +29,7 @@ import numpy.typing as npt
 from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
 from v2xcosim.grid import sources
+from v2xcosim.grid.flow_arrays import FlowArrays
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -152,6 +153,12 @@ class PowerFlow:
     powers, their status and tap positions are read at every solve) and pandapower's own
     controller loop (``run_control``) drives the same controllers with power-grid-model as its
     power flow, so the tap logic is pandapower's.  The result tables are pandapower's.
+
+    :meth:`arrays` gives the last converged solve's results as numpy arrays
+    (:class:`~v2xcosim.grid.flow_arrays.FlowArrays`), the same values as the tables.
+    ``tables = False`` lets power-grid-model skip writing pandapower's result tables when no
+    controller runs (building them costs more than its solve); pandapower always writes them.
+    A caller that passes it reads :meth:`arrays` only.
     """
 
     def __init__(
@@ -163,12 +170,15 @@ class PowerFlow:
         cold_init: str = "auto",
         warm_start: bool = True,
         name: str = "grid",
+        tables: bool = True,
     ) -> None:
         """Solve ``net`` (a pandapower network) with ``options``; ``name`` appears in errors.
 
-        ``warm_start = False`` starts every step from ``cold_init``.
+        ``warm_start = False`` starts every step from ``cold_init``; ``tables`` as above.
         """
         import pandapower as pp
+
+        self.tables = tables
 
         self._pp = pp
         self.net = net
@@ -254,11 +264,17 @@ class PowerFlow:
 
                 run_control(net, run=self._pgm.run)
             else:
-                self._pgm.run()
+                self._pgm.run(tables=self.tables)
             converged = bool(net.converged)
         except self._pp.powerflow.LoadflowNotConverged:
             converged = False
         return self._outcome(converged, step, time_s)
+
+    def arrays(self) -> FlowArrays:
+        """Return the last converged solve's results as arrays (only after a converged one)."""
+        if self._pgm is not None:
+            return self._pgm.arrays  # type: ignore[no-any-return]
+        return FlowArrays.from_tables(self.net)
 
     def _outcome(self, converged: bool, step: int, time_s: int) -> bool:
         opt = self.options
@@ -448,19 +464,19 @@ class GridModel:
                 p_trafo_hv_w=[None] * len(self.trafo_names),
                 q_trafo_hv_var=[None] * len(self.trafo_names),
             )
-        vm = net.res_bus["vm_pu"].to_numpy(dtype=float)
-        p_loss = float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * W_PER_MW
+        res = self.flow.arrays()
+        vm = res.vm_pu
         return GridResult(
             converged=True,
-            p_slack_w=float(net.res_ext_grid["p_mw"].sum()) * W_PER_MW,
-            q_slack_var=float(net.res_ext_grid["q_mvar"].sum()) * W_PER_MW,
-            p_loss_w=p_loss,
+            p_slack_w=res.p_slack_w,
+            q_slack_var=res.q_slack_var,
+            p_loss_w=res.p_loss_w,
             vm_pu=vm.tolist(),
-            line_loading_percent=net.res_line["loading_percent"].to_numpy(dtype=float).tolist(),
-            trafo_loading_percent=net.res_trafo["loading_percent"].to_numpy(dtype=float).tolist(),
+            line_loading_percent=res.line_loading_percent.tolist(),
+            trafo_loading_percent=res.trafo_loading_percent.tolist(),
             site_vm_pu={s: vm[pos].tolist() for s, pos in self._site_ev_bus_pos.items()},
-            p_trafo_hv_w=(net.res_trafo["p_hv_mw"].to_numpy(dtype=float) * W_PER_MW).tolist(),
-            q_trafo_hv_var=(net.res_trafo["q_hv_mvar"].to_numpy(dtype=float) * W_PER_MW).tolist(),
+            p_trafo_hv_w=res.trafo_p_hv_w.tolist(),
+            q_trafo_hv_var=res.trafo_q_hv_var.tolist(),
         )
 
     # ------------------------------------------------------------------- GridCase

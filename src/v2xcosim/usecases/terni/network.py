@@ -74,6 +74,7 @@ import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
 from v2xcosim.core.units import W_PER_MW
+from v2xcosim.grid.flow_arrays import FlowArrays
 from v2xcosim.grid.powerflow import PowerFlow, PowerFlowOptions
 
 if TYPE_CHECKING:
@@ -236,12 +237,48 @@ class TerniNetwork:
     storage_idx: dict[str, int] = field(default_factory=dict)
     """Flexibility provider id → pandapower ``storage`` row (:func:`add_storage`)."""
 
-    def bus_index(self, name: str) -> int:
-        """Pandapower index of the bus called ``name``."""
-        hits = self.net.bus.index[self.net.bus["name"] == name]
-        if len(hits) != 1:
+    _bus_names: tuple[Any, dict[str, tuple[int, int]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """Cache of :meth:`bus_index`: (the bus table's index it was built from, name → (index,
+    row); (-1, -1) for a name that is not unique)."""
+    _load_rows: tuple[Any, npt.NDArray[np.intp]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """Cache of the rows of ``load_idx`` in ``net.load`` (keyed by the load table's index)."""
+
+    def _bus(self, name: str) -> tuple[int, int]:
+        index = self.net.bus.index
+        cache = self._bus_names
+        if cache is None or cache[0] is not index:
+            names: dict[str, tuple[int, int]] = {}
+            for row, (i, n) in enumerate(zip(index, self.net.bus["name"], strict=True)):
+                names[n] = (-1, -1) if n in names else (int(i), row)
+            cache = self._bus_names = (index, names)
+        hit = cache[1].get(name, (-1, -1))
+        if hit[0] < 0:
             raise ScenarioError(f"terni network: no unique bus named {name!r}")
-        return int(hits[0])
+        return hit
+
+    def bus_index(self, name: str) -> int:
+        """Pandapower index of the bus called ``name``.
+
+        The name → index map is built once per bus table (a run looks buses up every step) and
+        rebuilt when buses are added or the table is replaced; bus names are fixed once
+        :func:`build_terni_network` has returned.
+        """
+        return self._bus(name)[0]
+
+    def bus_row(self, name: str) -> int:
+        """Row of the bus called ``name`` in ``net.bus`` (and in the result arrays)."""
+        return self._bus(name)[1]
+
+    def load_rows(self) -> npt.NDArray[np.intp]:
+        """Rows of the background loads ``load_idx`` in ``net.load``."""
+        index = self.net.load.index
+        if self._load_rows is None or self._load_rows[0] is not index:
+            self._load_rows = (index, index.get_indexer(self.load_idx))
+        return self._load_rows[1]
 
     @property
     def charger_buses(self) -> dict[str, str]:
@@ -604,7 +641,7 @@ def set_element_inputs(
     ev_q = _ev_site_values(tn, ev_site_var, "reactive power")
     # once per step: write whole columns built in numpy (a .loc write per element is slow);
     # the columns are fresh arrays, so nothing aliases the caller's rows
-    rows = net.load.index.get_indexer(tn.load_idx)
+    rows = tn.load_rows()
     for col, background, ev in (("p_mw", lp, ev_p), ("q_mvar", lq, ev_q)):
         values = net.load[col].to_numpy(dtype=float, copy=True)
         values[rows] = background
@@ -710,33 +747,44 @@ def run_power_flow(
         name="terni network",
     )
     flow.solve(0, 0)
-    return flow_result(tn)
+    return flow_result(tn, flow.arrays())
 
 
-def flow_result(tn: TerniNetwork) -> TerniFlowResult:
-    """Return the Terni key results of the network's last solved power flow."""
+def _nan_as_zero(values: FloatArray) -> list[float]:
+    """``values`` as a list with NaN (a branch out of service) as 0."""
+    return np.where(np.isnan(values), 0.0, values).tolist()  # type: ignore[no-any-return]
+
+
+def flow_result(tn: TerniNetwork, res: FlowArrays | None = None) -> TerniFlowResult:
+    """Return the Terni key results of the network's last solved power flow.
+
+    ``res``: that flow's arrays (:meth:`~v2xcosim.grid.powerflow.PowerFlow.arrays`); None reads
+    them from pandapower's result tables.
+    """
     net = tn.net
-    vm = net.res_bus["vm_pu"]
-    idx = tn.bus_index
-    p_primary_w = float(net.res_trafo.loc[tn.hvmv_trafo, "p_hv_mw"]) * W_PER_MW
-    lv_vm = {
-        f.site_id: vm.loc[[idx(b) for b in f.lv_buses]].to_numpy(dtype=float)
-        for f in tn.feeders.values()
-    }
+    if res is None:
+        res = FlowArrays.from_tables(net)
+    vm_all = res.vm_pu  # per net.bus row
+    trafo_row = net.trafo.index.get_loc
+
+    def vm(name: str) -> float:
+        return float(vm_all[tn.bus_row(name)])
+
+    lv_vm = {f.site_id: vm_all[[tn.bus_row(b) for b in f.lv_buses]] for f in tn.feeders.values()}
+    primary = trafo_row(tn.hvmv_trafo)
     return TerniFlowResult(
-        p_primary_w=p_primary_w,
-        vm_mv_busbar_pu=float(vm[idx(tn.mv_busbar)]),
-        vm_lv_busbar_pu={n: float(vm[idx(f.lv_busbar)]) for n, f in tn.feeders.items()},
-        vm_lv_end_pu={n: float(vm[idx(f.end_bus)]) for n, f in tn.feeders.items()},
-        vm_charger_pu={f.site_id: float(vm[idx(f.charger_bus)]) for f in tn.feeders.values()},
-        vm_max_pu=float(np.nanmax(vm.to_numpy(dtype=float))),
-        vm_min_pu=float(np.nanmin(vm.to_numpy(dtype=float))),
+        p_primary_w=float(res.trafo_p_hv_w[primary]),
+        vm_mv_busbar_pu=vm(tn.mv_busbar),
+        vm_lv_busbar_pu={n: vm(f.lv_busbar) for n, f in tn.feeders.items()},
+        vm_lv_end_pu={n: vm(f.end_bus) for n, f in tn.feeders.items()},
+        vm_charger_pu={f.site_id: vm(f.charger_bus) for f in tn.feeders.values()},
+        vm_max_pu=float(np.nanmax(vm_all)),
+        vm_min_pu=float(np.nanmin(vm_all)),
         tap_pos=int(float(net.trafo.loc[tn.hvmv_trafo, "tap_pos"])),
-        q_primary_var=float(net.res_trafo.loc[tn.hvmv_trafo, "q_hv_mvar"]) * W_PER_MW,
+        q_primary_var=float(res.trafo_q_hv_var[primary]),
         # pandapower's p_hv_mw: power flowing into the transformer at its HV (here MV) side
         p_lv_trafo_w={
-            f.site_id: float(net.res_trafo.loc[f.trafo, "p_hv_mw"]) * W_PER_MW
-            for f in tn.feeders.values()
+            f.site_id: float(res.trafo_p_hv_w[trafo_row(f.trafo)]) for f in tn.feeders.values()
         },
         vm_lv_max_pu={s: float(np.max(v)) for s, v in lv_vm.items()},
         vm_lv_min_pu={s: float(np.min(v)) for s, v in lv_vm.items()},
@@ -901,7 +949,10 @@ class TerniGridModel:
         self.inputs = inputs
         self.sites = tuple(sorted(tn.ev_load_idx))
         self.providers = tuple(providers)
-        self.flow = PowerFlow(tn.net, options, control=oltc, cold_init="auto", name="terni network")
+        # the step reads the flow's arrays only: power-grid-model need not write the tables
+        self.flow = PowerFlow(
+            tn.net, options, control=oltc, cold_init="auto", name="terni network", tables=False
+        )
         self._grid: dict[str, Any] = {}
         self._conn: dict[str, dict[str, Any]] = {}
 
@@ -935,11 +986,12 @@ class TerniGridModel:
             self.tn, {c: total(c, "p_w") for c in self.providers if "p_w" in conn_in.get(c, {})}
         )
         if self.flow.solve(step, time_s):
-            self._store(flow_result(self.tn))
+            arrays = self.flow.arrays()
+            self._store(flow_result(self.tn, arrays), arrays)
         else:
-            self._store(None)
+            self._store(None, None)
 
-    def _store(self, res: TerniFlowResult | None) -> None:
+    def _store(self, res: TerniFlowResult | None, arrays: FlowArrays | None) -> None:
         net = self.tn.net
         nan = float("nan")
         tap = float(net.trafo.loc[self.tn.hvmv_trafo, "tap_pos"])
@@ -956,20 +1008,18 @@ class TerniGridModel:
             )
             self._conn = {s: dict.fromkeys(SITE_OUTPUTS, nan) for s in self.sites}
             return
+        assert arrays is not None
         self._grid = {
             "converged": 1.0,
             "p_slack_w": res.p_primary_w,
             "q_slack_var": res.q_primary_var,
-            "p_loss_w": float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1e6,
+            "p_loss_w": arrays.p_loss_w,
             "tap_pos": float(res.tap_pos),
-            "vm_pu": net.res_bus["vm_pu"].astype(float).tolist(),
-            "line_loading_percent": net.res_line["loading_percent"].astype(float).tolist(),
-            "trafo_loading_percent": net.res_trafo["loading_percent"]
-            .astype(float)
-            .fillna(0.0)
-            .tolist(),
-            "p_trafo_hv_w": (net.res_trafo["p_hv_mw"].astype(float).fillna(0.0) * 1e6).tolist(),
-            "q_trafo_hv_var": (net.res_trafo["q_hv_mvar"].astype(float).fillna(0.0) * 1e6).tolist(),
+            "vm_pu": arrays.vm_pu.tolist(),
+            "line_loading_percent": arrays.line_loading_percent.tolist(),
+            "trafo_loading_percent": _nan_as_zero(arrays.trafo_loading_percent),
+            "p_trafo_hv_w": _nan_as_zero(arrays.trafo_p_hv_w),
+            "q_trafo_hv_var": _nan_as_zero(arrays.trafo_q_hv_var),
         }
         self._conn = {
             s: {
