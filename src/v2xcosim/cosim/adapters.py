@@ -107,6 +107,27 @@ def on_wire(sim: S) -> S:
     return sim
 
 
+STEP_BLOCK = "block_times_s"
+"""Key of a :func:`step_block`: a value that carries several past steps' values at once."""
+
+
+def step_block(times_s: list[int], values: list[Any]) -> dict[str, Any]:
+    """Return the values of an attribute at several steps, sent at the last of them.
+
+    A simulator that solves a window of steps at once (a batched power flow) sends its results
+    this way at the window's end; the result store records each at its own time
+    (:class:`v2xcosim.cosim.store_sim.StoreSim`).  Only the store may receive it.
+    """
+    if len(times_s) != len(values):
+        raise SimulationError(f"step block: {len(times_s)} times for {len(values)} values")
+    return {STEP_BLOCK: list(times_s), "values": list(values)}
+
+
+def is_step_block(value: Any) -> bool:
+    """Return whether ``value`` is a :func:`step_block`."""
+    return isinstance(value, Mapping) and STEP_BLOCK in value
+
+
 def first_value(values: Mapping[str, Any]) -> Any:
     """Return the single value of one input attribute (mosaik maps source full id → value)."""
     if len(values) != 1:

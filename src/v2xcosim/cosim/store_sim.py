@@ -6,7 +6,9 @@ that file descriptor — the heartbeat the run's watchdog listens to (a step tha
 the store is what a hung or failed simulator looks like).  When mosaik has finished the set-up
 (``setup_done``) it writes ``"stepping\n"``: the watchdog's set-up allowance ends there and its
 stall clock starts (:class:`v2xcosim.runner.Watchdog`).  ``finalize`` writes one parquet
-table per label into ``out_dir``, atomically.
+table per label into ``out_dir``, atomically.  A value that is a
+:func:`~v2xcosim.cosim.adapters.step_block` (a batched grid's window) is recorded at each of
+its steps' times.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from v2xcosim.core.io import write_parquet_atomic
-from v2xcosim.cosim.adapters import TimeBasedSimulator
+from v2xcosim.cosim.adapters import STEP_BLOCK, TimeBasedSimulator, is_step_block
 from v2xcosim.cosim.recorder import ResultRecorder
 
 STEPPING_BEAT = "stepping"
@@ -77,7 +79,12 @@ class StoreSim(TimeBasedSimulator):
         for attrs in inputs.values():
             for attr, sources in attrs.items():
                 for full_id, value in sources.items():
-                    self._rec.record(time, self._labels.get(full_id, full_id), attr, value)
+                    label = self._labels.get(full_id, full_id)
+                    if is_step_block(value):  # a window of steps solved at once
+                        for t, v in zip(value[STEP_BLOCK], value["values"], strict=True):
+                            self._rec.record(int(t), label, attr, v)
+                    else:
+                        self._rec.record(time, label, attr, value)
         if self._fd is not None:
             os.write(self._fd, f"{time}\n".encode())
         return time + self._step_s

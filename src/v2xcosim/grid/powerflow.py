@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -270,6 +270,34 @@ class PowerFlow:
             converged = False
         return self._outcome(converged, step, time_s)
 
+    def solve_batch(
+        self, p_mw: dict[str, FloatArray], q_mvar: dict[str, FloatArray], *, threads: int = 1
+    ) -> list[FlowArrays] | None:
+        """Solve K operating points at once (``solver = "pgm"``, no controller); None if one fails.
+
+        ``p_mw``/``q_mvar``: (K, rows) powers per appliance table, as
+        :meth:`v2xcosim.grid.pgm.PgmSolver.solve_batch` takes them.  A batch closes no loop:
+        nothing computed from one point's results enters another point, and no controller
+        acts (a network with an in-service controller is refused).  On None the caller solves
+        the points one by one with :meth:`solve` (its non-convergence policy applies there).
+        """
+        from v2xcosim.grid.pgm import PgmSolver
+
+        if self.options.solver != "pgm":
+            raise ScenarioError(
+                f"{self.name}: grid.batch_steps needs grid.solver = 'pgm' (it is "
+                f"{self.options.solver!r}); set grid.solver = 'pgm' or grid.batch_steps = 0"
+            )
+        if self.control and "controller" in self.net and bool(self.net.controller.in_service.any()):
+            raise ScenarioError(
+                f"{self.name}: a controller (e.g. an OLTC) acts within each step, so the steps "
+                "cannot be solved as one batch; set grid.batch_steps = 0"
+            )
+        if self._pgm is None:
+            self._pgm = PgmSolver(self.net, max_iteration=self.options.max_iteration)
+        result: list[FlowArrays] | None = self._pgm.solve_batch(p_mw, q_mvar, threads=threads)
+        return result
+
     def arrays(self) -> FlowArrays:
         """Return the last converged solve's results as arrays (only after a converged one)."""
         if self._pgm is not None:
@@ -338,6 +366,21 @@ GRID_OUTPUTS = [
 ]
 """The network-wide outputs of a grid model (slack = the upstream grid, load convention);
 ``p_trafo_hv_w``/``q_trafo_hv_var`` per transformer at its HV side (+ = the LV side imports)."""
+
+
+@runtime_checkable
+class BatchGridCase(GridCase, Protocol):
+    """A grid model that can also solve a window of steps at once (``grid.batch_steps``)."""
+
+    def solve_batch(
+        self,
+        steps: Sequence[int],
+        times_s: Sequence[int],
+        grid_in: Sequence[Mapping[str, float]],
+        conn_in: Sequence[Mapping[str, Mapping[str, Any]]],
+    ) -> Sequence[tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]]:
+        """Solve ``steps`` together; return each step's (grid result, connection results)."""
+        ...
 
 
 class GridModel:

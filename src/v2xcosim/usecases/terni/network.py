@@ -750,6 +750,11 @@ def run_power_flow(
     return flow_result(tn, flow.arrays())
 
 
+def _total(value: Any) -> float:
+    """Sum of a connection's per-EV vector (or its scalar) [W or var]."""
+    return float(np.sum(np.asarray(value, dtype=float)))
+
+
 def _nan_as_zero(values: FloatArray) -> list[float]:
     """``values`` as a list with NaN (a branch out of service) as 0."""
     return np.where(np.isnan(values), 0.0, values).tolist()  # type: ignore[no-any-return]
@@ -955,6 +960,10 @@ class TerniGridModel:
         )
         self._grid: dict[str, Any] = {}
         self._conn: dict[str, dict[str, Any]] = {}
+        self.batch_threads = 1
+        """power-grid-model's threads in :meth:`solve_batch` (1 = the calling thread)."""
+        self.batch_arrays: list[FlowArrays | None] = []
+        """The last batch's flow results per step (None: that step diverged)."""
 
     def connections(self) -> list[str]:
         """Return the charging sites and the batteries."""
@@ -970,7 +979,7 @@ class TerniGridModel:
         """Set the operating point of ``step``, solve, and keep the results."""
 
         def total(c: str, attr: str) -> float:
-            return float(np.sum(np.asarray(conn_in[c][attr], dtype=float)))
+            return _total(conn_in[c][attr])
 
         if not 0 <= step < self.inputs.n_steps:
             raise SimulationError(f"terni grid: step {step} outside the inputs' horizon")
@@ -990,6 +999,106 @@ class TerniGridModel:
             self._store(flow_result(self.tn, arrays), arrays)
         else:
             self._store(None, None)
+
+    def batch_powers(
+        self, steps: Sequence[int], conn_in: Sequence[Mapping[str, Mapping[str, Any]]]
+    ) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:
+        """Return the (K, rows) powers [MW, MVAr] of the load, sgen and storage tables.
+
+        Row i is what :meth:`solve` would set for ``steps[i]`` with ``conn_in[i]``: the
+        inputs' background loads and PV, each site's EV total, each battery's power; a site or
+        battery that sends nothing keeps its previous value, as step by step.
+        """
+        net = self.tn.net
+        k = len(steps)
+        idx = np.asarray(steps, dtype=np.int64)
+        if k == 0 or len(conn_in) != k:
+            raise SimulationError("terni grid: a batch needs one input set per step")
+        if idx.min() < 0 or idx.max() >= self.inputs.n_steps:
+            raise SimulationError(f"terni grid: step {int(idx.max())} outside the inputs' horizon")
+        lp = np.tile(net.load["p_mw"].to_numpy(dtype=float), (k, 1))
+        lq = np.tile(net.load["q_mvar"].to_numpy(dtype=float), (k, 1))
+        rows = self.tn.load_rows()
+        lp[:, rows] = self.inputs.load_p_mw[idx]
+        lq[:, rows] = self.inputs.load_q_mvar[idx]
+        p: dict[str, FloatArray] = {"load": lp, "sgen": np.array(self.inputs.sgen_p_mw[idx])}
+        q: dict[str, FloatArray] = {"load": lq}
+        site_rows = net.load.index.get_indexer([self.tn.ev_load_idx[c] for c in self.sites])
+        st = None
+        if self.providers:
+            st = np.tile(net.storage["p_mw"].to_numpy(dtype=float), (k, 1))
+            st_rows = net.storage.index.get_indexer(
+                [self.tn.storage_idx[c] for c in self.providers]
+            )
+            p["storage"] = st
+        for i, ci in enumerate(conn_in):
+            if i > 0:  # what nobody sets keeps its previous value
+                lp[i, site_rows] = lp[i - 1, site_rows]
+                lq[i, site_rows] = lq[i - 1, site_rows]
+                if st is not None:
+                    st[i] = st[i - 1]
+            for j, c in enumerate(self.sites):
+                for arr, attr in ((lp, "p_w"), (lq, "q_var")):
+                    if attr in ci.get(c, {}):
+                        arr[i, site_rows[j]] = _total(ci[c][attr]) / W_PER_MW
+            if st is not None:
+                for j, c in enumerate(self.providers):
+                    if "p_w" in ci.get(c, {}):
+                        st[i, st_rows[j]] = _total(ci[c]["p_w"]) / W_PER_MW
+        for name, arr in (*p.items(), *(("load q", lq),)):
+            if not np.all(np.isfinite(arr)):
+                i = int(np.flatnonzero(~np.all(np.isfinite(arr), axis=1))[0])
+                raise ScenarioError(
+                    f"terni grid: a {name} power is not finite at step {int(idx[i])}"
+                )
+        return p, q
+
+    def solve_batch(
+        self,
+        steps: Sequence[int],
+        times_s: Sequence[int],
+        grid_in: Sequence[Mapping[str, float]],
+        conn_in: Sequence[Mapping[str, Mapping[str, Any]]],
+    ) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+        """Solve several steps in one batch; return each step's (grid, connection) results.
+
+        Only for a run in which nothing reads the grid's results while it runs (no charger
+        voltage fed back, no OLTC): the steps' operating points do not depend on each other's
+        results.  The results equal :meth:`solve`'s step by step (tests/test_grid_batch.py).
+        """
+        p, q = self.batch_powers(steps, conn_in)
+        return self.solve_powers_batch(steps, times_s, grid_in, conn_in, p, q)
+
+    def solve_powers_batch(
+        self,
+        steps: Sequence[int],
+        times_s: Sequence[int],
+        grid_in: Sequence[Mapping[str, float]],
+        conn_in: Sequence[Mapping[str, Mapping[str, Any]]],
+        p_mw: dict[str, FloatArray],
+        q_mvar: dict[str, FloatArray],
+    ) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+        """:meth:`solve_batch` with the tables' powers given (:meth:`batch_powers`)."""
+        out: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
+        res = self.flow.solve_batch(p_mw, q_mvar, threads=self.batch_threads)
+        if res is None:  # a point did not converge: step by step, under the run's policy
+            self.batch_arrays = []
+            for k, t, g, c in zip(steps, times_s, grid_in, conn_in, strict=True):
+                self.solve(k, t, g, c)
+                out.append((self._grid, self._conn))
+                self.batch_arrays.append(self.flow.arrays() if self._grid["converged"] else None)
+            return out
+        self.batch_arrays = list(res)
+        for arrays in res:
+            self._store(flow_result(self.tn, arrays), arrays)
+            out.append((self._grid, self._conn))
+        net = self.tn.net  # leave the tables at the last point, as step by step
+        net.load["p_mw"] = p_mw["load"][-1].copy()
+        net.load["q_mvar"] = q_mvar["load"][-1].copy()
+        net.sgen["p_mw"] = p_mw["sgen"][-1].copy()
+        if "storage" in p_mw:
+            net.storage["p_mw"] = p_mw["storage"][-1].copy()
+        return out
 
     def _store(self, res: TerniFlowResult | None, arrays: FlowArrays | None) -> None:
         net = self.tn.net
