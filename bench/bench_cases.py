@@ -81,6 +81,8 @@ tolerance (1e-8 MVA) on one side and the project's on the other; the FMU is the 
 (a fleet FMU equals N single-EV FMUs bit for bit)."""
 
 DAY_S = 86400
+BATCH_THREADS = 0
+"""power-grid-model's threads in ours' batched power flow: 0 = one per hardware thread (2 here)."""
 WEEK_S = 7 * DAY_S
 """A week [s]: the naive side's horizon in case (b) and the span both sides' KPIs are compared
 over when one side ran longer."""
@@ -255,8 +257,19 @@ class BenchGrid:
     grid_outputs = GRID_OUT
     connection_outputs: tuple[str, ...] = ()
 
-    def __init__(self, inner: Any, mv_buses: Mapping[str, int], *, naive: bool) -> None:
-        """Add a load (0 MW) per MV group at its bus to ``inner``'s network."""
+    def __init__(
+        self,
+        inner: Any,
+        mv_buses: Mapping[str, int],
+        *,
+        naive: bool,
+        fleet_groups: Sequence[str] = (),
+    ) -> None:
+        """Add a load (0 MW) per MV group at its bus to ``inner``'s network.
+
+        ``fleet_groups``: the group of each EV of the one ``fleet`` connection (ours), whose
+        vectors are summed per group's load row in one vector operation.
+        """
         import pandapower as pp
 
         self.inner = inner
@@ -266,11 +279,23 @@ class BenchGrid:
             g: int(pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"bench EVs {g}"))
             for g, bus in mv_buses.items()
         }
+        group_load = {**inner.tn.ev_load_idx, **self.mv_rows}
+        rows = [group_load[g] for g in fleet_groups]
+        self.fleet_rows = net.load.index.get_indexer(rows).astype(np.int64)
+        """Position in ``net.load`` of each EV of the ``fleet`` connection."""
         self._out: dict[str, float] = {}
 
     def connections(self) -> list[str]:
-        """The Terni model's sites and batteries, and the MV groups."""
-        return [*self.inner.connections(), *self.mv_rows]
+        """The Terni model's sites and batteries, the MV groups and the one fleet."""
+        return [*self.inner.connections(), *self.mv_rows, "fleet"]
+
+    def _fleet_mw(self, ci: Mapping[str, Mapping[str, Any]], attr: str) -> np.ndarray:
+        """The fleet's powers summed per load row [MW] (zeros where no EV is)."""
+        n = len(self.inner.tn.net.load)
+        if "fleet" not in ci or attr not in ci["fleet"]:
+            return np.zeros(n)
+        v = np.asarray(ci["fleet"][attr], dtype=float)
+        return np.bincount(self.fleet_rows, weights=v, minlength=n) * 1e-6
 
     def solve(
         self,
@@ -286,7 +311,13 @@ class BenchGrid:
             return float(np.sum(np.asarray(conn_in[c][attr], dtype=float)))
 
         p_ev_w = sum(total(c, "p_w") for c in conn_in if "p_w" in conn_in[c])
-        if self.mv_rows:
+        if "fleet" in conn_in:  # ours: one vector for every EV, summed per load row
+            has = np.bincount(self.fleet_rows, minlength=len(net.load)) > 0
+            for col, attr in (("p_mw", "p_w"), ("q_mvar", "q_var")):
+                values = net.load[col].to_numpy(dtype=float, copy=True)
+                values[has] = self._fleet_mw(conn_in, attr)[has]
+                net.load[col] = values
+        elif self.mv_rows:
             rows = net.load.index.get_indexer(list(self.mv_rows.values()))
             for col, attr in (("p_mw", "p_w"), ("q_mvar", "q_var")):
                 values = net.load[col].to_numpy(dtype=float, copy=True)
@@ -295,7 +326,7 @@ class BenchGrid:
                     for g in self.mv_rows
                 ]
                 net.load[col] = values
-        sites = {c: v for c, v in conn_in.items() if c not in self.mv_rows}
+        sites = {c: v for c, v in conn_in.items() if c not in self.mv_rows and c != "fleet"}
         if self.naive:
             import pandapower as pp
 
@@ -339,22 +370,30 @@ class BenchGrid:
             return float(np.sum(np.asarray(ci[c][attr], dtype=float)))
 
         inner = self.inner
-        sites = [{c: v for c, v in ci.items() if c not in self.mv_rows} for ci in conn_in]
+        skip = {*self.mv_rows, "fleet"}
+        sites = [{c: v for c, v in ci.items() if c not in skip} for ci in conn_in]
         p, q = inner.batch_powers(steps, sites)
         net = inner.tn.net
         rows = net.load.index.get_indexer(list(self.mv_rows.values()))
+        has = np.bincount(self.fleet_rows, minlength=len(net.load)) > 0
         for i, ci in enumerate(conn_in):
             for arr, attr in ((p["load"], "p_w"), (q["load"], "q_var")):
                 arr[i, rows] = [
                     total(ci, g, attr) * 1e-6 if attr in ci.get(g, {}) else 0.0
                     for g in self.mv_rows
                 ]
-        inner.solve_powers_batch(steps, times_s, grid_in, sites, p, q)
+                if "fleet" in ci:
+                    arr[i, has] = self._fleet_mw(ci, attr)[has]
+        # only the network-wide figures are recorded: the Terni model's per-feeder results
+        # are not needed here
+        solved: list[FlowArrays] | None = inner.flow.solve_batch(p, q, threads=inner.batch_threads)
+        if solved is None:
+            raise SimulationError(
+                f"bench grid: a power flow of steps {steps[0]}..{steps[-1]} diverged"
+            )
         out: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
         for i, ci in enumerate(conn_in):
-            res: FlowArrays | None = inner.batch_arrays[i]
-            if res is None:
-                raise SimulationError(f"bench grid: the power flow of step {steps[i]} diverged")
+            res = solved[i]
             vm = res.vm_pu
             out.append(
                 (
@@ -385,7 +424,10 @@ def grid_model(params: Mapping[str, Any]) -> BenchGrid:
 
     inner = terni_grid_model(params)
     mv = {str(g): int(b) for g, b in params["mv_buses"].items()}
-    return BenchGrid(inner, mv, naive=bool(params["naive"]))
+    inner.batch_threads = int(params.get("batch_threads", 1))
+    return BenchGrid(
+        inner, mv, naive=bool(params["naive"]), fleet_groups=params.get("fleet_groups", [])
+    )
 
 
 # ------------------------------------------------------------------------------- one side
@@ -444,8 +486,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     tn = build_terni_network(network_spec(spec))
     gin = grid_inputs(element_inputs(tn, input_settings(spec)))
     grp = groups(case, tn)
-    sizes = {len(ix) for _, ix in grp.values()}
-    fmu_path = {n: Path(build_fmu("EV", fleet=n)) for n in sizes} if not naive else {}
+    fmu_path = {case.evs: Path(build_fmu("EV", fleet=case.evs))} if not naive else {}
     single = Path(build_fmu("EV"))
     socs = soc_start(case.evs)
     params = {
@@ -484,11 +525,17 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
             skip_greetings=True,
             configure_logging=False,
         )
+        ev_group = [""] * case.evs
+        for g, (_, ix) in grp.items():
+            for j in ix:
+                ev_group[j] = g
         grid_params = {
             "scenario": js,
             "inputs": to_json(gin),
             "mv_buses": mv,
             "naive": naive,
+            "fleet_groups": [] if naive else ev_group,
+            "batch_threads": BATCH_THREADS,
         }
         gsim = world.start(
             "NaiveGrid" if naive else "Grid",
@@ -523,27 +570,26 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
                     labels[ev.full_id] = f"ev_{j}"
                     if ev_out:
                         links.append((ev, ev_out))
-        else:
+        else:  # one vector entity for the whole fleet, one FMU instance, one connection
             fmu_sim = world.start("FMU", step_s=step_s, outputs=[])
-            for g, (_, ix) in grp.items():
-                conn = gsim.Connection(conn_id=g)
-                sch = sched_sim.Schedule(cols=ix, scalar=False)
-                fl = fmu_sim.Fleet(
-                    **fleet_params(
-                        site_id=g,
-                        fmu_path=fmu_path[len(ix)],
-                        n=len(ix),
-                        inputs={"p_set_w": "p_set_w"},
-                        outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
-                        parameters=params,
-                        start={"soc_start": [float(socs[j]) for j in ix]},
-                    )
+            conn = gsim.Connection(conn_id="fleet")
+            sch = sched_sim.Schedule(cols=list(range(case.evs)), scalar=False)
+            fl = fmu_sim.Fleet(
+                **fleet_params(
+                    site_id="fleet",
+                    fmu_path=fmu_path[case.evs],
+                    n=case.evs,
+                    inputs={"p_set_w": "p_set_w"},
+                    outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
+                    parameters=params,
+                    start={"soc_start": [float(x) for x in socs]},
                 )
-                world.connect(sch, fl, "p_set_w")
-                world.connect(fl, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
-                labels[fl.full_id] = f"site_{g}"
-                if ev_out:
-                    links.append((fl, ev_out))
+            )
+            world.connect(sch, fl, "p_set_w")
+            world.connect(fl, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
+            labels[fl.full_id] = "fleet"
+            if ev_out:
+                links.append((fl, ev_out))
         add_store(
             world, world.start("Store"), spec.time, out_dir, labels, {}, links, progress_fd=None
         )

@@ -213,3 +213,40 @@ def test_the_grid_adapter_sends_each_window_at_its_end_and_flushes_the_last() ->
         )
     with pytest.raises(ScenarioError, match="needs end_s"):
         GridSim().init("Grid", step_s=60, model="test_grid_batch:counting_model", batch_steps=4)
+
+
+def _tables(folder: Any) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_the_cli_runs_the_demo_batched_with_the_step_by_step_tables(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from v2x_helpers import DEMO, cli
+
+    common = [
+        "--set",
+        "grid.solver='pgm'",
+        "--set",
+        "sites.0.fmu.inputs.vm=''",  # no voltage fed back: nothing reads the grid while it runs
+        "--set",
+        "results.plots=false",
+    ]
+    step, batch = tmp_path / "step", tmp_path / "batch"
+    assert cli(["run", str(DEMO), "--out", str(step), *common]) == 0
+    # 288 steps in windows of 50: five full windows and a last one of 38 at the run's end
+    assert cli(["run", str(DEMO), "--out", str(batch), "--set", "grid.batch_steps=50", *common]) == 0
+    a, b = _tables(step), _tables(batch)
+    assert a.keys() == b.keys() and "grid.parquet" in a
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
+    assert (step / "kpis.json").read_text() == (batch / "kpis.json").read_text()
+    capsys.readouterr()
+    # refused where a loop closes through the grid, or without power-grid-model
+    assert cli(["validate", str(DEMO), "--set", "grid.solver='pgm'", "--set", "grid.batch_steps=50"]) == 2
+    assert "sites[0].fmu.inputs.vm" in capsys.readouterr().out
+    assert cli(["validate", str(DEMO), "--set", "grid.batch_steps=50"]) == 2
+    assert "needs solver = 'pgm'" in capsys.readouterr().out
+    terni = ["--set", "grid.solver='pgm'", "--set", "grid.batch_steps=4"]
+    assert cli(["validate", str(TERNI), *terni]) == 2
+    assert "terni closes loops through the grid" in capsys.readouterr().out

@@ -10,12 +10,21 @@ from v2xcosim.config.base import ParamValue, PathText, Spec, resolve_file
 
 
 class FmuInputsSpec(Spec):
-    """FMU variable names of the charger inputs (None = the FMU has no such input)."""
+    """FMU variable names of the charger inputs (None = the FMU has no such input).
+
+    TOML has no null: an empty string (``vm = ""``) means None, e.g. to leave a charger's
+    voltage input unconnected (no Q(U) feedback, which ``grid.batch_steps`` needs).
+    """
 
     p_set: str = "p_set_w"
     q_set: str | None = "q_set_var"
     vm: str | None = "vm_pu"
     t_amb: str | None = "t_amb_k"
+
+    @field_validator("q_set", "vm", "t_amb", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class FmuOutputsSpec(Spec):

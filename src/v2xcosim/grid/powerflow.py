@@ -507,7 +507,9 @@ class GridModel:
                 p_trafo_hv_w=[None] * len(self.trafo_names),
                 q_trafo_hv_var=[None] * len(self.trafo_names),
             )
-        res = self.flow.arrays()
+        return self._result_of(self.flow.arrays())
+
+    def _result_of(self, res: FlowArrays) -> GridResult:
         vm = res.vm_pu
         return GridResult(
             converged=True,
@@ -544,6 +546,76 @@ class GridModel:
             ev_p_w={c: d["p_w"] for c, d in conn_in.items() if "p_w" in d},
             ev_q_var={c: d["q_var"] for c, d in conn_in.items() if "q_var" in d},
         )
+
+    def solve_batch(
+        self,
+        steps: Sequence[int],
+        times_s: Sequence[int],
+        grid_in: Sequence[Mapping[str, float]],
+        conn_in: Sequence[Mapping[str, Mapping[str, Any]]],
+    ) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+        """Solve several steps in one power-grid-model batch (``grid.batch_steps``).
+
+        Row i of the tables' powers is what :meth:`solve` sets for ``steps[i]`` (profile
+        values, PV, each site's EVs summed per bus; a site that sends nothing draws 0, as
+        step by step); each step's results are :meth:`solve`'s.  A point that does not
+        converge sends the window back to step-by-step solving under the run's policy.
+        """
+        net = self.net
+        k = len(steps)
+        lp = np.tile(net.load["p_mw"].to_numpy(dtype=float), (k, 1))
+        lq = np.tile(net.load["q_mvar"].to_numpy(dtype=float), (k, 1))
+        sp = np.tile(net.sgen["p_mw"].to_numpy(dtype=float), (k, 1))
+        sq = np.tile(net.sgen["q_mvar"].to_numpy(dtype=float), (k, 1))
+        base_rows = net.load.index.get_indexer(self._base_loads)
+        pv_rows = net.sgen.index.get_indexer(self._pv_idx)
+        site_rows = {s: net.load.index.get_indexer(ix) for s, (ix, _, _) in self._sites.items()}
+        for i, (step, time_s, g, c) in enumerate(
+            zip(steps, times_s, grid_in, conn_in, strict=True)
+        ):
+            where = f"at step {step} (t = {time_s} s)"
+            prof = {name[len("profile_") :]: float(v) for name, v in g.items()}
+            load_pu = prof[self._load_profile] if self._load_profile else None
+            scale = self.spec.load_scaling * (1.0 if load_pu is None else float(load_pu))
+            if not math.isfinite(scale):
+                raise SimulationError(f"grid: non-finite load profile value {load_pu} {where}")
+            p_load = self._p_nom_mw * scale
+            lp[i, base_rows] = p_load
+            lq[i, base_rows] = p_load * self._tan_load
+            if len(self._pv_idx):
+                pu = np.asarray([prof[p] for p in self._pv_profiles], dtype=float)
+                _finite("pv_pu", pu, where)
+                p_pv = self._pv_peak_mw * pu
+                sp[i, pv_rows] = p_pv
+                sq[i, pv_rows] = -p_pv * self._pv_tan
+            for site_id, (_, group, n_bus) in self._sites.items():
+                d = c.get(site_id, {})
+                p = np.asarray(d.get("p_w", np.zeros(len(group))), dtype=float)
+                q = np.asarray(d.get("q_var", np.zeros(len(group))), dtype=float)
+                if p.shape != group.shape or q.shape != group.shape:
+                    raise SimulationError(
+                        f"grid: site {site_id} sent {p.size} powers for {group.size} EVs {where}"
+                    )
+                _finite(f"site {site_id} p_w", p, where)
+                _finite(f"site {site_id} q_var", q, where)
+                rows = site_rows[site_id]
+                lp[i, rows] = np.bincount(group, weights=p, minlength=n_bus) / W_PER_MW
+                lq[i, rows] = np.bincount(group, weights=q, minlength=n_bus) / W_PER_MW
+        out: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
+        res = self.flow.solve_batch({"load": lp, "sgen": sp}, {"load": lq, "sgen": sq})
+        if res is None:  # a point did not converge: step by step, under the run's policy
+            for step, time_s, g, c in zip(steps, times_s, grid_in, conn_in, strict=True):
+                self.solve(step, time_s, g, c)
+                out.append(
+                    (self.grid_result(), {s: self.connection_result(s) for s in self._sites})
+                )
+            return out
+        for arrays in res:
+            self._result = self._result_of(arrays)
+            out.append((self.grid_result(), {s: self.connection_result(s) for s in self._sites}))
+        net.load["p_mw"], net.load["q_mvar"] = lp[-1].copy(), lq[-1].copy()
+        net.sgen["p_mw"], net.sgen["q_mvar"] = sp[-1].copy(), sq[-1].copy()
+        return out
 
     def grid_result(self) -> dict[str, Any]:
         """Return the network-wide results of the last step."""

@@ -259,6 +259,15 @@ class PortoScenario(ScenarioBase):
 def check(spec: PortoScenario) -> list[tuple[str, str]]:
     """Check the quarter-hour grid the tariff and the BEMS work on, and the event window."""
     problems: list[tuple[str, str]] = []
+    if spec.grid.batch_steps > 0:
+        problems.append(
+            (
+                "grid.batch_steps",
+                "porto closes loops through the grid (the chargers' voltages are fed back to the "
+                "fleet one step later and the BEMS reads the site's metered power every step), so"
+                " each step is solved before the next: set grid.batch_steps = 0",
+            )
+        )
     if 900 % spec.time.step_s:
         problems.append(("time.step_s", "must divide 900 s (the tariff's quarter hour) for porto"))
     start = spec.time.start_utc

@@ -202,6 +202,17 @@ def check(spec: SitesScenario) -> list[tuple[str, str]]:
                 pgm_convertible(spec.grid.network)
             except ScenarioError as exc:
                 problems.append(("grid.solver", str(exc)))
+    if spec.grid.batch_steps > 0:
+        for i, site in enumerate(spec.sites):
+            if site.fmu.inputs.vm is not None:
+                problems.append(
+                    (
+                        f"sites[{i}].fmu.inputs.vm",
+                        f"grid.batch_steps = {spec.grid.batch_steps} solves the grid a window "
+                        "at a time, but this site feeds the charger voltage back to its FMU "
+                        "(one step later): unset the voltage input or set grid.batch_steps = 0",
+                    )
+                )
     for i, pv in enumerate(spec.grid.pv):
         if pv.bus not in buses:
             problems.append((f"grid.pv[{i}].bus", f"no bus {pv.bus!r} in {spec.grid.network}"))

@@ -150,7 +150,12 @@ def build_world(
         prof = prof_sim.Profiles()
         labels[prof.full_id] = "profiles"
         grid_sim = world.start(
-            "Grid", model=GRID_MODEL, params=grid_params(spec), step_s=spec.time.step_s
+            "Grid",
+            model=GRID_MODEL,
+            params=grid_params(spec),
+            step_s=spec.time.step_s,
+            batch_steps=spec.grid.batch_steps,  # 0: step by step (schema: only if nothing reads)
+            end_s=spec.time.duration_s,
         )
         grid = grid_sim.Grid()
         labels[grid.full_id] = "grid"

@@ -179,6 +179,15 @@ def check(spec: TerniScenario) -> list[tuple[str, str]]:
     against the strategy protocol, so a bad one is refused before any run.
     """
     problems: list[tuple[str, str]] = []
+    if spec.grid.batch_steps > 0:
+        problems.append(
+            (
+                "grid.batch_steps",
+                "terni closes loops through the grid (the chargers' voltages are fed back to the "
+                "fleets one step later (Q(U)) and the site actors and the DSO read the network "
+                "every step), so each step is solved before the next: set grid.batch_steps = 0",
+            )
+        )
     c = spec.control
     if is_import_string(c.strategy):
         try:
