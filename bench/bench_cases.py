@@ -87,6 +87,9 @@ WEEK_S = 7 * DAY_S
 """A week [s]: the naive side's horizon in case (b) and the span both sides' KPIs are compared
 over when one side ran longer."""
 
+MAX_FLEET_EVS = 1000
+"""Most EVs per fleet FMU on ours' side (a larger fleet is split into several FMUs)."""
+
 GRID_OUT = ("p_slack_w", "p_loss_w", "p_ev_w", "vm_min_pu", "vm_max_pu")
 """The grid's outputs both sides record per step (W, W, W, pu, pu)."""
 
@@ -105,6 +108,8 @@ class Case:
     record_soc: bool
     naive_days: float | None
     """The naive side's simulated days when it is extrapolated (None: the whole case)."""
+    model: str = "EV"
+    """The EV model (``models/fmus.toml``) both sides use."""
 
 
 CASES: dict[str, Case] = {
@@ -263,12 +268,13 @@ class BenchGrid:
         mv_buses: Mapping[str, int],
         *,
         naive: bool,
-        fleet_groups: Sequence[str] = (),
+        fleet_groups: Sequence[Sequence[str]] = (),
     ) -> None:
         """Add a load (0 MW) per MV group at its bus to ``inner``'s network.
 
-        ``fleet_groups``: the group of each EV of the one ``fleet`` connection (ours), whose
-        vectors are summed per group's load row in one vector operation.
+        ``fleet_groups``: per fleet connection ``fleet<i>`` (ours: one per fleet FMU of at most
+        :data:`MAX_FLEET_EVS`), the group of each of its EVs; its vector is summed per group's
+        load row in one vector operation.
         """
         import pandapower as pp
 
@@ -280,22 +286,30 @@ class BenchGrid:
             for g, bus in mv_buses.items()
         }
         group_load = {**inner.tn.ev_load_idx, **self.mv_rows}
-        rows = [group_load[g] for g in fleet_groups]
-        self.fleet_rows = net.load.index.get_indexer(rows).astype(np.int64)
-        """Position in ``net.load`` of each EV of the ``fleet`` connection."""
+        self.fleet_rows = {
+            f"fleet{i}": net.load.index.get_indexer([group_load[g] for g in gs]).astype(np.int64)
+            for i, gs in enumerate(fleet_groups)
+        }
+        """Per fleet connection: the position in ``net.load`` of each of its EVs."""
+        rows = [r for r in self.fleet_rows.values()]
+        self._has = np.zeros(len(net.load), dtype=bool)
+        if rows:
+            self._has[np.concatenate(rows)] = True
         self._out: dict[str, float] = {}
 
     def connections(self) -> list[str]:
         """The Terni model's sites and batteries, the MV groups and the one fleet."""
-        return [*self.inner.connections(), *self.mv_rows, "fleet"]
+        return [*self.inner.connections(), *self.mv_rows, *self.fleet_rows]
 
     def _fleet_mw(self, ci: Mapping[str, Mapping[str, Any]], attr: str) -> np.ndarray:
         """The fleet's powers summed per load row [MW] (zeros where no EV is)."""
         n = len(self.inner.tn.net.load)
-        if "fleet" not in ci or attr not in ci["fleet"]:
-            return np.zeros(n)
-        v = np.asarray(ci["fleet"][attr], dtype=float)
-        return np.bincount(self.fleet_rows, weights=v, minlength=n) * 1e-6
+        out = np.zeros(n)
+        for c, rows in self.fleet_rows.items():
+            if c in ci and attr in ci[c]:
+                v = np.asarray(ci[c][attr], dtype=float)
+                out += np.bincount(rows, weights=v, minlength=n)
+        return out * 1e-6
 
     def solve(
         self,
@@ -311,8 +325,8 @@ class BenchGrid:
             return float(np.sum(np.asarray(conn_in[c][attr], dtype=float)))
 
         p_ev_w = sum(total(c, "p_w") for c in conn_in if "p_w" in conn_in[c])
-        if "fleet" in conn_in:  # ours: one vector for every EV, summed per load row
-            has = np.bincount(self.fleet_rows, minlength=len(net.load)) > 0
+        if self.fleet_rows:  # ours: a vector per fleet FMU, summed per load row
+            has = self._has
             for col, attr in (("p_mw", "p_w"), ("q_mvar", "q_var")):
                 values = net.load[col].to_numpy(dtype=float, copy=True)
                 values[has] = self._fleet_mw(conn_in, attr)[has]
@@ -326,7 +340,8 @@ class BenchGrid:
                     for g in self.mv_rows
                 ]
                 net.load[col] = values
-        sites = {c: v for c, v in conn_in.items() if c not in self.mv_rows and c != "fleet"}
+        skip = {*self.mv_rows, *self.fleet_rows}
+        sites = {c: v for c, v in conn_in.items() if c not in skip}
         if self.naive:
             import pandapower as pp
 
@@ -370,19 +385,19 @@ class BenchGrid:
             return float(np.sum(np.asarray(ci[c][attr], dtype=float)))
 
         inner = self.inner
-        skip = {*self.mv_rows, "fleet"}
+        skip = {*self.mv_rows, *self.fleet_rows}
         sites = [{c: v for c, v in ci.items() if c not in skip} for ci in conn_in]
         p, q = inner.batch_powers(steps, sites)
         net = inner.tn.net
         rows = net.load.index.get_indexer(list(self.mv_rows.values()))
-        has = np.bincount(self.fleet_rows, minlength=len(net.load)) > 0
+        has = self._has
         for i, ci in enumerate(conn_in):
             for arr, attr in ((p["load"], "p_w"), (q["load"], "q_var")):
                 arr[i, rows] = [
                     total(ci, g, attr) * 1e-6 if attr in ci.get(g, {}) else 0.0
                     for g in self.mv_rows
                 ]
-                if "fleet" in ci:
+                if self.fleet_rows:
                     arr[i, has] = self._fleet_mw(ci, attr)[has]
         # only the network-wide figures are recorded: the Terni model's per-feeder results
         # are not needed here
@@ -486,8 +501,9 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     tn = build_terni_network(network_spec(spec))
     gin = grid_inputs(element_inputs(tn, input_settings(spec)))
     grp = groups(case, tn)
-    fmu_path = {case.evs: Path(build_fmu("EV", fleet=case.evs))} if not naive else {}
-    single = Path(build_fmu("EV"))
+    sizes = sorted({len(c) for c in fleet_chunks(case.evs)})
+    fmu_path = {n: Path(build_fmu(case.model, fleet=n)) for n in sizes} if not naive else {}
+    single = Path(build_fmu(case.model))
     socs = soc_start(case.evs)
     params = {
         "p_rated_w": P_EV_W * 1.5,  # 11.1 kW: the schedule's 7.4 kW is below the rating
@@ -529,12 +545,13 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         for g, (_, ix) in grp.items():
             for j in ix:
                 ev_group[j] = g
+        chunks = fleet_chunks(case.evs)
         grid_params = {
             "scenario": js,
             "inputs": to_json(gin),
             "mv_buses": mv,
             "naive": naive,
-            "fleet_groups": [] if naive else ev_group,
+            "fleet_groups": [] if naive else [[ev_group[j] for j in c] for c in chunks],
             "batch_threads": BATCH_THREADS,
         }
         gsim = world.start(
@@ -570,26 +587,27 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
                     labels[ev.full_id] = f"ev_{j}"
                     if ev_out:
                         links.append((ev, ev_out))
-        else:  # one vector entity for the whole fleet, one FMU instance, one connection
+        else:  # one vector entity per fleet FMU of <= MAX_FLEET_EVS EVs, one connection each
             fmu_sim = world.start("FMU", step_s=step_s, outputs=[])
-            conn = gsim.Connection(conn_id="fleet")
-            sch = sched_sim.Schedule(cols=list(range(case.evs)), scalar=False)
-            fl = fmu_sim.Fleet(
-                **fleet_params(
-                    site_id="fleet",
-                    fmu_path=fmu_path[case.evs],
-                    n=case.evs,
-                    inputs={"p_set_w": "p_set_w"},
-                    outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
-                    parameters=params,
-                    start={"soc_start": [float(x) for x in socs]},
+            for i, chunk in enumerate(chunks):
+                conn = gsim.Connection(conn_id=f"fleet{i}")
+                sch = sched_sim.Schedule(cols=chunk, scalar=False)
+                fl = fmu_sim.Fleet(
+                    **fleet_params(
+                        site_id=f"fleet{i}",
+                        fmu_path=fmu_path[len(chunk)],
+                        n=len(chunk),
+                        inputs={"p_set_w": "p_set_w"},
+                        outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
+                        parameters=params,
+                        start={"soc_start": [float(socs[j]) for j in chunk]},
+                    )
                 )
-            )
-            world.connect(sch, fl, "p_set_w")
-            world.connect(fl, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
-            labels[fl.full_id] = "fleet"
-            if ev_out:
-                links.append((fl, ev_out))
+                world.connect(sch, fl, "p_set_w")
+                world.connect(fl, conn, ("p_ac_w", "p_w"), ("q_ac_var", "q_var"))
+                labels[fl.full_id] = f"fleet{i}"
+                if ev_out:
+                    links.append((fl, ev_out))
         add_store(
             world, world.start("Store"), spec.time, out_dir, labels, {}, links, progress_fd=None
         )
@@ -606,6 +624,9 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     return {
         "side": side,
         "case": case.key,
+        "evs": case.evs,
+        "model": case.model,
+        "fleet_fmus": 0 if naive else len(fleet_chunks(case.evs)),
         "steps": n_steps,
         "step_s": step_s,
         "setup_s": setup_s,
@@ -633,11 +654,36 @@ def compare_kpis(ours: Mapping[str, float], naive: Mapping[str, float]) -> list[
     return bad
 
 
+def fleet_chunks(n_evs: int) -> list[list[int]]:
+    """The EV indices of each fleet FMU: as few as possible, of at most MAX_FLEET_EVS each."""
+    k = -(-n_evs // MAX_FLEET_EVS)
+    return [[int(x) for x in c] for c in np.array_split(np.arange(n_evs), k)]
+
+
 def main(argv: Sequence[str]) -> int:
-    """``SIDE CASE OUT.json [--days D]``: run one side of a case, write its measurement."""
-    side, key, out = argv[0], argv[1], Path(argv[2])
-    days = float(argv[4]) if len(argv) > 4 and argv[3] == "--days" else None
-    res = run_side(side, CASES[key], days)
+    """``SIDE CASE OUT.json [--days D] [--evs N] [--model NAME]``: run one side of a case.
+
+    ``--evs`` and ``--model`` replace the case's fleet size and EV model (the scaling section);
+    the measurement is written as JSON to OUT.json.
+    """
+    import argparse
+    import dataclasses
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("side", choices=["ours", "naive"])
+    ap.add_argument("case", choices=list(CASES))
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--days", type=float, default=None)
+    ap.add_argument("--evs", type=int, default=None)
+    ap.add_argument("--model", default=None)
+    args = ap.parse_args(argv)
+    case = CASES[args.case]
+    if args.evs is not None:
+        case = dataclasses.replace(case, evs=args.evs)
+    if args.model is not None:
+        case = dataclasses.replace(case, model=args.model)
+    side, out = args.side, args.out
+    res = run_side(side, case, args.days)
     out.write_text(json.dumps(res, indent=1), encoding="utf-8")
     return 0
 
