@@ -301,3 +301,13 @@ def test_terni_morning_with_the_quasi_static_model(tmp_path: Path) -> None:
     assert keys and a["ev_energy_charged_kwh"] > 10.0, a
     for k in keys:
         assert abs(a[k] - b[k]) <= 1e-3 * max(abs(a[k]), 1.0), (k, a[k], b[k])
+
+
+def test_sites_select_the_model_by_name() -> None:
+    """A sites scenario names the FMU model in ``sites.N.fmu.model``; EVQuasiStatic has the
+    inputs and outputs the sites' fleet mapping uses, so the demo preflights with it."""
+    from v2xcosim.scenario import load_scenario, preflight
+
+    demo = Path(__file__).resolve().parents[1] / "scenarios" / "demo.toml"
+    fmus = preflight(load_scenario(demo, [f"sites.0.fmu.model={MODEL}"]))
+    assert fmus and all(p.name.startswith(MODEL) for p in fmus.values()), fmus
