@@ -11,7 +11,9 @@ and current charge the battery; SOC and SOH are fractions (0..1). SI units throu
 (the same with a <code>DCPort</code>), <code>ChargerBase</code> (partial: limits, losses,
 Q(U), P(f)), <code>ChargerReduced</code> / <code>ChargerDetailed</code> (stand-alone chargers),
 <code>ChargerReducedDC</code> / <code>ChargerDetailedDC</code> (with a <code>DCPort</code>),
-<code>EV</code> (reduced charger + pack), <code>EVDetailed</code> (detailed charger + pack) and
+<code>EV</code> (reduced charger + pack), <code>EVDetailed</code> (detailed charger + pack),
+<code>EVQuasiStatic</code> (the same vehicle at steady state: <code>ChargerAlgebraicDC</code> +
+<code>BatteryPackQuasiStatic</code>, the pack variant of <code>BatteryQuasiStatic</code>) and
 <code>Terminal</code> (an airport terminal as one ISO 13790 5R1C thermal zone with its HVAC and
 electrical load).</p>
 </html>"));

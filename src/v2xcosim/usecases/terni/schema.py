@@ -131,6 +131,13 @@ class TerniSpec(Spec):
         default_factory=dict,
         description="FMU-wide parameters of each site's fleet FMU (solver.rtol, solver.threads)",
     )
+    ev_model: Literal["EV", "EVQuasiStatic"] = Field(
+        default="EV",
+        description=(
+            "model of the EV fleet FMU: 'EV' (dynamic: charger lag, RC pairs) or 'EVQuasiStatic' "
+            "(the same vehicle at steady state, for 15-min steps; models/README.md)"
+        ),
+    )
     placement: PlacementSpec | None = Field(
         default=None, description="charging zones placed automatically (excludes lv_feeders)"
     )

@@ -124,7 +124,7 @@ class TerniPlan:
 
 
 def preflight(spec: TerniScenario) -> Path:
-    """Build (cached) the fleet FMU sized for the largest site; return its path.
+    """Build (cached) the ``terni.ev_model`` fleet FMU sized for the largest site; its path.
 
     The FMU-wide parameters of ``terni.fmu_instance_parameters`` are checked against it here,
     before anything is written.
@@ -133,7 +133,7 @@ def preflight(spec: TerniScenario) -> Path:
     from v2xcosim.fmu.fleet import FmuFleet
 
     n = fleet_size(spec)
-    path = Path(build_fmu("EV", fleet=n))
+    path = Path(build_fmu(spec.terni.ev_model, fleet=n))
     try:
         FmuFleet(
             path,
