@@ -235,7 +235,8 @@ def test_the_cli_runs_the_demo_batched_with_the_step_by_step_tables(
     step, batch = tmp_path / "step", tmp_path / "batch"
     assert cli(["run", str(DEMO), "--out", str(step), *common]) == 0
     # 288 steps in windows of 50: five full windows and a last one of 38 at the run's end
-    assert cli(["run", str(DEMO), "--out", str(batch), "--set", "grid.batch_steps=50", *common]) == 0
+    batched = ["--set", "grid.batch_steps=50", *common]
+    assert cli(["run", str(DEMO), "--out", str(batch), *batched]) == 0
     a, b = _tables(step), _tables(batch)
     assert a.keys() == b.keys() and "grid.parquet" in a
     for name in a:
@@ -243,7 +244,8 @@ def test_the_cli_runs_the_demo_batched_with_the_step_by_step_tables(
     assert (step / "kpis.json").read_text() == (batch / "kpis.json").read_text()
     capsys.readouterr()
     # refused where a loop closes through the grid, or without power-grid-model
-    assert cli(["validate", str(DEMO), "--set", "grid.solver='pgm'", "--set", "grid.batch_steps=50"]) == 2
+    pgm_batch = ["--set", "grid.solver='pgm'", "--set", "grid.batch_steps=50"]
+    assert cli(["validate", str(DEMO), *pgm_batch]) == 2
     assert "sites[0].fmu.inputs.vm" in capsys.readouterr().out
     assert cli(["validate", str(DEMO), "--set", "grid.batch_steps=50"]) == 2
     assert "needs solver = 'pgm'" in capsys.readouterr().out
