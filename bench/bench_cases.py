@@ -110,6 +110,10 @@ class Case:
     """The naive side's simulated days when it is extrapolated (None: the whole case)."""
     model: str = "EV"
     """The EV model (``models/fmus.toml``) both sides use."""
+    network: str | None = None
+    """A network of the generic grid model (``grid.network``) instead of the Terni network:
+    ours only (the scaling section's larger net), background loads at their nominal power, the
+    EVs spread evenly over its LV buses, the time axis of ``scenario``."""
 
 
 CASES: dict[str, Case] = {
@@ -122,6 +126,17 @@ CASES: dict[str, Case] = {
         0,
         True,
         None,
+    ),
+    "c": Case(
+        "c",
+        "SimBench 1-MVLV-urban-all (10,458 buses), 1000 EVs at LV buses, a week at 15-min steps",
+        "scenarios/terni_public_network.toml",
+        ("time.step_s=900", f"time.duration_s={7 * 86400}", "terni.oltc=false"),
+        1000,
+        0,
+        False,
+        None,
+        network="simbench:1-MVLV-urban-all-0-sw",
     ),
     "b": Case(
         "b",
@@ -445,6 +460,91 @@ def grid_model(params: Mapping[str, Any]) -> BenchGrid:
     )
 
 
+class GenericBenchGrid:
+    """The generic grid model (``grid.network``) with the fleets' EVs at LV buses (ours only).
+
+    Records the same figures as :class:`BenchGrid`; solves batched like it.
+    """
+
+    grid_inputs: tuple[str, ...] = ()
+    grid_outputs = GRID_OUT
+    connection_outputs: tuple[str, ...] = ()
+
+    def __init__(self, network: str, fleet_buses: Sequence[Sequence[str]], threads: int) -> None:
+        """Build ``network`` (power-grid-model); fleet ``fleet<i>``'s EVs at ``fleet_buses[i]``."""
+        from v2xcosim.config.grid import GridSpec
+        from v2xcosim.grid.powerflow import GridModel, SiteConnection
+
+        spec = GridSpec(network=network, solver="pgm")
+        sites = [SiteConnection(f"fleet{i}", list(b)) for i, b in enumerate(fleet_buses)]
+        self.model = GridModel(spec, sites)
+        self.model.batch_threads = threads
+        self._out: dict[str, float] = {}
+
+    def connections(self) -> list[str]:
+        """One connection per fleet FMU."""
+        return self.model.connections()
+
+    @staticmethod
+    def _figures(g: Mapping[str, Any], ci: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+        vm = np.array([np.nan if v is None else v for v in g["vm_pu"]], dtype=float)
+        return {
+            "p_slack_w": float(g["p_slack_w"]),
+            "p_loss_w": float(g["p_loss_w"]),
+            "p_ev_w": sum(float(np.sum(np.asarray(d["p_w"], float))) for d in ci.values()),
+            "vm_min_pu": float(np.nanmin(vm)),
+            "vm_max_pu": float(np.nanmax(vm)),
+        }
+
+    def solve(
+        self,
+        step: int,
+        time_s: int,
+        grid_in: Mapping[str, float],
+        conn_in: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Solve one step."""
+        self.model.solve(step, time_s, grid_in, conn_in)
+        self._out = self._figures(self.model.grid_result(), conn_in)
+
+    def solve_batch(
+        self,
+        steps: Sequence[int],
+        times_s: Sequence[int],
+        grid_in: Sequence[Mapping[str, float]],
+        conn_in: Sequence[Mapping[str, Mapping[str, Any]]],
+    ) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+        """Solve a window of steps in one batch."""
+        res = self.model.solve_batch(steps, times_s, grid_in, conn_in)
+        return [(self._figures(g, ci), {}) for (g, _), ci in zip(res, conn_in, strict=True)]
+
+    def grid_result(self) -> dict[str, Any]:
+        """The recorded outputs of the last step."""
+        return self._out
+
+    def connection_result(self, conn_id: str) -> dict[str, Any]:
+        """No connection outputs (nothing is fed back)."""
+        return {}
+
+
+def generic_grid_model(params: Mapping[str, Any]) -> GenericBenchGrid:
+    """Grid-model factory (``bench_cases:generic_grid_model``) of a ``network`` case."""
+    return GenericBenchGrid(
+        str(params["network"]), params["fleet_buses"], int(params.get("batch_threads", 1))
+    )
+
+
+def lv_buses(network: str, n_evs: int) -> list[str]:
+    """The bus of each EV: the network's in-service LV buses (< 1 kV), evenly in index order."""
+    from v2xcosim.grid.sources import load_source
+
+    net = load_source(network)[0]
+    lv = net.bus[(net.bus["vn_kv"] < 1.0) & net.bus["in_service"].astype(bool)]
+    names = [str(n) for n in lv["name"]]
+    pick = np.linspace(0, len(names) - 1, n_evs).round().astype(int)
+    return [names[int(i)] for i in pick]
+
+
 # ------------------------------------------------------------------------------- one side
 def _peak_rss_mb() -> tuple[float, float]:
     """Peak resident memory [MB] of this process and of its largest finished child (builds)."""
@@ -498,9 +598,16 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     spec = spec.model_copy(update={"grid": spec.grid.model_copy(update={"solver": solver})})
     step_s, n_steps = spec.time.step_s, spec.time.n_steps
     # the plan, outside the timed span (as `v2xcosim run` computes it before the world)
-    tn = build_terni_network(network_spec(spec))
-    gin = grid_inputs(element_inputs(tn, input_settings(spec)))
-    grp = groups(case, tn)
+    if case.network is not None:
+        if naive:
+            raise ValueError(f"case {case.key}: a generic-network case has no naive side")
+        ev_bus = lv_buses(case.network, case.evs)
+        grp: dict[str, tuple[int, list[int]]] = {}
+        gin: Any = None
+    else:
+        tn = build_terni_network(network_spec(spec))
+        gin = grid_inputs(element_inputs(tn, input_settings(spec)))
+        grp = groups(case, tn)
     sizes = sorted({len(c) for c in fleet_chunks(case.evs)})
     fmu_path = {n: Path(build_fmu(case.model, fleet=n)) for n in sizes} if not naive else {}
     single = Path(build_fmu(case.model))
@@ -546,7 +653,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
             for j in ix:
                 ev_group[j] = g
         chunks = fleet_chunks(case.evs)
-        grid_params = {
+        grid_params: dict[str, Any] = {
             "scenario": js,
             "inputs": to_json(gin),
             "mv_buses": mv,
@@ -554,9 +661,17 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
             "fleet_groups": [] if naive else [[ev_group[j] for j in c] for c in chunks],
             "batch_threads": BATCH_THREADS,
         }
+        factory = "bench_cases:grid_model"
+        if case.network is not None:
+            factory = "bench_cases:generic_grid_model"
+            grid_params = {
+                "network": case.network,
+                "fleet_buses": [[ev_bus[j] for j in c] for c in chunks],
+                "batch_threads": BATCH_THREADS,
+            }
         gsim = world.start(
             "NaiveGrid" if naive else "Grid",
-            model="bench_cases:grid_model",
+            model=factory,
             params=grid_params,
             step_s=step_s,
             # ours: nothing reads the grid while it runs, so a day of steps is one batch

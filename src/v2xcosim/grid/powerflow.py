@@ -447,6 +447,9 @@ class GridModel:
         self.grid_outputs: list[str] = list(GRID_OUTPUTS)
         self.connection_outputs: list[str] = ["vm_pu"]
         self._result: GridResult | None = None
+        self.batch_threads = 1
+        """power-grid-model's threads in :meth:`solve_batch` (1 = the calling thread, 0 = one
+        per hardware thread; the results do not depend on it)."""
 
     # ----------------------------------------------------------------------------- step
     def step(
@@ -602,7 +605,9 @@ class GridModel:
                 lp[i, rows] = np.bincount(group, weights=p, minlength=n_bus) / W_PER_MW
                 lq[i, rows] = np.bincount(group, weights=q, minlength=n_bus) / W_PER_MW
         out: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
-        res = self.flow.solve_batch({"load": lp, "sgen": sp}, {"load": lq, "sgen": sq})
+        res = self.flow.solve_batch(
+            {"load": lp, "sgen": sp}, {"load": lq, "sgen": sq}, threads=self.batch_threads
+        )
         if res is None:  # a point did not converge: step by step, under the run's policy
             for step, time_s, g, c in zip(steps, times_s, grid_in, conn_in, strict=True):
                 self.solve(step, time_s, g, c)
