@@ -21,7 +21,7 @@ import ctypes
 import difflib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
-from v2xcosim.fmu.archive import OpenedFmu, sha256_file
+from v2xcosim.fmu.archive import OpenedFmu
 from v2xcosim.fmu.runtime import FmuRunner
+from v2xcosim.fmu.variable_table import VariableTable, largest_index
 
 FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
@@ -52,18 +53,22 @@ FLEET_DESCRIPTION_BYTES_PER_EV = 64 * 1024
 measured for the project's EV fleet; the archive's limit for the description follows it."""
 
 
-def extract_fmu(path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1) -> OpenedFmu:
+def extract_fmu(
+    path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1, *, light: bool = True
+) -> OpenedFmu:
     """Open ``path`` for the lifetime of ``stack`` through :func:`v2xcosim.fmu.archive.open_fmu`.
 
     The one place that unpacks an archive (size, ratio, path and platform checks; folder
     removed and working directory restored on exit).  The limit of the model description
     grows with ``n_vehicles`` (:data:`FLEET_DESCRIPTION_BYTES_PER_EV` each), so a large fleet
-    FMU is not mistaken for a zip bomb.
+    FMU is not mistaken for a zip bomb.  ``light`` (default) reads the description through
+    :mod:`v2xcosim.fmu.variable_table` (cached by the archive's SHA-256); ``False`` through
+    fmpy's full parse.
     """
     from v2xcosim.fmu.archive import open_fmu
 
     allowance = n_vehicles * FLEET_DESCRIPTION_BYTES_PER_EV
-    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance))
+    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance, light=light))
 
 
 @dataclass(frozen=True)
@@ -87,32 +92,67 @@ def _float_or(x: object, default: float) -> float:
         return default
 
 
+def _variable(v: Any) -> Variable:
+    """Return the :class:`Variable` of fmpy's ``ModelVariable`` or of a light ``VariableRow``."""
+    return Variable(
+        v.name,
+        int(v.valueReference),
+        v.causality,
+        v.variability,
+        v.type,
+        _float_or(v.min, -float("inf")),
+        _float_or(v.max, float("inf")),
+    )
+
+
+class FleetVariables(Mapping[str, Variable]):
+    """The variables of an opened FMU as :class:`Variable` by name, each built on access.
+
+    ``rows`` is :attr:`v2xcosim.fmu.archive.OpenedFmu.variables` (fmpy's variables or the light
+    table): a fleet FMU of 1000 vehicles has 116,003 variables, of which a site reads a few
+    per vehicle.
+    """
+
+    def __init__(self, rows: Mapping[str, Any]) -> None:
+        """Wrap ``rows`` (name -> variable with fmpy's attribute names)."""
+        self.rows = rows
+
+    def __getitem__(self, name: str) -> Variable:
+        return _variable(self.rows[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def check_fmi2_cs(path: Path, md: Any) -> None:
+    """Refuse a model description that is not FMI 2.0 with Co-Simulation."""
+    if md.fmiVersion != "2.0" or md.coSimulation is None:
+        raise ScenarioError(
+            f"FMU {path}: needs FMI 2.0 Co-Simulation (has FMI {md.fmiVersion}, "
+            f"co-simulation {'yes' if md.coSimulation else 'no'})"
+        )
+
+
 def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
-    """Read the model description of ``path``; refuse anything but FMI 2.0 Co-Simulation."""
+    """Read the model description of ``path`` with fmpy's full parse; refuse all but FMI 2.0 CS.
+
+    The reference of the light table (:mod:`v2xcosim.fmu.variable_table`) that
+    :class:`FmuFleet` reads.
+    """
     from fmpy import read_model_description
 
     try:
         md = read_model_description(str(path))
     except Exception as exc:
         raise ScenarioError(f"FMU {path}: cannot read modelDescription.xml: {exc}") from None
-    if md.fmiVersion != "2.0" or md.coSimulation is None:
-        raise ScenarioError(
-            f"FMU {path}: needs FMI 2.0 Co-Simulation (has FMI {md.fmiVersion}, "
-            f"co-simulation {'yes' if md.coSimulation else 'no'})"
-        )
-    variables = {
-        v.name: Variable(
-            v.name,
-            int(v.valueReference),
-            v.causality,
-            v.variability,
-            v.type,
-            _float_or(v.min, -float("inf")),
-            _float_or(v.max, float("inf")),
-        )
-        for v in md.modelVariables
-    }
-    return md, variables
+    check_fmi2_cs(path, md)
+    return md, {v.name: _variable(v) for v in md.modelVariables}
 
 
 def _check(
@@ -191,11 +231,16 @@ def _check_range(
             return
 
 
-def fleet_size(variables: Mapping[str, Variable], prefix: str) -> int:
-    """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
-    pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\.")
-    sizes = [int(m.group(1)) for v in variables if (m := pat.match(v))]
-    return max(sizes, default=0)
+def fleet_size(variables: Mapping[str, Any], prefix: str) -> int:
+    """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none.
+
+    One regular-expression scan over the names, each preceded by NUL (a character XML cannot
+    hold, so each match starts a name); a light table keeps the answer for the next site.
+    """
+    rows = variables.rows if isinstance(variables, FleetVariables) else variables
+    if isinstance(rows, VariableTable):
+        return rows.largest_index(prefix)
+    return largest_index(rows, prefix)
 
 
 class FmuFleet:
@@ -228,9 +273,25 @@ class FmuFleet:
         self.outputs = list(outputs)
         self.parameters = dict(parameters)
         self.instance_parameters = dict(instance_parameters or {})
-        self.sha256 = sha256_file(self.path)
-        md, variables = read_variables(self.path)
-        self.model_description = md
+        self._stack = contextlib.ExitStack()
+        self._instances: list[Any] = []  # fmpy FMU2Slave objects, one per instance
+        self._runners: list[FmuRunner] = []
+        self._initialised = False
+        # the archive is checked, extracted and its description read (light, cached) first
+        self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
+        try:
+            self.sha256 = self._opened.sha256
+            self.model_description = self._opened.model_description
+            check_fmi2_cs(self.path, self.model_description)
+            self._prepare(FleetVariables(self._opened.variables), prefix)
+            self._instantiate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, variables: Mapping[str, Variable], prefix: str) -> None:
+        """Check every name against the FMU; set up the value references and I/O buffers."""
+        n, fleet, name = self.n, self.fleet, self.name
 
         def full(base: str, i: int) -> str:
             return f"{prefix}[{i + 1}].{base}" if fleet else base
@@ -291,10 +352,6 @@ class FmuFleet:
         }
         self._variables = variables
         self._full = full
-        self._stack = contextlib.ExitStack()
-        self._instances: list[Any] = []  # fmpy FMU2Slave objects, one per instance
-        self._runners: list[FmuRunner] = []
-        self._initialised = False
         self._in_buf = np.zeros(self._in_vr.size, dtype=np.float64)
         self._out_buf = np.zeros(self._out_vr.size, dtype=np.float64)
         # ``.data`` is the array's (writable) memoryview: the ctypes arrays share its memory
@@ -306,12 +363,6 @@ class FmuFleet:
         )
         self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
         self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
-        try:
-            self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
-            self._instantiate()
-        except BaseException:
-            self.close()
-            raise
 
     # ------------------------------------------------------------------------- FMI calls
     def _call(self, inst: int, function: str, time_s: float, fn: Any, *args: Any) -> Any:

@@ -1,0 +1,227 @@
+"""Opening fleet FMUs fast: the light, cached variable table against fmpy's full parse.
+
+The reference is fmpy's ``read_model_description`` (the parse every other command uses): the
+light table must hold exactly its names, value references, types, causalities, variabilities,
+initials, start/min/max texts, in document order.  The cache must never serve a table to an
+archive with another SHA-256, and a damaged cache file is rebuilt from the XML.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from v2x_helpers import toy_fmu
+from v2xcosim.core.errors import ScenarioError
+from v2xcosim.fmu import variable_table as vt
+from v2xcosim.fmu.archive import open_fmu, sha256_file
+from v2xcosim.fmu.build import build_fmu
+from v2xcosim.fmu.fleet import FleetVariables, FmuFleet, fleet_size, read_variables
+
+FIELDS = (
+    "name",
+    "valueReference",
+    "type",
+    "causality",
+    "variability",
+    "initial",
+    "start",
+    "min",
+    "max",
+)
+
+
+def fmpy_rows(md: Any) -> list[tuple[Any, ...]]:
+    return [tuple(getattr(v, f) for f in FIELDS) for v in md.modelVariables]
+
+
+def light_rows(table: vt.VariableTable) -> list[tuple[Any, ...]]:
+    return [tuple(table[name]) for name in table]
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh cache folder and an empty in-process memory."""
+    monkeypatch.setenv(vt.CACHE_ENV, str(tmp_path / "cache"))
+    vt.forget()
+    return tmp_path / "cache" / "fmu-descriptions"
+
+
+def open_light(path: Path) -> Any:
+    with open_fmu(path, light=True) as opened:
+        return opened.model_description
+
+
+@pytest.mark.parametrize("which", ["project EV fleet of 3", "toy fleet of 3"])
+def test_light_table_equals_fmpys_full_parse(which: str, cache: Path) -> None:
+    from fmpy import read_model_description
+
+    path = Path(build_fmu("EV", fleet=3)) if which.startswith("project") else toy_fmu(3)
+    full = read_model_description(str(path), validate=True)
+    for source in ("parsed", "cache file", "memory"):
+        if source == "cache file":
+            vt.forget()
+        md = open_light(path)
+        assert light_rows(md.variables) == fmpy_rows(full), source
+        assert (md.fmiVersion, md.guid, md.modelName) == (
+            full.fmiVersion,
+            full.guid,
+            full.modelName,
+        )
+        assert md.coSimulation.modelIdentifier == full.coSimulation.modelIdentifier
+        # the fleet's view: the same Variable objects as read_variables (fmpy) gives
+        assert dict(FleetVariables(md.variables)) == read_variables(path)[1]
+    assert fleet_size(md.variables, "ev") == 3
+    assert [p.name for p in cache.iterdir()] == [f"{sha256_file(path)}.v{vt.FORMAT}.json"]
+
+
+EDGE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<fmiModelDescription fmiVersion="2.0" modelName="Edge" guid="{1}" generationTool="hand">
+  <CoSimulation modelIdentifier="Edge"/>
+  <TypeDefinitions>
+    <SimpleType name="Mode"><Enumeration><Item name="a" value="1"/><Item name="b" value="2"/>
+    </Enumeration></SimpleType>
+  </TypeDefinitions>
+  <ModelVariables>
+    <ScalarVariable name="x" valueReference="0"><Real/></ScalarVariable>
+    <ScalarVariable name="u" valueReference="1" causality="input"><Real start="1.5" min="-2"
+      max="3e3"/></ScalarVariable>
+    <ScalarVariable name="k" valueReference="0" causality="parameter" variability="tunable">
+      <Integer start="4" min="1" max="9"/></ScalarVariable>
+    <ScalarVariable name="on" valueReference="0" causality="parameter" variability="fixed">
+      <Boolean start="true"/></ScalarVariable>
+    <ScalarVariable name="mode" valueReference="1" causality="output" variability="discrete"
+      initial="exact"><Enumeration declaredType="Mode" start="2" min="1" max="2"/>
+    </ScalarVariable>
+    <ScalarVariable name="label" valueReference="0" causality="parameter" variability="fixed">
+      <String start="line one"/></ScalarVariable>
+    <ScalarVariable name="y" valueReference="2" causality="output" initial="approx">
+      <Real start="0.25" max="1"/></ScalarVariable>
+    <ScalarVariable name="c" valueReference="3" variability="constant"><Real start="9.81"/>
+    </ScalarVariable>
+  </ModelVariables>
+  <ModelStructure><Outputs><Unknown index="5"/><Unknown index="7"/></Outputs></ModelStructure>
+</fmiModelDescription>
+"""
+
+
+def test_light_parse_applies_fmpys_defaults_on_every_type(tmp_path: Path) -> None:
+    """Boolean, Integer, Enumeration (declared type), String; absent causality, variability
+    and initial; min/max only where fmpy keeps them (Real, Integer, Enumeration)."""
+    from fmpy import read_model_description
+
+    xml = tmp_path / "modelDescription.xml"
+    xml.write_text(EDGE_XML)
+    md = vt.parse_description(xml, tmp_path / "edge.fmu")
+    assert light_rows(md.variables) == fmpy_rows(read_model_description(str(xml)))
+    # a hand check of the defaults, independent of fmpy
+    assert tuple(md.variables["x"])[2:] == (
+        "Real",
+        "local",
+        "continuous",
+        "calculated",
+        None,
+        None,
+        None,
+    )
+    assert md.variables["on"].type == "Boolean" and md.variables["on"].min is None
+    assert md.coSimulation is not None and md.modelExchange is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ('name="y"', 'name="x"', "not unique"),
+        ('<Real start="1.5" min="-2"', '<Real min="-2"', "no start value"),
+        ('declaredType="Mode"', 'declaredType="Gear"', "not defined"),
+        ('causality="input"', 'causality="sideways"', "line"),
+    ],
+)
+def test_light_parse_refuses_what_fmpy_refuses(
+    tmp_path: Path, old: str, new: str, why: str
+) -> None:
+    from fmpy import read_model_description
+
+    xml = tmp_path / "modelDescription.xml"
+    xml.write_text(EDGE_XML.replace(old, new, 1))
+    with pytest.raises(Exception):  # noqa: B017 (fmpy raises bare Exception or its own)
+        read_model_description(str(xml), validate=True)
+    with pytest.raises(ScenarioError, match=why):
+        vt.parse_description(xml, tmp_path / "edge.fmu")
+
+
+def test_a_changed_fmu_is_not_served_a_stale_table(tmp_path: Path, cache: Path) -> None:
+    """The same path with other bytes (a rebuilt FMU) has another SHA-256: parsed afresh."""
+    path = tmp_path / "fleet.fmu"
+    shutil.copyfile(toy_fmu(3), path)
+    assert fleet_size(open_light(path).variables, "ev") == 3
+    shutil.copyfile(toy_fmu(4), path)
+    with FmuFleet(
+        path, n=4, fleet=True, inputs=["p_set_w"], outputs=["soc"], parameters={}, name="s"
+    ) as f:
+        assert fleet_size(f.model_description.variables, "ev") == 4
+        assert f.sha256 == sha256_file(toy_fmu(4))
+    assert len(list(cache.iterdir())) == 2
+
+
+def _damage(kind: str, blob: bytes) -> bytes:
+    head, _, payload = blob.partition(b"\n")
+    if kind == "truncated":
+        return blob[: len(blob) // 2]
+    if kind == "payload changed":  # a name edited in place: the payload checksum no longer fits
+        return head + b"\n" + payload.replace(b"p_set_w", b"p_sex_w", 1)
+    if kind == "not json":
+        return b"\x00\xff garbage"
+    # a consistent file written for another archive
+    return head.replace(b'"fmu_sha256": "', b'"fmu_sha256": "0', 1) + b"\n" + payload
+
+
+@pytest.mark.parametrize("kind", ["truncated", "payload changed", "not json", "other archive"])
+def test_a_damaged_cache_file_is_rebuilt_not_trusted(
+    kind: str, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = toy_fmu(3)
+    good = light_rows(open_light(path).variables)
+    [file] = cache.iterdir()
+    intact = file.read_bytes()
+    file.write_bytes(_damage(kind, intact))
+    vt.forget()
+    parsed: list[Path] = []
+    real = vt.parse_description
+
+    def counting(xml: Path, fmu: Path) -> vt.LightDescription:
+        parsed.append(xml)
+        return real(xml, fmu)
+
+    monkeypatch.setattr(vt, "parse_description", counting)
+    assert light_rows(open_light(path).variables) == good
+    assert len(parsed) == 1  # rebuilt from the XML
+    assert file.read_bytes() == intact  # and written again
+
+
+def test_warm_opens_read_the_cache_not_the_xml(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = toy_fmu(3)
+    open_light(path)
+    vt.forget()
+
+    def refuse(xml: Path, fmu: Path) -> vt.LightDescription:
+        raise AssertionError("parsed although cached")
+
+    monkeypatch.setattr(vt, "parse_description", refuse)
+    with open_fmu(path, light=True) as opened:
+        assert not (opened.unzipdir / "modelDescription.xml").exists()  # not even extracted
+        assert fleet_size(opened.variables, "ev") == 3
+
+
+def test_an_unwritable_cache_still_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(vt.CACHE_ENV, str(blocker))
+    vt.forget()
+    md = open_light(toy_fmu(3))
+    assert fleet_size(md.variables, "ev") == 3
