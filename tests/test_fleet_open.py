@@ -8,10 +8,12 @@ archive with another SHA-256, and a damaged cache file is rebuilt from the XML.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from v2x_helpers import toy_fmu
@@ -19,7 +21,15 @@ from v2xcosim.core.errors import ScenarioError
 from v2xcosim.fmu import variable_table as vt
 from v2xcosim.fmu.archive import open_fmu, sha256_file
 from v2xcosim.fmu.build import build_fmu
-from v2xcosim.fmu.fleet import FleetVariables, FmuFleet, fleet_size, read_variables
+from v2xcosim.fmu.fleet import (
+    ChunkedFleet,
+    FleetVariables,
+    FmuFleet,
+    fleet_chunks,
+    fleet_size,
+    open_fleet,
+    read_variables,
+)
 
 FIELDS = (
     "name",
@@ -225,3 +235,102 @@ def test_an_unwritable_cache_still_opens(tmp_path: Path, monkeypatch: pytest.Mon
     vt.forget()
     md = open_light(toy_fmu(3))
     assert fleet_size(md.variables, "ev") == 3
+
+
+# ----------------------------------------------------------------------------- split fleets
+def test_fleet_chunks_by_hand() -> None:
+    assert fleet_chunks(10, 4) == [4, 3, 3]
+    assert fleet_chunks(10_000) == [1000] * 10
+    assert fleet_chunks(2_500) == [834, 833, 833]
+    assert fleet_chunks(8, 4) == [4, 4]
+    assert fleet_chunks(3, 4) == [3]
+    for n in range(1, 60):
+        sizes = fleet_chunks(n, 7)
+        assert sum(sizes) == n and max(sizes) <= 7 and max(sizes) - min(sizes) <= 1
+        assert len(sizes) == -(-n // 7)
+
+
+N = 10
+IN = ["p_set_w", "q_set_var", "vm_pu"]
+OUT_NAMES = ["p_ac_w", "q_ac_var", "soc", "p_loss_charger_w"]
+
+
+def _inputs(k: int) -> dict[str, np.ndarray]:
+    """Setpoints that differ per vehicle and step (W, var, pu): charge, discharge, idle."""
+    i = np.arange(N)
+    return {
+        "p_set_w": np.where((i + k) % 3 == 0, -3700.0, np.where((i + k) % 3 == 1, 7000.0, 0.0)),
+        "q_set_var": 100.0 * (i - 5) * (k % 2),
+        "vm_pu": 1.0 - 0.005 * i,
+    }
+
+
+def _run(f: Any) -> list[dict[str, np.ndarray]]:
+    f.initialise(0.0, {"soc_start": [0.2 + 0.05 * i for i in range(N)]})
+    return [f.step(900.0 * k, 900.0, _inputs(k)) for k in range(6)]
+
+
+def test_ten_vehicles_as_three_fmus_equal_one_fmu_of_ten() -> None:
+    params: dict[str, Any] = {
+        "p_rated_w": [11000.0 - 500.0 * i for i in range(N)],
+        "eta_charger": 0.94,
+    }
+    kw: dict[str, Any] = {"inputs": IN, "outputs": OUT_NAMES, "parameters": params, "name": "s"}
+    with FmuFleet(toy_fmu(N), n=N, fleet=True, **kw) as one:
+        ref = _run(one)
+    paths = {4: toy_fmu(4), 3: toy_fmu(3)}
+    with open_fleet(paths, n=N, fleet=True, **kw) as split:
+        assert isinstance(split, ChunkedFleet)
+        assert [p.n for p in split.parts] == [4, 3, 3]
+        assert [p.path for p in split.parts] == [paths[4], paths[3], paths[3]]
+        got = _run(split)
+        split.reset()
+        again = _run(split)
+    for r, g, a in zip(ref, got, again, strict=True):
+        for name in OUT_NAMES:
+            np.testing.assert_array_equal(g[name], r[name])  # bit for bit, per vehicle
+            np.testing.assert_array_equal(a[name], r[name])
+    assert np.ptp(ref[-1]["soc"]) > 0.05  # the vehicles really differ
+
+
+def test_a_split_fleet_needs_every_chunk_size() -> None:
+    with pytest.raises(ScenarioError, match=r"no FMU given for size\(s\) \[3\]"):
+        open_fleet(
+            {4: toy_fmu(4)}, n=N, fleet=True, inputs=IN, outputs=["soc"], parameters={}, name="s"
+        )
+
+
+def test_the_fleet_adapter_runs_a_split_fleet_like_one_fmu() -> None:
+    """Through FmuSim (JSON parameters, as mosaik passes them): the same vectors."""
+    from v2xcosim.cosim.fleet_sim import FmuSim, fleet_params
+
+    def run(fmu: Any) -> list[list[float]]:
+        sim = FmuSim()
+        sim.init("FMU-0", step_s=900, outputs=[])
+        [ent] = sim.create(
+            1,
+            "Fleet",
+            **json.loads(
+                json.dumps(
+                    fleet_params(
+                        site_id="s",
+                        fmu_path=fmu,
+                        n=N,
+                        inputs={"p_set_w": "p_set_w", "vm_pu": "vm_pu"},
+                        outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
+                        parameters={"p_rated_w": [7000.0 + 100 * i for i in range(N)]},
+                        start={"soc_start": [0.3 + 0.04 * i for i in range(N)]},
+                    )
+                )
+            ),
+        )
+        eid = ent["eid"]
+        out = []
+        for k in range(4):
+            p = _inputs(k)["p_set_w"].tolist()
+            sim.step(900 * k, {eid: {"p_set_w": {"c": p}}}, 3600)
+            out.append(sim.get_data({eid: ["soc"]})[eid]["soc"])
+        sim.finalize()
+        return out
+
+    assert run({4: toy_fmu(4), 3: toy_fmu(3)}) == run(toy_fmu(N))

@@ -48,6 +48,14 @@ variables, 32.5 kB per vehicle: 65 MB).  10,000 vehicles (325 MB of XML) were st
 after 5 minutes at 7.5 GB resident, so beyond 2,000 a scenario is refused by ``validate``
 (split the vehicles over several sites)."""
 
+MAX_FLEET_FMU_EVS = 1_000
+"""Most vehicles one fleet FMU holds when a fleet is split (:func:`fleet_chunks`).
+
+N = 1000 opens in about 0.2 s warm (the description cache of :mod:`v2xcosim.fmu.variable_table`;
+bench/RESULTS.md, section ``fleet``) and steps at the per-vehicle cost of any size; its
+description (33 MB) stays far below the archive's limits, which refuse a 297-MB one (9,000
+vehicles).  A larger fleet runs as several FMUs (:class:`ChunkedFleet`)."""
+
 FLEET_DESCRIPTION_BYTES_PER_EV = 64 * 1024
 """Allowance [bytes] of ``modelDescription.xml`` per vehicle of a fleet FMU: twice the 32.5 kB
 measured for the project's EV fleet; the archive's limit for the description follows it."""
@@ -537,3 +545,169 @@ class FmuFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ----------------------------------------------------------------------------- split fleets
+def fleet_chunks(n: int, max_size: int = MAX_FLEET_FMU_EVS) -> list[int]:
+    """Return the sizes of the fleet FMUs that hold ``n`` vehicles, in vehicle order.
+
+    ``ceil(n / max_size)`` FMUs whose sizes differ by at most one (at most two distinct sizes,
+    so at most two FMU builds): 10 vehicles at most 4 per FMU -> [4, 3, 3]; 10,000 at most
+    1000 -> ten of 1000.
+    """
+    if n < 1 or max_size < 1:
+        raise ValueError(f"fleet_chunks: n = {n} and max_size = {max_size} must be >= 1")
+    k = -(-n // max_size)
+    base, extra = divmod(n, k)
+    return [base + 1] * extra + [base] * (k - extra)
+
+
+def build_fleet_fmus(model: str, n: int, max_size: int = MAX_FLEET_FMU_EVS) -> dict[int, Path]:
+    """Build (cached) the fleet FMUs of ``model`` for ``n`` vehicles: size -> FMU path.
+
+    One build per distinct size of :func:`fleet_chunks` (shared by every chunk of that size).
+    """
+    from v2xcosim.fmu.build import build_fmu
+
+    return {k: Path(build_fmu(model, fleet=k)) for k in sorted(set(fleet_chunks(n, max_size)))}
+
+
+def _slice(value: Any, a: int, b: int) -> Any:
+    """Return the vehicles ``a:b`` of a per-vehicle value (list or tuple); keep a scalar."""
+    return list(value[a:b]) if isinstance(value, list | tuple) else value
+
+
+class ChunkedFleet:
+    """A fleet of N vehicles run as several fleet FMUs of at most ``max(fmu_paths)`` each.
+
+    The same interface as :class:`FmuFleet` (``n``, :meth:`initialise`, :meth:`step`,
+    :meth:`reset`, :meth:`close`); vehicle ``i`` of the fleet is vehicle ``i - a`` of the chunk
+    starting at ``a``.  Each vehicle of a fleet FMU integrates on its own, so the results per
+    vehicle are those of one FMU of N (``tests/test_fleet_open.py``).
+    """
+
+    def __init__(
+        self,
+        fmu_paths: Mapping[int, Path],
+        *,
+        n: int,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        parameters: Mapping[str, ParamValue],
+        name: str,
+        prefix: str = "ev",
+        instance_parameters: Mapping[str, float | int | bool] | None = None,
+    ) -> None:
+        """Open one :class:`FmuFleet` per chunk of :func:`fleet_chunks` (``n``, largest size).
+
+        ``fmu_paths`` maps a fleet size to its FMU (:func:`build_fleet_fmus`); per-vehicle
+        parameter values (lists of ``n``) are split over the chunks.
+        """
+        sizes = fleet_chunks(n, max(fmu_paths))
+        missing = sorted(set(sizes) - set(fmu_paths))
+        if missing:
+            raise ScenarioError(
+                f"site {name}: {n} vehicles run as fleet FMUs of sizes {sizes}; no FMU given "
+                f"for size(s) {missing} (build them with build_fleet_fmus)"
+            )
+        for key, value in parameters.items():
+            if isinstance(value, list | tuple) and len(value) != n:
+                raise ScenarioError(
+                    f"site {name}: parameter {key} has {len(value)} values for {n} vehicles"
+                )
+        self.n = n
+        self.name = name
+        self.outputs = list(outputs)
+        self.bounds: list[tuple[int, int]] = []
+        self.parts: list[FmuFleet] = []
+        a = 0
+        try:
+            for size in sizes:
+                b = a + size
+                self.parts.append(
+                    FmuFleet(
+                        fmu_paths[size],
+                        n=size,
+                        fleet=True,
+                        inputs=inputs,
+                        outputs=outputs,
+                        parameters={k: _slice(v, a, b) for k, v in parameters.items()},
+                        name=f"{name} (EVs {a + 1}-{b})",
+                        prefix=prefix,
+                        instance_parameters=instance_parameters,
+                    )
+                )
+                self.bounds.append((a, b))
+                a = b
+        except BaseException:
+            self.close()
+            raise
+
+    def initialise(self, start_time_s: float, per_ev: Mapping[str, Sequence[float]]) -> None:
+        """Initialise every chunk with its vehicles' values of ``per_ev``."""
+        for part, (a, b) in zip(self.parts, self.bounds, strict=True):
+            part.initialise(start_time_s, {k: list(v[a:b]) for k, v in per_ev.items()})
+
+    def step(
+        self, time_s: float, step_s: float, inputs: Mapping[str, FloatArray]
+    ) -> dict[str, FloatArray]:
+        """Step every chunk with its slice of ``inputs``; return the joined output vectors."""
+        outs = {o: np.empty(self.n, dtype=np.float64) for o in self.outputs}
+        for part, (a, b) in zip(self.parts, self.bounds, strict=True):
+            res = part.step(
+                time_s, step_s, {k: np.asarray(v, dtype=np.float64)[a:b] for k, v in inputs.items()}
+            )
+            for o in self.outputs:
+                outs[o][a:b] = res[o]
+        return outs
+
+    def reset(self) -> None:
+        """Reset every chunk (``fmi2Reset``)."""
+        for part in self.parts:
+            part.reset()
+
+    def close(self) -> None:
+        """Close every chunk."""
+        for part in self.parts:
+            part.close()
+
+    def __enter__(self) -> ChunkedFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_fleet(
+    fmu: Path | Mapping[int, Path],
+    *,
+    n: int,
+    fleet: bool,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    parameters: Mapping[str, ParamValue],
+    name: str,
+    prefix: str = "ev",
+    instance_parameters: Mapping[str, float | int | bool] | None = None,
+) -> FmuFleet | ChunkedFleet:
+    """Open a site's vehicles: one FMU (a path) or fleet FMUs by size (a mapping).
+
+    A mapping whose one size is ``n`` is that single fleet FMU; otherwise a
+    :class:`ChunkedFleet` (``fleet`` must be true).
+    """
+    kw: dict[str, Any] = {
+        "n": n,
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": parameters,
+        "name": name,
+        "prefix": prefix,
+        "instance_parameters": instance_parameters,
+    }
+    if not isinstance(fmu, Mapping):
+        return FmuFleet(Path(fmu), fleet=fleet, **kw)
+    if not fleet:
+        raise ScenarioError(f"site {name}: FMUs by fleet size need fmu.fleet = true")
+    if set(fmu) == {n}:
+        return FmuFleet(Path(fmu[n]), fleet=True, **kw)
+    return ChunkedFleet({int(k): Path(v) for k, v in fmu.items()}, **kw)
