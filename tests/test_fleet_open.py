@@ -26,6 +26,9 @@ from v2xcosim.fmu.fleet import (
     FleetVariables,
     FmuFleet,
     fleet_chunks,
+    fleet_fmu_entries,
+    fleet_fmus,
+    fleet_fmus_of,
     fleet_size,
     open_fleet,
     read_variables,
@@ -334,3 +337,61 @@ def test_the_fleet_adapter_runs_a_split_fleet_like_one_fmu() -> None:
         return out
 
     assert run({4: toy_fmu(4), 3: toy_fmu(3)}) == run(toy_fmu(N))
+
+
+def test_project_fleets_beyond_the_largest_fmu_are_built_once_per_size() -> None:
+    """``fleet_fmus`` (what Terni, Porto and built sites call): one FMU up to the largest
+    size, else one build per chunk size; the preflight entries name each and invert."""
+    one = fleet_fmus("EV", 3, max_size=4)
+    assert isinstance(one, Path) and one == Path(build_fmu("EV", fleet=3))
+    split = fleet_fmus("EV", 10, max_size=4)
+    assert isinstance(split, dict) and sorted(split) == [3, 4]
+    for k, path in split.items():
+        with open_fmu(path, light=True) as opened:
+            assert fleet_size(opened.variables, "ev") == k
+    entries = fleet_fmu_entries("EV", split)
+    assert sorted(entries) == ["EV/fleet3", "EV/fleet4"]
+    assert fleet_fmus_of("EV", {**entries, "Terminal": one}) == split
+    assert fleet_fmus_of("EV", fleet_fmu_entries("EV", one)) == one
+    with pytest.raises(KeyError):
+        fleet_fmus_of("EV", {"Terminal": one})
+
+
+def test_a_terni_run_split_over_fleet_fmus_equals_the_unsplit_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The use case end to end: the Terni morning's 5 slots per site as FMUs of 3 and 2
+    (largest size 4) give the same tables and KPIs, bit for bit, as one FMU of 5."""
+    import pandas as pd
+
+    from v2xcosim.fmu import fleet as fleet_module
+    from v2xcosim.scenario import load_scenario, run
+
+    root = Path(__file__).resolve().parents[1]
+    spec = load_scenario(
+        root / "scenarios" / "terni_v2g.toml",
+        ["time.duration_s=7200", "time.start=2024-05-15T07:00:00+02:00", "results.plots=false"],
+    )
+
+    def run_into(name: str) -> tuple[Any, dict[str, pd.DataFrame], dict[str, Any]]:
+        out = tmp_path / name
+        out.mkdir()
+        res = run(spec, out)
+        meta = json.loads((out / "metadata.json").read_text())
+        return res.kpis, {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}, meta
+
+    kpis, tables, meta = run_into("one")
+    assert list(meta["fmus"]) == ["EV"]
+    whole = fleet_module.fleet_fmus
+    monkeypatch.setattr(
+        fleet_module, "fleet_fmus", lambda model, n, max_size=4: whole(model, n, max_size)
+    )
+    kpis_split, tables_split, meta_split = run_into("split")
+    assert sorted(meta_split["fmus"]) == ["EV/fleet2", "EV/fleet3"]
+    assert json.dumps(kpis_split, sort_keys=True, default=str) == json.dumps(
+        kpis, sort_keys=True, default=str
+    )
+    assert sorted(tables_split) == sorted(tables)
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(tables_split[name], table, check_exact=True)
+    assert tables["terni_steps"].shape[0] == 24  # 2 h of 5-min steps: the run really ran

@@ -711,3 +711,41 @@ def open_fleet(
     if set(fmu) == {n}:
         return FmuFleet(Path(fmu[n]), fleet=True, **kw)
     return ChunkedFleet({int(k): Path(v) for k, v in fmu.items()}, **kw)
+
+
+FleetFmus = Path | dict[int, Path]
+"""A site's vehicles: one FMU, or fleet FMUs by size (:func:`fleet_chunks`)."""
+
+
+def fleet_fmus(model: str, n: int, max_size: int = MAX_FLEET_FMU_EVS) -> FleetFmus:
+    """Build (cached) the FMUs ``n`` vehicles of ``model`` run on.
+
+    One fleet FMU of ``n`` when ``n <= max_size``, else the fleet FMUs by size of
+    :func:`build_fleet_fmus`.
+    """
+    if n <= max_size:
+        from v2xcosim.fmu.build import build_fmu
+
+        return Path(build_fmu(model, fleet=n))
+    return build_fleet_fmus(model, n, max_size)
+
+
+def fleet_fmu_entries(name: str, fmus: FleetFmus) -> dict[str, Path]:
+    """Return the preflight entries (name -> ``.fmu``, in ``metadata.json``) of ``fmus``.
+
+    ``{name: path}`` for one FMU; ``{"<name>/fleet<k>": path}`` per size when split.
+    """
+    if isinstance(fmus, Path):
+        return {name: fmus}
+    return {f"{name}/fleet{k}": p for k, p in sorted(fmus.items())}
+
+
+def fleet_fmus_of(name: str, entries: Mapping[str, Path]) -> FleetFmus:
+    """Invert :func:`fleet_fmu_entries` for ``name``."""
+    if name in entries:
+        return Path(entries[name])
+    head = f"{name}/fleet"
+    split = {int(k[len(head) :]): Path(p) for k, p in entries.items() if k.startswith(head)}
+    if not split:
+        raise KeyError(name)
+    return split
