@@ -395,3 +395,34 @@ def test_a_terni_run_split_over_fleet_fmus_equals_the_unsplit_run(
     for name, table in tables.items():
         pd.testing.assert_frame_equal(tables_split[name], table, check_exact=True)
     assert tables["terni_steps"].shape[0] == 24  # 2 h of 5-min steps: the run really ran
+
+
+def test_parallel_processes_on_an_empty_cache_agree(cache: Path) -> None:
+    """Four processes open the same FMU at once with no cache: all read the same table and
+    one complete cache file remains (no temporary file left, the file checks out)."""
+    import os
+    import subprocess
+    import sys
+
+    path = toy_fmu(3)
+    code = (
+        "import json, sys\n"
+        "from v2xcosim.fmu.archive import open_fmu\n"
+        "with open_fmu(sys.argv[1], light=True) as o:\n"
+        "    print(json.dumps([list(o.variables[n]) for n in o.variables]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(outs)) == 1
+    assert json.loads(outs[0]) == [list(r) for r in light_rows(open_light(path).variables)]
+    # one file, no temporary left behind
+    assert [p.name for p in cache.iterdir()] == [f"{sha256_file(path)}.v{vt.FORMAT}.json"]
+    vt.forget()
+    assert vt.cached_description(sha256_file(path)) is not None  # and it checks out
