@@ -426,3 +426,40 @@ def test_parallel_processes_on_an_empty_cache_agree(cache: Path) -> None:
     assert [p.name for p in cache.iterdir()] == [f"{sha256_file(path)}.v{vt.FORMAT}.json"]
     vt.forget()
     assert vt.cached_description(sha256_file(path)) is not None  # and it checks out
+
+
+def test_fuzzed_descriptions_open_as_fmpy_opens_them_or_are_refused(
+    cache: Path, tmp_path: Path
+) -> None:
+    """The robustness fuzzer's edits of modelDescription.xml (values, attributes, cut
+    documents, duplicated or dropped lines) on a fleet FMU: the light path never raises
+    anything but a ScenarioError naming the archive, opens whatever fmpy's full parse opens
+    with the same table, and refuses what it refuses."""
+    from test_fmu_robustness import fuzz_xml
+    from v2xcosim.core.rng import rng_for
+
+    data = toy_fmu(3).read_bytes()
+    archive = tmp_path / "mutant.fmu"
+    rng = rng_for(7, "tests/fleet-open-fuzz")
+    outcomes = {"both": 0, "light only": 0, "neither": 0}
+    for i in range(150):
+        archive.write_bytes(fuzz_xml(data, rng))
+        try:
+            with open_fmu(archive) as opened:
+                full = [tuple(getattr(v, f) for f in FIELDS) for v in opened.variables.values()]
+        except ScenarioError:
+            full = None
+        try:
+            with open_fmu(archive, light=True) as opened:
+                light = light_rows(opened.variables)
+        except ScenarioError as exc:
+            assert str(exc).startswith(f"FMU {archive}"), str(exc)
+            light = None
+        if full is not None:
+            assert light == full, i
+            outcomes["both"] += 1
+        else:
+            outcomes["light only" if light is not None else "neither"] += 1
+    # the edits bite: most are refused, some still open; none fmpy refuses opens light
+    assert outcomes["neither"] > 50 and outcomes["both"] > 0, outcomes
+    assert outcomes["light only"] == 0, outcomes

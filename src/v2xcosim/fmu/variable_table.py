@@ -309,8 +309,9 @@ def parse_description(xml: Path, fmu: Path) -> LightDescription:
     """Parse and validate an FMI 2.0 ``modelDescription.xml`` into a :class:`LightDescription`.
 
     The same schema and the same variable-level checks as fmpy's ``read_model_description``
-    with ``validate=True`` (units are not checked: a fleet run does not read them).  ``fmu``
-    names the archive in messages.
+    with ``validate=True``, and the indices of ``derivative`` and ``ModelStructure`` must name
+    variables (units are not checked: a fleet run does not read them).  ``fmu`` names the
+    archive in messages.
 
     Raises:
         ScenarioError: not well-formed, not FMI 2.0, or not valid.
@@ -351,6 +352,7 @@ def parse_description(xml: Path, fmu: Path) -> LightDescription:
     maximum: dict[int, str] = {}
     problems: list[str] = []
     seen: set[str] = set()
+    derivatives: list[tuple[str, int]] = []
     i = 0
     model_variables = root.find("ModelVariables")
     for sv in model_variables if model_variables is not None else ():
@@ -406,7 +408,20 @@ def parse_description(xml: Path, fmu: Path) -> LightDescription:
                 minimum[i] = lo
             if hi is not None:
                 maximum[i] = hi
+        derivative = value.get("derivative") if kind == "Real" else None
+        if derivative is not None:
+            derivatives.append((name, int(derivative)))
         i += 1
+    # references by 1-based variable index, as fmpy resolves them
+    for name, k in derivatives:
+        if not 1 <= k <= i:
+            problems.append(f'variable "{name}" has derivative="{k}": no such variable')
+    for u in root.iterfind("ModelStructure/*/Unknown"):
+        refs = [u.get("index") or "0", *(u.get("dependencies") or "").split()]
+        if any(int(r) > i for r in refs):
+            problems.append(
+                f"ModelStructure (line {u.sourceline}): an index beyond the {i} variables"
+            )
     if problems:
         raise _invalid(fmu, problems)
     cs, me = root.find("CoSimulation"), root.find("ModelExchange")
