@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def fmpy_rows(md: Any) -> list[tuple[Any, ...]]:
     return [tuple(getattr(v, f) for f in FIELDS) for v in md.modelVariables]
 
 
-def light_rows(table: vt.VariableTable) -> list[tuple[Any, ...]]:
+def light_rows(table: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     return [tuple(table[name]) for name in table]
 
 
