@@ -20,7 +20,9 @@ Checks, in order (each failure raises :class:`~v2xcosim.core.errors.ScenarioErro
   than :data:`MAX_RATIO` times its compressed size (zip bombs).  The declared sizes are checked
   before extraction and the bytes actually written are counted during extraction, so an archive
   that lies about its sizes is stopped as well;
-* ``modelDescription.xml`` exists at the root and fmpy can read it;
+* ``modelDescription.xml`` exists at the root and fmpy can read it (with ``light=True``: the
+  light reader of :mod:`v2xcosim.fmu.variable_table` validates it against fmpy's FMI 2.0
+  schema with fmpy's checks, once per archive SHA-256; the table is then cached);
 * the FMU offers Co-Simulation or Model Exchange (an FMU with only Scheduled Execution is
   refused as such) and has a shared library for this platform for at least one of them.
 """
