@@ -9,6 +9,8 @@ The order of the tests inside a file, and of the files within each group, is unc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from shared_runs import SharedRuns
@@ -25,3 +27,20 @@ def shared_runs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Sha
     """The session's shared run folders (one root for all xdist workers)."""
     base = tmp_path_factory.getbasetemp()
     return SharedRuns((base if worker_id == "master" else base.parent) / "shared-runs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fmu_description_cache(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[None]:
+    """Point the FMU description cache at the session's temporary folder (shared by workers).
+
+    Tests never write to the user's cache; simulator processes inherit the variable.
+    """
+    from v2xcosim.fmu.variable_table import CACHE_ENV
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base if worker_id == "master" else base.parent) / "fmu-descriptions"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(root))
+        yield

@@ -20,7 +20,7 @@ import numpy as np
 
 from v2xcosim.core.timers import STEP_TIMERS
 from v2xcosim.cosim.adapters import TimeBasedSimulator, first_value, guarded
-from v2xcosim.fmu.fleet import FmuFleet, ParamValue
+from v2xcosim.fmu.fleet import ChunkedFleet, FmuFleet, ParamValue, open_fleet
 
 INPUT_START: dict[str, float] = {
     "p_set_w": 0.0,
@@ -53,7 +53,7 @@ FLEET_PARAMS = [
 def fleet_params(
     *,
     site_id: str,
-    fmu_path: Path,
+    fmu_path: Path | Mapping[int, Path],
     n: int,
     inputs: Mapping[str, str],
     outputs: Mapping[str, str],
@@ -70,13 +70,19 @@ def fleet_params(
     ``parameters`` set before initialisation (scalar for all EVs or one value per EV);
     ``start``: parameters set at initialisation, one value per EV (e.g. the start SOC);
     ``input_start``: role -> value until an input arrives (default :data:`INPUT_START`).
+    ``fmu_path``: one FMU, or fleet FMUs by size (:func:`v2xcosim.fmu.fleet.build_fleet_fmus`)
+    over which the ``n`` vehicles are split (:func:`v2xcosim.fmu.fleet.fleet_chunks`).
     """
     unknown = sorted(set(inputs) - set(INPUT_START))
     if unknown:
         raise ValueError(f"fleet {site_id}: unknown input role(s) {unknown}; known {ROLE_INPUTS}")
     return {
         "site_id": site_id,
-        "fmu_path": str(fmu_path),
+        "fmu_path": (
+            {str(k): str(v) for k, v in fmu_path.items()}
+            if isinstance(fmu_path, Mapping)
+            else str(fmu_path)
+        ),
         "n": n,
         "fleet": fleet,
         "prefix": prefix,
@@ -90,7 +96,7 @@ def fleet_params(
 
 
 class _Fleet:
-    def __init__(self, fleet: FmuFleet, params: Mapping[str, Any]) -> None:
+    def __init__(self, fleet: FmuFleet | ChunkedFleet, params: Mapping[str, Any]) -> None:
         self.fleet = fleet
         self.in_map: dict[str, str] = dict(params["inputs"])  # role → FMU name
         self.out_map: dict[str, str] = dict(params["outputs"])  # attr → FMU name
@@ -127,9 +133,13 @@ class FmuSim(TimeBasedSimulator):
         eid = f"fleet_{site_id}"
         p = model_params
 
-        def build() -> FmuFleet:
-            fleet = FmuFleet(
-                Path(p["fmu_path"]),
+        def build() -> FmuFleet | ChunkedFleet:
+            raw = p["fmu_path"]
+            fmu = (
+                {int(k): Path(v) for k, v in raw.items()} if isinstance(raw, Mapping) else Path(raw)
+            )
+            fleet = open_fleet(
+                fmu,
                 n=int(p["n"]),
                 fleet=bool(p.get("fleet", True)),
                 inputs=list(p["inputs"].values()),

@@ -20,7 +20,9 @@ Checks, in order (each failure raises :class:`~v2xcosim.core.errors.ScenarioErro
   than :data:`MAX_RATIO` times its compressed size (zip bombs).  The declared sizes are checked
   before extraction and the bytes actually written are counted during extraction, so an archive
   that lies about its sizes is stopped as well;
-* ``modelDescription.xml`` exists at the root and fmpy can read it;
+* ``modelDescription.xml`` exists at the root and fmpy can read it (with ``light=True``: the
+  light reader of :mod:`v2xcosim.fmu.variable_table` validates it against fmpy's FMI 2.0
+  schema with fmpy's checks, once per archive SHA-256; the table is then cached);
 * the FMU offers Co-Simulation or Model Exchange (an FMU with only Scheduled Execution is
   refused as such) and has a shared library for this platform for at least one of them.
 """
@@ -36,7 +38,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,11 +88,14 @@ class OpenedFmu:
         path: the FMU archive that was opened.
         sha256: SHA-256 of the archive file (hex).
         unzipdir: the extraction folder (removed when the context closes).
-        model_description: fmpy's ``ModelDescription``.
+        model_description: fmpy's ``ModelDescription``, or with ``light=True`` a
+            :class:`~v2xcosim.fmu.variable_table.LightDescription` (the same attribute names for
+            what it holds).
         platform: fmpy's platform name used for the binaries folder (``linux64``, ``x86_64-linux``).
         interfaces: the FMI interfaces runnable on this platform (``"CoSimulation"``,
             ``"ModelExchange"``), Co-Simulation first.
-        variables: the model variables by name.
+        variables: the model variables by name (fmpy's ``ModelVariable`` or, light, a
+            :class:`~v2xcosim.fmu.variable_table.VariableTable` of rows with the same names).
 
     """
 
@@ -100,7 +105,7 @@ class OpenedFmu:
     model_description: Any
     platform: str
     interfaces: tuple[str, ...]
-    variables: dict[str, Any] = field(repr=False)
+    variables: Mapping[str, Any] = field(repr=False)
 
     @property
     def fmi_version(self) -> str:
@@ -217,12 +222,18 @@ def _extract(
     entries: list[tuple[zipfile.ZipInfo, str]],
     root: Path,
     description_bytes: int = MAX_ENTRY_BYTES,
+    skip: frozenset[str] = frozenset(),
 ) -> None:
-    """Extract the checked entries below ``root``, counting the bytes actually written."""
+    """Extract the checked entries below ``root``, counting the bytes actually written.
+
+    Entries whose normalised name is in ``skip`` are not written.
+    """
     fix = "The archive is damaged or not a valid FMU; rebuild or download it again."
     root_resolved = root.resolve()
     total = 0
     for info, norm in entries:
+        if norm in skip:
+            continue
         target = (root_resolved / norm).resolve()
         if root_resolved not in target.parents:
             raise _bad(path, f"entry {info.filename!r} would be written outside the folder", fix)
@@ -295,7 +306,7 @@ def _runnable_interfaces(path: Path, md: Any, unzipdir: Path) -> tuple[str, tupl
 
 @contextlib.contextmanager
 def open_fmu(
-    path: str | os.PathLike[str], *, description_allowance_bytes: int = 0
+    path: str | os.PathLike[str], *, description_allowance_bytes: int = 0, light: bool = False
 ) -> Iterator[OpenedFmu]:
     """Open an FMU safely; yield an :class:`OpenedFmu` valid inside the ``with`` block.
 
@@ -303,7 +314,10 @@ def open_fmu(
     and its model description read.  On exit, normally or by an exception, the folder is removed
     and the working directory restored.  ``description_allowance_bytes`` raises the limit of
     ``modelDescription.xml`` (and the total by as much) for an FMU whose size is known to follow
-    its content (:func:`description_limit`).
+    its content (:func:`description_limit`).  ``light=True`` reads the description through
+    :func:`v2xcosim.fmu.variable_table.light_description` (FMI 2.0 only; cached by the archive's
+    SHA-256): what a fleet run needs, without fmpy's objects per variable; when the description
+    comes from memory or the cache, ``modelDescription.xml`` is not extracted.
 
     Raises:
         ScenarioError: the file is missing, not a safe zip archive, has no valid
@@ -326,13 +340,21 @@ def open_fmu(
     tmp = Path(tempfile.mkdtemp(prefix="v2xcosim-fmu-"))
     try:
         digest = sha256_file(fmu_path)
+        known = None
+        if light:
+            from v2xcosim.fmu.variable_table import cached_description, light_description
+
+            known = cached_description(digest)
+        # a description served from memory or the cache is not written out again (33 MB for a
+        # fleet of 1000; neither fmpy's FMU2Slave nor the binaries read it)
+        skip = frozenset({"modelDescription.xml"}) if known is not None else frozenset()
         try:
             with zipfile.ZipFile(fmu_path) as zf:
                 limit = description_limit(description_allowance_bytes)
                 entries = _check_entries(fmu_path, zf, limit)
                 unzipdir = tmp / "fmu"
                 unzipdir.mkdir()
-                _extract(fmu_path, zf, entries, unzipdir, limit)
+                _extract(fmu_path, zf, entries, unzipdir, limit, skip)
         except (
             zipfile.BadZipFile,
             zipfile.LargeZipFile,
@@ -347,9 +369,14 @@ def open_fmu(
                 f"not a readable zip archive or cannot be extracted (truncated or damaged?): {exc}",
                 "An FMU is a zip file; rebuild or download it again.",
             ) from None
-        md = _read_description(fmu_path, unzipdir)
+        variables: Mapping[str, Any]
+        if light:
+            md = known or light_description(digest, unzipdir / "modelDescription.xml", fmu_path)
+            variables = md.variables
+        else:
+            md = _read_description(fmu_path, unzipdir)
+            variables = {v.name: v for v in md.modelVariables}
         plat, interfaces = _runnable_interfaces(fmu_path, md, unzipdir)
-        variables = {v.name: v for v in md.modelVariables}
         yield OpenedFmu(
             path=fmu_path,
             sha256=digest,

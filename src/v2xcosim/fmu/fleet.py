@@ -21,7 +21,7 @@ import ctypes
 import difflib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v2xcosim.core.errors import ScenarioError, SimulationError
-from v2xcosim.fmu.archive import OpenedFmu, sha256_file
+from v2xcosim.fmu.archive import OpenedFmu
 from v2xcosim.fmu.runtime import FmuRunner
+from v2xcosim.fmu.variable_table import VariableTable, largest_index
 
 FloatArray = npt.NDArray[np.float64]
 ParamValue = float | int | bool | Sequence[float]
@@ -47,23 +48,35 @@ variables, 32.5 kB per vehicle: 65 MB).  10,000 vehicles (325 MB of XML) were st
 after 5 minutes at 7.5 GB resident, so beyond 2,000 a scenario is refused by ``validate``
 (split the vehicles over several sites)."""
 
+MAX_FLEET_FMU_EVS = 1_000
+"""Most vehicles one fleet FMU holds when a fleet is split (:func:`fleet_chunks`).
+
+N = 1000 opens in about 0.2 s warm (the description cache of :mod:`v2xcosim.fmu.variable_table`;
+bench/RESULTS.md, section ``fleet``) and steps at the per-vehicle cost of any size; its
+description (33 MB) stays far below the archive's limits, which refuse a 297-MB one (9,000
+vehicles).  A larger fleet runs as several FMUs (:class:`ChunkedFleet`)."""
+
 FLEET_DESCRIPTION_BYTES_PER_EV = 64 * 1024
 """Allowance [bytes] of ``modelDescription.xml`` per vehicle of a fleet FMU: twice the 32.5 kB
 measured for the project's EV fleet; the archive's limit for the description follows it."""
 
 
-def extract_fmu(path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1) -> OpenedFmu:
+def extract_fmu(
+    path: Path, stack: contextlib.ExitStack, n_vehicles: int = 1, *, light: bool = True
+) -> OpenedFmu:
     """Open ``path`` for the lifetime of ``stack`` through :func:`v2xcosim.fmu.archive.open_fmu`.
 
     The one place that unpacks an archive (size, ratio, path and platform checks; folder
     removed and working directory restored on exit).  The limit of the model description
     grows with ``n_vehicles`` (:data:`FLEET_DESCRIPTION_BYTES_PER_EV` each), so a large fleet
-    FMU is not mistaken for a zip bomb.
+    FMU is not mistaken for a zip bomb.  ``light`` (default) reads the description through
+    :mod:`v2xcosim.fmu.variable_table` (cached by the archive's SHA-256); ``False`` through
+    fmpy's full parse.
     """
     from v2xcosim.fmu.archive import open_fmu
 
     allowance = n_vehicles * FLEET_DESCRIPTION_BYTES_PER_EV
-    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance))
+    return stack.enter_context(open_fmu(path, description_allowance_bytes=allowance, light=light))
 
 
 @dataclass(frozen=True)
@@ -87,32 +100,67 @@ def _float_or(x: object, default: float) -> float:
         return default
 
 
+def _variable(v: Any) -> Variable:
+    """Return the :class:`Variable` of fmpy's ``ModelVariable`` or of a light ``VariableRow``."""
+    return Variable(
+        v.name,
+        int(v.valueReference),
+        v.causality,
+        v.variability,
+        v.type,
+        _float_or(v.min, -float("inf")),
+        _float_or(v.max, float("inf")),
+    )
+
+
+class FleetVariables(Mapping[str, Variable]):
+    """The variables of an opened FMU as :class:`Variable` by name, each built on access.
+
+    ``rows`` is :attr:`v2xcosim.fmu.archive.OpenedFmu.variables` (fmpy's variables or the light
+    table): a fleet FMU of 1000 vehicles has 116,003 variables, of which a site reads a few
+    per vehicle.
+    """
+
+    def __init__(self, rows: Mapping[str, Any]) -> None:
+        """Wrap ``rows`` (name -> variable with fmpy's attribute names)."""
+        self.rows = rows
+
+    def __getitem__(self, name: str) -> Variable:
+        return _variable(self.rows[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def check_fmi2_cs(path: Path, md: Any) -> None:
+    """Refuse a model description that is not FMI 2.0 with Co-Simulation."""
+    if md.fmiVersion != "2.0" or md.coSimulation is None:
+        raise ScenarioError(
+            f"FMU {path}: needs FMI 2.0 Co-Simulation (has FMI {md.fmiVersion}, "
+            f"co-simulation {'yes' if md.coSimulation else 'no'})"
+        )
+
+
 def read_variables(path: Path) -> tuple[Any, dict[str, Variable]]:
-    """Read the model description of ``path``; refuse anything but FMI 2.0 Co-Simulation."""
+    """Read the model description of ``path`` with fmpy's full parse; refuse all but FMI 2.0 CS.
+
+    The reference of the light table (:mod:`v2xcosim.fmu.variable_table`) that
+    :class:`FmuFleet` reads.
+    """
     from fmpy import read_model_description
 
     try:
         md = read_model_description(str(path))
     except Exception as exc:
         raise ScenarioError(f"FMU {path}: cannot read modelDescription.xml: {exc}") from None
-    if md.fmiVersion != "2.0" or md.coSimulation is None:
-        raise ScenarioError(
-            f"FMU {path}: needs FMI 2.0 Co-Simulation (has FMI {md.fmiVersion}, "
-            f"co-simulation {'yes' if md.coSimulation else 'no'})"
-        )
-    variables = {
-        v.name: Variable(
-            v.name,
-            int(v.valueReference),
-            v.causality,
-            v.variability,
-            v.type,
-            _float_or(v.min, -float("inf")),
-            _float_or(v.max, float("inf")),
-        )
-        for v in md.modelVariables
-    }
-    return md, variables
+    check_fmi2_cs(path, md)
+    return md, {v.name: _variable(v) for v in md.modelVariables}
 
 
 def _check(
@@ -191,11 +239,16 @@ def _check_range(
             return
 
 
-def fleet_size(variables: Mapping[str, Variable], prefix: str) -> int:
-    """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none."""
-    pat = re.compile(re.escape(prefix) + r"\[(\d+)\]\.")
-    sizes = [int(m.group(1)) for v in variables if (m := pat.match(v))]
-    return max(sizes, default=0)
+def fleet_size(variables: Mapping[str, Any], prefix: str) -> int:
+    """Return the number of vehicles in a fleet FMU (largest i of ``<prefix>[i].*``), 0 if none.
+
+    One regular-expression scan over the names, each preceded by NUL (a character XML cannot
+    hold, so each match starts a name); a light table keeps the answer for the next site.
+    """
+    rows = variables.rows if isinstance(variables, FleetVariables) else variables
+    if isinstance(rows, VariableTable):
+        return rows.largest_index(prefix)
+    return largest_index(rows, prefix)
 
 
 class FmuFleet:
@@ -228,9 +281,25 @@ class FmuFleet:
         self.outputs = list(outputs)
         self.parameters = dict(parameters)
         self.instance_parameters = dict(instance_parameters or {})
-        self.sha256 = sha256_file(self.path)
-        md, variables = read_variables(self.path)
-        self.model_description = md
+        self._stack = contextlib.ExitStack()
+        self._instances: list[Any] = []  # fmpy FMU2Slave objects, one per instance
+        self._runners: list[FmuRunner] = []
+        self._initialised = False
+        # the archive is checked, extracted and its description read (light, cached) first
+        self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
+        try:
+            self.sha256 = self._opened.sha256
+            self.model_description = self._opened.model_description
+            check_fmi2_cs(self.path, self.model_description)
+            self._prepare(FleetVariables(self._opened.variables), prefix)
+            self._instantiate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, variables: Mapping[str, Variable], prefix: str) -> None:
+        """Check every name against the FMU; set up the value references and I/O buffers."""
+        n, fleet, name = self.n, self.fleet, self.name
 
         def full(base: str, i: int) -> str:
             return f"{prefix}[{i + 1}].{base}" if fleet else base
@@ -291,10 +360,6 @@ class FmuFleet:
         }
         self._variables = variables
         self._full = full
-        self._stack = contextlib.ExitStack()
-        self._instances: list[Any] = []  # fmpy FMU2Slave objects, one per instance
-        self._runners: list[FmuRunner] = []
-        self._initialised = False
         self._in_buf = np.zeros(self._in_vr.size, dtype=np.float64)
         self._out_buf = np.zeros(self._out_vr.size, dtype=np.float64)
         # ``.data`` is the array's (writable) memoryview: the ctypes arrays share its memory
@@ -306,12 +371,6 @@ class FmuFleet:
         )
         self._in_c = (ctypes.c_double * self._in_buf.size).from_buffer(self._in_buf.data)
         self._out_c = (ctypes.c_double * self._out_buf.size).from_buffer(self._out_buf.data)
-        try:
-            self._opened = extract_fmu(self.path, self._stack, n if fleet else 1)
-            self._instantiate()
-        except BaseException:
-            self.close()
-            raise
 
     # ------------------------------------------------------------------------- FMI calls
     def _call(self, inst: int, function: str, time_s: float, fn: Any, *args: Any) -> Any:
@@ -486,3 +545,207 @@ class FmuFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ----------------------------------------------------------------------------- split fleets
+def fleet_chunks(n: int, max_size: int = MAX_FLEET_FMU_EVS) -> list[int]:
+    """Return the sizes of the fleet FMUs that hold ``n`` vehicles, in vehicle order.
+
+    ``ceil(n / max_size)`` FMUs whose sizes differ by at most one (at most two distinct sizes,
+    so at most two FMU builds): 10 vehicles at most 4 per FMU -> [4, 3, 3]; 10,000 at most
+    1000 -> ten of 1000.
+    """
+    if n < 1 or max_size < 1:
+        raise ValueError(f"fleet_chunks: n = {n} and max_size = {max_size} must be >= 1")
+    k = -(-n // max_size)
+    base, extra = divmod(n, k)
+    return [base + 1] * extra + [base] * (k - extra)
+
+
+def build_fleet_fmus(model: str, n: int, max_size: int = MAX_FLEET_FMU_EVS) -> dict[int, Path]:
+    """Build (cached) the fleet FMUs of ``model`` for ``n`` vehicles: size -> FMU path.
+
+    One build per distinct size of :func:`fleet_chunks` (shared by every chunk of that size).
+    """
+    from v2xcosim.fmu.build import build_fmu
+
+    return {k: Path(build_fmu(model, fleet=k)) for k in sorted(set(fleet_chunks(n, max_size)))}
+
+
+def _slice(value: Any, a: int, b: int) -> Any:
+    """Return the vehicles ``a:b`` of a per-vehicle value (list or tuple); keep a scalar."""
+    return list(value[a:b]) if isinstance(value, list | tuple) else value
+
+
+class ChunkedFleet:
+    """A fleet of N vehicles run as several fleet FMUs of at most ``max(fmu_paths)`` each.
+
+    The same interface as :class:`FmuFleet` (``n``, :meth:`initialise`, :meth:`step`,
+    :meth:`reset`, :meth:`close`); vehicle ``i`` of the fleet is vehicle ``i - a`` of the chunk
+    starting at ``a``.  Each vehicle of a fleet FMU integrates on its own, so the results per
+    vehicle are those of one FMU of N (``tests/test_fleet_open.py``).
+    """
+
+    def __init__(
+        self,
+        fmu_paths: Mapping[int, Path],
+        *,
+        n: int,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        parameters: Mapping[str, ParamValue],
+        name: str,
+        prefix: str = "ev",
+        instance_parameters: Mapping[str, float | int | bool] | None = None,
+    ) -> None:
+        """Open one :class:`FmuFleet` per chunk of :func:`fleet_chunks` (``n``, largest size).
+
+        ``fmu_paths`` maps a fleet size to its FMU (:func:`build_fleet_fmus`); per-vehicle
+        parameter values (lists of ``n``) are split over the chunks.
+        """
+        sizes = fleet_chunks(n, max(fmu_paths))
+        missing = sorted(set(sizes) - set(fmu_paths))
+        if missing:
+            raise ScenarioError(
+                f"site {name}: {n} vehicles run as fleet FMUs of sizes {sizes}; no FMU given "
+                f"for size(s) {missing} (build them with build_fleet_fmus)"
+            )
+        for key, value in parameters.items():
+            if isinstance(value, list | tuple) and len(value) != n:
+                raise ScenarioError(
+                    f"site {name}: parameter {key} has {len(value)} values for {n} vehicles"
+                )
+        self.n = n
+        self.name = name
+        self.outputs = list(outputs)
+        self.bounds: list[tuple[int, int]] = []
+        self.parts: list[FmuFleet] = []
+        a = 0
+        try:
+            for size in sizes:
+                b = a + size
+                self.parts.append(
+                    FmuFleet(
+                        fmu_paths[size],
+                        n=size,
+                        fleet=True,
+                        inputs=inputs,
+                        outputs=outputs,
+                        parameters={k: _slice(v, a, b) for k, v in parameters.items()},
+                        name=f"{name} (EVs {a + 1}-{b})",
+                        prefix=prefix,
+                        instance_parameters=instance_parameters,
+                    )
+                )
+                self.bounds.append((a, b))
+                a = b
+        except BaseException:
+            self.close()
+            raise
+
+    def initialise(self, start_time_s: float, per_ev: Mapping[str, Sequence[float]]) -> None:
+        """Initialise every chunk with its vehicles' values of ``per_ev``."""
+        for part, (a, b) in zip(self.parts, self.bounds, strict=True):
+            part.initialise(start_time_s, {k: list(v[a:b]) for k, v in per_ev.items()})
+
+    def step(
+        self, time_s: float, step_s: float, inputs: Mapping[str, FloatArray]
+    ) -> dict[str, FloatArray]:
+        """Step every chunk with its slice of ``inputs``; return the joined output vectors."""
+        outs = {o: np.empty(self.n, dtype=np.float64) for o in self.outputs}
+        for part, (a, b) in zip(self.parts, self.bounds, strict=True):
+            res = part.step(
+                time_s, step_s, {k: np.asarray(v, dtype=np.float64)[a:b] for k, v in inputs.items()}
+            )
+            for o in self.outputs:
+                outs[o][a:b] = res[o]
+        return outs
+
+    def reset(self) -> None:
+        """Reset every chunk (``fmi2Reset``)."""
+        for part in self.parts:
+            part.reset()
+
+    def close(self) -> None:
+        """Close every chunk."""
+        for part in self.parts:
+            part.close()
+
+    def __enter__(self) -> ChunkedFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_fleet(
+    fmu: Path | Mapping[int, Path],
+    *,
+    n: int,
+    fleet: bool,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    parameters: Mapping[str, ParamValue],
+    name: str,
+    prefix: str = "ev",
+    instance_parameters: Mapping[str, float | int | bool] | None = None,
+) -> FmuFleet | ChunkedFleet:
+    """Open a site's vehicles: one FMU (a path) or fleet FMUs by size (a mapping).
+
+    A mapping whose one size is ``n`` is that single fleet FMU; otherwise a
+    :class:`ChunkedFleet` (``fleet`` must be true).
+    """
+    kw: dict[str, Any] = {
+        "n": n,
+        "inputs": inputs,
+        "outputs": outputs,
+        "parameters": parameters,
+        "name": name,
+        "prefix": prefix,
+        "instance_parameters": instance_parameters,
+    }
+    if not isinstance(fmu, Mapping):
+        return FmuFleet(Path(fmu), fleet=fleet, **kw)
+    if not fleet:
+        raise ScenarioError(f"site {name}: FMUs by fleet size need fmu.fleet = true")
+    if set(fmu) == {n}:
+        return FmuFleet(Path(fmu[n]), fleet=True, **kw)
+    return ChunkedFleet({int(k): Path(v) for k, v in fmu.items()}, **kw)
+
+
+FleetFmus = Path | dict[int, Path]
+"""A site's vehicles: one FMU, or fleet FMUs by size (:func:`fleet_chunks`)."""
+
+
+def fleet_fmus(model: str, n: int, max_size: int = MAX_FLEET_FMU_EVS) -> FleetFmus:
+    """Build (cached) the FMUs ``n`` vehicles of ``model`` run on.
+
+    One fleet FMU of ``n`` when ``n <= max_size``, else the fleet FMUs by size of
+    :func:`build_fleet_fmus`.
+    """
+    if n <= max_size:
+        from v2xcosim.fmu.build import build_fmu
+
+        return Path(build_fmu(model, fleet=n))
+    return build_fleet_fmus(model, n, max_size)
+
+
+def fleet_fmu_entries(name: str, fmus: FleetFmus) -> dict[str, Path]:
+    """Return the preflight entries (name -> ``.fmu``, in ``metadata.json``) of ``fmus``.
+
+    ``{name: path}`` for one FMU; ``{"<name>/fleet<k>": path}`` per size when split.
+    """
+    if isinstance(fmus, Path):
+        return {name: fmus}
+    return {f"{name}/fleet{k}": p for k, p in sorted(fmus.items())}
+
+
+def fleet_fmus_of(name: str, entries: Mapping[str, Path]) -> FleetFmus:
+    """Invert :func:`fleet_fmu_entries` for ``name``."""
+    if name in entries:
+        return Path(entries[name])
+    head = f"{name}/fleet"
+    split = {int(k[len(head) :]): Path(p) for k, p in entries.items() if k.startswith(head)}
+    if not split:
+        raise KeyError(name)
+    return split

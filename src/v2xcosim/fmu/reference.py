@@ -491,7 +491,7 @@ def read_reference(ref_dir: Path, model: str) -> Reference:
     return Reference(model, ref_dir, experiment, result, inputs, extension)
 
 
-def validate_against_fmu(reference: Reference, variables: dict[str, Any]) -> None:
+def validate_against_fmu(reference: Reference, variables: Mapping[str, Any]) -> None:
     """Check the reference against the FMU's variables; report every problem at once.
 
     Checks: compared names and tolerance names exist in the FMU; input names exist and have

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class FmuRunner:
             raise ScenarioError(f"FMU {opened.path}: has no {kind} interface")
         self.path = opened.path
         self.kind = kind
-        self.variables = {v.name: v for v in md.modelVariables}
+        self.variables: Mapping[str, Any] = opened.variables
         self.messages: list[str] = []
         self.time = 0.0
         cls = FMU2Slave if kind == "CoSimulation" else FMU2Model

@@ -34,6 +34,7 @@ from v2xcosim.core.timegrid import step_times
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.domain.ageing import Q_START_MIN
+from v2xcosim.fmu.fleet import FleetFmus, fleet_fmus_of
 from v2xcosim.report.kpis import grid_kpis
 from v2xcosim.report.results import json_clean
 from v2xcosim.usecases.porto.schema import PortoScenario
@@ -84,7 +85,8 @@ FLOW = "v2xcosim.usecases.porto.actors:porto_flow"
 class PortoPlan:
     """What a Porto run derives once from its spec, before the world is built."""
 
-    fmu_path: Path
+    fmu_path: FleetFmus
+    """The fleet's FMU, or its fleet FMUs by size beyond 1000 slots (``fleet_chunks``)."""
     setup: PortoSetup
     bus_names: tuple[str, ...]
     line_names: tuple[str, ...]
@@ -94,13 +96,13 @@ class PortoPlan:
 def preflight(spec: PortoScenario) -> dict[str, Path]:
     """Build (cached) the fleet FMU (one slot per accepted stay) and the terminal FMU."""
     from v2xcosim.fmu.build import build_fmu
-    from v2xcosim.fmu.fleet import FmuFleet
+    from v2xcosim.fmu.fleet import fleet_fmu_entries, fleet_fmus, open_fleet
 
     n = fleet_size(spec)
-    path = Path(build_fmu("EV", fleet=n))
+    fmus = fleet_fmus("EV", n)
     try:
-        FmuFleet(
-            path,
+        open_fleet(
+            fmus,
             n=n,
             fleet=True,
             inputs=[],
@@ -112,7 +114,7 @@ def preflight(spec: PortoScenario) -> dict[str, Path]:
     except ScenarioError as exc:
         msg = str(exc).removeprefix("site porto: ")
         raise ScenarioError(f"porto.fmu_instance_parameters: {msg}") from None
-    return {"EV": path, "Terminal": Path(build_fmu("Terminal"))}
+    return {**fleet_fmu_entries("EV", fmus), "Terminal": Path(build_fmu("Terminal"))}
 
 
 def plan(spec: PortoScenario, fmus: Mapping[str, Path]) -> PortoPlan:
@@ -122,7 +124,7 @@ def plan(spec: PortoScenario, fmus: Mapping[str, Path]) -> PortoPlan:
     setup = porto_setup(spec, fmus["Terminal"])
     net = build_porto_network(network_spec(spec)).net
     return PortoPlan(
-        fmu_path=fmus["EV"],
+        fmu_path=fleet_fmus_of("EV", fmus),
         setup=setup,
         bus_names=tuple(str(n) for n in net.bus["name"]),
         line_names=tuple(str(n) for n in net.line["name"]),

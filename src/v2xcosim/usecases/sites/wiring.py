@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from v2xcosim.config.grid import GridSpec
 from v2xcosim.core.timegrid import step_times
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.domain.charging import Sessions, generate_sessions
+from v2xcosim.fmu.fleet import FleetFmus
 from v2xcosim.grid.powerflow import GridModel, SiteConnection
 from v2xcosim.profiles import ProfileSet
 from v2xcosim.usecases.sites.schema import SiteSpec, SitesScenario
@@ -45,7 +45,7 @@ def profile_series(spec: SitesScenario) -> dict[str, list[float]]:
     return {name: [float(x) for x in v] for name, v in values.items()}
 
 
-def site_fleet(site: SiteSpec, fmu_path: Path, soc_start: list[float]) -> dict[str, Any]:
+def site_fleet(site: SiteSpec, fmu_path: FleetFmus, soc_start: list[float]) -> dict[str, Any]:
     """Return the ``Fleet`` entity parameters of ``site`` (its ``fmu`` section on roles)."""
     ins, outs = site.fmu.inputs, site.fmu.outputs
     inputs = {"p_set_w": ins.p_set}

@@ -27,6 +27,7 @@ from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.fleet_sim import ROLE_OUTPUTS
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.domain.charging import Sessions
+from v2xcosim.fmu.fleet import FleetFmus, fleet_fmu_entries, fleet_fmus, fleet_fmus_of, open_fleet
 from v2xcosim.usecases.sites.flow import FLOW
 from v2xcosim.usecases.sites.schema import (
     GRID_OPTIONAL,
@@ -49,8 +50,12 @@ class SitesPlan:
     profiles: Mapping[str, list[float]]
 
 
-def resolve_fmu(site: SiteSpec) -> Path:
-    """Return the ``.fmu`` of a site: its ``fmu.path``, or ``build_fmu(model)`` (cached build)."""
+def resolve_fmu(site: SiteSpec) -> FleetFmus:
+    """Return the ``.fmu`` of a site: its ``fmu.path``, or ``build_fmu(model)`` (cached build).
+
+    A built fleet of more than :data:`~v2xcosim.fmu.fleet.MAX_FLEET_FMU_EVS` vehicles runs as
+    several fleet FMUs: their paths by size (:func:`~v2xcosim.fmu.fleet.fleet_fmus`).
+    """
     if site.fmu.path is not None:
         return site.fmu.path
     assert site.fmu.model is not None
@@ -61,7 +66,9 @@ def resolve_fmu(site: SiteSpec) -> Path:
             f"sites[{site.id}].fmu.model = {site.fmu.model!r}: the FMU build pipeline is not "
             f"available ({exc}); give fmu.path to a ready .fmu instead"
         ) from None
-    return Path(build_fmu(site.fmu.model, fleet=site.n_evs if site.fmu.fleet else None))
+    if site.fmu.fleet:
+        return fleet_fmus(site.fmu.model, site.n_evs)
+    return Path(build_fmu(site.fmu.model))
 
 
 def preflight(spec: SitesScenario) -> dict[str, Path]:
@@ -70,8 +77,6 @@ def preflight(spec: SitesScenario) -> dict[str, Path]:
     Returns the FMU path of each active site.  Raises :class:`ScenarioError` naming the site,
     the FMU and the unknown variable.
     """
-    from v2xcosim.fmu.fleet import FmuFleet
-
     paths: dict[str, Path] = {}
     for site in spec.active_sites:
         path = resolve_fmu(site)
@@ -83,7 +88,7 @@ def preflight(spec: SitesScenario) -> dict[str, Path]:
             raise ScenarioError(
                 f"site {site.id}: fmu.outputs.extra repeats {clash}; those are always recorded"
             )
-        fleet = FmuFleet(
+        fleet = open_fleet(
             path,
             n=site.n_evs,
             fleet=site.fmu.fleet,
@@ -95,7 +100,7 @@ def preflight(spec: SitesScenario) -> dict[str, Path]:
             prefix=site.fmu.vector_prefix,
         )
         fleet.close()
-        paths[site.id] = path
+        paths.update(fleet_fmu_entries(site.id, path))
     return paths
 
 
@@ -189,7 +194,7 @@ def build_world(
             for site in spec.active_sites:
                 ses = plan.sessions[site.id]
                 soc0 = ses.soc_arrival.tolist()
-                fleet = fmu_sim.Fleet(**site_fleet(site, plan.fmus[site.id], soc0))
+                fleet = fmu_sim.Fleet(**site_fleet(site, fleet_fmus_of(site.id, plan.fmus), soc0))
                 ctl = ctl_sim.Actor(actor_id=site.id)
                 conn = grid_sim.Connection(conn_id=site.id)
                 label = f"site_{site.id}"

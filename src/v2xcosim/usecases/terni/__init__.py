@@ -68,15 +68,17 @@ class TerniUseCase:
 
     def preflight(self, spec: TerniScenario) -> dict[str, Path]:
         """Build (cached) the fleet FMU sized for the largest site and check its parameters."""
+        from v2xcosim.fmu.fleet import fleet_fmu_entries
         from v2xcosim.usecases.terni.world import preflight
 
-        return {"EV": preflight(spec)}
+        return fleet_fmu_entries(spec.terni.ev_model, preflight(spec))
 
     def plan(self, spec: TerniScenario, fmus: Mapping[str, Path]) -> TerniPlan:
         """Compute users, slots and profiles once; read the network's names and zone model."""
+        from v2xcosim.fmu.fleet import fleet_fmus_of
         from v2xcosim.usecases.terni.world import plan
 
-        return plan(spec, fmus["EV"])
+        return plan(spec, fleet_fmus_of(spec.terni.ev_model, fmus))
 
     def build_world(
         self, spec: TerniScenario, plan: TerniPlan, out_dir: Path, *, progress_fd: int | None

@@ -35,6 +35,7 @@ from v2xcosim.core.errors import ScenarioError
 from v2xcosim.cosim.fleet_sim import fleet_params
 from v2xcosim.cosim.world import add_store, new_world, stop_all_on_error
 from v2xcosim.domain.ageing import Q_START_MIN
+from v2xcosim.fmu.fleet import FleetFmus
 from v2xcosim.report.kpis import (
     energy_mwh,
     finite_max,
@@ -112,7 +113,8 @@ class TerniPlan:
     run's ``network.json``, :meth:`~v2xcosim.usecases.terni.TerniUseCase.network`).
     """
 
-    fmu_path: Path
+    fmu_path: FleetFmus
+    """The fleet's FMU, or its fleet FMUs by size beyond 1000 slots (``fleet_chunks``)."""
     setup: TerniSetup
     bus_names: tuple[str, ...]
     line_names: tuple[str, ...]
@@ -123,19 +125,21 @@ class TerniPlan:
     network: TerniNetwork
 
 
-def preflight(spec: TerniScenario) -> Path:
-    """Build (cached) the ``terni.ev_model`` fleet FMU sized for the largest site; its path.
+def preflight(spec: TerniScenario) -> FleetFmus:
+    """Build (cached) the ``terni.ev_model`` fleet FMU sized for the largest site; return it.
+
+    Beyond :data:`~v2xcosim.fmu.fleet.MAX_FLEET_FMU_EVS` slots, the fleet FMUs by size that
+    every site's vehicles are split over (:func:`~v2xcosim.fmu.fleet.fleet_fmus`).
 
     The FMU-wide parameters of ``terni.fmu_instance_parameters`` are checked against it here,
     before anything is written.
     """
-    from v2xcosim.fmu.build import build_fmu
-    from v2xcosim.fmu.fleet import FmuFleet
+    from v2xcosim.fmu.fleet import fleet_fmus, open_fleet
 
     n = fleet_size(spec)
-    path = Path(build_fmu(spec.terni.ev_model, fleet=n))
+    path = fleet_fmus(spec.terni.ev_model, n)
     try:
-        FmuFleet(
+        open_fleet(
             path,
             n=n,
             fleet=True,
@@ -151,7 +155,7 @@ def preflight(spec: TerniScenario) -> Path:
     return path
 
 
-def plan(spec: TerniScenario, fmu_path: Path) -> TerniPlan:
+def plan(spec: TerniScenario, fmu_path: FleetFmus) -> TerniPlan:
     """Build the network and its inputs once; compute the setup and the DSO's voltage models."""
     from v2xcosim.usecases.terni.inputs import element_inputs, grid_inputs
     from v2xcosim.usecases.terni.network import (
