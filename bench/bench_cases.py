@@ -87,9 +87,6 @@ WEEK_S = 7 * DAY_S
 """A week [s]: the naive side's horizon in case (b) and the span both sides' KPIs are compared
 over when one side ran longer."""
 
-MAX_FLEET_EVS = 1000
-"""Most EVs per fleet FMU on ours' side (a larger fleet is split into several FMUs)."""
-
 GRID_OUT = ("p_slack_w", "p_loss_w", "p_ev_w", "vm_min_pu", "vm_max_pu")
 """The grid's outputs both sides record per step (W, W, W, pu, pu)."""
 
@@ -287,9 +284,9 @@ class BenchGrid:
     ) -> None:
         """Add a load (0 MW) per MV group at its bus to ``inner``'s network.
 
-        ``fleet_groups``: per fleet connection ``fleet<i>`` (ours: one per fleet FMU of at most
-        :data:`MAX_FLEET_EVS`), the group of each of its EVs; its vector is summed per group's
-        load row in one vector operation.
+        ``fleet_groups``: per fleet connection ``fleet<i>`` (ours: one vector entity for the
+        whole fleet), the group of each of its EVs; its vector is summed per group's load row
+        in one vector operation.
         """
         import pandapower as pp
 
@@ -587,6 +584,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     from v2xcosim.cosim.placement import sim_config
     from v2xcosim.cosim.world import START_TIMEOUT_S, add_store, run_world
     from v2xcosim.fmu.build import build_fmu
+    from v2xcosim.fmu.fleet import build_fleet_fmus, fleet_chunks
     from v2xcosim.usecases.terni.flow import network_spec
     from v2xcosim.usecases.terni.inputs import element_inputs, grid_inputs
     from v2xcosim.usecases.terni.network import build_terni_network
@@ -608,8 +606,8 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         tn = build_terni_network(network_spec(spec))
         gin = grid_inputs(element_inputs(tn, input_settings(spec)))
         grp = groups(case, tn)
-    sizes = sorted({len(c) for c in fleet_chunks(case.evs)})
-    fmu_path = {n: Path(build_fmu(case.model, fleet=n)) for n in sizes} if not naive else {}
+    # ours: fleet FMUs of at most MAX_FLEET_FMU_EVS EVs, run as one vector entity
+    fmus = build_fleet_fmus(case.model, case.evs) if not naive else {}
     single = Path(build_fmu(case.model))
     socs = soc_start(case.evs)
     params = {
@@ -652,7 +650,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         for g, (_, ix) in grp.items():
             for j in ix:
                 ev_group[j] = g
-        chunks = fleet_chunks(case.evs)
+        chunks = [list(range(case.evs))]  # one fleet entity (its FMUs hold <= 1000 EVs each)
         grid_params: dict[str, Any] = {
             "scenario": js,
             "inputs": to_json(gin),
@@ -702,7 +700,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
                     labels[ev.full_id] = f"ev_{j}"
                     if ev_out:
                         links.append((ev, ev_out))
-        else:  # one vector entity per fleet FMU of <= MAX_FLEET_EVS EVs, one connection each
+        else:  # one vector entity for the whole fleet (its FMUs hold <= 1000 EVs each)
             fmu_sim = world.start("FMU", step_s=step_s, outputs=[])
             for i, chunk in enumerate(chunks):
                 conn = gsim.Connection(conn_id=f"fleet{i}")
@@ -710,7 +708,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
                 fl = fmu_sim.Fleet(
                     **fleet_params(
                         site_id=f"fleet{i}",
-                        fmu_path=fmu_path[len(chunk)],
+                        fmu_path=fmus,
                         n=len(chunk),
                         inputs={"p_set_w": "p_set_w"},
                         outputs={"p_ac_w": "p_ac_w", "q_ac_var": "q_ac_var", "soc": "soc"},
@@ -742,6 +740,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         "evs": case.evs,
         "model": case.model,
         "fleet_fmus": 0 if naive else len(fleet_chunks(case.evs)),
+        "fleet_fmu_sizes": [] if naive else fleet_chunks(case.evs),
         "steps": n_steps,
         "step_s": step_s,
         "setup_s": setup_s,
@@ -767,12 +766,6 @@ def compare_kpis(ours: Mapping[str, float], naive: Mapping[str, float]) -> list[
         if not dev <= tol:
             bad.append(f"{key}: ours {a!r}, naive {b!r} ({kind} deviation {dev:.2e} > {tol:g})")
     return bad
-
-
-def fleet_chunks(n_evs: int) -> list[list[int]]:
-    """The EV indices of each fleet FMU: as few as possible, of at most MAX_FLEET_EVS each."""
-    k = -(-n_evs // MAX_FLEET_EVS)
-    return [[int(x) for x in c] for c in np.array_split(np.arange(n_evs), k)]
 
 
 def main(argv: Sequence[str]) -> int:

@@ -62,10 +62,6 @@ def test_split_entities_and_extrapolation(sides: dict[str, dict[str, object]]) -
     assert sides["naive"]["fmu_calls"] == TINY.evs * 15
     assert sides["ours"]["fmu_calls"] == 15  # one fleet FMU for the whole case
     assert sides["ours"]["entities"] == 1 and sides["ours"]["fleet_fmus"] == 1
-    # more EVs than one fleet FMU holds: as few FMUs as possible, none above the limit
-    chunks = bc.fleet_chunks(2 * bc.MAX_FLEET_EVS + 1)
-    assert len(chunks) == 3 and max(map(len, chunks)) <= bc.MAX_FLEET_EVS
-    assert sorted(j for c in chunks for j in c) == list(range(2 * bc.MAX_FLEET_EVS + 1))
     sys.path.insert(0, str(BENCH))
     import run as bench_run
 
