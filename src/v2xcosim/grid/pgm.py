@@ -248,11 +248,21 @@ class PgmSolver:
         def bus_in_service(buses: Any) -> npt.NDArray[np.bool_]:
             return np.array([bus_ok[bus_pos[int(b)]] for b in buses], dtype=bool)
 
+        # (element type, element, bus) of every open switch: one pass over the switch table
+        opened = (
+            {
+                (str(et), int(e), int(b))
+                for et, e, b, closed in zip(
+                    sw["et"], sw["element"], sw["bus"], sw["closed"].astype(bool), strict=True
+                )
+                if not closed
+            }
+            if len(sw)
+            else set()
+        )
+
         def open_side(et: str, element: int, at_bus: int) -> bool:
-            if not len(sw):
-                return False
-            rows = sw[(sw["et"] == et) & (sw["element"] == element) & (sw["bus"] == at_bus)]
-            return bool((~rows["closed"].astype(bool)).any())
+            return (et, element, at_bus) in opened
 
         f_hz = float(net.f_hz)
         # lines
