@@ -150,12 +150,16 @@ CASES: dict[str, Case] = {
         25,
         False,
         7.0,
+        model="EVQuasiStatic",
     ),
 }
 """(a): the Terni day's network (3 LV charging feeders), 34 + 33 + 33 EVs, 1440 steps.
 (b): the public-network scenario's network with 25 LV charging zones (20 EVs at each zone's
 charger node) and 25 MV (20-kV) buses holding a background load, i.e. secondary substations,
-every k-th in index order (20 EVs each, as a 20-kV load): 1000 EVs, 35,040 steps."""
+every k-th in index order (20 EVs each, as a 20-kV load): 1000 EVs, 35,040 steps, both sides
+with ``EVQuasiStatic`` (15-min steps are far longer than the charger's and the RC pairs' time
+constants, the fidelity made for them; models/README.md gives its difference to ``EV``).
+(c): the scaling section's larger network (ours only)."""
 
 
 def load_spec(case: Case, days: float | None = None) -> Any:
@@ -531,15 +535,16 @@ def generic_grid_model(params: Mapping[str, Any]) -> GenericBenchGrid:
     )
 
 
-def lv_buses(network: str, n_evs: int) -> list[str]:
-    """The bus of each EV: the network's in-service LV buses (< 1 kV), evenly in index order."""
+def lv_buses(network: str, n_evs: int) -> tuple[list[str], int]:
+    """The bus of each EV (the network's in-service LV buses, < 1 kV, evenly in index order)
+    and the network's number of buses."""
     from v2xcosim.grid.sources import load_source
 
     net = load_source(network)[0]
     lv = net.bus[(net.bus["vn_kv"] < 1.0) & net.bus["in_service"].astype(bool)]
     names = [str(n) for n in lv["name"]]
     pick = np.linspace(0, len(names) - 1, n_evs).round().astype(int)
-    return [names[int(i)] for i in pick]
+    return [names[int(i)] for i in pick], len(net.bus)
 
 
 # ------------------------------------------------------------------------------- one side
@@ -599,13 +604,14 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
     if case.network is not None:
         if naive:
             raise ValueError(f"case {case.key}: a generic-network case has no naive side")
-        ev_bus = lv_buses(case.network, case.evs)
+        ev_bus, n_buses = lv_buses(case.network, case.evs)
         grp: dict[str, tuple[int, list[int]]] = {}
         gin: Any = None
     else:
         tn = build_terni_network(network_spec(spec))
         gin = grid_inputs(element_inputs(tn, input_settings(spec)))
         grp = groups(case, tn)
+        n_buses = len(tn.net.bus)
     # ours: fleet FMUs of at most MAX_FLEET_FMU_EVS EVs, run as one vector entity
     fmus = build_fleet_fmus(case.model, case.evs) if not naive else {}
     single = Path(build_fmu(case.model))
@@ -741,6 +747,7 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
         "model": case.model,
         "fleet_fmus": 0 if naive else len(fleet_chunks(case.evs)),
         "fleet_fmu_sizes": [] if naive else fleet_chunks(case.evs),
+        "buses": n_buses,
         "steps": n_steps,
         "step_s": step_s,
         "setup_s": setup_s,
@@ -784,12 +791,15 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--days", type=float, default=None)
     ap.add_argument("--evs", type=int, default=None)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--set", action="append", default=[], help="one more scenario override")
     args = ap.parse_args(argv)
     case = CASES[args.case]
     if args.evs is not None:
         case = dataclasses.replace(case, evs=args.evs)
     if args.model is not None:
         case = dataclasses.replace(case, model=args.model)
+    if args.set:
+        case = dataclasses.replace(case, overrides=(*case.overrides, *args.set))
     side, out = args.side, args.out
     res = run_side(side, case, args.days)
     out.write_text(json.dumps(res, indent=1), encoding="utf-8")

@@ -1022,8 +1022,19 @@ CASES_OPTIONS: dict[str, Any] = {"quick": False, "b_days": None}
 """``--quick`` (case (a) only) and ``--b-days`` (case (b)'s horizon for ours; None: a year)."""
 
 
-def _run_side(side: str, key: str, days: float | None) -> dict[str, Any]:
-    """Run one side of a case in a fresh interpreter (bench/bench_cases.py); its measurement."""
+def _run_side(
+    side: str,
+    key: str,
+    days: float | None,
+    *,
+    evs: int | None = None,
+    model: str | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run one side of a case in a fresh interpreter (bench/bench_cases.py); its measurement.
+
+    ``evs``, ``model`` and ``overrides`` rescale the case (the scaling section).
+    """
     import json
     import tempfile
 
@@ -1032,6 +1043,12 @@ def _run_side(side: str, key: str, days: float | None) -> dict[str, Any]:
         cmd = [sys.executable, str(Path(__file__).with_name("bench_cases.py")), side, key, str(out)]
         if days is not None:
             cmd += ["--days", repr(days)]
+        if evs is not None:
+            cmd += ["--evs", str(evs)]
+        if model is not None:
+            cmd += ["--model", model]
+        for item in overrides:
+            cmd += ["--set", item]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *sys.path])}
         subprocess.run(cmd, check=True, env=env)
         res: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
@@ -1128,14 +1145,19 @@ def section_cases() -> list[str]:
         "Both sides built from the same components and timed from the world's set-up to the "
         "results written (interpreter start, imports, FMU builds and the network's input "
         "profiles outside; `bench/bench_cases.py` says what each side is). **Ours**: one vector "
-        "fleet entity per group on one fleet FMU (`FmuSim`), the generic grid adapter over the "
-        'Terni network with `grid.solver = "pgm"` (the fastest solver that agrees: 1e-12 pu '
-        "against pandapower, tests/test_pgm.py), the result store. **Naive**: one single-EV FMU "
+        "fleet entity for the whole fleet over fleet FMUs of at most 1000 EVs (`FmuSim`), one "
+        "grid connection whose per-EV vector is summed per load row, the generic grid adapter "
+        'over the Terni network with `grid.solver = "pgm"` (1e-12 pu against pandapower, '
+        "tests/test_pgm.py) solving a day of steps in one power-grid-model batch on both "
+        "hardware threads (`grid.batch_steps`: nothing reads the grid while the run goes on, "
+        "the results are those of step-by-step solving), the result store. **Naive**: one single-EV FMU "
         "instance and one mosaik entity per EV, pandapower `runpp(net)` with default options "
         "every step. Same control on both: a fixed schedule (one daily stay per EV, +7.4 kW "
         "the first half, -7.4 kW the second; three setpoint changes per EV and day), no loop "
         "closed (no voltage feedback, `terni.oltc = false` on both: `runpp` runs no "
-        "controller). Each side runs in its own interpreter started by bench/run.py (the same "
+        "controller). EV model: `EV` in (a) (1-min steps), `EVQuasiStatic` on both sides in "
+        "(b) (15-min steps, far longer than its fast modes; `models/README.md`). "
+        "Each side runs in its own interpreter started by bench/run.py (the same "
         "process tree); peak RSS is that interpreter's peak (every simulator runs in it; FMU "
         "builds before the timed span, in child processes, are not counted).",
         "",
@@ -1187,6 +1209,59 @@ def section_cases() -> list[str]:
     return lines
 
 
+SCALING_EVS = (10, 100, 1000, 10_000)
+"""Fleet sizes of the scaling section (case (b)'s network, a week at 15-min steps)."""
+SCALING_NETWORKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("the Terni day's network", "a", ("time.step_s=900", f"time.duration_s={7 * 86400}")),
+    ("the Terni charging-network scenario's network", "b", ()),
+    ("SimBench 1-MVLV-urban-all-0-sw (MV and all its LV grids)", "c", ()),
+)
+"""Networks of the scaling section (1000 EVs, a week at 15-min steps): label, case, overrides."""
+
+
+def section_scaling() -> list[str]:
+    """Ours' time and memory against the fleet size and against the network size."""
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for n in SCALING_EVS:
+        res = _run_side("ours", "b", 7.0, evs=n, model="EVQuasiStatic")
+        runs.append((f"{n:,} EVs, the Terni charging-network scenario's network", res))
+    for label, key, extra in SCALING_NETWORKS:
+        days = 7.0 if key == "b" else None
+        res = _run_side("ours", key, days, evs=1000, model="EVQuasiStatic", overrides=extra)
+        runs.append((f"1,000 EVs, {label}", res))
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        "## Scaling: ours against the fleet size and the network size",
+        "",
+        "Ours (as in the cases section: one vector fleet entity over fleet FMUs of at most 1000 "
+        "EVs, `EVQuasiStatic`, the grid solved in power-grid-model batches of a day on both "
+        "hardware threads, the fixed V2G schedule, nothing fed back) over one week at 15-min "
+        "steps (672 steps), each run in a fresh interpreter. Set-up: the world's creation "
+        "(network build and conversion, FMU opening, entities); stepping: the rest, split by "
+        "the same timers as `v2xcosim run --profile` into the FMU steps, the grid (batched "
+        "power flow and its results) and the framework (mosaik, the schedule actor, the result "
+        "store and its parquet I/O, the KPI read-back). Peak RSS: the interpreter's. The year "
+        "column is set-up + 52.14 × the week's stepping.",
+        "",
+        f"Load average at the end: {load} (1, 5, 15 min), {os.cpu_count()} cores.",
+        "",
+        "| run | buses | fleet FMUs | set-up s | stepping ms/step | FMU | grid | framework "
+        "| peak RSS MB | a year, s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in runs:
+        step_s = r["wall_s"] - r["setup_s"]
+        fw = r["framework_s"] - r["setup_s"]
+        per = 1e3 / r["steps"]
+        year = r["setup_s"] + step_s * (365 * 96) / r["steps"]
+        lines.append(
+            f"| {label} | {r['buses']:,} | {r['fleet_fmus']} | {r['setup_s']:.1f} | "
+            f"{step_s * per:.2f} | {r['fmu_s'] * per:.2f} | {r['grid_s'] * per:.2f} | "
+            f"{fw * per:.2f} | {r['peak_rss_mb']:.0f} | {year:.0f} |"
+        )
+    return lines
+
+
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "build": section_builds,
     "single": section_single,
@@ -1197,6 +1272,7 @@ SECTIONS: dict[str, Callable[[], list[str]]] = {
     "sweep": section_sweep,
     "grid": section_grid,
     "cases": section_cases,
+    "scaling": section_scaling,
 }
 """Benchmark sections in the order of bench/RESULTS.md; ``--only NAME`` runs one."""
 
