@@ -1150,8 +1150,8 @@ def section_cases() -> list[str]:
         'over the Terni network with `grid.solver = "pgm"` (1e-12 pu against pandapower, '
         "tests/test_pgm.py) solving a day of steps in one power-grid-model batch on both "
         "hardware threads (`grid.batch_steps`: nothing reads the grid while the run goes on, "
-        "the results are those of step-by-step solving), the result store. **Naive**: one single-EV FMU "
-        "instance and one mosaik entity per EV, pandapower `runpp(net)` with default options "
+        "the results are those of step-by-step solving), the result store. **Naive**: one "
+        "single-EV FMU instance and one mosaik entity per EV, pandapower `runpp(net)` with default options "
         "every step. Same control on both: a fixed schedule (one daily stay per EV, +7.4 kW "
         "the first half, -7.4 kW the second; three setpoint changes per EV and day), no loop "
         "closed (no voltage feedback, `terni.oltc = false` on both: `runpp` runs no "
