@@ -1144,22 +1144,22 @@ def section_cases() -> list[str]:
         "",
         "Both sides built from the same components and timed from the world's set-up to the "
         "results written (interpreter start, imports, FMU builds and the network's input "
-        "profiles outside; `bench/bench_cases.py` says what each side is). **Ours**: one vector "
-        "fleet entity for the whole fleet over fleet FMUs of at most 1000 EVs (`FmuSim`), one "
+        "profiles outside; `bench/bench_cases.py` says what each side is). **Ours**: one vector"
+        " fleet entity for the whole fleet over fleet FMUs of at most 1000 EVs (`FmuSim`), one "
         "grid connection whose per-EV vector is summed per load row, the generic grid adapter "
         'over the Terni network with `grid.solver = "pgm"` (1e-12 pu against pandapower, '
         "tests/test_pgm.py) solving a day of steps in one power-grid-model batch on both "
         "hardware threads (`grid.batch_steps`: nothing reads the grid while the run goes on, "
         "the results are those of step-by-step solving), the result store. **Naive**: one "
         "single-EV FMU instance and one mosaik entity per EV, pandapower `runpp(net)` with "
-        "default options every step. Same control on both: a fixed schedule (one daily stay per EV, +7.4 kW "
-        "the first half, -7.4 kW the second; three setpoint changes per EV and day), no loop "
-        "closed (no voltage feedback, `terni.oltc = false` on both: `runpp` runs no "
-        "controller). EV model: `EV` in (a) (1-min steps), `EVQuasiStatic` on both sides in "
-        "(b) (15-min steps, far longer than its fast modes; `models/README.md`). "
-        "Each side runs in its own interpreter started by bench/run.py (the same "
-        "process tree); peak RSS is that interpreter's peak (every simulator runs in it; FMU "
-        "builds before the timed span, in child processes, are not counted).",
+        "default options every step. Same control on both: a fixed schedule (one daily stay per"
+        " EV, +7.4 kW the first half, -7.4 kW the second; three setpoint changes per EV and "
+        "day), no loop closed (no voltage feedback, `terni.oltc = false` on both: `runpp` runs "
+        "no controller). EV model: `EV` in (a) (1-min steps), `EVQuasiStatic` on both sides in "
+        "(b) (15-min steps, far longer than its fast modes; `models/README.md`). Each side runs"
+        " in its own interpreter started by bench/run.py (the same process tree); peak RSS is "
+        "that interpreter's peak (every simulator runs in it; FMU builds before the timed span,"
+        " in child processes, are not counted).",
         "",
         f"Machine shared with other work while measured: load average {load} "
         f"(1, 5, 15 min) at the end, {os.cpu_count()} cores; rerun on a quiet machine for "
