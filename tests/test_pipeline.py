@@ -41,6 +41,11 @@ def lag_dopri(out_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def lag_bs3(out_dir: Path) -> Path:
+    return build_one("LagBs3", out_dir=out_dir, mdir=MODELS).path
+
+
+@pytest.fixture(scope="module")
 def lag_fleet(out_dir: Path) -> Path:
     return build_one("Lag", fleet=4, out_dir=out_dir, mdir=MODELS).path
 
@@ -58,9 +63,9 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def test_fmus_validate_and_declare_both_interfaces(
-    lag: Path, lag_dopri: Path, lag_fleet: Path
+    lag: Path, lag_dopri: Path, lag_bs3: Path, lag_fleet: Path
 ) -> None:
-    for f in (lag, lag_dopri, lag_fleet):
+    for f in (lag, lag_dopri, lag_bs3, lag_fleet):
         assert validate_fmu(str(f)) == []
         md = fmpy.read_model_description(str(f))
         assert md.coSimulation is not None and md.modelExchange is not None
@@ -79,7 +84,7 @@ def test_fmus_validate_and_declare_both_interfaces(
     assert {"ev[1].x", "ev[4].u", "der(ev[3].x)"} <= fleet_names
 
 
-@pytest.mark.parametrize("which", ["lag", "lag_dopri"])
+@pytest.mark.parametrize("which", ["lag", "lag_dopri", "lag_bs3"])
 def test_cosimulation_matches_analytic_solution(which: str, request: pytest.FixtureRequest) -> None:
     path: Path = request.getfixturevalue(which)
     x0, u = 3.0, 0.02

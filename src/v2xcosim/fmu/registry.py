@@ -16,7 +16,7 @@ from v2xcosim.core.errors import ScenarioError
 
 _HERE = Path(__file__).resolve().parent
 
-SOLVERS = {"sdirk": 1, "dopri": 2}
+SOLVERS = {"sdirk": 1, "dopri": 2, "bs3": 3}
 """Co-Simulation integrators a model may choose, with the values of the shell's codes
 ``V2X_SOLVER_<NAME>`` (``shell/v2x_shell.h``)."""
 

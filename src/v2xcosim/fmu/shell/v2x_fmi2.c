@@ -9,9 +9,9 @@
  * followed by the shell's own parameters (solver.rtol, solver.max_step_s, solver.threads; 0 threads =
  * automatic, see v2x_auto_threads).
  *
- * Co-Simulation integrates each block separately with error control and sub-steps (SDIRK or
- * Dormand-Prince, V2X_SOLVER); algebraic blocks are solved before every right-hand side
- * evaluation.  The solvers are in v2x_solver.c, the dense LU in v2x_linalg.c.  This file is the
+ * Co-Simulation integrates each block separately with error control and sub-steps (SDIRK,
+ * Dormand-Prince or Bogacki-Shampine, V2X_SOLVER); algebraic blocks are solved before every
+ * right-hand side evaluation.  The solvers are in v2x_solver.c, the dense LU in v2x_linalg.c.  This file is the
  * shell's one translation unit: it #includes those, the kernel and the generated files, so the
  * build compiles only v2x_fmi2.c and the FMU's SourceFiles list only it.
  */
@@ -734,6 +734,7 @@ static void *v2x_worker(void *arg) {
             v2x_blk *b = &m->blk[k];
             int fy = 0, rc;
             if (V2X_SOLVER == V2X_SOLVER_SDIRK) rc = v2x_integrate_sdirk(m, b, job->t0, job->t1, &fy);
+            else if (V2X_SOLVER == V2X_SOLVER_BS3) rc = v2x_integrate_bs3(m, b, job->t0, job->t1, &fy);
             else rc = v2x_integrate_dopri(m, b, job->t0, job->t1, &fy);
             if (rc == V2X_STEP_OK)
                 for (int i = 0; i < NY; ++i)

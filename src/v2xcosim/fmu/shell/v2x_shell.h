@@ -10,7 +10,8 @@
 /* V2X_SOLVER: the model's Co-Simulation integrator (models/fmus.toml, solver = ...). */
 enum {
     V2X_SOLVER_SDIRK = 1, /* 3-stage L-stable SDIRK of order 3 (v2x_integrate_sdirk) */
-    V2X_SOLVER_DOPRI = 2  /* Dormand-Prince 5(4) (v2x_integrate_dopri) */
+    V2X_SOLVER_DOPRI = 2, /* Dormand-Prince 5(4) (v2x_integrate_dopri) */
+    V2X_SOLVER_BS3 = 3    /* Bogacki-Shampine 3(2), first same as last (v2x_integrate_bs3) */
 };
 
 /* v2x_p_kind[k]: what P slot k is. */

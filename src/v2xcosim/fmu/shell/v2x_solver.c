@@ -11,7 +11,10 @@
  *                     Wanner, Solving ODEs II, sec. IV.8) so stiff components do not force tiny
  *                     steps (v2x_integrate_sdirk);
  *   V2X_SOLVER_DOPRI: Dormand-Prince 5(4) with the standard step-size controller
- *                     (v2x_integrate_dopri).
+ *                     (v2x_integrate_dopri);
+ *   V2X_SOLVER_BS3:   Bogacki-Shampine 3(2), first same as last: 3 new right-hand sides per
+ *                     accepted step where Dormand-Prince needs 6, for smooth models whose
+ *                     communication step is one or a few internal steps (v2x_integrate_bs3).
  *
  * Part of the shell's one translation unit: #included by v2x_fmi2.c after the instance types
  * (v2x_inst, v2x_blk) and v2x_linalg.c; not compiled on its own.
@@ -408,6 +411,69 @@ static int v2x_integrate_dopri(v2x_inst *m, v2x_blk *b, double t0, double t1, in
         }
     }
     if (v2x_rhs(b, t1, x, k1, fail_y) != 0) return V2X_STEP_FAILED;
+    memcpy(b->dx, k1, sizeof(double) * NX);
+    return V2X_STEP_OK;
+}
+
+/* As v2x_integrate_dopri, by Bogacki-Shampine 3(2) (Bogacki & Shampine, Appl. Math. Lett. 2(4),
+ * 321-325, 1989; the coefficients of MATLAB's ode23): stages k1..k3 at c = 0, 1/2, 3/4, the
+ * third-order solution x + h (2/9 k1 + 1/3 k2 + 4/9 k3), and k4 = f(t + h, x_new), which is the
+ * next step's k1 (first same as last) and gives the embedded second-order solution
+ * (7/24, 1/4, 1/3, 1/8).  Error norm as dopri, step-size factor 0.9 err^(-1/3) within [0.2, 5]
+ * (the controller of dopri with the exponent of a method of order 3).  Per accepted step 3 new
+ * right-hand sides; per communication step one more for k1 when the inputs changed, none when
+ * they did not (b->dx is then f at t0 of the same inputs, as in v2x_integrate_sdirk).  The last
+ * stage of the last step is evaluated at exactly t1, so it leaves b->y consistent with the final
+ * state and b->dx = f(t1) without the extra evaluation dopri makes. */
+static int v2x_integrate_bs3(v2x_inst *m, v2x_blk *b, double t0, double t1, int *fail_y) {
+    static const double a21 = 1.0 / 2, a32 = 3.0 / 4;
+    static const double b1 = 2.0 / 9, b2 = 1.0 / 3, b3 = 4.0 / 9;
+    /* e = x3 - x2 = h (e1 k1 + e2 k2 + e3 k3 + e4 k4) */
+    static const double e1 = 2.0 / 9 - 7.0 / 24, e2 = 1.0 / 3 - 1.0 / 4, e3 = 4.0 / 9 - 1.0 / 3,
+                        e4 = -1.0 / 8;
+    double x[NXA], k1[NXA], k2[NXA], k3[NXA], k4[NXA], xt[NXA], xn[NXA], e[NXA];
+    double t = t0;
+    double h = b->h > 0.0 ? b->h : fmin(1e-3 * fmax(t1 - t0, 1e-6), 1.0);
+    memcpy(x, b->y, sizeof(double) * NX);
+    if (b->alg_dirty || b->h <= 0.0) {
+        if (v2x_rhs(b, t, x, k1, fail_y) != 0) return V2X_STEP_FAILED;
+    } else {
+        memcpy(k1, b->dx, sizeof(double) * NX); /* unchanged inputs: f at the end of the last step */
+    }
+    while (t < t1) {
+        int last = 0;
+        if (m->max_step > 0.0 && h > m->max_step) h = m->max_step;
+        double hnat = h;
+        if (t + 1.0001 * h >= t1) { h = t1 - t; last = 1; }
+        const double tn = last ? t1 : t + h;
+        for (int i = 0; i < NX; ++i) xt[i] = x[i] + h * (a21 * k1[i]);
+        if (v2x_rhs(b, t + 0.5 * h, xt, k2, fail_y) != 0) return V2X_STEP_FAILED;
+        for (int i = 0; i < NX; ++i) xt[i] = x[i] + h * (a32 * k2[i]);
+        if (v2x_rhs(b, t + 0.75 * h, xt, k3, fail_y) != 0) return V2X_STEP_FAILED;
+        for (int i = 0; i < NX; ++i) xn[i] = x[i] + h * (b1 * k1[i] + b2 * k2[i] + b3 * k3[i]);
+        if (v2x_rhs(b, tn, xn, k4, fail_y) != 0) return V2X_STEP_FAILED;
+        for (int i = 0; i < NX; ++i) e[i] = h * (e1 * k1[i] + e2 * k2[i] + e3 * k3[i] + e4 * k4[i]);
+        double err = v2x_err_norm(e, x, xn, m->rtol);
+        double fac = (err > 0.0) ? 0.9 * pow(err, -1.0 / 3.0) : 5.0;
+        if (fac > 5.0) fac = 5.0;
+        if (fac < 0.2) fac = 0.2;
+        if (err <= 1.0) {
+            t = tn;
+            memcpy(x, xn, sizeof(double) * NX);
+            memcpy(k1, k4, sizeof(double) * NX);
+            b->n_steps++;
+            double hn = h * fac;
+            b->h = (last && h < hnat) ? fmax(hnat, hn) : hn;
+            if (last) break;
+            h = hn;
+        } else {
+            b->n_rejected++;
+            h *= fac;
+            if (h < 1e-12 * fmax(1.0, fabs(t1))) return V2X_STEP_UNDERFLOW;
+        }
+    }
+    /* the loop ends only after accepting its last step, whose k4 (now k1) was the last
+     * evaluation: b->y is consistent with x at t1, and k1 = f(t1, x) */
     memcpy(b->dx, k1, sizeof(double) * NX);
     return V2X_STEP_OK;
 }
