@@ -55,7 +55,7 @@ if str(HERE) not in sys.path:  # mosaik and the grid adapter import this module 
 
 from v2xcosim.core.errors import SimulationError  # noqa: E402
 from v2xcosim.core.rng import rng_for  # noqa: E402
-from v2xcosim.cosim.adapters import TimeBasedSimulator, to_wire  # noqa: E402
+from v2xcosim.cosim.adapters import TimeBasedSimulator  # noqa: E402
 
 P_EV_W = 7400.0
 """Charger setpoint magnitude [W] of the schedule (assumption: a 32-A single-phase wallbox)."""
@@ -192,22 +192,39 @@ def groups(case: Case, tn: Any) -> dict[str, tuple[int, list[int]]]:
     return out
 
 
+class Schedule:
+    """The fixed V2G schedule, one row per step computed when asked (no table held).
+
+    One daily stay per EV (arrival and length drawn once with ``rng_for(seed,
+    "bench/schedule")``): +7.4 kW the first half, -7.4 kW the second, 0 W otherwise.
+    ``offset_s``: the run's start as seconds after local midnight (arrivals are local hours).
+    """
+
+    def __init__(self, n_evs: int, step_s: int, offset_s: int = 0, seed: int = SEED) -> None:
+        """Draw each EV's arrival and stay."""
+        rng = rng_for(seed, "bench/schedule")
+        self.arrive_s = rng.uniform(*ARRIVAL_H, n_evs) * 3600.0
+        self.stay_s = rng.uniform(*STAY_H, n_evs) * 3600.0
+        self.step_s = step_s
+        self.offset_s = offset_s
+
+    def rows(self, steps: np.ndarray) -> np.ndarray:
+        """Setpoints [W, load convention] of ``steps``, shape (len(steps), n_evs)."""
+        tod = ((self.offset_s + np.asarray(steps, dtype=np.int64) * self.step_s) % 86400.0)[
+            :, None
+        ]
+        rel = tod - self.arrive_s[None, :]
+        out = np.zeros((len(tod), len(self.arrive_s)))
+        out[(rel >= 0) & (rel < self.stay_s / 2)] = P_EV_W
+        out[(rel >= self.stay_s / 2) & (rel < self.stay_s)] = -P_EV_W
+        return out
+
+
 def schedule(
     n_evs: int, n_steps: int, step_s: int, offset_s: int = 0, seed: int = SEED
 ) -> np.ndarray:
-    """Setpoints [W, load convention], shape (n_steps, n_evs): the fixed V2G schedule.
-
-    ``offset_s``: the run's start as seconds after local midnight (arrivals are local hours).
-    """
-    rng = rng_for(seed, "bench/schedule")
-    arrive_s = rng.uniform(*ARRIVAL_H, n_evs) * 3600.0
-    stay_s = rng.uniform(*STAY_H, n_evs) * 3600.0
-    tod = ((offset_s + np.arange(n_steps) * step_s) % 86400.0)[:, None]
-    rel = tod - arrive_s[None, :]
-    out = np.zeros((n_steps, n_evs))
-    out[(rel >= 0) & (rel < stay_s / 2)] = P_EV_W
-    out[(rel >= stay_s / 2) & (rel < stay_s)] = -P_EV_W
-    return out
+    """Setpoints [W, load convention], shape (n_steps, n_evs): every row of :class:`Schedule`."""
+    return Schedule(n_evs, step_s, offset_s, seed).rows(np.arange(n_steps))
 
 
 def local_offset_s(spec: Any) -> int:
@@ -230,41 +247,40 @@ class ScheduleSim(TimeBasedSimulator):
         super().__init__(
             {"Schedule": {"public": True, "params": ["cols", "scalar"], "attrs": ["p_set_w"]}}
         )
-        self._table = np.zeros((0, 0))
-        self._cols: dict[str, tuple[list[int], bool]] = {}
+        self._schedule: Schedule | None = None
+        self._row = np.zeros(0)
+        self._cols: dict[str, tuple[np.ndarray, bool]] = {}
         self._step_s = 1
-        self._k = 0
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Any:
-        """``n_evs``, ``n_steps``, ``step_s``, ``offset_s``: the schedule, computed once."""
+        """``n_evs``, ``step_s``, ``offset_s``: the schedule (a row computed per step)."""
         self._step_s = int(sim_params["step_s"])
-        self._table = schedule(
-            int(sim_params["n_evs"]),
-            int(sim_params["n_steps"]),
-            self._step_s,
-            int(sim_params.get("offset_s", 0)),
+        self._schedule = Schedule(
+            int(sim_params["n_evs"]), self._step_s, int(sim_params.get("offset_s", 0))
         )
         return self.meta
 
     def create(self, num: int, model: str, **model_params: Any) -> list[Any]:
         """One entity sending the columns ``cols`` (a scalar if ``scalar``)."""
         eid = f"s{len(self._cols)}"
-        self._cols[eid] = ([int(c) for c in model_params["cols"]], bool(model_params["scalar"]))
+        cols = np.asarray([int(c) for c in model_params["cols"]], dtype=np.int64)
+        self._cols[eid] = (cols, bool(model_params["scalar"]))
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: Any, max_advance: int) -> int:
-        """Move to the schedule's row of ``time``."""
-        self._k = time // self._step_s
+        """Compute the schedule's row of ``time``."""
+        assert self._schedule is not None
+        self._row = self._schedule.rows(np.array([time // self._step_s]))[0]
         return time + self._step_s
 
     def get_data(self, outputs: Any) -> Any:
-        """The setpoints of this step."""
-        row = self._table[self._k]
+        """The setpoints of this step (a numpy vector in-process, as mosaik hands it over)."""
+        row = self._row
         out: dict[str, dict[str, Any]] = {}
         for eid in outputs:
             cols, scalar = self._cols[eid]
             out[eid] = {"p_set_w": float(row[cols[0]]) if scalar else row[cols]}
-        return to_wire(out)
+        return out
 
 
 class BenchGrid:

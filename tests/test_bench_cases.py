@@ -48,6 +48,8 @@ def test_both_sides_agree_and_follow_the_schedule(sides: dict[str, dict[str, obj
     assert bc.local_offset_s(spec) == 12 * 3600
     sched = bc.schedule(TINY.evs, spec.time.n_steps, 60, 12 * 3600)
     assert np.array_equal(sched, bc.schedule(TINY.evs, 720 + 15, 60)[720:])  # noon on
+    one = bc.Schedule(TINY.evs, 60, 12 * 3600).rows(np.array([7]))[0]  # the simulator's row
+    assert np.array_equal(one, sched[7])
     e_sched_mwh = float(sched.sum()) * 60 / 3.6e9
     assert abs(e_sched_mwh) > 1e-4  # the window holds charging or discharging
     assert ours["kpis"]["e_ev_mwh"] == pytest.approx(e_sched_mwh, rel=0.02)
