@@ -51,6 +51,29 @@ def test_plan_round_trips_through_json_bit_for_bit() -> None:
     assert back.inner.names == ("a", "b") and back.inner.flags.dtype == np.bool_
 
 
+def test_large_arrays_round_trip_as_bytes() -> None:
+    """Above PACKED_MIN_ELEMENTS an array travels as base64 bytes: the same bits, any dtype."""
+    from v2xcosim.core.jsondata import PACKED_MIN_ELEMENTS
+
+    rng = np.random.default_rng(3)
+    n = PACKED_MIN_ELEMENTS + 1
+    x = rng.standard_normal(n)
+    x[:4] = [np.nan, np.inf, -0.0, 5e-324]
+    for a in (x.reshape(1, n), np.arange(n, dtype=np.int32), x.astype(">f8"), x < 0):
+        packed = to_json(a)
+        assert "base64" in packed and "values" not in packed
+        back = from_json(_Arr, json.loads(json.dumps({"a": packed})))
+        assert back.a.shape == a.shape and back.a.dtype == a.dtype.newbyteorder("=")
+        assert np.array_equal(back.a.astype(a.dtype).view(np.uint8), a.view(np.uint8))
+        assert back.a.flags.writeable
+    assert "values" in to_json(np.zeros(PACKED_MIN_ELEMENTS))  # small: a list of numbers
+
+
+@dataclasses.dataclass(frozen=True)
+class _Arr:
+    a: np.ndarray
+
+
 def test_terni_setup_round_trips() -> None:
     from v2xcosim.scenario import load_scenario_as
     from v2xcosim.usecases.terni.flow import TerniSetup, terni_setup
