@@ -210,9 +210,7 @@ class Schedule:
 
     def rows(self, steps: np.ndarray) -> np.ndarray:
         """Setpoints [W, load convention] of ``steps``, shape (len(steps), n_evs)."""
-        tod = ((self.offset_s + np.asarray(steps, dtype=np.int64) * self.step_s) % 86400.0)[
-            :, None
-        ]
+        tod = ((self.offset_s + np.asarray(steps, dtype=np.int64) * self.step_s) % 86400.0)[:, None]
         rel = tod - self.arrive_s[None, :]
         out = np.zeros((len(tod), len(self.arrive_s)))
         out[(rel >= 0) & (rel < self.stay_s / 2)] = P_EV_W
@@ -744,7 +742,16 @@ def run_side(side: str, case: Case, days: float | None) -> dict[str, Any]:
                 if ev_out:
                     links.append((fl, ev_out))
         add_store(
-            world, world.start("Store"), spec.time, out_dir, labels, {}, links, progress_fd=None
+            world,
+            world.start("Store"),
+            spec.time,
+            out_dir,
+            labels,
+            {},
+            links,
+            progress_fd=None,
+            chunk_steps=spec.results.chunk_steps,  # a year streams to parquet in chunks
+            hold_steps=0 if naive else DAY_S // step_s,  # ours' batched grid sends a day late
         )
         setup_s = time.perf_counter() - t0
         run_world(world, spec.time.duration_s)

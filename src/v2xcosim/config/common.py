@@ -128,10 +128,25 @@ class GridOptions(Spec):
         return self
 
 
+DEFAULT_CHUNK_STEPS = 4096
+"""Steps the result store keeps in memory by default: every shipped scenario fits (the longest,
+Terni's week at 5 min, has 2016), a year at 15-min steps streams in nine chunks."""
+
+
 class ResultsSpec(Spec):
-    """What a run writes besides the fixed tables: plots (PNG) or not."""
+    """What a run writes besides the fixed tables: plots (PNG) or not, and how it streams them.
+
+    ``chunk_steps``: the result store holds at most that many steps in memory and streams older
+    ones to the parquet tables (a year of 15-min steps is 35,040); the tables are the same
+    either way.
+    """
 
     plots: bool = True
+    chunk_steps: int = Field(
+        default=DEFAULT_CHUNK_STEPS,
+        ge=1,
+        description="steps the result store holds in memory before streaming older ones to parquet",
+    )
 
 
 class ChecksSpec(Spec):

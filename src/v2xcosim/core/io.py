@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -42,6 +43,76 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False, engine="pyarrow", compression="snappy")
     atomic_write_bytes(path, buf.getvalue())
+
+
+class ParquetChunks:
+    """Parquet tables written chunk by chunk, renamed into place only when complete.
+
+    Each table grows in ``.<name>.partial-<pid>`` (a hidden name: a run that dies leaves nothing
+    that looks complete) as row groups of the chunks :meth:`append` gets; :meth:`close` writes
+    the last chunk, fsyncs and renames.  A chunk must have the first chunk's columns (a missing
+    one is filled with NaN); one with a new column makes that table continue in memory (its
+    chunks so far read back) and be written whole at :meth:`close`, so nothing is lost.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        """Write into ``out_dir``."""
+        self.out_dir = out_dir
+        self._writers: dict[str, Any] = {}
+        self._columns: dict[str, list[str]] = {}
+        self._in_memory: dict[str, list[pd.DataFrame]] = {}
+
+    def _partial(self, name: str) -> Path:
+        return self.out_dir / f".{name}.parquet.partial-{os.getpid()}"
+
+    def append(self, name: str, frame: pd.DataFrame) -> None:
+        """Add ``frame``'s rows to table ``name``."""
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if name in self._in_memory:
+            self._in_memory[name].append(frame)
+            return
+        if name not in self._writers:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._writers[name] = pq.ParquetWriter(
+                self._partial(name), table.schema, compression="snappy"
+            )
+            self._columns[name] = list(frame.columns)
+            self._writers[name].write_table(table)
+            return
+        cols = self._columns[name]
+        if not set(frame.columns) <= set(cols):  # a column the file has not: keep in memory
+            self._writers.pop(name).close()
+            path = self._partial(name)
+            self._in_memory[name] = [pd.read_parquet(path), frame]
+            path.unlink()
+            return
+        frame = frame.reindex(columns=cols)  # a column absent from this chunk: NaN
+        writer = self._writers[name]
+        writer.write_table(pa.Table.from_pandas(frame, schema=writer.schema, preserve_index=False))
+
+    def close(self, last: Mapping[str, pd.DataFrame]) -> None:
+        """Append the ``last`` chunks and put every table in place (``<name>.parquet``)."""
+        import pandas as pd
+
+        for name, frame in last.items():
+            if name in self._writers or name in self._in_memory:
+                self.append(name, frame)
+            else:
+                write_parquet_atomic(frame, self.out_dir / f"{name}.parquet")
+        for name, frames in self._in_memory.items():
+            merged = pd.concat(frames, ignore_index=True)
+            write_parquet_atomic(merged, self.out_dir / f"{name}.parquet")
+        for name, writer in self._writers.items():
+            writer.close()
+            partial = self._partial(name)
+            with partial.open("rb") as fh:
+                os.fsync(fh.fileno())
+            partial.replace(self.out_dir / f"{name}.parquet")
+        self._writers.clear()
+        self._in_memory.clear()
 
 
 def write_json_atomic(data: Any, path: Path) -> None:

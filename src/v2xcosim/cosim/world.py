@@ -57,8 +57,15 @@ def add_store(
     store_links: list[tuple[Any, list[str]]],
     *,
     progress_fd: int | None,
+    chunk_steps: int = 0,
+    hold_steps: int = 0,
 ) -> None:
-    """Create the ``Store`` entity of ``store_sim`` and connect every ``(entity, attrs)`` to it."""
+    """Create the ``Store`` entity of ``store_sim`` and connect every ``(entity, attrs)`` to it.
+
+    ``chunk_steps`` > 0 streams the results to parquet in chunks of about that many steps
+    (``results.chunk_steps``); ``hold_steps`` keeps that many more for a batched grid's late
+    window (``grid.batch_steps``).
+    """
     store = store_sim.Store(
         labels=labels,
         vector_labels=vector_labels,
@@ -66,6 +73,8 @@ def add_store(
         start_utc=time.start_utc.isoformat(),
         step_s=time.step_s,
         progress_fd=progress_fd,
+        chunk_steps=chunk_steps,
+        hold_steps=hold_steps,
     )
     for entity, attrs in store_links:
         world.connect(entity, store, *attrs)

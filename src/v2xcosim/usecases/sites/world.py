@@ -229,6 +229,8 @@ def build_world(
             vector_labels,
             store_links,
             progress_fd=progress_fd,
+            chunk_steps=spec.results.chunk_steps,
+            hold_steps=spec.grid.batch_steps,
         )
     return world
 

@@ -353,6 +353,7 @@ def build_world(
             vector_labels,
             store_links,
             progress_fd=progress_fd,
+            chunk_steps=spec.results.chunk_steps,
         )
     return world
 
