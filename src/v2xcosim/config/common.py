@@ -130,7 +130,7 @@ class GridOptions(Spec):
 
 DEFAULT_CHUNK_STEPS = 4096
 """Steps the result store keeps in memory by default: every shipped scenario fits (the longest,
-Terni's week at 5 min, has 2016), a year at 15-min steps streams in nine chunks."""
+a week at 5-min steps, has 2016), a year at 15-min steps streams in nine chunks."""
 
 
 class ResultsSpec(Spec):
